@@ -1,0 +1,189 @@
+"""`Op`: one operation as a plugin declares it — its forward rule, its local rule, its hints."""
+
+from __future__ import annotations
+
+import inspect
+import numbers
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from .signature import Signature, parse_signature
+
+
+@dataclass(frozen=True, eq=False)
+class Op:
+    """An operation, declared as data.
+
+    name:
+        Unique identifier, a Python identifier: the op is called as `gl.NAME(...)`
+        and `gl.ops.NAME(...)`.
+    forward:
+        `forward(*arrays, **params) -> array`. Must not modify its inputs.
+    local_grad:
+        For elementwise ops only (every operand `()` in the signature).
+        `local_grad(*arrays, out, **params) -> tuple`, one local derivative
+        `d out / d input` per input (an array broadcastable to `out`, a number, or
+        None for an input that gets no gradient). The core books
+        `input.grad += unbroadcast(local * out_grad)`.
+    vjp:
+        For any op. `vjp(out_grad, *arrays, out, **params) -> tuple`, one contribution
+        per input, already in that input's shape, or None where an input gets no
+        gradient. If the function has a parameter named `needs_grad`, the core passes
+        a tuple of booleans saying which inputs want a gradient, so that expensive
+        contributions nobody needs can be skipped (return None for them).
+    signature:
+        numpy gufunc-style core dimensions: `"(),()->()"` for a broadcasting binary
+        elementwise op, `"(n,k),(k,m)->(n,m)"` for matmul, `"(*)->(*)"` for an
+        operand of any shape whose result shape the params decide.
+    constants:
+        Indices of inputs that are constants, never differentiated (pow's exponent,
+        integer labels). A tensor that requires grad there is an error.
+
+    Verifier hints (plain data, or callables that build hypothesis strategies
+    lazily, so that declaring an op never imports hypothesis):
+
+    domain:
+        One entry per input: None (any real) or `(low, high)`, an open interval where
+        either bound may be None. log: `((0, None),)`.
+    kinks:
+        One entry per input: the points where the derivative does not exist or blows
+        up (relu: `((0.0,),)`; div's denominator: `((), (0.0,))`). The verifier keeps
+        its samples a safe distance away.
+    params:
+        How to sample the non-differentiable keyword params: a mapping
+        `{name: [values...]}`, or a callable `params(shapes) -> {name: strategy}`
+        given the sampled input shapes.
+    sample:
+        Escape hatch for inputs that depend on each other: a callable returning a
+        hypothesis strategy of `(arrays, params)`.
+
+    override:
+        Set True to replace an op of the same name on purpose.
+    doc:
+        One line shown by `gradledger ops`.
+
+    `plugin`, `distribution` and `version` are provenance, filled in by the registry.
+    """
+
+    name: str
+    forward: Callable | None = None
+    local_grad: Callable | None = None
+    vjp: Callable | None = None
+    signature: str | None = None
+    constants: tuple = ()
+    domain: tuple | None = None
+    kinks: tuple | None = None
+    params: Mapping | Callable | None = None
+    sample: Callable | None = None
+    override: bool = False
+    doc: str = ""
+    plugin: str | None = None
+    distribution: str | None = None
+    version: str | None = None
+    overrides: Op | None = field(default=None, repr=False)
+
+    sig: Signature | None = field(init=False, repr=False, default=None)
+    vjp_wants_needs: bool = field(init=False, repr=False, default=False)
+
+    def __post_init__(self) -> None:
+        try:
+            sig = parse_signature(self.signature)
+        except ValueError:
+            sig = None
+        object.__setattr__(self, "sig", sig)
+        object.__setattr__(self, "vjp_wants_needs", _accepts(self.vjp, "needs_grad"))
+
+    @property
+    def nin(self) -> int:
+        return self.sig.nin
+
+    @property
+    def rule(self) -> str:
+        return "local_grad" if self.local_grad is not None else "vjp"
+
+    @property
+    def provenance(self) -> str:
+        """Where the op came from: `plugin 'builtin', gradledger 0.1.0`."""
+        plugin = f"plugin {self.plugin!r}" if self.plugin else "no plugin"
+        if self.distribution:
+            return f"{plugin}, {self.distribution} {self.version or '(unknown version)'}"
+        return f"{plugin}, registered by hand"
+
+    def problems(self) -> list[str]:
+        """Everything wrong with this declaration, as sentences; empty when valid."""
+        found = []
+        if not isinstance(self.name, str) or not self.name.isidentifier():
+            found.append(f"name must be a Python identifier such as 'softplus'; got {self.name!r}")
+        elif self.name.startswith("_"):
+            found.append(f"name must not start with '_'; got {self.name!r}")
+        if not callable(self.forward):
+            found.append(f"forward must be a callable forward(*arrays, **params); got {self.forward!r}")
+        rules = [r for r in ("local_grad", "vjp") if getattr(self, r) is not None]
+        if len(rules) != 1:
+            found.append(
+                "exactly one of local_grad (elementwise ops) and vjp (any op) must be given; "
+                f"got {' and '.join(rules) if rules else 'neither'}"
+            )
+        for rule in rules:
+            if not callable(getattr(self, rule)):
+                found.append(f"{rule} must be callable; got {getattr(self, rule)!r}")
+        if self.sig is None:
+            try:
+                parse_signature(self.signature)
+            except ValueError as error:
+                found.append(str(error))
+            return found
+        if self.local_grad is not None and not self.sig.elementwise:
+            found.append(
+                f"local_grad is only for elementwise ops (every operand '()'); signature "
+                f"{self.signature!r} needs a vjp instead"
+            )
+        found.extend(self._hint_problems())
+        return found
+
+    def _hint_problems(self) -> list[str]:
+        found = []
+        nin = self.sig.nin
+        if not isinstance(self.constants, tuple) or not all(
+            isinstance(i, int) and 0 <= i < nin for i in self.constants
+        ):
+            found.append(f"constants must be a tuple of input indices below {nin}; got {self.constants!r}")
+        for hint, check in (("domain", _is_interval), ("kinks", _is_points)):
+            value = getattr(self, hint)
+            if value is None:
+                continue
+            if not isinstance(value, tuple) or len(value) != nin:
+                found.append(f"{hint} must be a tuple with one entry per input ({nin}); got {value!r}")
+            elif not all(entry is None or check(entry) for entry in value):
+                found.append(f"{hint} has an entry that is not {check.__doc__}: {value!r}")
+        if self.params is not None and not (callable(self.params) or isinstance(self.params, Mapping)):
+            found.append(f"params must be a mapping of value lists or a callable; got {self.params!r}")
+        if self.sample is not None and not callable(self.sample):
+            found.append(f"sample must be a callable returning a strategy; got {self.sample!r}")
+        if not isinstance(self.override, bool):
+            found.append(f"override must be True or False; got {self.override!r}")
+        return found
+
+
+def _is_interval(entry) -> bool:
+    """None or a (low, high) pair of numbers or None with low < high"""
+    if not (isinstance(entry, tuple) and len(entry) == 2):
+        return False
+    low, high = entry
+    if not all(b is None or isinstance(b, numbers.Real) for b in entry):
+        return False
+    return low is None or high is None or low < high
+
+
+def _is_points(entry) -> bool:
+    """None or a tuple of numbers"""
+    return isinstance(entry, tuple) and all(isinstance(p, numbers.Real) for p in entry)
+
+
+def _accepts(function, name: str) -> bool:
+    if not callable(function):
+        return False
+    try:
+        return name in inspect.signature(function).parameters
+    except (TypeError, ValueError):
+        return False

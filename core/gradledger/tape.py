@@ -1,0 +1,304 @@
+"""The tape: record who called whom on the way forward, then walk back and book.
+
+The tape knows no math. It calls each op's own rules, looked up in the registry,
+and does the bookkeeping the seed describes: `input.grad += local * output.grad`.
+"""
+
+from __future__ import annotations
+
+import weakref
+
+import numpy as np
+
+from .broadcast import unbroadcast
+from .errors import BackwardError, OpCallError, OpRuleError, describe_op
+from .grad_mode import is_grad_enabled
+from .signature import shape_mismatch
+from .tensor import Tensor, as_data
+
+_NUMERIC_KINDS = "biuf"
+
+
+class Node:
+    """One recorded op call: the op, what it was given, what it made, and who its parents are.
+
+    `parents[i]` is the Node that produced input i, the input itself when it is a leaf
+    that requires grad, or None when input i takes no gradient. The output tensor is
+    held by weak reference: an intermediate nobody holds costs nothing.
+    """
+
+    __slots__ = ("op", "params", "arrays", "out", "parents", "tensor")
+
+    def __init__(self, op, params, arrays, out, parents, tensor):
+        self.op = op
+        self.params = params
+        self.arrays = arrays
+        self.out = out
+        self.parents = parents
+        self.tensor = tensor
+
+
+# -- record -------------------------------------------------------------------
+
+
+def apply(op, args: tuple, params: dict) -> Tensor:
+    """Run `op.forward` on the inputs and, when any input requires grad, record a Node."""
+    if len(args) != op.sig.nin:
+        raise OpCallError(_arity_message(op, args, params))
+    arrays, parents, requires = [], [], False
+    reference = None
+    for x in args:
+        if x.__class__ is Tensor or isinstance(x, Tensor):
+            arrays.append(x.data)
+            if x.requires_grad:
+                requires = True
+                parents.append(x._node or x)
+            else:
+                parents.append(None)
+            if reference is None:
+                reference = x
+        else:
+            arrays.append(x)
+            parents.append(None)
+    if reference is None:
+        raise OpCallError(f"{describe_op(op)} was called without any gl.Tensor input; wrap one with gl.tensor(...)")
+    for i, x in enumerate(arrays):
+        if x.__class__ is not np.ndarray and not isinstance(x, np.generic):
+            arrays[i] = _constant(op, i, x, reference.data.dtype)
+    if requires and op.constants:
+        _check_constants(op, parents)
+    try:
+        out = op.forward(*arrays, **params)
+    except Exception as error:
+        raise _forward_error(op, arrays, params, error) from error
+    if out.__class__ is np.ndarray:
+        if out.ndim == 0:
+            out = out[()]
+    elif not isinstance(out, np.generic):
+        out = as_data(np.asarray(out))
+    result = Tensor._result(out, requires and is_grad_enabled())
+    if result.requires_grad:
+        result._node = Node(op, params, tuple(arrays), out, tuple(parents), weakref.ref(result))
+    return result
+
+
+def _constant(op, i, x, dtype):
+    """A Python number or list mixed in with tensors, as a numpy value of the tensors' dtype."""
+    if isinstance(x, bool) or not isinstance(x, (int, float, list, tuple)):
+        raise OpCallError(
+            f"{describe_op(op)} input {i + 1}: expected a gl.Tensor, a numpy array or a "
+            f"Python number; got {type(x).__name__} {x!r}"
+        )
+    if isinstance(x, float) and dtype.kind != "f":
+        return as_data(np.asarray(x))
+    return as_data(np.asarray(x, dtype=dtype))
+
+
+def _check_constants(op, parents) -> None:
+    for i in op.constants:
+        if parents[i] is not None:
+            raise OpCallError(
+                f"{describe_op(op)} input {i + 1} is a constant and takes no gradient, but "
+                "the tensor given there requires grad. Pass a plain array or number, or "
+                "a tensor with requires_grad=False (t.detach())."
+            )
+
+
+def _arity_message(op, args, params) -> str:
+    message = (
+        f"{describe_op(op)} takes {op.sig.nin} input(s) (signature {op.signature!r}); "
+        f"got {len(args)}."
+    )
+    if len(args) > op.sig.nin:
+        message += f" Non-differentiable params are keywords: gl.{op.name}(x, name=value)."
+    return message
+
+
+def _forward_error(op, arrays, params, error) -> Exception:
+    shapes = [np.shape(a) for a in arrays]
+    mismatch = shape_mismatch(op.sig, shapes)
+    if mismatch:
+        return OpCallError(
+            f"{describe_op(op)} cannot take inputs of shapes {', '.join(map(str, shapes))}: "
+            f"{mismatch} (signature {op.signature!r})"
+        )
+    return OpRuleError(
+        f"{describe_op(op)}: its forward rule raised {type(error).__name__}: {error} "
+        f"(input shapes {', '.join(map(str, shapes))}, params {params or {}})"
+    )
+
+
+# -- walk backward and book ----------------------------------------------------
+
+
+def backward(root: Tensor, grad=None, retain_graph: bool = False) -> None:
+    """Book `d root / d t` into `t.grad` for every tensor `root` depends on.
+
+    The walk is iterative (depth is limited by memory, not recursion): count each
+    node's consumers, then release a node only when every consumer has booked into
+    it, so that each node's rule runs once, on its complete output grad.
+    """
+    if not root.requires_grad:
+        raise BackwardError(
+            "backward() on a tensor that does not require grad: it was not computed from "
+            "any tensor created with requires_grad=True, or it was computed under no_grad()"
+        )
+    seed = _seed(root, grad)
+    node = root._node
+    if node is None:
+        _book(root, seed)
+        return
+    pending = _count_consumers(node)
+    ledger = {node: seed}
+    ready = [node]
+    while ready:
+        node = ready.pop()
+        out_grad = ledger.pop(node)
+        tensor = node.tensor()
+        if tensor is not None:
+            _book(tensor, out_grad)
+        contributions = _local_rule(node, out_grad)
+        for parent, contribution in zip(node.parents, contributions):
+            if parent is None:
+                continue
+            if parent.__class__ is Node:
+                if contribution is not None:
+                    previous = ledger.get(parent)
+                    ledger[parent] = contribution if previous is None else previous + contribution
+                pending[parent] -= 1
+                if pending[parent] == 0:
+                    ready.append(parent)
+            elif contribution is not None:
+                _book(parent, contribution)
+        if not retain_graph:
+            node.arrays = node.out = node.params = None
+
+
+def _seed(root: Tensor, grad):
+    if grad is None:
+        if root.data.size != 1 or np.ndim(root.data) != 0:
+            raise BackwardError(
+                f"backward() without a grad works on a scalar output (the loss); this "
+                f"output has shape {root.shape}. Pass grad=, an array of that shape (the "
+                "output's sensitivity), or reduce it first, e.g. gl.sum(out)."
+            )
+        return root.data.dtype.type(1)
+    grad = grad.data if isinstance(grad, Tensor) else grad
+    try:
+        grad = np.asarray(grad, dtype=root.data.dtype)
+    except (TypeError, ValueError) as error:
+        raise BackwardError(f"backward(grad=...) needs a numeric array; got {type(grad).__name__}: {error}") from None
+    if grad.shape != root.shape:
+        raise BackwardError(
+            f"backward(grad=...) needs a grad of the output's shape {root.shape}; got shape {grad.shape}"
+        )
+    return as_data(grad)
+
+
+def _count_consumers(root: Node) -> dict:
+    """For every node under `root`, how many recorded calls consume it."""
+    pending = {root: 0}
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if node.arrays is None:
+            raise BackwardError(
+                f"backward() through a graph that an earlier backward() freed (at op "
+                f"{node.op.name!r}). Pass retain_graph=True to the first backward() to "
+                "walk the graph again, or recompute the forward pass."
+            )
+        for parent in node.parents:
+            if parent.__class__ is Node:
+                if parent in pending:
+                    pending[parent] += 1
+                else:
+                    pending[parent] = 1
+                    stack.append(parent)
+    return pending
+
+
+def _book(tensor: Tensor, grad) -> None:
+    """`tensor.grad += grad`, as a new array: a booked grad never aliases another."""
+    if tensor.grad is None:
+        tensor.grad = grad.copy() if grad.__class__ is np.ndarray else grad
+    else:
+        tensor.grad = tensor.grad + grad
+
+
+def _local_rule(node: Node, out_grad) -> list:
+    """Ask the op's rule to turn the output's grad into one contribution per input."""
+    op, arrays, parents = node.op, node.arrays, node.parents
+    try:
+        if op.local_grad is not None:
+            locals_ = op.local_grad(*arrays, out=node.out, **node.params)
+        elif op.vjp_wants_needs:
+            needs = tuple(p is not None for p in parents)
+            locals_ = op.vjp(out_grad, *arrays, out=node.out, needs_grad=needs, **node.params)
+        else:
+            locals_ = op.vjp(out_grad, *arrays, out=node.out, **node.params)
+    except Exception as error:
+        raise OpRuleError(
+            f"{describe_op(op)}: its {op.rule} rule raised {type(error).__name__}: {error} "
+            f"(input shapes {', '.join(str(np.shape(a)) for a in arrays)})"
+        ) from error
+    if locals_.__class__ is not tuple or len(locals_) != len(arrays):
+        raise OpRuleError(
+            f"{describe_op(op)}: its {op.rule} rule must return a tuple of {len(arrays)} "
+            f"(one per input); got {_describe_value(locals_)}"
+        )
+    contributions = []
+    for i, parent in enumerate(parents):
+        local = locals_[i]
+        if parent is None or local is None:
+            contributions.append(None)
+            continue
+        like = arrays[i]
+        if op.local_grad is not None:
+            local = local * out_grad
+            if local.shape != like.shape:
+                local = _unbroadcast(op, i, local, like.shape)
+        elif getattr(local, "shape", None) != like.shape:
+            local = _wrong_shape(op, i, local, like.shape)
+        if local.dtype is not like.dtype and local.dtype != like.dtype:
+            local = _cast(op, i, local, like.dtype)
+        contributions.append(local)
+    return contributions
+
+
+def _unbroadcast(op, i, grad, shape):
+    try:
+        return unbroadcast(grad, shape)
+    except ValueError:
+        raise OpRuleError(
+            f"{describe_op(op)}: local_grad for input {i + 1} times the output's grad has "
+            f"shape {grad.shape}, which does not reduce to the input's shape {shape}; "
+            "a local derivative must broadcast against the output"
+        ) from None
+
+
+def _wrong_shape(op, i, grad, shape):
+    got = np.shape(grad) if isinstance(grad, (np.ndarray, np.generic, int, float)) else None
+    if got == shape:
+        return np.asarray(grad)[()] if shape == () else np.asarray(grad)
+    raise OpRuleError(
+        f"{describe_op(op)}: its vjp returned, for input {i + 1}, "
+        f"{_describe_value(grad)}; expected an array of the input's shape {shape}"
+    )
+
+
+def _cast(op, i, grad, dtype):
+    if grad.dtype.kind not in _NUMERIC_KINDS:
+        raise OpRuleError(
+            f"{describe_op(op)}: its {op.rule} rule returned a {grad.dtype} gradient for "
+            f"input {i + 1}; expected a real array of dtype {dtype}"
+        )
+    return grad.astype(dtype)
+
+
+def _describe_value(value) -> str:
+    if isinstance(value, tuple):
+        return f"a tuple of {len(value)}"
+    shape = getattr(value, "shape", None)
+    if shape is not None:
+        return f"{type(value).__name__} of shape {shape}"
+    return f"{type(value).__name__} {value!r}"

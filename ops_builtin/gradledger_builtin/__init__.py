@@ -1,0 +1,18 @@
+"""gradledger's built-in ops: a plugin like any other, reached through the entry point
+`builtin = "gradledger_builtin"` of the gradledger distribution.
+
+One module per family; each holds its ops as data in a list `OPS`.
+"""
+
+from gradledger.extend import hookimpl
+
+from . import elementwise, linalg, reductions, shape
+
+FAMILIES = (elementwise, reductions, shape, linalg)
+
+
+@hookimpl
+def gradledger_register_ops(registry):
+    for family in FAMILIES:
+        for op in family.OPS:
+            registry.register(op)

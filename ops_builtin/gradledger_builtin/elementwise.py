@@ -1,0 +1,41 @@
+"""Elementwise ops: numpy broadcasting, and one local derivative per input.
+
+Each `local_grad(*inputs, out)` returns d out / d input; the tape books
+`input.grad += unbroadcast(local * out.grad)` — the seed's formula.
+"""
+
+import numpy as np
+
+from gradledger.extend import Op
+
+BINARY = "(),()->()"
+UNARY = "()->()"
+POSITIVE = (0.0, None)
+AT_ZERO = (0.0,)
+
+OPS = [
+    # -- arithmetic ------------------------------------------------------------------
+    Op("add", np.add, local_grad=lambda a, b, out: (1.0, 1.0), signature=BINARY,
+       doc="a + b"),
+    Op("sub", np.subtract, local_grad=lambda a, b, out: (1.0, -1.0), signature=BINARY,
+       doc="a - b"),
+    Op("mul", np.multiply, local_grad=lambda a, b, out: (b, a), signature=BINARY,
+       doc="a * b"),
+    Op("div", np.divide, local_grad=lambda a, b, out: (1.0 / b, -out / b), signature=BINARY,
+       kinks=((), AT_ZERO), doc="a / b"),
+    Op("neg", np.negative, local_grad=lambda x, out: (-1.0,), signature=UNARY,
+       doc="-x"),
+    Op("pow", np.power, local_grad=lambda x, p, out: (p * x ** (p - 1), None),
+       signature=BINARY, constants=(1,), domain=(POSITIVE, (-3.0, 3.0)),
+       doc="x ** p, for a constant exponent p"),
+    # -- transcendental ----------------------------------------------------------------
+    Op("exp", np.exp, local_grad=lambda x, out: (out,), signature=UNARY,
+       domain=((-20.0, 20.0),), doc="e ** x"),
+    Op("log", np.log, local_grad=lambda x, out: (1.0 / x,), signature=UNARY,
+       domain=(POSITIVE,), doc="natural logarithm, for x > 0"),
+    Op("tanh", np.tanh, local_grad=lambda x, out: (1.0 - out * out,), signature=UNARY,
+       doc="hyperbolic tangent"),
+    # -- activations -------------------------------------------------------------------
+    Op("relu", lambda x: np.maximum(x, 0), local_grad=lambda x, out: (x > 0,),
+       signature=UNARY, kinks=(AT_ZERO,), doc="max(x, 0); its derivative at 0 is taken as 0"),
+]

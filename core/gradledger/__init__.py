@@ -52,7 +52,9 @@ __all__ = [
     "zero_grad",
 ]
 
-_SUBMODULES = {"verify", "cli", "optim", "nn"}
+_SUBMODULES = {"verify", "cli", "optim", "nn", "tape"}
+# Public functions that live in modules imported on first use, to keep `import gradledger` cheap.
+_LAZY_FUNCTIONS = {"explain": "ledger", "to_dot": "graph", "render": "graph"}
 
 
 def zero_grad(*tensors: Tensor) -> None:
@@ -65,10 +67,12 @@ def __getattr__(name: str):
     """`gl.verify` and friends import on first use; any other name is a registered op."""
     if name in _SUBMODULES:
         return importlib.import_module(f"{__name__}.{name}")
+    if name in _LAZY_FUNCTIONS:
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY_FUNCTIONS[name]}"), name)
     if name.startswith("_"):
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     return getattr(ops, name)
 
 
 def __dir__() -> list[str]:
-    return sorted(set(__all__) | _SUBMODULES)
+    return sorted(set(__all__) | _SUBMODULES | set(_LAZY_FUNCTIONS))

@@ -7,6 +7,7 @@ and does the bookkeeping the seed describes: `input.grad += local * output.grad`
 from __future__ import annotations
 
 import weakref
+from typing import NamedTuple
 
 import numpy as np
 
@@ -131,12 +132,33 @@ def _forward_error(op, arrays, params, error) -> Exception:
 # -- walk backward and book ----------------------------------------------------
 
 
-def backward(root: Tensor, grad=None, retain_graph: bool = False) -> None:
+class Booking(NamedTuple):
+    """One entry of the ledger, as `backward(trace=...)` reports it, in booking order.
+
+    `target.grad += local * out_grad` for an elementwise op (`local` is the op's local
+    derivative); for a vjp op `local` is None and `contribution` is what its rule gave.
+    `op` is None for the seed, booked into the root. `target` is the tensor booked
+    into (None when nobody holds that intermediate any more); `total` is its grad
+    after this entry.
+    """
+
+    op: object
+    source: Tensor | None
+    index: int
+    target: Tensor | None
+    local: object
+    out_grad: object
+    contribution: object
+    total: object
+
+
+def backward(root: Tensor, grad=None, retain_graph: bool = False, trace=None) -> None:
     """Book `d root / d t` into `t.grad` for every tensor `root` depends on.
 
     The walk is iterative (depth is limited by memory, not recursion): count each
     node's consumers, then release a node only when every consumer has booked into
     it, so that each node's rule runs once, on its complete output grad.
+    `trace`, if given, is called with a `Booking` for every entry, in order.
     """
     if not root.requires_grad:
         raise BackwardError(
@@ -147,31 +169,47 @@ def backward(root: Tensor, grad=None, retain_graph: bool = False) -> None:
     node = root._node
     if node is None:
         _book(root, seed)
+        if trace is not None:
+            trace(Booking(None, None, 0, root, None, None, seed, root.grad))
         return
     pending = _count_consumers(node)
     ledger = {node: seed}
     ready = [node]
+    if trace is not None:
+        trace(Booking(None, None, 0, root, None, None, seed, seed))
     while ready:
         node = ready.pop()
         out_grad = ledger.pop(node)
         tensor = node.tensor()
         if tensor is not None:
             _book(tensor, out_grad)
-        contributions = _local_rule(node, out_grad)
-        for parent, contribution in zip(node.parents, contributions):
+        contributions, locals_ = _local_rule(node, out_grad)
+        for i, (parent, contribution) in enumerate(zip(node.parents, contributions)):
             if parent is None:
                 continue
             if parent.__class__ is Node:
                 if contribution is not None:
                     previous = ledger.get(parent)
-                    ledger[parent] = contribution if previous is None else previous + contribution
+                    total = ledger[parent] = (
+                        contribution if previous is None else previous + contribution
+                    )
+                    if trace is not None:
+                        trace(Booking(node.op, tensor, i, parent.tensor(), _local(node, locals_, i),
+                                      out_grad, contribution, total))
                 pending[parent] -= 1
                 if pending[parent] == 0:
                     ready.append(parent)
             elif contribution is not None:
                 _book(parent, contribution)
+                if trace is not None:
+                    trace(Booking(node.op, tensor, i, parent, _local(node, locals_, i),
+                                  out_grad, contribution, parent.grad))
         if not retain_graph:
             node.arrays = node.out = node.params = None
+
+
+def _local(node: Node, locals_: tuple, i: int):
+    return locals_[i] if node.op.local_grad is not None else None
 
 
 def _seed(root: Tensor, grad):
@@ -262,7 +300,7 @@ def _local_rule(node: Node, out_grad) -> list:
         if local.dtype is not like.dtype and local.dtype != like.dtype:
             local = _cast(op, i, local, like.dtype)
         contributions.append(local)
-    return contributions
+    return contributions, locals_
 
 
 def _unbroadcast(op, i, grad, shape):

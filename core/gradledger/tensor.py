@@ -61,14 +61,15 @@ class Tensor:
 
     # -- the ledger ----------------------------------------------------------------
 
-    def backward(self, grad=None, retain_graph: bool = False) -> None:
+    def backward(self, grad=None, retain_graph: bool = False, trace=None) -> None:
         """Walk the recorded graph backward from here, booking every input's `.grad`.
 
         A scalar output seeds 1; a non-scalar needs `grad`, an array of its shape.
         Grads accumulate (`+=`) across paths and across calls. Without
         `retain_graph` the graph's saved arrays are released as the walk passes.
+        `trace(booking)` is called for every ledger entry (see `gradledger.tape.Booking`).
         """
-        tape.backward(self, grad, retain_graph)
+        tape.backward(self, grad, retain_graph, trace)
 
     def zero_grad(self) -> None:
         """Clear the ledger: `.grad = None`."""

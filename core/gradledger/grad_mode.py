@@ -5,12 +5,18 @@ from __future__ import annotations
 import threading
 from contextlib import contextmanager
 
-_state = threading.local()
+
+
+class _GradMode(threading.local):
+    enabled = True  # a class default: every new thread starts with grad recording on
+
+
+_state = _GradMode()
 
 
 def is_grad_enabled() -> bool:
     """True unless this thread is inside `no_grad()`."""
-    return getattr(_state, "enabled", True)
+    return _state.enabled
 
 
 @contextmanager

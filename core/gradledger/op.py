@@ -83,6 +83,7 @@ class Op:
     overrides: Op | None = field(default=None, repr=False)
 
     sig: Signature | None = field(init=False, repr=False, default=None)
+    nin: int = field(init=False, repr=False, default=-1)
     vjp_wants_needs: bool = field(init=False, repr=False, default=False)
 
     def __post_init__(self) -> None:
@@ -91,11 +92,8 @@ class Op:
         except ValueError:
             sig = None
         object.__setattr__(self, "sig", sig)
+        object.__setattr__(self, "nin", sig.nin if sig is not None else -1)
         object.__setattr__(self, "vjp_wants_needs", _accepts(self.vjp, "needs_grad"))
-
-    @property
-    def nin(self) -> int:
-        return self.sig.nin
 
     @property
     def rule(self) -> str:

@@ -13,9 +13,11 @@ import numpy as np
 
 from .broadcast import unbroadcast
 from .errors import BackwardError, OpCallError, OpRuleError, describe_op
-from .grad_mode import is_grad_enabled
+from .grad_mode import _state as _grad_mode
 from .signature import shape_mismatch
 from .tensor import Tensor, as_data
+
+_new_tensor = object.__new__
 
 _NUMERIC_KINDS = "biuf"
 
@@ -43,11 +45,15 @@ class Node:
 
 
 def apply(op, args: tuple, params: dict) -> Tensor:
-    """Run `op.forward` on the inputs and, when any input requires grad, record a Node."""
-    if len(args) != op.sig.nin:
+    """Run `op.forward` on the inputs and, when any input requires grad, record a Node.
+
+    This runs once per op call: it is written for speed (no per-call validation
+    beyond the input count; a forward rule that raises gets its inputs checked).
+    """
+    if len(args) != op.nin:
         raise OpCallError(_arity_message(op, args, params))
-    arrays, parents, requires = [], [], False
-    reference = None
+    arrays, parents = [], []
+    requires = constants = False
     for x in args:
         if x.__class__ is Tensor or isinstance(x, Tensor):
             arrays.append(x.data)
@@ -56,16 +62,12 @@ def apply(op, args: tuple, params: dict) -> Tensor:
                 parents.append(x._node or x)
             else:
                 parents.append(None)
-            if reference is None:
-                reference = x
         else:
+            constants = True
             arrays.append(x)
             parents.append(None)
-    if reference is None:
-        raise OpCallError(f"{describe_op(op)} was called without any gl.Tensor input; wrap one with gl.tensor(...)")
-    for i, x in enumerate(arrays):
-        if x.__class__ is not np.ndarray and not isinstance(x, np.generic):
-            arrays[i] = _constant(op, i, x, reference.data.dtype)
+    if constants:
+        _wrap_constants(op, args, arrays)
     if requires and op.constants:
         _check_constants(op, parents)
     try:
@@ -77,14 +79,44 @@ def apply(op, args: tuple, params: dict) -> Tensor:
             out = out[()]
     elif not isinstance(out, np.generic):
         out = as_data(np.asarray(out))
-    result = Tensor._result(out, requires and is_grad_enabled())
-    if result.requires_grad:
-        result._node = Node(op, params, tuple(arrays), out, tuple(parents), weakref.ref(result))
+    result = _new_tensor(Tensor)
+    result.data = out
+    result.grad = result.name = result._node = None
+    if requires and _grad_mode.enabled:
+        result.requires_grad = True
+        result._node = Node(op, params, arrays, out, parents, weakref.ref(result))
+    else:
+        result.requires_grad = False
     return result
 
 
+def _wrap_constants(op, args, arrays) -> None:
+    """Turn numbers and lists mixed in with tensors into numpy values of the tensors' dtype.
+
+    As numpy does with Python scalars (NEP 50): `float32_tensor * 3.0` stays float32;
+    a Python float with an integer tensor gives float64.
+    """
+    dtype = None
+    for x in args:
+        if isinstance(x, Tensor):
+            dtype = x.data.dtype
+            break
+    if dtype is None:
+        raise OpCallError(
+            f"{describe_op(op)} was called without any gl.Tensor input; wrap one with gl.tensor(...)"
+        )
+    for i, x in enumerate(arrays):
+        kind = x.__class__
+        if kind is float:
+            arrays[i] = dtype.type(x) if dtype.kind == "f" else np.float64(x)
+        elif kind is int:
+            arrays[i] = dtype.type(x)
+        elif kind is not np.ndarray and not isinstance(x, np.generic):
+            arrays[i] = _constant(op, i, x, dtype)
+
+
 def _constant(op, i, x, dtype):
-    """A Python number or list mixed in with tensors, as a numpy value of the tensors' dtype."""
+    """A list (or anything else) mixed in with tensors: an array of the tensors' dtype, or an error."""
     if isinstance(x, bool) or not isinstance(x, (int, float, list, tuple)):
         raise OpCallError(
             f"{describe_op(op)} input {i + 1}: expected a gl.Tensor, a numpy array or a "
@@ -107,10 +139,10 @@ def _check_constants(op, parents) -> None:
 
 def _arity_message(op, args, params) -> str:
     message = (
-        f"{describe_op(op)} takes {op.sig.nin} input(s) (signature {op.signature!r}); "
+        f"{describe_op(op)} takes {op.nin} input(s) (signature {op.signature!r}); "
         f"got {len(args)}."
     )
-    if len(args) > op.sig.nin:
+    if len(args) > op.nin:
         message += f" Non-differentiable params are keywords: gl.{op.name}(x, name=value)."
     return message
 
@@ -263,44 +295,54 @@ def _book(tensor: Tensor, grad) -> None:
         tensor.grad = tensor.grad + grad
 
 
-def _local_rule(node: Node, out_grad) -> list:
-    """Ask the op's rule to turn the output's grad into one contribution per input."""
+def _local_rule(node: Node, out_grad) -> tuple:
+    """Ask the op's rule to turn the output's grad into one contribution per input.
+
+    Returns the contributions (None where an input takes no gradient) and what the
+    rule itself returned (the local derivatives, for an elementwise op).
+    """
     op, arrays, parents = node.op, node.arrays, node.parents
+    elementwise = op.local_grad is not None
     try:
-        if op.local_grad is not None:
-            locals_ = op.local_grad(*arrays, out=node.out, **node.params)
+        if elementwise:
+            rule_out = op.local_grad(*arrays, out=node.out, **node.params)
         elif op.vjp_wants_needs:
             needs = tuple(p is not None for p in parents)
-            locals_ = op.vjp(out_grad, *arrays, out=node.out, needs_grad=needs, **node.params)
+            rule_out = op.vjp(out_grad, *arrays, out=node.out, needs_grad=needs, **node.params)
         else:
-            locals_ = op.vjp(out_grad, *arrays, out=node.out, **node.params)
+            rule_out = op.vjp(out_grad, *arrays, out=node.out, **node.params)
     except Exception as error:
         raise OpRuleError(
             f"{describe_op(op)}: its {op.rule} rule raised {type(error).__name__}: {error} "
             f"(input shapes {', '.join(str(np.shape(a)) for a in arrays)})"
         ) from error
-    if locals_.__class__ is not tuple or len(locals_) != len(arrays):
+    if rule_out.__class__ is not tuple or len(rule_out) != len(arrays):
         raise OpRuleError(
             f"{describe_op(op)}: its {op.rule} rule must return a tuple of {len(arrays)} "
-            f"(one per input); got {_describe_value(locals_)}"
+            f"(one per input); got {_describe_value(rule_out)}"
         )
     contributions = []
-    for i, parent in enumerate(parents):
-        local = locals_[i]
-        if parent is None or local is None:
+    for i, (parent, grad, like) in enumerate(zip(parents, rule_out, arrays)):
+        if parent is None or grad is None:
             contributions.append(None)
             continue
-        like = arrays[i]
-        if op.local_grad is not None:
-            local = local * out_grad
-            if local.shape != like.shape:
-                local = _unbroadcast(op, i, local, like.shape)
-        elif getattr(local, "shape", None) != like.shape:
-            local = _wrong_shape(op, i, local, like.shape)
-        if local.dtype is not like.dtype and local.dtype != like.dtype:
-            local = _cast(op, i, local, like.dtype)
-        contributions.append(local)
-    return contributions, locals_
+        if elementwise:
+            grad = grad * out_grad
+        # Same numpy scalar type as the input: same shape () and dtype, nothing to check.
+        if grad.__class__ is not like.__class__ or like.__class__ is np.ndarray:
+            grad = _conform(op, i, grad, like, elementwise)
+        contributions.append(grad)
+    return contributions, rule_out
+
+
+def _conform(op, i, grad, like, elementwise: bool):
+    """Check a contribution against its input's shape and dtype (unbroadcasting a local's)."""
+    shape = like.shape
+    if getattr(grad, "shape", None) != shape:
+        grad = _unbroadcast(op, i, grad, shape) if elementwise else _wrong_shape(op, i, grad, shape)
+    if grad.dtype != like.dtype:
+        grad = _cast(op, i, grad, like.dtype)
+    return grad
 
 
 def _unbroadcast(op, i, grad, shape):

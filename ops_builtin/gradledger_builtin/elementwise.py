@@ -2,6 +2,10 @@
 
 Each `local_grad(*inputs, out)` returns d out / d input; the tape books
 `input.grad += unbroadcast(local * out.grad)` — the seed's formula.
+
+Forward rules use Python operators rather than calling ufuncs by name: on numpy
+scalars (0-d values) `a * b` costs about 0.1 µs, `np.multiply(a, b)` about 1.5 µs;
+on arrays both are the same ufunc.
 """
 
 import numpy as np
@@ -13,19 +17,28 @@ UNARY = "()->()"
 POSITIVE = (0.0, None)
 AT_ZERO = (0.0,)
 
+
+
+def relu(x):
+    """max(x, 0), NaN kept; a numpy scalar skips the ufunc call (2 µs on a scalar)."""
+    if x.__class__ is np.ndarray:
+        return np.maximum(x, 0)
+    return x if not x <= 0 else x.dtype.type(0)
+
+
 OPS = [
     # -- arithmetic ------------------------------------------------------------------
-    Op("add", np.add, local_grad=lambda a, b, out: (1.0, 1.0), signature=BINARY,
+    Op("add", lambda a, b: a + b, local_grad=lambda a, b, out: (1.0, 1.0), signature=BINARY,
        doc="a + b"),
-    Op("sub", np.subtract, local_grad=lambda a, b, out: (1.0, -1.0), signature=BINARY,
+    Op("sub", lambda a, b: a - b, local_grad=lambda a, b, out: (1.0, -1.0), signature=BINARY,
        doc="a - b"),
-    Op("mul", np.multiply, local_grad=lambda a, b, out: (b, a), signature=BINARY,
+    Op("mul", lambda a, b: a * b, local_grad=lambda a, b, out: (b, a), signature=BINARY,
        doc="a * b"),
-    Op("div", np.divide, local_grad=lambda a, b, out: (1.0 / b, -out / b), signature=BINARY,
+    Op("div", lambda a, b: a / b, local_grad=lambda a, b, out: (1.0 / b, -out / b), signature=BINARY,
        kinks=((), AT_ZERO), doc="a / b"),
-    Op("neg", np.negative, local_grad=lambda x, out: (-1.0,), signature=UNARY,
+    Op("neg", lambda x: -x, local_grad=lambda x, out: (-1.0,), signature=UNARY,
        doc="-x"),
-    Op("pow", np.power, local_grad=lambda x, p, out: (p * x ** (p - 1), None),
+    Op("pow", lambda x, p: x ** p, local_grad=lambda x, p, out: (p * x ** (p - 1), None),
        signature=BINARY, constants=(1,), domain=(POSITIVE, (-3.0, 3.0)),
        doc="x ** p, for a constant exponent p"),
     # -- transcendental ----------------------------------------------------------------
@@ -36,6 +49,6 @@ OPS = [
     Op("tanh", np.tanh, local_grad=lambda x, out: (1.0 - out * out,), signature=UNARY,
        doc="hyperbolic tangent"),
     # -- activations -------------------------------------------------------------------
-    Op("relu", lambda x: np.maximum(x, 0), local_grad=lambda x, out: (x > 0,),
+    Op("relu", relu, local_grad=lambda x, out: (x > 0,),
        signature=UNARY, kinks=(AT_ZERO,), doc="max(x, 0); its derivative at 0 is taken as 0"),
 ]

@@ -1,0 +1,300 @@
+"""`gl.explain(loss)`: the backward pass, printed as the ledger the seed describes.
+
+Every edge of the graph is one entry, in the order the tape books it:
+
+    ledger of loss (booking order; arrays show as [shape, norm])
+      1  seed  loss.grad = 1.0
+      2  mul   a.grad += 6.0 × loss.grad (1.0)  → 6.0
+      3  mul   a.grad += 6.0 × loss.grad (1.0)  → 12.0
+      4  mul   x.grad += 3.0 × a.grad (12.0)  → 36.0
+
+Names come from `gl.tensor(2.0, name="x")`; an unnamed root is `loss`, other
+unnamed tensors are t1, t2, ... in the order the forward pass made them (the same
+names `gl.to_dot` uses).
+"""
+
+from __future__ import annotations
+
+import sys
+import weakref
+from collections.abc import Sequence
+from typing import NamedTuple, TextIO
+
+import numpy as np
+
+from .tape import Booking, Node
+from .tensor import Tensor
+
+__all__ = ["Entry", "Ledger", "explain"]
+
+BUILTIN_PLUGIN = "builtin"
+
+
+class Entry(NamedTuple):
+    """One ledger entry: `target.grad += local × source.grad  → total`.
+
+    number:        1-based position in booking order
+    op, plugin:    the op whose local rule made this entry and the plugin that
+                   registered it (None for the seed, booked into the root)
+    rule:          'seed', 'local_grad' (elementwise: contribution = local × out_grad,
+                   summed over broadcast axes) or 'vjp' (the op's rule gave the
+                   contribution directly; `local` is None)
+    target:        display name of the tensor booked into
+    source:        display name of the op's output, whose grad is passed back
+    input:         which input of the op `target` is (0-based)
+    local, out_grad, contribution, total:
+                   numpy values; `total` is target's grad after this entry
+    text:          the entry as printed
+    """
+
+    number: int
+    op: str | None
+    plugin: str | None
+    rule: str
+    target: str
+    source: str | None
+    input: int
+    local: object
+    out_grad: object
+    contribution: object
+    total: object
+    text: str
+
+
+class Ledger(Sequence):
+    """The entries of one explained backward pass, in booking order (a read-only list).
+
+    `str(ledger)` is the printed text; `ledger.balances` maps each name to its
+    final grad from this pass; `ledger.entries_for("x")` lists x's entries.
+    """
+
+    def __init__(self, root: str, entries: list[Entry]) -> None:
+        self.root = root
+        self.entries = tuple(entries)
+
+    def __getitem__(self, index):
+        return self.entries[index]
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    @property
+    def balances(self) -> dict[str, object]:
+        """Each booked tensor's grad after this pass, by display name, in booking order."""
+        return {entry.target: entry.total for entry in self.entries}
+
+    def entries_for(self, name: str) -> list[Entry]:
+        return [entry for entry in self.entries if entry.target == name]
+
+    @property
+    def text(self) -> str:
+        header = f"ledger of {self.root} (booking order; arrays show as [shape, norm])"
+        width = max((len(_op_label(e)) for e in self.entries), default=0)
+        digits = len(str(len(self.entries)))
+        rows = [
+            f"  {e.number:>{digits}}  {_op_label(e):<{width}}  {e.text}" for e in self.entries
+        ]
+        return "\n".join([header, *rows])
+
+    def __str__(self) -> str:
+        return self.text
+
+    def __repr__(self) -> str:
+        return f"<Ledger of {self.root}: {len(self.entries)} entries>"
+
+
+def explain(
+    loss: Tensor,
+    grad=None,
+    *,
+    retain_graph: bool = False,
+    book: bool = True,
+    file: TextIO | None = None,
+    show: bool = True,
+) -> Ledger:
+    """Run the backward pass from `loss` and print it as a ledger, one line per edge.
+
+    book=True:    this is `loss.backward(grad, retain_graph)`: every `.grad` is booked
+                  (added to whatever it held before, as backward does). The printed
+                  balances are this pass's own, starting from an empty ledger.
+    book=False:   a replay: the ledger is computed and printed, then every `.grad`
+                  is restored and the graph kept, as if nothing had run. Replaying
+                  after `loss.backward()` needs `loss.backward(retain_graph=True)`.
+    file:         where to print (default: standard output); show=False prints nothing.
+
+    Returns the `Ledger`: the entries as data, for tests and notebooks.
+    """
+    if not isinstance(loss, Tensor):
+        raise TypeError(
+            f"gl.explain expected the gl.Tensor to differentiate; got {type(loss).__name__}"
+        )
+    order = forward_order(loss)
+    # An intermediate nobody holds has no tensor to book into; lend it one for the
+    # walk, so that every entry has a name. They are dropped when explain returns.
+    stand_ins = _lend_tensors(order)
+    names = display_names(loss, order)
+    tensors = _live_tensors(order)
+    opening = [t.grad for t in tensors]
+    for t in tensors:
+        t.grad = None
+    bookings: list[Booking] = []
+    try:
+        loss.backward(grad, retain_graph=retain_graph or not book, trace=bookings.append)
+    except BaseException:
+        _restore(tensors, opening, keep_new=False)
+        raise
+    _restore(tensors, opening, keep_new=book)
+    ledger = Ledger(names[_key(loss)], [_entry(n, b, names) for n, b in enumerate(bookings, 1)])
+    del stand_ins
+    if show:
+        print(ledger.text, file=file if file is not None else sys.stdout)
+    return ledger
+
+
+# -- the graph, in forward order, with display names ------------------------------
+
+
+def forward_order(root: Tensor) -> list:
+    """Every recorded call (Node) and grad-taking leaf (Tensor) under `root`, inputs first.
+
+    An iterative depth-first walk: depth is limited by memory, not recursion.
+    """
+    start = root._node if root._node is not None else root
+    order, seen = [], {start}
+    stack = [(start, iter(_inputs(start)))]
+    while stack:
+        item, inputs = stack[-1]
+        for parent in inputs:
+            if parent not in seen:
+                seen.add(parent)
+                stack.append((parent, iter(_inputs(parent))))
+                break
+        else:
+            stack.pop()
+            order.append(item)
+    return order
+
+
+def _inputs(item) -> tuple:
+    if item.__class__ is Node:
+        return tuple(p for p in item.parents if p is not None)
+    return ()
+
+
+def tensor_of(item) -> Tensor | None:
+    """The tensor an item of `forward_order` stands for, None if nobody holds it."""
+    return item.tensor() if item.__class__ is Node else item
+
+
+def display_names(root: Tensor, order: list | None = None) -> dict:
+    """A name per item of `forward_order(root)`: its own `name`, else `loss` for the
+    root and t1, t2, ... in forward order; repeated names get #2, #3."""
+    order = forward_order(root) if order is None else order
+    given = {item: getattr(tensor_of(item), "name", None) for item in order}
+    taken = set(given.values())
+    root_item = order[-1]
+    if not given[root_item] and "loss" not in taken:
+        given[root_item] = "loss"
+    names, used, counter = {}, {}, 0
+    for item in order:
+        name = given[item]
+        if not name:
+            counter += 1
+            name = f"t{counter}"
+            while name in used or name in taken:
+                counter += 1
+                name = f"t{counter}"
+        if name in used:
+            used[name] += 1
+            name = f"{name}#{used[name]}"
+        else:
+            used[name] = 1
+        names[item] = name
+    return names
+
+
+def _key(t: Tensor):
+    return t._node if t._node is not None else t
+
+
+def _lend_tensors(order: list) -> list[Tensor]:
+    stand_ins = []
+    for item in order:
+        if item.__class__ is Node and item.tensor() is None and item.out is not None:
+            t = Tensor._result(item.out, True)
+            t._node = item
+            item.tensor = weakref.ref(t)
+            stand_ins.append(t)
+    return stand_ins
+
+
+def _live_tensors(order: list) -> list[Tensor]:
+    return [t for t in map(tensor_of, order) if t is not None]
+
+
+def _restore(tensors: list[Tensor], opening: list, keep_new: bool) -> None:
+    for t, before in zip(tensors, opening, strict=True):
+        if not keep_new or t.grad is None:
+            t.grad = before
+        elif before is not None:
+            t.grad = before + t.grad
+
+
+# -- one entry ----------------------------------------------------------------------
+
+
+def _entry(number: int, booking: Booking, names: dict) -> Entry:
+    target = names[_key(booking.target)]
+    if booking.op is None:
+        text = f"{target}.grad = {_show(booking.total)}"
+        return Entry(number, None, None, "seed", target, None, 0, None, None,
+                     booking.contribution, booking.total, text)
+    op = booking.op
+    source = names[_key(booking.source)]
+    total = _show(booking.total)
+    if op.local_grad is not None:
+        rule = "local_grad"
+        text = (f"{target}.grad += {_show(booking.local)} × {source}.grad "
+                f"{_show_grad(booking.out_grad)}  → {total}")
+        spread = np.broadcast_shapes(np.shape(booking.local), np.shape(booking.out_grad))
+        if spread != np.shape(booking.contribution):
+            text += "  (summed over broadcast axes)"
+    else:
+        rule = "vjp"
+        text = (f"{target}.grad += vjp({source}.grad {_show_grad(booking.out_grad)}) "
+                f"= {_show(booking.contribution)}  → {total}")
+    return Entry(number, op.name, op.plugin, rule, target, source, booking.index, booking.local,
+                 booking.out_grad, booking.contribution, booking.total, text)
+
+
+def _op_label(entry: Entry) -> str:
+    if entry.op is None:
+        return "seed"
+    if entry.plugin and entry.plugin != BUILTIN_PLUGIN:
+        return f"{entry.op} [{entry.plugin}]"
+    return entry.op
+
+
+def _show(value) -> str:
+    """A number as the seed writes it (36.0); an array as [shape, norm], never a wall."""
+    shape = np.shape(value)
+    if shape == ():
+        return show_number(value)
+    array = np.asarray(value, dtype=np.float64)
+    dims = "×".join(map(str, shape))
+    if array.size == 1:
+        return f"[{dims}: {show_number(array.reshape(()))}]"
+    return f"[{dims}, norm {show_number(np.linalg.norm(array), digits=4)}]"
+
+
+def _show_grad(value) -> str:
+    """An output's grad beside its name: `a.grad (12.0)`, or `t2.grad [4×3, norm 1.2]`."""
+    return f"({show_number(value)})" if np.shape(value) == () else _show(value)
+
+
+def show_number(value, digits: int = 6) -> str:
+    """36.0, 0.1001, 1e-07: the shortest honest form, a float always showing as one."""
+    text = f"{float(value):.{digits}g}"
+    if text.lstrip("-").isdigit():
+        text += ".0"
+    return text

@@ -41,12 +41,13 @@ class OpsNamespace:
     def __getattr__(self, name: str) -> OpFunction:
         if name.startswith("_"):
             raise AttributeError(name)
-        function = self._functions.get(name)
-        if function is None:
+        if name not in host.registry.ops:
             try:
                 host.lookup(name)
             except LookupError as error:
                 raise AttributeError(str(error)) from None
+        function = self._functions.get(name)
+        if function is None:
             function = self._functions[name] = OpFunction(name)
         return function
 

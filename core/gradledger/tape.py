@@ -327,7 +327,16 @@ def _local_rule(node: Node, out_grad) -> tuple:
             contributions.append(None)
             continue
         if elementwise:
-            grad = grad * out_grad
+            try:
+                grad = grad * out_grad
+            except (ValueError, TypeError) as error:
+                raise OpRuleError(
+                    f"{describe_op(op)}: local_grad for input {i + 1} is "
+                    f"{_describe_value(grad)}; times the output's grad (shape "
+                    f"{np.shape(out_grad)}) it does not reduce to the input's shape "
+                    f"{np.shape(like)}: a local derivative must broadcast against the output "
+                    f"({error})"
+                ) from None
         # Same numpy scalar type as the input: same shape () and dtype, nothing to check.
         if grad.__class__ is not like.__class__ or like.__class__ is np.ndarray:
             grad = _conform(op, i, grad, like, elementwise)

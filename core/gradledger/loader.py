@@ -1,14 +1,18 @@
 """The loader: finds op plugins through entry points and lets pluggy hold them.
 
-Loading is lazy (the first op lookup triggers it), happens once even when several
-threads ask at the same moment, and survives bad plugins: a plugin that fails to
-import, or raises in its hook, is reported in a warning and marked failed, and
-every other plugin still loads.
+Loading is lazy (the first op lookup triggers it) and happens once, even when
+several threads ask at the same moment: the others wait until it is done. It
+survives bad plugins: a plugin that fails to import, raises in its hook, or
+implements no hook is reported in a warning naming it and its distribution,
+marked failed, and every other plugin still loads. Each plugin's entry point is
+imported on its own, so one failure never aborts the rest (pluggy's stock
+`load_setuptools_entrypoints` stops at the first).
 
-Environment:
-    GRADLEDGER_STRICT_PLUGINS=1           a failing plugin is an error, not a warning
+Environment (read when loading happens):
+    GRADLEDGER_STRICT_PLUGINS=1           a failing plugin or refused op is an error
     GRADLEDGER_DISABLE_PLUGIN_AUTOLOAD=1  load only gradledger's built-in ops
-    GRADLEDGER_BLOCK_PLUGINS=a,b          skip these entry-point names, before import
+    GRADLEDGER_BLOCK_PLUGINS=a,b          skip these plugins (entry-point or distribution
+                                          names) before their module is imported
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from importlib import metadata
 import pluggy
 
 from . import hookspecs
-from .errors import OpNotFoundError, PluginLoadError
+from .errors import DuplicateOpError, OpDefinitionError, OpNotFoundError, PluginLoadError
 from .op import Op
 from .registry import PluginRegistrar, Registry
 
@@ -35,7 +39,11 @@ _HOOK = "gradledger_register_ops"
 
 @dataclass
 class PluginRecord:
-    """What became of one plugin: `status` is 'loaded', 'failed' or 'blocked'."""
+    """What became of one plugin: `status` is 'loaded', 'failed' or 'blocked'.
+
+    `ops` are the op names it registered; `problems` the ops it tried to register
+    and that were refused (malformed, or a name another plugin holds).
+    """
 
     name: str
     distribution: str | None
@@ -45,16 +53,26 @@ class PluginRecord:
     ops: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
+    @property
+    def where(self) -> str:
+        """`gradledger-example-ops 0.1.0`, or `registered by hand`."""
+        if self.distribution is None:
+            return "registered by hand"
+        return f"{self.distribution} {self.version or '(unknown version)'}"
+
 
 def _flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
 
 
 def _blocked_names() -> set[str]:
-    return {n.strip() for n in os.environ.get("GRADLEDGER_BLOCK_PLUGINS", "").split(",") if n.strip()}
+    names = os.environ.get("GRADLEDGER_BLOCK_PLUGINS", "").split(",")
+    return {name.strip() for name in names if name.strip()}
 
 
 def _entry_points() -> list[metadata.EntryPoint]:
+    """The group's entry points, builtin first, then by name; one distribution seen twice
+    on sys.path (an editable and a regular install) counts once."""
     seen, unique = set(), []
     for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
         key = (ep.name, ep.value)
@@ -62,6 +80,13 @@ def _entry_points() -> list[metadata.EntryPoint]:
             seen.add(key)
             unique.append(ep)
     return sorted(unique, key=lambda ep: (ep.name != BUILTIN_PLUGIN, ep.name))
+
+
+def _distribution(ep: metadata.EntryPoint) -> tuple[str | None, str | None]:
+    dist = getattr(ep, "dist", None)
+    if dist is None:
+        return None, None
+    return dist.metadata["Name"], dist.version
 
 
 class PluginHost:
@@ -79,84 +104,130 @@ class PluginHost:
             self.manager = pluggy.PluginManager(hookspecs.PROJECT)
             self.manager.add_hookspecs(hookspecs)
             self.loaded = False
+            self._loading = False
 
     # -- loading --------------------------------------------------------------
 
     def ensure_loaded(self) -> None:
+        """Load every entry-point plugin, once; other threads wait until it is done.
+
+        A plugin's own hook may look ops up while loading (the lock is re-entrant):
+        it sees the ops registered so far.
+        """
         if self.loaded:
             return
         with self._lock:
-            if self.loaded:
+            if self.loaded or self._loading:
                 return
-            self.loaded = True  # set first: a plugin's hook may look ops up while loading
+            self._loading = True
             try:
                 self._load_entry_points()
             except BaseException:
                 self.reset()
                 raise
+            finally:
+                self._loading = False
+            self.loaded = True
 
     def _load_entry_points(self) -> None:
         strict = _flag("GRADLEDGER_STRICT_PLUGINS")
         builtins_only = _flag("GRADLEDGER_DISABLE_PLUGIN_AUTOLOAD")
         blocked = _blocked_names()
         for ep in _entry_points():
-            dist = getattr(ep, "dist", None)
-            dist_name = dist.metadata["Name"] if dist is not None else None
-            version = dist.version if dist is not None else None
+            dist_name, version = _distribution(ep)
             builtin = ep.name == BUILTIN_PLUGIN and dist_name in (BUILTIN_DISTRIBUTION, None)
             reason = None
-            if ep.name in blocked:
+            if ep.name in blocked or dist_name in blocked:
                 reason = "blocked by GRADLEDGER_BLOCK_PLUGINS"
             elif builtins_only and not builtin:
                 reason = "not loaded: GRADLEDGER_DISABLE_PLUGIN_AUTOLOAD=1"
             if reason is not None:
-                self.records[ep.name] = PluginRecord(ep.name, dist_name, version, "blocked", reason)
-                self.manager.set_blocked(ep.name)
+                if ep.name not in self.records:
+                    self.records[ep.name] = PluginRecord(
+                        ep.name, dist_name, version, "blocked", reason
+                    )
+                    self.manager.set_blocked(ep.name)
+                continue
+            if ep.name in self.records:
+                self._name_taken(ep, dist_name, version, strict)
                 continue
             try:
                 plugin = ep.load()
-            except Exception as error:
-                self._fail(ep.name, dist_name, version, f"import failed: {_describe(error)}", error, strict)
+            except (Exception, SystemExit) as error:
+                reason = f"import of {ep.value!r} failed: {_describe(error)}"
+                self._fail(ep.name, dist_name, version, reason, error, strict)
                 continue
             self._add(plugin, ep.name, dist_name, version, strict=strict, collect=not strict)
 
-    def _add(self, plugin, name, distribution, version, strict: bool, collect: bool) -> PluginRecord:
-        """Register `plugin` with pluggy and run its hook against a scoped registrar."""
+    def _name_taken(self, ep, dist_name, version, strict) -> None:
+        """Two distributions declare one entry-point name: the first keeps it, loudly."""
+        first = self.records[ep.name]
+        message = (
+            f"gradledger plugin {ep.name!r} ({dist_name} {version}) was not loaded: the "
+            f"entry-point name {ep.name!r} is already taken by {first.where}. Rename one "
+            f"of the entry points in the [project.entry-points.{ENTRY_POINT_GROUP}] table of "
+            "its pyproject.toml, or uninstall one of the distributions."
+        )
+        if strict:
+            raise PluginLoadError(message)
+        warnings.warn(message, RuntimeWarning, stacklevel=4)
+
+    def _add(self, plugin, name, distribution, version, strict: bool, collect: bool):
+        """Register `plugin` with pluggy and run its hook against a scoped registrar.
+
+        `collect`: report a malformed or duplicate op as a warning and go on with the
+        plugin's other ops (entry points, unless strict); otherwise raise.
+        """
         if name in self.records and self.records[name].status == "loaded":
-            error = ValueError(f"a plugin named {name!r} is already registered")
+            error = ValueError(
+                f"a plugin named {name!r} is already registered ({self.records[name].where}); "
+                "pass another name: gradledger.register_plugin(obj, name=...)"
+            )
             return self._fail(name, distribution, version, str(error), error, strict)
         try:
             self.manager.register(plugin, name=name)
         except Exception as error:
-            return self._fail(name, distribution, version, f"rejected by pluggy: {_describe(error)}", error, strict)
+            reason = f"rejected by pluggy: {_describe(error)}"
+            return self._fail(name, distribution, version, reason, error, strict)
+        impls = [i for i in self.manager.hook.gradledger_register_ops.get_hookimpls()
+                 if i.plugin_name == name]
+        if not impls:
+            self.manager.unregister(name=name)
+            error = PluginLoadError(_no_hook(plugin))
+            return self._fail(name, distribution, version, str(error), error, strict)
         registrar = PluginRegistrar(self.registry, name, distribution, version, strict=not collect)
         try:
-            for impl in self.manager.hook.gradledger_register_ops.get_hookimpls():
-                if impl.plugin_name == name:
-                    impl.function(*[{"registry": registrar}[arg] for arg in impl.argnames])
+            for impl in impls:
+                impl.function(*[{"registry": registrar}[arg] for arg in impl.argnames])
         except Exception as error:
             self.registry.remove_plugin(name)
             self.manager.unregister(name=name)
-            return self._fail(name, distribution, version, f"{_HOOK} raised {_describe(error)}", error, strict)
+            reason = f"{_HOOK} raised {_describe(error)}"
+            if distribution is None and isinstance(error, (OpDefinitionError, DuplicateOpError)):
+                raise  # by hand: the registry's own error says it all, as its own type
+            return self._fail(name, distribution, version, reason, error, strict)
         record = PluginRecord(name, distribution, version, "loaded", ops=registrar.registered,
                               problems=registrar.errors)
         self.records[name] = record
         return record
 
     def _fail(self, name, distribution, version, reason, error, strict) -> PluginRecord:
-        where = f"{distribution} {version}" if distribution else "registered by hand"
-        message = f"gradledger plugin {name!r} ({where}) failed: {reason}"
+        record = PluginRecord(name, distribution, version, "failed", reason)
+        message = f"gradledger plugin {name!r} ({record.where}) failed: {reason.rstrip('.')}"
         if strict:
-            raise PluginLoadError(message) from error
+            raise PluginLoadError(
+                f"{message}. Fix or uninstall it, block it with GRADLEDGER_BLOCK_PLUGINS={name}, "
+                "or unset GRADLEDGER_STRICT_PLUGINS to load the other plugins without it."
+            ) from error
         warnings.warn(
             f"{message}. The other plugins are loaded. Block it with "
             f"GRADLEDGER_BLOCK_PLUGINS={name}, or set GRADLEDGER_STRICT_PLUGINS=1 to make "
             "this an error.",
             RuntimeWarning,
-            stacklevel=4,
+            stacklevel=5,
         )
-        record = PluginRecord(name, distribution, version, "failed", reason)
-        self.records[name] = record
+        if name not in self.records or self.records[name].status != "loaded":
+            self.records[name] = record
         return record
 
     # -- by hand --------------------------------------------------------------
@@ -166,6 +237,8 @@ class PluginHost:
 
         Entry-point plugins are loaded first, so that a clash names the right culprit.
         Errors raise at once (nothing is deferred to a warning): you are right here.
+        A malformed op raises OpDefinitionError, a name already taken DuplicateOpError,
+        and the plugin's other ops are withdrawn with it.
         """
         self.ensure_loaded()
         name = name or getattr(plugin, "__name__", None) or type(plugin).__name__
@@ -183,12 +256,11 @@ class PluginHost:
     # -- lookup ---------------------------------------------------------------
 
     def lookup(self, name: str) -> Op:
+        if not self.loaded:
+            self.ensure_loaded()
         op = self.registry.ops.get(name)
         if op is None:
-            self.ensure_loaded()
-            op = self.registry.ops.get(name)
-            if op is None:
-                raise OpNotFoundError(self._not_found(name))
+            raise OpNotFoundError(self._not_found(name))
         return op
 
     def _not_found(self, name: str) -> str:
@@ -208,6 +280,21 @@ class PluginHost:
             "`gradledger plugins` lists every plugin and its ops."
         )
         return " ".join(lines)
+
+
+def _no_hook(plugin) -> str:
+    """Why a plugin registered with pluggy brings no hook implementation, and the fix."""
+    what = getattr(plugin, "__name__", None) or type(plugin).__name__
+    fix = (
+        f"expected `@hookimpl def {_HOOK}(registry): ...` with "
+        "`from gradledger.extend import hookimpl`"
+    )
+    if callable(getattr(plugin, _HOOK, None)):
+        return f"{what}.{_HOOK} is not marked as a hook implementation; {fix}"
+    near = [n for n in dir(plugin) if n.startswith("gradledger_")]
+    if near:
+        return f"{what} defines {', '.join(near)}, which is not a gradledger hook; {fix}"
+    return f"{what} implements no gradledger hook; {fix}"
 
 
 def _describe(error: BaseException) -> str:

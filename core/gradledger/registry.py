@@ -9,9 +9,24 @@ from collections.abc import Iterator
 from .errors import DuplicateOpError, OpDefinitionError
 from .op import Op
 
+_OP_TEMPLATE = "gradledger.Op(name=..., forward=..., local_grad=... or vjp=..., signature=...)"
+
+
+def _who(plugin: str | None, distribution: str | None, version: str | None) -> str:
+    """`plugin 'example' (gradledger-example-ops 0.1.0)`, or `(registered by hand)`."""
+    if distribution is None:
+        return f"plugin {plugin!r} (registered by hand)"
+    return f"plugin {plugin!r} ({distribution} {version or '(unknown version)'})"
+
 
 class Registry:
-    """Every registered op by name. Filled by plugins through `PluginRegistrar`."""
+    """Every registered op by name. Filled by plugins through `PluginRegistrar`.
+
+    When two plugins register one name, the op declared with `override=True` wins,
+    whichever plugin loaded first; the op it replaced stays reachable as
+    `op.overrides` (and comes back if the overriding plugin is withdrawn). Two
+    plain ops with one name are an error naming both distributions.
+    """
 
     def __init__(self) -> None:
         self.ops: dict[str, Op] = {}
@@ -29,41 +44,66 @@ class Registry:
         return len(self.ops)
 
     def add(self, op: Op, plugin: str | None, distribution: str | None, version: str | None) -> Op:
-        """Validate `op`, stamp its provenance and store it; raise on a malformed or duplicate op."""
+        """Validate `op`, stamp its provenance and store it; raise if malformed or a duplicate."""
+        who = _who(plugin, distribution, version)
         if not isinstance(op, Op):
             raise OpDefinitionError(
-                f"plugin {plugin!r} registered {op!r}; expected a gradledger.Op(name=..., "
-                "forward=..., local_grad=... or vjp=..., signature=...)"
+                f"{who} registered {type(op).__name__} {op!r}; expected {_OP_TEMPLATE}. "
+                "Pass an Op to registry.register()."
             )
         problems = op.problems()
         if problems:
             raise OpDefinitionError(
-                f"plugin {plugin!r} registered a malformed op {op.name!r}:\n  - "
+                f"{who} registered a malformed op {op.name!r}:\n  - "
                 + "\n  - ".join(problems)
+                + f"\nFix the Op(...) declaration of {op.name!r} in that plugin; "
+                "docs/plugins.md lists every field."
             )
         stamped = dataclasses.replace(op, plugin=plugin, distribution=distribution, version=version)
         existing = self.ops.get(op.name)
-        if existing is not None:
-            if not op.override:
-                raise DuplicateOpError(
-                    f"op {op.name!r} is registered twice: first by {existing.provenance}, "
-                    f"then by {stamped.provenance}. Uninstall or block one "
-                    "(GRADLEDGER_BLOCK_PLUGINS=name), or pass override=True in the Op "
-                    "that should win."
-                )
-            stamped = dataclasses.replace(stamped, overrides=existing)
-        self.ops[op.name] = stamped
+        if existing is None:
+            self.ops[op.name] = stamped
+        elif op.override:
+            self.ops[op.name] = stamped = dataclasses.replace(stamped, overrides=existing)
+        else:
+            self.ops[op.name] = _insert_under_overrides(existing, stamped)
         return stamped
 
     def remove_plugin(self, plugin: str) -> None:
         """Drop every op a plugin registered, restoring what its overrides replaced."""
         for name, op in list(self.ops.items()):
-            while op is not None and op.plugin == plugin:
-                op = op.overrides
-            if op is None:
+            kept = _without(op, plugin)
+            if kept is None:
                 del self.ops[name]
-            else:
-                self.ops[name] = op
+            elif kept is not op:
+                self.ops[name] = kept
+
+
+def _insert_under_overrides(top: Op, new: Op) -> Op:
+    """Put plain op `new` at the bottom of the chain of overrides headed by `top`.
+
+    An override declared by a plugin that happened to load first still wins; a
+    second plain op under the same name is a duplicate.
+    """
+    if not top.override:
+        raise DuplicateOpError(
+            f"op {new.name!r} is registered twice: first by {top.provenance}, then by "
+            f"{new.provenance}. Uninstall one, block one (GRADLEDGER_BLOCK_PLUGINS="
+            f"{new.plugin or top.plugin}), or declare the one that should win with "
+            "Op(..., override=True)."
+        )
+    below = new if top.overrides is None else _insert_under_overrides(top.overrides, new)
+    return dataclasses.replace(top, overrides=below)
+
+
+def _without(op: Op | None, plugin: str) -> Op | None:
+    """The chain of overrides headed by `op`, minus every op `plugin` registered."""
+    if op is None:
+        return None
+    below = _without(op.overrides, plugin)
+    if op.plugin == plugin:
+        return below
+    return op if below is op.overrides else dataclasses.replace(op, overrides=below)
 
 
 class PluginRegistrar:

@@ -41,8 +41,9 @@ def parse_dot(text):
         if i < len(body) and body[i] == "[":
             i += 1
             while i < len(body) and body[i] != "]":
-                key, eq, value = body[i:i + 3]
-                assert eq == "=", body[i:i + 3]
+                triple = body[i:i + 3]
+                assert len(triple) == 3 and triple[1] == "=", f"bad attribute {triple}"
+                key, _, value = triple
                 attrs[key] = value
                 i += 3
                 if body[i] == ",":

@@ -174,7 +174,7 @@ OPS = [
        doc="1 / (1 + exp(-x))"),
     Op("softplus", lambda x: np.logaddexp(0.0, x), local_grad=lambda x, out: (sigmoid(x),),
        signature=UNARY, doc="log(1 + exp(x)), a smooth relu"),
-    Op("gelu", gelu, local_grad=gelu_local, signature=UNARY, domain=((-50.0, 50.0),),
+    Op("gelu", gelu, local_grad=gelu_local, signature=UNARY,
        doc="Gaussian error linear unit, tanh approximation"),
     Op("logsumexp", logsumexp, vjp=logsumexp_vjp, signature=ANY, params=logsumexp_params,
        doc="log(sum(exp(x))) over axis (None: all), keepdims"),

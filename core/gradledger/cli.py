@@ -16,35 +16,89 @@ def _table(rows: list[tuple], header: tuple) -> str:
     return "\n".join(lines)
 
 
+def _load_plugins() -> str | None:
+    """Load every plugin, keeping the loader's warnings off the screen (the commands show
+    the same facts in place); return the error under GRADLEDGER_STRICT_PLUGINS=1."""
+    import warnings
+
+    from .errors import PluginLoadError
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        try:
+            host.ensure_loaded()
+        except PluginLoadError as error:
+            return str(error)
+    return None
+
+
+def _unknown_plugin(name: str) -> int:
+    known = ", ".join(sorted(host.records)) or "none"
+    print(f"gradledger: no plugin named {name!r}; the plugins found are: {known}. "
+          "`gradledger plugins` lists them.", file=sys.stderr)
+    return 2
+
+
 def cmd_ops(args: argparse.Namespace) -> int:
-    """One row per registered op: its signature, rule and provenance."""
-    host.ensure_loaded()
+    """One row per registered op: its signature, rule and provenance, and what it overrides."""
+    error = _load_plugins()
+    if error:
+        print(f"gradledger: {error}", file=sys.stderr)
+        return 1
+    if args.plugin and args.plugin not in host.records:
+        return _unknown_plugin(args.plugin)
     rows = []
     for op in host.registry:
         if args.plugin and op.plugin != args.plugin:
             continue
-        overrides = f"overrides {op.overrides.plugin!r}" if op.overrides is not None else ""
+        note = ""
+        if op.overrides is not None:
+            replaced = op.overrides
+            where = "by hand"
+            if replaced.distribution:
+                where = f"{replaced.distribution} {replaced.version}"
+            note = f"overrides {replaced.plugin} ({where})"
         rows.append((op.name, op.signature, op.rule, op.plugin, op.distribution or "(by hand)",
-                     op.version or "-", overrides))
+                     op.version or "-", note))
     print(_table(rows, ("op", "signature", "rule", "plugin", "distribution", "version", "note")))
     print(f"\n{len(rows)} op(s)")
+    missing = [r for r in host.records.values() if r.status != "loaded" or r.problems]
+    if missing and not args.plugin:
+        what = ", ".join(f"{r.name} ({r.status}{', ops refused' if r.problems else ''})"
+                         for r in missing)
+        print(f"not all plugins loaded fully: {what}; `gradledger plugins` says why")
     return 0
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:
-    """Every plugin found: distribution, version, status (and why), its ops."""
-    host.ensure_loaded()
+    """Every plugin found: distribution, version, status (and why), the ops it registered."""
+    error = _load_plugins()
+    if error:
+        print(f"gradledger: {error}", file=sys.stderr)
+        return 1
+    records = sorted(host.records.values(), key=lambda r: r.name)
     rows = []
-    for record in sorted(host.records.values(), key=lambda r: r.name):
-        status = record.status if record.reason is None else f"{record.status}: {record.reason}"
+    for record in records:
+        ops = []
+        for name in record.ops:
+            op = host.registry.get(name)
+            if op is not None and op.plugin == record.name and op.overrides is not None:
+                ops.append(f"{name} (overrides {op.overrides.plugin})")
+            elif op is not None and op.plugin != record.name:
+                ops.append(f"{name} (overridden by {op.plugin})")
+            else:
+                ops.append(name)
+        status = record.status
         if record.problems:
-            status += f" ({len(record.problems)} op(s) refused)"
+            status += f", {len(record.problems)} op(s) refused"
         rows.append((record.name, record.distribution or "(by hand)", record.version or "-",
-                     status, ", ".join(record.ops) or "-"))
+                     status, ", ".join(ops) or "-"))
     print(_table(rows, ("plugin", "distribution", "version", "status", "ops")))
-    for record in host.records.values():
+    for record in records:
+        if record.reason:
+            print(f"\n{record.name}: {record.status}: {record.reason}")
         for problem in record.problems:
-            print(f"\n{record.name}: {problem}")
+            print(f"\n{record.name}: op refused: {problem.removeprefix('gradledger: ')}")
     return 0
 
 

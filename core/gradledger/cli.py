@@ -113,6 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
     ops.set_defaults(run=cmd_ops)
     plugins = sub.add_parser("plugins", help="list every plugin: distribution, version, status, ops")
     plugins.set_defaults(run=cmd_plugins)
+    from .verify.cli import add_verify_parser  # the verifier's own door; hypothesis stays lazy
+
+    add_verify_parser(sub)
     return parser
 
 

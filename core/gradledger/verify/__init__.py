@@ -1,0 +1,66 @@
+"""The gradient verifier: every registered op checked against the nudge method.
+
+One engine, three doors:
+
+- Python: `verify_op(name)`, `verify_all()` return `OpReport`s; `gradcheck(fn, *inputs)`
+  checks any composed function; `nudge_grad(fn, *inputs)` is the seed's naive method;
+- the CLI: `gradledger verify [OP ...] [--plugin NAME] [--examples N] [--seed S] [--json FILE]`;
+- pytest: `pytest --gradledger-verify [--gradledger-plugin NAME]`.
+
+Importing this package does not import hypothesis: `gradcheck` and `nudge_grad`
+work without it, and `verify_op` / `verify_all` import it when called.
+See docs/verifier.md for how examples are drawn, the sub-checks and the tolerances.
+"""
+
+from __future__ import annotations
+
+from .checks import CHECKS, fan_in
+from .gradcheck import GradientMismatch, gradcheck
+from .numeric import nudge_grad
+from .profiles import register_profiles
+from .report import FAIL, PASS, UNVERIFIABLE, Failure, OpReport, WorstElement
+
+__all__ = [
+    "CHECKS",
+    "FAIL",
+    "PASS",
+    "UNVERIFIABLE",
+    "Failure",
+    "GradientMismatch",
+    "OpReport",
+    "WorstElement",
+    "fan_in",
+    "gradcheck",
+    "nudge_grad",
+    "register_profiles",
+    "verify_all",
+    "verify_op",
+]
+
+
+def verify_op(name, *, examples: int | None = None, seed: int | None = None,
+              settings=None) -> OpReport:
+    """Verify one registered op; return its `OpReport` (status PASS, FAIL or UNVERIFIABLE).
+
+    name:      the op's name (or an `Op`)
+    examples:  how many examples (default: the loaded hypothesis profile's max_examples)
+    seed:      draw random examples from this seed (default: as the profile says;
+               the `ci` profile is derandomized)
+    settings:  hypothesis settings to start from (default: the loaded profile)
+    """
+    from .engine import verify_op as run
+
+    return run(name, examples=examples, seed=seed, settings=settings)
+
+
+def verify_all(names=None, *, plugin: str | None = None, examples: int | None = None,
+               seed: int | None = None, settings=None, progress=None) -> list[OpReport]:
+    """Verify every registered op (or those `names`, or one `plugin`'s), sorted by name.
+
+    Returns one `OpReport` per op. `progress(index, total, op, report)` is called
+    before each op (report None) and after it. Other arguments as for `verify_op`.
+    """
+    from .engine import verify_all as run
+
+    return run(names, plugin=plugin, examples=examples, seed=seed, settings=settings,
+               progress=progress)

@@ -1,0 +1,109 @@
+"""`gradcheck`: the verifier's directional and per-element checks on any composed function."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from ..errors import GradledgerError
+from ..grad_mode import no_grad
+from ..tensor import Tensor, as_data
+from . import numeric
+from .checks import JACOBIAN_MAX, compare_elements, compare_scalar
+from .report import Failure, literal
+
+
+class GradientMismatch(GradledgerError, AssertionError):
+    """A gradient disagrees with the nudge method; `.failure` holds the details."""
+
+    def __init__(self, failure: Failure) -> None:
+        super().__init__("\n" + str(failure))
+        self.failure = failure
+
+
+def gradcheck(fn: Callable, *inputs, seed: int = 0, step: float = numeric.STEP,
+              raise_on_failure: bool = True) -> bool:
+    """Check the grads backward books for `fn(*inputs)` against the nudge method.
+
+    `fn` takes one gl.Tensor per input and returns a Tensor built from registered ops.
+    Inputs are numbers, lists, arrays or gl.Tensors. Every input is checked except
+    the constants: a gl.Tensor with `requires_grad=False`, or a numpy integer array. A random cotangent u
+    (from `seed`) weighs the outputs; the check compares `<u, J v>` for a random
+    direction v (central differences with Richardson extrapolation), and element by
+    element when the inputs have at most 64 numbers or the directional check fails.
+    Element k is nudged by at most `step * max(1e-3, min(1, |x_k|))`, so keep inputs
+    that far from kinks and domain edges.
+
+    Returns True, or raises GradientMismatch (returns False if `raise_on_failure` is False).
+    """
+    arrays, wrt = [], []
+    for i, x in enumerate(inputs):
+        if isinstance(x, Tensor):
+            data, differentiate = np.asarray(x.data), x.requires_grad
+        elif isinstance(x, np.ndarray) and x.dtype.kind in "biu":
+            data, differentiate = x, False  # integer arrays (labels, indices) are constants
+        else:
+            data, differentiate = np.asarray(x, dtype=np.float64), True
+        if differentiate:
+            wrt.append(i)
+        arrays.append(as_data(data))
+    wrt = tuple(wrt)
+    if not wrt:
+        raise ValueError("gradcheck needs at least one input to differentiate; every input "
+                         "given is a constant (a gl.Tensor with requires_grad=False)")
+
+    def forward(*values):
+        with no_grad():
+            out = fn(*(Tensor(v) for v in values))
+        return np.asarray(out.data if isinstance(out, Tensor) else out, dtype=np.float64)
+
+    leaves = {i: Tensor(arrays[i], requires_grad=True) for i in wrt}
+    out = fn(*(leaves.get(i, Tensor(a)) for i, a in enumerate(arrays)))
+    if not isinstance(out, Tensor) or not out.requires_grad:
+        raise ValueError("gradcheck needs fn to return a gl.Tensor computed from its inputs; "
+                         f"it returned {type(out).__name__}")
+    rng = np.random.default_rng(seed)
+    u = as_data(rng.uniform(-1.0, 1.0, np.shape(out.data)))
+    out.backward(u)
+    grads = {i: np.zeros(np.shape(arrays[i])) if leaves[i].grad is None
+             else np.asarray(leaves[i].grad) for i in wrt}
+    scales = {i: np.clip(np.abs(np.asarray(arrays[i])), 1e-3, 1.0) for i in wrt}
+    v = {i: as_data(rng.uniform(-1.0, 1.0, np.shape(arrays[i])) * scales[i]) for i in wrt}
+    products = [grads[i] * v[i] for i in wrt]
+    estimate = numeric.directional(forward, arrays, wrt, u, v, step)
+    result = compare_scalar(estimate, float(sum(np.sum(p) for p in products)),
+                            float(sum(np.sum(np.abs(p)) for p in products)))
+    check = "directional"
+    if result.failed or sum(np.size(arrays[i]) for i in wrt) <= JACOBIAN_MAX:
+        numerics, bars = {}, {}
+        for i in wrt:
+            numerics[i], bars[i] = numeric.per_element(forward, arrays, i, u, scales[i], step)
+        elements = compare_elements(numerics, bars, grads)
+        if not result.failed and elements.failed:
+            check, result = "jacobian", elements
+        elif result.failed:
+            result.worst, result.numeric, result.analytic = (
+                elements.worst, elements.numeric, elements.analytic)
+    if not result.failed:
+        return True
+    failure = Failure(
+        check, "the grads backward booked for fn disagree with the nudge method",
+        _snippet(arrays, wrt, u), result.numeric, result.analytic, result.abs_error,
+        result.rel_error, result.tolerance, result.worst, result.fraction)
+    if raise_on_failure:
+        raise GradientMismatch(failure)
+    return False
+
+
+def _snippet(arrays, wrt, u) -> str:
+    lines = ["import numpy as np", "import gradledger as gl", ""]
+    for i, a in enumerate(arrays):
+        if i in wrt:
+            lines.append(f"x{i + 1} = gl.tensor({literal(a)}, requires_grad=True)")
+        else:
+            lines.append(f"x{i + 1} = gl.tensor({literal(a)})  # a constant")
+    names = ", ".join(f"x{i + 1}" for i in range(len(arrays)))
+    lines += [f"out = fn({names})  # your function", f"out.backward({literal(u)})"]
+    lines += [f"print(x{i + 1}.grad)" for i in wrt]
+    return "\n".join(lines)

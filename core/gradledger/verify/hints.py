@@ -1,0 +1,121 @@
+"""What an op's declaration says about where it may be sampled and nudged.
+
+Plain numpy: nothing here imports hypothesis. `sampling` turns these facts into
+strategies; `checks` uses them to size each element's nudge.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+
+from ..signature import ANY_SHAPE, Signature, shape_mismatch
+
+MARGIN = 1e-3
+"""Samples keep at least this distance from every declared kink and domain bound."""
+
+BOUND = 100.0
+"""Where a domain is open-ended, samples stay within +-BOUND."""
+
+
+def interval(op, i: int) -> tuple:
+    """The declared open interval `(low, high)` of input i; None marks an open end."""
+    if op.domain is None or op.domain[i] is None:
+        return (None, None)
+    return op.domain[i]
+
+
+def kinks(op, i: int) -> tuple:
+    """The declared kinks of input i (points where its derivative does not exist)."""
+    if op.kinks is None or op.kinks[i] is None:
+        return ()
+    return tuple(float(k) for k in op.kinks[i])
+
+
+def nudge_scale(x, bounds: tuple = (None, None), points: tuple = ()) -> np.ndarray:
+    """Per element, how far it may be nudged: min(1, distance to the nearest kink or bound).
+
+    A nudge of `h * scale` with h < 1/2 never crosses a kink or leaves the domain,
+    and an element close to a singularity (log near 0) is nudged by a step in
+    proportion, so the finite difference keeps its relative accuracy there.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    distance = np.full(x.shape, np.inf)
+    for edge in (*points, *(b for b in bounds if b is not None)):
+        distance = np.minimum(distance, np.abs(x - edge))
+    return np.minimum(1.0, distance)
+
+
+def shared_interval(op) -> tuple | None:
+    """The intersection of the domains of a binary op's two inputs; None when empty."""
+    lows = [b for b in (interval(op, 0)[0], interval(op, 1)[0]) if b is not None]
+    highs = [b for b in (interval(op, 0)[1], interval(op, 1)[1]) if b is not None]
+    low, high = (max(lows) if lows else None), (min(highs) if highs else None)
+    if low is not None and high is not None and high - low <= 4 * MARGIN:
+        return None
+    return (low, high)
+
+
+def differentiable_inputs(op) -> tuple:
+    """Indices of the inputs that take a gradient (every input but the declared constants)."""
+    return tuple(i for i in range(op.nin) if i not in op.constants)
+
+
+def reuses_inputs(op) -> bool:
+    """Whether the accumulation check applies: a binary op whose inputs both take a gradient."""
+    return op.nin == 2 and not op.constants
+
+
+def shared_shape(op, shapes) -> tuple | None:
+    """A shape x for which `op(x, x)` fits the signature, or None.
+
+    Tried in order: input 1's shape, input 2's shape, then input 1's shape with every
+    core dimension set to the first one's size (a square matrix, for matmul).
+    """
+    sig = op.sig
+    candidates = [tuple(shapes[0]), tuple(shapes[1])]
+    dims = sig.inputs[0]
+    if dims != ANY_SHAPE and dims and len(shapes[0]) >= len(dims):
+        loop = tuple(shapes[0][: len(shapes[0]) - len(dims)])
+        candidates.append(loop + (shapes[0][len(loop)],) * len(dims))
+    for shape in candidates:
+        if shape_mismatch(sig, [shape, shape]) is None:
+            return shape
+    return None
+
+
+def result_shape(sig: Signature, shapes) -> tuple | None:
+    """The output shape the signature promises for these input shapes (None for `(*)`)."""
+    if sig.output == ANY_SHAPE or ANY_SHAPE in sig.inputs:
+        return None
+    sizes, loops = {}, []
+    for dims, shape in zip(sig.inputs, shapes):
+        shape = tuple(shape)
+        if len(shape) < len(dims):
+            dims = tuple(d for d in dims if not d.endswith("?"))
+        core = len(dims)
+        loops.append(shape[: len(shape) - core])
+        for name, size in zip(dims, shape[len(shape) - core:]):
+            sizes[name.rstrip("?")] = size
+    out = tuple(sizes[d.rstrip("?")] for d in sig.output if d.rstrip("?") in sizes)
+    return tuple(np.broadcast_shapes(*loops)) + out
+
+
+def required_params(op) -> tuple:
+    """Keyword params the forward rule needs (no default) beyond its array inputs."""
+    try:
+        parameters = list(inspect.signature(op.forward).parameters.values())
+    except (TypeError, ValueError):
+        return ()
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    names, taken = [], 0
+    for p in parameters:
+        if p.kind in positional and taken < op.nin:
+            taken += 1
+            continue
+        if p.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
+            continue
+        if p.default is inspect.Parameter.empty:
+            names.append(p.name)
+    return tuple(names)

@@ -1,0 +1,146 @@
+"""The nudge method: the seed's naive loop, and the careful version the verifier uses.
+
+`nudge_grad` is the seed's loop, literally: nudge one number, run the forward pass
+again, divide the change in the loss by the nudge (a forward difference).
+
+The verifier needs more accuracy than that, from few forward passes. It nudges
+along a direction `t -> x + t v` and estimates `d/dt <u, f(x + t v)>` at t = 0 by
+central differences at two steps, h and h/2, combined by Richardson extrapolation:
+
+    D(h) = (phi(h) - phi(-h)) / 2h                       error O(h**2)
+    R    = (4 D(h/2) - D(h)) / 3                         error O(h**4)
+
+Four forward passes, whatever the size of x. The estimate carries its own error
+bars: `|D(h/2) - D(h)|` bounds R's truncation error (it is the size of the h**2
+term R removed, far larger than what is left), and floating-point cancellation in
+`phi(h) - phi(-h)` costs about `eps * sum|u * f| / h`. A rule is wrong only when it
+misses the nudge by more than those bars plus `RTOL` of the terms' size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+EPS = float(np.finfo(np.float64).eps)
+STEP = 1e-3
+"""h: the largest nudge, as a fraction of each element's nudge scale (at most 1)."""
+RTOL = 1e-6
+"""Relative tolerance, against the sum of the magnitudes of the terms compared."""
+ROUNDOFF = 64.0
+"""Safety factor on the cancellation error eps * sum|u * f| / h."""
+FLOOR = 1e-9
+"""Per-element absolute tolerance, as a fraction of the largest grad element."""
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A finite-difference derivative with its error bars."""
+
+    value: float
+    truncation: float
+    roundoff: float
+
+    @property
+    def error_bar(self) -> float:
+        return self.truncation + self.roundoff
+
+
+def _inner(u, out) -> tuple[float, float]:
+    out = np.asarray(out, dtype=np.float64)
+    product = np.asarray(u) * out
+    return float(np.sum(product)), float(np.sum(np.abs(product)))
+
+
+def richardson(phi: Callable[[float], tuple[float, float]], h: float = STEP) -> Estimate:
+    """d phi / dt at 0 from phi(+-h) and phi(+-h/2); `phi(t)` returns (value, magnitude)."""
+    (p1, m1), (n1, m2) = phi(h), phi(-h)
+    (p2, m3), (n2, m4) = phi(h / 2), phi(-h / 2)
+    wide = (p1 - n1) / (2 * h)
+    narrow = (p2 - n2) / h
+    value = (4 * narrow - wide) / 3
+    roundoff = ROUNDOFF * EPS * max(m1, m2, m3, m4) / h
+    return Estimate(value, abs(narrow - wide), roundoff)
+
+
+def directional(forward: Callable, arrays: list, wrt: tuple, u, v: dict,
+                h: float = STEP) -> Estimate:
+    """`<u, J v>`: the change of `<u, forward(*arrays)>` along direction v (v[i] per input i)."""
+
+    def phi(t):
+        moved = list(arrays)
+        for i in wrt:
+            moved[i] = arrays[i] + t * v[i]
+        return _inner(u, forward(*moved))
+
+    return richardson(phi, h)
+
+
+def per_element(forward: Callable, arrays: list, i: int, u, scale,
+                h: float = STEP) -> tuple[np.ndarray, np.ndarray]:
+    """The seed's nudge loop over every element of input i, done by `richardson`.
+
+    Returns the numeric gradient of `<u, forward(*arrays)>` with respect to input i,
+    and each element's error bar (truncation plus roundoff).
+    """
+    x = np.asarray(arrays[i], dtype=np.float64)
+    scale = np.broadcast_to(np.asarray(scale, dtype=np.float64), x.shape)
+    numeric, bars = np.zeros(x.shape), np.zeros(x.shape)
+    for index in np.ndindex(x.shape):
+        s = scale[index]
+
+        def phi(t, index=index, s=s):
+            moved = list(arrays)
+            nudged = x.copy()
+            nudged[index] += t * s
+            moved[i] = nudged[()] if nudged.ndim == 0 else nudged
+            return _inner(u, forward(*moved))
+
+        estimate = richardson(phi, h)
+        numeric[index] = estimate.value / s
+        bars[index] = estimate.error_bar / s
+    return numeric, bars
+
+
+def nudge_grad(fn: Callable, *inputs, step: float = 1e-6) -> tuple:
+    """The seed's naive method: nudge each number, rerun `fn`, divide the change by the nudge.
+
+    `fn` takes one gl.Tensor per input (or the numbers themselves) and returns a
+    scalar (a one-element Tensor or a number). Each input may be a number, a list,
+    a numpy array or a gl.Tensor. Returns one numpy array per input, in that
+    input's shape: `(fn(x + step) - fn(x)) / step` for every element, the forward
+    difference of the seed's loop. It costs one forward pass per number, and its
+    error is of the order of `step` (use `gradcheck` for a careful check).
+
+    >>> nudge_grad(lambda x: x * x, 5.0)   # the seed's example: about 10
+    (array(10.000001),)
+    """
+    from ..grad_mode import no_grad
+    from ..tensor import Tensor
+
+    arrays = [np.array(x.data if isinstance(x, Tensor) else x, dtype=np.float64) for x in inputs]
+
+    def loss(values):
+        with no_grad():
+            out = fn(*(Tensor(v) for v in values))
+        value = np.asarray(out.data if isinstance(out, Tensor) else out)
+        if value.size != 1:
+            raise ValueError(
+                f"nudge_grad needs fn to return a scalar (the loss); it returned shape "
+                f"{value.shape}. Reduce it first, e.g. gl.sum(out)."
+            )
+        return float(value.reshape(()))
+
+    original = loss(arrays)
+    grads = []
+    for i, x in enumerate(arrays):
+        grad = np.zeros(x.shape)
+        for index in np.ndindex(x.shape):
+            nudged = list(arrays)
+            nudged[i] = x.copy()
+            nudged[i][index] += step
+            grad[index] = (loss(nudged) - original) / step
+        grads.append(grad)
+    return tuple(grads)

@@ -1,0 +1,250 @@
+"""What the verifier found, for people (text) and machines (`to_dict`, JSON).
+
+A `Failure` is one failing sub-check on the shrunk, minimal counterexample; it
+carries a Python snippet that reproduces it with nothing but numpy and gradledger.
+An `OpReport` is the verdict on one op: PASS, FAIL or UNVERIFIABLE.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+PASS, FAIL, UNVERIFIABLE = "PASS", "FAIL", "UNVERIFIABLE"
+
+
+@dataclass
+class WorstElement:
+    """The element whose grad misses its nudge by the most (in units of its tolerance)."""
+
+    input: int  # 1-based, as in the snippet's x1, x2, ...
+    index: tuple
+    numeric: float
+    analytic: float
+
+    def __str__(self) -> str:
+        where = f"x{self.input}[{', '.join(map(str, self.index))}]" if self.index else f"x{self.input}"
+        return f"{where}: nudge {self.numeric:.10g}, rule {self.analytic:.10g}"
+
+
+@dataclass
+class Failure:
+    """One failing sub-check: which, why, the numbers, and a snippet that reproduces it."""
+
+    check: str
+    message: str
+    snippet: str = ""
+    numeric: object = None
+    analytic: object = None
+    max_abs_error: float | None = None
+    max_rel_error: float | None = None
+    tolerance: float | None = None
+    worst: WorstElement | None = None
+    tolerance_fraction: float | None = None
+
+    def lines(self) -> list[str]:
+        out = [f"sub-check:  {self.check}", f"what:       {self.message}"]
+        if self.max_abs_error is not None:
+            out.append(
+                f"error:      max abs {self.max_abs_error:.3g}, max rel {self.max_rel_error:.3g}"
+                + (f" (tolerance {self.tolerance:.3g})" if self.tolerance is not None else "")
+            )
+        if self.worst is not None:
+            out.append(f"worst:      {self.worst}")
+        if self.numeric is not None:
+            out.append(f"numeric:    {_show(self.numeric)}   (the nudge method)")
+        if self.analytic is not None:
+            out.append(f"analytic:   {_show(self.analytic)}   (the op's rule, through the tape)")
+        if self.snippet:
+            out.append("reproduce (shrunk to a minimal counterexample):")
+            out.extend("    " + line if line else "" for line in self.snippet.splitlines())
+        return out
+
+    def __str__(self) -> str:
+        return "\n".join(self.lines())
+
+    def to_dict(self) -> dict:
+        return {
+            "check": self.check,
+            "message": self.message,
+            "numeric": _plain(self.numeric),
+            "analytic": _plain(self.analytic),
+            "max_abs_error": _number(self.max_abs_error),
+            "max_rel_error": _number(self.max_rel_error),
+            "tolerance": _number(self.tolerance),
+            "tolerance_fraction": _number(self.tolerance_fraction),
+            "worst_element": None if self.worst is None else {
+                "input": self.worst.input, "index": list(self.worst.index),
+                "numeric": _number(self.worst.numeric),
+                "analytic": _number(self.worst.analytic),
+            },
+            "snippet": self.snippet,
+        }
+
+
+@dataclass
+class OpReport:
+    """The verdict on one op.
+
+    status:       PASS, FAIL or UNVERIFIABLE (`ok` is True only for PASS)
+    examples:     examples that passed every sub-check (for a failure: before the first one)
+    worst_*:      over the passing examples, the directional check's largest errors and
+                  its largest error as a fraction of the tolerance (1.0 would fail)
+    failure:      the failing sub-check on the shrunk counterexample (FAIL)
+    reason:       why the op cannot be verified (UNVERIFIABLE)
+    """
+
+    op: str
+    plugin: str | None
+    distribution: str | None
+    version: str | None
+    status: str
+    examples: int = 0
+    seconds: float = 0.0
+    worst_abs_error: float = 0.0
+    worst_rel_error: float = 0.0
+    worst_tolerance_fraction: float = 0.0
+    failure: Failure | None = None
+    reason: str | None = None
+    settings: dict = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == PASS
+
+    @property
+    def provenance(self) -> str:
+        plugin = f"plugin {self.plugin!r}" if self.plugin else "no plugin"
+        if self.distribution:
+            return f"{plugin}, {self.distribution} {self.version or '(unknown version)'}"
+        return f"{plugin}, registered by hand"
+
+    def row(self) -> tuple:
+        """op, plugin, examples, worst error, status: one line of the CLI's table.
+
+        The worst error is the largest error seen as a fraction of its tolerance
+        (above 1 fails): over the passing examples, or the failing check's.
+        """
+        worst = f"{self.worst_tolerance_fraction:.1e}" if self.examples else "-"
+        if self.failure is not None and self.failure.tolerance_fraction is not None:
+            worst = f"{self.failure.tolerance_fraction:.1e}"
+        status = self.status if self.failure is None else f"{self.status} ({self.failure.check})"
+        return (self.op, self.plugin or "-", self.examples, worst, status)
+
+    def __str__(self) -> str:
+        head = f"{self.status}  op {self.op!r} ({self.provenance})"
+        if self.status == PASS:
+            return (f"{head}: {self.examples} examples; worst directional error "
+                    f"{self.worst_tolerance_fraction:.1e} of its tolerance "
+                    f"({self.worst_abs_error:.1e} absolute)")
+        if self.status == UNVERIFIABLE:
+            return f"{head}\n  cannot be verified: {self.reason}"
+        lines = [head, f"  failed after {self.examples} passing example(s)"]
+        lines.extend("  " + line if line else "" for line in self.failure.lines())
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict:
+        return {
+            "op": self.op,
+            "plugin": self.plugin,
+            "distribution": self.distribution,
+            "version": self.version,
+            "status": self.status,
+            "examples": self.examples,
+            "seconds": round(self.seconds, 3),
+            "worst_abs_error": _number(self.worst_abs_error),
+            "worst_rel_error": _number(self.worst_rel_error),
+            "worst_tolerance_fraction": _number(self.worst_tolerance_fraction),
+            "failure": None if self.failure is None else self.failure.to_dict(),
+            "reason": self.reason,
+            "settings": self.settings,
+        }
+
+
+# -- snippets ------------------------------------------------------------------------------
+
+
+def literal(value) -> str:
+    """Python source that rebuilds `value` exactly (float reprs round-trip)."""
+    array = np.asarray(value)
+    if array.ndim == 0:
+        return f"np.{array.dtype.name}({array.item()!r})"
+    text = repr(array.tolist())
+    if array.dtype != np.float64 and array.dtype.kind != "i":
+        return f"np.array({text}, dtype=np.{array.dtype.name})"
+    if array.dtype == np.float64 and array.size and all(float(x).is_integer() for x in array.flat):
+        return f"np.array({text}, dtype=np.float64)"
+    return f"np.array({text})"
+
+
+def snippet(op_name: str, arrays: list, constants: tuple, params: dict, *, call: str = "plain",
+            shared=None, cotangent=None, scale: float = 1.0, expected: dict | None = None) -> str:
+    """A program that rebuilds the counterexample and prints what the rule booked.
+
+    call:      "plain" for op(x1, x2, ...), "shared" for op(x, x), "fan_in" for two calls
+               on the same inputs joined by `gradledger.verify.fan_in`
+    cotangent: the output's grad passed to backward (times `scale`); None to stop after forward
+    expected:  per input name, the grad the nudge method gives (printed as a comment)
+    """
+    lines = ["import numpy as np", "import gradledger as gl", ""]
+    kwargs = "".join(f", {k}={v!r}" for k, v in params.items())
+    if call == "shared":
+        names = ["x"]
+        lines.append(f"x = gl.tensor({literal(shared)}, requires_grad=True)")
+        lines.append(f"out = gl.ops.{op_name}(x, x{kwargs})")
+    else:
+        names = []
+        for i, array in enumerate(arrays):
+            name = f"x{i + 1}"
+            if i in constants:
+                lines.append(f"{name} = {literal(array)}  # a constant: takes no gradient")
+            else:
+                names.append(name)
+                lines.append(f"{name} = gl.tensor({literal(array)}, requires_grad=True)")
+        args = ", ".join(f"x{i + 1}" for i in range(len(arrays))) + kwargs
+        if call == "fan_in":
+            lines.append(f"out = gl.verify.fan_in(gl.ops.{op_name}({args}), "
+                         f"gl.ops.{op_name}({args}))")
+        else:
+            lines.append(f"out = gl.ops.{op_name}({args})")
+    if cotangent is None:
+        lines.append("print(out)")
+        return "\n".join(lines)
+    lines.append(f"u = {literal(cotangent)}  # the output's grad (cotangent)")
+    factor = "" if scale == 1.0 else f"{scale!r} * "
+    lines.append(f"out.backward({factor}u)")
+    for name in names:
+        hint = ""
+        if expected and name in expected:
+            hint = f"  # the nudge method gives {_show(expected[name])}"
+        lines.append(f"print({name}.grad){hint}")
+    return "\n".join(lines)
+
+
+def _show(value) -> str:
+    array = np.asarray(value, dtype=float) if value is not None else None
+    if array is None:
+        return "None"
+    if array.ndim == 0:
+        return f"{array.item():.10g}"
+    return np.array2string(array, precision=6, separator=", ", threshold=24).replace("\n", "")
+
+
+def _number(value):
+    """A float for JSON: non-finite values (not JSON) become the strings 'nan', 'inf', '-inf'."""
+    if value is None:
+        return None
+    value = float(value)
+    return value if np.isfinite(value) else repr(value)
+
+
+def _plain(value):
+    if value is None:
+        return None
+    array = np.asarray(value, dtype=float)
+    if array.ndim == 0:
+        return _number(array.item())
+    if np.all(np.isfinite(array)):
+        return array.tolist()
+    return np.vectorize(_number, otypes=[object])(array).tolist()

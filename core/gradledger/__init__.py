@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib
 
 from .errors import (
+    AnomalyError,
     BackwardError,
     DuplicateOpError,
     GradledgerError,
@@ -22,7 +23,7 @@ from .errors import (
     OpRuleError,
     PluginLoadError,
 )
-from .grad_mode import is_grad_enabled, no_grad
+from .grad_mode import detect_anomaly, is_anomaly_enabled, is_grad_enabled, no_grad
 from .hookspecs import hookimpl
 from .loader import register_plugin, unregister_plugin
 from .op import Op
@@ -32,6 +33,7 @@ from .tensor import Tensor, tensor
 __version__ = "0.1.0"
 
 __all__ = [
+    "AnomalyError",
     "BackwardError",
     "DuplicateOpError",
     "GradledgerError",
@@ -42,7 +44,9 @@ __all__ = [
     "OpRuleError",
     "PluginLoadError",
     "Tensor",
+    "detect_anomaly",
     "hookimpl",
+    "is_anomaly_enabled",
     "is_grad_enabled",
     "no_grad",
     "ops",

@@ -35,6 +35,10 @@ class OpRuleError(GradledgerError, RuntimeError):
     """An op's forward rule or gradient rule raised, or broke the contract in what it returned."""
 
 
+class AnomalyError(GradledgerError, FloatingPointError):
+    """Under `detect_anomaly()`: an op's rule produced NaN or infinity."""
+
+
 class BackwardError(GradledgerError, RuntimeError):
     """`backward()` cannot run as asked: no seed for a non-scalar, a freed graph, a bad seed."""
 

@@ -11,6 +11,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from . import anomaly, locks
 from .broadcast import unbroadcast
 from .errors import BackwardError, OpCallError, OpRuleError, describe_op
 from .grad_mode import _state as _grad_mode
@@ -30,15 +31,29 @@ class Node:
     held by weak reference: an intermediate nobody holds costs nothing.
     """
 
-    __slots__ = ("op", "params", "arrays", "out", "parents", "tensor")
+    __slots__ = ("op", "params", "arrays", "out", "parents", "tensor", "locked", "origin")
 
-    def __init__(self, op, params, arrays, out, parents, tensor):
+    def __init__(self, op, params, arrays, out, parents, tensor, locked=None):
         self.op = op
         self.params = params
         self.arrays = arrays
         self.out = out
         self.parents = parents
         self.tensor = tensor
+        self.locked = locked
+
+    def free(self) -> None:
+        """Drop what was saved for backward, unlocking its arrays (the graph's shape stays)."""
+        self.arrays = self.out = self.params = None
+        locked, self.locked = self.locked, None
+        if locked:
+            locks.release(locked)
+
+    def __del__(self) -> None:
+        if self.locked:  # a graph dropped without backward: let its arrays be written again
+            locks.release(self.locked)
+
+
 
 
 # -- record -------------------------------------------------------------------
@@ -79,15 +94,28 @@ def apply(op, args: tuple, params: dict) -> Tensor:
             out = out[()]
     elif not isinstance(out, np.generic):
         out = as_data(np.asarray(out))
+    if _grad_mode.anomaly:
+        anomaly.check_forward(op, arrays, out)
     result = _new_tensor(Tensor)
     result.data = out
     result.grad = result.name = result._node = None
     if requires and _grad_mode.enabled:
         result.requires_grad = True
-        result._node = Node(op, params, arrays, out, parents, weakref.ref(result))
+        result._node = _record(op, params, arrays, out, parents, result)
     else:
         result.requires_grad = False
     return result
+
+
+def _record(op, params, arrays, out, parents, result) -> Node:
+    """The Node for one call; the numpy arrays it saves are locked read-only while it lives."""
+    locked = None
+    if out.__class__ is np.ndarray or np.ndarray in map(type, arrays):
+        locked = locks.lock([*arrays, out])
+    node = Node(op, params, arrays, out, parents, weakref.ref(result), locked)
+    if _grad_mode.anomaly:
+        node.origin = anomaly.user_frame()
+    return node
 
 
 def _wrap_constants(op, args, arrays) -> None:
@@ -237,7 +265,7 @@ def backward(root: Tensor, grad=None, retain_graph: bool = False, trace=None) ->
                     trace(Booking(node.op, tensor, i, parent, _local(node, locals_, i),
                                   out_grad, contribution, parent.grad))
         if not retain_graph:
-            node.arrays = node.out = node.params = None
+            node.free()
 
 
 def _local(node: Node, locals_: tuple, i: int):
@@ -341,6 +369,8 @@ def _local_rule(node: Node, out_grad) -> tuple:
         if grad.__class__ is not like.__class__ or like.__class__ is np.ndarray:
             grad = _conform(op, i, grad, like, elementwise)
         contributions.append(grad)
+    if _grad_mode.anomaly:
+        anomaly.check_backward(node, out_grad, contributions)
     return contributions, rule_out
 
 

@@ -19,6 +19,9 @@ def _as_matrices(a, b, out_grad):
 
 
 def matmul_vjp(out_grad, a, b, out, needs_grad=(True, True)):
+    if a.ndim == 2 and b.ndim == 2:  # the common case, without lifting or unbroadcasting
+        return (out_grad @ b.T if needs_grad[0] else None,
+                a.T @ out_grad if needs_grad[1] else None)
     a2, b2, g2 = _as_matrices(a, b, out_grad)
     grad_a = grad_b = None
     if needs_grad[0]:

@@ -1,0 +1,84 @@
+"""An array saved for backward cannot be edited in place while its graph lives."""
+
+import gc
+
+import numpy as np
+import pytest
+
+import gradledger as gl
+from gradledger import locks
+
+
+def make_graph():
+    w = gl.tensor(np.array([1.0, 2.0, 3.0]), requires_grad=True)
+    x = gl.tensor(np.array([0.5, -1.0, 2.0]), requires_grad=True)
+    loss = gl.sum(w * x)
+    return w, x, loss
+
+
+def test_sgd_style_in_place_update_between_forward_and_backward_is_refused():
+    w, x, loss = make_graph()
+    with pytest.raises(ValueError, match="read-only"):
+        w.data -= 0.1 * np.ones(3)
+    loss.backward()
+    np.testing.assert_array_equal(w.grad, x.data)
+    np.testing.assert_array_equal(x.grad, [1.0, 2.0, 3.0])
+
+
+def test_element_assignment_into_a_saved_input_is_refused():
+    w, x, loss = make_graph()
+    with pytest.raises(ValueError, match="read-only"):
+        x.data[0] = 7.0
+    loss.backward()
+    np.testing.assert_array_equal(w.grad, [0.5, -1.0, 2.0])
+
+
+def test_after_backward_the_arrays_are_writable_again():
+    w, x, loss = make_graph()
+    loss.backward()
+    w.data -= 0.1 * w.grad
+    x.data[0] = 7.0
+    assert not locks.is_locked(w.data)
+
+
+def test_retain_graph_keeps_the_lock_until_the_graph_is_dropped():
+    w, x, loss = make_graph()
+    loss.backward(retain_graph=True)
+    with pytest.raises(ValueError, match="read-only"):
+        w.data[0] = 0.0
+    del loss
+    gc.collect()
+    w.data[0] = 0.0
+
+
+def test_a_graph_dropped_without_backward_releases_its_arrays():
+    w, x, loss = make_graph()
+    del loss
+    w.data[1] = 5.0
+    assert not locks.is_locked(x.data)
+
+
+def test_an_array_held_by_two_graphs_stays_locked_until_both_let_go():
+    w, x, first = make_graph()
+    second = gl.sum(w * w)
+    first.backward()
+    with pytest.raises(ValueError, match="read-only"):
+        w.data[0] = 9.0
+    second.backward()
+    w.data[0] = 9.0
+
+
+def test_rebinding_data_is_allowed_and_the_old_graph_keeps_the_old_values():
+    w, x, loss = make_graph()
+    old = w.data.copy()
+    w.data = w.data - 0.5
+    loss.backward()
+    np.testing.assert_array_equal(x.grad, old)
+
+
+def test_arrays_that_were_read_only_already_are_left_read_only():
+    constant = np.array([1.0, 2.0])
+    constant.flags.writeable = False
+    w = gl.tensor([1.0, 1.0], requires_grad=True)
+    gl.sum(w * constant).backward()
+    assert not constant.flags.writeable

@@ -1,0 +1,39 @@
+"""Training does not leak: memory after 10,000 steps is what it was after the first few."""
+
+import tracemalloc
+
+import numpy as np
+
+import gradledger as gl
+
+
+def test_ten_thousand_training_steps_keep_memory_flat():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((8, 3))
+    y = rng.standard_normal((8, 1))
+    w1 = gl.tensor(rng.standard_normal((3, 8)) * 0.5, requires_grad=True)
+    b1 = gl.tensor(np.zeros(8), requires_grad=True)
+    w2 = gl.tensor(rng.standard_normal((8, 1)) * 0.5, requires_grad=True)
+    params = (w1, b1, w2)
+
+    def step():
+        loss = gl.mean((gl.relu(x @ w1 + b1) @ w2 - y) ** 2)
+        loss.backward()
+        for p in params:
+            p.data = p.data - 0.01 * p.grad
+            p.grad = None
+        return loss.item()
+
+    first_loss = step()
+    for _ in range(100):
+        step()
+    tracemalloc.start()
+    try:
+        baseline = tracemalloc.get_traced_memory()[0]
+        for _ in range(10_000):
+            last_loss = step()
+        growth = tracemalloc.get_traced_memory()[0] - baseline
+    finally:
+        tracemalloc.stop()
+    assert last_loss < first_loss, "the steps must really train"
+    assert growth < 32 * 1024, f"memory grew by {growth} bytes over 10,000 steps"

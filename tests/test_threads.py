@@ -1,0 +1,42 @@
+"""Graphs built and walked in 8 threads at once give exactly their serial grads."""
+
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+import gradledger as gl
+
+
+def train_step(seed: int):
+    rng = np.random.default_rng(seed)
+    w1 = gl.tensor(rng.standard_normal((4, 8)), requires_grad=True)
+    w2 = gl.tensor(rng.standard_normal((8, 1)), requires_grad=True)
+    x = rng.standard_normal((16, 4))
+    for _ in range(20):
+        loss = gl.mean((gl.tanh(x @ w1) @ w2 - 1.0) ** 2)
+        loss.backward()
+    scalar = gl.tensor(float(seed), requires_grad=True)
+    chain = scalar
+    for _ in range(200):
+        chain = chain * 0.99 + 0.01
+    chain.backward()
+    return w1.grad, w2.grad, scalar.grad
+
+
+def test_eight_threads_give_bitwise_the_serial_grads():
+    seeds = list(range(16))
+    serial = [train_step(s) for s in seeds]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        threaded = list(pool.map(train_step, seeds))
+    for expected, got in zip(serial, threaded):
+        for e, g in zip(expected, got):
+            np.testing.assert_array_equal(e, g)
+
+
+def test_no_grad_in_one_thread_does_not_stop_recording_in_another():
+    def records(_):
+        x = gl.tensor(1.0, requires_grad=True)
+        return (x * 2).requires_grad
+
+    with gl.no_grad(), ThreadPoolExecutor(max_workers=4) as pool:
+        assert all(pool.map(records, range(8)))

@@ -98,6 +98,16 @@ def test_unnamed_tensors_get_short_names_in_forward_order_and_the_root_is_loss()
     np.testing.assert_array_equal(w.grad, [2.0, 0.0, 2.0])
 
 
+def test_the_ledger_says_what_each_automatic_name_stands_for():
+    w = gl.tensor([1.0, 2.0], requires_grad=True, name="w")
+    ledger = gl.explain(gl.sum(gl.relu(w * 2.0), axis=0), show=False)
+    assert ledger.where == ["t1 = mul(w, ·)", "t2 = relu(t1)", "loss = sum(t2, axis=0)"]
+    legend = "where\n  t1 = mul(w, ·)\n  t2 = relu(t1)\n  loss = sum(t2, axis=0)"
+    assert ledger.text.endswith(legend)
+    _, _, named = seed_chain()
+    assert gl.explain(named, show=False).where == []
+
+
 def test_explain_lends_unheld_intermediates_a_tensor_only_while_it_runs():
     w = gl.tensor([1.0, 2.0], requires_grad=True, name="w")
     loss = gl.sum(w * w)
@@ -135,7 +145,7 @@ def test_each_line_names_a_plugins_op_and_its_plugin(fresh_host):
     x = gl.tensor(2.0, requires_grad=True, name="x")
     ledger = gl.explain(gl.cube(x) * 1.0, show=False)
     assert (ledger[-1].op, ledger[-1].plugin) == ("cube", "cubes")
-    rows = ledger.text.splitlines()[1:]
+    rows = ledger.text.splitlines()[1:len(ledger) + 1]
     assert "cube [cubes]" in rows[-1] and "x.grad += 12.0 × t1.grad (1.0)  → 12.0" in rows[-1]
     assert "mul [" not in rows[1]  # a built-in op is named without its plugin
 

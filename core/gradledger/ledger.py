@@ -65,12 +65,15 @@ class Ledger(Sequence):
     """The entries of one explained backward pass, in booking order (a read-only list).
 
     `str(ledger)` is the printed text; `ledger.balances` maps each name to its
-    final grad from this pass; `ledger.entries_for("x")` lists x's entries.
+    final grad from this pass; `ledger.entries_for("x")` lists x's entries;
+    `ledger.where` says what each automatic name stands for (`t1 = matmul(·, W1)`,
+    with `·` for an input that takes no gradient).
     """
 
-    def __init__(self, root: str, entries: list[Entry]) -> None:
+    def __init__(self, root: str, entries: list[Entry], where: list[str] | None = None) -> None:
         self.root = root
         self.entries = tuple(entries)
+        self.where = list(where or [])
 
     def __getitem__(self, index):
         return self.entries[index]
@@ -94,7 +97,8 @@ class Ledger(Sequence):
         rows = [
             f"  {e.number:>{digits}}  {_op_label(e):<{width}}  {e.text}" for e in self.entries
         ]
-        return "\n".join([header, *rows])
+        where = ["where", *(f"  {line}" for line in self.where)] if self.where else []
+        return "\n".join([header, *rows, *where])
 
     def __str__(self) -> str:
         return self.text
@@ -133,6 +137,7 @@ def explain(
     # walk, so that every entry has a name. They are dropped when explain returns.
     stand_ins = _lend_tensors(order)
     names = display_names(loss, order)
+    where = _where(order, names)
     tensors = _live_tensors(order)
     opening = [t.grad for t in tensors]
     for t in tensors:
@@ -144,7 +149,8 @@ def explain(
         _restore(tensors, opening, keep_new=False)
         raise
     _restore(tensors, opening, keep_new=book)
-    ledger = Ledger(names[_key(loss)], [_entry(n, b, names) for n, b in enumerate(bookings, 1)])
+    entries = [_entry(number, booking, names) for number, booking in enumerate(bookings, 1)]
+    ledger = Ledger(names[_key(loss)], entries, where)
     del stand_ins
     if show:
         print(ledger.text, file=file if file is not None else sys.stdout)
@@ -211,6 +217,18 @@ def display_names(root: Tensor, order: list | None = None) -> dict:
             used[name] = 1
         names[item] = name
     return names
+
+
+def _where(order: list, names: dict) -> list[str]:
+    """`t2 = add(t1, b1)` for every recorded result without a name of its own."""
+    lines = []
+    for item in order:
+        if item.__class__ is not Node or getattr(tensor_of(item), "name", None):
+            continue
+        args = [names[p] if p is not None else "·" for p in item.parents]
+        args += [f"{key}={value!r}" for key, value in (item.params or {}).items()]
+        lines.append(f"{names[item]} = {item.op.name}({', '.join(args)})")
+    return lines
 
 
 def _key(t: Tensor):

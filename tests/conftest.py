@@ -3,13 +3,13 @@
 import os
 
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import settings
 
-settings.register_profile(
-    "ci", derandomize=True, deadline=None, max_examples=50, print_blob=True,
-    suppress_health_check=[HealthCheck.too_slow],
-)
-settings.register_profile("thorough", deadline=None, max_examples=2000, print_blob=True)
+from gradledger.verify.profiles import register_profiles
+
+# `ci` (derandomized, the default here) and `thorough` (2,000 random examples), defined
+# in gradledger.verify.profiles; pick one with HYPOTHESIS_PROFILE or --hypothesis-profile.
+register_profiles()
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 

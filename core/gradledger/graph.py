@@ -63,7 +63,7 @@ def to_dot(loss: Tensor, rankdir: str = "LR") -> str:
             if parent is not None:
                 lines.append(f'  {ids[parent]} -> {ids[item]} [label="{_quote(label)}"];')
     lines.append("}")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines)
 
 
 def render(loss: Tensor, path: str | Path, format: str | None = None, dot: str = "dot") -> Path:

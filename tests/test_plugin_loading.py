@@ -5,13 +5,14 @@ plugin_fixtures): importlib.metadata finds its entry point exactly as it finds a
 installed wheel's, so provenance (distribution, version) is the real thing.
 """
 
+import sys
 import threading
 import warnings
 
 import gradledger as gl
 import numpy as np
 import pytest
-from plugin_fixtures import Site, cube_op
+from plugin_fixtures import Site, cube_op, write_dist
 
 
 @pytest.fixture
@@ -99,7 +100,7 @@ def test_autoload_disabled_loads_only_the_builtins_and_imports_nothing_else(site
     assert records["builtin"].status == "loaded"
     assert records["good"].status == "blocked"
     assert "GRADLEDGER_DISABLE_PLUGIN_AUTOLOAD" in records["good"].reason
-    assert "fx_cube" not in gl.ops and module not in __import__("sys").modules
+    assert "fx_cube" not in gl.ops and module not in sys.modules
 
 
 @pytest.mark.parametrize("block", ["bomb", " other , bomb ", "gl-fx-bomb"])
@@ -112,7 +113,7 @@ def test_block_list_skips_a_plugin_before_its_module_is_imported(site, monkeypat
     site.plugin("good", cube_op("fx_cube"))
     monkeypatch.setenv("GRADLEDGER_BLOCK_PLUGINS", block)
     assert load(gl.loader.host) == []
-    assert not marker.exists() and "gl_fx_bomb" not in __import__("sys").modules
+    assert not marker.exists() and "gl_fx_bomb" not in sys.modules
     record = gl.loader.host.records["bomb"]
     assert (record.status, record.reason) == ("blocked", "blocked by GRADLEDGER_BLOCK_PLUGINS")
     assert record.distribution == "gl-fx-bomb"
@@ -276,4 +277,46 @@ def test_loading_from_many_threads_at_once_loads_each_plugin_exactly_once(site):
     for thread in threads:
         thread.join()
     assert results == ["fx_slow"] * 8
-    assert len(__import__("sys").modules["gl_fx_slow"].CALLS) == 1
+    assert len(sys.modules["gl_fx_slow"].CALLS) == 1
+
+
+# -- discovery ------------------------------------------------------------------------------
+
+
+def test_discovery_reading_dist_info_finds_what_importlib_metadata_finds(site, tmp_path,
+                                                                          monkeypatch):
+    from gradledger.loader import _from_importlib_metadata, _scan_path
+
+    site.install("gl-fx-attr", "1.0", {"attr": "gl_fx_attr:Plugin [speedups]"},
+                 {"gl_fx_attr": "from gradledger.extend import hookimpl\n"
+                                "class Plugin:\n"
+                                "    @hookimpl\n"
+                                "    def gradledger_register_ops(registry): pass\n"})
+    egg = site.root / "gl_fx_egg.egg-info"
+    egg.mkdir()
+    (egg / "PKG-INFO").write_text("Metadata-Version: 1.1\nName: gl.fx.Egg\nVersion: 0.5\n")
+    (egg / "entry_points.txt").write_text("# comment\n[console_scripts]\negg = x:y\n\n"
+                                          "[gradledger]\negg = gl_fx_egg\n")
+    shadowed = tmp_path / "later_on_path"
+    write_dist(shadowed, "gl-fx-attr", "0.1", {"attr_old": "gl_fx_attr_old"})
+    monkeypatch.setattr(sys, "path", [*sys.path, str(shadowed)])
+    assert set(_scan_path()) == set(_from_importlib_metadata())
+    found = {ep.name: ep for ep in _scan_path()}
+    assert (found["egg"].distribution, found["egg"].version) == ("gl.fx.Egg", "0.5")
+    assert found["attr"].value == "gl_fx_attr:Plugin" and "attr_old" not in found
+    assert found["attr"].load().__name__ == "Plugin"
+
+
+def test_discovery_falls_back_to_importlib_metadata_with_a_zip_on_sys_path(site, tmp_path,
+                                                                            monkeypatch):
+    import zipfile
+
+    from gradledger import loader
+
+    site.plugin("good", cube_op("fx_cube"))
+    archive = tmp_path / "app.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        zipped.writestr("gl_fx_zipped.py", "")
+    monkeypatch.setattr(sys, "path", [*sys.path, str(archive)])
+    assert not loader._plain_path()
+    assert load(gl.loader.host) == [] and "fx_cube" in gl.ops

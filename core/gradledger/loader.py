@@ -18,11 +18,13 @@ Environment (read when loading happens):
 from __future__ import annotations
 
 import difflib
+import importlib
+import importlib.machinery
 import os
+import sys
 import threading
 import warnings
 from dataclasses import dataclass, field
-from importlib import metadata
 
 import pluggy
 
@@ -70,11 +72,29 @@ def _blocked_names() -> set[str]:
     return {name.strip() for name in names if name.strip()}
 
 
-def _entry_points() -> list[metadata.EntryPoint]:
-    """The group's entry points, builtin first, then by name; one distribution seen twice
-    on sys.path (an editable and a regular install) counts once."""
+@dataclass(frozen=True)
+class EntryPoint:
+    """One `name = module[:attr]` line in the `gradledger` group of a distribution."""
+
+    name: str
+    value: str
+    distribution: str | None = None
+    version: str | None = None
+
+    def load(self):
+        module, _, attr = self.value.partition(":")
+        target = importlib.import_module(module.strip())
+        for part in filter(None, attr.strip().split(".")):
+            target = getattr(target, part)
+        return target
+
+
+def _entry_points() -> list[EntryPoint]:
+    """The group's entry points, builtin first, then by name. A distribution found twice
+    on sys.path (an editable and a regular install) counts once: the first one found."""
+    found = _scan_path() if _plain_path() else _from_importlib_metadata()
     seen, unique = set(), []
-    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+    for ep in found:
         key = (ep.name, ep.value)
         if key not in seen:
             seen.add(key)
@@ -82,11 +102,93 @@ def _entry_points() -> list[metadata.EntryPoint]:
     return sorted(unique, key=lambda ep: (ep.name != BUILTIN_PLUGIN, ep.name))
 
 
-def _distribution(ep: metadata.EntryPoint) -> tuple[str | None, str | None]:
-    dist = getattr(ep, "dist", None)
-    if dist is None:
-        return None, None
-    return dist.metadata["Name"], dist.version
+def _plain_path() -> bool:
+    """Whether every distribution is a directory on sys.path, as in a plain venv.
+
+    Then reading `*.dist-info/entry_points.txt` directly finds what importlib.metadata
+    finds, without importing it (with email, zipfile, csv...: half the cost of
+    discovery). A zip file on sys.path, or an import hook that provides distributions,
+    needs the real thing.
+    """
+    for finder in sys.meta_path:
+        if hasattr(finder, "find_distributions") and finder is not importlib.machinery.PathFinder:
+            return False
+    return not any(entry and os.path.isfile(entry) for entry in sys.path)
+
+
+def _scan_path() -> list[EntryPoint]:
+    found, seen = [], set()
+    for entry in sys.path:
+        try:
+            with os.scandir(entry or ".") as children:
+                infos = sorted(child.path for child in children
+                               if child.name.endswith((".dist-info", ".egg-info")))
+        except OSError:
+            continue
+        for info in infos:
+            lines = _read_lines(os.path.join(info, "entry_points.txt"))
+            if lines is None:
+                continue
+            name, version = _name_and_version(info)
+            key = _normalize(name or os.path.basename(info).split("-")[0])
+            if key in seen:
+                continue
+            seen.add(key)
+            for ep_name, value in _group(lines, ENTRY_POINT_GROUP):
+                found.append(EntryPoint(ep_name, value, name, version))
+    return found
+
+
+def _read_lines(path: str) -> list[str] | None:
+    try:
+        with open(path, encoding="utf-8") as file:
+            return file.read().splitlines()
+    except OSError:
+        return None
+
+
+def _name_and_version(info: str) -> tuple[str | None, str | None]:
+    """`Name` and `Version` from the headers of METADATA (PKG-INFO in an egg-info)."""
+    fields = {}
+    for filename in ("METADATA", "PKG-INFO"):
+        lines = _read_lines(os.path.join(info, filename))
+        if lines is not None:
+            for line in lines:
+                if not line.strip():
+                    break
+                key, _, value = line.partition(":")
+                fields.setdefault(key.strip().lower(), value.strip())
+            break
+    return fields.get("name"), fields.get("version")
+
+
+def _group(lines: list[str], group: str):
+    """The `(name, value)` pairs of one `[group]` of an entry_points.txt, extras dropped."""
+    current = None
+    for line in lines:
+        line = line.strip()
+        if not line or line[0] in "#;":
+            continue
+        if line[0] == "[" and line[-1] == "]":
+            current = line[1:-1].strip()
+        elif current == group and "=" in line:
+            name, _, value = line.partition("=")
+            yield name.strip(), value.split("[", 1)[0].strip()
+
+
+def _normalize(name: str) -> str:
+    return "".join("-" if c in "_." else c for c in name.lower())
+
+
+def _from_importlib_metadata() -> list[EntryPoint]:
+    from importlib import metadata
+
+    found = []
+    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        dist = getattr(ep, "dist", None)
+        name, version = (dist.metadata["Name"], dist.version) if dist is not None else (None, None)
+        found.append(EntryPoint(ep.name, ep.value.split("[", 1)[0].strip(), name, version))
+    return found
 
 
 class PluginHost:
@@ -134,7 +236,7 @@ class PluginHost:
         builtins_only = _flag("GRADLEDGER_DISABLE_PLUGIN_AUTOLOAD")
         blocked = _blocked_names()
         for ep in _entry_points():
-            dist_name, version = _distribution(ep)
+            dist_name, version = ep.distribution, ep.version
             builtin = ep.name == BUILTIN_PLUGIN and dist_name in (BUILTIN_DISTRIBUTION, None)
             reason = None
             if ep.name in blocked or dist_name in blocked:

@@ -142,3 +142,42 @@ def test_tensor_accepts_numbers_and_lists_and_copies_arrays(value):
     copy = gl.tensor(source)
     source[0] = 9.0
     assert copy.data[0] == 1.0
+
+
+class AliasingRules:
+    """vjps that hand back arrays the tape must not book as two tensors' shared grad."""
+
+    @gl.hookimpl
+    def gradledger_register_ops(self, registry):
+        registry.register(gl.Op(
+            "pass_cotangent", lambda a, b: a + b,
+            vjp=lambda g, a, b, out: (g, g), signature="(),()->()",
+        ))
+        shared = {}
+
+        def same_fresh_twice(g, a, b, out):
+            shared["grad"] = np.array(g, copy=True)
+            return shared["grad"], shared["grad"]
+
+        registry.register(gl.Op(
+            "same_fresh_twice", lambda a, b: a + b, vjp=same_fresh_twice,
+            signature="(),()->()",
+        ))
+
+
+@pytest.mark.parametrize("name", ["pass_cotangent", "same_fresh_twice"])
+def test_leaves_fed_one_shared_array_by_a_vjp_get_grads_that_do_not_alias(fresh_host, name):
+    gl.register_plugin(AliasingRules(), name="aliasing")
+    a = gl.tensor(np.ones(3), requires_grad=True)
+    b = gl.tensor(np.ones(3), requires_grad=True)
+    getattr(gl, name)(a, b).backward(np.array([1.0, 2.0, 3.0]))
+    a.grad[0] = 100.0
+    np.testing.assert_array_equal(b.grad, [1.0, 2.0, 3.0])
+
+
+def test_a_matmul_weight_grad_is_booked_without_an_extra_copy():
+    w = gl.tensor(np.ones((3, 2)), requires_grad=True)
+    x = np.arange(6.0).reshape(2, 3)
+    gl.sum(x @ w).backward()
+    assert w.grad.base is None and w.grad.flags.owndata
+    np.testing.assert_array_equal(w.grad, x.T @ np.ones((2, 2)))

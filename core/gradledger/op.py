@@ -28,7 +28,9 @@ class Op:
     vjp:
         For any op. `vjp(out_grad, *arrays, out, **params) -> tuple`, one contribution
         per input, already in that input's shape, or None where an input gets no
-        gradient. If the function has a parameter named `needs_grad`, the core passes
+        gradient. Return new arrays or views; never an array kept elsewhere (a cache, a
+        module constant): a new array becomes a leaf's `.grad` without a copy. If the
+        function has a parameter named `needs_grad`, the core passes
         a tuple of booleans saying which inputs want a gradient, so that expensive
         contributions nobody needs can be skipped (return None for them).
     signature:

@@ -260,7 +260,7 @@ def backward(root: Tensor, grad=None, retain_graph: bool = False, trace=None) ->
                 if pending[parent] == 0:
                     ready.append(parent)
             elif contribution is not None:
-                _book(parent, contribution)
+                _book_leaf(parent, contribution)
                 if trace is not None:
                     trace(Booking(node.op, tensor, i, parent, _local(node, locals_, i),
                                   out_grad, contribution, parent.grad))
@@ -323,6 +323,26 @@ def _book(tensor: Tensor, grad) -> None:
         tensor.grad = tensor.grad + grad
 
 
+def _book_leaf(tensor: Tensor, grad) -> None:
+    """`_book` for a contribution `_local_rule` made exclusive: no copy, no extra peak memory."""
+    if tensor.grad is None:
+        tensor.grad = grad
+    else:
+        tensor.grad = tensor.grad + grad
+
+
+def _exclusive(grad, node: Node, out_grad, rule_out: tuple) -> bool:
+    """True when a vjp's array is its own: not a view, not the cotangent, an input or the
+    output, not returned twice. Such an array can become a leaf's `.grad` as it is."""
+    return (
+        grad.base is None
+        and grad is not out_grad
+        and grad is not node.out
+        and all(grad is not a for a in node.arrays)
+        and sum(r is grad for r in rule_out) == 1
+    )
+
+
 def _local_rule(node: Node, out_grad) -> tuple:
     """Ask the op's rule to turn the output's grad into one contribution per input.
 
@@ -368,6 +388,10 @@ def _local_rule(node: Node, out_grad) -> tuple:
         # Same numpy scalar type as the input: same shape () and dtype, nothing to check.
         if grad.__class__ is not like.__class__ or like.__class__ is np.ndarray:
             grad = _conform(op, i, grad, like, elementwise)
+            # A leaf books what it gets: a vjp's array that may be shared is copied first.
+            if (not elementwise and parent.__class__ is not Node and grad.__class__ is np.ndarray
+                    and not _exclusive(grad, node, out_grad, rule_out)):
+                grad = grad.copy()
         contributions.append(grad)
     if _grad_mode.anomaly:
         anomaly.check_backward(node, out_grad, contributions)

@@ -42,33 +42,6 @@ def _text(value) -> str:
     return f"{value.item():.8g}" if value.size == 1 else f"{value.shape} array"
 
 
-def nudge_grad():
-    """gl.verify.nudge_grad: the seed's naive method, as the verifier provides it."""
-    try:
-        return gl.verify.nudge_grad
-    except AttributeError:
-        if not _notes:
-            _notes.append("nudge")
-            print("  (gl.verify.nudge_grad is not in this install: the seed's loop, written out)")
-        return _seed_loop
-
-
-_notes: list[str] = []
-
-
-def _seed_loop(fn, value, step: float = 1e-6):
-    """The seed's loop for one input: nudge each number, rerun, divide by the nudge."""
-    value = np.array(value.data if isinstance(value, gl.Tensor) else value, dtype=np.float64)
-    with gl.no_grad():
-        original = float(fn(gl.tensor(value)).data)
-        grad = np.empty_like(value)
-        for i in np.ndindex(value.shape):
-            nudged = value.copy()
-            nudged[i] += step
-            grad[i] = (float(fn(gl.tensor(nudged)).data) - original) / step
-    return (grad,)
-
-
 def explain(loss):
     """gl.explain, its lines indented under the section."""
     ledger = gl.explain(loss, show=False)
@@ -86,6 +59,8 @@ def the_meaning_of_grad() -> None:
     check("the loss changed by", 0.1001, nudged - loss.item())
     ratio = (nudged - loss.item()) / 0.01
     check("ratio 0.1001 / 0.01 (seed: '≈ 10')", 10.01, ratio)
+    (nudged,) = gl.verify.nudge_grad(lambda t: t * t, 5.0, step=0.01)
+    check("the same by gl.verify.nudge_grad(step=0.01)", 10.01, nudged)
     loss.backward()
     check("x.grad, by one backward pass", 10, x.grad)
     print("  The ratio is ≈ 10 because a nudge of 0.01 is not infinitely small; the")
@@ -103,7 +78,7 @@ def the_nudge_method() -> None:
 
     for n in (1, 1000):
         calls = 0
-        (grad,) = nudge_grad()(forward, np.ones(n))
+        (grad,) = gl.verify.nudge_grad(forward, np.ones(n))
         plural = "s" if n > 1 else ""
         check(f"nudge: forward passes for {n} parameter{plural}", n, calls - 1)
     w = gl.tensor(np.ones(1000), requires_grad=True)
@@ -158,7 +133,7 @@ def why_plus_equals() -> None:
     check("the right x contributed", 1, second.contribution)
     check("with +=, x.grad holds both paths", 2, x.grad)
     check("with =, the second would overwrite: x.grad", 1, second.contribution, source="check")
-    (nudged,) = nudge_grad()(lambda t: t + t, 3.0)
+    (nudged,) = gl.verify.nudge_grad(lambda t: t + t, 3.0)
     check("the nudge says (so += is right)", 2, nudged, tol=1e-5, source="check")
 
 
@@ -197,7 +172,7 @@ def matrices() -> None:
     loss = gl.sum(gl.relu(W @ v))
     loss.backward()
     check("W.grad has W's shape", "(2, 3)", str(W.grad.shape), source="check")
-    (nudged,) = nudge_grad()(lambda w: gl.sum(gl.relu(w @ v)), W)
+    (nudged,) = gl.verify.nudge_grad(lambda w: gl.sum(gl.relu(w @ v)), W)
     check("largest |nudge_grad - backward| over W", 0, np.max(np.abs(nudged - W.grad)),
           tol=1e-5, source="check")
 
@@ -207,7 +182,7 @@ def nudge_vs_backward() -> None:
     x = gl.tensor(2.0, requires_grad=True, name="x")
     a = x * 3
     (a * a).backward()
-    (nudged,) = nudge_grad()(lambda t: (t * 3) * (t * 3), 2.0)
+    (nudged,) = gl.verify.nudge_grad(lambda t: (t * 3) * (t * 3), 2.0)
     check("x.grad by nudging (≈, within 1e-4)", 36, nudged, tol=1e-4)
     check("x.grad by backward (exact)", 36, x.grad)
 

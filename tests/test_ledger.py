@@ -195,3 +195,10 @@ def test_a_deep_chain_is_explained_without_recursion():
         y = y + 1.0
     ledger = gl.explain(y, show=False)
     assert len(ledger) == 3001 and ledger[-1].target == "x" and x.grad == 1.0
+
+
+def test_explain_of_a_non_scalar_output_takes_its_grad_seed():
+    x = gl.tensor([1.0, 2.0, 3.0], requires_grad=True, name="x")
+    ledger = gl.explain(x * x, grad=np.array([1.0, 0.0, -1.0]), show=False)
+    assert ledger[0].text == "loss.grad = [3, norm 1.414]"
+    np.testing.assert_array_equal(x.grad, [2.0, 0.0, -6.0])

@@ -127,6 +127,15 @@ def test_arrays_show_shapes_and_norms_not_walls_of_numbers():
     assert max(len(line) for line in ledger.text.splitlines()) < 120
 
 
+def test_each_entry_keeps_the_balance_as_it_stood_after_it():
+    W = gl.tensor(np.ones((2, 2)), requires_grad=True, name="W")
+    ledger = gl.explain(gl.sum(W @ W), show=False)
+    first, second = ledger.entries_for("W")
+    np.testing.assert_array_equal(first.total, np.full((2, 2), 2.0))
+    np.testing.assert_array_equal(second.total, np.full((2, 2), 4.0))
+    np.testing.assert_array_equal(W.grad, np.full((2, 2), 4.0))
+
+
 def test_broadcast_entries_say_they_were_summed():
     b = gl.tensor(0.5, requires_grad=True, name="b")
     loss = gl.sum(b + np.ones(4))

@@ -143,8 +143,14 @@ def explain(
     for t in tensors:
         t.grad = None
     bookings: list[Booking] = []
+
+    def record(booking: Booking) -> None:
+        # A snapshot: the ledger shows each balance as it stood after this entry.
+        bookings.append(booking._replace(contribution=_copy(booking.contribution),
+                                         total=_copy(booking.total)))
+
     try:
-        loss.backward(grad, retain_graph=retain_graph or not book, trace=bookings.append)
+        loss.backward(grad, retain_graph=retain_graph or not book, trace=record)
     except BaseException:
         _restore(tensors, opening, keep_new=False)
         raise
@@ -229,6 +235,10 @@ def _where(order: list, names: dict) -> list[str]:
         args += [f"{key}={value!r}" for key, value in (item.params or {}).items()]
         lines.append(f"{names[item]} = {item.op.name}({', '.join(args)})")
     return lines
+
+
+def _copy(value):
+    return value.copy() if isinstance(value, np.ndarray) else value
 
 
 def _key(t: Tensor):

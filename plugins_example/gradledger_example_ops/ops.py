@@ -98,24 +98,40 @@ def _labels(labels, classes):
     return labels
 
 
-def _broadcast_rows(logits, labels):
-    rows = np.broadcast_shapes(np.shape(logits)[:-1], np.shape(labels))
+def _shifted(logits, labels):
+    """Per row, the logits minus the logit at the label (0 there), and where the label is."""
     classes = np.shape(logits)[-1]
-    return np.broadcast_to(logits, rows + (classes,)), np.broadcast_to(labels, rows)
+    labels = _labels(labels, classes)[..., np.newaxis]
+    rows = np.broadcast_shapes(np.shape(logits)[:-1], np.shape(labels)[:-1])
+    logits = np.broadcast_to(logits, rows + (classes,))
+    labels = np.broadcast_to(labels, rows + (1,))
+    picked = np.take_along_axis(logits, labels, axis=-1)
+    return logits - picked, labels == np.arange(classes)
 
 
 def softmax_cross_entropy(logits, labels):
-    """Per row: -log softmax(logits)[label]. Reduce with gl.mean for the usual loss."""
-    logits, labels = _broadcast_rows(logits, _labels(labels, np.shape(logits)[-1]))
-    picked = np.take_along_axis(logits, labels[..., np.newaxis], axis=-1)[..., 0]
-    return logsumexp(logits, axis=-1) - picked
+    """Per row: -log softmax(logits)[label] = log(sum_j exp(logits_j - logits_label)).
+
+    Written as m + log1p(expm1(-m) + sum over j != label of exp(shifted_j - m)), with m
+    the row's largest shifted logit (>= 0), so that a confident, correct row keeps its
+    relative precision: its loss is near 0, and `logsumexp - picked` would cancel.
+    Reduce with gl.mean for the usual loss.
+    """
+    shifted, at_label = _shifted(logits, labels)
+    peak = np.max(shifted, axis=-1)
+    others = np.where(at_label, 0.0, np.exp(shifted - peak[..., np.newaxis]))
+    return peak + np.log1p(np.expm1(-peak) + np.sum(others, axis=-1))
 
 
 def softmax_cross_entropy_vjp(out_grad, logits, labels, out):
-    """softmax(logits) - onehot(label), per row, times the row's out_grad; labels get None."""
-    rows, labels = _broadcast_rows(logits, _labels(labels, np.shape(logits)[-1]))
-    onehot = labels[..., np.newaxis] == np.arange(np.shape(logits)[-1])
-    local = np.exp(rows - logsumexp(rows, axis=-1, keepdims=True)) - onehot
+    """softmax(logits) - onehot(label), per row, times the row's out_grad; labels get None.
+
+    At the label, softmax - 1 is minus the other classes' probabilities, summed
+    directly rather than subtracted from 1.
+    """
+    shifted, at_label = _shifted(logits, labels)
+    others = np.where(at_label, 0.0, np.exp(shifted - np.expand_dims(out, -1)))
+    local = others - at_label * np.sum(others, axis=-1, keepdims=True)
     return unbroadcast(np.expand_dims(out_grad, -1) * local, np.shape(logits)), None
 
 

@@ -92,6 +92,16 @@ def test_softmax_cross_entropy_equals_negative_log_softmax_at_the_label():
     np.testing.assert_allclose(out, -np.log(softmax[[0, 1], [0, 2]]))
 
 
+def test_softmax_cross_entropy_keeps_its_precision_on_a_confident_correct_row():
+    # -log softmax([10, -5])[0] = log1p(exp(-15)); logsumexp - picked would lose 9 digits
+    logits = gl.tensor([10.0, -5.0], requires_grad=True)
+    loss = gl.softmax_cross_entropy(logits, np.int64(0))
+    loss.backward()
+    assert loss.item() == pytest.approx(np.log1p(np.exp(-15.0)), rel=1e-14)
+    np.testing.assert_allclose(logits.grad, np.array([-1, 1]) * np.exp(-15.0) / (1 + np.exp(-15.0)),
+                               rtol=1e-14)
+
+
 def test_softmax_cross_entropy_broadcasts_labels_over_leading_rows():
     logits = RNG.uniform(-2, 2, size=(2, 3, 4))
     labels = np.array([1, 0, 3])  # shared by both leading rows

@@ -14,16 +14,28 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 def gradledger_register_ops(registry) -> None:
     """Register this plugin's ops.
 
-    Called once per plugin, the first time any op is looked up (or at once, for a
-    plugin passed to `gradledger.register_plugin` after loading happened).
+    Implement it in the module your entry point names, marked with `@hookimpl`
+    (`from gradledger.extend import hookimpl`)::
+
+        [project.entry-points.gradledger]
+        my_ops = "my_ops"          # plugin name = module holding this hook
+
+    Called once per plugin, the first time any op is looked up (never at
+    `import gradledger`), or at once for a plugin passed to
+    `gradledger.register_plugin` after loading happened. Plugins load one by one,
+    gradledger's `builtin` first, then by entry-point name.
 
     :param registry: a `gradledger.registry.PluginRegistrar`. Call
         `registry.register(Op(...))` once per op; the registrar stamps each op with
-        this plugin's name, distribution and version. `registry.get(name)` returns an
-        op registered so far.
+        this plugin's name, distribution and version, and returns the stamped op
+        (None if it was refused). `registry.get(name)` returns an op registered so
+        far, by any plugin, to build on it.
 
-    Return nothing. A malformed op, or a name another plugin already holds (without
-    `override=True`), is reported naming this plugin and the op; the plugin's other
-    ops and other plugins still load. An exception raised here marks the plugin
-    failed and withdraws the ops it had registered.
+    Return nothing. A malformed op, or a name another plugin already holds without
+    `override=True` on either side, is refused with a warning naming this plugin,
+    its distribution and the op; the plugin's other ops and other plugins still
+    load (`GRADLEDGER_STRICT_PLUGINS=1` makes it an error). An exception raised
+    here marks the plugin failed and withdraws every op it had registered. An op
+    declared with `override=True` replaces the op of that name whichever plugin
+    loads first; the replaced op stays reachable as `op.overrides`.
     """

@@ -20,9 +20,8 @@ import statistics
 import sys
 import time
 
-import numpy as np
-
 import gradledger as gl
+import numpy as np
 
 
 def median_time(fn, rounds: int) -> float:
@@ -50,7 +49,7 @@ def interleaved(fns: dict, rounds: int) -> dict:
 
 def scalar_mlp(sizes, rng):
     layers = []
-    for fan_in, fan_out in zip(sizes, sizes[1:]):
+    for fan_in, fan_out in zip(sizes, sizes[1:], strict=False):
         layers.append([
             ([gl.tensor(rng.uniform(-1, 1), requires_grad=True) for _ in range(fan_in)],
              gl.tensor(0.0, requires_grad=True))
@@ -65,7 +64,7 @@ def scalar_forward(layers, xs):
         outs = []
         for weights, bias in layer:
             act = bias
-            for w, x in zip(weights, xs):
+            for w, x in zip(weights, xs, strict=False):
                 act = act + w * x
             outs.append(act if last else gl.relu(act))
         xs = outs
@@ -177,7 +176,7 @@ def reference_scalar_mlp(layers):
             outs = []
             for ws, b in layer:
                 act = b
-                for w, x in zip(ws, h):
+                for w, x in zip(ws, h, strict=False):
                     act = act + w * x
                 outs.append(act if last else act.relu())
             h = outs
@@ -219,7 +218,7 @@ def bench_batch_mlp(dtype, rounds: int) -> dict:
     rng = np.random.default_rng(0)
     sizes = [784, 512, 512, 10]
     init = [(rng.standard_normal((m, n)).astype(dtype) * np.sqrt(2 / m), np.zeros(n, dtype))
-            for m, n in zip(sizes, sizes[1:])]
+            for m, n in zip(sizes, sizes[1:], strict=False)]
     x = rng.standard_normal((128, 784)).astype(dtype)
     y = rng.standard_normal((128, 10)).astype(dtype)
     lr = dtype(0.01)

@@ -12,9 +12,8 @@ from __future__ import annotations
 import sys
 import tracemalloc
 
-import numpy as np
-
 import gradledger as gl
+import numpy as np
 
 SIZES = [784, 512, 512, 10]
 
@@ -22,7 +21,7 @@ SIZES = [784, 512, 512, 10]
 def make(dtype):
     rng = np.random.default_rng(0)
     weights = [(rng.standard_normal((m, n)).astype(dtype), np.zeros(n, dtype))
-               for m, n in zip(SIZES, SIZES[1:])]
+               for m, n in zip(SIZES, SIZES[1:], strict=False)]
     x = rng.standard_normal((128, SIZES[0])).astype(dtype)
     y = rng.standard_normal((128, SIZES[-1])).astype(dtype)
     return weights, x, y

@@ -12,10 +12,9 @@ import collections
 import sys
 import time
 
-from hypothesis import HealthCheck, given, seed, settings
-
 from gradledger.verify import gradcheck
 from gradledger.verify.programs import programs
+from hypothesis import HealthCheck, given, seed, settings
 
 
 def main(argv=None) -> int:

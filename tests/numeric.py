@@ -4,7 +4,7 @@ import numpy as np
 
 
 def nudge_grads(f, arrays, eps=1e-6):
-    """Central differences of the scalar `f(*arrays)` with respect to every element of every array."""
+    """Central differences of the scalar `f(*arrays)` with respect to every element."""
     arrays = [np.array(a, dtype=np.float64) for a in arrays]
     grads = []
     for a in arrays:

@@ -5,10 +5,9 @@ import sys
 import threading
 import warnings
 
+import gradledger as gl
 import numpy as np
 import pytest
-
-import gradledger as gl
 
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
 

@@ -1,9 +1,8 @@
 """Bad input to the public API: a clear error saying what was expected and what came."""
 
+import gradledger as gl
 import numpy as np
 import pytest
-
-import gradledger as gl
 
 
 @pytest.mark.parametrize("value,came", [
@@ -49,5 +48,6 @@ def test_backward_grad_that_is_not_numeric_says_so():
 
 def test_forward_rule_that_raises_for_other_reasons_names_the_op_and_params():
     x = gl.tensor(np.ones((2, 3)))
-    with pytest.raises(gl.OpRuleError, match=r"op 'reshape'.*forward rule raised.*params \{'shape': \(4, 4\)\}"):
+    expected = r"op 'reshape'.*forward rule raised.*params \{'shape': \(4, 4\)\}"
+    with pytest.raises(gl.OpRuleError, match=expected):
         gl.reshape(x, shape=(4, 4))

@@ -2,10 +2,9 @@
 
 import types
 
+import gradledger as gl
 import numpy as np
 import pytest
-
-import gradledger as gl
 from gradledger import Op, hookimpl
 from gradledger.cli import main as cli_main
 
@@ -40,7 +39,8 @@ def test_builtin_ops_carry_their_distribution_and_version(fresh_host):
     from importlib.metadata import version
 
     op = gl.ops.relu.op
-    assert (op.plugin, op.distribution, op.version) == ("builtin", "gradledger", version("gradledger"))
+    expected = ("builtin", "gradledger", version("gradledger"))
+    assert (op.plugin, op.distribution, op.version) == expected
 
 
 def test_unregistering_a_hand_plugin_withdraws_its_ops(fresh_host):
@@ -67,7 +67,8 @@ def test_a_second_op_with_a_taken_name_names_both_sources(fresh_host):
             registry.register(Op("relu", lambda x: x, local_grad=lambda x, out: (1.0,),
                                  signature="()->()"))
 
-    with pytest.raises(gl.DuplicateOpError, match=r"'relu'.*'builtin', gradledger.*'clash'.*override=True"):
+    expected = r"'relu'.*'builtin', gradledger.*'clash'.*override=True"
+    with pytest.raises(gl.DuplicateOpError, match=expected):
         gl.register_plugin(Clash(), name="clash")
 
 

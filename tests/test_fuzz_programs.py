@@ -1,12 +1,11 @@
 """Composed-program fuzzing: random DAGs of registered ops, backward vs the nudge method."""
 
-import numpy as np
-from hypothesis import HealthCheck, find, given, settings
-
 import gradledger as gl
+import numpy as np
 from gradledger.loader import host
 from gradledger.verify import gradcheck
 from gradledger.verify.programs import Program, Step, composable_ops, programs
+from hypothesis import HealthCheck, find, given, settings
 
 FUZZ = settings(suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much,
                                        HealthCheck.data_too_large])

@@ -2,10 +2,9 @@
 
 import gc
 
+import gradledger as gl
 import numpy as np
 import pytest
-
-import gradledger as gl
 from gradledger import locks
 
 

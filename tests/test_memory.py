@@ -2,9 +2,8 @@
 
 import tracemalloc
 
-import numpy as np
-
 import gradledger as gl
+import numpy as np
 
 
 def test_ten_thousand_training_steps_keep_memory_flat():

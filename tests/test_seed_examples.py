@@ -1,9 +1,8 @@
 """The seed's numbers (shared/seed/backprop-as-sensitivity-accounting.txt), booked by gradledger."""
 
+import gradledger as gl
 import numpy as np
 import pytest
-
-import gradledger as gl
 
 
 def test_x_times_x_at_5_books_grad_10():

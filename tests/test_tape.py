@@ -4,10 +4,9 @@ import gc
 import threading
 import weakref
 
+import gradledger as gl
 import numpy as np
 import pytest
-
-import gradledger as gl
 
 
 def test_chain_of_200000_ops_backpropagates_without_recursion_error():

@@ -2,9 +2,8 @@
 
 from concurrent.futures import ThreadPoolExecutor
 
-import numpy as np
-
 import gradledger as gl
+import numpy as np
 
 
 def train_step(seed: int):
@@ -28,8 +27,8 @@ def test_eight_threads_give_bitwise_the_serial_grads():
     serial = [train_step(s) for s in seeds]
     with ThreadPoolExecutor(max_workers=8) as pool:
         threaded = list(pool.map(train_step, seeds))
-    for expected, got in zip(serial, threaded):
-        for e, g in zip(expected, got):
+    for expected, got in zip(serial, threaded, strict=False):
+        for e, g in zip(expected, got, strict=False):
             np.testing.assert_array_equal(e, g)
 
 

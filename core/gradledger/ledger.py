@@ -16,7 +16,6 @@ names `gl.to_dot` uses).
 from __future__ import annotations
 
 import sys
-import weakref
 from collections.abc import Sequence
 from typing import NamedTuple, TextIO
 
@@ -133,9 +132,6 @@ def explain(
             f"gl.explain expected the gl.Tensor to differentiate; got {type(loss).__name__}"
         )
     order = forward_order(loss)
-    # An intermediate nobody holds has no tensor to book into; lend it one for the
-    # walk, so that every entry has a name. They are dropped when explain returns.
-    stand_ins = _lend_tensors(order)
     names = display_names(loss, order)
     where = _where(order, names)
     tensors = _live_tensors(order)
@@ -157,7 +153,6 @@ def explain(
     _restore(tensors, opening, keep_new=book)
     entries = [_entry(number, booking, names) for number, booking in enumerate(bookings, 1)]
     ledger = Ledger(names[_key(loss)], entries, where)
-    del stand_ins
     if show:
         print(ledger.text, file=file if file is not None else sys.stdout)
     return ledger
@@ -245,17 +240,6 @@ def _key(t: Tensor):
     return t._node if t._node is not None else t
 
 
-def _lend_tensors(order: list) -> list[Tensor]:
-    stand_ins = []
-    for item in order:
-        if item.__class__ is Node and item.tensor() is None and item.out is not None:
-            t = Tensor._result(item.out, True)
-            t._node = item
-            item.tensor = weakref.ref(t)
-            stand_ins.append(t)
-    return stand_ins
-
-
 def _live_tensors(order: list) -> list[Tensor]:
     return [t for t in map(tensor_of, order) if t is not None]
 
@@ -272,13 +256,15 @@ def _restore(tensors: list[Tensor], opening: list, keep_new: bool) -> None:
 
 
 def _entry(number: int, booking: Booking, names: dict) -> Entry:
-    target = names[_key(booking.target)]
+    # Named by the recorded call and what it books into: there even for an
+    # intermediate nobody holds any more.
+    target = names[booking.parent]
     if booking.op is None:
         text = f"{target}.grad = {_show(booking.total)}"
         return Entry(number, None, None, "seed", target, None, 0, None, None,
                      booking.contribution, booking.total, text)
     op = booking.op
-    source = names[_key(booking.source)]
+    source = names[booking.node]
     total = _show(booking.total)
     if op.local_grad is not None:
         rule = "local_grad"

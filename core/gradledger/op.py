@@ -117,7 +117,9 @@ class Op:
         elif self.name.startswith("_"):
             found.append(f"name must not start with '_'; got {self.name!r}")
         if not callable(self.forward):
-            found.append(f"forward must be a callable forward(*arrays, **params); got {self.forward!r}")
+            found.append(
+                f"forward must be a callable forward(*arrays, **params); got {self.forward!r}"
+            )
         rules = [r for r in ("local_grad", "vjp") if getattr(self, r) is not None]
         if len(rules) != 1:
             found.append(
@@ -147,17 +149,25 @@ class Op:
         if not isinstance(self.constants, tuple) or not all(
             isinstance(i, int) and 0 <= i < nin for i in self.constants
         ):
-            found.append(f"constants must be a tuple of input indices below {nin}; got {self.constants!r}")
+            found.append(
+                f"constants must be a tuple of input indices below {nin}; got {self.constants!r}"
+            )
         for hint, check in (("domain", _is_interval), ("kinks", _is_points)):
             value = getattr(self, hint)
             if value is None:
                 continue
             if not isinstance(value, tuple) or len(value) != nin:
-                found.append(f"{hint} must be a tuple with one entry per input ({nin}); got {value!r}")
+                found.append(
+                    f"{hint} must be a tuple with one entry per input ({nin}); got {value!r}"
+                )
             elif not all(entry is None or check(entry) for entry in value):
                 found.append(f"{hint} has an entry that is not {check.__doc__}: {value!r}")
-        if self.params is not None and not (callable(self.params) or isinstance(self.params, Mapping)):
-            found.append(f"params must be a mapping of value lists or a callable; got {self.params!r}")
+        if self.params is not None and not (
+            callable(self.params) or isinstance(self.params, Mapping)
+        ):
+            found.append(
+                f"params must be a mapping of value lists or a callable; got {self.params!r}"
+            )
         if self.sample is not None and not callable(self.sample):
             found.append(f"sample must be a callable returning a strategy; got {self.sample!r}")
         if not isinstance(self.override, bool):

@@ -20,7 +20,7 @@ _CORE = rf"\((?:{_DIM}(?:,{_DIM})*)?\)"
 _OPERAND = rf"(?:{_CORE}|\(\s*\*\s*\))"
 _ARGS = rf"{_OPERAND}(?:\s*,\s*{_OPERAND})*"
 _SIGNATURE = re.compile(rf"^\s*({_ARGS})\s*->\s*({_OPERAND})\s*$")
-_OPERAND_RE = re.compile(rf"\((?:[^()]*)\)")
+_OPERAND_RE = re.compile(r"\((?:[^()]*)\)")
 
 ANY_SHAPE = "*"
 
@@ -79,14 +79,15 @@ def shape_mismatch(sig: Signature, shapes) -> str | None:
         return None
     sizes: dict[str, tuple[int, int]] = {}
     loops = []
-    for i, (dims, shape) in enumerate(zip(sig.inputs, shapes)):
+    for i, (dims, shape) in enumerate(zip(sig.inputs, shapes, strict=False)):
         if len(shape) < len(dims):
             dims = tuple(d for d in dims if not d.endswith("?"))
         if len(shape) < len(dims):
-            return f"input {i + 1} needs at least {len(dims)} dimension(s) {dims}; got shape {shape}"
+            return (f"input {i + 1} needs at least {len(dims)} dimension(s) {dims}; "
+                    f"got shape {shape}")
         core = shape[len(shape) - len(dims):]
         loops.append(shape[: len(shape) - len(dims)])
-        for name, size in zip(dims, core):
+        for name, size in zip(dims, core, strict=False):
             name = name.rstrip("?")
             if name in sizes and sizes[name][1] != size:
                 first, seen = sizes[name]

@@ -131,7 +131,8 @@ def _wrap_constants(op, args, arrays) -> None:
             break
     if dtype is None:
         raise OpCallError(
-            f"{describe_op(op)} was called without any gl.Tensor input; wrap one with gl.tensor(...)"
+            f"{describe_op(op)} was called without any gl.Tensor input; wrap one with "
+            "gl.tensor(...)"
         )
     for i, x in enumerate(arrays):
         kind = x.__class__
@@ -144,7 +145,7 @@ def _wrap_constants(op, args, arrays) -> None:
 
 
 def _constant(op, i, x, dtype):
-    """A list (or anything else) mixed in with tensors: an array of the tensors' dtype, or an error."""
+    """A list (or anything else) mixed in with tensors: an array of their dtype, or an error."""
     if isinstance(x, bool) or not isinstance(x, (int, float, list, tuple)):
         raise OpCallError(
             f"{describe_op(op)} input {i + 1}: expected a gl.Tensor, a numpy array or a "
@@ -197,9 +198,12 @@ class Booking(NamedTuple):
 
     `target.grad += local * out_grad` for an elementwise op (`local` is the op's local
     derivative); for a vjp op `local` is None and `contribution` is what its rule gave.
-    `op` is None for the seed, booked into the root. `target` is the tensor booked
-    into (None when nobody holds that intermediate any more); `total` is its grad
-    after this entry.
+    `op` is None for the seed, booked into the root. `source` is the op's output and
+    `target` the tensor booked into (None for an intermediate nobody holds any more);
+    `node` and `parent` are the recorded call and what is booked into (a Node, or a
+    leaf Tensor), there even when the tensors are gone. `total` is the target's
+    running balance after this entry: for a leaf, its `.grad` (which accumulates
+    across backward calls); for an op's output, what this pass has gathered for it.
     """
 
     op: object
@@ -210,6 +214,8 @@ class Booking(NamedTuple):
     out_grad: object
     contribution: object
     total: object
+    node: Node | None = None
+    parent: object = None
 
 
 def backward(root: Tensor, grad=None, retain_graph: bool = False, trace=None) -> None:
@@ -230,13 +236,13 @@ def backward(root: Tensor, grad=None, retain_graph: bool = False, trace=None) ->
     if node is None:
         _book(root, seed)
         if trace is not None:
-            trace(Booking(None, None, 0, root, None, None, seed, root.grad))
+            trace(Booking(None, None, 0, root, None, None, seed, root.grad, None, root))
         return
     pending = _count_consumers(node)
     ledger = {node: seed}
     ready = [node]
     if trace is not None:
-        trace(Booking(None, None, 0, root, None, None, seed, seed))
+        trace(Booking(None, None, 0, root, None, None, seed, seed, None, node))
     while ready:
         node = ready.pop()
         out_grad = ledger.pop(node)
@@ -244,7 +250,7 @@ def backward(root: Tensor, grad=None, retain_graph: bool = False, trace=None) ->
         if tensor is not None:
             _book(tensor, out_grad)
         contributions, locals_ = _local_rule(node, out_grad)
-        for i, (parent, contribution) in enumerate(zip(node.parents, contributions)):
+        for i, (parent, contribution) in enumerate(zip(node.parents, contributions, strict=False)):
             if parent is None:
                 continue
             if parent.__class__ is Node:
@@ -255,7 +261,7 @@ def backward(root: Tensor, grad=None, retain_graph: bool = False, trace=None) ->
                     )
                     if trace is not None:
                         trace(Booking(node.op, tensor, i, parent.tensor(), _local(node, locals_, i),
-                                      out_grad, contribution, total))
+                                      out_grad, contribution, total, node, parent))
                 pending[parent] -= 1
                 if pending[parent] == 0:
                     ready.append(parent)
@@ -263,7 +269,7 @@ def backward(root: Tensor, grad=None, retain_graph: bool = False, trace=None) ->
                 _book_leaf(parent, contribution)
                 if trace is not None:
                     trace(Booking(node.op, tensor, i, parent, _local(node, locals_, i),
-                                  out_grad, contribution, parent.grad))
+                                  out_grad, contribution, parent.grad, node, parent))
         if not retain_graph:
             node.free()
 
@@ -285,10 +291,13 @@ def _seed(root: Tensor, grad):
     try:
         grad = np.asarray(grad, dtype=root.data.dtype)
     except (TypeError, ValueError) as error:
-        raise BackwardError(f"backward(grad=...) needs a numeric array; got {type(grad).__name__}: {error}") from None
+        raise BackwardError(
+            f"backward(grad=...) needs a numeric array; got {type(grad).__name__}: {error}"
+        ) from None
     if grad.shape != root.shape:
         raise BackwardError(
-            f"backward(grad=...) needs a grad of the output's shape {root.shape}; got shape {grad.shape}"
+            f"backward(grad=...) needs a grad of the output's shape {root.shape}; "
+            f"got shape {grad.shape}"
         )
     return as_data(grad)
 
@@ -370,7 +379,7 @@ def _local_rule(node: Node, out_grad) -> tuple:
             f"(one per input); got {_describe_value(rule_out)}"
         )
     contributions = []
-    for i, (parent, grad, like) in enumerate(zip(parents, rule_out, arrays)):
+    for i, (parent, grad, like) in enumerate(zip(parents, rule_out, arrays, strict=False)):
         if parent is None or grad is None:
             contributions.append(None)
             continue

@@ -9,7 +9,6 @@ on arrays both are the same ufunc.
 """
 
 import numpy as np
-
 from gradledger.extend import Op
 
 BINARY = "(),()->()"
@@ -34,8 +33,8 @@ OPS = [
        doc="a - b"),
     Op("mul", lambda a, b: a * b, local_grad=lambda a, b, out: (b, a), signature=BINARY,
        doc="a * b"),
-    Op("div", lambda a, b: a / b, local_grad=lambda a, b, out: (1.0 / b, -out / b), signature=BINARY,
-       kinks=((), AT_ZERO), doc="a / b"),
+    Op("div", lambda a, b: a / b, local_grad=lambda a, b, out: (1.0 / b, -out / b),
+       signature=BINARY, kinks=((), AT_ZERO), doc="a / b"),
     Op("neg", lambda x: -x, local_grad=lambda x, out: (-1.0,), signature=UNARY,
        doc="-x"),
     Op("pow", lambda x, p: x ** p, local_grad=lambda x, p, out: (p * x ** (p - 1), None),

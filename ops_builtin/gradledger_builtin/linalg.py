@@ -5,7 +5,6 @@ over the batch dimensions its input was broadcast along.
 """
 
 import numpy as np
-
 from gradledger.extend import Op, unbroadcast
 
 

@@ -4,7 +4,6 @@ Their vjp spreads the output's grad back over every element that was reduced.
 """
 
 import numpy as np
-
 from gradledger.extend import Op
 
 ANY = "(*)->(*)"

@@ -1,7 +1,6 @@
 """Shape ops: reshape and transpose move numbers around; their vjp moves grads back."""
 
 import numpy as np
-
 from gradledger.extend import Op
 
 ANY = "(*)->(*)"

@@ -67,7 +67,8 @@ class Program:
             names.append(f"v{n + 1}")
             lines.append(f"    {names[-1]} = gl.{step.op}({', '.join(args)})")
         lines.append(f"    return {names[-1]}")
-        lines += [f"{names[i]} = {np.asarray(leaf).tolist()!r}" for i, leaf in enumerate(self.leaves)]
+        lines += [f"{names[i]} = {np.asarray(leaf).tolist()!r}"
+                  for i, leaf in enumerate(self.leaves)]
         return "\n".join(lines)
 
 
@@ -110,7 +111,8 @@ def programs(max_steps: int = 30, max_leaves: int = 3, ops=None):
             else:
                 del values[mark:]
         if not steps:
-            steps.append(Step("mul", (0, 0)) if "mul" in host.registry else Step(pool[0].name, (0,)))
+            fallback = Step("mul", (0, 0)) if "mul" in host.registry else Step(pool[0].name, (0,))
+            steps.append(fallback)
             _accept(steps[-1], values)
         return Program(leaves, steps)
 

@@ -6,7 +6,6 @@ one of them with a shrunk counterexample.
 """
 
 import numpy as np
-
 from gradledger.extend import Op, hookimpl, unbroadcast
 
 UNARY = "()->()"
@@ -93,8 +92,38 @@ one_axis_only = Op(
     doc="sum of a matrix over axis 0 or 1, grad spread as if over axis 0")
 
 
+# -- contract breaches the nudge method alone would miss ------------------------------
+
+affine_rule = Op(
+    "wrong_affine_rule", np.sin, vjp=lambda g, x, out: (g * np.cos(x) + 1e-12,),
+    signature=UNARY, doc="sin, its grad off by 1e-12: not linear in the cotangent")
+
+
+def scaling_in_place_vjp(out_grad, x, out):
+    out_grad *= 1.0000001  # writes into the cotangent it was handed
+    return (out_grad * 2.0 * x,)
+
+
+mutates_cotangent = Op(
+    "wrong_mutates_cotangent", lambda x: x * x, vjp=scaling_in_place_vjp,
+    signature=UNARY, doc="x * x, its rule writes into out_grad")
+
+
+def negating_forward(x):
+    if isinstance(x, np.ndarray):
+        np.negative(x, out=x)  # "saves memory", and leaves the caller's x negated
+        return -3.0 * x
+    return 3.0 * x
+
+
+mutates_input = Op(
+    "wrong_mutates_input", negating_forward, local_grad=lambda x, out: (3.0,),
+    signature=UNARY, doc="3 x, its forward negates its input in place")
+
+
 WRONG_OPS = [factor_two, wrong_sign, matmul_missing_transpose, broadcast_by_mean,
-             forgets_one_input, square_only, negatives_only, one_axis_only]
+             forgets_one_input, square_only, negatives_only, one_axis_only,
+             affine_rule, mutates_cotangent, mutates_input]
 
 
 @hookimpl

@@ -17,7 +17,7 @@ import os
 import sys
 import time
 
-from .report import PASS
+from .report import FAIL, PASS, UNVERIFIABLE
 
 DEFAULT_EXAMPLES = 200
 
@@ -96,9 +96,9 @@ def run(args: argparse.Namespace) -> int:
     for report in reports:
         if not report.ok:
             print(f"\n{report}")
-    counts = {s: sum(r.status == s for r in reports) for s in ("PASS", "FAIL", "UNVERIFIABLE")}
-    print(f"\n{len(reports)} op(s): {counts['PASS']} passed, {counts['FAIL']} failed, "
-          f"{counts['UNVERIFIABLE']} unverifiable, in {seconds:.1f} s")
+    counts = {s: sum(r.status == s for r in reports) for s in (PASS, FAIL, UNVERIFIABLE)}
+    print(f"\n{len(reports)} op(s): {counts[PASS]} passed, {counts[FAIL]} failed, "
+          f"{counts[UNVERIFIABLE]} unverifiable, in {seconds:.1f} s")
     if args.json:
         _write_json(args.json, reports, chosen, args, seconds)
     return 0 if all(r.status == PASS for r in reports) else 1
@@ -116,7 +116,7 @@ def _write_json(path: str, reports, chosen, args, seconds: float) -> None:
                      "derandomize": chosen.derandomize and args.seed is None,
                      "seed": args.seed, "profile": args.profile},
         "seconds": round(seconds, 3),
-        "summary": {s: sum(r.status == s for r in reports) for s in ("PASS", "FAIL", "UNVERIFIABLE")},
+        "summary": {s: sum(r.status == s for r in reports) for s in (PASS, FAIL, UNVERIFIABLE)},
         "ok": all(r.ok for r in reports),
         "ops": [r.to_dict() for r in reports],
     }

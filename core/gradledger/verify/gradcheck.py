@@ -28,10 +28,11 @@ def gradcheck(fn: Callable, *inputs, seed: int = 0, step: float = numeric.STEP,
 
     `fn` takes one gl.Tensor per input and returns a Tensor built from registered ops.
     Inputs are numbers, lists, arrays or gl.Tensors. Every input is checked except
-    the constants: a gl.Tensor with `requires_grad=False`, or a numpy integer array. A random cotangent u
-    (from `seed`) weighs the outputs; the check compares `<u, J v>` for a random
-    direction v (central differences with Richardson extrapolation), and element by
-    element when the inputs have at most 64 numbers or the directional check fails.
+    the constants: a gl.Tensor with `requires_grad=False`, or a numpy integer array.
+    A random cotangent u (from `seed`) weighs the outputs; the check compares `<u, J v>`
+    for a random direction v (central differences with Richardson extrapolation), and
+    element by element when the inputs have at most 64 numbers or the directional
+    check fails.
     Element k is nudged by at most `step * max(1e-3, min(1, |x_k|))`, so keep inputs
     that far from kinks and domain edges.
 

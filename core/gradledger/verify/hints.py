@@ -90,13 +90,13 @@ def result_shape(sig: Signature, shapes) -> tuple | None:
     if sig.output == ANY_SHAPE or ANY_SHAPE in sig.inputs:
         return None
     sizes, loops = {}, []
-    for dims, shape in zip(sig.inputs, shapes):
+    for dims, shape in zip(sig.inputs, shapes, strict=True):
         shape = tuple(shape)
         if len(shape) < len(dims):
             dims = tuple(d for d in dims if not d.endswith("?"))
         core = len(dims)
         loops.append(shape[: len(shape) - core])
-        for name, size in zip(dims, shape[len(shape) - core:]):
+        for name, size in zip(dims, shape[len(shape) - core:], strict=True):
             sizes[name.rstrip("?")] = size
     out = tuple(sizes[d.rstrip("?")] for d in sig.output if d.rstrip("?") in sizes)
     return tuple(np.broadcast_shapes(*loops)) + out

@@ -24,7 +24,9 @@ class WorstElement:
     analytic: float
 
     def __str__(self) -> str:
-        where = f"x{self.input}[{', '.join(map(str, self.index))}]" if self.index else f"x{self.input}"
+        where = f"x{self.input}"
+        if self.index:
+            where += f"[{', '.join(map(str, self.index))}]"
         return f"{where}: nudge {self.numeric:.10g}, rule {self.analytic:.10g}"
 
 
@@ -42,6 +44,8 @@ class Failure:
     tolerance: float | None = None
     worst: WorstElement | None = None
     tolerance_fraction: float | None = None
+    inputs: dict = field(default_factory=dict)
+    params: dict = field(default_factory=dict)
 
     def lines(self) -> list[str]:
         out = [f"sub-check:  {self.check}", f"what:       {self.message}"]
@@ -79,6 +83,8 @@ class Failure:
                 "numeric": _number(self.worst.numeric),
                 "analytic": _number(self.worst.analytic),
             },
+            "inputs": {name: _plain(value) for name, value in self.inputs.items()},
+            "params": {name: repr(value) for name, value in self.params.items()},
             "snippet": self.snippet,
         }
 
@@ -190,9 +196,9 @@ def snippet(op_name: str, arrays: list, constants: tuple, params: dict, *, call:
     lines = ["import numpy as np", "import gradledger as gl", ""]
     kwargs = "".join(f", {k}={v!r}" for k, v in params.items())
     if call == "shared":
-        names = ["x"]
-        lines.append(f"x = gl.tensor({literal(shared)}, requires_grad=True)")
-        lines.append(f"out = gl.ops.{op_name}(x, x{kwargs})")
+        names = ["x1"]
+        lines.append(f"x1 = gl.tensor({literal(shared)}, requires_grad=True)")
+        lines.append(f"out = gl.ops.{op_name}(x1, x1{kwargs})")
     else:
         names = []
         for i, array in enumerate(arrays):

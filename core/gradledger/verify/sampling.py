@@ -53,7 +53,7 @@ class Example:
 
 
 def example_strategy(op) -> st.SearchStrategy:
-    """Everything one check needs, drawn from `op`'s declaration; raise Unverifiable if impossible."""
+    """Everything one check needs, drawn from `op`'s declaration; Unverifiable if impossible."""
     if not hints.differentiable_inputs(op):
         raise Unverifiable("every input is declared a constant: there is no gradient to check")
     if op.sample is not None:
@@ -106,7 +106,7 @@ def _shapes(op) -> st.SearchStrategy:
 
 
 def elements(bounds: tuple, points: tuple) -> st.SearchStrategy:
-    """float64 values inside the open interval `bounds`, at least MARGIN from its ends and `points`."""
+    """float64 values in the open interval `bounds`, at least MARGIN from its ends and `points`."""
     low, high = bounds
     lo = -hints.BOUND if low is None else low
     hi = hints.BOUND if high is None else high
@@ -191,6 +191,17 @@ def _shared(draw, op, shapes) -> np.ndarray | None:
     return _tape_form(draw(_array(shape, elements(bounds, points))))
 
 
+def _sampled_shared(op, arrays) -> np.ndarray | None:
+    """For `sample`d ops, op(x, x) reuses a drawn input: only the hint knows valid values."""
+    if not hints.reuses_inputs(op):
+        return None
+    shape = hints.shared_shape(op, [np.shape(a) for a in arrays])
+    for array in arrays:
+        if np.shape(array) == shape:
+            return _tape_form(np.copy(array))
+    return None
+
+
 def _from_declaration(op) -> st.SearchStrategy:
     values = [elements(hints.interval(op, i), hints.kinks(op, i)) for i in range(op.nin)]
     shapes_strategy = _shapes(op)
@@ -199,7 +210,7 @@ def _from_declaration(op) -> st.SearchStrategy:
     def example(draw):
         shapes, expected = draw(shapes_strategy)
         params = draw(_params(op, shapes))
-        arrays = [_tape_form(draw(_array(s, v))) for s, v in zip(shapes, values)]
+        arrays = [_tape_form(draw(_array(s, v))) for s, v in zip(shapes, values, strict=True)]
         shared = _shared(draw, op, shapes)
         seed = draw(st.integers(0, 2**32 - 1))
         return Example(arrays, params, seed, expected, shared)
@@ -236,7 +247,7 @@ def _from_sample(op) -> st.SearchStrategy:
             )
         shapes = [np.shape(a) for a in arrays]
         expected = hints.result_shape(op.sig, shapes) if _fits(op, shapes) else None
-        shared = _shared(draw, op, shapes)
+        shared = _sampled_shared(op, arrays)
         seed = draw(st.integers(0, 2**32 - 1))
         return Example(arrays, dict(params), seed, expected, shared)
 

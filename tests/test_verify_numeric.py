@@ -1,0 +1,84 @@
+"""The nudge method: the seed's naive loop, and gradcheck on composed functions."""
+
+import gradledger as gl
+import numpy as np
+import pytest
+import wrong_ops
+from gradledger.verify import GradientMismatch, gradcheck, nudge_grad
+from gradledger.verify.numeric import richardson
+
+
+def test_nudge_grad_of_x_squared_at_5_is_about_10():
+    (grad,) = nudge_grad(lambda x: x * x, 5.0)
+    assert grad == pytest.approx(10.0, rel=1e-5)
+
+
+def test_nudge_grad_with_the_seeds_step_gives_its_ratio():
+    (grad,) = nudge_grad(lambda x: x * x, 5.0, step=0.01)  # 0.1001 / 0.01
+    assert grad == pytest.approx(10.01, rel=1e-9)
+
+
+def test_nudge_grad_of_the_seeds_chain_is_36():
+    def loss(x):
+        a = x * 3
+        return a * a
+
+    (grad,) = nudge_grad(loss, 2.0)
+    assert grad == pytest.approx(36.0, rel=1e-5)
+
+
+def test_nudge_grad_gives_one_array_per_input_in_its_shape():
+    a, b = nudge_grad(lambda x, y: gl.sum(x * y), [[1.0, 2.0]], 3.0)
+    assert a.shape == (1, 2) and b.shape == ()
+    assert a == pytest.approx(np.array([[3.0, 3.0]])) and b == pytest.approx(3.0)
+
+
+def test_nudge_grad_refuses_a_non_scalar_output():
+    with pytest.raises(ValueError, match="scalar"):
+        nudge_grad(lambda x: x * 2, [1.0, 2.0])
+
+
+def test_richardson_is_exact_on_a_quartic_to_rounding():
+    estimate = richardson(lambda t: ((1 + t) ** 4, 1.0), 1e-2)
+    assert estimate.value == pytest.approx(4.0, rel=1e-12)
+
+
+def test_gradcheck_passes_a_small_network():
+    rng = np.random.default_rng(0)
+    x, w, b = rng.normal(size=(4, 3)), rng.normal(size=(3, 2)), rng.normal(size=(2,))
+    labels = np.array([0, 1, 1, 0])
+
+    def loss(x, w, b, labels):
+        return gl.mean(gl.tanh(x @ w + b) ** 2) + gl.sum(labels * 0.0)
+
+    assert gradcheck(loss, x, w, b, labels) is True
+
+
+def test_gradcheck_catches_a_wrong_op_inside_a_composition(fresh_host):
+    gl.register_plugin(wrong_ops)
+    with pytest.raises(GradientMismatch) as caught:
+        gradcheck(lambda x, y: gl.sum(gl.ops.wrong_sign(x) * y), [0.5, 1.0], [2.0, -1.0])
+    assert caught.value.failure.worst is not None
+    assert "x1" in caught.value.failure.snippet
+
+
+def test_gradcheck_names_the_worst_element_of_a_large_input(fresh_host):
+    gl.register_plugin(wrong_ops)
+    x = np.linspace(-2.0, 2.0, 100)
+    x[x == 0] = 0.5
+    with pytest.raises(GradientMismatch) as caught:
+        gradcheck(lambda x: gl.sum(gl.ops.wrong_for_negatives(x)), x)
+    failure = caught.value.failure
+    assert failure.check == "directional"
+    assert x[failure.worst.index] < 0
+
+
+def test_gradcheck_can_return_false_instead_of_raising(fresh_host):
+    gl.register_plugin(wrong_ops)
+    assert gradcheck(gl.ops.wrong_factor_two, 0.3, raise_on_failure=False) is False
+
+
+def test_gradcheck_does_not_differentiate_a_tensor_without_requires_grad():
+    gradcheck(lambda x, c: x * c, 2.0, gl.tensor(3.0))
+    with pytest.raises(ValueError, match="constant"):
+        gradcheck(lambda c: c * 2, gl.tensor(3.0))

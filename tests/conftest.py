@@ -3,9 +3,8 @@
 import os
 
 import pytest
-from hypothesis import settings
-
 from gradledger.verify.profiles import register_profiles
+from hypothesis import settings
 
 # `ci` (derandomized, the default here) and `thorough` (2,000 random examples), defined
 # in gradledger.verify.profiles; pick one with HYPOTHESIS_PROFILE or --hypothesis-profile.

@@ -1,5 +1,7 @@
 """The README's code runs as written, and CI runs the README's own commands."""
 
+import contextlib
+import io
 import re
 import subprocess
 import sys
@@ -14,15 +16,26 @@ def fenced_blocks(text: str, language: str) -> list[str]:
     return re.findall(rf"^```{language}\n(.*?)^```", text, flags=re.S | re.M)
 
 
-def test_readme_python_blocks_run_in_order_as_one_session(fresh_host):
-    blocks = fenced_blocks(README, "python")
-    assert len(blocks) >= 4, "the README's tour has lost its examples"
+def python_blocks_with_output(text: str) -> list[tuple[str, str | None]]:
+    """Each python block, with the text block right after it (what it prints), if any."""
+    pattern = r"^```python\n(.*?)^```\n(?:\n```text\n(.*?)^```)?"
+    return re.findall(pattern, text, flags=re.S | re.M)
+
+
+def test_readme_python_blocks_run_in_order_and_print_what_the_readme_shows(fresh_host):
+    blocks = python_blocks_with_output(README)
+    assert len(blocks) >= 5, "the README's tour has lost its examples"
+    assert any(shown for _, shown in blocks), "the README shows no output to check"
     session = types.ModuleType("readme_session")
     sys.modules[session.__name__] = session
     try:
-        for number, block in enumerate(blocks, 1):
+        for number, (block, shown) in enumerate(blocks, 1):
             code = compile(block, f"README.md python block {number}", "exec")
-            exec(code, session.__dict__)
+            printed = io.StringIO()
+            with contextlib.redirect_stdout(printed):
+                exec(code, session.__dict__)
+            if shown:
+                assert printed.getvalue() == shown, f"README python block {number} printed"
     finally:
         del sys.modules[session.__name__]
 

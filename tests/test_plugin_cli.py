@@ -77,6 +77,8 @@ def test_ops_command_for_one_plugin_and_for_an_unknown_one(site, capsys):
     assert set(rows(capsys.readouterr().out)) == {"fx_cube", "relu"}
     assert cli_main(["ops", "--plugin", "nope"]) == 2
     assert "no plugin named 'nope'" in capsys.readouterr().err
+    assert cli_main(["ops", "--plugin", "broken"]) == 0
+    assert "plugin 'broken' is failed: import of 'gl_fx_broken' failed" in capsys.readouterr().out
 
 
 def test_commands_under_strict_mode_report_the_failing_plugin_and_exit_1(site, monkeypatch,

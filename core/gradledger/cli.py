@@ -62,6 +62,9 @@ def cmd_ops(args: argparse.Namespace) -> int:
                      op.version or "-", note))
     print(_table(rows, ("op", "signature", "rule", "plugin", "distribution", "version", "note")))
     print(f"\n{len(rows)} op(s)")
+    chosen = host.records.get(args.plugin) if args.plugin else None
+    if chosen is not None and chosen.status != "loaded":
+        print(f"plugin {chosen.name!r} is {chosen.status}: {chosen.reason}")
     missing = [r for r in host.records.values() if r.status != "loaded" or r.problems]
     if missing and not args.plugin:
         what = ", ".join(f"{r.name} ({r.status}{', ops refused' if r.problems else ''})"

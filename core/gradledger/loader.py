@@ -242,7 +242,7 @@ class PluginHost:
             if ep.name in blocked or dist_name in blocked:
                 reason = "blocked by GRADLEDGER_BLOCK_PLUGINS"
             elif builtins_only and not builtin:
-                reason = "not loaded: GRADLEDGER_DISABLE_PLUGIN_AUTOLOAD=1"
+                reason = "GRADLEDGER_DISABLE_PLUGIN_AUTOLOAD=1 loads only the built-ins"
             if reason is not None:
                 if ep.name not in self.records:
                     self.records[ep.name] = PluginRecord(

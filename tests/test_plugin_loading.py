@@ -89,6 +89,16 @@ def test_plugin_with_an_unmarked_hook_fails_with_the_fix(site):
     assert gl.loader.host.records["unmarked"].status == "failed"
 
 
+def test_plugin_whose_hook_takes_a_wrong_argument_fails_with_pluggys_explanation(site):
+    site.install("gl-fx-typo", "1.0", {"typo": "gl_fx_typo"},
+                 {"gl_fx_typo": "from gradledger.extend import hookimpl\n"
+                                "@hookimpl\n"
+                                "def gradledger_register_ops(reg):\n    pass\n"})
+    message = one(load(gl.loader.host), "'typo'")
+    assert "gl-fx-typo 1.0" in message and "rejected by pluggy" in message
+    assert "{'reg'}" in message and gl.loader.host.records["typo"].status == "failed"
+
+
 # -- autoload disabled, block list ---------------------------------------------------------
 
 

@@ -39,7 +39,7 @@ def test_nudge_grad_refuses_a_non_scalar_output():
 
 
 def test_richardson_is_exact_on_a_quartic_to_rounding():
-    estimate = richardson(lambda t: ((1 + t) ** 4, 1.0), 1e-2)
+    estimate = richardson(lambda t, magnitude: ((1 + t) ** 4, 1.0), 1e-2)
     assert estimate.value == pytest.approx(4.0, rel=1e-12)
 
 

@@ -75,7 +75,8 @@ def bench_directional(rounds: int) -> None:
     relu_x = rng.uniform(-1, 1, 10_000)
     relu_x[np.abs(relu_x) < 0.01] = 0.5  # keep clear of the kink, as the verifier does
     problems = {
-        "matmul (64,64)@(64,64)": ("matmul", [rng.normal(size=(64, 64)), rng.normal(size=(64, 64))]),
+        "matmul (64,64)@(64,64)": ("matmul", [rng.normal(size=(64, 64)),
+                                              rng.normal(size=(64, 64))]),
         "relu (10,000)": ("relu", [relu_x]),
     }
     print("(a) directional check, as a multiple of one forward+backward (median of "

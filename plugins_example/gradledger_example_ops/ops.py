@@ -26,18 +26,33 @@ def sigmoid(x):
     return np.exp(-np.logaddexp(0.0, -x))
 
 
+def sigmoid_local(x, out):
+    """sigmoid(x) (1 - sigmoid(x)), with 1 - sigmoid(x) = sigmoid(-x): exact in both tails."""
+    return (out * sigmoid(-x),)
+
+
 GELU_C = math.sqrt(2.0 / math.pi)
 GELU_A = 0.044715
 
 
+def _gelu_z(x):
+    return GELU_C * (x + GELU_A * x**3)
+
+
 def gelu(x):
-    """The tanh approximation: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x**3)))."""
-    return 0.5 * x * (1.0 + np.tanh(GELU_C * (x + GELU_A * x**3)))
+    """The tanh approximation 0.5 x (1 + tanh(z)), z = sqrt(2/pi) (x + 0.044715 x**3).
+
+    Computed as x sigmoid(2 z), the same function: 1 + tanh(z) cancels to nothing
+    for x below about -5, where sigmoid(2 z) keeps every digit.
+    """
+    return x * sigmoid(2.0 * _gelu_z(x))
 
 
 def gelu_local(x, out):
-    t = np.tanh(GELU_C * (x + GELU_A * x**3))
-    return (0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * GELU_C * (1.0 + 3.0 * GELU_A * x * x),)
+    """sigmoid(2z) + 2 x sigmoid(2z) sigmoid(-2z) dz/dx."""
+    z = _gelu_z(x)
+    s, s_neg = sigmoid(2.0 * z), sigmoid(-2.0 * z)
+    return (s + 2.0 * x * s * s_neg * GELU_C * (1.0 + 3.0 * GELU_A * x * x),)
 
 
 # -- reductions -------------------------------------------------------------------------
@@ -186,7 +201,7 @@ def maximum_sample():
 
 
 OPS = [
-    Op("sigmoid", sigmoid, local_grad=lambda x, out: (out * (1.0 - out),), signature=UNARY,
+    Op("sigmoid", sigmoid, local_grad=sigmoid_local, signature=UNARY,
        doc="1 / (1 + exp(-x))"),
     Op("softplus", lambda x: np.logaddexp(0.0, x), local_grad=lambda x, out: (sigmoid(x),),
        signature=UNARY, doc="log(1 + exp(x)), a smooth relu"),

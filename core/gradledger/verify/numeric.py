@@ -13,7 +13,7 @@ central differences at two steps, h and h/2, combined by Richardson extrapolatio
 Four forward passes, whatever the size of x. The estimate carries its own error
 bars: `|D(h/2) - D(h)|` bounds R's truncation error (it is the size of the h**2
 term R removed, far larger than what is left), and floating-point cancellation in
-`phi(h) - phi(-h)` costs about `eps * sum|u * f| / h`. A rule is wrong only when it
+`phi(h) - phi(-h)` costs about `eps * sum|u| (|f| + 1) / h`. A rule is wrong only when it
 misses the nudge by more than those bars plus `RTOL` of the terms' size.
 """
 
@@ -30,7 +30,7 @@ STEP = 1e-3
 RTOL = 1e-6
 """Relative tolerance, against the sum of the magnitudes of the terms compared."""
 ROUNDOFF = 64.0
-"""Safety factor on the cancellation error eps * sum|u * f| / h."""
+"""Safety factor on the cancellation error eps * sum|u| (|f| + 1) / h."""
 FLOOR = 1e-9
 """Per-element absolute tolerance, as a fraction of the largest grad element."""
 
@@ -49,9 +49,15 @@ class Estimate:
 
 
 def _inner(u, out, magnitude: bool = True) -> tuple[float, float | None]:
-    """`<u, out>`, and `sum |u * out|` (the size of its terms) when asked."""
-    product = np.asarray(u) * np.asarray(out, dtype=np.float64)
-    return float(np.sum(product)), float(np.sum(np.abs(product))) if magnitude else None
+    """`<u, out>`, and when asked the size its rounding error scales with.
+
+    That size is `sum |u| * (|out| + 1)`: a forward pass rounds its intermediate
+    values, and those are taken to be at least of order 1 even where the output is
+    tiny (gelu(-6) = 0.5 x (1 + tanh(...)) loses digits of the 1 to cancellation).
+    """
+    u, out = np.asarray(u), np.asarray(out, dtype=np.float64)
+    size = float(np.sum(np.abs(u) * (np.abs(out) + 1.0))) if magnitude else None
+    return float(np.sum(u * out)), size
 
 
 def richardson(phi: Callable[[float, bool], tuple[float, float | None]],

@@ -35,7 +35,12 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
                                   items: list) -> None:
     if not config.getoption("gradledger_verify"):
         return
-    from gradledger.verify.engine import select_ops
+    try:
+        from gradledger.verify.engine import select_ops
+    except ImportError as error:
+        raise pytest.UsageError(
+            f"--gradledger-verify needs hypothesis ({error}): pip install 'gradledger[verify]'"
+        ) from None
 
     plugin = config.getoption("gradledger_plugin")
     ops = select_ops(plugin=plugin)

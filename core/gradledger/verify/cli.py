@@ -71,7 +71,13 @@ def run(args: argparse.Namespace) -> int:
     """Run the verifier as the arguments say; print the table; return the exit status."""
     from ..cli import _table
     from ..errors import OpNotFoundError
-    from .engine import select_ops, verify_all
+
+    try:
+        from .engine import select_ops, verify_all
+    except ImportError as error:
+        print(f"gradledger verify needs hypothesis ({error}): pip install 'gradledger[verify]'",
+              file=sys.stderr)
+        return 2
 
     try:
         chosen = _settings(args)

@@ -125,8 +125,9 @@ def nudge_grad(fn: Callable, *inputs, step: float = 1e-6) -> tuple:
     difference of the seed's loop. It costs one forward pass per number, and its
     error is of the order of `step` (use `gradcheck` for a careful check).
 
-    >>> nudge_grad(lambda x: x * x, 5.0)   # the seed's example: about 10
-    (array(10.000001),)
+    For the seed's example, `nudge_grad(lambda x: x * x, 5.0)` gives about 10, and
+    with the seed's own step, `nudge_grad(lambda x: x * x, 5.0, step=0.01)` gives
+    0.1001 / 0.01 = 10.01.
     """
     from ..grad_mode import no_grad
     from ..tensor import Tensor

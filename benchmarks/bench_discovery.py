@@ -121,7 +121,8 @@ def main() -> int:
                  f"{med['import_gradledger']:.1f}", f"{med['first_call']:.1f}",
                  f"{med['to_first_call'] - med['numpy']:.1f}",
                  "imported" if any(r["hypothesis_imported"] for r in runs) else "not imported")
-        print(f"{name:>30}  " + "  ".join(f"{str(c):>{len(h)}}" for c, h in zip(cells, header[1:])))
+        columns = zip(cells, header[1:], strict=True)
+        print(f"{name:>30}  " + "  ".join(f"{str(c):>{len(h)}}" for c, h in columns))
     blocked = results[f"{args.plugins} plugins, heavy blocked"]
     if any(r["hypothesis_imported"] for r in blocked):
         print("\nFAIL: the blocked plugin's heavy import happened", file=sys.stderr)

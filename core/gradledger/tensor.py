@@ -145,12 +145,15 @@ class Tensor:
         return lambda *args, **params: tape.apply(op, (self, *args), params)
 
 
+_NO_PARAMS: dict = {}  # shared by operator calls; the tape never mutates params
+
+
 def _binary(name: str):
     def method(self, other):
-        return call(name, self, other)
+        return tape.apply(host.lookup(name), (self, other), _NO_PARAMS)
 
     def reflected(self, other):
-        return call(name, other, self)
+        return tape.apply(host.lookup(name), (other, self), _NO_PARAMS)
 
     return method, reflected
 
@@ -161,7 +164,7 @@ for _dunder, _op_name in {
     _method, _reflected = _binary(_op_name)
     setattr(Tensor, f"__{_dunder}__", _method)
     setattr(Tensor, f"__r{_dunder}__", _reflected)
-Tensor.__neg__ = lambda self: call("neg", self)
+Tensor.__neg__ = lambda self: tape.apply(host.lookup("neg"), (self,), _NO_PARAMS)
 
 
 def tensor(data, requires_grad: bool = False, name: str | None = None, dtype=None) -> Tensor:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..errors import GradledgerError
 from ..grad_mode import no_grad
 from ..loader import host
 from ..signature import ANY_SHAPE, shape_mismatch
@@ -199,9 +200,9 @@ def _accept(step, values) -> bool:
         if any(np.any(np.abs(data - k) < KINK_MARGIN) for k in hints.kinks(op, i)):
             return False
     try:
-        with no_grad(), np.errstate(all="raise"):
+        with no_grad(), np.errstate(over="raise", invalid="raise", divide="raise"):
             result = apply(op, tuple(args), dict(step.params))
-    except (ArithmeticError, ValueError, TypeError):
+    except (ArithmeticError, ValueError, TypeError, GradledgerError):
         return False
     data = np.asarray(result.data, dtype=np.float64)
     if data.size == 0 or not np.all(np.isfinite(data)) or np.any(np.abs(data) > MAGNITUDE):

@@ -182,3 +182,32 @@ def test_a_matmul_weight_grad_is_booked_without_an_extra_copy():
     into_w = [b for b in bookings if b.target is w]
     assert len(into_w) == 1 and into_w[0].contribution is w.grad
     np.testing.assert_array_equal(w.grad, x.T @ np.ones((2, 2)))
+
+
+def test_backward_seed_is_copied_so_rules_never_see_the_callers_array():
+    x = gl.tensor([1.0, 2.0], requires_grad=True)
+    seed = np.array([1.0, 1.0])
+    bookings = []
+    (x * 2.0).backward(seed, trace=bookings.append)
+    assert bookings[0].contribution is not seed
+    np.testing.assert_array_equal(seed, [1.0, 1.0])
+
+
+def test_a_list_given_to_a_constant_input_keeps_its_integer_dtype(fresh_host):
+    seen = []
+
+    class Labels:
+        @gl.hookimpl
+        def gradledger_register_ops(self, registry):
+            def forward(x, labels):
+                seen.append(np.asarray(labels).dtype)
+                return x * 1.0
+
+            registry.register(gl.Op(
+                "take_labels", forward, local_grad=lambda x, labels, out: (1.0, None),
+                signature="(),()->()", constants=(1,),
+            ))
+
+    gl.register_plugin(Labels(), name="labels")
+    gl.take_labels(gl.tensor([1.0, 2.0]), [0, 1])
+    assert seen == [np.dtype(np.int64)]

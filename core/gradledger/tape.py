@@ -141,17 +141,18 @@ def _wrap_constants(op, args, arrays) -> None:
         elif kind is int:
             arrays[i] = dtype.type(x)
         elif kind is not np.ndarray and not isinstance(x, np.generic):
-            arrays[i] = _constant(op, i, x, dtype)
+            arrays[i] = _constant(op, i, x, None if i in op.constants else dtype)
 
 
 def _constant(op, i, x, dtype):
-    """A list (or anything else) mixed in with tensors: an array of their dtype, or an error."""
+    """A list (or anything else) mixed in with tensors: an array of the tensors' dtype (of
+    its own dtype for a declared constant input, so integer labels stay integers)."""
     if isinstance(x, bool) or not isinstance(x, (int, float, list, tuple)):
         raise OpCallError(
             f"{describe_op(op)} input {i + 1}: expected a gl.Tensor, a numpy array or a "
             f"Python number; got {type(x).__name__} {x!r}"
         )
-    if isinstance(x, float) and dtype.kind != "f":
+    if dtype is None or (isinstance(x, float) and dtype.kind != "f"):
         return as_data(np.asarray(x))
     return as_data(np.asarray(x, dtype=dtype))
 
@@ -289,7 +290,7 @@ def _seed(root: Tensor, grad):
         return root.data.dtype.type(1)
     grad = grad.data if isinstance(grad, Tensor) else grad
     try:
-        grad = np.asarray(grad, dtype=root.data.dtype)
+        grad = np.array(grad, dtype=root.data.dtype)  # a copy: rules never see your array
     except (TypeError, ValueError) as error:
         raise BackwardError(
             f"backward(grad=...) needs a numeric array; got {type(grad).__name__}: {error}"

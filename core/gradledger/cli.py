@@ -11,7 +11,8 @@ from .loader import host
 def _table(rows: list[tuple], header: tuple) -> str:
     rows = [tuple(str(c) for c in row) for row in rows]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in [header, *rows]]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+             for row in [header, *rows]]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
 
@@ -114,7 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
     ops = sub.add_parser("ops", help="list every registered op with its provenance")
     ops.add_argument("--plugin", help="only the ops of this plugin")
     ops.set_defaults(run=cmd_ops)
-    plugins = sub.add_parser("plugins", help="list every plugin: distribution, version, status, ops")
+    plugins = sub.add_parser("plugins",
+                             help="list every plugin: distribution, version, status, ops")
     plugins.set_defaults(run=cmd_plugins)
     from .verify.cli import add_verify_parser  # the verifier's own door; hypothesis stays lazy
 

@@ -104,10 +104,7 @@ class Op:
     @property
     def provenance(self) -> str:
         """Where the op came from: `plugin 'builtin', gradledger 0.1.0`."""
-        plugin = f"plugin {self.plugin!r}" if self.plugin else "no plugin"
-        if self.distribution:
-            return f"{plugin}, {self.distribution} {self.version or '(unknown version)'}"
-        return f"{plugin}, registered by hand"
+        return provenance(self.plugin, self.distribution, self.version)
 
     def problems(self) -> list[str]:
         """Everything wrong with this declaration, as sentences; empty when valid."""
@@ -173,6 +170,14 @@ class Op:
         if not isinstance(self.override, bool):
             found.append(f"override must be True or False; got {self.override!r}")
         return found
+
+
+def provenance(plugin: str | None, distribution: str | None, version: str | None) -> str:
+    """`plugin 'builtin', gradledger 0.1.0`, or `plugin 'mine', registered by hand`."""
+    named = f"plugin {plugin!r}" if plugin else "no plugin"
+    if distribution:
+        return f"{named}, {distribution} {version or '(unknown version)'}"
+    return f"{named}, registered by hand"
 
 
 def _is_interval(entry) -> bool:

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..op import provenance
+
 PASS, FAIL, UNVERIFIABLE = "PASS", "FAIL", "UNVERIFIABLE"
 
 
@@ -121,10 +123,7 @@ class OpReport:
 
     @property
     def provenance(self) -> str:
-        plugin = f"plugin {self.plugin!r}" if self.plugin else "no plugin"
-        if self.distribution:
-            return f"{plugin}, {self.distribution} {self.version or '(unknown version)'}"
-        return f"{plugin}, registered by hand"
+        return provenance(self.plugin, self.distribution, self.version)
 
     def row(self) -> tuple:
         """op, plugin, examples, worst error, status: one line of the CLI's table.

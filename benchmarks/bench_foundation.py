@@ -16,33 +16,11 @@ from __future__ import annotations
 
 import argparse
 import gc
-import statistics
 import sys
-import time
 
 import gradledger as gl
 import numpy as np
-
-
-def median_time(fn, rounds: int) -> float:
-    times = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
-def interleaved(fns: dict, rounds: int) -> dict:
-    """Median seconds per call of each function, the functions alternating round by round."""
-    times = {name: [] for name in fns}
-    for _ in range(rounds):
-        for name, fn in fns.items():
-            start = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(t) for name, t in times.items()}
-
+from timing import interleaved, median_time, mlp_problem
 
 # -- (a) scalar MLP -----------------------------------------------------------------
 
@@ -215,12 +193,7 @@ def bench_scalar_mlp(rounds: int) -> dict:
 
 
 def bench_batch_mlp(dtype, rounds: int) -> dict:
-    rng = np.random.default_rng(0)
-    sizes = [784, 512, 512, 10]
-    init = [(rng.standard_normal((m, n)).astype(dtype) * np.sqrt(2 / m), np.zeros(n, dtype))
-            for m, n in zip(sizes, sizes[1:], strict=False)]
-    x = rng.standard_normal((128, 784)).astype(dtype)
-    y = rng.standard_normal((128, 10)).astype(dtype)
+    init, x, y = mlp_problem(dtype)
     lr = dtype(0.01)
     params = [(gl.tensor(w, requires_grad=True), gl.tensor(b, requires_grad=True)) for w, b in init]
     hand_params = [(w.copy(), b.copy()) for w, b in init]

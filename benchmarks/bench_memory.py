@@ -14,17 +14,7 @@ import tracemalloc
 
 import gradledger as gl
 import numpy as np
-
-SIZES = [784, 512, 512, 10]
-
-
-def make(dtype):
-    rng = np.random.default_rng(0)
-    weights = [(rng.standard_normal((m, n)).astype(dtype), np.zeros(n, dtype))
-               for m, n in zip(SIZES, SIZES[1:], strict=False)]
-    x = rng.standard_normal((128, SIZES[0])).astype(dtype)
-    y = rng.standard_normal((128, SIZES[-1])).astype(dtype)
-    return weights, x, y
+from timing import mlp_problem
 
 
 def gradledger_pass(weights, x, y):
@@ -70,7 +60,7 @@ def numpy_pass(weights, x, y):
 def main() -> int:
     tracemalloc.start()
     for dtype in (np.float32, np.float64):
-        weights, x, y = make(dtype)
+        weights, x, y = mlp_problem(dtype)
         ours = gradledger_pass(weights, x, y)
         hand = numpy_pass(weights, x, y)
         print(f"{dtype.__name__}: gradledger peak {ours / 2**20:.2f} MiB, hand-written numpy "

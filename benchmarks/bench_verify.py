@@ -17,7 +17,6 @@ Medians over interleaved rounds, in one process. Never asserted in tests.
 from __future__ import annotations
 
 import argparse
-import statistics
 import subprocess
 import sys
 import time
@@ -27,17 +26,7 @@ import numpy as np
 from gradledger.tape import apply
 from gradledger.verify import numeric
 from gradledger.verify.checks import compare_scalar
-
-
-def interleaved(fns: dict, rounds: int) -> dict:
-    """Median seconds per call of each function, the functions alternating round by round."""
-    times = {name: [] for name in fns}
-    for _ in range(rounds):
-        for name, fn in fns.items():
-            start = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(t) for name, t in times.items()}
+from timing import interleaved
 
 
 def workload(name: str, arrays: list, rng) -> dict:

@@ -122,3 +122,18 @@ def test_ops_are_reachable_as_gl_name_gl_ops_name_and_tensor_methods():
     expected = np.arange(6.0).reshape(2, 3).sum(axis=0)
     for result in (gl.sum(x, axis=0), gl.ops.sum(x, axis=0), x.sum(axis=0)):
         np.testing.assert_array_equal(result.data, expected)
+
+
+@pytest.mark.parametrize("axes", [(-1, 0), (1, -2), (-2, -1)])
+def test_transpose_with_negative_axes_books_the_inverse_permutation(axes):
+    check_against_nudge("transpose", [rng.normal(size=(3, 3))], {"axes": axes})
+    check_against_nudge("transpose", [rng.normal(size=(2, 3))], {"axes": axes})
+
+
+def test_pow_with_exponent_zero_has_zero_grad_even_at_zero():
+    x = gl.tensor([0.0, 1.5], requires_grad=True)
+    gl.sum(x ** 0).backward()
+    np.testing.assert_array_equal(x.grad, [0.0, 0.0])
+    y = gl.tensor([0.0, 2.0], requires_grad=True)
+    gl.sum(y ** np.array([0.0, 2.0])).backward()
+    np.testing.assert_array_equal(y.grad, [0.0, 4.0])

@@ -171,3 +171,13 @@ def test_mlp_trains_with_sgd_on_a_tiny_regression():
         opt.step()
         first = loss.item() if first is None else first
     assert loss.item() < first / 10
+
+
+def test_sgd_momentum_velocity_does_not_alias_the_grad():
+    w = gl.tensor([1.0, 1.0], requires_grad=True)
+    opt = gl.optim.SGD([w], lr=0.1, momentum=0.9)
+    gl.sum(w * 3.0).backward()
+    opt.step()
+    w.grad[...] = 0.0  # editing the ledger in place must not edit the velocity
+    opt.step()
+    np.testing.assert_allclose(w.data, 1.0 - 0.1 * 3.0 - 0.1 * 0.9 * 3.0)

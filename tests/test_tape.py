@@ -211,3 +211,16 @@ def test_a_list_given_to_a_constant_input_keeps_its_integer_dtype(fresh_host):
     gl.register_plugin(Labels(), name="labels")
     gl.take_labels(gl.tensor([1.0, 2.0]), [0, 1])
     assert seen == [np.dtype(np.int64)]
+
+
+def test_a_scalar_grad_is_a_numpy_scalar_whichever_rule_booked_it():
+    for op in (lambda s: gl.sum(s), lambda s: gl.reshape(s, shape=(1,)).sum(), lambda s: s * 2):
+        s = gl.tensor(2.0, requires_grad=True)
+        op(s).backward()
+        assert isinstance(s.grad, np.float64), type(s.grad)
+
+
+def test_under_no_grad_a_tensor_that_requires_grad_may_feed_a_constant_input():
+    with gl.no_grad():
+        y = gl.tensor([2.0]) ** gl.tensor(2.0, requires_grad=True)
+    assert y.data[0] == 4.0 and not y.requires_grad

@@ -24,6 +24,7 @@ CAUGHT_BY = {
     "wrong_affine_rule": ({"linearity"}, 1),
     "wrong_mutates_cotangent": ({"grad contract", "accumulation"}, 2),
     "wrong_mutates_input": ({"forward"}, 2),
+    "wrong_negative_axes": ({"grad contract", "directional", "jacobian"}, 4),
 }
 
 

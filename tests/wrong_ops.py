@@ -7,6 +7,7 @@ one of them with a shrunk counterexample.
 
 import numpy as np
 from gradledger.extend import Op, hookimpl, unbroadcast
+from gradledger_builtin.shape import transpose_params
 
 UNARY = "()->()"
 BINARY = "(),()->()"
@@ -121,9 +122,20 @@ mutates_input = Op(
     signature=UNARY, doc="3 x, its forward negates its input in place")
 
 
+def transpose_positive_axes_vjp(out_grad, x, out, axes=None):
+    inverse = None if axes is None else tuple(np.argsort(axes))  # wrong for negative axes
+    return (np.transpose(out_grad, inverse),)
+
+
+negative_axes = Op(
+    "wrong_negative_axes", lambda x, axes=None: np.transpose(x, axes),
+    vjp=transpose_positive_axes_vjp, signature="(*)->(*)", params=transpose_params,
+    doc="transpose whose vjp inverts axes=(-1, 0) as if it were (0, 1) (a bug gradledger had)")
+
+
 WRONG_OPS = [factor_two, wrong_sign, matmul_missing_transpose, broadcast_by_mean,
              forgets_one_input, square_only, negatives_only, one_axis_only,
-             affine_rule, mutates_cotangent, mutates_input]
+             affine_rule, mutates_cotangent, mutates_input, negative_axes]
 
 
 @hookimpl

@@ -46,7 +46,9 @@ class SGD:
             direction = w.grad
             if self.momentum:
                 previous = self._velocity[i]
-                direction = w.grad if previous is None else self.momentum * previous + w.grad
+                # A copy on the first step: the velocity must not alias the ledger.
+                direction = (np.copy(w.grad) if previous is None
+                             else self.momentum * previous + w.grad)
                 self._velocity[i] = direction
             moved = np.asarray(w.data - self.lr * direction, dtype=w.data.dtype)
             w.data = as_data(moved)

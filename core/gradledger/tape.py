@@ -83,7 +83,7 @@ def apply(op, args: tuple, params: dict) -> Tensor:
             parents.append(None)
     if constants:
         _wrap_constants(op, args, arrays)
-    if requires and op.constants:
+    if requires and op.constants and _grad_mode.enabled:
         _check_constants(op, parents)
     try:
         out = op.forward(*arrays, **params)
@@ -415,7 +415,7 @@ def _conform(op, i, grad, like, elementwise: bool):
         grad = _unbroadcast(op, i, grad, shape) if elementwise else _wrong_shape(op, i, grad, shape)
     if grad.dtype != like.dtype:
         grad = _cast(op, i, grad, like.dtype)
-    return grad
+    return as_data(grad)
 
 
 def _unbroadcast(op, i, grad, shape):

@@ -25,6 +25,14 @@ def relu(x):
     return x if not x <= 0 else x.dtype.type(0)
 
 
+def pow_local(x, p, out):
+    """d(x ** p)/dx = p * x ** (p - 1); 0 where p == 0 (x ** 0 is constant, even at x = 0)."""
+    if np.all(p != 0):
+        return (p * x ** (p - 1), None)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (np.where(p == 0, 0.0, p * x ** (p - 1)), None)
+
+
 OPS = [
     # -- arithmetic ------------------------------------------------------------------
     Op("add", lambda a, b: a + b, local_grad=lambda a, b, out: (1.0, 1.0), signature=BINARY,
@@ -37,7 +45,7 @@ OPS = [
        signature=BINARY, kinks=((), AT_ZERO), doc="a / b"),
     Op("neg", lambda x: -x, local_grad=lambda x, out: (-1.0,), signature=UNARY,
        doc="-x"),
-    Op("pow", lambda x, p: x ** p, local_grad=lambda x, p, out: (p * x ** (p - 1), None),
+    Op("pow", lambda x, p: x ** p, local_grad=pow_local,
        signature=BINARY, constants=(1,), domain=(POSITIVE, (-3.0, 3.0)),
        doc="x ** p, for a constant exponent p"),
     # -- transcendental ----------------------------------------------------------------

@@ -7,7 +7,7 @@ ANY = "(*)->(*)"
 
 
 def transpose_vjp(out_grad, x, out, axes=None):
-    inverse = None if axes is None else tuple(np.argsort(axes))
+    inverse = None if axes is None else tuple(np.argsort([a % np.ndim(x) for a in axes]))
     return (np.transpose(out_grad, inverse),)
 
 
@@ -22,11 +22,18 @@ def reshape_params(shapes):
 
 
 def transpose_params(shapes):
-    """Verifier hint: no axes (reverse them all) or any permutation."""
+    """Verifier hint: no axes (reverse them all) or any permutation, some axes negative."""
     from hypothesis import strategies as st
 
     ndim = len(shapes[0])
-    return {"axes": st.none() | st.permutations(range(ndim)).map(tuple)}
+    permutations = st.permutations(range(ndim)).map(tuple)
+    flips = st.lists(st.booleans(), min_size=ndim, max_size=ndim)
+
+    def written_negative(pair):
+        axes, negative = pair
+        return tuple(a - ndim if n else a for a, n in zip(axes, negative, strict=True))
+
+    return {"axes": st.none() | permutations | st.tuples(permutations, flips).map(written_negative)}
 
 
 OPS = [

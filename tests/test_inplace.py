@@ -81,3 +81,38 @@ def test_arrays_that_were_read_only_already_are_left_read_only():
     w = gl.tensor([1.0, 1.0], requires_grad=True)
     gl.sum(w * constant).backward()
     assert not constant.flags.writeable
+
+
+def test_a_view_saved_as_a_constant_cannot_be_changed_through_its_base():
+    x = gl.tensor([1.0, 1.0], requires_grad=True)
+    base = np.array([1.0, 2.0, 3.0, 4.0])
+    loss = gl.sum(x * base[:2])
+    with pytest.raises(ValueError, match="read-only"):
+        base[0] = 100.0
+    loss.backward()
+    np.testing.assert_array_equal(x.grad, [1.0, 2.0])
+    base[0] = 100.0  # released with the graph
+
+
+def test_a_view_released_while_its_base_is_still_held_becomes_writable_with_it():
+    x = gl.tensor(np.arange(4.0), requires_grad=True)
+    y = gl.reshape(x, shape=(2, 2))
+    other = x * 3.0  # a second graph holding x.data
+    gl.sum(y).backward()
+    assert not y.data.flags.writeable  # its base x.data is still held by `other`
+    del other
+    y.data[0, 0] = 1.0
+    x.data[1] = 5.0
+
+
+def test_a_view_born_read_only_of_a_locked_array_is_unlocked_with_its_graph():
+    x = gl.tensor(np.arange(4.0).reshape(2, 2), requires_grad=True)
+    held = x * 2.0  # locks x.data
+    t = gl.transpose(x)  # a view of a locked array: born read-only
+    del held, t
+    gc.collect()
+    x.data[0, 0] = 9.0
+    fresh = gl.transpose(x)
+    fresh_loss = gl.sum(fresh)
+    fresh_loss.backward()
+    fresh.data[0, 0] = 7.0

@@ -39,3 +39,15 @@ def test_no_grad_in_one_thread_does_not_stop_recording_in_another():
 
     with gl.no_grad(), ThreadPoolExecutor(max_workers=4) as pool:
         assert all(pool.map(records, range(8)))
+
+
+def test_backward_in_eight_threads_into_one_shared_leaf_loses_no_booking():
+    w = gl.tensor(np.zeros((64, 64)), requires_grad=True)
+
+    def fifty_backwards(_):
+        for _ in range(50):
+            gl.sum(w * 1.0).backward()
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(fifty_backwards, range(8)))
+    np.testing.assert_array_equal(w.grad, np.full((64, 64), 400.0))

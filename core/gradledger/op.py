@@ -87,15 +87,23 @@ class Op:
     sig: Signature | None = field(init=False, repr=False, default=None)
     nin: int = field(init=False, repr=False, default=-1)
     vjp_wants_needs: bool = field(init=False, repr=False, default=False)
+    param_names: frozenset | None = field(init=False, repr=False, default=None)
 
     def __post_init__(self) -> None:
         try:
             sig = parse_signature(self.signature)
         except ValueError:
             sig = None
+        nin = sig.nin if sig is not None else -1
         object.__setattr__(self, "sig", sig)
-        object.__setattr__(self, "nin", sig.nin if sig is not None else -1)
+        object.__setattr__(self, "nin", nin)
         object.__setattr__(self, "vjp_wants_needs", _accepts(self.vjp, "needs_grad"))
+        # The keyword params a call may pass: those the forward and the rule both take.
+        rule, skip = (self.local_grad, nin) if self.local_grad is not None else (self.vjp, nin + 1)
+        names = [_keywords(self.forward, nin), _keywords(rule, skip)]
+        known = [n for n in names if n is not None]
+        object.__setattr__(self, "param_names",
+                           frozenset.intersection(*known) - RESERVED if known else None)
 
     @property
     def rule(self) -> str:
@@ -193,6 +201,29 @@ def _is_interval(entry) -> bool:
 def _is_points(entry) -> bool:
     """None or a tuple of numbers"""
     return isinstance(entry, tuple) and all(isinstance(p, numbers.Real) for p in entry)
+
+
+RESERVED = frozenset({"out", "needs_grad"})
+"""Keywords the tape passes to rules itself: no op param may use them."""
+
+
+def _keywords(function, skip: int) -> frozenset | None:
+    """The keyword params `function` takes after its first `skip` positional ones;
+    None when it takes any (**kwargs) or cannot be inspected."""
+    try:
+        parameters = list(inspect.signature(function).parameters.values())
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+        return None
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    names, taken = set(), 0
+    for p in parameters:
+        if p.kind in positional and taken < skip:
+            taken += 1
+        elif p.kind is not inspect.Parameter.VAR_POSITIONAL:
+            names.add(p.name)
+    return frozenset(names)
 
 
 def _accepts(function, name: str) -> bool:

@@ -6,6 +6,7 @@ and does the bookkeeping the seed describes: `input.grad += local * output.grad`
 
 from __future__ import annotations
 
+import threading
 import weakref
 from typing import NamedTuple
 
@@ -15,10 +16,12 @@ from . import anomaly, locks
 from .broadcast import unbroadcast
 from .errors import BackwardError, OpCallError, OpRuleError, describe_op
 from .grad_mode import _state as _grad_mode
+from .op import RESERVED
 from .signature import shape_mismatch
 from .tensor import Tensor, as_data
 
 _new_tensor = object.__new__
+_ledger_lock = threading.Lock()
 
 _NUMERIC_KINDS = "biuf"
 
@@ -67,6 +70,8 @@ def apply(op, args: tuple, params: dict) -> Tensor:
     """
     if len(args) != op.nin:
         raise OpCallError(_arity_message(op, args, params))
+    if params:
+        _check_params(op, params)
     arrays, parents = [], []
     requires = constants = False
     for x in args:
@@ -136,25 +141,38 @@ def _wrap_constants(op, args, arrays) -> None:
         )
     for i, x in enumerate(arrays):
         kind = x.__class__
-        if kind is float:
+        if kind is np.ndarray or isinstance(x, np.generic):
+            continue
+        if i in op.constants:
+            # A declared constant keeps its own type: Python numbers stay weak (x ** 2 of
+            # a float32 x stays float32), lists of integer labels stay integers.
+            if kind is not int and kind is not float:
+                arrays[i] = _constant(op, i, x, None)
+        elif kind is float:
             arrays[i] = dtype.type(x) if dtype.kind == "f" else np.float64(x)
-        elif kind is int:
+        elif kind is int and dtype.kind == "f":
             arrays[i] = dtype.type(x)
-        elif kind is not np.ndarray and not isinstance(x, np.generic):
-            arrays[i] = _constant(op, i, x, None if i in op.constants else dtype)
+        else:
+            arrays[i] = _constant(op, i, x, dtype)
 
 
 def _constant(op, i, x, dtype):
     """A list (or anything else) mixed in with tensors: an array of the tensors' dtype (of
     its own dtype for a declared constant input, so integer labels stay integers)."""
-    if isinstance(x, bool) or not isinstance(x, (int, float, list, tuple)):
+    if not isinstance(x, (int, float, list, tuple)):
         raise OpCallError(
             f"{describe_op(op)} input {i + 1}: expected a gl.Tensor, a numpy array or a "
             f"Python number; got {type(x).__name__} {x!r}"
         )
-    if dtype is None or (isinstance(x, float) and dtype.kind != "f"):
-        return as_data(np.asarray(x))
-    return as_data(np.asarray(x, dtype=dtype))
+    try:
+        if dtype is None or (isinstance(x, float) and dtype.kind != "f"):
+            return as_data(np.asarray(x))
+        return as_data(np.asarray(x, dtype=dtype))
+    except (OverflowError, ValueError, TypeError) as error:
+        raise OpCallError(
+            f"{describe_op(op)} input {i + 1}: {x!r} does not fit the tensors' dtype "
+            f"{dtype} ({error})"
+        ) from None
 
 
 def _check_constants(op, parents) -> None:
@@ -165,6 +183,19 @@ def _check_constants(op, parents) -> None:
                 "the tensor given there requires grad. Pass a plain array or number, or "
                 "a tensor with requires_grad=False (t.detach())."
             )
+
+
+def _check_params(op, params: dict) -> None:
+    """Refuse params the op's rules cannot take, here rather than at backward."""
+    unknown = set(params) & RESERVED
+    if op.param_names is not None:
+        unknown |= set(params) - op.param_names
+    if unknown:
+        takes = ", ".join(sorted(op.param_names)) if op.param_names else "none"
+        raise OpCallError(
+            f"{describe_op(op)} got param(s) {', '.join(sorted(unknown))} that it does not "
+            f"take; its params: {takes}"
+        )
 
 
 def _arity_message(op, args, params) -> str:
@@ -184,6 +215,11 @@ def _forward_error(op, arrays, params, error) -> Exception:
         return OpCallError(
             f"{describe_op(op)} cannot take inputs of shapes {', '.join(map(str, shapes))}: "
             f"{mismatch} (signature {op.signature!r})"
+        )
+    if params and isinstance(error, (TypeError, ValueError, IndexError)):
+        return OpCallError(
+            f"{describe_op(op)} cannot take params {params} for input shapes "
+            f"{', '.join(map(str, shapes))}: {type(error).__name__}: {error}"
         )
     return OpRuleError(
         f"{describe_op(op)}: its forward rule raised {type(error).__name__}: {error} "
@@ -244,35 +280,51 @@ def backward(root: Tensor, grad=None, retain_graph: bool = False, trace=None) ->
     ready = [node]
     if trace is not None:
         trace(Booking(None, None, 0, root, None, None, seed, seed, None, node))
-    while ready:
-        node = ready.pop()
-        out_grad = ledger.pop(node)
-        tensor = node.tensor()
-        if tensor is not None:
-            _book(tensor, out_grad)
-        contributions, locals_ = _local_rule(node, out_grad)
-        for i, (parent, contribution) in enumerate(zip(node.parents, contributions, strict=False)):
-            if parent is None:
-                continue
-            if parent.__class__ is Node:
-                if contribution is not None:
-                    previous = ledger.get(parent)
-                    total = ledger[parent] = (
-                        contribution if previous is None else previous + contribution
-                    )
+    booked = set()
+    try:
+        while ready:
+            node = ready.pop()
+            out_grad = ledger.pop(node)
+            tensor = node.tensor()
+            if tensor is not None:
+                _book(tensor, out_grad)
+                booked.add(tensor)
+            contributions, locals_ = _local_rule(node, out_grad)
+            for i, (parent, contribution) in enumerate(
+                zip(node.parents, contributions, strict=True)
+            ):
+                if parent is None:
+                    continue
+                if parent.__class__ is Node:
+                    if contribution is not None:
+                        previous = ledger.get(parent)
+                        total = ledger[parent] = (
+                            contribution if previous is None else previous + contribution
+                        )
+                        if trace is not None:
+                            trace(Booking(node.op, tensor, i, parent.tensor(),
+                                          _local(node, locals_, i), out_grad, contribution,
+                                          total, node, parent))
+                    pending[parent] -= 1
+                    if pending[parent] == 0:
+                        ready.append(parent)
+                elif contribution is not None:
+                    _book_leaf(parent, contribution)
+                    booked.add(parent)
                     if trace is not None:
-                        trace(Booking(node.op, tensor, i, parent.tensor(), _local(node, locals_, i),
-                                      out_grad, contribution, total, node, parent))
-                pending[parent] -= 1
-                if pending[parent] == 0:
-                    ready.append(parent)
-            elif contribution is not None:
-                _book_leaf(parent, contribution)
-                if trace is not None:
-                    trace(Booking(node.op, tensor, i, parent, _local(node, locals_, i),
-                                  out_grad, contribution, parent.grad, node, parent))
-        if not retain_graph:
-            node.free()
+                        trace(Booking(node.op, tensor, i, parent, _local(node, locals_, i),
+                                      out_grad, contribution, parent.grad, node, parent))
+            if not retain_graph:
+                node.free()
+    except Exception as error:
+        if booked and hasattr(error, "add_note"):
+            names = ", ".join(sorted(t.name or f"a tensor of shape {t.shape}" for t in booked))
+            error.add_note(
+                f"backward() stopped part-way: {len(booked)} tensor(s) already had grads "
+                f"booked ({names}) and keep them; clear them with zero_grad() and recompute "
+                "the forward pass before trying again."
+            )
+        raise
 
 
 def _local(node: Node, locals_: tuple, i: int):
@@ -311,9 +363,10 @@ def _count_consumers(root: Node) -> dict:
         node = stack.pop()
         if node.arrays is None:
             raise BackwardError(
-                f"backward() through a graph that an earlier backward() freed (at op "
-                f"{node.op.name!r}). Pass retain_graph=True to the first backward() to "
-                "walk the graph again, or recompute the forward pass."
+                f"backward() through a graph that an earlier backward() freed, or that a "
+                f"backward() which failed part-way released (at op {node.op.name!r}). Pass "
+                "retain_graph=True to the first backward() to walk the graph again, or "
+                "recompute the forward pass."
             )
         for parent in node.parents:
             if parent.__class__ is Node:
@@ -327,18 +380,19 @@ def _count_consumers(root: Node) -> dict:
 
 def _book(tensor: Tensor, grad) -> None:
     """`tensor.grad += grad`, as a new array: a booked grad never aliases another."""
-    if tensor.grad is None:
-        tensor.grad = grad.copy() if grad.__class__ is np.ndarray else grad
-    else:
-        tensor.grad = tensor.grad + grad
+    _book_leaf(tensor, grad.copy() if grad.__class__ is np.ndarray else grad)
 
 
 def _book_leaf(tensor: Tensor, grad) -> None:
-    """`_book` for a contribution `_local_rule` made exclusive: no copy, no extra peak memory."""
-    if tensor.grad is None:
-        tensor.grad = grad
-    else:
-        tensor.grad = tensor.grad + grad
+    """`tensor.grad += grad` for a contribution nobody else holds (`_local_rule` made sure).
+
+    Under a lock: backward passes in several threads may book into one shared leaf.
+    """
+    with _ledger_lock:
+        if tensor.grad is None:
+            tensor.grad = grad
+        else:
+            tensor.grad = tensor.grad + grad
 
 
 def _exclusive(grad, node: Node, out_grad, rule_out: tuple) -> bool:

@@ -1,5 +1,6 @@
 """A plugin defined right here and registered by hand is a first-class op source."""
 
+import re
 import types
 
 import gradledger as gl
@@ -79,3 +80,19 @@ def test_gradledger_ops_lists_every_op_with_plugin_distribution_and_version(fres
             if line.strip() and not line.endswith("op(s)")}
     assert rows["matmul"][3:6] == ["builtin", "gradledger", gl.ops.matmul.op.version]
     assert rows["cube"][3:5] == ["cube_ops", "(by"]
+
+
+@pytest.mark.parametrize("name,advice", [
+    ("explain", "reachable only as gl.ops.explain"),
+    ("item", "x.item(...) is not the op"),
+])
+def test_an_op_named_like_gradledgers_own_api_warns_how_to_reach_it(fresh_host, name, advice):
+    class Shadowing:
+        @hookimpl
+        def gradledger_register_ops(self, registry):
+            registry.register(Op(name, lambda x: x, local_grad=lambda x, out: (1.0,),
+                                 signature="()->()"))
+
+    with pytest.warns(RuntimeWarning, match=re.escape(advice)):
+        gl.register_plugin(Shadowing(), name="shadowing")
+    assert getattr(gl.ops, name)(gl.tensor(2.0)).item() == 2.0

@@ -67,8 +67,7 @@ def check_backward(node, out_grad, contributions) -> None:
             continue
         kind = _non_finite(contribution)
         if kind is not None:
-            origin = (getattr(node, "origin", None)
-                      or "(a line recorded before detect_anomaly was on)")
+            origin = node.origin or "(a line recorded before detect_anomaly was on)"
             grad_note = _non_finite(out_grad)
             cause = (f"its output's grad already held {grad_note}" if grad_note
                      else "its output's grad was finite")

@@ -21,12 +21,12 @@ from typing import NamedTuple, TextIO
 
 import numpy as np
 
+from .loader import BUILTIN_PLUGIN
 from .tape import Booking, Node
 from .tensor import Tensor
 
 __all__ = ["Entry", "Ledger", "explain"]
 
-BUILTIN_PLUGIN = "builtin"
 
 
 class Entry(NamedTuple):

@@ -67,6 +67,10 @@ class Registry:
             self.ops[op.name] = stamped = dataclasses.replace(stamped, overrides=existing)
         else:
             self.ops[op.name] = _insert_under_overrides(existing, stamped)
+        shadow = _shadowed(op.name)
+        if shadow:
+            warnings.warn(f"{who} registered op {op.name!r}: {shadow}", RuntimeWarning,
+                          stacklevel=4)
         return stamped
 
     def remove_plugin(self, plugin: str) -> None:
@@ -77,6 +81,21 @@ class Registry:
                 del self.ops[name]
             elif kept is not op:
                 self.ops[name] = kept
+
+
+def _shadowed(name: str) -> str | None:
+    """Which of gradledger's own names an op called `name` hides behind, as advice."""
+    import gradledger
+
+    from .tensor import Tensor
+
+    if name in dir(gradledger):
+        return (f"gl.{name} is gradledger's own, so the op is reachable only as "
+                f"gl.ops.{name}(...); rename it to make gl.{name} work")
+    if hasattr(Tensor, name):
+        return (f"Tensor.{name} is a tensor attribute, so x.{name}(...) is not the op; "
+                f"gl.{name}(x) and gl.ops.{name}(x) are")
+    return None
 
 
 def _insert_under_overrides(top: Op, new: Op) -> Op:

@@ -44,6 +44,7 @@ class Node:
         self.parents = parents
         self.tensor = tensor
         self.locked = locked
+        self.origin = None  # the calling line, recorded under detect_anomaly()
 
     def free(self) -> None:
         """Drop what was saved for backward, unlocking its arrays (the graph's shape stays)."""

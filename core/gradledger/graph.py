@@ -54,7 +54,7 @@ def to_dot(loss: Tensor, rankdir: str = "LR") -> str:
         fill = f', fillcolor="{color}"' if color else ""
         lines.append(f'  {ids[item]} [label="{_quote(_label(item, names[item]))}"{fill}];')
     for item in order:
-        if item.__class__ is not Node:
+        if not isinstance(item, Node):
             continue
         label = item.op.name
         if item.op.plugin and item.op.plugin != BUILTIN_PLUGIN:

@@ -183,14 +183,14 @@ def forward_order(root: Tensor) -> list:
 
 
 def _inputs(item) -> tuple:
-    if item.__class__ is Node:
+    if isinstance(item, Node):
         return tuple(p for p in item.parents if p is not None)
     return ()
 
 
 def tensor_of(item) -> Tensor | None:
     """The tensor an item of `forward_order` stands for, None if nobody holds it."""
-    return item.tensor() if item.__class__ is Node else item
+    return item.tensor() if isinstance(item, Node) else item
 
 
 def display_names(root: Tensor, order: list | None = None) -> dict:
@@ -224,7 +224,7 @@ def _where(order: list, names: dict) -> list[str]:
     """`t2 = add(t1, b1)` for every recorded result without a name of its own."""
     lines = []
     for item in order:
-        if item.__class__ is not Node or getattr(tensor_of(item), "name", None):
+        if not isinstance(item, Node) or getattr(tensor_of(item), "name", None):
             continue
         args = [names[p] if p is not None else "·" for p in item.parents]
         args += [f"{key}={value!r}" for key, value in (item.params or {}).items()]

@@ -36,19 +36,31 @@ class Node:
 
     __slots__ = ("op", "params", "arrays", "out", "parents", "tensor", "locked", "origin")
 
-    def __init__(self, op, params, arrays, out, parents, tensor, locked=None):
+    def __init__(self, op, params, arrays, out, parents, tensor):
         self.op = op
         self.params = params
         self.arrays = arrays
         self.out = out
         self.parents = parents
         self.tensor = tensor
-        self.locked = locked
+        self.locked = None  # the numpy arrays this call locked read-only (see LockingNode)
         self.origin = None  # the calling line, recorded under detect_anomaly()
 
     def free(self) -> None:
-        """Drop what was saved for backward, unlocking its arrays (the graph's shape stays)."""
+        """Drop what was saved for backward (the graph's shape stays, to detect a reuse)."""
         self.arrays = self.out = self.params = None
+
+
+class LockingNode(Node):
+    """A Node that saved numpy arrays: they stay read-only until it frees them or dies.
+
+    Only these nodes pay for a finalizer; a graph of numpy scalars never does.
+    """
+
+    __slots__ = ()
+
+    def free(self) -> None:
+        Node.free(self)
         locked, self.locked = self.locked, None
         if locked:
             locks.release(locked)
@@ -58,6 +70,8 @@ class Node:
             locks.release(self.locked)
 
 
+NODES = (Node, LockingNode)
+"""The classes of recorded calls: `x.__class__ in NODES` tells a Node from a leaf Tensor."""
 
 
 # -- record -------------------------------------------------------------------
@@ -115,10 +129,11 @@ def apply(op, args: tuple, params: dict) -> Tensor:
 
 def _record(op, params, arrays, out, parents, result) -> Node:
     """The Node for one call; the numpy arrays it saves are locked read-only while it lives."""
-    locked = None
     if out.__class__ is np.ndarray or np.ndarray in map(type, arrays):
-        locked = locks.lock([*arrays, out])
-    node = Node(op, params, arrays, out, parents, weakref.ref(result), locked)
+        node = LockingNode(op, params, arrays, out, parents, weakref.ref(result))
+        node.locked = locks.lock([*arrays, out])
+    else:
+        node = Node(op, params, arrays, out, parents, weakref.ref(result))
     if _grad_mode.anomaly:
         node.origin = anomaly.user_frame()
     return node
@@ -296,7 +311,7 @@ def backward(root: Tensor, grad=None, retain_graph: bool = False, trace=None) ->
             ):
                 if parent is None:
                     continue
-                if parent.__class__ is Node:
+                if parent.__class__ in NODES:
                     if contribution is not None:
                         previous = ledger.get(parent)
                         total = ledger[parent] = (
@@ -370,7 +385,7 @@ def _count_consumers(root: Node) -> dict:
                 "recompute the forward pass."
             )
         for parent in node.parents:
-            if parent.__class__ is Node:
+            if parent.__class__ in NODES:
                 if parent in pending:
                     pending[parent] += 1
                 else:
@@ -454,7 +469,7 @@ def _local_rule(node: Node, out_grad) -> tuple:
         if grad.__class__ is not like.__class__ or like.__class__ is np.ndarray:
             grad = _conform(op, i, grad, like, elementwise)
             # A leaf books what it gets: a vjp's array that may be shared is copied first.
-            if (not elementwise and parent.__class__ is not Node and grad.__class__ is np.ndarray
+            if (not elementwise and parent.__class__ not in NODES and grad.__class__ is np.ndarray
                     and not _exclusive(grad, node, out_grad, rule_out)):
                 grad = grad.copy()
         contributions.append(grad)

@@ -13,10 +13,13 @@ MLP_SIZES = [784, 512, 512, 10]
 
 def interleaved(fns: dict, rounds: int) -> dict:
     """Median seconds per call of each function, the functions alternating round by round,
-    so that a noisy neighbour slows them all alike."""
+    so that a noisy neighbour slows them all alike. The order flips every round: a call
+    that follows another workload runs measurably slower (caches, allocator), and
+    flipping lets no function always take that place."""
     times = {name: [] for name in fns}
-    for _ in range(rounds):
-        for name, fn in fns.items():
+    order = list(fns.items())
+    for round_number in range(rounds):
+        for name, fn in order if round_number % 2 == 0 else reversed(order):
             start = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - start)

@@ -224,3 +224,11 @@ def test_under_no_grad_a_tensor_that_requires_grad_may_feed_a_constant_input():
     with gl.no_grad():
         y = gl.tensor([2.0]) ** gl.tensor(2.0, requires_grad=True)
     assert y.data[0] == 4.0 and not y.requires_grad
+
+
+def test_the_two_leaves_of_an_add_get_grads_that_do_not_alias():
+    a = gl.tensor(np.ones(3), requires_grad=True)
+    b = gl.tensor(np.ones(3), requires_grad=True)
+    (a + b - 0.0).backward(np.array([1.0, 2.0, 3.0]))
+    a.grad[0] = 100.0
+    np.testing.assert_array_equal(b.grad, [1.0, 2.0, 3.0])

@@ -456,7 +456,10 @@ def _local_rule(node: Node, out_grad) -> tuple:
             continue
         if elementwise:
             try:
-                grad = grad * out_grad
+                # local * out_grad; a local of exactly 1 (add) books out_grad itself, sparing
+                # a pass over the array (a leaf gets its own copy below).
+                one = grad.__class__ is float and grad == 1.0 and out_grad.__class__ is np.ndarray
+                grad = out_grad if one else grad * out_grad
             except (ValueError, TypeError) as error:
                 raise OpRuleError(
                     f"{describe_op(op)}: local_grad for input {i + 1} is "
@@ -468,9 +471,11 @@ def _local_rule(node: Node, out_grad) -> tuple:
         # Same numpy scalar type as the input: same shape () and dtype, nothing to check.
         if grad.__class__ is not like.__class__ or like.__class__ is np.ndarray:
             grad = _conform(op, i, grad, like, elementwise)
-            # A leaf books what it gets: a vjp's array that may be shared is copied first.
-            if (not elementwise and parent.__class__ not in NODES and grad.__class__ is np.ndarray
-                    and not _exclusive(grad, node, out_grad, rule_out)):
+            # A leaf books what it gets: an array that may be shared is copied first.
+            if parent.__class__ not in NODES and grad.__class__ is np.ndarray and (
+                grad is out_grad
+                or not elementwise and not _exclusive(grad, node, out_grad, rule_out)
+            ):
                 grad = grad.copy()
         contributions.append(grad)
     if _grad_mode.anomaly:

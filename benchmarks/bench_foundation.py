@@ -20,7 +20,7 @@ import sys
 
 import gradledger as gl
 import numpy as np
-from timing import interleaved, median_time, mlp_problem
+from timing import gradledger_mlp_loss, interleaved, median_time, mlp_problem, numpy_mlp_grads
 
 # -- (a) scalar MLP -----------------------------------------------------------------
 
@@ -199,36 +199,15 @@ def bench_batch_mlp(dtype, rounds: int) -> dict:
     hand_params = [(w.copy(), b.copy()) for w, b in init]
 
     def gradledger_step():
-        h = x
-        for i, (w, b) in enumerate(params):
-            h = h @ w + b
-            if i < len(params) - 1:
-                h = gl.relu(h)
-        loss = gl.mean((h - y) ** 2)
-        loss.backward()
+        gradledger_mlp_loss(params, x, y).backward()
         for w, b in params:
             w.data -= lr * w.grad
             b.data -= lr * b.grad
             w.grad = b.grad = None
 
     def numpy_step():
-        acts, pres = [x], []
-        h = x
-        for i, (w, b) in enumerate(hand_params):
-            z = h @ w + b
-            pres.append(z)
-            h = np.maximum(z, 0) if i < len(hand_params) - 1 else z
-            acts.append(h)
-        diff = h - y
-        grad = 2.0 * diff / diff.size
-        for i in reversed(range(len(hand_params))):
-            w, b = hand_params[i]
-            if i < len(hand_params) - 1:
-                grad = grad * (pres[i] > 0)
-            gw = acts[i].T @ grad
-            gb = grad.sum(axis=0)
-            if i > 0:
-                grad = grad @ w.T
+        grads = numpy_mlp_grads(hand_params, x, y)
+        for (w, b), (gw, gb) in zip(hand_params, reversed(grads), strict=True):
             w -= lr * gw
             b -= lr * gb
 

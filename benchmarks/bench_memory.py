@@ -14,7 +14,7 @@ import tracemalloc
 
 import gradledger as gl
 import numpy as np
-from timing import mlp_problem
+from timing import gradledger_mlp_loss, mlp_problem, numpy_mlp_grads
 
 
 def gradledger_pass(weights, x, y):
@@ -22,13 +22,7 @@ def gradledger_pass(weights, x, y):
               for w, b in weights]
     tracemalloc.reset_peak()
     start = tracemalloc.get_traced_memory()[0]
-    h = x
-    for i, (w, b) in enumerate(params):
-        h = h @ w + b
-        if i < len(params) - 1:
-            h = gl.relu(h)
-    loss = gl.mean((h - y) ** 2)
-    del h
+    loss = gradledger_mlp_loss(params, x, y)
     loss.backward()
     return tracemalloc.get_traced_memory()[1] - start
 
@@ -37,23 +31,7 @@ def numpy_pass(weights, x, y):
     params = [(w.copy(), b.copy()) for w, b in weights]
     tracemalloc.reset_peak()
     start = tracemalloc.get_traced_memory()[0]
-    acts, pres, h = [x], [], x
-    for i, (w, b) in enumerate(params):
-        z = h @ w + b
-        pres.append(z)
-        h = np.maximum(z, 0) if i < len(params) - 1 else z
-        acts.append(h)
-    diff = h - y
-    grad = 2.0 * diff / diff.size
-    grads = []
-    for i in reversed(range(len(params))):
-        w, _ = params[i]
-        if i < len(params) - 1:
-            grad = grad * (pres[i] > 0)
-        grads.append((acts[i].T @ grad, grad.sum(axis=0)))
-        acts[i + 1] = pres[i] = None
-        if i > 0:
-            grad = grad @ w.T
+    numpy_mlp_grads(params, x, y)
     return tracemalloc.get_traced_memory()[1] - start
 
 

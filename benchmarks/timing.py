@@ -39,3 +39,38 @@ def mlp_problem(dtype, seed: int = 0):
     y = rng.standard_normal((128, MLP_SIZES[-1])).astype(dtype)
     assert all(w.dtype == b.dtype == dtype for w, b in weights)
     return weights, x, y
+
+
+def gradledger_mlp_loss(params, x, y):
+    """The benchmark MLP's loss, recorded by gradledger: relu between the layers, MSE."""
+    import gradledger as gl
+
+    h = x
+    for i, (w, b) in enumerate(params):
+        h = h @ w + b
+        if i < len(params) - 1:
+            h = gl.relu(h)
+    return gl.mean((h - y) ** 2)
+
+
+def numpy_mlp_grads(params, x, y) -> list:
+    """The same forward and backward written by hand with numpy: (dW, db) per layer, last
+    layer first, each activation released as soon as the backward sweep is past it."""
+    acts, pres, h = [x], [], x
+    for i, (w, b) in enumerate(params):
+        z = h @ w + b
+        pres.append(z)
+        h = np.maximum(z, 0) if i < len(params) - 1 else z
+        acts.append(h)
+    diff = h - y
+    grad = 2.0 * diff / diff.size
+    grads = []
+    for i in reversed(range(len(params))):
+        w, _ = params[i]
+        if i < len(params) - 1:
+            grad = grad * (pres[i] > 0)
+        grads.append((acts[i].T @ grad, grad.sum(axis=0)))
+        acts[i + 1] = pres[i] = None
+        if i > 0:
+            grad = grad @ w.T
+    return grads

@@ -121,22 +121,18 @@ def apply(op, args: tuple, params: dict) -> Tensor:
     result.grad = result.name = result._node = None
     if requires and _grad_mode.enabled:
         result.requires_grad = True
-        result._node = _record(op, params, arrays, out, parents, result)
+        # The numpy arrays a call saves are locked read-only while its Node lives.
+        if out.__class__ is np.ndarray or np.ndarray in map(type, arrays):
+            node = result._node = LockingNode(op, params, arrays, out, parents,
+                                              weakref.ref(result))
+            node.locked = locks.lock([*arrays, out])
+        else:
+            node = result._node = Node(op, params, arrays, out, parents, weakref.ref(result))
+        if _grad_mode.anomaly:
+            node.origin = anomaly.user_frame()
     else:
         result.requires_grad = False
     return result
-
-
-def _record(op, params, arrays, out, parents, result) -> Node:
-    """The Node for one call; the numpy arrays it saves are locked read-only while it lives."""
-    if out.__class__ is np.ndarray or np.ndarray in map(type, arrays):
-        node = LockingNode(op, params, arrays, out, parents, weakref.ref(result))
-        node.locked = locks.lock([*arrays, out])
-    else:
-        node = Node(op, params, arrays, out, parents, weakref.ref(result))
-    if _grad_mode.anomaly:
-        node.origin = anomaly.user_frame()
-    return node
 
 
 def _wrap_constants(op, args, arrays) -> None:
@@ -331,7 +327,10 @@ def backward(root: Tensor, grad=None, retain_graph: bool = False, trace=None) ->
                         trace(Booking(node.op, tensor, i, parent, _local(node, locals_, i),
                                       out_grad, contribution, parent.grad, node, parent))
             if not retain_graph:
-                node.free()
+                if node.locked is None:
+                    node.arrays = node.out = node.params = None
+                else:
+                    node.free()
     except Exception as error:
         if booked and hasattr(error, "add_note"):
             names = ", ".join(sorted(t.name or f"a tensor of shape {t.shape}" for t in booked))

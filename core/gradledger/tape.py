@@ -81,7 +81,8 @@ def apply(op, args: tuple, params: dict) -> Tensor:
     """Run `op.forward` on the inputs and, when any input requires grad, record a Node.
 
     This runs once per op call: it is written for speed (no per-call validation
-    beyond the input count; a forward rule that raises gets its inputs checked).
+    beyond the input count and any params given; a forward rule that raises gets its
+    inputs checked against the signature then).
     """
     if len(args) != op.nin:
         raise OpCallError(_arity_message(op, args, params))

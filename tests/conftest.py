@@ -23,3 +23,13 @@ def fresh_host(monkeypatch):
     host.reset()
     yield host
     host.reset()
+
+
+@pytest.fixture
+def site(tmp_path, monkeypatch, fresh_host):
+    """A throwaway site-packages on sys.path where tests install real plugin distributions."""
+    from plugin_fixtures import Site
+
+    site = Site(tmp_path / "site", monkeypatch)
+    yield site
+    site.cleanup()

@@ -4,19 +4,11 @@ import os
 import subprocess
 import sys
 
-import pytest
 from gradledger.cli import main as cli_main
-from plugin_fixtures import Site, cube_op, ops_plugin, write_dist
+from plugin_fixtures import cube_op, ops_plugin, write_dist
 
 OVERRIDING_RELU = ("Op('relu', lambda x: x * (x > 0), local_grad=lambda x, out: (x > 0,),"
                    " signature='()->()', override=True)")
-
-
-@pytest.fixture
-def site(tmp_path, monkeypatch, fresh_host):
-    site = Site(tmp_path / "site", monkeypatch)
-    yield site
-    site.cleanup()
 
 
 def install_mixed_bag(site):

@@ -12,14 +12,7 @@ import warnings
 import gradledger as gl
 import numpy as np
 import pytest
-from plugin_fixtures import Site, cube_op, write_dist
-
-
-@pytest.fixture
-def site(tmp_path, monkeypatch, fresh_host):
-    site = Site(tmp_path / "site", monkeypatch)
-    yield site
-    site.cleanup()
+from plugin_fixtures import cube_op, write_dist
 
 
 def load(host):

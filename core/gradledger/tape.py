@@ -287,7 +287,8 @@ def _positional_message(op, inputs: int, extra) -> str:
                f"got {inputs + len(extra)} positional arguments.")
     landed = op.positional[:len(extra)]
     if not op.positional or not takes:
-        return message + f" It takes no params by position; its params: {', '.join(takes) or 'none'}"
+        return message + (" It takes no params by position; its params: "
+                          f"{', '.join(takes) or 'none'}")
     refused = [n for n in landed if op.param_names is not None and n not in op.param_names]
     if len(extra) > len(op.positional):
         refused.append(f"{len(extra) - len(op.positional)} beyond the last")

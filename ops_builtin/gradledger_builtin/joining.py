@@ -37,16 +37,14 @@ def split_vjp(out_grad, x, out, indices_or_sections, axis=0):
 
 
 def split_out_shape(shape, indices_or_sections, axis=0):
-    """numpy's rule: n equal sections, or pieces between the given indices."""
+    """numpy's rule: n equal sections, or the pieces x[a:b] between the given indices."""
     size = shape[axis]
     if isinstance(indices_or_sections, (int, np.integer)):
-        bounds = [size * k // indices_or_sections for k in range(indices_or_sections + 1)]
+        lengths = [size // indices_or_sections] * indices_or_sections
     else:
-        bounds = [0, *(min(max(i if i >= 0 else i + size, 0), size)
-                       for i in indices_or_sections), size]
-        bounds = [bounds[0]] + [max(b, a) for a, b in zip(bounds, bounds[1:])]
-    return tuple(shape[:axis] + (max(b - a, 0),) + shape[axis + 1:]
-                 for a, b in zip(bounds, bounds[1:]))
+        edges = [0, *indices_or_sections, size]
+        lengths = [len(range(size)[a:b]) for a, b in zip(edges, edges[1:], strict=False)]
+    return tuple(shape[:axis] + (n,) + shape[axis + 1:] for n in lengths)
 
 
 def _axis_strategy(shapes, extra=0):

@@ -6,9 +6,9 @@ One module per family; each holds its ops as data in a list `OPS`.
 
 from gradledger.extend import hookimpl
 
-from . import elementwise, linalg, reductions, shape
+from . import elementwise, linalg, nn, reductions, shape
 
-FAMILIES = (elementwise, reductions, shape, linalg)
+FAMILIES = (elementwise, reductions, shape, linalg, nn)
 
 
 @hookimpl

@@ -32,16 +32,22 @@ def mean_vjp(out_grad, x, out, axis=None, keepdims=False):
     return (_spread(out_grad / count, x, axis, keepdims),)
 
 
-def reduction_params(shapes):
-    """Verifier hint: any valid axis (None, one, or a tuple) and either keepdims."""
+def axis_params(ndim):
+    """Verifier hint: any valid axis of an ndim-array: None, one (maybe negative), or a tuple."""
     from hypothesis import strategies as st
     from hypothesis.extra.numpy import valid_tuple_axes
 
-    ndim = len(shapes[0])
     axes = st.none()
     if ndim:
         axes = axes | st.integers(-ndim, ndim - 1) | valid_tuple_axes(ndim, min_size=1)
-    return {"axis": axes, "keepdims": st.booleans()}
+    return axes
+
+
+def reduction_params(shapes):
+    """Verifier hint: any valid axis (None, one, or a tuple) and either keepdims."""
+    from hypothesis import strategies as st
+
+    return {"axis": axis_params(len(shapes[0])), "keepdims": st.booleans()}
 
 
 OPS = [

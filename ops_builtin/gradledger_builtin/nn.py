@@ -2,8 +2,9 @@
 
 Layouts follow PyTorch: images are NCHW and convolution kernels OIHW. Convolution
 and pooling see their input through `sliding_window_view` (a view, no copy) and
-reduce the windows with BLAS-backed `tensordot` (convolution) or a numpy
-reduction (pooling): no Python loop over pixels.
+reduce the windows with a BLAS matmul (convolution, im2col) or a numpy reduction
+(pooling); their grads go back to the input by one strided slice-add per kernel
+offset (col2im). No Python loop runs over pixels.
 
 Bad calls (channels that differ, a kernel larger than the padded input, labels or
 ids out of range) raise ValueError from the forward rule with a sentence saying
@@ -217,16 +218,6 @@ def _from_windows(cols, padded_shape, kernel, stride):
     return grad
 
 
-def _dilate(g, stride):
-    """g with stride - 1 zeros between its elements along the last two axes."""
-    if stride == (1, 1):
-        return g
-    *lead, p, q = np.shape(g)
-    dilated = np.zeros((*lead, (p - 1) * stride[0] + 1, (q - 1) * stride[1] + 1), dtype=g.dtype)
-    dilated[..., ::stride[0], ::stride[1]] = g
-    return dilated
-
-
 # -- convolution -----------------------------------------------------------------------------
 
 
@@ -250,35 +241,42 @@ def conv2d_shape(x_shape, w_shape, stride=1, padding=0):
     return (x_shape[0], w_shape[0], *out)
 
 
+def _im2col(x, kernel, stride, padding):
+    """The padded input's windows as rows: (N * P * Q, C * kH * kW), one copy."""
+    windows = _windows(_pad(x, padding), kernel, stride)  # (N, C, P, Q, kH, kW), a view
+    n, c, p, q, kh, kw = np.shape(windows)
+    return np.reshape(np.transpose(windows, (0, 2, 3, 1, 4, 5)), (n * p * q, c * kh * kw))
+
+
 def conv2d(x, w, stride=1, padding=0):
     """Cross-correlation of NCHW images with OIHW kernels, as torch.nn.functional.conv2d.
 
-    im2col by a window view, then one tensordot (a BLAS matmul) over (C, kH, kW).
+    im2col (the input's windows as the rows of a matrix, read through a strided view),
+    then one BLAS matmul with the kernels as columns.
     """
-    kernel, stride, padding, _ = _conv_geometry(np.shape(x), np.shape(w), stride, padding)
-    windows = _windows(_pad(x, padding), kernel, stride)  # (N, C, P, Q, kH, kW)
-    out = np.tensordot(windows, w, axes=((1, 4, 5), (1, 2, 3)))  # (N, P, Q, O)
-    return np.ascontiguousarray(np.moveaxis(out, -1, 1))
+    kernel, stride, padding, (p, q) = _conv_geometry(np.shape(x), np.shape(w), stride, padding)
+    n, o = np.shape(x)[0], np.shape(w)[0]
+    out = _im2col(x, kernel, stride, padding) @ np.transpose(np.reshape(w, (o, -1)))
+    return np.transpose(np.reshape(out, (n, p, q, o)), (0, 3, 1, 2))
 
 
 def conv2d_vjp(out_grad, x, w, out, stride=1, padding=0, needs_grad=(True, True)):
-    """w.grad: out_grad against the input's windows; x.grad: the transposed convolution,
-    a full correlation of the dilated out_grad with the flipped kernel, then unpadded."""
-    kernel, stride, padding, _ = _conv_geometry(np.shape(x), np.shape(w), stride, padding)
+    """w.grad: out_grad against the input's windows (one matmul); x.grad: out_grad times
+    the kernels (one matmul) gives each window's grad, added back where the window read
+    (col2im: one strided slice-add per kernel offset, not per pixel), then unpadded."""
+    kernel, stride, padding, (p, q) = _conv_geometry(np.shape(x), np.shape(w), stride, padding)
+    n, c = np.shape(x)[:2]
+    o = np.shape(w)[0]
+    rows = np.reshape(np.transpose(out_grad, (0, 2, 3, 1)), (n * p * q, o))
     grad_x = grad_w = None
     if needs_grad[1]:
-        windows = _windows(_pad(x, padding), kernel, stride)
-        grad_w = np.tensordot(out_grad, windows, axes=((0, 2, 3), (0, 2, 3)))
+        grad_w = np.reshape(np.transpose(rows) @ _im2col(x, kernel, stride, padding), np.shape(w))
     if needs_grad[0]:
-        (kh, kw), (h, wd) = kernel, np.shape(x)[2:]
-        dilated = _dilate(out_grad, stride)
-        rest_h = h + 2 * padding[0] - (dilated.shape[2] + kh - 1)
-        rest_w = wd + 2 * padding[1] - (dilated.shape[3] + kw - 1)
-        full = np.pad(dilated, ((0, 0), (0, 0), (kh - 1, kh - 1 + rest_h),
-                                (kw - 1, kw - 1 + rest_w)))
-        flipped = w[:, :, ::-1, ::-1]
-        grad = np.tensordot(_windows(full, kernel, (1, 1)), flipped, axes=((1, 4, 5), (0, 2, 3)))
-        grad_x = np.ascontiguousarray(_unpad(np.moveaxis(grad, -1, 1), padding))
+        cols = np.reshape(rows @ np.reshape(w, (o, -1)), (n, p, q, c) + kernel)
+        padded_shape = (n, c) + tuple(
+            size + 2 * pad for size, pad in zip(np.shape(x)[2:], padding, strict=True))
+        grad = _from_windows(np.transpose(cols, (0, 3, 1, 2, 4, 5)), padded_shape, kernel, stride)
+        grad_x = _unpad(grad, padding)
     return grad_x, grad_w
 
 

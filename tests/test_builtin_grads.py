@@ -93,7 +93,9 @@ def test_every_builtin_op_has_a_fixed_case_here_or_in_its_family_tests():
     import pkgutil
     from pathlib import Path
 
-    covered = {c[1] for c in CASES} | {"pow"}
+    from test_contract import CONTRACT_OPS  # tested there: sequences, several outputs, indexing
+
+    covered = {c[1] for c in CASES} | {"pow"} | CONTRACT_OPS
     for module in pkgutil.iter_modules([str(Path(__file__).parent)]):
         if module.name.startswith("test_ops_"):
             family = importlib.import_module(module.name)

@@ -58,7 +58,8 @@ __all__ = [
 
 _SUBMODULES = {"verify", "cli", "optim", "nn", "tape"}
 # Public functions that live in modules imported on first use, to keep `import gradledger` cheap.
-_LAZY_FUNCTIONS = {"explain": "ledger", "to_dot": "graph", "render": "graph"}
+_LAZY_FUNCTIONS = {"explain": "ledger", "to_dot": "graph", "render": "graph",
+                   "save": "serialize", "load": "serialize"}
 
 
 def zero_grad(*tensors: Tensor) -> None:

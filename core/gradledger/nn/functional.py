@@ -68,7 +68,7 @@ def mse_loss(input, target, reduction: str = "mean") -> Tensor:
 
 def linear(input, weight, bias=None) -> Tensor:
     """input @ weight.T + bias, with PyTorch's weight layout (out_features, in_features)."""
-    out = input @ ops.transpose(weight)
+    out = input @ weight.T
     return out if bias is None else out + bias
 
 
@@ -128,6 +128,8 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps: float = 1e-
     if not (isinstance(eps, (int, float)) and math.isfinite(eps) and eps >= 0):
         raise ValueError(f"layer_norm eps: expected a finite number >= 0; got {eps!r}")
     axes = tuple(range(-len(shape), 0))
+    if not isinstance(input, Tensor):
+        input = Tensor(input)
     centred = input - ops.mean(input, axis=axes, keepdims=True)
     variance = ops.mean(centred * centred, axis=axes, keepdims=True)
     out = centred * (variance + eps) ** -0.5

@@ -348,3 +348,56 @@ def test_clip_grad_value_clips_each_element():
     params = params_with_grads([3.0, -0.5, -7.0])
     gl.nn.utils.clip_grad_value_(params, 1.0)
     np.testing.assert_array_equal(params[0].grad, [1.0, -0.5, -1.0])
+
+
+# -- optimiser state, through gl.save / gl.load -----------------------------------------------
+
+
+def train_steps(net, opt, steps):
+    x = np.linspace(-1, 1, 12).reshape(6, 2)
+    for _ in range(steps):
+        opt.zero_grad()
+        gl.mean((net(x) - 0.5) ** 2).backward()
+        opt.step()
+
+
+@pytest.mark.parametrize("make", [
+    lambda p: gl.optim.Adam(p, lr=0.05, amsgrad=True),
+    lambda p: gl.optim.SGD([{"params": p[:2], "momentum": 0.9, "nesterov": True},
+                            {"params": p[2:], "lr": 0.02}], lr=0.1),
+], ids=["adam", "sgd-groups"])
+def test_a_resumed_optimiser_continues_exactly_as_the_original(tmp_path, make):
+    net = gl.nn.MLP(2, [5], 1, rng=0)
+    opt = make(net.parameters())
+    train_steps(net, opt, 3)
+    gl.save(net.state_dict(), tmp_path / "net.npz")
+    gl.save(opt.state_dict(), tmp_path / "opt.npz")
+    train_steps(net, opt, 3)
+
+    resumed = gl.nn.MLP(2, [5], 1, rng=99)
+    resumed.load_state_dict(gl.load(tmp_path / "net.npz"))
+    resumed_opt = make(resumed.parameters())
+    resumed_opt.param_groups[0]["lr"] = 123.0  # overwritten by the saved hyperparameters
+    resumed_opt.load_state_dict(gl.load(tmp_path / "opt.npz"))
+    train_steps(resumed, resumed_opt, 3)
+    for key, value in net.state_dict().items():
+        np.testing.assert_array_equal(resumed.state_dict()[key], value)
+    assert resumed_opt.param_groups[0]["lr"] == opt.param_groups[0]["lr"]
+
+
+def test_loading_an_optimisers_state_into_a_different_one_is_a_clear_error():
+    a = gl.tensor([1.0, 2.0], requires_grad=True)
+    b = gl.tensor([1.0], requires_grad=True)
+    opt = gl.optim.Adam([a], lr=0.1)
+    gl.sum(a * a).backward()
+    opt.step()
+    state = opt.state_dict()
+    assert state["state.0.step"] == 1 and state["param_groups.0.lr"] == 0.1
+    with pytest.raises(ValueError, match=r"key 'state.0.exp_avg': expected shape \(1,\)"):
+        gl.optim.Adam([b]).load_state_dict(state)
+    with pytest.raises(ValueError, match="saved with 1 parameter"):
+        gl.optim.Adam([a, b]).load_state_dict(state)
+    with pytest.raises(ValueError, match="1 parameter group.*this optimiser has 2"):
+        gl.optim.Adam([{"params": [a]}, {"params": [b]}]).load_state_dict(state)
+    with pytest.raises(ValueError, match="unexpected key 'momentum'"):
+        gl.optim.Adam([a]).load_state_dict({"momentum": 1})

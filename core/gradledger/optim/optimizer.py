@@ -101,6 +101,77 @@ class Optimizer:
             for w in group["params"]:
                 w.grad = None
 
+    # -- state, as a flat mapping of arrays (gl.save writes it) ---------------------------
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """The optimiser's state as a flat mapping of names to arrays, so that
+        `gl.save(opt.state_dict(), path)` writes it: `param_groups.G.KEY` for each group's
+        hyperparameters (`param_groups.G.params`: the indices of its parameters, counted
+        across groups) and `state.I.KEY` for parameter I's running quantities (copies)."""
+        out: dict[str, np.ndarray] = {}
+        index = 0
+        for g, group in enumerate(self.param_groups):
+            for key, value in group.items():
+                if key == "params":
+                    value = np.arange(index, index + len(value))
+                    index += len(value)
+                out[f"param_groups.{g}.{key}"] = np.array(value)
+        for i, w in enumerate(self.params):
+            for key, value in self.state.get(id(w), {}).items():
+                out[f"state.{i}.{key}"] = np.array(value, copy=True)
+        return out
+
+    def load_state_dict(self, state_dict: Mapping) -> None:
+        """Restore hyperparameters and running state saved by `state_dict()` (or read back
+        by `gl.load`) into an optimiser made over the same parameters, group by group."""
+        name = type(self).__name__
+        groups: dict[int, dict] = {}
+        states: dict[int, dict] = {}
+        for key, value in state_dict.items():
+            kind, number, field_name = _state_key(name, key)
+            (groups if kind == "param_groups" else states).setdefault(number, {})[field_name] = \
+                value
+        if sorted(groups) != list(range(len(self.param_groups))):
+            raise ValueError(
+                f"{name}.load_state_dict: the saved state has {len(groups)} parameter group(s); "
+                f"this optimiser has {len(self.param_groups)}"
+            )
+        params = self.params
+        for g, group in enumerate(self.param_groups):
+            saved = groups[g]
+            count = np.size(saved.get("params", ()))
+            if count != len(group["params"]):
+                raise ValueError(
+                    f"{name}.load_state_dict: parameter group {g} was saved with {count} "
+                    f"parameter(s); this optimiser's has {len(group['params'])}"
+                )
+        restored_state = {}
+        for i, fields in states.items():
+            if not 0 <= i < len(params):
+                raise ValueError(f"{name}.load_state_dict: state for parameter {i}, but this "
+                                 f"optimiser has {len(params)} parameters")
+            entry = {}
+            for key, value in fields.items():
+                array = np.array(value, copy=True)
+                if key == "step":
+                    entry[key] = int(array)
+                elif array.shape != np.shape(params[i].data):
+                    raise ValueError(
+                        f"{name}.load_state_dict: key 'state.{i}.{key}': expected shape "
+                        f"{np.shape(params[i].data)} (parameter {i}'s); got {array.shape}"
+                    )
+                else:
+                    entry[key] = array.astype(params[i].dtype, copy=False)
+            restored_state[id(params[i])] = entry
+        for g, group in enumerate(self.param_groups):
+            for key, value in groups[g].items():
+                if key == "params":
+                    continue
+                value = np.asarray(value)
+                value = tuple(value.tolist()) if value.ndim else value.item()
+                group[key] = value if key == "initial_lr" else self._check(key, value)
+        self.state = restored_state
+
     @property
     def params(self) -> list[Tensor]:
         """Every parameter, group by group."""
@@ -112,6 +183,16 @@ class Optimizer:
             settings = ", ".join(f"{k}={v}" for k, v in group.items() if k != "params")
             lines.append(f"  group {i}: {len(group['params'])} parameters, {settings}")
         return "\n".join(lines) + "\n)"
+
+
+def _state_key(name: str, key) -> tuple[str, int, str]:
+    parts = key.split(".", 2) if isinstance(key, str) else []
+    if len(parts) != 3 or parts[0] not in ("param_groups", "state") or not parts[1].isdigit():
+        raise ValueError(
+            f"{name}.load_state_dict: unexpected key {key!r}; expected 'param_groups.G.KEY' or "
+            "'state.I.KEY' as written by state_dict()"
+        )
+    return parts[0], int(parts[1]), parts[2]
 
 
 def write(w: Tensor, value) -> None:

@@ -89,7 +89,9 @@ def test_pow_with_constant_exponent_matches_central_differences(exponent):
 
 
 def test_every_builtin_op_has_a_fixed_case_here():
-    covered = {c[1] for c in CASES} | {"pow"}
+    from test_contract import CONTRACT_OPS  # tested there: sequences, several outputs, indexing
+
+    covered = {c[1] for c in CASES} | {"pow"} | CONTRACT_OPS
     from gradledger.loader import host
 
     host.ensure_loaded()

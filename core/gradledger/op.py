@@ -128,6 +128,7 @@ class Op:
     vjp_wants_needs: bool = field(init=False, repr=False, default=False)
     param_names: frozenset | None = field(init=False, repr=False, default=None)
     positional: tuple = field(init=False, repr=False, default=())
+    multi: bool = field(init=False, repr=False, default=False)
 
     def __post_init__(self) -> None:
         try:
@@ -138,6 +139,7 @@ class Op:
         object.__setattr__(self, "sig", sig)
         object.__setattr__(self, "nin", nin)
         object.__setattr__(self, "variadic", sig.variadic if sig is not None else None)
+        object.__setattr__(self, "multi", sig is not None and sig.nout != 1)
         object.__setattr__(self, "vjp_wants_needs", _accepts(self.vjp, "needs_grad"))
         # The keyword params a call may pass: those the forward and the rule both take.
         rule, skip = (self.local_grad, nin) if self.local_grad is not None else (self.vjp, nin + 1)
@@ -154,8 +156,9 @@ class Op:
         object.__setattr__(self, "positional", tuple(order))
 
     @property
-    def nout(self) -> int:
-        """How many outputs the forward rule returns (a tuple when more than one)."""
+    def nout(self) -> int | None:
+        """How many outputs the forward rule returns (a tuple when more than one);
+        None for a list of outputs whose length the params decide (split)."""
         return self.sig.nout if self.sig is not None else 1
 
     @property

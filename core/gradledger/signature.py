@@ -10,6 +10,7 @@
                                 tensors there (concatenate, stack)
     "(*)...->(*)"               the last input repeats: any number (>= 1) of positional
                                 operands (einsum)
+    "(*)->[(*)]"                a list of outputs, as many as the params say (split)
 
 A variadic input reaches the op's rules flattened: `forward(*fixed, *elements, **params)`,
 and a vjp returns one grad per element. Only the last input may be variadic.
@@ -29,7 +30,7 @@ STAR = "star"
 _DIM = r"\s*\w+\??\s*"
 _CORE = rf"\((?:{_DIM}(?:,{_DIM})*)?\)|\(\s*\*\s*\)"
 _INPUT = re.compile(rf"\s*(?:\[\s*(?P<seq>{_CORE})\s*\]|(?P<plain>{_CORE})(?P<star>\s*\.\.\.)?)\s*")
-_OUTPUT = re.compile(rf"\s*(?P<plain>{_CORE})\s*")
+_OUTPUT = re.compile(rf"\s*(?:\[\s*(?P<seq>{_CORE})\s*\]|(?P<plain>{_CORE}))\s*")
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,7 @@ class Signature:
     inputs: tuple
     outputs: tuple
     variadic: str | None = None
+    sequence_out: bool = False
 
     @property
     def nin(self) -> int:
@@ -52,8 +54,9 @@ class Signature:
         return len(self.inputs)
 
     @property
-    def nout(self) -> int:
-        return len(self.outputs)
+    def nout(self) -> int | None:
+        """How many outputs; None for a list of outputs whose length the params decide."""
+        return None if self.sequence_out else len(self.outputs)
 
     @property
     def output(self):
@@ -106,15 +109,19 @@ def parse_signature(text: str) -> Signature:
                              f"('[...]' or '...'); input {i} follows one")
         variadic = kind
         inputs.append(_operand(match["seq"] or match["plain"]))
-    outputs = []
+    outputs, sequence_out = [], False
     for part in _split_operands(right):
         match = _OUTPUT.fullmatch(part)
         if match is None:
             raise ValueError(problem)
-        outputs.append(_operand(match["plain"]))
+        sequence_out = sequence_out or bool(match["seq"])
+        outputs.append(_operand(match["seq"] or match["plain"]))
     if not inputs or not outputs:
         raise ValueError(problem)
-    return Signature(text=text, inputs=tuple(inputs), outputs=tuple(outputs), variadic=variadic)
+    if sequence_out and len(outputs) > 1:
+        raise ValueError(f"signature {text!r}: a list of outputs '[...]' must be the only output")
+    return Signature(text=text, inputs=tuple(inputs), outputs=tuple(outputs), variadic=variadic,
+                     sequence_out=sequence_out)
 
 
 def _split_operands(text: str) -> list[str]:

@@ -177,3 +177,19 @@ def test_load_says_what_is_wrong_with_other_files(tmp_path):
         gl.load(tmp_path / "one.npy")
     with pytest.raises(FileNotFoundError):
         gl.load(tmp_path / "missing.npz")
+
+
+def test_nn_optim_and_serialize_load_on_first_use_only():
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, gradledger as gl; "
+        "lazy = ('gradledger.nn', 'gradledger.optim', 'gradledger.serialize'); "
+        "print([m for m in lazy if m in sys.modules]); "
+        "gl.nn.Conv2d, gl.optim.Adam, gl.save; "
+        "print([m for m in lazy if m not in sys.modules], 'hypothesis' in sys.modules)"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                            check=True)
+    assert result.stdout.split("\n")[:2] == ["[]", "[] False"]

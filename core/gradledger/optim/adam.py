@@ -21,10 +21,9 @@ class Adam(Optimizer):
         v_max = max(v_max, v), used in place of v          (amsgrad=True)
         w = w - lr / (1 - beta1**t) * (m / (sqrt(v) / sqrt(1 - beta2**t) + eps))
 
-    The operations and their order are PyTorch's (single-tensor CPU path), so float64
-    trajectories agree to the last bit except where PyTorch's vectorised kernels fuse
-    a multiply-add. `maximize=True` starts from -w.grad. A parameter's step count t
-    advances only on steps where it has a grad.
+    The operations and their order are PyTorch's (its single-tensor CPU path); see the
+    gl.optim docstring for the last bit. `maximize=True` starts from -w.grad. A
+    parameter's step count t advances only on steps where it has a grad.
     """
 
     _checks = {

@@ -243,7 +243,7 @@ def torch_mlp_step(x, y, model):
 
 def check_same_losses(steps: dict, rounds: int = 3) -> None:
     """The versions compute the same thing: their first losses agree (float32 tolerance)."""
-    losses = {name: [float(step()) for _ in range(rounds)] for name, step in steps.items()}
+    losses = {name: [float(step().item()) for _ in range(rounds)] for name, step in steps.items()}
     reference = losses["numpy"]
     for name, values in losses.items():
         if not np.allclose(values, reference, rtol=2e-4, atol=1e-5):
@@ -275,6 +275,8 @@ def main(argv=None) -> dict:
         import torch
 
         torch.manual_seed(0)
+        if "OPENBLAS_NUM_THREADS" in os.environ:  # the same number of BLAS threads for all
+            torch.set_num_threads(int(os.environ["OPENBLAS_NUM_THREADS"]))
         version = f"torch {torch.__version__} ({torch.get_num_threads()} threads)"
     else:
         version = "torch not installed: no torch column"

@@ -75,8 +75,8 @@ def untied_sample():
     from hypothesis import strategies as st
     from hypothesis.extra import numpy as hnp
 
-    near = st.builds(lambda whole, jitter: whole + jitter,
-                     st.integers(-5, 5), st.floats(-0.2, 0.2, allow_nan=False))
+    jitter = st.floats(-0.2, 0.2, allow_nan=False, allow_subnormal=False)
+    near = st.builds(lambda whole, jitter: whole + jitter, st.integers(-5, 5), jitter)
 
     @st.composite
     def untied(draw):
@@ -133,7 +133,7 @@ def where_sample():
     def condition_and_values(draw):
         shapes = draw(hnp.mutually_broadcastable_shapes(num_shapes=3, max_side=4))
         condition = draw(hnp.arrays(np.bool_, shapes.input_shapes[0]))
-        values = st.floats(-10.0, 10.0, allow_nan=False)
+        values = st.floats(-10.0, 10.0, allow_nan=False, allow_subnormal=False)
         a = draw(hnp.arrays(np.float64, shapes.input_shapes[1], elements=values))
         b = draw(hnp.arrays(np.float64, shapes.input_shapes[2], elements=values))
         return (condition, a, b), {}

@@ -141,7 +141,7 @@ def cross_entropy_sample():
     def logits_and_labels(draw):
         rows = draw(hnp.array_shapes(min_dims=0, max_dims=2, min_side=1, max_side=4))
         classes = draw(st.integers(1, 5))
-        values = st.floats(-10.0, 10.0, allow_nan=False)
+        values = st.floats(-10.0, 10.0, allow_nan=False, allow_subnormal=False)
         logits = draw(hnp.arrays(np.float64, rows + (classes,), elements=values))
         labels = draw(hnp.arrays(np.int64, rows, elements=st.integers(0, classes - 1)))
         return (logits, labels), {"reduction": draw(st.sampled_from(REDUCTIONS))}
@@ -285,7 +285,7 @@ def conv2d_sample():
     from hypothesis import strategies as st
     from hypothesis.extra import numpy as hnp
 
-    values = st.floats(-3.0, 3.0, allow_nan=False)
+    values = st.floats(-3.0, 3.0, allow_nan=False, allow_subnormal=False)
 
     @st.composite
     def images_and_kernels(draw):
@@ -434,7 +434,8 @@ def embedding_sample():
     @st.composite
     def weights_and_ids(draw):
         rows, d = draw(st.integers(1, 4)), draw(st.integers(1, 3))
-        weight = draw(hnp.arrays(np.float64, (rows, d), elements=st.floats(-3.0, 3.0)))
+        values = st.floats(-3.0, 3.0, allow_nan=False, allow_subnormal=False)
+        weight = draw(hnp.arrays(np.float64, (rows, d), elements=values))
         id_shape = draw(hnp.array_shapes(min_dims=0, max_dims=2, min_side=1, max_side=4))
         ids = draw(hnp.arrays(np.int64, id_shape, elements=st.integers(0, rows - 1)))
         return (weight, ids), {}

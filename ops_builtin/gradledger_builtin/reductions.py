@@ -10,6 +10,7 @@ numpy-based autograd do; PyTorch's max over all elements does the same).
 """
 
 import numpy as np
+from gradledger.errors import OpCallError
 from gradledger.extend import Op
 
 ANY = "(*)->(*)"
@@ -130,10 +131,10 @@ NORM_ORDERS = (None, 1, 2)
 
 def _check_norm(x, ord, axis):
     if ord not in NORM_ORDERS:
-        raise ValueError(f"ord must be None or 2 (the 2-norm) or 1; got {ord!r}")
+        raise OpCallError(f"ord must be None or 2 (the 2-norm) or 1; got {ord!r}")
     matrix = (axis is None and np.ndim(x) == 2) or (isinstance(axis, tuple) and len(axis) == 2)
     if ord is not None and matrix:
-        raise ValueError(
+        raise OpCallError(
             f"ord={ord} over two axes is a matrix norm in numpy (largest singular value or "
             "column sum), which gradledger does not provide; give one axis, or ord=None "
             "(the 2-norm of all the elements, numpy's Frobenius norm)"

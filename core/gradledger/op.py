@@ -20,7 +20,9 @@ class Op:
         Unique identifier, a Python identifier: the op is called as `gl.NAME(...)`
         and `gl.ops.NAME(...)`.
     forward:
-        `forward(*arrays, **params) -> array`. Must not modify its inputs.
+        `forward(*arrays, **params) -> array`. Must not modify its inputs. A forward
+        rule that finds the call wrong (labels out of range) raises OpCallError saying
+        why; the tape adds the op's name and plugin.
     local_grad:
         For elementwise ops only (every operand `()` in the signature, one output).
         `local_grad(*arrays, out, **params) -> tuple`, one local derivative

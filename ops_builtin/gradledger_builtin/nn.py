@@ -7,11 +7,12 @@ reduce the windows with a BLAS matmul (convolution, im2col) or a numpy reduction
 offset (col2im). No Python loop runs over pixels.
 
 Bad calls (channels that differ, a kernel larger than the padded input, labels or
-ids out of range) raise ValueError from the forward rule with a sentence saying
+ids out of range) raise OpCallError from the forward rule with a sentence saying
 what was expected and what came; the tape adds the op's name and plugin.
 """
 
 import numpy as np
+from gradledger.errors import OpCallError
 from gradledger.extend import Op
 
 from .reductions import axis_params
@@ -54,24 +55,24 @@ REDUCTIONS = ("mean", "sum", "none")
 
 
 def _class_labels(logits, labels):
-    """Integer labels of shape logits.shape[:-1], each in [0, classes); ValueError otherwise."""
+    """Integer labels of shape logits.shape[:-1], each in [0, classes); OpCallError otherwise."""
     labels = np.asarray(labels)
     if labels.dtype.kind not in "iu":
         if labels.dtype.kind == "f" and np.all(labels == np.round(labels)):
             labels = labels.astype(np.intp)
         else:
-            raise ValueError(
+            raise OpCallError(
                 f"labels must be integer class indices; got an array of dtype {labels.dtype}"
             )
     rows, classes = np.shape(logits)[:-1], np.shape(logits)[-1]
     if labels.shape != rows:
-        raise ValueError(
+        raise OpCallError(
             f"labels must have the logits' shape without its last (class) axis, {rows}; "
             f"got labels of shape {labels.shape} for logits of shape {np.shape(logits)}"
         )
     if labels.size and (labels.min() < 0 or labels.max() >= classes):
         bad = labels[(labels < 0) | (labels >= classes)]
-        raise ValueError(
+        raise OpCallError(
             f"labels must lie in [0, {classes}) for logits with {classes} classes; got "
             f"{bad.size} label(s) out of range, e.g. {bad.flat[0]}"
         )
@@ -87,7 +88,7 @@ def _per_row(logits, labels):
     `logsumexp - picked` would cancel to nothing.
     """
     if np.ndim(logits) == 0:
-        raise ValueError("logits need a class axis (their last); got a 0-d value")
+        raise OpCallError("logits need a class axis (their last); got a 0-d value")
     labels = _class_labels(logits, labels)
     onehot = labels[..., np.newaxis] == np.arange(np.shape(logits)[-1])
     picked = np.sum(np.where(onehot, logits, 0), axis=-1, keepdims=True)
@@ -100,7 +101,7 @@ def _per_row(logits, labels):
 
 def _check_reduction(reduction):
     if reduction not in REDUCTIONS:
-        raise ValueError(f"reduction must be one of {REDUCTIONS}; got {reduction!r}")
+        raise OpCallError(f"reduction must be one of {REDUCTIONS}; got {reduction!r}")
 
 
 def cross_entropy(logits, labels, reduction="mean"):
@@ -141,7 +142,7 @@ def cross_entropy_sample():
     def logits_and_labels(draw):
         rows = draw(hnp.array_shapes(min_dims=0, max_dims=2, min_side=1, max_side=4))
         classes = draw(st.integers(1, 5))
-        values = st.floats(-10.0, 10.0, allow_nan=False)
+        values = st.floats(-10.0, 10.0, allow_nan=False, allow_subnormal=False)
         logits = draw(hnp.arrays(np.float64, rows + (classes,), elements=values))
         labels = draw(hnp.arrays(np.int64, rows, elements=st.integers(0, classes - 1)))
         return (logits, labels), {"reduction": draw(st.sampled_from(REDUCTIONS))}
@@ -156,7 +157,7 @@ def _pair(value, what):
     """An int or a pair of ints, as a pair of ints."""
     pair = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
     if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) for v in pair):
-        raise ValueError(f"{what} must be an int or a pair of ints; got {value!r}")
+        raise OpCallError(f"{what} must be an int or a pair of ints; got {value!r}")
     return int(pair[0]), int(pair[1])
 
 
@@ -165,13 +166,13 @@ def _geometry(spatial, kernel, stride, padding):
     kernel, stride, padding = (_pair(kernel, "kernel_size"), _pair(stride, "stride"),
                                _pair(padding, "padding"))
     if min(kernel) < 1 or min(stride) < 1 or min(padding) < 0:
-        raise ValueError(
+        raise OpCallError(
             f"kernel sizes and strides must be >= 1 and padding >= 0; got kernel {kernel}, "
             f"stride {stride}, padding {padding}"
         )
     padded = tuple(s + 2 * p for s, p in zip(spatial, padding, strict=True))
     if kernel[0] > padded[0] or kernel[1] > padded[1]:
-        raise ValueError(
+        raise OpCallError(
             f"the kernel {kernel} is larger than the input {tuple(spatial)} padded by "
             f"{padding} to {padded}; use a smaller kernel or more padding"
         )
@@ -223,12 +224,12 @@ def _from_windows(cols, padded_shape, kernel, stride):
 
 def _conv_geometry(x_shape, w_shape, stride, padding):
     if len(x_shape) != 4 or len(w_shape) != 4:
-        raise ValueError(
+        raise OpCallError(
             f"conv2d takes x of shape (N, C, H, W) and w of shape (O, C, kH, kW); got x of "
             f"shape {tuple(x_shape)} and w of shape {tuple(w_shape)}"
         )
     if x_shape[1] != w_shape[1]:
-        raise ValueError(
+        raise OpCallError(
             f"x has {x_shape[1]} channels (shape {tuple(x_shape)}) but w expects "
             f"{w_shape[1]} (shape {tuple(w_shape)}): w is (out_channels, in_channels, kH, kW)"
         )
@@ -285,7 +286,7 @@ def conv2d_sample():
     from hypothesis import strategies as st
     from hypothesis.extra import numpy as hnp
 
-    values = st.floats(-3.0, 3.0, allow_nan=False)
+    values = st.floats(-3.0, 3.0, allow_nan=False, allow_subnormal=False)
 
     @st.composite
     def images_and_kernels(draw):
@@ -309,11 +310,11 @@ def conv2d_sample():
 
 def _pool_geometry(shape, kernel_size, stride, padding):
     if len(shape) < 2:
-        raise ValueError(f"pooling needs at least 2 dimensions (..., H, W); got shape {shape}")
+        raise OpCallError(f"pooling needs at least 2 dimensions (..., H, W); got shape {shape}")
     kernel, stride, padding, out = _geometry(
         shape[-2:], kernel_size, kernel_size if stride is None else stride, padding)
     if 2 * padding[0] > kernel[0] or 2 * padding[1] > kernel[1]:
-        raise ValueError(
+        raise OpCallError(
             f"padding must be at most half the kernel size (as in PyTorch); got padding "
             f"{padding} for kernel {kernel}"
         )
@@ -401,10 +402,10 @@ def pool_sample():
 def _ids(weight, ids):
     ids = np.asarray(ids)
     if ids.dtype.kind not in "iu":
-        raise ValueError(f"ids must be integers; got an array of dtype {ids.dtype}")
+        raise OpCallError(f"ids must be integers; got an array of dtype {ids.dtype}")
     rows = np.shape(weight)[0]
     if ids.size and (ids.min() < -rows or ids.max() >= rows):
-        raise ValueError(
+        raise OpCallError(
             f"ids must lie in [0, {rows}) for a weight of {rows} rows; got ids from "
             f"{ids.min()} to {ids.max()}"
         )
@@ -414,7 +415,7 @@ def _ids(weight, ids):
 def embedding(weight, ids):
     """weight[ids]: one row of `weight` (V, D) per id; the result has shape ids.shape + (D,)."""
     if np.ndim(weight) != 2:
-        raise ValueError(f"weight must be a matrix (V, D); got shape {np.shape(weight)}")
+        raise OpCallError(f"weight must be a matrix (V, D); got shape {np.shape(weight)}")
     return np.take(weight, _ids(weight, ids), axis=0)
 
 
@@ -434,7 +435,8 @@ def embedding_sample():
     @st.composite
     def weights_and_ids(draw):
         rows, d = draw(st.integers(1, 4)), draw(st.integers(1, 3))
-        weight = draw(hnp.arrays(np.float64, (rows, d), elements=st.floats(-3.0, 3.0)))
+        values = st.floats(-3.0, 3.0, allow_nan=False, allow_subnormal=False)
+        weight = draw(hnp.arrays(np.float64, (rows, d), elements=values))
         id_shape = draw(hnp.array_shapes(min_dims=0, max_dims=2, min_side=1, max_side=4))
         ids = draw(hnp.arrays(np.int64, id_shape, elements=st.integers(0, rows - 1)))
         return (weight, ids), {}
@@ -448,7 +450,7 @@ def embedding_sample():
 def dropout_mask(shape, p, seed, dtype):
     """The kept elements scaled by 1 / (1 - p): `default_rng(seed).random(shape) >= p`."""
     if not 0.0 <= p <= 1.0:
-        raise ValueError(f"p must be a probability in [0, 1]; got {p!r}")
+        raise OpCallError(f"p must be a probability in [0, 1]; got {p!r}")
     if p == 1.0:
         return np.zeros(shape, dtype=dtype)
     keep = np.random.default_rng(seed).random(shape) >= p
@@ -485,11 +487,22 @@ OPS = [
     Op("cross_entropy", cross_entropy, vjp=cross_entropy_vjp, signature="(*),(*)->(*)",
        constants=(1,), sample=cross_entropy_sample,
        doc="-log softmax(logits)[label], classes on the last axis; integer labels; "
-           "reduction 'mean' (default), 'sum' or 'none'"),
+           "reduction 'mean' (default), 'sum' or 'none'\n\n"
+           "logits (..., C) and labels (...) of the logits' shape without the class axis, "
+           "each in [0, C) (else an error naming the op). For (N, C) logits this is "
+           "torch.nn.functional.cross_entropy; for more axes PyTorch puts the classes on "
+           "axis 1, gradledger on the last. 'mean' averages over every row. labels are a "
+           "constant input: they take no gradient."),
     Op("conv2d", conv2d, vjp=conv2d_vjp, signature="(n,c,h,w),(o,c,i,j)->(n,o,p,q)",
        out_shape=conv2d_shape, sample=conv2d_sample,
        doc="2-D cross-correlation, x (N,C,H,W), w (O,C,kH,kW); stride, padding; no bias: "
-           "add it (gl.nn.functional.conv2d does)"),
+           "add it (gl.nn.functional.conv2d does)\n\n"
+           "As torch.nn.functional.conv2d without its bias: an op has a fixed number of "
+           "inputs, so a bias is a separate broadcasting add, conv2d(x, w) + b[:, None, None] "
+           "(its grad, the sum over N, P, Q, is booked by add). stride and padding are ints "
+           "or (height, width) pairs; padding is zeros. Channels that differ between x and w "
+           "are an error blamed on the call, as is a kernel larger than the padded input. "
+           "im2col through a strided view, then one BLAS matmul each way."),
     Op("max_pool2d", max_pool2d, vjp=max_pool2d_vjp, signature=ANY, sample=pool_sample,
        out_shape=pool_shape,
        doc="max over kernel_size windows of the last two axes; stride (default: kernel), "
@@ -503,5 +516,10 @@ OPS = [
        doc="weight[ids]: rows of weight (V, D) by integer ids; repeated ids accumulate"),
     Op("dropout", dropout, local_grad=dropout_local, signature="()->()", params=dropout_params,
        doc="zero elements with probability p, scale the rest by 1/(1-p); the mask is "
-           "drawn from the int seed"),
+           "drawn from the int seed\n\n"
+           "The mask is a constant of the call: default_rng(seed).random(x.shape) >= p. The "
+           "same seed gives the same mask, so the rule redraws exactly the mask the forward "
+           "used, and the verifier checks a fixed function of x. A fresh mask per training "
+           "step needs a fresh seed: gl.nn.functional.dropout and gl.nn.Dropout draw one "
+           "from their rng. p = 1 gives zeros; p outside [0, 1] is an error."),
 ]

@@ -178,7 +178,10 @@ class Op:
 
     @property
     def rule(self) -> str:
-        return "local_grad" if self.local_grad is not None else "vjp"
+        """Which gradient rule the op declares: local_grad, vjp, or none (no gradient)."""
+        if self.local_grad is not None:
+            return "local_grad"
+        return "vjp" if self.vjp is not None else "none"
 
     @property
     def provenance(self) -> str:

@@ -160,6 +160,10 @@ class Tensor:
     def item(self) -> float:
         return self.data.item()
 
+    def tolist(self):
+        """The numbers as (nested) Python lists, as numpy's `tolist`."""
+        return np.asarray(self.data).tolist()
+
     def numpy(self) -> np.ndarray:
         """The data as a numpy array (not a copy)."""
         return np.asarray(self.data)

@@ -1,4 +1,17 @@
-"""Per-thread modes of the tape: recording (`no_grad`) and anomaly detection."""
+"""Per-thread modes of the tape: recording (`no_grad`) and anomaly detection.
+
+Each mode lives in a thread-local, but reading a thread-local costs the tape about as
+much as the rest of recording a scalar op. So `plain` says, for every thread at once,
+whether any thread may be in an unusual mode: it is True while no thread is inside
+`no_grad()`, `enable_grad()` or `detect_anomaly()` (and GRADLEDGER_DETECT_ANOMALY is
+off). While it is True, every thread records with anomaly detection off, so the tape
+reads that without touching the thread-local; only when it is False does the tape ask
+this thread's own state (`modes()`).
+
+Why that is safe: a context manager counts itself in BEFORE it changes its thread's
+state and counts itself out AFTER it restored it, so whenever some thread's state differs
+from the defaults the count is above zero and `plain` is False.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +20,43 @@ import threading
 from contextlib import contextmanager
 
 _ON = {"1", "true", "yes", "on"}
+_ANOMALY_FROM_ENV = os.environ.get("GRADLEDGER_DETECT_ANOMALY", "").strip().lower() in _ON
 
 
 class _GradMode(threading.local):
     # Class defaults: every new thread starts recording, anomaly detection as the env says.
     enabled = True
-    anomaly = os.environ.get("GRADLEDGER_DETECT_ANOMALY", "").strip().lower() in _ON
+    anomaly = _ANOMALY_FROM_ENV
 
 
 _state = _GradMode()
+_count_lock = threading.Lock()
+_inside = 0  # how many mode blocks (in any thread) are open right now
+
+plain = not _ANOMALY_FROM_ENV
+"""True while every thread records with anomaly detection off (see the module's doc)."""
+
+
+def _enter() -> None:
+    global _inside, plain
+    with _count_lock:
+        _inside += 1
+        plain = False
+
+
+def _leave() -> None:
+    global _inside, plain
+    with _count_lock:
+        _inside -= 1
+        plain = _inside == 0 and not _ANOMALY_FROM_ENV
+
+
+def modes() -> tuple[bool, bool]:
+    """(recording, anomaly detection) of this thread."""
+    if plain:
+        return True, False
+    state = _state
+    return state.enabled, state.anomaly
 
 
 def is_grad_enabled() -> bool:
@@ -24,25 +65,25 @@ def is_grad_enabled() -> bool:
 
 
 @contextmanager
+def _mode(name: str, value: bool):
+    _enter()
+    previous = getattr(_state, name)
+    setattr(_state, name, value)
+    try:
+        yield
+    finally:
+        setattr(_state, name, previous)
+        _leave()
+
+
 def no_grad():
     """Record nothing inside the block: results do not require grad (this thread only)."""
-    previous = is_grad_enabled()
-    _state.enabled = False
-    try:
-        yield
-    finally:
-        _state.enabled = previous
+    return _mode("enabled", False)
 
 
-@contextmanager
 def enable_grad():
     """Record again inside the block, even within `no_grad()` (this thread only)."""
-    previous = is_grad_enabled()
-    _state.enabled = True
-    try:
-        yield
-    finally:
-        _state.enabled = previous
+    return _mode("enabled", True)
 
 
 def is_anomaly_enabled() -> bool:
@@ -50,16 +91,10 @@ def is_anomaly_enabled() -> bool:
     return _state.anomaly
 
 
-@contextmanager
 def detect_anomaly(enabled: bool = True):
     """Raise `AnomalyError` at the first NaN or infinity any op's forward or backward
     rule produces inside the block, naming the op, its plugin, the input shapes and
     the line of your code that called the op. It checks every result: slower, for
     debugging. `GRADLEDGER_DETECT_ANOMALY=1` turns it on everywhere.
     """
-    previous = _state.anomaly
-    _state.anomaly = enabled
-    try:
-        yield
-    finally:
-        _state.anomaly = previous
+    return _mode("anomaly", enabled)

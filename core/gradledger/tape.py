@@ -6,6 +6,7 @@ and does the bookkeeping the seed describes: `input.grad += local * output.grad`
 
 from __future__ import annotations
 
+import sys
 import threading
 import weakref
 from typing import NamedTuple
@@ -13,9 +14,9 @@ from typing import NamedTuple
 import numpy as np
 
 from . import anomaly, locks
+from . import grad_mode as _modes
 from .broadcast import unbroadcast
 from .errors import BackwardError, OpCallError, OpRuleError, describe_op
-from .grad_mode import _state as _grad_mode
 from .op import RESERVED
 from .signature import SEQUENCE, STAR, shape_mismatch
 from .tensor import Tensor, as_data
@@ -69,13 +70,17 @@ class LockingNode(Node):
         if locked:
             locks.release(locked)
 
-    def __del__(self) -> None:
-        if self.locked:  # a graph dropped without backward: let its arrays be written again
-            locks.release(self.locked)
+    def __del__(self, _finalizing=sys.is_finalizing, _release=locks.release) -> None:
+        # A graph dropped without backward: let its arrays be written again. Not while the
+        # interpreter shuts down: the module globals `release` needs may already be gone
+        # (None), and nobody is left to write into the arrays anyway. (The two functions
+        # are bound as defaults because this module's own globals may be gone too.)
+        if self.locked and not _finalizing():
+            _release(self.locked)
 
 
 NODES = (Node, LockingNode)
-"""The classes of recorded calls: `x.__class__ in NODES` tells a Node from a leaf Tensor."""
+"""The classes of recorded calls: `type(x) in NODES` tells a Node from a leaf Tensor."""
 
 
 class Output:
@@ -117,10 +122,15 @@ def apply(op, args: tuple, params: dict):
     elif params:
         _check_params(op, params)
     arrays, parents = [], []
-    requires = constants = False
+    requires = constants = saves_array = False
     for x in args:
-        if x.__class__ is Tensor or isinstance(x, Tensor):
-            arrays.append(x.data)
+        # type(x), not x.__class__: Tensor's __getattr__ (x.relu()) makes every attribute
+        # read of a Tensor slow, and `type` is a cheap builtin.
+        if type(x) is Tensor or isinstance(x, Tensor):
+            data = x.data
+            if type(data) is np.ndarray:
+                saves_array = True
+            arrays.append(data)
             if x.requires_grad:
                 requires = True
                 parents.append(x._node or x)
@@ -132,46 +142,58 @@ def apply(op, args: tuple, params: dict):
             parents.append(None)
     if constants:
         _wrap_constants(op, args, arrays)
+        saves_array = any(type(a) is np.ndarray for a in arrays)
+    # The thread's modes, without a thread-local read while no thread is in a mode block.
+    if _modes.plain:
+        recording, detecting = True, False
+    else:
+        recording, detecting = _modes.modes()
     if requires and op.guarded:
         if not op.differentiable:  # comparisons, argmax: nothing to record
             requires = False
-        elif _grad_mode.enabled:
+        elif recording:
             _check_constants(op, parents)
     try:
         out = op.forward(*arrays, **params)
     except Exception as error:
         raise _forward_error(op, arrays, params, error) from error
     if op.multi:
-        return _record_outputs(op, arrays, params, parents, requires, out)
-    if out.__class__ is np.ndarray:
+        return _record_outputs(op, arrays, params, parents, requires and recording, detecting,
+                               out)
+    if type(out) is np.ndarray:
         if out.ndim == 0:
             out = out[()]
+        else:
+            saves_array = True
     elif not isinstance(out, np.generic):
         out = _single_output(op, out)
-    if _grad_mode.anomaly:
+        saves_array = saves_array or type(out) is np.ndarray
+    if detecting:
         anomaly.check_forward(op, arrays, out)
     result = _new_tensor(Tensor)
     result.data = out
     result.grad = result.name = result._node = None
     # Only floating outputs carry a gradient: an integer or boolean result is a constant.
-    if requires and _grad_mode.enabled and (out.__class__ in _FLOATS or out.dtype.kind == "f"):
+    if requires and recording and (type(out) in _FLOATS or out.dtype.kind == "f"):
         result.requires_grad = True
-        # The numpy arrays a call saves are locked read-only while its Node lives.
-        if out.__class__ is np.ndarray or np.ndarray in map(type, arrays):
+        # The numpy arrays a call saves are locked read-only while its Node lives; a call
+        # on numpy scalars alone saves nothing writeable, so its Node needs no finalizer.
+        if saves_array:
             node = result._node = LockingNode(op, params, arrays, out, parents,
                                               weakref.ref(result))
             node.locked = locks.lock([*arrays, out])
         else:
             node = result._node = Node(op, params, arrays, out, parents, weakref.ref(result))
-        if _grad_mode.anomaly:
+        if detecting:
             node.origin = anomaly.user_frame()
     else:
         result.requires_grad = False
     return result
 
 
-def _record_outputs(op, arrays, params, parents, requires, out):
-    """The several outputs of one call: a Tensor each, all recorded by one Node."""
+def _record_outputs(op, arrays, params, parents, record, detecting, out):
+    """The several outputs of one call: a Tensor each, all recorded by one Node when
+    `record` (an input requires grad and this thread records)."""
     if not isinstance(out, (tuple, list)) or (op.nout is not None and len(out) != op.nout):
         want = f"a tuple of {op.nout}" if op.nout is not None else "a list"
         raise OpRuleError(
@@ -179,7 +201,7 @@ def _record_outputs(op, arrays, params, parents, requires, out):
             f"{op.signature!r}); got {_describe_value(out)}"
         )
     outs = tuple(_single_output(op, o) for o in out)
-    if _grad_mode.anomaly:
+    if detecting:
         for o in outs:
             anomaly.check_forward(op, arrays, o)
     results = []
@@ -189,14 +211,14 @@ def _record_outputs(op, arrays, params, parents, requires, out):
         result.grad = result.name = result._node = None
         result.requires_grad = False
         results.append(result)
-    if requires and _grad_mode.enabled:
+    if record:
         wanted = [r for r in results if r.data.dtype.kind == "f"]
         if wanted:
             node = LockingNode(op, params, arrays, outs, parents, _nobody)
             node.locked = locks.lock([*arrays, *outs])
             node.outputs = tuple(weakref.ref(r) if r.data.dtype.kind == "f" else None
                                  for r in results)
-            if _grad_mode.anomaly:
+            if detecting:
                 node.origin = anomaly.user_frame()
             for k, result in enumerate(results):
                 if node.outputs[k] is not None:
@@ -474,6 +496,13 @@ def walk(starts, retain_graph: bool, trace=None, create_graph: bool = False,
     rule = _local_rule
     if create_graph:
         from .recorded import recorded_rule as rule
+    # The common pass (no trace, no capture, no create_graph) does not book each
+    # contribution into its tensor as it comes: it gathers them per tensor in `held`
+    # and books them all at the end under one lock (`_book_all`), rather than taking the
+    # lock for every contribution. What ends up in `.grad` is the same (on failure, what
+    # was gathered so far is booked before the error propagates, as if booked at once).
+    # A trace reports each running balance, so a traced pass books as it goes.
+    held: dict | None = {} if trace is None and capture is None and not create_graph else None
     ledger: dict = {}
     for root, seed in starts:
         node = root._node
@@ -492,7 +521,7 @@ def walk(starts, retain_graph: bool, trace=None, create_graph: bool = False,
         while ready:
             node = ready.pop()
             out_grad = ledger.pop(node)
-            if out_grad.__class__ is list:  # a call with several outputs: book each one
+            if type(out_grad) is list:  # a call with several outputs: book each one
                 out_grad = _book_outputs(node, out_grad, booked, capture)
                 tensor = None
             else:
@@ -500,40 +529,49 @@ def walk(starts, retain_graph: bool, trace=None, create_graph: bool = False,
                 if capture is not None:
                     if node in capture:
                         capture[node] = out_grad
-                elif tensor is not None:
-                    _book(tensor, out_grad)
-                    booked.add(tensor)
+                elif tensor is not None:  # an intermediate someone holds gets its grad too
+                    if held is not None:
+                        held[tensor] = out_grad.copy() if type(out_grad) is np.ndarray \
+                            else out_grad
+                    else:
+                        _book(tensor, out_grad)
+                        booked.add(tensor)
             contributions, locals_ = rule(node, out_grad)
-            for i, (parent, contribution) in enumerate(
-                zip(node.parents, contributions, strict=True)
-            ):
-                if parent is None:
-                    continue
-                kind = parent.__class__
-                if kind in NODES or kind is Output:
-                    if contribution is not None:
-                        total = _gather(ledger, parent, contribution)
-                        if trace is not None:
-                            trace(Booking(node.op, tensor, i, _tensor_of(parent),
-                                          _local(node, locals_, i), out_grad, contribution,
-                                          total, node, parent))
-                    if kind is Output:
-                        parent = parent.node
-                    pending[parent] -= 1
-                    if pending[parent] == 0:
-                        ready.append(parent)
-                elif contribution is not None:
-                    _deliver(parent, contribution, capture, copied=True)
-                    booked.add(parent)
-                    if trace is not None:
-                        trace(Booking(node.op, tensor, i, parent, _local(node, locals_, i),
-                                      out_grad, contribution, parent.grad, node, parent))
+            if trace is None:
+                # `rule` returned one contribution per parent (it checked the count).
+                for parent, contribution in zip(node.parents, contributions, strict=False):
+                    if parent is None:
+                        continue
+                    kind = type(parent)
+                    if kind is Node or kind is LockingNode or kind is Output:
+                        if contribution is not None:
+                            _gather(ledger, parent, contribution)
+                        if kind is Output:
+                            parent = parent.node
+                        pending[parent] -= 1
+                        if pending[parent] == 0:
+                            ready.append(parent)
+                    elif contribution is not None:  # a leaf
+                        if held is not None:
+                            previous = held.get(parent)
+                            held[parent] = contribution if previous is None \
+                                else previous + contribution
+                        else:
+                            _deliver(parent, contribution, capture, copied=True)
+                            booked.add(parent)
+            else:
+                _book_traced(node, tensor, out_grad, contributions, locals_, ledger, pending,
+                             ready, booked, capture, trace)
             if not retain_graph:
                 if node.locked is None:
                     node.arrays = node.out = node.params = None
                 else:
                     node.free()
+        if held:
+            _book_all(held, booked)
     except Exception as error:
+        if held:
+            _book_all(held, booked)
         if booked and capture is None and hasattr(error, "add_note"):
             names = ", ".join(sorted(t.name or f"a tensor of shape {t.shape}" for t in booked))
             error.add_note(
@@ -542,6 +580,44 @@ def walk(starts, retain_graph: bool, trace=None, create_graph: bool = False,
                 "the forward pass before trying again."
             )
         raise
+
+
+def _book_traced(node, tensor, out_grad, contributions, locals_, ledger, pending, ready,
+                 booked, capture, trace) -> None:
+    """The walk's booking of one node's contributions, reporting each entry to `trace`."""
+    for i, (parent, contribution) in enumerate(zip(node.parents, contributions, strict=False)):
+        if parent is None:
+            continue
+        kind = type(parent)
+        if kind is Node or kind is LockingNode or kind is Output:
+            if contribution is not None:
+                total = _gather(ledger, parent, contribution)
+                trace(Booking(node.op, tensor, i, _tensor_of(parent),
+                              _local(node, locals_, i), out_grad, contribution, total, node,
+                              parent))
+            if kind is Output:
+                parent = parent.node
+            pending[parent] -= 1
+            if pending[parent] == 0:
+                ready.append(parent)
+        elif contribution is not None:
+            _deliver(parent, contribution, capture, copied=True)
+            booked.add(parent)
+            trace(Booking(node.op, tensor, i, parent, _local(node, locals_, i), out_grad,
+                          contribution, parent.grad, node, parent))
+
+
+def _book_all(held: dict, booked: set) -> None:
+    """Book what a pass gathered per tensor (each grad its own array), under one lock:
+    backward passes in several threads may book into one shared leaf."""
+    with _ledger_lock:
+        for tensor, grad in held.items():
+            if tensor.grad is None:
+                tensor.grad = grad
+            else:
+                tensor.grad = tensor.grad + grad
+    booked.update(held)
+    held.clear()
 
 
 def _deliver(leaf: Tensor, grad, capture: dict | None, copied: bool = False) -> None:
@@ -561,7 +637,7 @@ def _gather(ledger: dict, parent, contribution):
 
     A call with several outputs gathers a list, one slot per output (see `Output`).
     """
-    if parent.__class__ is Output:
+    if type(parent) is Output:
         slots = ledger.get(parent.node)
         if slots is None:
             slots = ledger[parent.node] = [None] * len(parent.node.outputs)
@@ -597,7 +673,7 @@ def _book_outputs(node: Node, slots: list, booked: set, capture: dict | None) ->
 
 def _tensor_of(parent):
     """The tensor a recorded call (or one output of it) stands for, None if nobody holds it."""
-    if parent.__class__ is Output:
+    if type(parent) is Output:
         return parent.node.outputs[parent.index]()
     return parent.tensor()
 
@@ -651,9 +727,9 @@ def _count_consumers(roots: list) -> dict:
                 "recompute the forward pass."
             )
         for parent in node.parents:
-            if parent.__class__ is Output:
+            if type(parent) is Output:
                 parent = parent.node
-            if parent.__class__ in NODES:
+            if type(parent) in NODES:
                 if parent in pending:
                     pending[parent] += 1
                 else:
@@ -664,7 +740,7 @@ def _count_consumers(roots: list) -> dict:
 
 def _book(tensor: Tensor, grad) -> None:
     """`tensor.grad += grad`, as a new array: a booked grad never aliases another."""
-    _book_leaf(tensor, grad.copy() if grad.__class__ is np.ndarray else grad)
+    _book_leaf(tensor, grad.copy() if type(grad) is np.ndarray else grad)
 
 
 def _book_leaf(tensor: Tensor, grad) -> None:
@@ -682,7 +758,7 @@ def _book_leaf(tensor: Tensor, grad) -> None:
 def _exclusive(grad, node: Node, out_grad, rule_out: tuple) -> bool:
     """True when a vjp's array is its own: not a view, not a cotangent, an input or an
     output, not returned twice. Such an array can become a leaf's `.grad` as it is."""
-    if out_grad.__class__ is tuple:
+    if type(out_grad) is tuple:
         others = (*out_grad, *node.out, *node.arrays)
     else:
         others = (out_grad, node.out, *node.arrays)
@@ -700,10 +776,10 @@ def _local_rule(node: Node, out_grad) -> tuple:
     rule itself returned (the local derivatives, for an elementwise op).
     """
     op, arrays, parents = node.op, node.arrays, node.parents
-    elementwise = op.local_grad is not None
+    local_grad = op.local_grad
     try:
-        if elementwise:
-            rule_out = op.local_grad(*arrays, out=node.out, **node.params)
+        if local_grad is not None:
+            rule_out = local_grad(*arrays, out=node.out, **node.params)
         elif op.vjp_wants_needs:
             needs = tuple(p is not None for p in parents)
             rule_out = op.vjp(out_grad, *arrays, out=node.out, needs_grad=needs, **node.params)
@@ -714,13 +790,16 @@ def _local_rule(node: Node, out_grad) -> tuple:
             f"{describe_op(op)}: its {op.rule} rule raised {type(error).__name__}: {error} "
             f"(input shapes {', '.join(str(np.shape(a)) for a in arrays)})"
         ) from error
-    if rule_out.__class__ is not tuple or len(rule_out) != len(arrays):
+    if type(rule_out) is not tuple or len(rule_out) != len(arrays):
         raise OpRuleError(
             f"{describe_op(op)}: its {op.rule} rule must return a tuple of {len(arrays)} "
             f"(one per input); got {_describe_value(rule_out)}"
         )
+    elementwise = local_grad is not None
     contributions = []
-    for i, (parent, grad, like) in enumerate(zip(parents, rule_out, arrays, strict=False)):
+    i = -1  # the input's index, for the error messages
+    for parent, grad, like in zip(parents, rule_out, arrays, strict=False):  # lengths checked
+        i += 1
         if parent is None or grad is None:
             contributions.append(None)
             continue
@@ -728,8 +807,10 @@ def _local_rule(node: Node, out_grad) -> tuple:
             try:
                 # local * out_grad; a local of exactly 1 (add) books out_grad itself, sparing
                 # a pass over the array (a leaf gets its own copy below).
-                one = grad.__class__ is float and grad == 1.0 and out_grad.__class__ is np.ndarray
-                grad = out_grad if one else grad * out_grad
+                if type(grad) is float and grad == 1.0 and type(out_grad) is np.ndarray:
+                    grad = out_grad
+                else:
+                    grad = grad * out_grad
             except (ValueError, TypeError) as error:
                 raise OpRuleError(
                     f"{describe_op(op)}: local_grad for input {i + 1} is "
@@ -738,17 +819,19 @@ def _local_rule(node: Node, out_grad) -> tuple:
                     f"{np.shape(like)}: a local derivative must broadcast against the output "
                     f"({error})"
                 ) from None
-        # Same numpy scalar type as the input: same shape () and dtype, nothing to check.
-        if grad.__class__ is not like.__class__ or like.__class__ is np.ndarray:
+        # The fast path skips `_conform` when the contribution is a numpy scalar of the
+        # input's own type: that already means shape () and the input's dtype.
+        kind = type(like)
+        if type(grad) is not kind or kind is np.ndarray:
             grad = _conform(op, i, grad, like, elementwise)
             # A leaf books what it gets: an array that may be shared is copied first.
-            if parent.__class__ not in NODES and grad.__class__ is np.ndarray and (
+            if type(parent) not in NODES and type(grad) is np.ndarray and (
                 grad is out_grad
                 or not elementwise and not _exclusive(grad, node, out_grad, rule_out)
             ):
                 grad = grad.copy()
         contributions.append(grad)
-    if _grad_mode.anomaly:
+    if not _modes.plain and _modes.modes()[1]:
         anomaly.check_backward(node, out_grad, contributions)
     return contributions, rule_out
 

@@ -21,7 +21,7 @@ from .op import RESERVED
 from .signature import SEQUENCE, STAR, shape_mismatch
 from .tensor import Tensor, as_data
 
-_new_tensor = object.__new__
+_new_tensor = _new_node = object.__new__
 _ledger_lock = threading.Lock()
 
 _NUMERIC_KINDS = "biuf"
@@ -154,7 +154,8 @@ def apply(op, args: tuple, params: dict):
         elif recording:
             _check_constants(op, parents)
     try:
-        out = op.forward(*arrays, **params)
+        # Without params, no keyword dict is built for the call (it costs as much as the rest).
+        out = op.forward(*arrays, **params) if params else op.forward(*arrays)
     except Exception as error:
         raise _forward_error(op, arrays, params, error) from error
     if op.multi:
@@ -165,7 +166,7 @@ def apply(op, args: tuple, params: dict):
             out = out[()]
         else:
             saves_array = True
-    elif not isinstance(out, np.generic):
+    elif type(out) not in _FLOATS and not isinstance(out, np.generic):
         out = _single_output(op, out)
         saves_array = saves_array or type(out) is np.ndarray
     if detecting:
@@ -178,12 +179,16 @@ def apply(op, args: tuple, params: dict):
         result.requires_grad = True
         # The numpy arrays a call saves are locked read-only while its Node lives; a call
         # on numpy scalars alone saves nothing writeable, so its Node needs no finalizer.
-        if saves_array:
-            node = result._node = LockingNode(op, params, arrays, out, parents,
-                                              weakref.ref(result))
-            node.locked = locks.lock([*arrays, out])
-        else:
-            node = result._node = Node(op, params, arrays, out, parents, weakref.ref(result))
+        # (Filled slot by slot rather than through Node.__init__: one Python call less.)
+        node = result._node = _new_node(LockingNode if saves_array else Node)
+        node.op = op
+        node.params = params
+        node.arrays = arrays
+        node.out = out
+        node.parents = parents
+        node.tensor = weakref.ref(result)
+        node.locked = locks.lock([*arrays, out]) if saves_array else None
+        node.origin = None
         if detecting:
             node.origin = anomaly.user_frame()
     else:
@@ -543,11 +548,18 @@ def walk(starts, retain_graph: bool, trace=None, create_graph: bool = False,
                     if parent is None:
                         continue
                     kind = type(parent)
-                    if kind is Node or kind is LockingNode or kind is Output:
+                    if kind is Node or kind is LockingNode:
+                        if contribution is not None:  # `_gather`, inlined for the common case
+                            previous = ledger.get(parent)
+                            ledger[parent] = contribution if previous is None \
+                                else previous + contribution
+                        pending[parent] -= 1
+                        if pending[parent] == 0:
+                            ready.append(parent)
+                    elif kind is Output:
                         if contribution is not None:
                             _gather(ledger, parent, contribution)
-                        if kind is Output:
-                            parent = parent.node
+                        parent = parent.node
                         pending[parent] -= 1
                         if pending[parent] == 0:
                             ready.append(parent)
@@ -779,12 +791,18 @@ def _local_rule(node: Node, out_grad) -> tuple:
     local_grad = op.local_grad
     try:
         if local_grad is not None:
-            rule_out = local_grad(*arrays, out=node.out, **node.params)
+            params = node.params
+            if params:
+                rule_out = local_grad(*arrays, out=node.out, **params)
+            else:
+                rule_out = local_grad(*arrays, out=node.out)
         elif op.vjp_wants_needs:
             needs = tuple(p is not None for p in parents)
             rule_out = op.vjp(out_grad, *arrays, out=node.out, needs_grad=needs, **node.params)
-        else:
+        elif node.params:
             rule_out = op.vjp(out_grad, *arrays, out=node.out, **node.params)
+        else:
+            rule_out = op.vjp(out_grad, *arrays, out=node.out)
     except Exception as error:
         raise OpRuleError(
             f"{describe_op(op)}: its {op.rule} rule raised {type(error).__name__}: {error} "

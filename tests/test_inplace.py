@@ -1,6 +1,9 @@
 """An array saved for backward cannot be edited in place while its graph lives."""
 
 import gc
+import os
+import subprocess
+import sys
 
 import gradledger as gl
 import numpy as np
@@ -116,3 +119,20 @@ def test_a_view_born_read_only_of_a_locked_array_is_unlocked_with_its_graph():
     fresh_loss = gl.sum(fresh)
     fresh_loss.backward()
     fresh.data[0, 0] = 7.0
+
+
+def test_a_graph_still_held_at_interpreter_exit_prints_no_error(tmp_path):
+    # The graph is kept alive by a module (numpy) that is torn down after gradledger's,
+    # so its nodes die when the tape's module globals are already gone.
+    script = tmp_path / "held_at_exit.py"
+    script.write_text(
+        "import numpy as np\n"
+        "import gradledger as gl\n"
+        "w = gl.tensor(np.ones((3, 3)), requires_grad=True)\n"
+        "np.kept_graph = [gl.sum(gl.relu(w @ np.ones(3))) for _ in range(3)]\n"
+    )
+    env = {**os.environ, "GRADLEDGER_DISABLE_PLUGIN_AUTOLOAD": "1"}
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                            env=env, timeout=120, check=False)
+    assert result.returncode == 0
+    assert "Exception ignored" not in result.stderr, result.stderr

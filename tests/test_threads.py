@@ -1,9 +1,11 @@
 """Graphs built and walked in 8 threads at once give exactly their serial grads."""
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import gradledger as gl
 import numpy as np
+import pytest
 
 
 def train_step(seed: int):
@@ -51,3 +53,40 @@ def test_backward_in_eight_threads_into_one_shared_leaf_loses_no_booking():
     with ThreadPoolExecutor(max_workers=8) as pool:
         list(pool.map(fifty_backwards, range(8)))
     np.testing.assert_array_equal(w.grad, np.full((64, 64), 400.0))
+
+
+def test_a_mode_block_open_in_one_thread_changes_only_that_thread_and_ends_cleanly():
+    from gradledger import grad_mode
+
+    inside, done = threading.Event(), threading.Event()
+    seen = {}
+
+    def detecting():
+        with gl.detect_anomaly():
+            inside.set()
+            done.wait(10)
+            try:
+                gl.log(gl.tensor(0.0, requires_grad=True))
+            except gl.AnomalyError:
+                seen["anomaly raised in the detecting thread"] = True
+
+    thread = threading.Thread(target=detecting)
+    thread.start()
+    inside.wait(10)
+    assert not grad_mode.plain  # some thread is in a mode block: the tape asks its own
+    with np.errstate(divide="ignore"):
+        out = gl.log(gl.tensor(0.0, requires_grad=True))  # no detection in this thread
+    assert out.requires_grad and np.isneginf(out.data)
+    done.set()
+    thread.join()
+    assert seen == {"anomaly raised in the detecting thread": True}
+    assert grad_mode.plain and gl.is_grad_enabled() and not gl.is_anomaly_enabled()
+
+
+def test_a_mode_block_left_by_an_exception_restores_the_mode_and_the_fast_path():
+    from gradledger import grad_mode
+
+    with pytest.raises(ValueError), gl.no_grad():
+        raise ValueError("leave the block")
+    assert grad_mode.plain and gl.is_grad_enabled()
+    assert (gl.tensor(1.0, requires_grad=True) * 2).requires_grad

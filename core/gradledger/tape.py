@@ -141,8 +141,7 @@ def apply(op, args: tuple, params: dict):
             arrays.append(x)
             parents.append(None)
     if constants:
-        _wrap_constants(op, args, arrays)
-        saves_array = any(type(a) is np.ndarray for a in arrays)
+        saves_array = _wrap_constants(op, args, arrays)
     # The thread's modes, without a thread-local read while no thread is in a mode block.
     if _modes.plain:
         recording, detecting = True, False
@@ -327,15 +326,16 @@ def _positional_message(op, inputs: int, extra) -> str:
     )
 
 
-def _wrap_constants(op, args, arrays) -> None:
-    """Turn numbers and lists mixed in with tensors into numpy values of the tensors' dtype.
+def _wrap_constants(op, args, arrays) -> bool:
+    """Turn numbers and lists mixed in with tensors into numpy values of the tensors' dtype;
+    return whether `arrays` then holds a numpy array (not only numpy scalars).
 
     As numpy does with Python scalars (NEP 50): `float32_tensor * 3.0` stays float32;
     a Python float with an integer tensor gives float64.
     """
     dtype = None
     for x in args:
-        if isinstance(x, Tensor):
+        if type(x) is Tensor or isinstance(x, Tensor):
             dtype = x.data.dtype
             break
     if dtype is None:
@@ -343,9 +343,13 @@ def _wrap_constants(op, args, arrays) -> None:
             f"{describe_op(op)} was called without any gl.Tensor input; wrap one with "
             "gl.tensor(...)"
         )
+    saves_array = False
     for i, x in enumerate(arrays):
-        kind = x.__class__
-        if kind is np.ndarray or isinstance(x, np.generic):
+        kind = type(x)
+        if kind is np.ndarray:
+            saves_array = True
+            continue
+        if kind in _FLOATS or isinstance(x, np.generic):
             continue
         if i in op.constants:
             # A declared constant keeps its own type: Python numbers stay weak (x ** 2 of
@@ -358,6 +362,9 @@ def _wrap_constants(op, args, arrays) -> None:
             arrays[i] = dtype.type(x)
         else:
             arrays[i] = _constant(op, i, x, dtype)
+        if type(arrays[i]) is np.ndarray:
+            saves_array = True
+    return saves_array
 
 
 def _constant(op, i, x, dtype):
@@ -824,8 +831,9 @@ def _local_rule(node: Node, out_grad) -> tuple:
         if elementwise:
             try:
                 # local * out_grad; a local of exactly 1 (add) books out_grad itself, sparing
-                # a pass over the array (a leaf gets its own copy below).
-                if type(grad) is float and grad == 1.0 and type(out_grad) is np.ndarray:
+                # a pass over the array (a leaf gets its own copy below; a numpy scalar
+                # cannot change, so it is shared as it is). 1.0 * g is exactly g, in g's dtype.
+                if type(grad) is float and grad == 1.0:
                     grad = out_grad
                 else:
                     grad = grad * out_grad

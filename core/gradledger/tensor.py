@@ -304,11 +304,15 @@ _NO_PARAMS: dict = {}  # shared by operator calls; the tape never mutates params
 
 
 def _binary(name: str):
+    # The registry is read at every call (never cached here), so an override registered
+    # later is what runs; `host.lookup` handles loading and the error for a missing op.
     def method(self, other):
-        return tape.apply(host.lookup(name), (self, other), _NO_PARAMS)
+        op = host.registry.ops.get(name) if host.loaded else None
+        return tape.apply(op or host.lookup(name), (self, other), _NO_PARAMS)
 
     def reflected(self, other):
-        return tape.apply(host.lookup(name), (other, self), _NO_PARAMS)
+        op = host.registry.ops.get(name) if host.loaded else None
+        return tape.apply(op or host.lookup(name), (other, self), _NO_PARAMS)
 
     return method, reflected
 

@@ -71,6 +71,7 @@ def instructions(python: str, tree: Path | None, workload: str, rounds: int) -> 
     if tree is not None:
         env["PYTHONPATH"] = os.pathsep.join([str(tree / "core"), str(tree / "ops_builtin")])
     env["GRADLEDGER_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    env["PYTHONHASHSEED"] = "0"  # set and dict layouts (and so the counts) repeat run to run
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "workload.py"
         script.write_text(WORKLOAD)

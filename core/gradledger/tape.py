@@ -550,8 +550,9 @@ def walk(starts, retain_graph: bool, trace=None, create_graph: bool = False,
                         booked.add(tensor)
             contributions, locals_ = rule(node, out_grad)
             if trace is None:
-                # `rule` returned one contribution per parent (it checked the count).
-                for parent, contribution in zip(node.parents, contributions, strict=False):
+                # `rule` returned one contribution per parent (it checked the count; zip
+                # without strict=, which would parse its arguments the slow way).
+                for parent, contribution in zip(node.parents, contributions):  # noqa: B905 (see above)
                     if parent is None:
                         continue
                     kind = type(parent)
@@ -604,7 +605,7 @@ def walk(starts, retain_graph: bool, trace=None, create_graph: bool = False,
 def _book_traced(node, tensor, out_grad, contributions, locals_, ledger, pending, ready,
                  booked, capture, trace) -> None:
     """The walk's booking of one node's contributions, reporting each entry to `trace`."""
-    for i, (parent, contribution) in enumerate(zip(node.parents, contributions, strict=False)):
+    for i, (parent, contribution) in enumerate(zip(node.parents, contributions)):  # noqa: B905
         if parent is None:
             continue
         kind = type(parent)
@@ -823,7 +824,9 @@ def _local_rule(node: Node, out_grad) -> tuple:
     elementwise = local_grad is not None
     contributions = []
     i = -1  # the input's index, for the error messages
-    for parent, grad, like in zip(parents, rule_out, arrays, strict=False):  # lengths checked
+    # No strict=: lengths are checked above, and a keyword makes zip parse its arguments
+    # the slow way (a cost per node).
+    for parent, grad, like in zip(parents, rule_out, arrays):  # noqa: B905
         i += 1
         if parent is None or grad is None:
             contributions.append(None)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 
-from hypothesis import HealthCheck, Phase, Verbosity, given
+from hypothesis import HealthCheck, Phase, Verbosity, given, reject
 from hypothesis import seed as hypothesis_seed
 from hypothesis import settings as Settings
 from hypothesis.errors import Flaky, HypothesisException, Unsatisfiable
@@ -23,10 +23,13 @@ try:
 except ImportError:  # Python 3.10: hypothesis depends on the backport
     from exceptiongroup import BaseExceptionGroup
 from . import sampling
-from .checks import Checker, Stats
+from .checks import Checker, Discard, Stats
 from .report import FAIL, PASS, UNVERIFIABLE, Failure, OpReport
 
 DEFAULT_EXAMPLES = 200
+STEER_FROM = 1000
+"""Runs of at least this many examples steer hypothesis (`target`) towards the examples that
+come closest to a tolerance; shorter runs spend their time on more examples instead."""
 
 
 class Counterexample(Exception):
@@ -70,13 +73,22 @@ def verify_op(name, *, examples: int | None = None, seed: int | None = None,
     except sampling.Unverifiable as why:
         report.status, report.reason = UNVERIFIABLE, str(why)
         return report
-    stats = Stats()
+    except Exception as error:  # a hint that breaks in a way we did not foresee
+        report.status = UNVERIFIABLE
+        report.reason = f"its hints raised {type(error).__name__}: {error}"
+        return report
+    stats = Stats(steer=chosen.max_examples >= STEER_FROM)
     first_failure = []
 
     @chosen
     @given(strategy)
     def run(example):
-        failure = Checker(op, example, stats).run()
+        try:
+            failure = Checker(op, example, stats).run()
+        except Discard as why:
+            reason = str(why)
+            stats.discarded[reason] = stats.discarded.get(reason, 0) + 1
+            reject()
         if failure is not None:
             if not first_failure:
                 first_failure.append(stats.examples)
@@ -98,10 +110,16 @@ def verify_op(name, *, examples: int | None = None, seed: int | None = None,
     except (Flaky, HypothesisException) as error:
         report.status = FAIL
         report.failure = Failure("flaky", f"hypothesis: {type(error).__name__}: {error}")
+    except Exception as error:  # a hint's strategy that raises while drawing: never a crash
+        report.status = UNVERIFIABLE
+        report.reason = f"drawing an example raised {type(error).__name__}: {error}"
     report.seconds = time.perf_counter() - started
     report.examples = first_failure[0] if first_failure else stats.examples
     report.worst_abs_error, report.worst_rel_error = stats.worst_abs, stats.worst_rel
-    report.worst_tolerance_fraction = stats.worst_fraction
+    report.closest = dict(stats.by_check)
+    report.worst_tolerance_fraction = max(stats.by_check.values(), default=0.0)
+    report.dtypes = dict(stats.by_dtype)
+    report.discarded = dict(stats.discarded)
     return report
 
 

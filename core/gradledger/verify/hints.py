@@ -16,7 +16,13 @@ MARGIN = 1e-3
 """Samples keep at least this distance from every declared kink and domain bound."""
 
 BOUND = 100.0
-"""Where a domain is open-ended, samples stay within +-BOUND."""
+"""Where a domain is open-ended, hypothesis's edge-seeking draws stay within +-BOUND."""
+
+LARGE = 1e6
+"""Where a domain is open-ended, the log-uniform draws reach magnitudes up to LARGE."""
+
+DTYPES = ("float64", "float32")
+"""The float dtypes an op supports when it does not declare `dtypes`."""
 
 
 def interval(op, i: int) -> tuple:
@@ -34,17 +40,23 @@ def kinks(op, i: int) -> tuple:
 
 
 def nudge_scale(x, bounds: tuple = (None, None), points: tuple = ()) -> np.ndarray:
-    """Per element, how far it may be nudged: min(1, distance to the nearest kink or bound).
+    """Per element, how far it may be nudged (the step is `h * scale`, h at most 1e-3).
 
-    A nudge of `h * scale` with h < 1/2 never crosses a kink or leaves the domain,
-    and an element close to a singularity (log near 0) is nudged by a step in
+    `min(1, |x_k| or a tenth of the input's RMS if larger, distance to the nearest
+    kink or bound)`: relative to each value's own scale, so that a matrix of scale
+    0.01 is nudged by 1e-3 of itself, not by 10%; never across a kink or out of the
+    domain; and an element close to a singularity (log near 0) is nudged in
     proportion, so the finite difference keeps its relative accuracy there.
+    An input of zeros only is nudged by 1e-3 (times h).
     """
     x = np.asarray(x, dtype=np.float64)
-    distance = np.full(x.shape, np.inf)
+    magnitude = np.abs(x)
+    rms = float(np.sqrt(np.mean(magnitude * magnitude))) if x.size else 0.0
+    scale = np.maximum(magnitude, 0.1 * rms)
+    scale = np.where(scale > 0, scale, MARGIN)
     for edge in (*points, *(b for b in bounds if b is not None)):
-        distance = np.minimum(distance, np.abs(x - edge))
-    return np.minimum(1.0, distance)
+        scale = np.minimum(scale, np.abs(x - edge))
+    return np.minimum(1.0, scale)
 
 
 def shared_interval(op) -> tuple | None:
@@ -55,6 +67,12 @@ def shared_interval(op) -> tuple | None:
     if low is not None and high is not None and high - low <= 4 * MARGIN:
         return None
     return (low, high)
+
+
+def dtypes(op) -> tuple:
+    """The float dtypes the op declares it supports (default float64 and float32)."""
+    declared = getattr(op, "dtypes", None) or DTYPES
+    return tuple(np.dtype(d) for d in declared)
 
 
 def differentiable_inputs(op) -> tuple:

@@ -18,7 +18,9 @@ PASS, FAIL, UNVERIFIABLE = "PASS", "FAIL", "UNVERIFIABLE"
 
 @dataclass
 class WorstElement:
-    """The element whose grad misses its nudge by the most (in units of its tolerance)."""
+    """The element that misses its reference by the most (in units of its tolerance):
+    `numeric` is the reference's value (the nudge method, or what the sub-check compares
+    with), `analytic` what the op gave."""
 
     input: int  # 1-based, as in the snippet's x1, x2, ...
     index: tuple
@@ -29,7 +31,7 @@ class WorstElement:
         where = f"x{self.input}"
         if self.index:
             where += f"[{', '.join(map(str, self.index))}]"
-        return f"{where}: nudge {self.numeric:.10g}, rule {self.analytic:.10g}"
+        return f"{where}: expected {self.numeric:.10g}, got {self.analytic:.10g}"
 
 
 @dataclass
@@ -48,9 +50,15 @@ class Failure:
     tolerance_fraction: float | None = None
     inputs: dict = field(default_factory=dict)
     params: dict = field(default_factory=dict)
+    reference: str = "the nudge method"
+    """What `numeric` is: the reference this sub-check compares the op's results with."""
+    analytic_label: str = "the op's rule, through the tape"
+    dtype: str = "float64"
 
     def lines(self) -> list[str]:
         out = [f"sub-check:  {self.check}", f"what:       {self.message}"]
+        if self.dtype != "float64":
+            out.append(f"dtype:      {self.dtype}")
         if self.max_abs_error is not None:
             out.append(
                 f"error:      max abs {self.max_abs_error:.3g}, max rel {self.max_rel_error:.3g}"
@@ -59,9 +67,9 @@ class Failure:
         if self.worst is not None:
             out.append(f"worst:      {self.worst}")
         if self.numeric is not None:
-            out.append(f"numeric:    {_show(self.numeric)}   (the nudge method)")
+            out.append(f"expected:   {_show(self.numeric)}   ({self.reference})")
         if self.analytic is not None:
-            out.append(f"analytic:   {_show(self.analytic)}   (the op's rule, through the tape)")
+            out.append(f"got:        {_show(self.analytic)}   ({self.analytic_label})")
         if self.snippet:
             out.append("reproduce (shrunk to a minimal counterexample):")
             out.extend("    " + line if line else "" for line in self.snippet.splitlines())
@@ -74,6 +82,8 @@ class Failure:
         return {
             "check": self.check,
             "message": self.message,
+            "dtype": self.dtype,
+            "reference": self.reference,
             "numeric": _plain(self.numeric),
             "analytic": _plain(self.analytic),
             "max_abs_error": _number(self.max_abs_error),
@@ -98,7 +108,11 @@ class OpReport:
     status:       PASS, FAIL or UNVERIFIABLE (`ok` is True only for PASS)
     examples:     examples that passed every sub-check (for a failure: before the first one)
     worst_*:      over the passing examples, the directional check's largest errors and
-                  its largest error as a fraction of the tolerance (1.0 would fail)
+                  the largest error of any compared sub-check as a fraction of its
+                  tolerance (1.0 would fail)
+    closest:      per sub-check, that closest approach to the tolerance
+    dtypes:       passing examples per dtype
+    discarded:    examples left out, by reason (an overflow far out in an open domain)
     failure:      the failing sub-check on the shrunk counterexample (FAIL)
     reason:       why the op cannot be verified (UNVERIFIABLE)
     """
@@ -116,6 +130,9 @@ class OpReport:
     failure: Failure | None = None
     reason: str | None = None
     settings: dict = field(default_factory=dict)
+    closest: dict = field(default_factory=dict)
+    dtypes: dict = field(default_factory=dict)
+    discarded: dict = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -129,25 +146,34 @@ class OpReport:
         """op, plugin, examples, worst error, status: one line of the CLI's table.
 
         The worst error is the largest error seen as a fraction of its tolerance
-        (above 1 fails): over the passing examples, or the failing check's.
+        (above 1 fails): over the passing examples, or for a failure the failing
+        example's own ("-" when its sub-check compares no numbers: a contract breach).
         """
         worst = f"{self.worst_tolerance_fraction:.1e}" if self.examples else "-"
-        if self.failure is not None and self.failure.tolerance_fraction is not None:
-            worst = f"{self.failure.tolerance_fraction:.1e}"
+        if self.failure is not None:
+            fraction = self.failure.tolerance_fraction
+            worst = "-" if fraction is None else f"{fraction:.1e}"
         status = self.status if self.failure is None else f"{self.status} ({self.failure.check})"
         return (self.op, self.plugin or "-", self.examples, worst, status)
 
     def __str__(self) -> str:
         head = f"{self.status}  op {self.op!r} ({self.provenance})"
         if self.status == PASS:
-            return (f"{head}: {self.examples} examples; worst directional error "
-                    f"{self.worst_tolerance_fraction:.1e} of its tolerance "
-                    f"({self.worst_abs_error:.1e} absolute)")
+            dtypes = ", ".join(f"{n} {d}" for d, n in sorted(self.dtypes.items()))
+            text = (f"{head}: {self.examples} examples ({dtypes or 'none'}); closest approach "
+                    f"to a tolerance {self.worst_tolerance_fraction:.1e} of it")
+            return text + self._discards()
         if self.status == UNVERIFIABLE:
             return f"{head}\n  cannot be verified: {self.reason}"
-        lines = [head, f"  failed after {self.examples} passing example(s)"]
+        lines = [head, f"  failed after {self.examples} passing example(s){self._discards()}"]
         lines.extend("  " + line if line else "" for line in self.failure.lines())
         return "\n".join(lines)
+
+    def _discards(self) -> str:
+        if not self.discarded:
+            return ""
+        reasons = "; ".join(f"{n} x {why}" for why, n in sorted(self.discarded.items()))
+        return f"; {sum(self.discarded.values())} example(s) discarded: {reasons}"
 
     def to_dict(self) -> dict:
         return {
@@ -161,6 +187,9 @@ class OpReport:
             "worst_abs_error": _number(self.worst_abs_error),
             "worst_rel_error": _number(self.worst_rel_error),
             "worst_tolerance_fraction": _number(self.worst_tolerance_fraction),
+            "closest_by_check": {k: _number(v) for k, v in self.closest.items()},
+            "examples_by_dtype": dict(self.dtypes),
+            "discarded": dict(self.discarded),
             "failure": None if self.failure is None else self.failure.to_dict(),
             "reason": self.reason,
             "settings": self.settings,
@@ -171,7 +200,7 @@ class OpReport:
 
 
 def literal(value) -> str:
-    """Python source that rebuilds `value` exactly (float reprs round-trip)."""
+    """Python source that rebuilds the array `value` exactly (float reprs round-trip)."""
     array = np.asarray(value)
     if array.ndim == 0:
         return f"np.{array.dtype.name}({array.item()!r})"
@@ -183,17 +212,51 @@ def literal(value) -> str:
     return f"np.array({text})"
 
 
+def source(value) -> str:
+    """Python source for a param value that runs when pasted (with numpy as np).
+
+    Handles numbers, strings, None, Ellipsis, slices, tuples, lists, dicts and numpy
+    arrays and scalars; raises ValueError for anything else.
+    """
+    if value is None or isinstance(value, (bool, str)):
+        return repr(value)
+    if value is Ellipsis:
+        return "..."
+    if isinstance(value, (np.ndarray, np.generic)):
+        array = np.asarray(value)
+        if array.ndim == 0:
+            return f"np.{array.dtype.name}({array.item()!r})"
+        return f"np.array({array.tolist()!r}, dtype=np.{array.dtype.name})"
+    if isinstance(value, (int, float, complex)):
+        return repr(value)
+    if isinstance(value, slice):
+        return f"slice({source(value.start)}, {source(value.stop)}, {source(value.step)})"
+    if isinstance(value, tuple):
+        items = ", ".join(source(v) for v in value)
+        return f"({items},)" if len(value) == 1 else f"({items})"
+    if isinstance(value, list):
+        return "[" + ", ".join(source(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{source(k)}: {source(v)}" for k, v in value.items()) + "}"
+    raise ValueError(f"cannot write {type(value).__name__} {value!r} as Python source")
+
+
 def snippet(op_name: str, arrays: list, constants: tuple, params: dict, *, call: str = "plain",
-            shared=None, cotangent=None, scale: float = 1.0, expected: dict | None = None) -> str:
+            shared=None, cotangent=None, scale: float = 1.0, expected: dict | None = None,
+            frozen: tuple = (), frozen_as: str = "tensor") -> str:
     """A program that rebuilds the counterexample and prints what the rule booked.
 
+    Inputs are x1, x2, ... in call order (`constants=` counts them from 0: x1 is index 0).
+
     call:      "plain" for op(x1, x2, ...), "shared" for op(x, x), "fan_in" for two calls
-               on the same inputs joined by `gradledger.verify.fan_in`
+               on the same inputs joined by `gradledger.verify.fan_in`, "frozen" for
+               op(...) with the inputs `frozen` given without grad (`frozen_as`: "tensor",
+               "array" or "number")
     cotangent: the output's grad passed to backward (times `scale`); None to stop after forward
-    expected:  per input name, the grad the nudge method gives (printed as a comment)
+    expected:  per input name, the grad the reference gives (printed as a comment)
     """
     lines = ["import numpy as np", "import gradledger as gl", ""]
-    kwargs = "".join(f", {k}={v!r}" for k, v in params.items())
+    kwargs = "".join(f", {k}={source(v)}" for k, v in params.items())
     if call == "shared":
         names = ["x1"]
         lines.append(f"x1 = gl.tensor({literal(shared)}, requires_grad=True)")
@@ -203,7 +266,14 @@ def snippet(op_name: str, arrays: list, constants: tuple, params: dict, *, call:
         for i, array in enumerate(arrays):
             name = f"x{i + 1}"
             if i in constants:
-                lines.append(f"{name} = {literal(array)}  # a constant: takes no gradient")
+                lines.append(f"{name} = {literal(array)}  # a constant (constants= index {i}): "
+                             "takes no gradient")
+            elif i in frozen and frozen_as == "tensor":
+                lines.append(f"{name} = gl.tensor({literal(array)})  # no grad")
+            elif i in frozen and frozen_as == "number":
+                lines.append(f"{name} = {float(np.asarray(array))!r}  # a Python number")
+            elif i in frozen:
+                lines.append(f"{name} = {literal(array)}  # a plain numpy array")
             else:
                 names.append(name)
                 lines.append(f"{name} = gl.tensor({literal(array)}, requires_grad=True)")
@@ -222,7 +292,7 @@ def snippet(op_name: str, arrays: list, constants: tuple, params: dict, *, call:
     for name in names:
         hint = ""
         if expected and name in expected:
-            hint = f"  # the nudge method gives {_show(expected[name])}"
+            hint = f"  # expected {_show(expected[name])}"
         lines.append(f"print({name}.grad){hint}")
     return "\n".join(lines)
 

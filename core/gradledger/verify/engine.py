@@ -134,14 +134,16 @@ def _from_group(group) -> Failure:
 
 
 def select_ops(names: Iterable[str] | None = None, plugin: str | None = None) -> list:
-    """The registered ops to verify, sorted by name: all, the ones named, or one plugin's."""
+    """The registered ops to verify, sorted by name: all, the ones named, or one plugin's
+    (`plugin`: its entry-point name or its distribution's name)."""
     host.ensure_loaded()
     if names:
         ops = [host.lookup(name) for name in names]
     else:
         ops = list(host.registry)
     if plugin is not None:
-        ops = [op for op in ops if op.plugin == plugin]
+        plugins = {record.name for record in host.plugins_named(plugin)} or {plugin}
+        ops = [op for op in ops if op.plugin in plugins]
     return sorted(ops, key=lambda op: op.name)
 
 
@@ -160,7 +162,12 @@ def verify_all(names: Iterable[str] | None = None, *, plugin: str | None = None,
     for index, op in enumerate(ops):
         if progress is not None:
             progress(index, len(ops), op, None)
-        report = verify_op(op, examples=examples, seed=seed, settings=settings)
+        try:
+            report = verify_op(op, examples=examples, seed=seed, settings=settings)
+        except Exception as error:  # never lose the other ops' reports
+            report = OpReport(op.name, op.plugin, op.distribution, op.version, FAIL)
+            report.failure = Failure("verifier", f"verifying the op raised "
+                                     f"{type(error).__name__}: {error}")
         reports.append(report)
         if progress is not None:
             progress(index, len(ops), op, report)

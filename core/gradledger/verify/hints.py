@@ -50,13 +50,17 @@ def nudge_scale(x, bounds: tuple = (None, None), points: tuple = ()) -> np.ndarr
     An input of zeros only is nudged by 1e-3 (times h).
     """
     x = np.asarray(x, dtype=np.float64)
-    magnitude = np.abs(x)
-    rms = float(np.sqrt(np.mean(magnitude * magnitude))) if x.size else 0.0
-    scale = np.maximum(magnitude, 0.1 * rms)
-    scale = np.where(scale > 0, scale, MARGIN)
+    flat = x.reshape(-1)
+    rms = float(np.sqrt(np.dot(flat, flat) / flat.size)) if flat.size else 0.0
+    scale = np.abs(x)
+    if rms == 0:
+        scale[...] = MARGIN
+    else:
+        np.maximum(scale, 0.1 * rms, out=scale)
+    np.minimum(scale, 1.0, out=scale)
     for edge in (*points, *(b for b in bounds if b is not None)):
-        scale = np.minimum(scale, np.abs(x - edge))
-    return np.minimum(1.0, scale)
+        np.minimum(scale, np.abs(x - edge), out=scale)
+    return scale
 
 
 def shared_interval(op) -> tuple | None:

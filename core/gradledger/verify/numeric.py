@@ -50,16 +50,26 @@ class Estimate:
         return self.truncation + self.roundoff
 
 
-def _inner(u, out, magnitude: bool = True) -> tuple[float, float | None]:
+def _inner(u, out, magnitude: bool = True, abs_u=None) -> tuple[float, float | None]:
     """`<u, out>`, and when asked the size its rounding error scales with.
 
     That size is `sum |u| * (|out| + 1)`: a forward pass rounds its intermediate
     values, and those are taken to be at least of order 1 even where the output is
     tiny (gelu(-6) = 0.5 x (1 + tanh(...)) loses digits of the 1 to cancellation).
+    Dot products, so that no array the size of the output is allocated for the sums.
     """
-    u, out = np.asarray(u), np.asarray(out, dtype=np.float64)
-    size = float(np.sum(np.abs(u) * (np.abs(out) + 1.0))) if magnitude else None
-    return float(np.sum(u * out)), size
+    u, out = np.asarray(u), np.asarray(out)
+    if out.dtype != np.float64:
+        out = out.astype(np.float64)
+    if u.shape != out.shape:  # a forward that breaks its shape: let numpy say how
+        return float(np.sum(u * out)), (float(np.sum(np.abs(u) * (np.abs(out) + 1.0)))
+                                        if magnitude else None)
+    flat_u, flat_out = u.reshape(-1), out.reshape(-1)
+    value = float(np.dot(flat_u, flat_out))
+    if not magnitude:
+        return value, None
+    abs_u = np.abs(flat_u) if abs_u is None else np.asarray(abs_u).reshape(-1)
+    return value, float(np.dot(abs_u, np.abs(flat_out))) + float(np.sum(abs_u))
 
 
 def richardson(phi: Callable[[float, bool], tuple[float, float | None]],
@@ -86,12 +96,23 @@ def richardson(phi: Callable[[float, bool], tuple[float, float | None]],
 def directional(forward: Callable, arrays: list, wrt: tuple, u, v: dict,
                 h: float = STEP, accept: Callable[[float, float], bool] | None = None
                 ) -> Estimate:
-    """`<u, J v>`: the change of `<u, forward(*arrays)>` along direction v (v[i] per input i)."""
+    """`<u, J v>`: the change of `<u, forward(*arrays)>` along direction v (v[i] per input i).
+
+    The nudged inputs are written into one float64 buffer per input, reused from one
+    nudge to the next (so the forward must not keep its inputs, which no rule may).
+    """
+    buffers = {i: np.empty(np.shape(arrays[i])) for i in wrt if np.ndim(arrays[i])}
 
     def phi(t, magnitude):
         moved = list(arrays)
         for i in wrt:
-            moved[i] = arrays[i] + t * v[i]
+            buffer = buffers.get(i)
+            if buffer is None:
+                moved[i] = arrays[i] + t * v[i]
+            else:
+                np.multiply(v[i], t, out=buffer)
+                np.add(buffer, arrays[i], out=buffer)
+                moved[i] = buffer
         return _inner(u, forward(*moved), magnitude)
 
     return richardson(phi, h, accept)

@@ -38,8 +38,13 @@ MAX_DIMS = 3
 MAX_SIDE = 4
 LARGE_SIDES = (100, 400)
 """A stretched dimension has between these many elements."""
+LARGE_CAP = 8192
+"""A stretched input with more elements than this has its other dimensions set to 1."""
 LARGE_ODDS = 8
 """About one example in LARGE_ODDS has one stretched dimension."""
+DRAWN = 24
+"""Hypothesis draws at most this many elements of each input (in C order); a numpy
+Generator seeded by hypothesis fills the rest, so that an example's cost stays small."""
 MODES = ("edge", "uniform", "log")
 FROZEN_AS = ("tensor", "array", "number")
 
@@ -181,7 +186,18 @@ def stretch(sig, shapes: tuple, choice: int, side: int) -> tuple:
             if 0 <= j:
                 out[i] = shape[:j] + (side,) + shape[j + 1:]
                 break
+    if max(math.prod(s) for s in out) > LARGE_CAP:  # other dimensions to 1, keeping the long one
+        out = [tuple(n if n == side or n == 1 else 1 for n in s) if kind != "core" else
+               _ones_but_core(sig.inputs[i], s) for i, s in enumerate(out)]
     return tuple(out)
+
+
+def _ones_but_core(dims, shape: tuple) -> tuple:
+    """`shape` with its loop (batch) dimensions set to 1."""
+    if dims == ANY_SHAPE:
+        return shape
+    core = min(len(dims), len(shape))
+    return (1,) * (len(shape) - core) + tuple(shape[len(shape) - core:])
 
 
 # -- values ------------------------------------------------------------------------------
@@ -264,8 +280,10 @@ def place(units: np.ndarray, bounds: tuple, points: tuple, mode: str,
     return np.asarray(x, dtype=np.float64)
 
 
-UNITS = st.integers(0, 2**24).map(lambda k: k / 2**24)
-"""Numbers in [0, 1] that hypothesis draws about uniformly and shrinks towards 0."""
+UNITS = st.tuples(st.integers(0, 255), st.integers(0, 255)).map(
+    lambda digits: (digits[0] + digits[1] / 256) / 256)
+"""Numbers in [0, 1) that hypothesis draws about uniformly and shrinks towards 0: two base-256
+digits, because hypothesis draws wide integer ranges mostly near their lower end."""
 
 
 def spread(rng: np.random.Generator, shape: tuple, bounds: tuple, points: tuple,
@@ -412,14 +430,21 @@ def _from_declaration(op) -> st.SearchStrategy:
             expected = None if expected is None else hints.result_shape(op.sig, shapes)
         params = draw(fixed_params if fixed_params is not None else _params(op, shapes))
         mode = draw(mode_strategy)
-        if mode == "edge":
-            arrays = [draw(_array(s, v)) for s, v in zip(small, edge_values, strict=True)]
-        else:  # one hypothesis number per element, so that the values shrink too
-            arrays = [place(draw(_array(s, UNITS)), intervals[i], kinks[i], mode, draw(UNITS))
-                      for i, s in enumerate(small)]
-        if large:  # the drawn values in one corner, the rest from a numpy Generator
-            rng = np.random.default_rng(values_seed)
-            spread_mode = "uniform" if mode == "edge" else mode
+        rng = np.random.default_rng(values_seed)
+        spread_mode = "uniform" if mode == "edge" else mode
+        arrays = []
+        for i, shape in enumerate(small):
+            # hypothesis draws (and shrinks) the first DRAWN elements, a Generator the rest
+            size = math.prod(shape)
+            drawn = min(size, DRAWN)
+            if mode == "edge":
+                head = draw(_array((drawn,), edge_values[i]))
+            else:
+                head = place(draw(_array((drawn,), UNITS)), intervals[i], kinks[i], mode,
+                             draw(UNITS))
+            tail = spread(rng, (size - drawn,), intervals[i], kinks[i], spread_mode)
+            arrays.append(np.concatenate([head, tail]).reshape(shape))
+        if large:  # the drawn values in one corner, the rest from the Generator
             arrays = [embed(spread(rng, s, intervals[i], kinks[i], spread_mode), arrays[i])
                       for i, s in enumerate(shapes)]
         arrays = [_tape_form(a, dtype) for a in arrays]

@@ -145,11 +145,11 @@ def test_mlp_calls_its_activation_through_the_registry(fresh_host):
     class SquarePlugin:
         @gl.hookimpl
         def gradledger_register_ops(self, registry):
-            registry.register(gl.Op("square", np.square, local_grad=lambda x, out: (2 * x,),
+            registry.register(gl.Op("squared", np.square, local_grad=lambda x, out: (2 * x,),
                                     signature="()->()"))
 
     gl.register_plugin(SquarePlugin(), name="square_plugin")
-    net = gl.nn.MLP(2, [3], 1, activation="square", rng=0)
+    net = gl.nn.MLP(2, [3], 1, activation="squared", rng=0)
     x = np.array([[0.5, -1.0]])
     first, last = net.layers
     np.testing.assert_allclose(net(x).data, last(first(x).data ** 2).data)

@@ -10,6 +10,7 @@ the first op lookup, the verifier when it is used.
 
 from __future__ import annotations
 
+import difflib
 import importlib
 
 from .errors import (
@@ -23,7 +24,14 @@ from .errors import (
     OpRuleError,
     PluginLoadError,
 )
-from .grad_mode import detect_anomaly, is_anomaly_enabled, is_grad_enabled, no_grad
+from .factories import arange, eye, full, ones, ones_like, rand, randn, zeros, zeros_like
+from .grad_mode import (
+    detect_anomaly,
+    enable_grad,
+    is_anomaly_enabled,
+    is_grad_enabled,
+    no_grad,
+)
 from .hookspecs import hookimpl
 from .loader import register_plugin, unregister_plugin
 from .op import Op
@@ -44,21 +52,36 @@ __all__ = [
     "OpRuleError",
     "PluginLoadError",
     "Tensor",
+    "arange",
     "detect_anomaly",
+    "enable_grad",
+    "eye",
+    "full",
     "hookimpl",
     "is_anomaly_enabled",
     "is_grad_enabled",
     "no_grad",
+    "ones",
+    "ones_like",
     "ops",
+    "rand",
+    "randn",
     "register_plugin",
     "tensor",
     "unregister_plugin",
     "zero_grad",
+    "zeros",
+    "zeros_like",
 ]
 
-_SUBMODULES = {"verify", "cli", "optim", "nn", "tape"}
+_SUBMODULES = {"verify", "cli", "optim", "nn", "tape", "functional"}
 # Public functions that live in modules imported on first use, to keep `import gradledger` cheap.
-_LAZY_FUNCTIONS = {"explain": "ledger", "to_dot": "graph", "render": "graph"}
+_LAZY_FUNCTIONS = {
+    "explain": "ledger", "to_dot": "graph", "render": "graph",
+    "save": "serialize", "load": "serialize",
+    "grad": "autograd", "jacobian": "autograd", "hessian": "autograd", "hvp": "autograd",
+    "vjp": "autograd", "jvp": "autograd",
+}
 
 
 def zero_grad(*tensors: Tensor) -> None:
@@ -75,8 +98,19 @@ def __getattr__(name: str):
         return getattr(importlib.import_module(f"{__name__}.{_LAZY_FUNCTIONS[name]}"), name)
     if name.startswith("_"):
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    if name not in ops:
+        own = difflib.get_close_matches(name, _own_names(), n=1)
+        if own:  # a typo of gradledger's own API, not an op to install
+            raise AttributeError(
+                f"module {__name__!r} has no attribute {name!r}. Did you mean {own[0]!r}?"
+            )
     return getattr(ops, name)
 
 
-def __dir__() -> list[str]:
+def _own_names() -> list[str]:
     return sorted(set(__all__) | _SUBMODULES | set(_LAZY_FUNCTIONS))
+
+
+def __dir__() -> list[str]:
+    """gradledger's own names and every registered op (tab completion finds them)."""
+    return sorted(set(_own_names()) | set(dir(ops)))

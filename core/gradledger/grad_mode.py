@@ -34,6 +34,17 @@ def no_grad():
         _state.enabled = previous
 
 
+@contextmanager
+def enable_grad():
+    """Record again inside the block, even within `no_grad()` (this thread only)."""
+    previous = is_grad_enabled()
+    _state.enabled = True
+    try:
+        yield
+    finally:
+        _state.enabled = previous
+
+
 def is_anomaly_enabled() -> bool:
     """True inside `detect_anomaly()` or with GRADLEDGER_DETECT_ANOMALY=1 (this thread)."""
     return _state.anomaly

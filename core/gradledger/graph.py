@@ -22,7 +22,7 @@ import numpy as np
 
 from .errors import GradledgerError
 from .ledger import BUILTIN_PLUGIN, display_names, forward_order, show_number, tensor_of
-from .tape import Node
+from .tape import Node, Output
 from .tensor import Tensor
 
 __all__ = ["GraphvizNotFoundError", "render", "to_dot"]
@@ -61,7 +61,8 @@ def to_dot(loss: Tensor, rankdir: str = "LR") -> str:
             label += f"\n[{item.op.plugin}]"
         for parent in item.parents:
             if parent is not None:
-                lines.append(f'  {ids[parent]} -> {ids[item]} [label="{_quote(label)}"];')
+                source = ids[parent.node if isinstance(parent, Output) else parent]
+                lines.append(f'  {source} -> {ids[item]} [label="{_quote(label)}"];')
     lines.append("}")
     return "\n".join(lines)
 

@@ -22,7 +22,7 @@ from typing import NamedTuple, TextIO
 import numpy as np
 
 from .loader import BUILTIN_PLUGIN
-from .tape import Booking, Node
+from .tape import Booking, Node, Output
 from .tensor import Tensor
 
 __all__ = ["Entry", "Ledger", "explain"]
@@ -166,7 +166,7 @@ def forward_order(root: Tensor) -> list:
 
     An iterative depth-first walk: depth is limited by memory, not recursion.
     """
-    start = root._node if root._node is not None else root
+    start = _call(root._node) if root._node is not None else root
     order, seen = [], {start}
     stack = [(start, iter(_inputs(start)))]
     while stack:
@@ -184,8 +184,13 @@ def forward_order(root: Tensor) -> list:
 
 def _inputs(item) -> tuple:
     if isinstance(item, Node):
-        return tuple(p for p in item.parents if p is not None)
+        return tuple(_call(p) for p in item.parents if p is not None)
     return ()
+
+
+def _call(parent):
+    """The recorded call behind a parent (one output of a call with several: the call)."""
+    return parent.node if isinstance(parent, Output) else parent
 
 
 def tensor_of(item) -> Tensor | None:
@@ -226,7 +231,7 @@ def _where(order: list, names: dict) -> list[str]:
     for item in order:
         if not isinstance(item, Node) or getattr(tensor_of(item), "name", None):
             continue
-        args = [names[p] if p is not None else "·" for p in item.parents]
+        args = [names[_call(p)] if p is not None else "·" for p in item.parents]
         args += [f"{key}={value!r}" for key, value in (item.params or {}).items()]
         lines.append(f"{names[item]} = {item.op.name}({', '.join(args)})")
     return lines
@@ -237,7 +242,7 @@ def _copy(value):
 
 
 def _key(t: Tensor):
-    return t._node if t._node is not None else t
+    return _call(t._node) if t._node is not None else t
 
 
 def _live_tensors(order: list) -> list[Tensor]:

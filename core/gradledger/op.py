@@ -7,6 +7,8 @@ import numbers
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from .signature import Signature, parse_signature
 
 
@@ -20,7 +22,7 @@ class Op:
     forward:
         `forward(*arrays, **params) -> array`. Must not modify its inputs.
     local_grad:
-        For elementwise ops only (every operand `()` in the signature).
+        For elementwise ops only (every operand `()` in the signature, one output).
         `local_grad(*arrays, out, **params) -> tuple`, one local derivative
         `d out / d input` per input (an array broadcastable to `out`, a number, or
         None for an input that gets no gradient). The core books
@@ -33,13 +35,47 @@ class Op:
         function has a parameter named `needs_grad`, the core passes
         a tuple of booleans saying which inputs want a gradient, so that expensive
         contributions nobody needs can be skipped (return None for them).
+        With several outputs, `out_grad` is a tuple with one cotangent per output:
+        an array of zeros for a floating output nobody used, None for an output that
+        cannot carry a gradient (integers, booleans); `out` is the tuple of outputs.
     signature:
         numpy gufunc-style core dimensions: `"(),()->()"` for a broadcasting binary
         elementwise op, `"(n,k),(k,m)->(n,m)"` for matmul, `"(*)->(*)"` for an
-        operand of any shape whose result shape the params decide.
+        operand of any shape whose result shape the params decide; `"(*)->(*),(*)"`
+        for two outputs (forward returns a tuple); `"[(*)]->(*)"` when the last input
+        is a sequence of tensors (concatenate), `"(*)...->(*)"` when it repeats
+        (einsum). A variadic input reaches the rules flattened:
+        `forward(*fixed, *elements, **params)`, one grad per element.
     constants:
         Indices of inputs that are constants, never differentiated (pow's exponent,
         integer labels). A tensor that requires grad there is an error.
+    param_order:
+        The names of the params a call may give by position after the inputs, in
+        order: `x.sum(1)` is `sum(x, axis=1)`. Default: the forward's own parameters
+        after the inputs, in its order (so numpy's order, for a numpy function).
+    leading_params:
+        Params given by position before the inputs, as numpy's einsum takes its
+        subscripts: `gl.einsum("ij,jk->ik", a, b)`.
+    out_shape:
+        `out_shape(*input_shapes, **params) -> shape` (a tuple of shapes for several
+        outputs): how the output shape follows from the inputs' and the params.
+        Required when an output core dimension names no input dimension (a
+        convolution's `"(n,c,h,w),(o,c,kh,kw)->(n,o,p,q)"`); the verifier checks the
+        forward rule against it.
+    differentiable:
+        False for an op no output of which carries a gradient (comparisons, argmax):
+        it declares no rule, and its outputs never require grad.
+    numpy_names:
+        numpy functions and ufuncs this op stands for besides `np.NAME` itself
+        (mul: `("multiply",)`): `np.multiply(t, 2)` on a Tensor dispatches here, with
+        numpy's arguments passed through unchanged.
+    dtypes:
+        The float dtypes the op supports; the verifier samples each.
+    order:
+        How many times the op's rules can be differentiated: None (any number: the
+        rules use only operators and numpy functions that registered ops stand for, so
+        they run on Tensors for `create_graph=True`), or 1 when they cannot;
+        `create_graph=True` through such an op raises, naming it.
 
     Verifier hints (plain data, or callables that build hypothesis strategies
     lazily, so that declaring an op never imports hypothesis):
@@ -62,7 +98,8 @@ class Op:
     override:
         Set True to replace an op of the same name on purpose.
     doc:
-        One line shown by `gradledger ops`.
+        What the op computes; its first line is shown by `gradledger ops`, the whole
+        text by `help(gl.NAME)`.
 
     `plugin`, `distribution` and `version` are provenance, filled in by the registry.
     """
@@ -77,6 +114,13 @@ class Op:
     kinks: tuple | None = None
     params: Mapping | Callable | None = None
     sample: Callable | None = None
+    param_order: tuple | None = None
+    leading_params: tuple = ()
+    out_shape: Callable | None = None
+    differentiable: bool = True
+    numpy_names: tuple = ()
+    dtypes: tuple = ("float64", "float32")
+    order: int | None = None
     override: bool = False
     doc: str = ""
     plugin: str | None = None
@@ -86,8 +130,13 @@ class Op:
 
     sig: Signature | None = field(init=False, repr=False, default=None)
     nin: int = field(init=False, repr=False, default=-1)
+    variadic: str | None = field(init=False, repr=False, default=None)
     vjp_wants_needs: bool = field(init=False, repr=False, default=False)
     param_names: frozenset | None = field(init=False, repr=False, default=None)
+    positional: tuple = field(init=False, repr=False, default=())
+    multi: bool = field(init=False, repr=False, default=False)
+    arity: int = field(init=False, repr=False, default=-1)
+    guarded: bool = field(init=False, repr=False, default=False)
 
     def __post_init__(self) -> None:
         try:
@@ -97,13 +146,33 @@ class Op:
         nin = sig.nin if sig is not None else -1
         object.__setattr__(self, "sig", sig)
         object.__setattr__(self, "nin", nin)
+        object.__setattr__(self, "variadic", sig.variadic if sig is not None else None)
+        object.__setattr__(self, "multi", sig is not None and sig.nout != 1)
+        # What the tape's hot path reads, one attribute each: the input count a call that
+        # needs no binding has (-1: always bind), and whether requiring grad needs a look.
+        plain = self.variadic is None and not self.leading_params
+        object.__setattr__(self, "arity", nin if plain else -1)
+        object.__setattr__(self, "guarded", bool(self.constants) or self.differentiable is not True)
         object.__setattr__(self, "vjp_wants_needs", _accepts(self.vjp, "needs_grad"))
         # The keyword params a call may pass: those the forward and the rule both take.
         rule, skip = (self.local_grad, nin) if self.local_grad is not None else (self.vjp, nin + 1)
-        names = [_keywords(self.forward, nin), _keywords(rule, skip)]
+        fixed = nin - 1 if self.variadic else nin
+        names = [_keywords(self.forward, fixed)]
+        if self.differentiable:
+            names.append(_keywords(rule, skip - 1 if self.variadic else skip))
         known = [n for n in names if n is not None]
         object.__setattr__(self, "param_names",
                            frozenset.intersection(*known) - RESERVED if known else None)
+        order = self.param_order
+        if order is None:
+            order = tuple(_ordered_keywords(self.forward, fixed))
+        object.__setattr__(self, "positional", tuple(order))
+
+    @property
+    def nout(self) -> int | None:
+        """How many outputs the forward rule returns (a tuple when more than one);
+        None for a list of outputs whose length the params decide (split)."""
+        return self.sig.nout if self.sig is not None else 1
 
     @property
     def rule(self) -> str:
@@ -126,7 +195,12 @@ class Op:
                 f"forward must be a callable forward(*arrays, **params); got {self.forward!r}"
             )
         rules = [r for r in ("local_grad", "vjp") if getattr(self, r) is not None]
-        if len(rules) != 1:
+        if self.differentiable is False:
+            if rules:
+                found.append(f"an op declared differentiable=False takes no rule; got {rules[0]}")
+        elif self.differentiable is not True:
+            found.append(f"differentiable must be True or False; got {self.differentiable!r}")
+        elif len(rules) != 1:
             found.append(
                 "exactly one of local_grad (elementwise ops) and vjp (any op) must be given; "
                 f"got {' and '.join(rules) if rules else 'neither'}"
@@ -142,20 +216,56 @@ class Op:
             return found
         if self.local_grad is not None and not self.sig.elementwise:
             found.append(
-                f"local_grad is only for elementwise ops (every operand '()'); signature "
-                f"{self.signature!r} needs a vjp instead"
+                f"local_grad is only for elementwise ops (every operand '()', a fixed number "
+                f"of inputs, one output); signature {self.signature!r} needs a vjp instead"
             )
+        new = self.sig.new_output_dims()
+        if new and self.out_shape is None:
+            found.append(
+                f"output dimension(s) {', '.join(repr(d) for d in new)} of signature "
+                f"{self.signature!r} name no input dimension: declare "
+                "out_shape=lambda *input_shapes, **params: shape, saying how the params "
+                "decide them"
+            )
+        if self.out_shape is not None and not callable(self.out_shape):
+            found.append(f"out_shape must be a callable; got {self.out_shape!r}")
+        found.extend(self._call_problems())
         found.extend(self._hint_problems())
+        return found
+
+    def _call_problems(self) -> list[str]:
+        found = []
+        for name in ("param_order", "leading_params", "numpy_names"):
+            value = getattr(self, name)
+            if value is None and name == "param_order":
+                continue
+            if not isinstance(value, tuple) or not all(isinstance(v, str) for v in value):
+                found.append(f"{name} must be a tuple of names; got {value!r}")
+        if isinstance(self.leading_params, tuple) and RESERVED & set(self.leading_params):
+            found.append(f"leading_params must not use the reserved names {sorted(RESERVED)}")
+        if not isinstance(self.dtypes, tuple) or not self.dtypes:
+            found.append(f"dtypes must be a non-empty tuple of float dtype names; got "
+                         f"{self.dtypes!r}")
+        else:
+            for name in self.dtypes:
+                try:
+                    kind = np.dtype(name).kind
+                except TypeError:
+                    kind = None
+                if kind != "f":
+                    found.append(f"dtypes must name float dtypes such as 'float32'; got {name!r}")
         return found
 
     def _hint_problems(self) -> list[str]:
         found = []
         nin = self.sig.nin
+        fixed = nin - 1 if self.variadic else nin
         if not isinstance(self.constants, tuple) or not all(
-            isinstance(i, int) and 0 <= i < nin for i in self.constants
+            isinstance(i, int) and 0 <= i < fixed for i in self.constants
         ):
             found.append(
-                f"constants must be a tuple of input indices below {nin}; got {self.constants!r}"
+                f"constants must be a tuple of indices of fixed (non-variadic) inputs, below "
+                f"{fixed}; got {self.constants!r}"
             )
         for hint, check in (("domain", _is_interval), ("kinks", _is_points)):
             value = getattr(self, hint)
@@ -175,6 +285,8 @@ class Op:
             )
         if self.sample is not None and not callable(self.sample):
             found.append(f"sample must be a callable returning a strategy; got {self.sample!r}")
+        if self.order is not None and not (isinstance(self.order, int) and self.order >= 1):
+            found.append(f"order must be None (any order) or an int >= 1; got {self.order!r}")
         if not isinstance(self.override, bool):
             found.append(f"override must be True or False; got {self.override!r}")
         return found
@@ -224,6 +336,22 @@ def _keywords(function, skip: int) -> frozenset | None:
         elif p.kind is not inspect.Parameter.VAR_POSITIONAL:
             names.add(p.name)
     return frozenset(names)
+
+
+def _ordered_keywords(function, skip: int) -> list[str]:
+    """The names of `function`'s parameters after its first `skip` positional ones, in order."""
+    try:
+        parameters = list(inspect.signature(function).parameters.values())
+    except (TypeError, ValueError):
+        return []
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    names, taken = [], 0
+    for p in parameters:
+        if p.kind in positional and taken < skip:
+            taken += 1
+        elif p.kind in (*positional, inspect.Parameter.KEYWORD_ONLY):
+            names.append(p.name)
+    return names
 
 
 def _accepts(function, name: str) -> bool:

@@ -26,7 +26,17 @@ class OpFunction:
     @property
     def __doc__(self) -> str:  # type: ignore[override]
         op = self.op
-        return f"{op.doc or op.name} — signature {op.signature!r}, {op.provenance}"
+        takes = sorted(op.param_names) if op.param_names is not None else ["any keyword"]
+        positional = [n for n in op.positional if op.param_names is None or n in op.param_names]
+        lines = [
+            f"gl.{op.name}: {op.doc or op.name}",
+            "",
+            f"signature: {op.signature!r}" + (" (no gradient)" if not op.differentiable else ""),
+            f"params:    {', '.join(takes) or 'none'}"
+            + (f" (by position: {', '.join(positional)})" if positional else ""),
+            f"from:      {op.provenance}",
+        ]
+        return "\n".join(lines)
 
     def __repr__(self) -> str:
         return f"<gradledger op {self.name!r}>"

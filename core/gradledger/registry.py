@@ -30,9 +30,17 @@ class Registry:
 
     def __init__(self) -> None:
         self.ops: dict[str, Op] = {}
+        self._numpy: dict[str, str] | None = None
 
     def get(self, name: str) -> Op | None:
         return self.ops.get(name)
+
+    def for_numpy(self, name: str) -> Op | None:
+        """The op standing for numpy's function or ufunc `name` (`multiply` -> `mul`):
+        one that declares it in `numpy_names`, else the op of that very name."""
+        if self._numpy is None:
+            self._numpy = {alias: op.name for op in self.ops.values() for alias in op.numpy_names}
+        return self.ops.get(self._numpy.get(name, name))
 
     def __contains__(self, name: object) -> bool:
         return name in self.ops
@@ -60,6 +68,7 @@ class Registry:
                 "docs/plugins.md lists every field."
             )
         stamped = dataclasses.replace(op, plugin=plugin, distribution=distribution, version=version)
+        self._numpy = None
         existing = self.ops.get(op.name)
         if existing is None:
             self.ops[op.name] = stamped
@@ -75,6 +84,7 @@ class Registry:
 
     def remove_plugin(self, plugin: str) -> None:
         """Drop every op a plugin registered, restoring what its overrides replaced."""
+        self._numpy = None
         for name, op in list(self.ops.items()):
             kept = _without(op, plugin)
             if kept is None:
@@ -87,12 +97,12 @@ def _shadowed(name: str) -> str | None:
     """Which of gradledger's own names an op called `name` hides behind, as advice."""
     import gradledger
 
-    from .tensor import Tensor
+    from .tensor import OP_METHODS, Tensor
 
-    if name in dir(gradledger):
+    if name in gradledger._own_names() or name in vars(gradledger):
         return (f"gl.{name} is gradledger's own, so the op is reachable only as "
                 f"gl.ops.{name}(...); rename it to make gl.{name} work")
-    if hasattr(Tensor, name):
+    if hasattr(Tensor, name) and name not in OP_METHODS:
         return (f"Tensor.{name} is a tensor attribute, so x.{name}(...) is not the op; "
                 f"gl.{name}(x) and gl.ops.{name}(x) are")
     return None

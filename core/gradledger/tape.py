@@ -17,24 +17,28 @@ from .broadcast import unbroadcast
 from .errors import BackwardError, OpCallError, OpRuleError, describe_op
 from .grad_mode import _state as _grad_mode
 from .op import RESERVED
-from .signature import shape_mismatch
+from .signature import SEQUENCE, STAR, shape_mismatch
 from .tensor import Tensor, as_data
 
 _new_tensor = object.__new__
 _ledger_lock = threading.Lock()
 
 _NUMERIC_KINDS = "biuf"
+_FLOATS = frozenset({np.float64, np.float32, np.float16, np.longdouble})
 
 
 class Node:
     """One recorded op call: the op, what it was given, what it made, and who its parents are.
 
-    `parents[i]` is the Node that produced input i, the input itself when it is a leaf
-    that requires grad, or None when input i takes no gradient. The output tensor is
-    held by weak reference: an intermediate nobody holds costs nothing.
+    `parents[i]` is the Node that produced input i (an `Output` when that was one of
+    several outputs of a call), the input itself when it is a leaf that requires grad,
+    or None when input i takes no gradient. The output tensor is held by weak
+    reference: an intermediate nobody holds costs nothing. A call with several
+    outputs keeps them in `out` (a tuple) and their weak references in `outputs`.
     """
 
-    __slots__ = ("op", "params", "arrays", "out", "parents", "tensor", "locked", "origin")
+    __slots__ = ("op", "params", "arrays", "out", "parents", "tensor", "locked", "origin",
+                 "outputs")
 
     def __init__(self, op, params, arrays, out, parents, tensor):
         self.op = op
@@ -74,19 +78,43 @@ NODES = (Node, LockingNode)
 """The classes of recorded calls: `x.__class__ in NODES` tells a Node from a leaf Tensor."""
 
 
+class Output:
+    """The `index`-th output of a call with several outputs: what such an output's
+    tensor holds as `_node`, and what its consumers hold as a parent."""
+
+    __slots__ = ("node", "index")
+
+    def __init__(self, node: Node, index: int) -> None:
+        self.node = node
+        self.index = index
+
+    @property
+    def op(self):
+        return self.node.op
+
+
+def _nobody():
+    """`node.tensor()` of a call with several outputs: no single tensor stands for it."""
+    return None
+
+
 # -- record -------------------------------------------------------------------
 
 
-def apply(op, args: tuple, params: dict) -> Tensor:
+def apply(op, args: tuple, params: dict):
     """Run `op.forward` on the inputs and, when any input requires grad, record a Node.
 
-    This runs once per op call: it is written for speed (no per-call validation
-    beyond the input count and any params given; a forward rule that raises gets its
-    inputs checked against the signature then).
+    Returns the output Tensor, or a tuple (a list, if forward returned one) of
+    Tensors for an op with several outputs.
+
+    This runs once per op call: it is written for speed. A call with exactly the
+    op's inputs and params by keyword goes straight through; anything else (params
+    by position, a sequence of inputs, the wrong count) is bound by `bind` first.
+    A forward rule that raises gets its inputs checked against the signature then.
     """
-    if len(args) != op.nin:
-        raise OpCallError(_arity_message(op, args, params))
-    if params:
+    if len(args) != op.arity:  # -1 for ops whose calls always need binding
+        args, params = bind(op, args, params)
+    elif params:
         _check_params(op, params)
     arrays, parents = [], []
     requires = constants = False
@@ -104,23 +132,29 @@ def apply(op, args: tuple, params: dict) -> Tensor:
             parents.append(None)
     if constants:
         _wrap_constants(op, args, arrays)
-    if requires and op.constants and _grad_mode.enabled:
-        _check_constants(op, parents)
+    if requires and op.guarded:
+        if not op.differentiable:  # comparisons, argmax: nothing to record
+            requires = False
+        elif _grad_mode.enabled:
+            _check_constants(op, parents)
     try:
         out = op.forward(*arrays, **params)
     except Exception as error:
         raise _forward_error(op, arrays, params, error) from error
+    if op.multi:
+        return _record_outputs(op, arrays, params, parents, requires, out)
     if out.__class__ is np.ndarray:
         if out.ndim == 0:
             out = out[()]
     elif not isinstance(out, np.generic):
-        out = as_data(np.asarray(out))
+        out = _single_output(op, out)
     if _grad_mode.anomaly:
         anomaly.check_forward(op, arrays, out)
     result = _new_tensor(Tensor)
     result.data = out
     result.grad = result.name = result._node = None
-    if requires and _grad_mode.enabled:
+    # Only floating outputs carry a gradient: an integer or boolean result is a constant.
+    if requires and _grad_mode.enabled and (out.__class__ in _FLOATS or out.dtype.kind == "f"):
         result.requires_grad = True
         # The numpy arrays a call saves are locked read-only while its Node lives.
         if out.__class__ is np.ndarray or np.ndarray in map(type, arrays):
@@ -134,6 +168,136 @@ def apply(op, args: tuple, params: dict) -> Tensor:
     else:
         result.requires_grad = False
     return result
+
+
+def _record_outputs(op, arrays, params, parents, requires, out):
+    """The several outputs of one call: a Tensor each, all recorded by one Node."""
+    if not isinstance(out, (tuple, list)) or (op.nout is not None and len(out) != op.nout):
+        want = f"a tuple of {op.nout}" if op.nout is not None else "a list"
+        raise OpRuleError(
+            f"{describe_op(op)}: its forward rule must return {want} arrays (signature "
+            f"{op.signature!r}); got {_describe_value(out)}"
+        )
+    outs = tuple(_single_output(op, o) for o in out)
+    if _grad_mode.anomaly:
+        for o in outs:
+            anomaly.check_forward(op, arrays, o)
+    results = []
+    for o in outs:
+        result = _new_tensor(Tensor)
+        result.data = o
+        result.grad = result.name = result._node = None
+        result.requires_grad = False
+        results.append(result)
+    if requires and _grad_mode.enabled:
+        wanted = [r for r in results if r.data.dtype.kind == "f"]
+        if wanted:
+            node = LockingNode(op, params, arrays, outs, parents, _nobody)
+            node.locked = locks.lock([*arrays, *outs])
+            node.outputs = tuple(weakref.ref(r) if r.data.dtype.kind == "f" else None
+                                 for r in results)
+            if _grad_mode.anomaly:
+                node.origin = anomaly.user_frame()
+            for k, result in enumerate(results):
+                if node.outputs[k] is not None:
+                    result.requires_grad = True
+                    result._node = Output(node, k)
+    return results if isinstance(out, list) else tuple(results)
+
+
+def _single_output(op, out):
+    """One output as numpy gives it: an array, or a numpy scalar when 0-d."""
+    if isinstance(out, (tuple, list)) and not op.multi:  # never stacked in silence
+        raise OpRuleError(
+            f"{describe_op(op)}: its forward rule returned {_describe_value(out)}; expected "
+            f"one array (signature {op.signature!r}). An op with several outputs declares "
+            "them: '(*)->(*),(*)'"
+        )
+    try:
+        out = np.asarray(out)
+    except Exception as error:
+        raise OpRuleError(
+            f"{describe_op(op)}: its forward rule returned {_describe_value(out)}, which is "
+            f"not an array ({error})"
+        ) from None
+    if out.dtype == object:
+        raise OpRuleError(
+            f"{describe_op(op)}: its forward rule returned {_describe_value(out)}, which numpy "
+            f"makes an object array; expected numbers (signature {op.signature!r})"
+        )
+    return as_data(out)
+
+
+def bind(op, args: tuple, params: dict) -> tuple[tuple, dict]:
+    """Map a call as the user wrote it onto the op's flat inputs and its params.
+
+    Leading params (einsum's subscripts) come first, then the inputs (a sequence
+    input is a list or tuple of tensors, flattened here; repeated inputs take every
+    remaining positional argument), then params by position in `op.positional`'s order.
+    """
+    params = dict(params)
+    args = list(args)
+    for name in op.leading_params:
+        if name in params:  # given by keyword: the positional arguments are all inputs
+            continue
+        if not args:
+            raise OpCallError(f"{describe_op(op)} takes {name!r} first: "
+                              f"gl.{op.name}({', '.join(op.leading_params)}, ...)")
+        _set_param(op, params, name, args.pop(0))
+    fixed = op.nin - 1 if op.variadic is not None else op.nin
+    if len(args) < op.nin or (op.variadic == STAR and len(args) < fixed + 1):
+        raise OpCallError(_arity_message(op, args, params))
+    inputs, extra = args[:fixed], args[fixed:]
+    if op.variadic == SEQUENCE:
+        sequence, extra = extra[0], extra[1:]
+        if isinstance(sequence, Tensor) or not isinstance(sequence, (list, tuple)):
+            raise OpCallError(
+                f"{describe_op(op)} takes a sequence of tensors as input {op.nin} (signature "
+                f"{op.signature!r}): gl.{op.name}([a, b, ...]); got {_describe_value(sequence)}"
+            )
+        if not sequence:
+            raise OpCallError(f"{describe_op(op)} needs at least one tensor in its sequence "
+                              "input; got an empty one")
+        inputs.extend(sequence)
+    elif op.variadic == STAR:
+        inputs.extend(extra)
+        extra = []
+    names = op.positional[:len(extra)]
+    if len(extra) > len(names) or (
+        op.param_names is not None and not set(names) <= op.param_names
+    ):
+        raise OpCallError(_positional_message(op, len(inputs), extra))
+    for name, value in zip(names, extra, strict=True):
+        _set_param(op, params, name, value)
+    if params:
+        _check_params(op, params)
+    return tuple(inputs), params
+
+
+def _set_param(op, params: dict, name: str, value) -> None:
+    if name in params:
+        raise OpCallError(f"{describe_op(op)} got param {name!r} twice: by position and "
+                          "by keyword")
+    params[name] = value
+
+
+def _positional_message(op, inputs: int, extra) -> str:
+    """Too many positional arguments, or one landing on a param the op does not take."""
+    takes = sorted(op.param_names or ()) if op.param_names is not None else ["any"]
+    message = (f"{describe_op(op)} takes {op.nin} input(s) (signature {op.signature!r}); "
+               f"got {inputs + len(extra)} positional arguments.")
+    landed = op.positional[:len(extra)]
+    if not op.positional or not takes:
+        return message + (" It takes no params by position; its params: "
+                          f"{', '.join(takes) or 'none'}")
+    refused = [n for n in landed if op.param_names is not None and n not in op.param_names]
+    if len(extra) > len(op.positional):
+        refused.append(f"{len(extra) - len(op.positional)} beyond the last")
+    return message + (
+        f" After its inputs come params by position in the order ({', '.join(op.positional)})"
+        f"; {', '.join(refused)} it does not take. Its params: {', '.join(takes)}; pass them "
+        f"by keyword: gl.{op.name}(x, {takes[0]}=...)"
+    )
 
 
 def _wrap_constants(op, args, arrays) -> None:
@@ -212,13 +376,13 @@ def _check_params(op, params: dict) -> None:
 
 
 def _arity_message(op, args, params) -> str:
-    message = (
-        f"{describe_op(op)} takes {op.nin} input(s) (signature {op.signature!r}); "
-        f"got {len(args)}."
-    )
-    if len(args) > op.nin:
-        message += f" Non-differentiable params are keywords: gl.{op.name}(x, name=value)."
-    return message
+    if op.variadic == SEQUENCE:
+        takes = f"{op.nin} input(s), the last a list of tensors"
+    elif op.variadic == STAR:
+        takes = f"at least {op.nin} input(s)"
+    else:
+        takes = f"{op.nin} input(s)"
+    return f"{describe_op(op)} takes {takes} (signature {op.signature!r}); got {len(args)}."
 
 
 def _forward_error(op, arrays, params, error) -> Exception:
@@ -233,6 +397,11 @@ def _forward_error(op, arrays, params, error) -> Exception:
         return OpCallError(
             f"{describe_op(op)} cannot take params {params} for input shapes "
             f"{', '.join(map(str, shapes))}: {type(error).__name__}: {error}"
+        )
+    if op.variadic is not None and isinstance(error, ValueError):
+        return OpCallError(
+            f"{describe_op(op)} cannot take a sequence of inputs of shapes "
+            f"{', '.join(map(str, shapes))}: {error}"
         )
     return OpRuleError(
         f"{describe_op(op)}: its forward rule raised {type(error).__name__}: {error} "
@@ -268,61 +437,90 @@ class Booking(NamedTuple):
     parent: object = None
 
 
-def backward(root: Tensor, grad=None, retain_graph: bool = False, trace=None) -> None:
+def backward(root: Tensor, grad=None, retain_graph: bool | None = None, trace=None,
+             create_graph: bool = False) -> None:
     """Book `d root / d t` into `t.grad` for every tensor `root` depends on.
 
-    The walk is iterative (depth is limited by memory, not recursion): count each
-    node's consumers, then release a node only when every consumer has booked into
-    it, so that each node's rule runs once, on its complete output grad.
-    `trace`, if given, is called with a `Booking` for every entry, in order.
+    `trace`, if given, is called with a `Booking` for every entry, in order. With
+    `create_graph` the rules run on Tensors, so the booking is itself recorded and
+    every `.grad` booked is a Tensor that can be differentiated again.
     """
     if not root.requires_grad:
         raise BackwardError(
             "backward() on a tensor that does not require grad: it was not computed from "
             "any tensor created with requires_grad=True, or it was computed under no_grad()"
         )
-    seed = _seed(root, grad)
-    node = root._node
-    if node is None:
-        _book(root, seed)
-        if trace is not None:
-            trace(Booking(None, None, 0, root, None, None, seed, root.grad, None, root))
-        return
-    pending = _count_consumers(node)
-    ledger = {node: seed}
-    ready = [node]
-    if trace is not None:
-        trace(Booking(None, None, 0, root, None, None, seed, seed, None, node))
+    seed = _seed(root, grad, create_graph)
+    walk([(root, seed)], create_graph if retain_graph is None else retain_graph, trace,
+         create_graph)
+
+
+def walk(starts, retain_graph: bool, trace=None, create_graph: bool = False,
+         capture: dict | None = None) -> None:
+    """Walk the recorded graph back from each `(root, seed)` of `starts` and book.
+
+    The walk is iterative (depth is limited by memory, not recursion): count each
+    node's consumers, then release a node only when every consumer has booked into
+    it, so that each node's rule runs once, on its complete output grad.
+
+    Without `capture`, grads are booked into `.grad` (leaves, and the intermediates
+    someone still holds). With `capture` (`gl.grad`), nothing's `.grad` changes: the
+    grads of the tensors named by its keys (a leaf Tensor, or the `_node` of an
+    intermediate) are gathered into it instead.
+    """
+    rule = _local_rule
+    if create_graph:
+        from .recorded import recorded_rule as rule
+    ledger: dict = {}
+    for root, seed in starts:
+        node = root._node
+        if node is None:
+            _deliver(root, seed, capture)
+            if trace is not None:
+                trace(Booking(None, None, 0, root, None, None, seed, root.grad, None, root))
+        else:
+            total = _gather(ledger, node, seed)
+            if trace is not None:
+                trace(Booking(None, None, 0, root, None, None, seed, total, None, node))
+    pending = _count_consumers(list(ledger))
+    ready = [node for node in ledger if pending[node] == 0]
     booked = set()
     try:
         while ready:
             node = ready.pop()
             out_grad = ledger.pop(node)
-            tensor = node.tensor()
-            if tensor is not None:
-                _book(tensor, out_grad)
-                booked.add(tensor)
-            contributions, locals_ = _local_rule(node, out_grad)
+            if out_grad.__class__ is list:  # a call with several outputs: book each one
+                out_grad = _book_outputs(node, out_grad, booked, capture)
+                tensor = None
+            else:
+                tensor = node.tensor()
+                if capture is not None:
+                    if node in capture:
+                        capture[node] = out_grad
+                elif tensor is not None:
+                    _book(tensor, out_grad)
+                    booked.add(tensor)
+            contributions, locals_ = rule(node, out_grad)
             for i, (parent, contribution) in enumerate(
                 zip(node.parents, contributions, strict=True)
             ):
                 if parent is None:
                     continue
-                if parent.__class__ in NODES:
+                kind = parent.__class__
+                if kind in NODES or kind is Output:
                     if contribution is not None:
-                        previous = ledger.get(parent)
-                        total = ledger[parent] = (
-                            contribution if previous is None else previous + contribution
-                        )
+                        total = _gather(ledger, parent, contribution)
                         if trace is not None:
-                            trace(Booking(node.op, tensor, i, parent.tensor(),
+                            trace(Booking(node.op, tensor, i, _tensor_of(parent),
                                           _local(node, locals_, i), out_grad, contribution,
                                           total, node, parent))
+                    if kind is Output:
+                        parent = parent.node
                     pending[parent] -= 1
                     if pending[parent] == 0:
                         ready.append(parent)
                 elif contribution is not None:
-                    _book_leaf(parent, contribution)
+                    _deliver(parent, contribution, capture, copied=True)
                     booked.add(parent)
                     if trace is not None:
                         trace(Booking(node.op, tensor, i, parent, _local(node, locals_, i),
@@ -333,7 +531,7 @@ def backward(root: Tensor, grad=None, retain_graph: bool = False, trace=None) ->
                 else:
                     node.free()
     except Exception as error:
-        if booked and hasattr(error, "add_note"):
+        if booked and capture is None and hasattr(error, "add_note"):
             names = ", ".join(sorted(t.name or f"a tensor of shape {t.shape}" for t in booked))
             error.add_note(
                 f"backward() stopped part-way: {len(booked)} tensor(s) already had grads "
@@ -343,11 +541,69 @@ def backward(root: Tensor, grad=None, retain_graph: bool = False, trace=None) ->
         raise
 
 
+def _deliver(leaf: Tensor, grad, capture: dict | None, copied: bool = False) -> None:
+    """Book a grad into a leaf: into its `.grad`, or into `capture` when it is asked for."""
+    if capture is None:
+        if copied:
+            _book_leaf(leaf, grad)
+        else:
+            _book(leaf, grad)
+    elif leaf in capture:
+        previous = capture[leaf]
+        capture[leaf] = grad if previous is None else previous + grad
+
+
+def _gather(ledger: dict, parent, contribution):
+    """Add a contribution to what this pass has gathered for `parent`'s output; return it.
+
+    A call with several outputs gathers a list, one slot per output (see `Output`).
+    """
+    if parent.__class__ is Output:
+        slots = ledger.get(parent.node)
+        if slots is None:
+            slots = ledger[parent.node] = [None] * len(parent.node.outputs)
+        k = parent.index
+        slots[k] = contribution if slots[k] is None else slots[k] + contribution
+        return slots[k]
+    previous = ledger.get(parent)
+    total = ledger[parent] = contribution if previous is None else previous + contribution
+    return total
+
+
+def _book_outputs(node: Node, slots: list, booked: set, capture: dict | None) -> tuple:
+    """Book each output's gathered grad into its tensor, if someone holds it; return the
+    cotangents the vjp gets: zeros for a floating output nobody used, None for the rest."""
+    cotangents = []
+    for k, (ref, grad, out) in enumerate(zip(node.outputs, slots, node.out, strict=True)):
+        if ref is None:
+            cotangents.append(None)
+            continue
+        if grad is None:
+            grad = as_data(np.zeros_like(out))
+        elif capture is not None:
+            if (node, k) in capture:
+                capture[(node, k)] = grad
+        else:
+            tensor = ref()
+            if tensor is not None:
+                _book(tensor, grad)
+                booked.add(tensor)
+        cotangents.append(grad)
+    return tuple(cotangents)
+
+
+def _tensor_of(parent):
+    """The tensor a recorded call (or one output of it) stands for, None if nobody holds it."""
+    if parent.__class__ is Output:
+        return parent.node.outputs[parent.index]()
+    return parent.tensor()
+
+
 def _local(node: Node, locals_: tuple, i: int):
     return locals_[i] if node.op.local_grad is not None else None
 
 
-def _seed(root: Tensor, grad):
+def _seed(root: Tensor, grad, create_graph: bool = False):
     if grad is None:
         if root.data.size != 1 or np.ndim(root.data) != 0:
             raise BackwardError(
@@ -355,7 +611,13 @@ def _seed(root: Tensor, grad):
                 f"output has shape {root.shape}. Pass grad=, an array of that shape (the "
                 "output's sensitivity), or reduce it first, e.g. gl.sum(out)."
             )
-        return root.data.dtype.type(1)
+        seed = root.data.dtype.type(1)
+        return Tensor._result(seed, False) if create_graph else seed
+    if create_graph and isinstance(grad, Tensor):  # a seed that may itself be differentiated
+        if grad.shape != root.shape:
+            raise BackwardError(f"backward(grad=...) needs a grad of the output's shape "
+                                f"{root.shape}; got shape {grad.shape}")
+        return grad if grad.dtype == root.dtype else grad.astype(root.dtype)
     grad = grad.data if isinstance(grad, Tensor) else grad
     try:
         grad = np.array(grad, dtype=root.data.dtype)  # a copy: rules never see your array
@@ -368,13 +630,14 @@ def _seed(root: Tensor, grad):
             f"backward(grad=...) needs a grad of the output's shape {root.shape}; "
             f"got shape {grad.shape}"
         )
-    return as_data(grad)
+    grad = as_data(grad)
+    return Tensor._result(grad, False) if create_graph else grad
 
 
-def _count_consumers(root: Node) -> dict:
-    """For every node under `root`, how many recorded calls consume it."""
-    pending = {root: 0}
-    stack = [root]
+def _count_consumers(roots: list) -> dict:
+    """For every node under `roots`, how many recorded calls consume it."""
+    pending = dict.fromkeys(roots, 0)
+    stack = list(roots)
     while stack:
         node = stack.pop()
         if node.arrays is None:
@@ -385,6 +648,8 @@ def _count_consumers(root: Node) -> dict:
                 "recompute the forward pass."
             )
         for parent in node.parents:
+            if parent.__class__ is Output:
+                parent = parent.node
             if parent.__class__ in NODES:
                 if parent in pending:
                     pending[parent] += 1
@@ -412,13 +677,15 @@ def _book_leaf(tensor: Tensor, grad) -> None:
 
 
 def _exclusive(grad, node: Node, out_grad, rule_out: tuple) -> bool:
-    """True when a vjp's array is its own: not a view, not the cotangent, an input or the
+    """True when a vjp's array is its own: not a view, not a cotangent, an input or an
     output, not returned twice. Such an array can become a leaf's `.grad` as it is."""
+    if out_grad.__class__ is tuple:
+        others = (*out_grad, *node.out, *node.arrays)
+    else:
+        others = (out_grad, node.out, *node.arrays)
     return (
         grad.base is None
-        and grad is not out_grad
-        and grad is not node.out
-        and all(grad is not a for a in node.arrays)
+        and all(grad is not a for a in others)
         and sum(r is grad for r in rule_out) == 1
     )
 

@@ -1,17 +1,28 @@
 """`Tensor`: a numpy value, its `.grad` ledger, and a link to the call that made it.
 
-A Tensor holds no math. Its operators `+ - * / ** @` and unary `-` look the op up
-by name in the registry (add, sub, mul, div, pow, matmul, neg), and any other
-registered op is reachable as a method: `x.sum(axis=0)` is `gl.sum(x, axis=0)`.
+A Tensor holds no math. Its operators `+ - * / ** @`, unary `-` and `abs()`, the
+comparisons `< <= > >= == !=` and indexing `x[i]` look the op up by name in the
+registry (add, sub, mul, div, pow, matmul, neg, abs, less, ..., getitem), and any
+other registered op is reachable as a method: `x.sum(1)` is `gl.sum(x, 1)`.
+
+It behaves like a numpy array where numpy code expects one: `np.asarray(t)` is its
+data, and numpy functions and ufuncs called on it (`np.sin(t)`, `np.concatenate([t, u])`)
+dispatch to the registered op that stands for that numpy name (`Op.numpy_names`).
 """
 
 from __future__ import annotations
 
+import difflib
+
 import numpy as np
 
+from .errors import OpCallError, OpNotFoundError, OpRuleError, describe_op
 from .loader import host
 
 _GRAD_DTYPE_KINDS = "f"
+
+
+_recorded = None  # gradledger.recorded, once a create_graph pass imported it
 
 
 def as_data(array):
@@ -33,7 +44,7 @@ class Tensor:
     """
 
     __slots__ = ("data", "grad", "requires_grad", "name", "_node", "__weakref__")
-    __array_ufunc__ = None  # numpy defers to our reflected operators: array + tensor works
+    __hash__ = object.__hash__  # `==` is elementwise; a tensor is hashed by identity
 
     def __init__(self, data, requires_grad: bool = False, name: str | None = None, dtype=None):
         array = _to_array(data, dtype)
@@ -61,15 +72,20 @@ class Tensor:
 
     # -- the ledger ----------------------------------------------------------------
 
-    def backward(self, grad=None, retain_graph: bool = False, trace=None) -> None:
+    def backward(self, grad=None, retain_graph: bool | None = None, trace=None,
+                 create_graph: bool = False) -> None:
         """Walk the recorded graph backward from here, booking every input's `.grad`.
 
         A scalar output seeds 1; a non-scalar needs `grad`, an array of its shape.
         Grads accumulate (`+=`) across paths and across calls. Without
         `retain_graph` the graph's saved arrays are released as the walk passes.
         `trace(booking)` is called for every ledger entry (see `gradledger.tape.Booking`).
+
+        With `create_graph=True` the booking is itself recorded: every `.grad` booked is
+        then a Tensor (not a numpy array) that can be differentiated again, and
+        `retain_graph` defaults to True.
         """
-        tape.backward(self, grad, retain_graph, trace)
+        tape.backward(self, grad, retain_graph, trace, create_graph)
 
     def zero_grad(self) -> None:
         """Clear the ledger: `.grad = None`."""
@@ -78,6 +94,19 @@ class Tensor:
     def detach(self) -> Tensor:
         """The same data, cut off from the graph."""
         return Tensor._result(self.data, False)
+
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        """Start (or stop) booking grads into this leaf; returns the tensor itself."""
+        if self._node is not None:
+            raise OpCallError(
+                f"requires_grad_() works on leaf tensors; this one was computed by op "
+                f"{self.op!r}. Use t.detach().requires_grad_() for a new leaf."
+            )
+        if requires_grad and np.dtype(self.dtype).kind != "f":
+            raise TypeError(f"requires_grad needs a floating-point dtype; this tensor is "
+                            f"{self.dtype}. Use t.astype('float64') first.")
+        self.requires_grad = bool(requires_grad)
+        return self
 
     # -- numpy-like views ----------------------------------------------------------
 
@@ -106,6 +135,27 @@ class Tensor:
     def T(self) -> Tensor:
         return call("transpose", self)
 
+    def reshape(self, *shape, **params) -> Tensor:
+        """`x.reshape(2, 3)` or `x.reshape((2, 3))`: the op `reshape`."""
+        if not shape:
+            return call("reshape", self, **params)
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        return call("reshape", self, shape=shape)
+
+    def transpose(self, *axes, **params) -> Tensor:
+        """`x.transpose()`, `x.transpose(1, 0)` or `x.transpose((1, 0))`: the op `transpose`."""
+        if params:
+            return call("transpose", self, *axes, **params)
+        if len(axes) == 1 and (axes[0] is None or isinstance(axes[0], (tuple, list))):
+            axes = axes[0]
+        return call("transpose", self, axes=tuple(axes) if axes else None)
+
+    def astype(self, dtype) -> Tensor:
+        """The same numbers in another dtype: the op `astype` (grads flow back to float
+        inputs, cast to their own dtype; an integer result carries none)."""
+        return call("astype", self, dtype=np.dtype(dtype))
+
     def item(self) -> float:
         return self.data.item()
 
@@ -116,11 +166,109 @@ class Tensor:
     def __len__(self) -> int:
         return len(self.data)
 
+    def __iter__(self):
+        """Iterate over the first axis, as numpy does: each item is `x[i]` (with grad)."""
+        if self.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(len(self.data)))
+
     def __float__(self) -> float:
         return float(self.data)
 
+    def __int__(self) -> int:
+        return int(self.data)
+
+    def __index__(self) -> int:
+        return self.data.__index__()
+
     def __bool__(self) -> bool:
         return bool(self.data)
+
+    def __format__(self, spec: str) -> str:
+        if self.ndim == 0:
+            return format(self.data.item(), spec)
+        if not spec:
+            return str(self)
+        raise TypeError(
+            f"format spec {spec!r} needs a 0-d tensor (a single number); this one has shape "
+            f"{self.shape}. Format t.item() of a scalar, or np.array2string(t.numpy(), ...)."
+        )
+
+    # -- indexing ------------------------------------------------------------------
+
+    def __getitem__(self, index) -> Tensor:
+        """`x[index]` with numpy's semantics: the op `getitem` (the index is a param)."""
+        return call("getitem", self, index=_plain_index(index))
+
+    def __setitem__(self, index, value) -> None:
+        raise TypeError(
+            "a gl.Tensor does not support item assignment: the graph is functional, and "
+            "writing into a value that a recorded call may have saved would make its "
+            "gradient silently wrong. Build the new value instead: gl.where(mask, value, x) "
+            "for a mask, gl.concatenate([...]) for pieces; or, outside any graph, edit the "
+            "numbers of a leaf directly: x.data[index] = value."
+        )
+
+    # -- numpy's protocols ---------------------------------------------------------
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        """`np.asarray(t)`: the data (never an object array)."""
+        if self.requires_grad and _recorded is not None and _recorded.rule_running():
+            op = _recorded.rule_running()
+            raise OpRuleError(
+                f"{describe_op(op)}: its rule, run on Tensors for create_graph=True, turned a "
+                "Tensor that requires grad into a numpy array (np.asarray, float(), a numpy "
+                "function no op stands for): its second derivative would be silently lost. "
+                "Write the rule with operators and numpy functions that registered ops stand "
+                "for, or declare the op order=1."
+            )
+        array = np.asarray(self.data, dtype=dtype)
+        return array.copy() if copy else array
+
+    def __array_ufunc__(self, ufunc, method: str, *inputs, **kwargs):
+        """`np.sin(t)`, `np.multiply(t, 2)`, `array + t`: the op standing for the ufunc."""
+        if method != "__call__" or "out" in kwargs:
+            raise TypeError(
+                f"np.{ufunc.__name__}.{method}"
+                + ("(..., out=...)" if method == "__call__" else "(...)")
+                + " on a gl.Tensor is not supported: gradledger calls ufuncs directly, "
+                "without out= or methods such as reduce; use the matching op (gl.sum for "
+                "np.add.reduce) or np.asarray(t) for the numbers without grad"
+            )
+        return tape.apply(_numpy_op(ufunc.__name__, "np"), inputs, kwargs)
+
+    def __array_function__(self, func, types, args, kwargs):
+        """`np.concatenate([t, u])`, `np.sum(t, axis=0)`: the op standing for the function."""
+        if not all(issubclass(t, (Tensor, np.ndarray)) for t in types):
+            return NotImplemented
+        name = func.__name__
+        if name in _INSPECTIONS:
+            return func(*_plain(args), **_plain(kwargs))
+        return tape.apply(_numpy_op(name, func.__module__.replace("numpy", "np", 1)), args,
+                          kwargs)
+
+    # -- comparisons: elementwise, boolean, without grad ---------------------------
+
+    def __lt__(self, other):
+        return call("less", self, other)
+
+    def __le__(self, other):
+        return call("less_equal", self, other)
+
+    def __gt__(self, other):
+        return call("greater", self, other)
+
+    def __ge__(self, other):
+        return call("greater_equal", self, other)
+
+    def __eq__(self, other):  # type: ignore[override]
+        return call("equal", self, other)
+
+    def __ne__(self, other):  # type: ignore[override]
+        return call("not_equal", self, other)
+
+    def __abs__(self):
+        return call("abs", self)
 
     def __repr__(self) -> str:
         parts = [np.array2string(np.asarray(self.data), separator=", ", threshold=20)]
@@ -138,11 +286,13 @@ class Tensor:
         try:
             op = host.lookup(name)
         except LookupError:
-            raise AttributeError(
-                f"'Tensor' object has no attribute {name!r}, and no op named {name!r} is "
-                "registered (`gradledger ops` lists them)"
-            ) from None
+            raise AttributeError(_missing_attribute(name)) from None
         return lambda *args, **params: tape.apply(op, (self, *args), params)
+
+    def __dir__(self) -> list[str]:
+        """Tensor's own attributes and every registered op (`x.relu()`): tab completion."""
+        host.ensure_loaded()
+        return sorted(set(object.__dir__(self)) | set(host.registry.ops))
 
 
 _NO_PARAMS: dict = {}  # shared by operator calls; the tape never mutates params
@@ -165,6 +315,72 @@ for _dunder, _op_name in {
     setattr(Tensor, f"__{_dunder}__", _method)
     setattr(Tensor, f"__r{_dunder}__", _reflected)
 Tensor.__neg__ = lambda self: tape.apply(host.lookup("neg"), (self,), _NO_PARAMS)
+
+
+OP_METHODS = frozenset({"reshape", "transpose", "astype"})
+"""Tensor methods that call the registered op of their own name (adapting numpy's
+call forms such as `x.reshape(2, 3)`), so an op of that name is no shadow."""
+
+_INSPECTIONS = frozenset({
+    "shape", "ndim", "size", "result_type", "can_cast", "iscomplexobj", "isrealobj",
+    "may_share_memory", "shares_memory", "allclose", "isclose", "array_equal", "array_equiv",
+    "array2string", "array_repr", "array_str", "copyto",
+})
+"""numpy functions that only look at the numbers (no result to differentiate): they run
+on the tensors' data rather than needing a registered op."""
+
+
+def _plain(value):
+    """`value` with every Tensor in it (in lists, tuples, dicts) replaced by its data."""
+    if isinstance(value, Tensor):
+        return value.data
+    if isinstance(value, (list, tuple)):
+        return type(value)(_plain(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def _plain_index(index):
+    """An index with Tensors turned into their data and arrays copied: the param a
+    recorded call keeps must not change if the caller's array does."""
+    if isinstance(index, tuple):
+        return tuple(_plain_index(i) for i in index)
+    if isinstance(index, Tensor):
+        index = index.data
+    if isinstance(index, np.ndarray):
+        return index.copy()
+    if isinstance(index, list):
+        return np.array(_plain(index))
+    return index
+
+
+def _numpy_op(name: str, module: str):
+    """The op standing for numpy's `name`, or an error saying no plugin registers one."""
+    host.ensure_loaded()
+    op = host.registry.for_numpy(name)
+    if op is None:
+        call = f"{module}.{name}"
+        raise OpNotFoundError(
+            f"{call} was called on a gl.Tensor, but no registered op stands for numpy's "
+            f"{name!r}: no plugin registers one (an op named {name!r}, or one declaring "
+            f"numpy_names=({name!r},)). Call {call}(np.asarray(t)) for the numbers without "
+            "grad, or register such an op (docs/plugins.md); `gradledger ops` lists the ops."
+        )
+    return op
+
+
+def _missing_attribute(name: str) -> str:
+    """Say plainly that a Tensor has no such attribute: a close match among its own
+    attributes first, else among the ops (only an op-like name suggests a plugin)."""
+    own = [n for n in dir(Tensor) if not n.startswith("_")]
+    close = difflib.get_close_matches(name, own, n=1)
+    if close:
+        return f"'Tensor' object has no attribute {name!r}. Did you mean {close[0]!r}?"
+    ops = difflib.get_close_matches(name, list(host.registry.ops), n=3)
+    hint = f" Did you mean {', '.join(map(repr, ops))}?" if ops else ""
+    return (f"'Tensor' object has no attribute {name!r}, and no op named {name!r} is "
+            f"registered.{hint} `gradledger ops` lists the ops; more come from plugins.")
 
 
 def tensor(data, requires_grad: bool = False, name: str | None = None, dtype=None) -> Tensor:

@@ -6,9 +6,19 @@ One module per family; each holds its ops as data in a list `OPS`.
 
 from gradledger.extend import hookimpl
 
-from . import elementwise, linalg, reductions, shape
+from . import (
+    casting,
+    comparisons,
+    elementwise,
+    indexing,
+    joining,
+    linalg,
+    nn,
+    reductions,
+    shape,
+)
 
-FAMILIES = (elementwise, reductions, shape, linalg)
+FAMILIES = (elementwise, comparisons, reductions, shape, indexing, joining, casting, linalg, nn)
 
 
 @hookimpl

@@ -1,5 +1,11 @@
 """Elementwise ops: numpy broadcasting, and one local derivative per input.
 
+Where numpy has the function the op takes its name (`numpy_names` lists numpy's
+other names for it), so `np.sqrt(t)` and `t.clip(0, 1)` reach the op. At a kink the
+derivative is taken as PyTorch takes it: abs and relu 0 at 0; sign 0 everywhere;
+maximum, minimum and clip split a tie evenly between the tied inputs (clip books a
+tie with a bound entirely to x, as its bounds are params, not inputs).
+
 Each `local_grad(*inputs, out)` returns d out / d input; the tape books
 `input.grad += unbroadcast(local * out.grad)` — the seed's formula.
 
@@ -15,7 +21,10 @@ BINARY = "(),()->()"
 UNARY = "()->()"
 POSITIVE = (0.0, None)
 AT_ZERO = (0.0,)
-
+MODERATE = (-20.0, 20.0)
+"""Where exp-like results stay finite in float32 too (exp(88.7) overflows it)."""
+TAN_POLES = tuple((k + 0.5) * np.pi for k in range(-33, 33))
+"""Every pole of tan within the verifier's +-100 sampling range."""
 
 
 def relu(x):
@@ -33,20 +42,120 @@ def pow_local(x, p, out):
         return (np.where(p == 0, 0.0, p * x ** (p - 1)), None)
 
 
+def sigmoid(x):
+    """1 / (1 + e**-x), written so that no x overflows."""
+    return np.exp(-np.logaddexp(0.0, -x))
+
+
+def sigmoid_local(x, out):
+    """sigmoid(x) (1 - sigmoid(x)), with 1 - sigmoid(x) = sigmoid(-x): exact in both tails."""
+    return (out * sigmoid(-x),)
+
+
+def maximum_local(a, b, out):
+    """1 to the larger input; on a tie (a kink) each gets 1/2, as JAX and PyTorch book it."""
+    a_share = (a > b) + 0.5 * (a == b)
+    return a_share, 1.0 - a_share
+
+
+def minimum_local(a, b, out):
+    """1 to the smaller input; on a tie each gets 1/2."""
+    a_share = (a < b) + 0.5 * (a == b)
+    return a_share, 1.0 - a_share
+
+
+def untied_sample():
+    """Verifier hint for maximum and minimum: `a` and `b` never tie, whatever broadcasting
+    pairs up.
+
+    Their kink is where a == b, a relation between the two inputs that per-input
+    `kinks` cannot state. So `a` is drawn near the integers and `b` near the
+    half-integers, each moved by at most 0.2: |a - b| >= 0.1 everywhere.
+    """
+    from hypothesis import strategies as st
+    from hypothesis.extra import numpy as hnp
+
+    near = st.builds(lambda whole, jitter: whole + jitter,
+                     st.integers(-5, 5), st.floats(-0.2, 0.2, allow_nan=False))
+
+    @st.composite
+    def untied(draw):
+        shapes = draw(hnp.mutually_broadcastable_shapes(signature=BINARY, max_side=4))
+        shape_a, shape_b = shapes.input_shapes
+        a = draw(hnp.arrays(np.float64, shape_a, elements=near))
+        b = draw(hnp.arrays(np.float64, shape_b, elements=near)) + 0.5
+        return (a, b), {}
+
+    return untied()
+
+
+def clip(x, lo=None, hi=None):
+    """x limited to [lo, hi] (either bound None: no limit), as np.clip(x, lo, hi)."""
+    if lo is None and hi is None:
+        return x + 0  # numpy refuses two missing bounds; a copy, not x itself
+    return np.clip(x, lo, hi)
+
+
+def clip_local(x, out, lo=None, hi=None):
+    """1 where x lies within [lo, hi] (a bound itself included), 0 where it was clipped."""
+    inside = True
+    if lo is not None:
+        inside = inside & (x >= lo)
+    if hi is not None:
+        inside = inside & (x <= hi)
+    return (inside * np.ones_like(x),)
+
+
+CLIP_BOUNDS = (-1.5, -0.5, 0.5, 1.5)
+"""The bounds the verifier draws for clip; they are declared kinks of x."""
+
+
+def clip_params(shapes):
+    """Verifier hint: each bound None or one of CLIP_BOUNDS, lo <= hi."""
+    from hypothesis import strategies as st
+
+    bounds = st.sampled_from([(None, None), (None, 0.5), (-0.5, None), (-1.5, -0.5),
+                              (-0.5, 0.5), (-1.5, 1.5), (0.5, 0.5)])
+    return {"lo": bounds.map(lambda b: b[0]), "hi": bounds.map(lambda b: b[1])}
+
+
+def where_local(condition, a, b, out):
+    """out_grad goes to `a` where the condition holds and to `b` elsewhere."""
+    return None, condition, np.logical_not(condition)
+
+
+def where_sample():
+    """Verifier hint: a boolean condition, broadcasting against a and b."""
+    from hypothesis import strategies as st
+    from hypothesis.extra import numpy as hnp
+
+    @st.composite
+    def condition_and_values(draw):
+        shapes = draw(hnp.mutually_broadcastable_shapes(num_shapes=3, max_side=4))
+        condition = draw(hnp.arrays(np.bool_, shapes.input_shapes[0]))
+        values = st.floats(-10.0, 10.0, allow_nan=False)
+        a = draw(hnp.arrays(np.float64, shapes.input_shapes[1], elements=values))
+        b = draw(hnp.arrays(np.float64, shapes.input_shapes[2], elements=values))
+        return (condition, a, b), {}
+
+    return condition_and_values()
+
+
 OPS = [
     # -- arithmetic ------------------------------------------------------------------
     Op("add", lambda a, b: a + b, local_grad=lambda a, b, out: (1.0, 1.0), signature=BINARY,
        doc="a + b"),
     Op("sub", lambda a, b: a - b, local_grad=lambda a, b, out: (1.0, -1.0), signature=BINARY,
-       doc="a - b"),
+       numpy_names=("subtract",), doc="a - b"),
     Op("mul", lambda a, b: a * b, local_grad=lambda a, b, out: (b, a), signature=BINARY,
-       doc="a * b"),
+       numpy_names=("multiply",), doc="a * b"),
     Op("div", lambda a, b: a / b, local_grad=lambda a, b, out: (1.0 / b, -out / b),
-       signature=BINARY, kinks=((), AT_ZERO), doc="a / b"),
+       signature=BINARY, kinks=((), AT_ZERO), numpy_names=("divide", "true_divide"),
+       doc="a / b"),
     Op("neg", lambda x: -x, local_grad=lambda x, out: (-1.0,), signature=UNARY,
-       doc="-x"),
+       numpy_names=("negative",), doc="-x"),
     Op("pow", lambda x, p: x ** p, local_grad=pow_local,
-       signature=BINARY, constants=(1,), domain=(POSITIVE, (-3.0, 3.0)),
+       signature=BINARY, constants=(1,), domain=(POSITIVE, (-3.0, 3.0)), numpy_names=("power",),
        doc="x ** p, for a constant exponent p"),
     # -- transcendental ----------------------------------------------------------------
     Op("exp", np.exp, local_grad=lambda x, out: (out,), signature=UNARY,
@@ -58,4 +167,43 @@ OPS = [
     # -- activations -------------------------------------------------------------------
     Op("relu", relu, local_grad=lambda x, out: (x > 0,),
        signature=UNARY, kinks=(AT_ZERO,), doc="max(x, 0); its derivative at 0 is taken as 0"),
+    Op("sigmoid", sigmoid, local_grad=sigmoid_local, signature=UNARY, doc="1 / (1 + exp(-x))"),
+    Op("softplus", lambda x: np.logaddexp(0.0, x), local_grad=lambda x, out: (sigmoid(x),),
+       signature=UNARY, doc="log(1 + exp(x)), a smooth relu"),
+    # -- magnitude and sign ------------------------------------------------------------
+    Op("abs", np.abs, local_grad=lambda x, out: (np.sign(x),), signature=UNARY,
+       kinks=(AT_ZERO,), numpy_names=("absolute",), doc="|x|; its derivative at 0 is 0"),
+    Op("sign", np.sign, local_grad=lambda x, out: (np.zeros_like(x),), signature=UNARY,
+       kinks=(AT_ZERO,), doc="-1, 0 or 1; its derivative is 0 everywhere (as in PyTorch)"),
+    Op("sqrt", np.sqrt, local_grad=lambda x, out: (0.5 / out,), signature=UNARY,
+       domain=(POSITIVE,), doc="square root, for x > 0"),
+    Op("square", np.square, local_grad=lambda x, out: (2.0 * x,), signature=UNARY,
+       doc="x * x"),
+    # -- exponential and logarithm near zero -----------------------------------------------
+    Op("log1p", np.log1p, local_grad=lambda x, out: (1.0 / (1.0 + x),), signature=UNARY,
+       domain=((-1.0, None),), doc="log(1 + x), accurate for small x; x > -1"),
+    Op("expm1", np.expm1, local_grad=lambda x, out: (out + 1.0,), signature=UNARY,
+       domain=(MODERATE,), doc="exp(x) - 1, accurate for small x"),
+    # -- trigonometric and hyperbolic ------------------------------------------------------
+    Op("sin", np.sin, local_grad=lambda x, out: (np.cos(x),), signature=UNARY, doc="sine"),
+    Op("cos", np.cos, local_grad=lambda x, out: (-np.sin(x),), signature=UNARY, doc="cosine"),
+    Op("tan", np.tan, local_grad=lambda x, out: (1.0 + out * out,), signature=UNARY,
+       kinks=(TAN_POLES,), doc="tangent; undefined at the poles pi/2 + k pi"),
+    Op("arctan", np.arctan, local_grad=lambda x, out: (1.0 / (1.0 + x * x),),
+       signature=UNARY, doc="inverse tangent"),
+    Op("sinh", np.sinh, local_grad=lambda x, out: (np.cosh(x),), signature=UNARY,
+       domain=(MODERATE,), doc="hyperbolic sine"),
+    Op("cosh", np.cosh, local_grad=lambda x, out: (np.sinh(x),), signature=UNARY,
+       domain=(MODERATE,), doc="hyperbolic cosine"),
+    # -- choosing between values ------------------------------------------------------------
+    Op("maximum", np.maximum, local_grad=maximum_local, signature=BINARY, sample=untied_sample,
+       doc="elementwise max(a, b), broadcasting; a tie splits the grad in half"),
+    Op("minimum", np.minimum, local_grad=minimum_local, signature=BINARY, sample=untied_sample,
+       doc="elementwise min(a, b), broadcasting; a tie splits the grad in half"),
+    Op("clip", clip, local_grad=clip_local, signature=UNARY, params=clip_params,
+       kinks=(CLIP_BOUNDS,),
+       doc="x limited to [lo, hi] (None: no bound); grad 1 inside (bounds included), 0 outside"),
+    Op("where", np.where, local_grad=where_local, signature="(),(),()->()", constants=(0,),
+       sample=where_sample,
+       doc="a where the boolean condition holds, else b; the condition takes no gradient"),
 ]

@@ -1,26 +1,47 @@
-"""Reductions: sum and mean over an axis (or several, or all), with keepdims.
+"""Reductions: over an axis (or several, negative ones too, or all), with keepdims.
 
 Their vjp spreads the output's grad back over every element that was reduced.
+Where numpy puts `dtype` and `out` between `axis` and the other params, only `axis`
+may be given by position (`x.sum(1)`, `np.var(t, 0)`); the rest are keywords.
+
+At a tie, max and min split the grad evenly among the tied elements (as JAX and
+numpy-based autograd do; PyTorch's max over all elements does the same).
 """
 
 import numpy as np
 from gradledger.extend import Op
 
 ANY = "(*)->(*)"
+AXIS_FIRST = ("axis",)
 
 
-def _reduced_axes(ndim, axis):
+def reduced_axes(ndim, axis):
+    """The reduced axes as non-negative ints (all of them for None)."""
     if axis is None:
         return tuple(range(ndim))
     axes = axis if isinstance(axis, tuple) else (axis,)
     return tuple(a % ndim for a in axes)
 
 
+def _kept(value, x, axis, keepdims):
+    """A reduction's result (or its grad) with the reduced axes back, as size 1."""
+    if keepdims:
+        return value
+    return np.expand_dims(value, reduced_axes(np.ndim(x), axis))
+
+
 def _spread(out_grad, x, axis, keepdims):
     """The output's grad, stretched back over the reduced axes (a read-only view)."""
-    if not keepdims:
-        out_grad = np.expand_dims(out_grad, _reduced_axes(np.ndim(x), axis))
-    return np.broadcast_to(out_grad, np.shape(x))
+    return np.broadcast_to(_kept(out_grad, x, axis, keepdims), np.shape(x))
+
+
+def _count(x, axis):
+    """How many elements each output reduces."""
+    shape = np.shape(x)
+    return int(np.prod([shape[a] for a in reduced_axes(len(shape), axis)], dtype=np.int64))
+
+
+# -- sums and means ----------------------------------------------------------------------
 
 
 def sum_vjp(out_grad, x, out, axis=None, keepdims=False):
@@ -32,21 +53,266 @@ def mean_vjp(out_grad, x, out, axis=None, keepdims=False):
     return (_spread(out_grad / count, x, axis, keepdims),)
 
 
-def reduction_params(shapes):
-    """Verifier hint: any valid axis (None, one, or a tuple) and either keepdims."""
+def cumsum(x, axis=None):
+    """Running sums along axis; None: of the flattened x, as np.cumsum."""
+    return np.cumsum(x, axis=axis)
+
+
+def cumsum_vjp(out_grad, x, out, axis=None):
+    """x[i] reaches every out[j] with j >= i: running sums of out_grad from the end."""
+    if axis is None:
+        return (np.reshape(np.flip(np.cumsum(np.flip(out_grad))), np.shape(x)),)
+    return (np.flip(np.cumsum(np.flip(out_grad, axis), axis), axis),)
+
+
+# -- extremes ------------------------------------------------------------------------------
+
+
+def max_vjp(out_grad, x, out, axis=None, keepdims=False):
+    """The grad goes to the maximum; tied maxima share it evenly."""
+    winners = x == _kept(out, x, axis, keepdims)
+    share = _kept(out_grad, x, axis, keepdims) / np.sum(winners, axis=axis, keepdims=True)
+    return (winners * share,)
+
+
+def logsumexp(x, axis=None, keepdims=False):
+    """log(sum(exp(x))) over axis, shifted by the maximum so that nothing overflows."""
+    peak = np.max(x, axis=axis, keepdims=True)
+    peak = np.where(np.isfinite(peak), peak, 0)
+    out = np.log(np.sum(np.exp(x - peak), axis=axis, keepdims=True)) + peak
+    return out if keepdims else np.squeeze(out, axis=reduced_axes(np.ndim(x), axis))
+
+
+def logsumexp_vjp(out_grad, x, out, axis=None, keepdims=False):
+    """d logsumexp / d x is the softmax of x over the reduced axes."""
+    return (_kept(out_grad, x, axis, keepdims) * np.exp(x - _kept(out, x, axis, keepdims)),)
+
+
+# -- products ------------------------------------------------------------------------------
+
+
+def _exclusive_cumprod(x):
+    """Along the last axis: the product of the elements before each one (1 for the first)."""
+    ones = np.ones_like(x[..., :1])
+    return np.cumprod(np.concatenate([ones, x[..., :-1]], axis=-1), axis=-1)
+
+
+def prod_vjp(out_grad, x, out, axis=None, keepdims=False):
+    """d prod / d x_i is the product of the others: the products before and after x_i,
+    multiplied. No division, so zeros (one or several) get their exact grads."""
+    ndim = np.ndim(x)
+    axes = reduced_axes(ndim, axis)
+    kept = tuple(a for a in range(ndim) if a not in axes)
+    moved = np.transpose(x, kept + axes)
+    flat = np.reshape(moved, np.shape(moved)[:len(kept)] + (-1,))
+    before = _exclusive_cumprod(flat)
+    after = np.flip(_exclusive_cumprod(np.flip(flat, -1)), -1)
+    others = np.reshape(before * after, np.shape(moved))
+    others = np.transpose(others, np.argsort(kept + axes))
+    return (_kept(out_grad, x, axis, keepdims) * others,)
+
+
+# -- spread ----------------------------------------------------------------------------------
+
+
+def var(x, axis=None, ddof=0, keepdims=False):
+    """Mean squared deviation from the mean, divided by N - ddof, as np.var."""
+    return np.var(x, axis=axis, ddof=ddof, keepdims=keepdims)
+
+
+def var_vjp(out_grad, x, out, axis=None, ddof=0, keepdims=False):
+    """2 (x - mean) / (N - ddof)."""
+    centred = x - np.mean(x, axis=axis, keepdims=True)
+    return (_kept(out_grad, x, axis, keepdims) * centred * (2.0 / (_count(x, axis) - ddof)),)
+
+
+def std(x, axis=None, ddof=0, keepdims=False):
+    """sqrt(var), as np.std."""
+    return np.std(x, axis=axis, ddof=ddof, keepdims=keepdims)
+
+
+def std_vjp(out_grad, x, out, axis=None, ddof=0, keepdims=False):
+    """(x - mean) / ((N - ddof) std); undefined where every element is equal (std 0)."""
+    centred = x - np.mean(x, axis=axis, keepdims=True)
+    scale = _kept(out_grad / out, x, axis, keepdims) / (_count(x, axis) - ddof)
+    return (scale * centred,)
+
+
+# -- norms -----------------------------------------------------------------------------------
+
+NORM_ORDERS = (None, 1, 2)
+
+
+def _check_norm(x, ord, axis):
+    if ord not in NORM_ORDERS:
+        raise ValueError(f"ord must be None or 2 (the 2-norm) or 1; got {ord!r}")
+    matrix = (axis is None and np.ndim(x) == 2) or (isinstance(axis, tuple) and len(axis) == 2)
+    if ord is not None and matrix:
+        raise ValueError(
+            f"ord={ord} over two axes is a matrix norm in numpy (largest singular value or "
+            "column sum), which gradledger does not provide; give one axis, or ord=None "
+            "(the 2-norm of all the elements, numpy's Frobenius norm)"
+        )
+
+
+def norm(x, ord=None, axis=None, keepdims=False):
+    """The 2-norm (ord None or 2) or 1-norm (ord 1) of the elements over axis (None: all),
+    as np.linalg.norm for vectors; numpy's matrix norms (ord over two axes) are refused."""
+    _check_norm(x, ord, axis)
+    if ord == 1:
+        return np.sum(np.abs(x), axis=axis, keepdims=keepdims)
+    return np.sqrt(np.sum(x * x, axis=axis, keepdims=keepdims))
+
+
+def norm_vjp(out_grad, x, out, ord=None, axis=None, keepdims=False):
+    """x / |x|_2 for the 2-norm (undefined at 0), sign(x) for the 1-norm (0 at 0)."""
+    if ord == 1:
+        return (_kept(out_grad, x, axis, keepdims) * np.sign(x),)
+    return (_kept(out_grad / out, x, axis, keepdims) * x,)
+
+
+# -- positions (no gradient) -------------------------------------------------------------
+
+
+def argmax(x, axis=None, keepdims=False):
+    """Index of the (first) maximum along axis; None: in the flattened x. Integers, no grad."""
+    return np.argmax(x, axis=axis, keepdims=keepdims)
+
+
+def argmin(x, axis=None, keepdims=False):
+    """Index of the (first) minimum along axis; None: in the flattened x. Integers, no grad."""
+    return np.argmin(x, axis=axis, keepdims=keepdims)
+
+
+# -- verifier hints ------------------------------------------------------------------------
+
+
+def axis_params(ndim):
+    """Verifier hint: any valid axis of an ndim-array: None, one (maybe negative), or a tuple."""
     from hypothesis import strategies as st
     from hypothesis.extra.numpy import valid_tuple_axes
 
-    ndim = len(shapes[0])
     axes = st.none()
-    if ndim:
+    if ndim:  # tuples mix negative and non-negative axes
         axes = axes | st.integers(-ndim, ndim - 1) | valid_tuple_axes(ndim, min_size=1)
-    return {"axis": axes, "keepdims": st.booleans()}
+    return axes
+
+
+def reduction_params(shapes):
+    """Verifier hint: any valid axis (None, one, or a tuple) and either keepdims."""
+    from hypothesis import strategies as st
+
+    return {"axis": axis_params(len(shapes[0])), "keepdims": st.booleans()}
+
+
+def single_axis_params(shapes):
+    """Verifier hint: None or one axis, negative ones too (cumsum takes no tuple)."""
+    from hypothesis import strategies as st
+
+    ndim = len(shapes[0])
+    return {"axis": st.none() | st.integers(-ndim, ndim - 1) if ndim else st.none()}
+
+
+def single_axis_keepdims_params(shapes):
+    """Verifier hint: None or one axis, and either keepdims (argmax takes no tuple)."""
+    from hypothesis import strategies as st
+
+    return {**single_axis_params(shapes), "keepdims": st.booleans()}
+
+
+def norm_sample():
+    """Verifier hint: values at least MARGIN from 0 (the 1-norm's kink, and the 2-norm's
+    where all are 0), the 2-norm or 1-norm over any axis numpy treats as a vector norm."""
+    from gradledger.verify.sampling import elements
+    from hypothesis import strategies as st
+    from hypothesis.extra import numpy as hnp
+
+    @st.composite
+    def example(draw):
+        shape = draw(hnp.array_shapes(min_dims=0, max_dims=4, min_side=1, max_side=4))
+        x = draw(hnp.arrays(np.float64, shape, elements=elements((-10.0, 10.0), (0.0,))))
+        axis = draw(axis_params(len(shape)))
+        matrix = (axis is None and len(shape) == 2) or (isinstance(axis, tuple) and len(axis) == 2)
+        ord = draw(st.sampled_from([None] if matrix else list(NORM_ORDERS)))
+        return (x,), {"ord": ord, "axis": axis, "keepdims": draw(st.booleans())}
+
+    return example()
+
+
+def _distinct_values(draw, shape, spacing=0.1):
+    """Values at least `spacing` apart, in an order hypothesis draws: no ties anywhere."""
+    from hypothesis import strategies as st
+
+    size = int(np.prod(shape, dtype=np.int64))
+    order = draw(st.permutations(range(size)))
+    return np.reshape((np.asarray(order, dtype=np.float64) - size / 2) * spacing, shape)
+
+
+def distinct_sample():
+    """Verifier hint for max and min: no two elements tie (a tie is their kink, a relation
+    between elements that per-input `kinks` cannot state); any axis, either keepdims."""
+    from hypothesis import strategies as st
+    from hypothesis.extra import numpy as hnp
+
+    @st.composite
+    def example(draw):
+        shape = draw(hnp.array_shapes(min_dims=0, max_dims=4, min_side=1, max_side=4))
+        x = _distinct_values(draw, shape)
+        return (x,), {"axis": draw(axis_params(len(shape))), "keepdims": draw(st.booleans())}
+
+    return example()
+
+
+def spread_sample(distinct):
+    """Verifier hint for var and std: any axis, ddof below the count reduced; for std the
+    values differ (std is not differentiable where every element is equal)."""
+    from hypothesis import assume
+    from hypothesis import strategies as st
+    from hypothesis.extra import numpy as hnp
+
+    @st.composite
+    def example(draw):
+        shape = draw(hnp.array_shapes(min_dims=0, max_dims=4, min_side=1, max_side=4))
+        axis = draw(axis_params(len(shape)))
+        count = int(np.prod([shape[a] for a in reduced_axes(len(shape), axis)], dtype=np.int64))
+        if distinct:
+            assume(count >= 2)  # the std of one element is 0 whatever it is: no derivative
+            x = _distinct_values(draw, shape) + draw(st.floats(-1.0, 1.0))
+        else:
+            x = draw(hnp.arrays(np.float64, shape, elements=st.floats(-10.0, 10.0)))
+        ddof = draw(st.integers(0, min(count - 1, 2)))
+        return (x,), {"axis": axis, "ddof": ddof, "keepdims": draw(st.booleans())}
+
+    return example()
 
 
 OPS = [
     Op("sum", np.sum, vjp=sum_vjp, signature=ANY, params=reduction_params,
-       doc="sum over axis (None: all), keepdims"),
+       param_order=AXIS_FIRST, doc="sum over axis (None: all), keepdims"),
     Op("mean", np.mean, vjp=mean_vjp, signature=ANY, params=reduction_params,
-       doc="mean over axis (None: all), keepdims"),
+       param_order=AXIS_FIRST, doc="mean over axis (None: all), keepdims"),
+    Op("cumsum", cumsum, vjp=cumsum_vjp, signature=ANY, params=single_axis_params,
+       doc="running sums along axis (None: of the flattened x)"),
+    Op("max", np.max, vjp=max_vjp, signature=ANY, sample=distinct_sample,
+       param_order=AXIS_FIRST, numpy_names=("amax",),
+       doc="maximum over axis (None: all), keepdims; tied maxima share the grad evenly"),
+    Op("min", np.min, vjp=max_vjp, signature=ANY, sample=distinct_sample,
+       param_order=AXIS_FIRST, numpy_names=("amin",),
+       doc="minimum over axis (None: all), keepdims; tied minima share the grad evenly"),
+    Op("logsumexp", logsumexp, vjp=logsumexp_vjp, signature=ANY, params=reduction_params,
+       doc="log(sum(exp(x))) over axis (None: all), keepdims, without overflow"),
+    Op("prod", np.prod, vjp=prod_vjp, signature=ANY, params=reduction_params,
+       domain=((-1.2, 1.2),), param_order=AXIS_FIRST,
+       doc="product over axis (None: all), keepdims; exact grads with zeros"),
+    Op("var", var, vjp=var_vjp, signature=ANY, sample=lambda: spread_sample(False),
+       param_order=AXIS_FIRST, doc="variance over axis (None: all), ddof, keepdims"),
+    Op("std", std, vjp=std_vjp, signature=ANY, sample=lambda: spread_sample(True),
+       param_order=AXIS_FIRST,
+       doc="standard deviation over axis (None: all), ddof, keepdims; no grad where std = 0"),
+    Op("norm", norm, vjp=norm_vjp, signature=ANY, sample=norm_sample, kinks=((0.0,),),
+       doc="vector 2-norm (ord None or 2) or 1-norm (ord 1) over axis (None: all), keepdims"),
+    Op("argmax", argmax, differentiable=False, signature=ANY, params=single_axis_keepdims_params,
+       param_order=AXIS_FIRST, doc="index of the first maximum along axis (None: flattened)"),
+    Op("argmin", argmin, differentiable=False, signature=ANY, params=single_axis_keepdims_params,
+       param_order=AXIS_FIRST, doc="index of the first minimum along axis (None: flattened)"),
 ]

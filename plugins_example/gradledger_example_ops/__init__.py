@@ -1,4 +1,4 @@
-"""gradledger-example-ops: six ops gradledger does not ship, as a third-party plugin.
+"""gradledger-example-ops: four ops gradledger does not ship, as a third-party plugin.
 
 gradledger finds this module through the entry point in pyproject.toml,
 

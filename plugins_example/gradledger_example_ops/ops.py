@@ -6,30 +6,25 @@ input's grad, already in that input's shape).
 
 Verifier declarations are plain data or functions that import hypothesis when
 called, so that loading this plugin never imports hypothesis.
+
+Every name here is one gradledger's built-ins do not have: op names are one flat
+namespace, and a name two plugins claim is refused.
 """
 
 import math
 
 import numpy as np
-from gradledger.extend import Op, unbroadcast
+from gradledger.extend import Op
 
 UNARY = "()->()"
-BINARY = "(),()->()"
-ANY = "(*)->(*)"
 
 
-# -- activations ------------------------------------------------------------------------
-
-
-def sigmoid(x):
+def _sigmoid(x):
     """1 / (1 + e**-x), written so that no x overflows."""
     return np.exp(-np.logaddexp(0.0, -x))
 
 
-def sigmoid_local(x, out):
-    """sigmoid(x) (1 - sigmoid(x)), with 1 - sigmoid(x) = sigmoid(-x): exact in both tails."""
-    return (out * sigmoid(-x),)
-
+# -- activations ------------------------------------------------------------------------
 
 GELU_C = math.sqrt(2.0 / math.pi)
 GELU_A = 0.044715
@@ -45,173 +40,99 @@ def gelu(x):
     Computed as x sigmoid(2 z), the same function: 1 + tanh(z) cancels to nothing
     for x below about -5, where sigmoid(2 z) keeps every digit.
     """
-    return x * sigmoid(2.0 * _gelu_z(x))
+    return x * _sigmoid(2.0 * _gelu_z(x))
 
 
 def gelu_local(x, out):
     """sigmoid(2z) + 2 x sigmoid(2z) sigmoid(-2z) dz/dx."""
     z = _gelu_z(x)
-    s, s_neg = sigmoid(2.0 * z), sigmoid(-2.0 * z)
+    s, s_neg = _sigmoid(2.0 * z), _sigmoid(-2.0 * z)
     return (s + 2.0 * x * s * s_neg * GELU_C * (1.0 + 3.0 * GELU_A * x * x),)
 
 
-# -- reductions -------------------------------------------------------------------------
+def mish(x):
+    """x tanh(softplus(x)) (Misra, 2019)."""
+    return x * np.tanh(np.logaddexp(0.0, x))
 
 
-def _reduced_axes(ndim, axis):
-    if axis is None:
-        return tuple(range(ndim))
-    axes = axis if isinstance(axis, tuple) else (axis,)
-    return tuple(a % ndim for a in axes)
-
-
-def logsumexp(x, axis=None, keepdims=False):
-    """log(sum(exp(x))) over `axis`, shifted by the maximum so that nothing overflows."""
-    peak = np.max(x, axis=axis, keepdims=True, initial=-np.inf)
-    peak = np.where(np.isfinite(peak), peak, 0.0)
-    out = np.log(np.sum(np.exp(x - peak), axis=axis, keepdims=True)) + peak
-    if not keepdims:
-        out = np.squeeze(out, axis=_reduced_axes(np.ndim(x), axis))
-    return out
-
-
-def logsumexp_vjp(out_grad, x, out, axis=None, keepdims=False):
-    """d logsumexp / d x is the softmax of x along the reduced axes."""
-    if not keepdims:
-        axes = _reduced_axes(np.ndim(x), axis)
-        out, out_grad = np.expand_dims(out, axes), np.expand_dims(out_grad, axes)
-    return (out_grad * np.exp(x - out),)
-
-
-def logsumexp_params(shapes):
-    """Verifier hint: every valid axis (None, one, or several) and both keepdims."""
-    from hypothesis import strategies as st
-    from hypothesis.extra.numpy import valid_tuple_axes
-
-    ndim = len(shapes[0])
-    axes = st.none()
-    if ndim:
-        axes = axes | st.integers(-ndim, ndim - 1) | valid_tuple_axes(ndim, min_size=1)
-    return {"axis": axes, "keepdims": st.booleans()}
+def mish_local(x, out):
+    """tanh(sp) + x sigmoid(x) (1 - tanh(sp)**2), sp = softplus(x)."""
+    t = np.tanh(np.logaddexp(0.0, x))
+    return (t + x * _sigmoid(x) * (1.0 - t * t),)
 
 
 # -- losses -----------------------------------------------------------------------------
 
 
-def _labels(labels, classes):
-    """Integer class indices in [0, classes); integral floats (from a Python list) are accepted."""
-    labels = np.asarray(labels)
-    if labels.dtype.kind == "f" and np.all(labels == np.round(labels)):
-        labels = labels.astype(np.intp)
-    if labels.dtype.kind not in "iu":
-        raise TypeError(f"labels must be integer class indices; got dtype {labels.dtype}")
-    if labels.size and (labels.min() < 0 or labels.max() >= classes):
-        raise ValueError(
-            f"labels must lie in [0, {classes}) for logits with {classes} classes; "
-            f"got values from {labels.min()} to {labels.max()}"
-        )
-    return labels
+def huber(x, delta=1.0):
+    """x**2 / 2 for |x| <= delta, delta (|x| - delta / 2) beyond: quadratic near 0, linear far."""
+    a = np.abs(x)
+    return np.where(a <= delta, 0.5 * x * x, delta * (a - 0.5 * delta))
 
 
-def _shifted(logits, labels):
-    """Per row, the logits minus the logit at the label (0 there), and where the label is."""
-    classes = np.shape(logits)[-1]
-    labels = _labels(labels, classes)[..., np.newaxis]
-    rows = np.broadcast_shapes(np.shape(logits)[:-1], np.shape(labels)[:-1])
-    logits = np.broadcast_to(logits, rows + (classes,))
-    labels = np.broadcast_to(labels, rows + (1,))
-    picked = np.take_along_axis(logits, labels, axis=-1)
-    return logits - picked, labels == np.arange(classes)
+def huber_local(x, out, delta=1.0):
+    """x clipped to [-delta, delta]."""
+    return (np.clip(x, -delta, delta),)
 
 
-def softmax_cross_entropy(logits, labels):
-    """Per row: -log softmax(logits)[label] = log(sum_j exp(logits_j - logits_label)).
-
-    Written as m + log1p(expm1(-m) + sum over j != label of exp(shifted_j - m)), with m
-    the row's largest shifted logit (>= 0), so that a confident, correct row keeps its
-    relative precision: its loss is near 0, and `logsumexp - picked` would cancel.
-    Reduce with gl.mean for the usual loss.
-    """
-    shifted, at_label = _shifted(logits, labels)
-    peak = np.max(shifted, axis=-1)
-    others = np.where(at_label, 0.0, np.exp(shifted - peak[..., np.newaxis]))
-    return peak + np.log1p(np.expm1(-peak) + np.sum(others, axis=-1))
+HUBER_DELTAS = (0.5, 1.0, 2.0)
+"""The deltas the verifier draws. At +-delta the derivative is continuous but not smooth
+(the second derivative jumps), which spoils the nudge's extrapolation: declared kinks."""
 
 
-def softmax_cross_entropy_vjp(out_grad, logits, labels, out):
-    """softmax(logits) - onehot(label), per row, times the row's out_grad; labels get None.
-
-    At the label, softmax - 1 is minus the other classes' probabilities, summed
-    directly rather than subtracted from 1.
-    """
-    shifted, at_label = _shifted(logits, labels)
-    others = np.where(at_label, 0.0, np.exp(shifted - np.expand_dims(out, -1)))
-    local = others - at_label * np.sum(others, axis=-1, keepdims=True)
-    return unbroadcast(np.expand_dims(out_grad, -1) * local, np.shape(logits)), None
+# -- similarity -------------------------------------------------------------------------
 
 
-def softmax_cross_entropy_sample():
-    """Verifier hint: labels depend on the logits' class count, so draw both together."""
+def cosine_similarity(a, b):
+    """<a, b> / (|a| |b|) over the last axis, batched over the leading ones."""
+    return np.sum(a * b, axis=-1) / (np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1))
+
+
+def cosine_similarity_vjp(out_grad, a, b, out):
+    """d cos / d a = b / (|a| |b|) - cos a / |a|**2, likewise for b; leading axes broadcast."""
+    norm_a = np.linalg.norm(a, axis=-1, keepdims=True)
+    norm_b = np.linalg.norm(b, axis=-1, keepdims=True)
+    g, cos = out_grad[..., np.newaxis], np.asarray(out)[..., np.newaxis]
+    grad_a = g * (b / (norm_a * norm_b) - cos * a / norm_a**2)
+    grad_b = g * (a / (norm_a * norm_b) - cos * b / norm_b**2)
+    return _sum_to(grad_a, np.shape(a)), _sum_to(grad_b, np.shape(b))
+
+
+def _sum_to(grad, shape):
+    """Sum the leading axes that broadcasting added or stretched."""
+    extra = np.ndim(grad) - len(shape)
+    axes = tuple(range(extra)) + tuple(
+        extra + k for k, n in enumerate(shape) if n == 1 and np.shape(grad)[extra + k] != 1)
+    return np.reshape(np.sum(grad, axis=axes), shape) if axes else grad
+
+
+def cosine_similarity_sample():
+    """Verifier hint: vectors of norm >= 1/2. Near a zero vector the cosine has no
+    derivative, a condition on whole rows that per-element `domain` cannot state."""
     from hypothesis import strategies as st
     from hypothesis.extra import numpy as hnp
 
     @st.composite
-    def logits_and_labels(draw):
-        rows = draw(hnp.array_shapes(min_dims=0, max_dims=2, min_side=1, max_side=4))
-        classes = draw(st.integers(1, 5))
-        values = st.floats(-10.0, 10.0, allow_nan=False)
-        logits = draw(hnp.arrays(np.float64, rows + (classes,), elements=values))
-        labels = draw(hnp.arrays(np.int64, rows, elements=st.integers(0, classes - 1)))
-        return (logits, labels), {}
-
-    return logits_and_labels()
-
-
-# -- comparisons ------------------------------------------------------------------------
-
-
-def maximum_local(a, b, out):
-    """1 to the larger input; on a tie (a kink) each gets 1/2, as JAX and PyTorch book it."""
-    a_share = (a > b) + 0.5 * (a == b)
-    return a_share, 1.0 - a_share
-
-
-def maximum_sample():
-    """Verifier hint: `a` and `b` never tie, whatever broadcasting pairs up.
-
-    The kink of maximum is where a == b, a relation between the two inputs that
-    per-input `kinks` cannot state. So `a` is drawn near the integers and `b` near
-    the half-integers, each moved by at most 0.2: |a - b| >= 0.1 everywhere.
-    """
-    from hypothesis import strategies as st
-    from hypothesis.extra import numpy as hnp
-
-    near = st.builds(lambda whole, jitter: whole + jitter,
-                     st.integers(-5, 5), st.floats(-0.2, 0.2, allow_nan=False))
-
-    @st.composite
-    def untied(draw):
-        shapes = draw(hnp.mutually_broadcastable_shapes(signature=BINARY, max_side=4))
-        shape_a, shape_b = shapes.input_shapes
-        a = draw(hnp.arrays(np.float64, shape_a, elements=near))
-        b = draw(hnp.arrays(np.float64, shape_b, elements=near)) + 0.5
+    def vectors(draw):
+        shapes = draw(hnp.mutually_broadcastable_shapes(signature="(n),(n)->()", max_side=4))
+        values = st.floats(-3.0, 3.0, allow_nan=False)
+        a, b = (draw(hnp.arrays(np.float64, s, elements=values)) for s in shapes.input_shapes)
+        a, b = (np.where(np.linalg.norm(v, axis=-1, keepdims=True) < 0.5, v + 1.0, v)
+                for v in (a, b))
         return (a, b), {}
 
-    return untied()
+    return vectors()
 
 
 OPS = [
-    Op("sigmoid", sigmoid, local_grad=sigmoid_local, signature=UNARY,
-       doc="1 / (1 + exp(-x))"),
-    Op("softplus", lambda x: np.logaddexp(0.0, x), local_grad=lambda x, out: (sigmoid(x),),
-       signature=UNARY, doc="log(1 + exp(x)), a smooth relu"),
     Op("gelu", gelu, local_grad=gelu_local, signature=UNARY,
        doc="Gaussian error linear unit, tanh approximation"),
-    Op("logsumexp", logsumexp, vjp=logsumexp_vjp, signature=ANY, params=logsumexp_params,
-       doc="log(sum(exp(x))) over axis (None: all), keepdims"),
-    Op("softmax_cross_entropy", softmax_cross_entropy, vjp=softmax_cross_entropy_vjp,
-       signature="(k),()->()", constants=(1,), sample=softmax_cross_entropy_sample,
-       doc="per-row -log softmax(logits)[label]; integer labels take no gradient"),
-    Op("maximum", np.maximum, local_grad=maximum_local, signature=BINARY, sample=maximum_sample,
-       doc="elementwise max(a, b), broadcasting; a tie splits the grad in half"),
+    Op("mish", mish, local_grad=mish_local, signature=UNARY, doc="x * tanh(softplus(x))"),
+    Op("huber", huber, local_grad=huber_local, signature=UNARY,
+       params={"delta": list(HUBER_DELTAS)},
+       kinks=(tuple(s * d for d in HUBER_DELTAS for s in (-1.0, 1.0)),),
+       doc="Huber loss of a residual: quadratic within delta, linear beyond"),
+    Op("cosine_similarity", cosine_similarity, vjp=cosine_similarity_vjp,
+       signature="(n),(n)->()", sample=cosine_similarity_sample,
+       doc="<a, b> / (|a| |b|) over the last axis, batched"),
 ]

@@ -81,6 +81,8 @@ def composable_ops() -> list:
     for op in host.registry:
         if op.sample is not None or op.sig is None:
             continue
+        if op.multi or op.variadic is not None or not op.differentiable:
+            continue  # one float output from fixed inputs: what a program step can chain
         if hints.required_params(op) and op.params is None:
             continue
         if ANY_SHAPE in op.sig.inputs and op.nin - len(op.constants) != 1:

@@ -1,0 +1,87 @@
+"""Joining and splitting: concatenate and stack take a sequence of tensors, split gives a list.
+
+Their rules are numpy's own inverse moves: the grad of a concatenation is split back
+into pieces of each input's size; the grad of a split is the concatenation of the
+pieces' grads (zeros for a piece nobody used).
+"""
+
+import numpy as np
+from gradledger.extend import Op
+
+JOIN = "[(*)]->(*)"
+
+
+def concatenate_forward(*arrays, axis=0):
+    return np.concatenate(arrays, axis=axis)
+
+
+def concatenate_vjp(out_grad, *arrays, out, axis=0):
+    if axis is None:  # numpy flattens every input first
+        ends = np.cumsum([np.size(a) for a in arrays])[:-1]
+        return tuple(np.reshape(g, np.shape(a))
+                     for g, a in zip(np.split(out_grad, ends), arrays, strict=True))
+    ends = np.cumsum([np.shape(a)[axis] for a in arrays])[:-1]
+    return tuple(np.split(out_grad, ends, axis=axis))
+
+
+def stack_forward(*arrays, axis=0):
+    return np.stack(arrays, axis=axis)
+
+
+def stack_vjp(out_grad, *arrays, out, axis=0):
+    return tuple(np.moveaxis(out_grad, axis, 0))
+
+
+def split_vjp(out_grad, x, out, indices_or_sections, axis=0):
+    return (np.concatenate(out_grad, axis=axis),)
+
+
+def split_out_shape(shape, indices_or_sections, axis=0):
+    """numpy's rule: n equal sections, or the pieces x[a:b] between the given indices."""
+    size = shape[axis]
+    if isinstance(indices_or_sections, (int, np.integer)):
+        lengths = [size // indices_or_sections] * indices_or_sections
+    else:
+        edges = [0, *indices_or_sections, size]
+        lengths = [len(range(size)[a:b]) for a, b in zip(edges, edges[1:], strict=False)]
+    return tuple(shape[:axis] + (n,) + shape[axis + 1:] for n in lengths)
+
+
+def _axis_strategy(shapes, extra=0):
+    from hypothesis import strategies as st
+
+    ndim = len(shapes[0]) + extra
+    return st.integers(-ndim, ndim - 1) if ndim else st.just(0)
+
+
+def join_params(shapes):
+    """Verifier hint for concatenate/stack: an axis valid for the first input."""
+    return {"axis": _axis_strategy(shapes)}
+
+
+def stack_params(shapes):
+    return {"axis": _axis_strategy(shapes, extra=1)}
+
+
+def split_params(shapes):
+    """Verifier hint: along axis 0, a number of equal sections that divides it, or
+    sorted split indices (empty pieces included)."""
+    from hypothesis import strategies as st
+
+    shape = shapes[0]
+    size = shape[0] if shape else 0
+    sections = [n for n in range(1, size + 1) if size % n == 0] or [1]
+    indices = st.lists(st.integers(0, size), max_size=3).map(sorted).map(tuple)
+    return {"indices_or_sections": st.sampled_from(sections) | indices, "axis": st.just(0)}
+
+
+OPS = [
+    Op("concatenate", concatenate_forward, vjp=concatenate_vjp, signature=JOIN,
+       params=join_params,
+       doc="join a sequence of tensors along an existing axis: gl.concatenate([a, b], axis=0)"),
+    Op("stack", stack_forward, vjp=stack_vjp, signature=JOIN, params=stack_params,
+       doc="join a sequence of same-shaped tensors along a new axis: gl.stack([a, b], axis=0)"),
+    Op("split", lambda x, indices_or_sections, axis=0: np.split(x, indices_or_sections, axis),
+       vjp=split_vjp, signature="(*)->[(*)]", out_shape=split_out_shape,
+       doc="split into a list of tensors: n equal sections, or at the given indices"),
+]

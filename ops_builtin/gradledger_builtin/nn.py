@@ -1,0 +1,507 @@
+"""Neural-network ops: softmax, losses, convolution, pooling, embedding, dropout.
+
+Layouts follow PyTorch: images are NCHW and convolution kernels OIHW. Convolution
+and pooling see their input through `sliding_window_view` (a view, no copy) and
+reduce the windows with a BLAS matmul (convolution, im2col) or a numpy reduction
+(pooling); their grads go back to the input by one strided slice-add per kernel
+offset (col2im). No Python loop runs over pixels.
+
+Bad calls (channels that differ, a kernel larger than the padded input, labels or
+ids out of range) raise ValueError from the forward rule with a sentence saying
+what was expected and what came; the tape adds the op's name and plugin.
+"""
+
+import numpy as np
+from gradledger.extend import Op
+
+from .reductions import axis_params
+
+ANY = "(*)->(*)"
+
+# -- softmax -------------------------------------------------------------------------------
+
+
+def softmax(x, axis=-1):
+    """exp(x) / sum(exp(x)) along `axis`, shifted by the maximum so that nothing overflows."""
+    e = np.exp(x - np.max(x, axis=axis, keepdims=True))
+    return e / np.sum(e, axis=axis, keepdims=True)
+
+
+def softmax_vjp(out_grad, x, out, axis=-1):
+    """J^T g = s * (g - <g, s>), per slice along `axis`."""
+    return (out * (out_grad - np.sum(out_grad * out, axis=axis, keepdims=True)),)
+
+
+def log_softmax(x, axis=-1):
+    """x - logsumexp(x) along `axis`, shifted by the maximum."""
+    shifted = x - np.max(x, axis=axis, keepdims=True)
+    return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+
+
+def log_softmax_vjp(out_grad, x, out, axis=-1):
+    """J^T g = g - softmax(x) * sum(g), per slice along `axis`."""
+    return (out_grad - np.exp(out) * np.sum(out_grad, axis=axis, keepdims=True),)
+
+
+def softmax_params(shapes):
+    """Verifier hint: every axis (one, negative, several, or None: all)."""
+    return {"axis": axis_params(len(shapes[0]))}
+
+
+# -- cross-entropy -------------------------------------------------------------------------
+
+REDUCTIONS = ("mean", "sum", "none")
+
+
+def _class_labels(logits, labels):
+    """Integer labels of shape logits.shape[:-1], each in [0, classes); ValueError otherwise."""
+    labels = np.asarray(labels)
+    if labels.dtype.kind not in "iu":
+        if labels.dtype.kind == "f" and np.all(labels == np.round(labels)):
+            labels = labels.astype(np.intp)
+        else:
+            raise ValueError(
+                f"labels must be integer class indices; got an array of dtype {labels.dtype}"
+            )
+    rows, classes = np.shape(logits)[:-1], np.shape(logits)[-1]
+    if labels.shape != rows:
+        raise ValueError(
+            f"labels must have the logits' shape without its last (class) axis, {rows}; "
+            f"got labels of shape {labels.shape} for logits of shape {np.shape(logits)}"
+        )
+    if labels.size and (labels.min() < 0 or labels.max() >= classes):
+        bad = labels[(labels < 0) | (labels >= classes)]
+        raise ValueError(
+            f"labels must lie in [0, {classes}) for logits with {classes} classes; got "
+            f"{bad.size} label(s) out of range, e.g. {bad.flat[0]}"
+        )
+    return labels
+
+
+def _per_row(logits, labels):
+    """Each row's loss, the logits minus the logit at the label, and the one-hot labels.
+
+    With s = logits - logits[label] (0 at the label) and m = max(s) >= 0, the loss
+    log(sum(exp(s))) is computed as m + log1p(expm1(-m) + sum over j != label of
+    exp(s_j - m)): a confident, correct row keeps its relative precision, where
+    `logsumexp - picked` would cancel to nothing.
+    """
+    if np.ndim(logits) == 0:
+        raise ValueError("logits need a class axis (their last); got a 0-d value")
+    labels = _class_labels(logits, labels)
+    onehot = labels[..., np.newaxis] == np.arange(np.shape(logits)[-1])
+    picked = np.sum(np.where(onehot, logits, 0), axis=-1, keepdims=True)
+    shifted = logits - picked
+    peak = np.max(shifted, axis=-1, keepdims=True)
+    others = np.where(onehot, 0, np.exp(shifted - peak))
+    loss = peak + np.log1p(np.expm1(-peak) + np.sum(others, axis=-1, keepdims=True))
+    return loss, shifted, onehot
+
+
+def _check_reduction(reduction):
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"reduction must be one of {REDUCTIONS}; got {reduction!r}")
+
+
+def cross_entropy(logits, labels, reduction="mean"):
+    """-log softmax(logits)[label] per row, then the mean (or sum, or none) over rows."""
+    _check_reduction(reduction)
+    loss = _per_row(logits, labels)[0][..., 0]
+    if reduction == "mean":
+        return np.mean(loss)
+    if reduction == "sum":
+        return np.sum(loss)
+    return loss
+
+
+def cross_entropy_vjp(out_grad, logits, labels, out, reduction="mean"):
+    """(softmax(logits) - onehot(label)) times each row's grad; labels get None.
+
+    At the label, softmax - 1 is minus the other classes' probabilities, summed
+    directly rather than subtracted from 1.
+    """
+    loss, shifted, onehot = _per_row(logits, labels)
+    others = np.where(onehot, 0, np.exp(shifted - loss))
+    local = others - onehot * np.sum(others, axis=-1, keepdims=True)
+    if reduction == "mean":
+        row_grad = out_grad / max(np.size(loss), 1)
+    elif reduction == "sum":
+        row_grad = out_grad
+    else:
+        row_grad = np.expand_dims(out_grad, -1)
+    return local * row_grad, None
+
+
+def cross_entropy_sample():
+    """Verifier hint: labels depend on the logits' class count, so draw both together."""
+    from hypothesis import strategies as st
+    from hypothesis.extra import numpy as hnp
+
+    @st.composite
+    def logits_and_labels(draw):
+        rows = draw(hnp.array_shapes(min_dims=0, max_dims=2, min_side=1, max_side=4))
+        classes = draw(st.integers(1, 5))
+        values = st.floats(-10.0, 10.0, allow_nan=False)
+        logits = draw(hnp.arrays(np.float64, rows + (classes,), elements=values))
+        labels = draw(hnp.arrays(np.int64, rows, elements=st.integers(0, classes - 1)))
+        return (logits, labels), {"reduction": draw(st.sampled_from(REDUCTIONS))}
+
+    return logits_and_labels()
+
+
+# -- windows: what convolution and pooling share ---------------------------------------------
+
+
+def _pair(value, what):
+    """An int or a pair of ints, as a pair of ints."""
+    pair = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
+    if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) for v in pair):
+        raise ValueError(f"{what} must be an int or a pair of ints; got {value!r}")
+    return int(pair[0]), int(pair[1])
+
+
+def _geometry(spatial, kernel, stride, padding):
+    """Checked (kernel, stride, padding, output size) pairs for an input of `spatial` size."""
+    kernel, stride, padding = (_pair(kernel, "kernel_size"), _pair(stride, "stride"),
+                               _pair(padding, "padding"))
+    if min(kernel) < 1 or min(stride) < 1 or min(padding) < 0:
+        raise ValueError(
+            f"kernel sizes and strides must be >= 1 and padding >= 0; got kernel {kernel}, "
+            f"stride {stride}, padding {padding}"
+        )
+    padded = tuple(s + 2 * p for s, p in zip(spatial, padding, strict=True))
+    if kernel[0] > padded[0] or kernel[1] > padded[1]:
+        raise ValueError(
+            f"the kernel {kernel} is larger than the input {tuple(spatial)} padded by "
+            f"{padding} to {padded}; use a smaller kernel or more padding"
+        )
+    out = tuple((n - k) // s + 1 for n, k, s in zip(padded, kernel, stride, strict=True))
+    return kernel, stride, padding, out
+
+
+def _pad(x, padding, value=0.0):
+    """x padded on its last two axes."""
+    if padding == (0, 0):
+        return x
+    widths = [(0, 0)] * (np.ndim(x) - 2) + [(padding[0],) * 2, (padding[1],) * 2]
+    return np.pad(x, widths, constant_values=value)
+
+
+def _windows(x, kernel, stride):
+    """A view of x's (already padded) last two axes as windows: (..., p, q, kh, kw)."""
+    view = np.lib.stride_tricks.sliding_window_view(x, kernel, axis=(-2, -1))
+    return view[..., ::stride[0], ::stride[1], :, :]
+
+
+def _unpad(x, padding):
+    """Drop the padding from x's last two axes."""
+    (ph, pw), (h, w) = padding, np.shape(x)[-2:]
+    return x[..., ph:h - ph, pw:w - pw]
+
+
+def _from_windows(cols, padded_shape, kernel, stride):
+    """The adjoint of `_windows`: add each window's entries back where they were read.
+
+    Windows that tile the input without overlap are put back by a reshape; otherwise
+    one strided slice-add per kernel offset (kh * kw of them, not one per pixel).
+    """
+    (kh, kw), (sh, sw) = kernel, stride
+    *lead, p, q = np.shape(cols)[:-2]
+    h, w = padded_shape[-2:]
+    if (kh, kw) == (sh, sw):
+        tiled = np.reshape(np.swapaxes(cols, -3, -2), (*lead, p * kh, q * kw))
+        return np.pad(tiled, [(0, 0)] * len(lead) + [(0, h - p * kh), (0, w - q * kw)])
+    grad = np.zeros(padded_shape, dtype=cols.dtype)
+    for a in range(kh):
+        for b in range(kw):
+            grad[..., a:a + sh * (p - 1) + 1:sh, b:b + sw * (q - 1) + 1:sw] += cols[..., a, b]
+    return grad
+
+
+# -- convolution -----------------------------------------------------------------------------
+
+
+def _conv_geometry(x_shape, w_shape, stride, padding):
+    if len(x_shape) != 4 or len(w_shape) != 4:
+        raise ValueError(
+            f"conv2d takes x of shape (N, C, H, W) and w of shape (O, C, kH, kW); got x of "
+            f"shape {tuple(x_shape)} and w of shape {tuple(w_shape)}"
+        )
+    if x_shape[1] != w_shape[1]:
+        raise ValueError(
+            f"x has {x_shape[1]} channels (shape {tuple(x_shape)}) but w expects "
+            f"{w_shape[1]} (shape {tuple(w_shape)}): w is (out_channels, in_channels, kH, kW)"
+        )
+    return _geometry(x_shape[2:], w_shape[2:], stride, padding)
+
+
+def conv2d_shape(x_shape, w_shape, stride=1, padding=0):
+    """(N, O, P, Q), P = (H + 2 padding - kH) // stride + 1, likewise Q."""
+    out = _conv_geometry(x_shape, w_shape, stride, padding)[3]
+    return (x_shape[0], w_shape[0], *out)
+
+
+def _im2col(x, kernel, stride, padding):
+    """The padded input's windows as rows: (N * P * Q, C * kH * kW), one copy."""
+    windows = _windows(_pad(x, padding), kernel, stride)  # (N, C, P, Q, kH, kW), a view
+    n, c, p, q, kh, kw = np.shape(windows)
+    return np.reshape(np.transpose(windows, (0, 2, 3, 1, 4, 5)), (n * p * q, c * kh * kw))
+
+
+def conv2d(x, w, stride=1, padding=0):
+    """Cross-correlation of NCHW images with OIHW kernels, as torch.nn.functional.conv2d.
+
+    im2col (the input's windows as the rows of a matrix, read through a strided view),
+    then one BLAS matmul with the kernels as columns.
+    """
+    kernel, stride, padding, (p, q) = _conv_geometry(np.shape(x), np.shape(w), stride, padding)
+    n, o = np.shape(x)[0], np.shape(w)[0]
+    out = _im2col(x, kernel, stride, padding) @ np.transpose(np.reshape(w, (o, -1)))
+    return np.transpose(np.reshape(out, (n, p, q, o)), (0, 3, 1, 2))
+
+
+def conv2d_vjp(out_grad, x, w, out, stride=1, padding=0, needs_grad=(True, True)):
+    """w.grad: out_grad against the input's windows (one matmul); x.grad: out_grad times
+    the kernels (one matmul) gives each window's grad, added back where the window read
+    (col2im: one strided slice-add per kernel offset, not per pixel), then unpadded."""
+    kernel, stride, padding, (p, q) = _conv_geometry(np.shape(x), np.shape(w), stride, padding)
+    n, c = np.shape(x)[:2]
+    o = np.shape(w)[0]
+    rows = np.reshape(np.transpose(out_grad, (0, 2, 3, 1)), (n * p * q, o))
+    grad_x = grad_w = None
+    if needs_grad[1]:
+        grad_w = np.reshape(np.transpose(rows) @ _im2col(x, kernel, stride, padding), np.shape(w))
+    if needs_grad[0]:
+        cols = np.reshape(rows @ np.reshape(w, (o, -1)), (n, p, q, c) + kernel)
+        padded_shape = (n, c) + tuple(
+            size + 2 * pad for size, pad in zip(np.shape(x)[2:], padding, strict=True))
+        grad = _from_windows(np.transpose(cols, (0, 3, 1, 2, 4, 5)), padded_shape, kernel, stride)
+        grad_x = _unpad(grad, padding)
+    return grad_x, grad_w
+
+
+def conv2d_sample():
+    """Verifier hint: images, kernels that fit them once padded, strides and paddings."""
+    from hypothesis import strategies as st
+    from hypothesis.extra import numpy as hnp
+
+    values = st.floats(-3.0, 3.0, allow_nan=False)
+
+    @st.composite
+    def images_and_kernels(draw):
+        n, c, o = draw(st.integers(1, 2)), draw(st.integers(1, 3)), draw(st.integers(1, 3))
+        h, w = draw(st.integers(1, 5)), draw(st.integers(1, 5))
+        padding = (draw(st.integers(0, 2)), draw(st.integers(0, 2)))
+        kh = draw(st.integers(1, min(h + 2 * padding[0], 4)))
+        kw = draw(st.integers(1, min(w + 2 * padding[1], 4)))
+        stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+        x = draw(hnp.arrays(np.float64, (n, c, h, w), elements=values))
+        kernel = draw(hnp.arrays(np.float64, (o, c, kh, kw), elements=values))
+        params = {"stride": stride if stride[0] != stride[1] else stride[0],
+                  "padding": padding if padding[0] != padding[1] else padding[0]}
+        return (x, kernel), params
+
+    return images_and_kernels()
+
+
+# -- pooling ---------------------------------------------------------------------------------
+
+
+def _pool_geometry(shape, kernel_size, stride, padding):
+    if len(shape) < 2:
+        raise ValueError(f"pooling needs at least 2 dimensions (..., H, W); got shape {shape}")
+    kernel, stride, padding, out = _geometry(
+        shape[-2:], kernel_size, kernel_size if stride is None else stride, padding)
+    if 2 * padding[0] > kernel[0] or 2 * padding[1] > kernel[1]:
+        raise ValueError(
+            f"padding must be at most half the kernel size (as in PyTorch); got padding "
+            f"{padding} for kernel {kernel}"
+        )
+    return kernel, stride, padding, out
+
+
+def pool_shape(x_shape, kernel_size, stride=None, padding=0):
+    """(..., P, Q), P = (H + 2 padding - k) // stride + 1, likewise Q."""
+    out = _pool_geometry(tuple(x_shape), kernel_size, stride, padding)[3]
+    return (*x_shape[:-2], *out)
+
+
+def max_pool2d(x, kernel_size, stride=None, padding=0):
+    """The maximum of each window over the last two axes; stride defaults to kernel_size;
+    padding is -inf (it never wins)."""
+    kernel, stride, padding, _ = _pool_geometry(np.shape(x), kernel_size, stride, padding)
+    windows = _windows(_pad(x, padding, -np.inf), kernel, stride)
+    return np.max(windows, axis=(-2, -1))
+
+
+def max_pool2d_vjp(out_grad, x, out, kernel_size, stride=None, padding=0):
+    """Each window's grad goes to its maximum (split evenly among tied maxima, as max does);
+    an element that is the maximum of several overlapping windows collects from each."""
+    kernel, stride, padding, _ = _pool_geometry(np.shape(x), kernel_size, stride, padding)
+    padded = _pad(x, padding, -np.inf)
+    winners = _windows(padded, kernel, stride) == out[..., np.newaxis, np.newaxis]
+    share = out_grad / np.sum(winners, axis=(-2, -1))
+    cols = winners * share[..., np.newaxis, np.newaxis]
+    return (_unpad(_from_windows(cols, np.shape(padded), kernel, stride), padding),)
+
+
+def avg_pool2d(x, kernel_size, stride=None, padding=0):
+    """The mean of each window over the last two axes; stride defaults to kernel_size;
+    zero padding counts in the mean (PyTorch's default count_include_pad=True)."""
+    kernel, stride, padding, _ = _pool_geometry(np.shape(x), kernel_size, stride, padding)
+    return np.mean(_windows(_pad(x, padding), kernel, stride), axis=(-2, -1))
+
+
+def avg_pool2d_vjp(out_grad, x, out, kernel_size, stride=None, padding=0):
+    """Each window's grad, divided by the window's size, to every element of the window."""
+    kernel, stride, padding, _ = _pool_geometry(np.shape(x), kernel_size, stride, padding)
+    share = out_grad / (kernel[0] * kernel[1])
+    cols = np.broadcast_to(share[..., np.newaxis, np.newaxis], np.shape(share) + kernel)
+    padded_shape = np.shape(x)[:-2] + tuple(
+        n + 2 * p for n, p in zip(np.shape(x)[-2:], padding, strict=True))
+    return (_unpad(_from_windows(cols, padded_shape, kernel, stride), padding),)
+
+
+def _pool_params_for(h, w):
+    from hypothesis import strategies as st
+
+    @st.composite
+    def params(draw):
+        padding = (draw(st.integers(0, 1)), draw(st.integers(0, 1)))
+        kh = draw(st.integers(max(1, 2 * padding[0]), min(h + 2 * padding[0], 4)))
+        kw = draw(st.integers(max(1, 2 * padding[1]), min(w + 2 * padding[1], 4)))
+        stride = draw(st.none() | st.tuples(st.integers(1, 3), st.integers(1, 3)))
+        return {"kernel_size": (kh, kw), "stride": stride, "padding": padding}
+
+    return params()
+
+
+def pool_sample():
+    """Verifier hint: (..., H, W) inputs with distinct values (a tie is max's kink: values at
+    least 0.1 apart, far beyond the verifier's nudge), and windows that fit them."""
+    from hypothesis import strategies as st
+    from hypothesis.extra import numpy as hnp
+
+    @st.composite
+    def images_and_windows(draw):
+        lead = draw(hnp.array_shapes(min_dims=0, max_dims=2, min_side=1, max_side=3))
+        h, w = draw(st.integers(1, 5)), draw(st.integers(1, 5))
+        shape = lead + (h, w)
+        size = int(np.prod(shape))
+        order = draw(st.permutations(range(size)))
+        x = np.reshape(np.asarray(order, dtype=np.float64) * 0.1 - 0.05 * size, shape)
+        return (x,), draw(_pool_params_for(h, w))
+
+    return images_and_windows()
+
+
+# -- embedding -------------------------------------------------------------------------------
+
+
+def _ids(weight, ids):
+    ids = np.asarray(ids)
+    if ids.dtype.kind not in "iu":
+        raise ValueError(f"ids must be integers; got an array of dtype {ids.dtype}")
+    rows = np.shape(weight)[0]
+    if ids.size and (ids.min() < -rows or ids.max() >= rows):
+        raise ValueError(
+            f"ids must lie in [0, {rows}) for a weight of {rows} rows; got ids from "
+            f"{ids.min()} to {ids.max()}"
+        )
+    return ids
+
+
+def embedding(weight, ids):
+    """weight[ids]: one row of `weight` (V, D) per id; the result has shape ids.shape + (D,)."""
+    if np.ndim(weight) != 2:
+        raise ValueError(f"weight must be a matrix (V, D); got shape {np.shape(weight)}")
+    return np.take(weight, _ids(weight, ids), axis=0)
+
+
+def embedding_vjp(out_grad, weight, ids, out):
+    """Each id's row grad, added into that row of weight.grad: repeated ids accumulate."""
+    grad = np.zeros(np.shape(weight), dtype=np.result_type(out_grad))
+    d = np.shape(weight)[1]
+    np.add.at(grad, np.ravel(ids), np.reshape(out_grad, (-1, d)))
+    return grad, None
+
+
+def embedding_sample():
+    """Verifier hint: a small vocabulary, so that ids repeat."""
+    from hypothesis import strategies as st
+    from hypothesis.extra import numpy as hnp
+
+    @st.composite
+    def weights_and_ids(draw):
+        rows, d = draw(st.integers(1, 4)), draw(st.integers(1, 3))
+        weight = draw(hnp.arrays(np.float64, (rows, d), elements=st.floats(-3.0, 3.0)))
+        id_shape = draw(hnp.array_shapes(min_dims=0, max_dims=2, min_side=1, max_side=4))
+        ids = draw(hnp.arrays(np.int64, id_shape, elements=st.integers(0, rows - 1)))
+        return (weight, ids), {}
+
+    return weights_and_ids()
+
+
+# -- dropout ---------------------------------------------------------------------------------
+
+
+def dropout_mask(shape, p, seed, dtype):
+    """The kept elements scaled by 1 / (1 - p): `default_rng(seed).random(shape) >= p`."""
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"p must be a probability in [0, 1]; got {p!r}")
+    if p == 1.0:
+        return np.zeros(shape, dtype=dtype)
+    keep = np.random.default_rng(seed).random(shape) >= p
+    return keep * np.asarray(1.0 / (1.0 - p), dtype=dtype)
+
+
+def dropout(x, p=0.5, seed=0):
+    """Zero each element with probability p and scale the rest by 1 / (1 - p).
+
+    The mask is a constant of the call, drawn from `seed` (an int): the same seed
+    gives the same mask, so the rule redraws the very mask the forward used and the
+    verifier checks a fixed function of x. A fresh mask per step comes from a fresh
+    seed (`gl.nn.functional.dropout` and `gl.nn.Dropout` draw one from their rng).
+    """
+    return x * dropout_mask(np.shape(x), p, seed, np.result_type(x))
+
+
+def dropout_local(x, out, p=0.5, seed=0):
+    return (dropout_mask(np.shape(x), p, seed, np.result_type(x)),)
+
+
+def dropout_params(shapes):
+    """Verifier hint: any probability, any seed."""
+    from hypothesis import strategies as st
+
+    return {"p": st.sampled_from([0.0, 0.1, 0.5, 0.9, 1.0]), "seed": st.integers(0, 2**32 - 1)}
+
+
+OPS = [
+    Op("softmax", softmax, vjp=softmax_vjp, signature=ANY, params=softmax_params,
+       doc="exp(x) / sum(exp(x)) along axis (default -1; None: all)"),
+    Op("log_softmax", log_softmax, vjp=log_softmax_vjp, signature=ANY, params=softmax_params,
+       doc="x - logsumexp(x) along axis (default -1; None: all)"),
+    Op("cross_entropy", cross_entropy, vjp=cross_entropy_vjp, signature="(*),(*)->(*)",
+       constants=(1,), sample=cross_entropy_sample,
+       doc="-log softmax(logits)[label], classes on the last axis; integer labels; "
+           "reduction 'mean' (default), 'sum' or 'none'"),
+    Op("conv2d", conv2d, vjp=conv2d_vjp, signature="(n,c,h,w),(o,c,i,j)->(n,o,p,q)",
+       out_shape=conv2d_shape, sample=conv2d_sample,
+       doc="2-D cross-correlation, x (N,C,H,W), w (O,C,kH,kW); stride, padding; no bias: "
+           "add it (gl.nn.functional.conv2d does)"),
+    Op("max_pool2d", max_pool2d, vjp=max_pool2d_vjp, signature=ANY, sample=pool_sample,
+       out_shape=pool_shape,
+       doc="max over kernel_size windows of the last two axes; stride (default: kernel), "
+           "padding"),
+    Op("avg_pool2d", avg_pool2d, vjp=avg_pool2d_vjp, signature=ANY, sample=pool_sample,
+       out_shape=pool_shape,
+       doc="mean over kernel_size windows of the last two axes; stride (default: kernel), "
+           "zero padding counted"),
+    Op("embedding", embedding, vjp=embedding_vjp, signature="(v,d),(*)->(*)", constants=(1,),
+       sample=embedding_sample,
+       doc="weight[ids]: rows of weight (V, D) by integer ids; repeated ids accumulate"),
+    Op("dropout", dropout, local_grad=dropout_local, signature="()->()", params=dropout_params,
+       doc="zero elements with probability p, scale the rest by 1/(1-p); the mask is "
+           "drawn from the int seed"),
+]

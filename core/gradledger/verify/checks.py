@@ -1,6 +1,8 @@
 """The sub-checks run on every example, in order; the first failure ends the example.
 
-The first six run in float64 (a float32 example's inputs are widened exactly first):
+The first six run in float64 (a float32 example's inputs are widened exactly first, and
+it runs only forward, grad contract and directional there: the float64 examples run the
+rest):
 
     forward        it runs; float64 out; the signature's output shape; finite; inputs untouched
     grad contract  backward runs; one grad per input, in its shape and dtype, finite; the
@@ -33,6 +35,7 @@ import numpy as np
 
 from ..broadcast import unbroadcast
 from ..op import Op
+from ..signature import SEQUENCE
 from ..tape import apply
 from ..tensor import Tensor, as_data
 from . import hints, numeric
@@ -80,6 +83,35 @@ def fan_in(a: Tensor, b: Tensor) -> Tensor:
     return apply(FAN_IN, (a, b), {})
 
 
+def _weigh_forward(*outs, cotangents):
+    total = 0.0
+    for out, u in zip(outs, cotangents, strict=True):
+        total = total + np.sum(np.asarray(u) * out)
+    return np.asarray(total, dtype=np.result_type(*outs))[()]
+
+
+def _weigh_vjp(out_grad, *outs, out, cotangents):
+    if out_grad == 1:  # the cotangents themselves: the op's rule gets these very arrays
+        return tuple(cotangents)
+    return tuple(out_grad * u for u in cotangents)
+
+
+WEIGH = Op(
+    "verify_weigh", forward=_weigh_forward, vjp=_weigh_vjp, signature="(*)...->()",
+    doc="sum_k <u_k, out_k>: the several outputs of one call, each weighed by its cotangent",
+)
+
+
+def weigh(outputs, cotangents) -> Tensor:
+    """`sum_k <cotangents[k], outputs[k]>`, a scalar whose backward() hands each output its
+    own cotangent (the very array given, in the output's dtype): how a call with several
+    outputs is given one cotangent per output. Outputs whose cotangent is None are left out
+    (integer and boolean outputs carry no gradient).
+    """
+    pairs = [(o, c) for o, c in zip(outputs, cotangents, strict=True) if c is not None]
+    return apply(WEIGH, tuple(o for o, _ in pairs), {"cotangents": tuple(c for _, c in pairs)})
+
+
 @dataclass
 class Stats:
     """Across an op's passing examples: how many, the worst directional errors, and per
@@ -92,6 +124,7 @@ class Stats:
     by_check: dict = field(default_factory=dict)
     by_dtype: dict = field(default_factory=dict)
     discarded: dict = field(default_factory=dict)
+    forward_only: int = 0
     steer: bool = False
 
     def record(self, abs_error: float, rel_error: float, fraction: float) -> None:
@@ -178,14 +211,18 @@ def _fraction(error: float, tolerance: float) -> float:
 class Checker:
     """Runs the sub-checks on one example of one op (`run()` returns the first Failure).
 
-    Raises `Discard` for an example the op cannot be asked about (see `Discard`).
+    Inputs are flat (a variadic input's elements one by one); outputs are a list (one
+    for most ops). Raises `Discard` for an example the op cannot be asked about.
+    `forward_only` is True after `run()` when the example had no gradient to check (an
+    op declared `differentiable=False`, or no floating output).
     """
 
     def __init__(self, op, example, stats: Stats | None = None) -> None:
         self.op = op
         self.ex = example
         self.stats = stats
-        self.wrt = hints.differentiable_inputs(op)
+        self.n = len(example.arrays)
+        self.wrt = hints.differentiable_inputs(op, self.n)
         self.rng = np.random.default_rng(example.seed)
         self.dtype = np.dtype(example.dtype)
         self.low = self.dtype != np.float64
@@ -200,9 +237,26 @@ class Checker:
         self.notes: list[str] = []
         self.check = "forward"
         self.stage = "float64"
+        self.forward_only = False
+        self.multi = bool(getattr(op, "multi", False))
+        self.u = self.u_parts = None
+
+    # -- calling the op -----------------------------------------------------------------
+
+    def call(self, args):
+        """The op through the tape, called as a user calls it; a list of output Tensors."""
+        result = apply(self.op, _call_form(self.op, args), self.ex.params)
+        return list(result) if self.multi else [result]
 
     def forward_rule(self, *arrays):
-        return self.op.forward(*arrays, **self.ex.params)
+        """The forward rule alone; several floating outputs as one flat vector."""
+        out = self.op.forward(*arrays, **self.ex.params)
+        if not self.multi:
+            return out
+        floats = [np.ravel(o) for o in out if np.asarray(o).dtype.kind == "f"]
+        if not floats:
+            return np.zeros(0)
+        return np.concatenate(floats)
 
     def run(self) -> Failure | None:
         """Every sub-check in order; the first Failure, or None when the example passes."""
@@ -218,22 +272,33 @@ class Checker:
             self.stats.examples += 1
             name = self.dtype.name
             self.stats.by_dtype[name] = self.stats.by_dtype.get(name, 0) + 1
+            self.stats.forward_only += self.forward_only
         return failure
 
     def _run(self) -> Failure | None:
-        for check in (self.forward, self.grad_contract, self.directional, self.jacobian,
-                      self.accumulation, self.linearity, self.vs_float64, self.frozen_inputs):
-            self.check = check.__name__.replace("_", " ").replace("vs float64", "vs float64")
+        checks = [self.forward, self.grad_contract, self.directional, self.jacobian,
+                  self.accumulation, self.linearity, self.vs_float64, self.frozen_inputs]
+        if self.low:  # the float64 examples run these; a float32 one is about float32
+            checks = [c for c in checks if c not in (self.jacobian, self.accumulation,
+                                                    self.linearity)]
+        for check in checks:
+            self.check = check.__name__.replace("_", " ")
             failure = check()
             if failure is not None:
                 return failure
+            if self.forward_only and check == self.forward:
+                return self._native_forward() if self.low else None
         return None
 
     # -- helpers ------------------------------------------------------------------------
 
     def _args(self, arrays) -> tuple[dict, list]:
-        """Fresh leaves for the differentiable inputs; copies of the constants."""
-        leaves = {i: Tensor(arrays[i], requires_grad=True) for i in self.wrt}
+        """Fresh leaves for the differentiable inputs (for an op without gradient, every
+        floating input that is not a constant: its outputs must still not require grad);
+        copies of the constants."""
+        wrt = self.wrt or [i for i, a in enumerate(arrays)
+                           if i not in self.op.constants and np.asarray(a).dtype.kind == "f"]
+        leaves = {i: Tensor(arrays[i], requires_grad=True) for i in wrt}
         args = [leaves[i] if i in leaves else _copy(a) for i, a in enumerate(arrays)]
         return leaves, args
 
@@ -243,8 +308,10 @@ class Checker:
         if self.low and self.stage == "float64" and check != "forward":
             message += (f" (a {self.dtype} example, checked first in float64: its inputs "
                         "widened exactly)")
+        if "cotangent" in how and self.multi and how["cotangent"] is self.u:
+            how["cotangent"] = self.u_parts
         try:
-            code = snippet(self.op.name, arrays, self.op.constants, self.ex.params, **how)
+            code = snippet(self.op, arrays, self.op.constants, self.ex.params, **how)
         except Exception as error:  # a param no snippet can spell: say so, keep the finding
             code = f"# no snippet: {type(error).__name__}: {error}"
         failure = Failure(check, message, code, params=dict(self.ex.params))
@@ -276,7 +343,8 @@ class Checker:
 
     def _far_out(self) -> float:
         """The largest magnitude among the inputs: beyond BOUND is beyond the edge draws."""
-        return max((float(np.max(np.abs(a), initial=0.0)) for a in self.arrays), default=0.0)
+        return max((float(np.max(np.abs(a), initial=0.0)) for a in self.arrays
+                    if np.asarray(a).dtype.kind == "f"), default=0.0)
 
     def _not_finite(self, what: str) -> Failure:
         far = self._far_out()
@@ -301,51 +369,136 @@ class Checker:
         dtype = np.dtype(dtype)
         return EXACT_RTOL if dtype == np.float64 else 16 * float(np.finfo(dtype).eps)
 
+    def _allowed_dtypes(self, dtype) -> set:
+        """Float dtypes an output may have: the inputs', or one a param names (astype)."""
+        allowed = {np.dtype(dtype)}
+        for value in self.ex.params.values():
+            if isinstance(value, np.dtype) or (isinstance(value, type)
+                                               and issubclass(value, np.generic)):
+                named = np.dtype(value)
+            elif isinstance(value, str) and value in _FLOAT_NAMES:
+                named = np.dtype(value)
+            else:
+                continue
+            if named.kind == "f":
+                allowed.add(named)
+        return allowed
+
+    def _expected_shapes(self, arrays) -> list | None:
+        """The output shapes promised: by the declared `out_shape`, else by the signature."""
+        if self.op.out_shape is not None:
+            shapes = self.op.out_shape(*(np.shape(a) for a in arrays), **self.ex.params)
+            return [tuple(s) for s in shapes] if self.multi else [tuple(shapes)]
+        expected = self.ex.expected_shape
+        return None if expected is None else [tuple(s) for s in expected]
+
     # -- forward ------------------------------------------------------------------------
 
     def forward(self) -> Failure | None:
-        self.leaves, self.args = self._args(self.arrays)
+        return self._forward_contract(self.arrays, np.float64)
+
+    def _native_forward(self) -> Failure | None:
+        """A forward-only example in a lower precision: its own forward contract."""
+        self.stage = "native"
+        return self._forward_contract(self.native, self.dtype)
+
+    def _forward_contract(self, arrays, dtype) -> Failure | None:
+        leaves, args = self._args(arrays)
         try:
-            self.out = apply(self.op, self.args, self.ex.params)
+            outs = self.call(args)
         except Exception as error:
             return self._fail("forward", f"the op raised {type(error).__name__}: {error}")
-        data = np.asarray(self.out.data)
-        if data.dtype != np.float64:
-            return self._fail("forward", f"the output has dtype {data.dtype}; float64 inputs "
-                              "must give a float64 output")
-        expected = self.ex.expected_shape
-        if expected is not None and data.shape != expected:
-            return self._fail(
-                "forward", f"the output has shape {data.shape}; the signature "
-                f"{self.op.signature!r} promises {expected} for inputs of shapes "
-                f"{', '.join(str(np.shape(a)) for a in self.arrays)}"
-            )
-        if not np.all(np.isfinite(data)):
-            return self._not_finite("the output is")
-        mutated = self._mutated(self.arrays, self.args, self.leaves)
+        try:
+            expected = self._expected_shapes(arrays)
+        except Exception as error:
+            return self._fail("forward", f"its out_shape raised {type(error).__name__}: "
+                              f"{error}")
+        datas = [np.asarray(o.data) for o in outs]
+        if expected is not None and len(expected) != len(datas):
+            return self._fail("forward", f"the op gave {len(datas)} output(s); its "
+                              f"{'out_shape' if self.op.out_shape else 'signature'} promises "
+                              f"{len(expected)}")
+        allowed = self._allowed_dtypes(dtype)
+        for k, data in enumerate(datas):
+            which = f"output {k + 1}" if len(datas) > 1 else "the output"
+            if data.dtype.kind == "f" and data.dtype not in allowed:
+                return self._fail("forward", f"{which} has dtype {data.dtype}; {np.dtype(dtype)} "
+                                  f"inputs must give a {np.dtype(dtype)} output")
+            if data.dtype.kind not in "biuf":
+                return self._fail("forward", f"{which} has dtype {data.dtype}; expected numbers")
+            if expected is not None and data.shape != expected[k]:
+                promise = "out_shape" if self.op.out_shape is not None else (
+                    f"signature {self.op.signature!r}")
+                return self._fail(
+                    "forward", f"{which} has shape {data.shape}; its {promise} promises "
+                    f"{expected[k]} for inputs of shapes "
+                    f"{', '.join(str(np.shape(a)) for a in arrays)}")
+            if data.dtype.kind == "f" and not np.all(np.isfinite(data)):
+                return self._not_finite(f"{which} is")
+        mutated = self._mutated(arrays, args, leaves)
         if mutated:
             return self._fail("forward", f"the forward rule modified {mutated} in place")
+        floating = [k for k, o in enumerate(outs) if o.requires_grad]
+        if self.op.differentiable is False or not self.wrt:
+            grads = [k + 1 for k, o in enumerate(outs) if o.requires_grad]
+            if grads:
+                return self._fail("forward", f"output(s) {grads} of an op declared "
+                                  "differentiable=False require grad")
+            self.forward_only = True
+            return None
+        if not floating:  # integer or boolean outputs only: no gradient to check
+            self.forward_only = True
+            return None
+        if dtype == np.float64:
+            self.leaves, self.args, self.outs = leaves, args, outs
+            self.floating = floating
         return None
 
     # -- grad contract ----------------------------------------------------------------------
 
+    def _cotangents(self, outs, scale=1.0, dtype=None) -> list:
+        """One cotangent per output (None where it carries no gradient), from self.u_parts."""
+        parts = []
+        for k, o in enumerate(outs):
+            part = self.u_parts[k]
+            if part is None or not o.requires_grad:
+                parts.append(None)
+                continue
+            part = part * scale if scale != 1.0 else part
+            parts.append(as_data(np.asarray(part, dtype=dtype or np.asarray(o.data).dtype)))
+        return parts
+
+    def _backward(self, outs, cotangents, retain: bool = True) -> None:
+        """Backward from the outputs, each with its cotangent (one output: its own backward)."""
+        if not self.multi:
+            outs[0].backward(cotangents[0], retain_graph=retain)
+        else:
+            weigh(outs, cotangents).backward(retain_graph=retain)
+
     def grad_contract(self) -> Failure | None:
-        shape = np.shape(self.out.data)
-        u = self.rng.uniform(-1.0, 1.0, shape)
-        if self.low:  # one cotangent for both stages: exact in the example's dtype
-            u = u.astype(self.dtype).astype(np.float64)
-        self.u = as_data(u)
-        failure = self._backward_contract(self.out, self.leaves, self.args, self.arrays, self.u)
+        parts = []
+        for o in self.outs:
+            if not o.requires_grad:
+                parts.append(None)
+                continue
+            u = self.rng.uniform(-1.0, 1.0, np.shape(o.data))
+            if self.low:  # one cotangent for both stages: exact in the example's dtype
+                u = u.astype(self.dtype).astype(np.float64)
+            parts.append(as_data(u))
+        self.u_parts = parts
+        self.u = parts[0] if not self.multi else _flat([p for p in parts if p is not None])
+        failure = self._backward_contract(self.outs, self.leaves, self.args, self.arrays,
+                                          self._cotangents(self.outs))
         if failure is not None:
             return failure
         self.grads = self._grads(self.leaves)
         return None
 
-    def _backward_contract(self, out, leaves, args, originals, u) -> Failure | None:
-        u_before = np.copy(u)
-        how = {"cotangent": u}
+    def _backward_contract(self, outs, leaves, args, originals, cotangents) -> Failure | None:
+        before = [None if c is None else np.copy(c) for c in cotangents]
+        how = {"cotangent": cotangents if self.multi else cotangents[0]}
         try:
-            out.backward(u, retain_graph=True)
+            self._backward(outs, cotangents)
         except Exception as error:
             return self._fail("grad contract", f"backward raised {type(error).__name__}: {error}",
                               **how)
@@ -367,20 +520,22 @@ class Checker:
                                   f"+-{hints.BOUND:g})")
                 return self._fail("grad contract", f"input x{i + 1}'s grad is not finite at "
                                   "inputs inside the declared domain", **how)
-        if not _same_bits(u, u_before):
-            return self._fail("grad contract", "the rule modified its out_grad (the cotangent) "
-                              "in place; rules must not write into the arrays they are given",
-                              **how)
+        for now, then in zip(cotangents, before, strict=True):
+            if now is not None and not _same_bits(now, then):
+                return self._fail("grad contract", "the rule modified its out_grad (the "
+                                  "cotangent) in place; rules must not write into the arrays "
+                                  "they are given", **how)
         mutated = self._mutated(originals, args, leaves)
         if mutated:
             return self._fail("grad contract", f"the rule modified {mutated} in place", **how)
-        return self._rule_precision(originals, out, u, how)
+        return self._rule_precision(originals, outs, cotangents, how)
 
-    def _rule_precision(self, originals, out, u, how) -> Failure | None:
+    def _rule_precision(self, originals, outs, cotangents, how) -> Failure | None:
         """The tape casts a rule's result to the input's dtype; a narrower result lost digits."""
         op, arrays = self.op, [_copy(a) for a in originals]
         try:
-            results = self._call_rule(arrays, out.data, _copy(u), raw=True)
+            results = self._call_rule(arrays, [o.data for o in outs],
+                                      [_copy(c) for c in cotangents], raw=True)
         except Exception:  # the tape ran this rule already; its own errors were reported there
             return None
         for i, result in enumerate(results):
@@ -394,13 +549,15 @@ class Checker:
                     **how)
         return None
 
-    def _call_rule(self, arrays, out, u, raw: bool = False):
-        """The op's rule called directly: its raw results, or one grad per wrt input."""
+    def _call_rule(self, arrays, outs: list, cotangents: list, raw: bool = False):
+        """The op's rule called directly: its raw results, or one float64 grad per wrt input."""
         op = self.op
+        out = tuple(outs) if self.multi else outs[0]
+        u = tuple(cotangents) if self.multi else cotangents[0]
         if op.local_grad is not None:
             results = op.local_grad(*arrays, out=out, **self.ex.params)
         elif op.vjp_wants_needs:
-            needs = tuple(i in self.wrt for i in range(op.nin))
+            needs = tuple(i in self.wrt for i in range(len(arrays)))
             results = op.vjp(u, *arrays, out=out, needs_grad=needs, **self.ex.params)
         else:
             results = op.vjp(u, *arrays, out=out, **self.ex.params)
@@ -505,8 +662,10 @@ class Checker:
 
     def _reused_input(self) -> Failure | None:
         shared = self.shared
-        if shared is None:
+        if shared is None or self.multi:
             return None
+        if self.ex.params and any(np.shape(a) != np.shape(shared) for a in self.arrays):
+            return None  # the params were drawn for the inputs' shapes, not for x's
         how = {"call": "shared", "shared": shared}
         x = Tensor(shared, requires_grad=True)
         try:
@@ -562,9 +721,14 @@ class Checker:
         leaves, args = self._args(self.arrays)
         how = {"call": "fan_in", "cotangent": self.u}
         try:
-            joined = fan_in(apply(self.op, args, self.ex.params),
-                            apply(self.op, args, self.ex.params))
-            joined.backward(_copy(self.u))
+            first, second = self.call(args), self.call(args)
+            if self.multi:
+                cotangents = self._cotangents(first)
+                joined = fan_in(weigh(first, cotangents), weigh(second, cotangents))
+                joined.backward()
+            else:
+                joined = fan_in(first[0], second[0])
+                joined.backward(_copy(self.u))
         except Exception as error:
             return self._fail("accumulation", f"two calls on the same inputs, joined, raised "
                               f"{type(error).__name__}: {error}", **how)
@@ -586,10 +750,10 @@ class Checker:
     def linearity(self) -> Failure | None:
         for leaf in self.leaves.values():
             leaf.grad = None
-        zero = as_data(np.zeros(np.shape(self.u)))
-        how = {"cotangent": zero}
+        zeros = self._cotangents(self.outs, scale=0.0)
+        how = {"cotangent": zeros if self.multi else zeros[0]}
         try:
-            self.out.backward(zero, retain_graph=True)
+            self._backward(self.outs, zeros)
         except Exception as error:
             return self._fail("linearity", f"backward with a zero cotangent raised "
                               f"{type(error).__name__}: {error}", **how)
@@ -603,7 +767,8 @@ class Checker:
             leaf.grad = None
         how = {"cotangent": self.u, "scale": 2.0}
         try:
-            self.out.backward(2.0 * self.u, retain_graph=self.low or bool(self.ex.frozen))
+            self._backward(self.outs, self._cotangents(self.outs, scale=2.0),
+                           retain=bool(self.ex.frozen))
         except Exception as error:
             return self._fail("linearity", f"backward with cotangent 2u raised "
                               f"{type(error).__name__}: {error}", **how)
@@ -623,37 +788,43 @@ class Checker:
         """A float32 (or other non-float64) example, run in its own dtype: its contract, and
         agreement with the float64 results that the checks above verified."""
         if not self.low:
-            self.native_out, self.native_grads, self.native_u = self.out, self.grads, self.u
+            self.native_outs, self.native_grads = self.outs, self.grads
+            self.native_cotangents = self._cotangents(self.outs)
             return None
         self.stage = "native"
         dtype = self.dtype
         leaves, args = self._args(self.native)
         try:
-            out = apply(self.op, args, self.ex.params)
+            outs = self.call(args)
         except Exception as error:
             return self._fail("forward", f"the op raised {type(error).__name__}: {error} on "
                               f"{dtype} inputs (it ran on the same values in float64)")
-        data = np.asarray(out.data)
-        if data.dtype != dtype:
-            return self._fail("forward", f"the output has dtype {data.dtype}; {dtype} inputs "
-                              f"must give a {dtype} output")
-        if data.shape != np.shape(self.out.data):
-            return self._fail("forward", f"the output has shape {data.shape} on {dtype} inputs; "
-                              f"{np.shape(self.out.data)} on the same values in float64")
-        if not np.all(np.isfinite(data)):
-            return self._not_finite(f"the {dtype} output is")
+        allowed = self._allowed_dtypes(dtype)
+        for k, (o, ref) in enumerate(zip(outs, self.outs, strict=True)):
+            data = np.asarray(o.data)
+            which = f"output {k + 1}" if len(outs) > 1 else "the output"
+            if data.dtype.kind == "f" and data.dtype not in allowed:
+                return self._fail("forward", f"{which} has dtype {data.dtype}; {dtype} inputs "
+                                  f"must give a {dtype} output")
+            if data.shape != np.shape(ref.data):
+                return self._fail("forward", f"{which} has shape {data.shape} on {dtype} "
+                                  f"inputs; {np.shape(ref.data)} on the same values in float64")
+            if data.dtype.kind == "f" and not np.all(np.isfinite(data)):
+                return self._not_finite(f"the {dtype} {which} is")
         mutated = self._mutated(self.native, args, leaves)
         if mutated:
             return self._fail("forward", f"the forward rule modified {mutated} in place")
-        u = as_data(np.asarray(self.u).astype(dtype))
-        failure = self._backward_contract(out, leaves, args, self.native, u)
+        cotangents = self._cotangents(outs)
+        failure = self._backward_contract(outs, leaves, args, self.native, cotangents)
         if failure is not None:
             return failure
         grads = self._grads(leaves)
-        self.native_out, self.native_grads, self.native_u = out, grads, u
+        self.native_outs, self.native_grads, self.native_cotangents = outs, grads, cotangents
+        how_u = cotangents if self.multi else cotangents[0]
         out_noise, grad_noise = self._rounding_noise()
-        result = _low_comparison({0: data}, {0: np.asarray(self.out.data)}, {0: out_noise}, dtype,
-                                 unit=1.0)
+        got = {k: np.asarray(o.data) for k, o in enumerate(outs) if o.requires_grad}
+        want = {k: np.asarray(self.outs[k].data) for k in got}
+        result = _low_comparison(got, want, {k: out_noise[k] for k in got}, dtype, unit=1.0)
         if self.stats is not None and not result.failed:
             self.stats.approach("vs float64", result.fraction)
         if result.failed:
@@ -661,7 +832,7 @@ class Checker:
             return self._fail(
                 "vs float64", f"the {dtype} output is not the float64 output to within "
                 f"{dtype} rounding", result, reference="the same op in float64",
-                cotangent=u)
+                cotangent=how_u)
         result = _low_comparison(grads, self.grads, grad_noise, dtype)
         if self.stats is not None and not result.failed:
             self.stats.approach("vs float64", result.fraction)
@@ -671,21 +842,24 @@ class Checker:
                 "vs float64", f"the {dtype} grad of input x{w.input} is not the float64 grad "
                 f"to within {dtype} rounding: element {w.index or '()'} is {w.analytic:.8g} in "
                 f"{dtype}, {w.numeric:.8g} in float64", result,
-                reference="the same op in float64", cotangent=u,
+                reference="the same op in float64", cotangent=how_u,
                 expected={f"x{w.input}": result.numeric})
         return None
 
-    def _rounding_noise(self) -> tuple[np.ndarray, dict]:
-        """How far the float64 output and grads move when the inputs, the output and the
-        cotangent move by one rounding of the example's dtype (three patterns: all up,
+    def _rounding_noise(self) -> tuple[dict, dict]:
+        """How far the float64 outputs and grads move when the inputs, the outputs and the
+        cotangents move by one rounding of the example's dtype (three patterns: all up,
         alternating, random). That is the scale of what the dtype's own rounding does to a
         correct rule, reductions included."""
         eps = float(np.finfo(self.dtype).eps)
-        out64 = np.asarray(self.out.data, dtype=np.float64)
-        out_noise = np.zeros(np.shape(out64))
+        outs64 = [np.asarray(o.data) for o in self.outs]
+        out_noise = {k: np.zeros(np.shape(o)) for k, o in enumerate(outs64)}
         grad_noise = {i: np.zeros(np.shape(self.grads[i])) for i in self.wrt}
+        cotangents = self._cotangents(self.outs)
         for pattern in ("up", "alternating", "random"):
             def wiggle(a, pattern=pattern):
+                if a is None or np.asarray(a).dtype.kind != "f":
+                    return a
                 a = np.asarray(a, dtype=np.float64)
                 if pattern == "up":
                     r = np.ones(np.shape(a))
@@ -695,15 +869,18 @@ class Checker:
                     r = self.rng.uniform(-1.0, 1.0, np.shape(a))
                 return as_data(a * (1.0 + eps * r))
 
-            moved = [wiggle(a) if (i in self.wrt or np.asarray(a).dtype.kind == "f") else a
-                     for i, a in enumerate(self.arrays)]
+            moved = [wiggle(a) for a in self.arrays]
             try:
-                out = np.asarray(self.forward_rule(*moved), dtype=np.float64)
-                grads = self._call_rule(moved, wiggle(out), wiggle(self.u))
+                out = self.op.forward(*moved, **self.ex.params)
+                outs = list(out) if self.multi else [out]
+                grads = self._call_rule(moved, [wiggle(o) for o in outs],
+                                        [wiggle(c) for c in cotangents])
             except Exception:  # a rule that raises here is judged by the checks above
                 continue
-            if np.shape(out) == np.shape(out64):
-                out_noise = np.fmax(out_noise, np.abs(out - out64))
+            for k, o in enumerate(outs):
+                o = np.asarray(o)
+                if o.dtype.kind == "f" and np.shape(o) == np.shape(outs64[k]):
+                    out_noise[k] = np.fmax(out_noise[k], np.abs(o - outs64[k]))
             for i in self.wrt:
                 if np.shape(grads[i]) == np.shape(grad_noise[i]):
                     grad_noise[i] = np.fmax(grad_noise[i], np.abs(grads[i] - self.grads[i]))
@@ -714,7 +891,8 @@ class Checker:
     def frozen_inputs(self) -> Failure | None:
         """Some inputs without grad: the others' grads are the ones booked when all require it."""
         frozen, how_given = self.ex.frozen, self.ex.frozen_as
-        if not frozen:
+        frozen = tuple(i for i in frozen if i in self.wrt)
+        if not frozen or len(frozen) == len(self.wrt):
             return None
         self.stage = "native"
         arrays = self.native
@@ -729,25 +907,27 @@ class Checker:
                 args.append(float(a))
             else:
                 args.append(_copy(a))
+        cotangents = self.native_cotangents
         how = {"call": "frozen", "frozen": frozen, "frozen_as": how_given,
-               "cotangent": self.native_u}
+               "cotangent": cotangents if self.multi else cotangents[0]}
         given = {"tensor": "a Tensor without grad", "array": "a numpy array",
                  "number": "a Python number"}[how_given]
         names = ", ".join(f"x{i + 1}" for i in frozen)
         try:
-            out = apply(self.op, args, self.ex.params)
-            out.backward(_copy(self.native_u))
+            outs = self.call(args)
+            self._backward(outs, [None if c is None else _copy(c) for c in cotangents],
+                           retain=False)
         except Exception as error:
             return self._fail("frozen inputs", f"with {names} given as {given}, the op or its "
                               f"rule raised {type(error).__name__}: {error}", **how)
-        want_out = np.asarray(self.native_out.data)
-        if not _exactly_close(out.data, want_out, self._exact_tolerance(self.dtype)):
-            result = _exact_comparison(out.data, want_out, 0, self._exact_tolerance(self.dtype))
-            result.worst = None
-            return self._fail("frozen inputs", f"with {names} given as {given}, the forward "
-                              "gives another output", result,
-                              reference="the output when every input requires grad", **how)
         rtol = self._exact_tolerance(self.dtype)
+        for o, ref in zip(outs, self.native_outs, strict=True):
+            if not _exactly_close(o.data, ref.data, rtol):
+                result = _exact_comparison(o.data, ref.data, 0, rtol)
+                result.worst = None
+                return self._fail("frozen inputs", f"with {names} given as {given}, the forward "
+                                  "gives another output", result,
+                                  reference="the output when every input requires grad", **how)
         for i, leaf in leaves.items():
             grad = (np.zeros(np.shape(leaf.data)) if leaf.grad is None
                     else np.asarray(leaf.grad))
@@ -760,6 +940,21 @@ class Checker:
                     "input requires grad", result,
                     reference="the grads booked when every input requires grad", **how)
         return None
+
+
+_FLOAT_NAMES = frozenset({"float16", "float32", "float64", "half", "single", "double"})
+
+
+def _call_form(op, args) -> tuple:
+    """Flat inputs as a user passes them: a sequence input as one list."""
+    if op.variadic == SEQUENCE:
+        fixed = op.nin - 1
+        return (*args[:fixed], list(args[fixed:]))
+    return tuple(args)
+
+
+def _flat(parts: list) -> np.ndarray:
+    return np.concatenate([np.ravel(p) for p in parts]) if parts else np.zeros(0)
 
 
 def _widen(array):

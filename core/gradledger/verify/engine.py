@@ -22,7 +22,7 @@ try:
     from builtins import BaseExceptionGroup
 except ImportError:  # Python 3.10: hypothesis depends on the backport
     from exceptiongroup import BaseExceptionGroup
-from . import sampling
+from . import hints, sampling
 from .checks import Checker, Discard, Stats
 from .report import FAIL, PASS, UNVERIFIABLE, Failure, OpReport
 
@@ -120,6 +120,15 @@ def verify_op(name, *, examples: int | None = None, seed: int | None = None,
     report.worst_tolerance_fraction = max(stats.by_check.values(), default=0.0)
     report.dtypes = dict(stats.by_dtype)
     report.discarded = dict(stats.discarded)
+    if op.differentiable is False:
+        report.scope = ("forward contract only: the op is declared differentiable=False, so "
+                        "it has no gradient to check")
+    elif stats.forward_only:
+        report.notes.append(f"{stats.forward_only} example(s) had no floating output: forward "
+                            "contract only")
+    note = hints.reuse_note(op)
+    if note:
+        report.notes.append(note)
     return report
 
 

@@ -25,15 +25,23 @@ DTYPES = ("float64", "float32")
 """The float dtypes an op supports when it does not declare `dtypes`."""
 
 
+def declared(op, i: int) -> int:
+    """The declared input that flat input i belongs to (the elements of a variadic last
+    input all belong to it)."""
+    return min(i, op.nin - 1) if op.variadic is not None else i
+
+
 def interval(op, i: int) -> tuple:
-    """The declared open interval `(low, high)` of input i; None marks an open end."""
+    """The declared open interval `(low, high)` of (flat) input i; None marks an open end."""
+    i = declared(op, i)
     if op.domain is None or op.domain[i] is None:
         return (None, None)
     return op.domain[i]
 
 
 def kinks(op, i: int) -> tuple:
-    """The declared kinks of input i (points where its derivative does not exist)."""
+    """The declared kinks of (flat) input i (points where its derivative does not exist)."""
+    i = declared(op, i)
     if op.kinks is None or op.kinks[i] is None:
         return ()
     return tuple(float(k) for k in op.kinks[i])
@@ -52,7 +60,7 @@ def nudge_scale(x, bounds: tuple = (None, None), points: tuple = ()) -> np.ndarr
     x = np.asarray(x, dtype=np.float64)
     flat = x.reshape(-1)
     rms = float(np.sqrt(np.dot(flat, flat) / flat.size)) if flat.size else 0.0
-    scale = np.abs(x)
+    scale = np.array(np.abs(x))  # an array even for 0-d x (numpy gives a scalar)
     if rms == 0:
         scale[...] = MARGIN
     else:
@@ -79,14 +87,32 @@ def dtypes(op) -> tuple:
     return tuple(np.dtype(d) for d in declared)
 
 
-def differentiable_inputs(op) -> tuple:
-    """Indices of the inputs that take a gradient (every input but the declared constants)."""
-    return tuple(i for i in range(op.nin) if i not in op.constants)
+def differentiable_inputs(op, count: int | None = None) -> tuple:
+    """Indices of the (flat, `count` of them) inputs that take a gradient: every input but
+    the declared constants; none for an op declared `differentiable=False`."""
+    if getattr(op, "differentiable", True) is False:
+        return ()
+    count = op.nin if count is None else count
+    return tuple(i for i in range(count) if i not in op.constants)
 
 
 def reuses_inputs(op) -> bool:
-    """Whether the accumulation check applies: a binary op whose inputs both take a gradient."""
-    return op.nin == 2 and not op.constants
+    """Whether the accumulation check's op(x, x) applies, from the signature: exactly two
+    inputs as written (no variadic one), both taking a gradient. (With params, the check
+    also needs both drawn inputs to have x's shape: the params were drawn for them.)"""
+    return (op.nin == 2 and op.variadic is None and not op.constants
+            and getattr(op, "differentiable", True) is not False)
+
+
+def reuse_note(op) -> str | None:
+    """Why op(x, x) is never checked for this op, for the report (None when it may be)."""
+    if getattr(op, "differentiable", True) is False:
+        return None
+    if op.nin != 2 or op.variadic is not None:
+        return None
+    if op.constants:
+        return "op(x, x) not checked: one of its two inputs is a constant"
+    return None
 
 
 def shared_shape(op, shapes) -> tuple | None:
@@ -108,11 +134,22 @@ def shared_shape(op, shapes) -> tuple | None:
 
 
 def result_shape(sig: Signature, shapes) -> tuple | None:
-    """The output shape the signature promises for these input shapes (None for `(*)`)."""
-    if sig.output == ANY_SHAPE or ANY_SHAPE in sig.inputs:
+    """The (first) output shape the signature promises for these (flat) input shapes
+    (None for `(*)`)."""
+    found = result_shapes(sig, shapes)
+    return None if found is None else found[0]
+
+
+def result_shapes(sig: Signature, shapes) -> tuple | None:
+    """Every output shape the signature promises for these (flat) input shapes; None when
+    an operand is `(*)`, an output is a list, or an output dimension names no input's."""
+    if ANY_SHAPE in sig.outputs or ANY_SHAPE in sig.inputs or sig.nout is None:
         return None
+    if sig.new_output_dims():
+        return None
+    inputs = sig.flat_inputs(len(shapes))
     sizes, loops = {}, []
-    for dims, shape in zip(sig.inputs, shapes, strict=True):
+    for dims, shape in zip(inputs, shapes, strict=True):
         shape = tuple(shape)
         if len(shape) < len(dims):
             dims = tuple(d for d in dims if not d.endswith("?"))
@@ -120,8 +157,36 @@ def result_shape(sig: Signature, shapes) -> tuple | None:
         loops.append(shape[: len(shape) - core])
         for name, size in zip(dims, shape[len(shape) - core:], strict=True):
             sizes[name.rstrip("?")] = size
-    out = tuple(sizes[d.rstrip("?")] for d in sig.output if d.rstrip("?") in sizes)
-    return tuple(np.broadcast_shapes(*loops)) + out
+    loop = tuple(np.broadcast_shapes(*loops))
+    return tuple(loop + tuple(sizes[d.rstrip("?")] for d in dims if d.rstrip("?") in sizes)
+                 for dims in sig.outputs)
+
+
+def index_strategy(shape: tuple, *, masks: bool = True, mixed: bool = True):
+    """Verifier hint for indexing ops (getitem): every kind of numpy index into `shape`.
+
+    Basic indices (ints, slices, None, Ellipsis: hypothesis's `basic_indices`), integer
+    arrays (`integer_array_indices`, repeated positions included, since they are drawn
+    independently and shrink towards 0), boolean masks of the whole shape, and a slice
+    mixed with an integer array. Imports hypothesis when called:
+    `params=lambda shapes: {"index": index_strategy(shapes[0])}`.
+    """
+    from hypothesis import strategies as st
+    from hypothesis.extra.numpy import arrays, basic_indices, integer_array_indices
+
+    shape = tuple(shape)
+    index = basic_indices(shape, allow_newaxis=True, allow_ellipsis=True)
+    if shape and all(shape):
+        repeated = st.sampled_from([(1,), (3,), (2, 2)])
+        index = index | integer_array_indices(shape, result_shape=repeated)
+        if masks:
+            index = index | arrays(np.bool_, shape)
+        if mixed and len(shape) >= 2:
+            index = index | st.tuples(
+                st.slices(shape[0]),
+                arrays(np.intp, st.integers(1, 3), elements=st.integers(-shape[1], shape[1] - 1)),
+            )
+    return index
 
 
 def required_params(op) -> tuple:
@@ -132,8 +197,9 @@ def required_params(op) -> tuple:
         return ()
     positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
     names, taken = [], 0
+    fixed = op.nin - 1 if op.variadic is not None else op.nin
     for p in parameters:
-        if p.kind in positional and taken < op.nin:
+        if p.kind in positional and taken < fixed:
             taken += 1
             continue
         if p.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):

@@ -59,17 +59,20 @@ def _inner(u, out, magnitude: bool = True, abs_u=None) -> tuple[float, float | N
     Dot products, so that no array the size of the output is allocated for the sums.
     """
     u, out = np.asarray(u), np.asarray(out)
+    coarse = 1.0  # an output in a lower precision (astype) rounds by its own eps
     if out.dtype != np.float64:
+        if out.dtype.kind == "f" and out.dtype.itemsize < 8:
+            coarse = float(np.finfo(out.dtype).eps) / EPS
         out = out.astype(np.float64)
     if u.shape != out.shape:  # a forward that breaks its shape: let numpy say how
-        return float(np.sum(u * out)), (float(np.sum(np.abs(u) * (np.abs(out) + 1.0)))
+        return float(np.sum(u * out)), (coarse * float(np.sum(np.abs(u) * (np.abs(out) + 1.0)))
                                         if magnitude else None)
     flat_u, flat_out = u.reshape(-1), out.reshape(-1)
     value = float(np.dot(flat_u, flat_out))
     if not magnitude:
         return value, None
     abs_u = np.abs(flat_u) if abs_u is None else np.asarray(abs_u).reshape(-1)
-    return value, float(np.dot(abs_u, np.abs(flat_out))) + float(np.sum(abs_u))
+    return value, coarse * (float(np.dot(abs_u, np.abs(flat_out))) + float(np.sum(abs_u)))
 
 
 def richardson(phi: Callable[[float, bool], tuple[float, float | None]],

@@ -113,6 +113,9 @@ class OpReport:
     closest:      per sub-check, that closest approach to the tolerance
     dtypes:       passing examples per dtype
     discarded:    examples left out, by reason (an overflow far out in an open domain)
+    scope:        what was checked when less than everything: "forward contract only" for
+                  an op declared differentiable=False (still PASS or FAIL, never skipped)
+    notes:        what else the run says (a sub-check that does not apply, and why)
     failure:      the failing sub-check on the shrunk counterexample (FAIL)
     reason:       why the op cannot be verified (UNVERIFIABLE)
     """
@@ -133,6 +136,8 @@ class OpReport:
     closest: dict = field(default_factory=dict)
     dtypes: dict = field(default_factory=dict)
     discarded: dict = field(default_factory=dict)
+    scope: str | None = None
+    notes: list = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -149,11 +154,14 @@ class OpReport:
         (above 1 fails): over the passing examples, or for a failure the failing
         example's own ("-" when its sub-check compares no numbers: a contract breach).
         """
-        worst = f"{self.worst_tolerance_fraction:.1e}" if self.examples else "-"
+        worst = f"{self.worst_tolerance_fraction:.1e}" if self.examples and not self.scope \
+            else "-"
         if self.failure is not None:
             fraction = self.failure.tolerance_fraction
             worst = "-" if fraction is None else f"{fraction:.1e}"
         status = self.status if self.failure is None else f"{self.status} ({self.failure.check})"
+        if self.scope and self.failure is None and self.status == PASS:
+            status = f"{self.status} (forward only)"
         return (self.op, self.plugin or "-", self.examples, worst, status)
 
     def __str__(self) -> str:
@@ -162,7 +170,10 @@ class OpReport:
             dtypes = ", ".join(f"{n} {d}" for d, n in sorted(self.dtypes.items()))
             text = (f"{head}: {self.examples} examples ({dtypes or 'none'}); closest approach "
                     f"to a tolerance {self.worst_tolerance_fraction:.1e} of it")
-            return text + self._discards()
+            text += self._discards()
+            for line in ([self.scope] if self.scope else []) + self.notes:
+                text += f"\n  {line}"
+            return text
         if self.status == UNVERIFIABLE:
             return f"{head}\n  cannot be verified: {self.reason}"
         lines = [head, f"  failed after {self.examples} passing example(s){self._discards()}"]
@@ -190,6 +201,8 @@ class OpReport:
             "closest_by_check": {k: _number(v) for k, v in self.closest.items()},
             "examples_by_dtype": dict(self.dtypes),
             "discarded": dict(self.discarded),
+            "scope": self.scope,
+            "notes": list(self.notes),
             "failure": None if self.failure is None else self.failure.to_dict(),
             "reason": self.reason,
             "settings": self.settings,
@@ -241,59 +254,83 @@ def source(value) -> str:
     raise ValueError(f"cannot write {type(value).__name__} {value!r} as Python source")
 
 
-def snippet(op_name: str, arrays: list, constants: tuple, params: dict, *, call: str = "plain",
+def snippet(op, arrays: list, constants: tuple, params: dict, *, call: str = "plain",
             shared=None, cotangent=None, scale: float = 1.0, expected: dict | None = None,
             frozen: tuple = (), frozen_as: str = "tensor") -> str:
     """A program that rebuilds the counterexample and prints what the rule booked.
 
-    Inputs are x1, x2, ... in call order (`constants=` counts them from 0: x1 is index 0).
+    `op` is the Op (or its name). Inputs are x1, x2, ... in call order, flat (`constants=`
+    counts them from 0: x1 is index 0); a sequence input is passed as a list of them.
 
     call:      "plain" for op(x1, x2, ...), "shared" for op(x, x), "fan_in" for two calls
                on the same inputs joined by `gradledger.verify.fan_in`, "frozen" for
                op(...) with the inputs `frozen` given without grad (`frozen_as`: "tensor",
                "array" or "number")
-    cotangent: the output's grad passed to backward (times `scale`); None to stop after forward
+    cotangent: the output's grad passed to backward (times `scale`), or for an op with
+               several outputs a list, one per output (None for one without grad); None
+               to stop after forward
     expected:  per input name, the grad the reference gives (printed as a comment)
     """
+    name = op if isinstance(op, str) else op.name
+    variadic = None if isinstance(op, str) else op.variadic
+    fixed = len(arrays) if variadic is None else op.nin - 1
+    multi = not isinstance(op, str) and bool(getattr(op, "multi", False))
     lines = ["import numpy as np", "import gradledger as gl", ""]
     kwargs = "".join(f", {k}={source(v)}" for k, v in params.items())
     if call == "shared":
         names = ["x1"]
         lines.append(f"x1 = gl.tensor({literal(shared)}, requires_grad=True)")
-        lines.append(f"out = gl.ops.{op_name}(x1, x1{kwargs})")
+        lines.append(f"out = gl.ops.{name}(x1, x1{kwargs})")
     else:
         names = []
         for i, array in enumerate(arrays):
-            name = f"x{i + 1}"
+            var = f"x{i + 1}"
             if i in constants:
-                lines.append(f"{name} = {literal(array)}  # a constant (constants= index {i}): "
+                lines.append(f"{var} = {literal(array)}  # a constant (constants= index {i}): "
                              "takes no gradient")
             elif i in frozen and frozen_as == "tensor":
-                lines.append(f"{name} = gl.tensor({literal(array)})  # no grad")
+                lines.append(f"{var} = gl.tensor({literal(array)})  # no grad")
             elif i in frozen and frozen_as == "number":
-                lines.append(f"{name} = {float(np.asarray(array))!r}  # a Python number")
+                lines.append(f"{var} = {float(np.asarray(array))!r}  # a Python number")
             elif i in frozen:
-                lines.append(f"{name} = {literal(array)}  # a plain numpy array")
+                lines.append(f"{var} = {literal(array)}  # a plain numpy array")
             else:
-                names.append(name)
-                lines.append(f"{name} = gl.tensor({literal(array)}, requires_grad=True)")
-        args = ", ".join(f"x{i + 1}" for i in range(len(arrays))) + kwargs
+                names.append(var)
+                lines.append(f"{var} = gl.tensor({literal(array)}, requires_grad=True)")
+        given = [f"x{i + 1}" for i in range(len(arrays))]
+        if variadic == "sequence":
+            given = given[:fixed] + ["[" + ", ".join(given[fixed:]) + "]"]
+        args = ", ".join(given) + kwargs
+        target = "outs" if multi else "out"
         if call == "fan_in":
-            lines.append(f"out = gl.verify.fan_in(gl.ops.{op_name}({args}), "
-                         f"gl.ops.{op_name}({args}))")
+            if multi:
+                lines.append(f"outs, again = gl.ops.{name}({args}), gl.ops.{name}({args})")
+            else:
+                lines.append(f"out = gl.verify.fan_in(gl.ops.{name}({args}), "
+                             f"gl.ops.{name}({args}))")
         else:
-            lines.append(f"out = gl.ops.{op_name}({args})")
+            lines.append(f"{target} = gl.ops.{name}({args})")
     if cotangent is None:
-        lines.append("print(out)")
+        lines.append("print(outs)" if multi and call != "shared" else "print(out)")
         return "\n".join(lines)
-    lines.append(f"u = {literal(cotangent)}  # the output's grad (cotangent)")
     factor = "" if scale == 1.0 else f"{scale!r} * "
-    lines.append(f"out.backward({factor}u)")
-    for name in names:
+    if multi and call != "shared":
+        parts = ", ".join("None" if c is None else literal(c) for c in cotangent)
+        lines.append(f"u = [{parts}]  # one cotangent per output (None: no grad)")
+        scaled = "u" if scale == 1.0 else f"[None if c is None else {factor}c for c in u]"
+        if call == "fan_in":
+            lines.append(f"gl.verify.fan_in(gl.verify.weigh(outs, {scaled}), "
+                         f"gl.verify.weigh(again, {scaled})).backward()")
+        else:
+            lines.append(f"gl.verify.weigh(outs, {scaled}).backward()  # sum_k <u_k, outs_k>")
+    else:
+        lines.append(f"u = {literal(cotangent)}  # the output's grad (cotangent)")
+        lines.append(f"out.backward({factor}u)")
+    for var in names:
         hint = ""
-        if expected and name in expected:
-            hint = f"  # expected {_show(expected[name])}"
-        lines.append(f"print({name}.grad){hint}")
+        if expected and var in expected:
+            hint = f"  # expected {_show(expected[var])}"
+        lines.append(f"print({var}.grad){hint}")
     return "\n".join(lines)
 
 

@@ -22,6 +22,7 @@ values, params and the random cotangent together to a minimal counterexample.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -30,7 +31,7 @@ import numpy as np
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from ..signature import ANY_SHAPE
+from ..signature import ANY_SHAPE, Signature, parse_signature
 from . import hints
 
 MAX_DIMS = 3
@@ -42,7 +43,7 @@ LARGE_CAP = 8192
 """A stretched input with more elements than this has its other dimensions set to 1."""
 LARGE_ODDS = 8
 """About one example in LARGE_ODDS has one stretched dimension."""
-DRAWN = 24
+DRAWN = 8
 """Hypothesis draws at most this many elements of each input (in C order); a numpy
 Generator seeded by hypothesis fills the rest, so that an example's cost stays small."""
 MODES = ("edge", "uniform", "log")
@@ -59,8 +60,9 @@ class Example:
 
     `dtype` is the float dtype of the differentiable inputs; `shared` is the x of the
     accumulation check `op(x, x)` (None when it does not apply); `seed` seeds the
-    random cotangent and directions; `expected_shape` is the output shape the
-    signature promises (None when the params decide); `frozen` the differentiable
+    random cotangent and directions; `expected_shape` is the output shapes (one per
+    output) the signature promises (None when the params decide; the checks ask a
+    declared `out_shape` then); `frozen` the differentiable
     inputs that the frozen-inputs check passes without grad, `frozen_as` how;
     `mode` how the values were drawn; `large` whether a dimension was stretched.
     """
@@ -80,7 +82,7 @@ class Example:
 
 def example_strategy(op) -> st.SearchStrategy:
     """Everything one check needs, drawn from `op`'s declaration; Unverifiable if impossible."""
-    if not hints.differentiable_inputs(op):
+    if op.differentiable is not False and not hints.differentiable_inputs(op):
         raise Unverifiable("every input is declared a constant: there is no gradient to check")
     if op.sample is not None:
         return _from_sample(op)
@@ -103,17 +105,31 @@ def example_strategy(op) -> st.SearchStrategy:
 # -- shapes ------------------------------------------------------------------------------
 
 
-def _shapes(op) -> st.SearchStrategy:
-    """(input shapes, promised output shape or None)."""
-    sig = op.sig
-    if not sig.any_shape:
+def flat_signature(sig: Signature, count: int) -> Signature:
+    """`sig` for one call with `count` flat inputs: a variadic last input written out
+    `count - nin + 1` times, as numpy's gufunc grammar has it."""
+    if sig.variadic is None:
+        return sig
+    written = ",".join("(" + ("*" if d == ANY_SHAPE else ",".join(d)) + ")"
+                       for d in sig.flat_inputs(count))
+    outputs = ",".join("(" + ("*" if d == ANY_SHAPE else ",".join(d)) + ")"
+                       for d in sig.outputs)
+    return parse_signature(f"{written}->{outputs}")
+
+
+def _shapes(sig: Signature) -> st.SearchStrategy:
+    """(input shapes, the promised output shapes or None), for a signature without
+    variadic inputs."""
+    if not sig.any_shape and not sig.new_output_dims() and sig.nout is not None:
+        single = sig.text.replace(" ", "").split("->")[0] + "->" + "(" + ",".join(
+            sig.outputs[0]) + ")"  # hypothesis knows one output; result_shapes does them all
         return hnp.mutually_broadcastable_shapes(
-            signature=sig.text.replace(" ", ""), max_dims=MAX_DIMS, max_side=MAX_SIDE
-        ).map(lambda b: (tuple(b.input_shapes), tuple(b.result_shape)))
+            signature=single, max_dims=MAX_DIMS, max_side=MAX_SIDE
+        ).map(lambda b: (tuple(b.input_shapes), hints.result_shapes(sig, b.input_shapes)))
 
     @st.composite
     def any_shapes(draw):
-        star = draw(hnp.array_shapes(min_dims=0, max_dims=MAX_DIMS + 1, max_side=MAX_SIDE))
+        star = draw(hnp.array_shapes(min_dims=0, max_dims=MAX_DIMS, max_side=MAX_SIDE))
         sizes = {}
         shapes = []
         for dims in sig.inputs:
@@ -280,10 +296,19 @@ def place(units: np.ndarray, bounds: tuple, points: tuple, mode: str,
     return np.asarray(x, dtype=np.float64)
 
 
-UNITS = st.tuples(st.integers(0, 255), st.integers(0, 255)).map(
-    lambda digits: (digits[0] + digits[1] / 256) / 256)
-"""Numbers in [0, 1) that hypothesis draws about uniformly and shrinks towards 0: two base-256
-digits, because hypothesis draws wide integer ranges mostly near their lower end."""
+@functools.lru_cache(maxsize=64)
+def _digits(count: int) -> st.SearchStrategy:
+    """`count` bytes, one hypothesis choice: each value's leading base-256 digit, drawn about
+    uniformly (hypothesis draws wide integer ranges mostly near their lower end) and shrunk
+    towards 0. The digits after it come from a numpy Generator (see `_units`)."""
+    return st.binary(min_size=count, max_size=count).map(
+        lambda raw: np.frombuffer(raw, dtype=np.uint8))
+
+
+def _units(digits, rng: np.random.Generator) -> np.ndarray:
+    """Numbers in [0, 1): drawn leading digits, and a Generator's fraction of a digit."""
+    digits = np.asarray(digits, dtype=np.float64)
+    return (digits + rng.random(np.shape(digits))) / 256
 
 
 def spread(rng: np.random.Generator, shape: tuple, bounds: tuple, points: tuple,
@@ -390,8 +415,13 @@ def _frozen_strategy(op) -> st.SearchStrategy:
     wrt = hints.differentiable_inputs(op)
     if len(wrt) < 2:
         return st.just(((), "tensor"))
-    chosen = st.sets(st.sampled_from(wrt), min_size=1, max_size=len(wrt) - 1)
-    return st.tuples(chosen.map(lambda c: tuple(sorted(c))), st.sampled_from(FROZEN_AS))
+    n = len(wrt)
+
+    def decode(k: int) -> tuple:  # one choice: a proper, nonempty subset, and how
+        mask, how = k // len(FROZEN_AS) + 1, FROZEN_AS[k % len(FROZEN_AS)]
+        return tuple(i for j, i in enumerate(wrt) if mask >> j & 1), how
+
+    return st.integers(0, (2**n - 2) * len(FROZEN_AS) - 1).map(decode)
 
 
 def _frozen(frozen: tuple, how: str, arrays) -> tuple[tuple, str]:
@@ -400,15 +430,26 @@ def _frozen(frozen: tuple, how: str, arrays) -> tuple[tuple, str]:
     return frozen, how
 
 
+VARIADIC = (1, 4)
+"""A variadic input gets between these many elements."""
+
+
 def _from_declaration(op) -> st.SearchStrategy:
-    n = op.nin
-    intervals = [hints.interval(op, i) for i in range(n)]
-    kinks = [hints.kinks(op, i) for i in range(n)]
-    edge_values = [elements(intervals[i], kinks[i]) for i in range(n)]
-    shapes_strategy = _shapes(op)
+    fixed = op.nin - 1 if op.variadic is not None else op.nin
+    counts = range(fixed + VARIADIC[0], fixed + VARIADIC[1] + 1) if op.variadic else [op.nin]
+    sigs = {n: flat_signature(op.sig, n) for n in counts}
+    strategies = {n: _shapes(sig) for n, sig in sigs.items()}
+    count_strategy = st.sampled_from(list(counts))
+    top = max(counts)
+    intervals = [hints.interval(op, i) for i in range(top)]
+    kinks = [hints.kinks(op, i) for i in range(top)]
+    edge_values = [elements(intervals[i], kinks[i]) for i in range(top)]
+    edge_arrays = {}
     dtype_strategy = st.sampled_from(hints.dtypes(op))
     large_strategy = st.integers(1, LARGE_ODDS)
-    stretch_strategy = st.tuples(st.integers(0, 63), st.integers(*LARGE_SIDES))
+    low, high = LARGE_SIDES
+    stretch_strategy = st.integers(0, 64 * (high - low + 1) - 1).map(
+        lambda k: (k % 64, low + k // 64))  # (which dimension, its new side): one choice
     mode_strategy = st.sampled_from(MODES)
     seed_strategy = st.integers(0, 2**32 - 1)
     frozen_strategy = _frozen_strategy(op)
@@ -420,14 +461,16 @@ def _from_declaration(op) -> st.SearchStrategy:
         # The same choices are drawn whether or not the example is large, so that the
         # shrinker can turn a large failing example into a small one.
         dtype = draw(dtype_strategy)
-        shapes, expected = draw(shapes_strategy)
+        count = draw(count_strategy)
+        sig = sigs[count]
+        shapes, expected = draw(strategies[count])
         large = draw(large_strategy) == LARGE_ODDS
         choice, side = draw(stretch_strategy)
         values_seed = draw(seed_strategy)
         small = shapes
         if large:
-            shapes = stretch(op.sig, shapes, choice, side)
-            expected = None if expected is None else hints.result_shape(op.sig, shapes)
+            shapes = stretch(sig, shapes, choice, side)
+            expected = None if expected is None else hints.result_shapes(sig, shapes)
         params = draw(fixed_params if fixed_params is not None else _params(op, shapes))
         mode = draw(mode_strategy)
         rng = np.random.default_rng(values_seed)
@@ -438,10 +481,13 @@ def _from_declaration(op) -> st.SearchStrategy:
             size = math.prod(shape)
             drawn = min(size, DRAWN)
             if mode == "edge":
-                head = draw(_array((drawn,), edge_values[i]))
+                key = (i, drawn)
+                if key not in edge_arrays:  # a strategy is built (and validated) once
+                    edge_arrays[key] = _array((drawn,), edge_values[i])
+                head = draw(edge_arrays[key])
             else:
-                head = place(draw(_array((drawn,), UNITS)), intervals[i], kinks[i], mode,
-                             draw(UNITS))
+                units = _units(draw(_digits(drawn + 1)), rng)
+                head = place(units[1:], intervals[i], kinks[i], mode, units[0])
             tail = spread(rng, (size - drawn,), intervals[i], kinks[i], spread_mode)
             arrays.append(np.concatenate([head, tail]).reshape(shape))
         if large:  # the drawn values in one corner, the rest from the Generator
@@ -476,6 +522,7 @@ def _from_sample(op) -> st.SearchStrategy:
         dtype = draw(dtype_strategy)
         try:
             arrays, params = drawn
+            arrays = _flatten(op, list(arrays))
             arrays = [_tape_form(a, dtype, integral_ok=i in op.constants)
                       for i, a in enumerate(arrays)]
         except (TypeError, ValueError) as error:
@@ -483,13 +530,17 @@ def _from_sample(op) -> st.SearchStrategy:
                 f"its sample hint drew {drawn!r}; expected (arrays, params), one array per "
                 f"input ({op.nin})"
             ) from error
-        if len(arrays) != op.nin or not isinstance(params, dict):
+        fixed = op.nin - 1 if op.variadic is not None else op.nin
+        fits = (len(arrays) >= fixed + 1) if op.variadic else len(arrays) == op.nin
+        if not fits or not isinstance(params, dict):
             raise HintError(
                 f"its sample hint drew {len(arrays)} array(s) and params {params!r}; expected "
-                f"{op.nin} array(s) and a dict"
+                f"{op.nin} array(s){' (the last one variadic)' if op.variadic else ''} and a "
+                "dict"
             )
         shapes = [np.shape(a) for a in arrays]
-        expected = hints.result_shape(op.sig, shapes) if _fits(op, shapes) else None
+        sig = flat_signature(op.sig, len(arrays))
+        expected = hints.result_shapes(sig, shapes) if _fits(op, shapes) else None
         shared = _sampled_shared(op, arrays)
         frozen, frozen_as = _frozen(*draw(frozen_strategy), arrays)
         seed = draw(st.integers(0, 2**32 - 1))
@@ -497,6 +548,13 @@ def _from_sample(op) -> st.SearchStrategy:
                        frozen_as, "sample")
 
     return example()
+
+
+def _flatten(op, arrays: list) -> list:
+    """A sample hint may give a sequence input as one list of arrays: flatten it."""
+    if op.variadic is not None and arrays and isinstance(arrays[-1], (list, tuple)):
+        return arrays[:-1] + list(arrays[-1])
+    return arrays
 
 
 def _fits(op, shapes) -> bool:

@@ -53,8 +53,6 @@ def log_softmax(input, dim: int = -1) -> Tensor:
 def cross_entropy(input, target, reduction: str = "mean") -> Tensor:
     """-log softmax(input)[target]: logits (N, C) (classes on the last axis), integer
     labels (N,); reduction 'mean' (default), 'sum' or 'none' (the op `cross_entropy`)."""
-    if reduction == "mean":  # the op's default: an error about the labels then names no param
-        return ops.cross_entropy(input, target)
     return ops.cross_entropy(input, target, reduction=reduction)
 
 

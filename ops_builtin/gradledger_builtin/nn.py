@@ -79,24 +79,14 @@ def _class_labels(logits, labels):
     return labels
 
 
-def _per_row(logits, labels):
-    """Each row's loss, the logits minus the logit at the label, and the one-hot labels.
-
-    With s = logits - logits[label] (0 at the label) and m = max(s) >= 0, the loss
-    log(sum(exp(s))) is computed as m + log1p(expm1(-m) + sum over j != label of
-    exp(s_j - m)): a confident, correct row keeps its relative precision, where
-    `logsumexp - picked` would cancel to nothing.
-    """
+def _rows(logits, labels):
+    """Checked labels, one-hot; per row the largest logit, and exp(logits - largest)."""
     if np.ndim(logits) == 0:
         raise OpCallError("logits need a class axis (their last); got a 0-d value")
     labels = _class_labels(logits, labels)
     onehot = labels[..., np.newaxis] == np.arange(np.shape(logits)[-1])
-    picked = np.sum(np.where(onehot, logits, 0), axis=-1, keepdims=True)
-    shifted = logits - picked
-    peak = np.max(shifted, axis=-1, keepdims=True)
-    others = np.where(onehot, 0, np.exp(shifted - peak))
-    loss = peak + np.log1p(np.expm1(-peak) + np.sum(others, axis=-1, keepdims=True))
-    return loss, shifted, onehot
+    peak = np.max(logits, axis=-1, keepdims=True)
+    return labels, onehot, peak, np.exp(logits - peak)
 
 
 def _check_reduction(reduction):
@@ -105,9 +95,18 @@ def _check_reduction(reduction):
 
 
 def cross_entropy(logits, labels, reduction="mean"):
-    """-log softmax(logits)[label] per row, then the mean (or sum, or none) over rows."""
+    """-log softmax(logits)[label] per row, then the mean (or sum, or none) over rows.
+
+    Per row, with m the largest logit and z the logit at the label, the loss
+    log(sum(exp(logits - z))) is computed as (m - z) + log1p(expm1(z - m) + the sum of
+    exp(logit - m) over the other classes): a confident, correct row (z = m, the others
+    tiny) keeps its relative precision, where `logsumexp - z` would cancel to 0.
+    """
     _check_reduction(reduction)
-    loss = _per_row(logits, labels)[0][..., 0]
+    labels, onehot, peak, e = _rows(logits, labels)
+    picked = np.take_along_axis(logits, labels[..., np.newaxis], axis=-1)
+    others = np.sum(np.where(onehot, 0, e), axis=-1, keepdims=True)
+    loss = ((peak - picked) + np.log1p(np.expm1(picked - peak) + others))[..., 0]
     if reduction == "mean":
         return np.mean(loss)
     if reduction == "sum":
@@ -116,21 +115,15 @@ def cross_entropy(logits, labels, reduction="mean"):
 
 
 def cross_entropy_vjp(out_grad, logits, labels, out, reduction="mean"):
-    """(softmax(logits) - onehot(label)) times each row's grad; labels get None.
-
-    At the label, softmax - 1 is minus the other classes' probabilities, summed
-    directly rather than subtracted from 1.
-    """
-    loss, shifted, onehot = _per_row(logits, labels)
-    others = np.where(onehot, 0, np.exp(shifted - loss))
-    local = others - onehot * np.sum(others, axis=-1, keepdims=True)
+    """(softmax(logits) - onehot(label)) times each row's grad; labels get None."""
+    _, onehot, _, e = _rows(logits, labels)
+    local = e / np.sum(e, axis=-1, keepdims=True) - onehot
     if reduction == "mean":
-        row_grad = out_grad / max(np.size(loss), 1)
-    elif reduction == "sum":
-        row_grad = out_grad
-    else:
-        row_grad = np.expand_dims(out_grad, -1)
-    return local * row_grad, None
+        rows = np.size(e) // np.shape(e)[-1]
+        return local * (out_grad / max(rows, 1)), None
+    if reduction == "sum":
+        return local * out_grad, None
+    return local * np.expand_dims(out_grad, -1), None
 
 
 def cross_entropy_sample():

@@ -11,6 +11,8 @@ import pytest
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 HAS_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None
+HAS_SKLEARN = importlib.util.find_spec("sklearn") is not None
+needs_sklearn = pytest.mark.skipif(not HAS_SKLEARN, reason="scikit-learn is not installed")
 NO_PLOT_NOTE = "matplotlib is not installed: no plot"
 
 
@@ -70,11 +72,46 @@ def test_train_moons_reaches_90_percent_in_a_few_epochs_without_matplotlib(
     assert not list(tmp_path.glob("*.png"))
 
 
+@needs_sklearn
+def test_digits_cnn_learns_the_digits_in_a_few_epochs_without_matplotlib(tmp_path, no_matplotlib):
+    out = run_example("digits_cnn.py", "--epochs", "3", "--seed", "0", cwd=tmp_path,
+                      pythonpath=no_matplotlib)
+    epochs = re.findall(r"^epoch (\d)/3  loss ([\d.]+)  train accuracy\s+([\d.]+)%  "
+                        r"test accuracy\s+([\d.]+)%  time [\d.]+ s$", out, flags=re.MULTILINE)
+    assert [int(e[0]) for e in epochs] == [1, 2, 3]  # one progress line per epoch
+    losses = [float(e[1]) for e in epochs]
+    assert losses[2] < losses[0] / 2
+    final = float(re.search(r"^test accuracy ([\d.]+)% after 3 epochs", out, re.M).group(1))
+    assert final >= 90.0  # the full run (15 epochs) reaches about 98%
+    assert NO_PLOT_NOTE in out
+    assert not list(tmp_path.glob("*.png"))
+
+
+def test_char_lm_falls_well_below_the_uniform_baseline_and_makes_up_names(
+    tmp_path, no_matplotlib
+):
+    out = run_example("char_lm.py", "--steps", "600", "--samples", "8", cwd=tmp_path,
+                      pythonpath=no_matplotlib)
+    steps = re.findall(r"^step\s+(\d+)/600  train loss ([\d.]+)  val loss ([\d.]+)", out, re.M)
+    assert [int(s[0]) for s in steps] == list(range(60, 601, 60))
+    baseline = float(re.search(r"uniform baseline log\(27\) = ([\d.]+)", out).group(1))
+    assert baseline == pytest.approx(3.2958, abs=1e-4)
+    val = float(steps[-1][2])
+    assert val < baseline - 0.8  # the full run (3,000 steps) gets near 2.0
+    names = re.search(r"^sampled names: (.*)$", out, re.M).group(1).split(", ")
+    assert len(names) == 8 and all(re.fullmatch(r"[a-z]*", name) for name in names)
+    assert NO_PLOT_NOTE in out
+
+
 @pytest.mark.skipif(not HAS_MATPLOTLIB, reason="matplotlib is not installed")
-@pytest.mark.parametrize("name, args", [
-    ("nudge_vs_backprop.py", ["--max-n", "100", "--plot", "plot.png"]),
-    ("train_moons.py", ["--epochs", "2", "--plot", "plot.png"]),
+@pytest.mark.parametrize("name, args, pngs", [
+    ("nudge_vs_backprop.py", ["--max-n", "100", "--plot", "plot.png"], ["plot.png"]),
+    ("train_moons.py", ["--epochs", "2", "--plot", "plot.png"], ["plot.png"]),
+    ("char_lm.py", ["--steps", "20", "--samples", "1", "--plot", "plot.png"], ["plot.png"]),
+    pytest.param("digits_cnn.py", ["--epochs", "1", "--plot", "plot"],
+                 ["plot_curves.png", "plot_filters.png"], marks=needs_sklearn),
 ])
-def test_examples_save_their_png_with_matplotlib(tmp_path, name, args):
+def test_examples_save_their_png_with_matplotlib(tmp_path, name, args, pngs):
     run_example(name, *args, cwd=tmp_path)
-    assert (tmp_path / "plot.png").read_bytes()[:4] == b"\x89PNG"
+    for png in pngs:
+        assert (tmp_path / png).read_bytes()[:4] == b"\x89PNG"

@@ -74,9 +74,14 @@ __all__ = [
     "zeros_like",
 ]
 
-_SUBMODULES = {"verify", "cli", "optim", "nn", "tape"}
+_SUBMODULES = {"verify", "cli", "optim", "nn", "tape", "functional"}
 # Public functions that live in modules imported on first use, to keep `import gradledger` cheap.
-_LAZY_FUNCTIONS = {"explain": "ledger", "to_dot": "graph", "render": "graph"}
+_LAZY_FUNCTIONS = {
+    "explain": "ledger", "to_dot": "graph", "render": "graph",
+    "save": "serialize", "load": "serialize",
+    "grad": "autograd", "jacobian": "autograd", "hessian": "autograd", "hvp": "autograd",
+    "vjp": "autograd", "jvp": "autograd",
+}
 
 
 def zero_grad(*tensors: Tensor) -> None:

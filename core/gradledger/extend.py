@@ -3,6 +3,7 @@
 from .broadcast import unbroadcast
 from .hookspecs import hookimpl
 from .op import Op
+from .ops import call
 from .registry import PluginRegistrar
 
-__all__ = ["Op", "PluginRegistrar", "hookimpl", "unbroadcast"]
+__all__ = ["Op", "PluginRegistrar", "call", "hookimpl", "unbroadcast"]

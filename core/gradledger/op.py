@@ -73,6 +73,11 @@ class Op:
         numpy's arguments passed through unchanged.
     dtypes:
         The float dtypes the op supports; the verifier samples each.
+    order:
+        How many times the op's rules can be differentiated: None (any number: the
+        rules use only operators and numpy functions that registered ops stand for, so
+        they run on Tensors for `create_graph=True`), or 1 when they cannot;
+        `create_graph=True` through such an op raises, naming it.
 
     Verifier hints (plain data, or callables that build hypothesis strategies
     lazily, so that declaring an op never imports hypothesis):
@@ -117,6 +122,7 @@ class Op:
     differentiable: bool = True
     numpy_names: tuple = ()
     dtypes: tuple = ("float64", "float32")
+    order: int | None = None
     override: bool = False
     doc: str = ""
     plugin: str | None = None
@@ -131,6 +137,8 @@ class Op:
     param_names: frozenset | None = field(init=False, repr=False, default=None)
     positional: tuple = field(init=False, repr=False, default=())
     multi: bool = field(init=False, repr=False, default=False)
+    arity: int = field(init=False, repr=False, default=-1)
+    guarded: bool = field(init=False, repr=False, default=False)
 
     def __post_init__(self) -> None:
         try:
@@ -142,6 +150,11 @@ class Op:
         object.__setattr__(self, "nin", nin)
         object.__setattr__(self, "variadic", sig.variadic if sig is not None else None)
         object.__setattr__(self, "multi", sig is not None and sig.nout != 1)
+        # What the tape's hot path reads, one attribute each: the input count a call that
+        # needs no binding has (-1: always bind), and whether requiring grad needs a look.
+        plain = self.variadic is None and not self.leading_params
+        object.__setattr__(self, "arity", nin if plain else -1)
+        object.__setattr__(self, "guarded", bool(self.constants) or self.differentiable is not True)
         object.__setattr__(self, "vjp_wants_needs", _accepts(self.vjp, "needs_grad"))
         # The keyword params a call may pass: those the forward and the rule both take.
         rule, skip = (self.local_grad, nin) if self.local_grad is not None else (self.vjp, nin + 1)
@@ -274,6 +287,8 @@ class Op:
             )
         if self.sample is not None and not callable(self.sample):
             found.append(f"sample must be a callable returning a strategy; got {self.sample!r}")
+        if self.order is not None and not (isinstance(self.order, int) and self.order >= 1):
+            found.append(f"order must be None (any order) or an int >= 1; got {self.order!r}")
         if not isinstance(self.override, bool):
             found.append(f"override must be True or False; got {self.override!r}")
         return found

@@ -24,6 +24,7 @@ _new_tensor = object.__new__
 _ledger_lock = threading.Lock()
 
 _NUMERIC_KINDS = "biuf"
+_FLOATS = frozenset({np.float64, np.float32, np.float16, np.longdouble})
 
 
 class Node:
@@ -111,7 +112,7 @@ def apply(op, args: tuple, params: dict):
     by position, a sequence of inputs, the wrong count) is bound by `bind` first.
     A forward rule that raises gets its inputs checked against the signature then.
     """
-    if len(args) != op.nin or op.variadic is not None or op.leading_params:
+    if len(args) != op.arity:  # -1 for ops whose calls always need binding
         args, params = bind(op, args, params)
     elif params:
         _check_params(op, params)
@@ -131,10 +132,10 @@ def apply(op, args: tuple, params: dict):
             parents.append(None)
     if constants:
         _wrap_constants(op, args, arrays)
-    if requires:
+    if requires and op.guarded:
         if not op.differentiable:  # comparisons, argmax: nothing to record
             requires = False
-        elif op.constants and _grad_mode.enabled:
+        elif _grad_mode.enabled:
             _check_constants(op, parents)
     try:
         out = op.forward(*arrays, **params)
@@ -153,7 +154,7 @@ def apply(op, args: tuple, params: dict):
     result.data = out
     result.grad = result.name = result._node = None
     # Only floating outputs carry a gradient: an integer or boolean result is a constant.
-    if requires and _grad_mode.enabled and out.dtype.kind == "f":
+    if requires and _grad_mode.enabled and (out.__class__ in _FLOATS or out.dtype.kind == "f"):
         result.requires_grad = True
         # The numpy arrays a call saves are locked read-only while its Node lives.
         if out.__class__ is np.ndarray or np.ndarray in map(type, arrays):
@@ -439,49 +440,70 @@ class Booking(NamedTuple):
     parent: object = None
 
 
-def backward(root: Tensor, grad=None, retain_graph: bool = False, trace=None) -> None:
+def backward(root: Tensor, grad=None, retain_graph: bool | None = None, trace=None,
+             create_graph: bool = False) -> None:
     """Book `d root / d t` into `t.grad` for every tensor `root` depends on.
 
-    The walk is iterative (depth is limited by memory, not recursion): count each
-    node's consumers, then release a node only when every consumer has booked into
-    it, so that each node's rule runs once, on its complete output grad.
-    `trace`, if given, is called with a `Booking` for every entry, in order.
+    `trace`, if given, is called with a `Booking` for every entry, in order. With
+    `create_graph` the rules run on Tensors, so the booking is itself recorded and
+    every `.grad` booked is a Tensor that can be differentiated again.
     """
     if not root.requires_grad:
         raise BackwardError(
             "backward() on a tensor that does not require grad: it was not computed from "
             "any tensor created with requires_grad=True, or it was computed under no_grad()"
         )
-    seed = _seed(root, grad)
-    node = root._node
-    if node is None:
-        _book(root, seed)
-        if trace is not None:
-            trace(Booking(None, None, 0, root, None, None, seed, root.grad, None, root))
-        return
-    if node.__class__ is Output:  # one of several outputs: the call's other slots stay empty
-        node, slots = node.node, [None] * len(node.node.outputs)
-        slots[root._node.index] = seed
-        seed = slots
-    pending = _count_consumers(node)
-    ledger = {node: seed}
-    ready = [node]
-    if trace is not None:
-        trace(Booking(None, None, 0, root, None, None, seed, seed, None, node))
+    seed = _seed(root, grad, create_graph)
+    walk([(root, seed)], create_graph if retain_graph is None else retain_graph, trace,
+         create_graph)
+
+
+def walk(starts, retain_graph: bool, trace=None, create_graph: bool = False,
+         capture: dict | None = None) -> None:
+    """Walk the recorded graph back from each `(root, seed)` of `starts` and book.
+
+    The walk is iterative (depth is limited by memory, not recursion): count each
+    node's consumers, then release a node only when every consumer has booked into
+    it, so that each node's rule runs once, on its complete output grad.
+
+    Without `capture`, grads are booked into `.grad` (leaves, and the intermediates
+    someone still holds). With `capture` (`gl.grad`), nothing's `.grad` changes: the
+    grads of the tensors named by its keys (a leaf Tensor, or the `_node` of an
+    intermediate) are gathered into it instead.
+    """
+    rule = _local_rule
+    if create_graph:
+        from .recorded import recorded_rule as rule
+    ledger: dict = {}
+    for root, seed in starts:
+        node = root._node
+        if node is None:
+            _deliver(root, seed, capture)
+            if trace is not None:
+                trace(Booking(None, None, 0, root, None, None, seed, root.grad, None, root))
+        else:
+            total = _gather(ledger, node, seed)
+            if trace is not None:
+                trace(Booking(None, None, 0, root, None, None, seed, total, None, node))
+    pending = _count_consumers(list(ledger))
+    ready = [node for node in ledger if pending[node] == 0]
     booked = set()
     try:
         while ready:
             node = ready.pop()
             out_grad = ledger.pop(node)
             if out_grad.__class__ is list:  # a call with several outputs: book each one
-                out_grad = _book_outputs(node, out_grad, booked)
+                out_grad = _book_outputs(node, out_grad, booked, capture)
                 tensor = None
             else:
                 tensor = node.tensor()
-                if tensor is not None:
+                if capture is not None:
+                    if node in capture:
+                        capture[node] = out_grad
+                elif tensor is not None:
                     _book(tensor, out_grad)
                     booked.add(tensor)
-            contributions, locals_ = _local_rule(node, out_grad)
+            contributions, locals_ = rule(node, out_grad)
             for i, (parent, contribution) in enumerate(
                 zip(node.parents, contributions, strict=True)
             ):
@@ -501,7 +523,7 @@ def backward(root: Tensor, grad=None, retain_graph: bool = False, trace=None) ->
                     if pending[parent] == 0:
                         ready.append(parent)
                 elif contribution is not None:
-                    _book_leaf(parent, contribution)
+                    _deliver(parent, contribution, capture, copied=True)
                     booked.add(parent)
                     if trace is not None:
                         trace(Booking(node.op, tensor, i, parent, _local(node, locals_, i),
@@ -512,7 +534,7 @@ def backward(root: Tensor, grad=None, retain_graph: bool = False, trace=None) ->
                 else:
                     node.free()
     except Exception as error:
-        if booked and hasattr(error, "add_note"):
+        if booked and capture is None and hasattr(error, "add_note"):
             names = ", ".join(sorted(t.name or f"a tensor of shape {t.shape}" for t in booked))
             error.add_note(
                 f"backward() stopped part-way: {len(booked)} tensor(s) already had grads "
@@ -520,6 +542,18 @@ def backward(root: Tensor, grad=None, retain_graph: bool = False, trace=None) ->
                 "the forward pass before trying again."
             )
         raise
+
+
+def _deliver(leaf: Tensor, grad, capture: dict | None, copied: bool = False) -> None:
+    """Book a grad into a leaf: into its `.grad`, or into `capture` when it is asked for."""
+    if capture is None:
+        if copied:
+            _book_leaf(leaf, grad)
+        else:
+            _book(leaf, grad)
+    elif leaf in capture:
+        previous = capture[leaf]
+        capture[leaf] = grad if previous is None else previous + grad
 
 
 def _gather(ledger: dict, parent, contribution):
@@ -539,16 +573,19 @@ def _gather(ledger: dict, parent, contribution):
     return total
 
 
-def _book_outputs(node: Node, slots: list, booked: set) -> tuple:
+def _book_outputs(node: Node, slots: list, booked: set, capture: dict | None) -> tuple:
     """Book each output's gathered grad into its tensor, if someone holds it; return the
     cotangents the vjp gets: zeros for a floating output nobody used, None for the rest."""
     cotangents = []
-    for ref, grad, out in zip(node.outputs, slots, node.out, strict=True):
+    for k, (ref, grad, out) in enumerate(zip(node.outputs, slots, node.out, strict=True)):
         if ref is None:
             cotangents.append(None)
             continue
         if grad is None:
             grad = as_data(np.zeros_like(out))
+        elif capture is not None:
+            if (node, k) in capture:
+                capture[(node, k)] = grad
         else:
             tensor = ref()
             if tensor is not None:
@@ -569,7 +606,7 @@ def _local(node: Node, locals_: tuple, i: int):
     return locals_[i] if node.op.local_grad is not None else None
 
 
-def _seed(root: Tensor, grad):
+def _seed(root: Tensor, grad, create_graph: bool = False):
     if grad is None:
         if root.data.size != 1 or np.ndim(root.data) != 0:
             raise BackwardError(
@@ -577,7 +614,13 @@ def _seed(root: Tensor, grad):
                 f"output has shape {root.shape}. Pass grad=, an array of that shape (the "
                 "output's sensitivity), or reduce it first, e.g. gl.sum(out)."
             )
-        return root.data.dtype.type(1)
+        seed = root.data.dtype.type(1)
+        return Tensor._result(seed, False) if create_graph else seed
+    if create_graph and isinstance(grad, Tensor):  # a seed that may itself be differentiated
+        if grad.shape != root.shape:
+            raise BackwardError(f"backward(grad=...) needs a grad of the output's shape "
+                                f"{root.shape}; got shape {grad.shape}")
+        return grad if grad.dtype == root.dtype else grad.astype(root.dtype)
     grad = grad.data if isinstance(grad, Tensor) else grad
     try:
         grad = np.array(grad, dtype=root.data.dtype)  # a copy: rules never see your array
@@ -590,13 +633,14 @@ def _seed(root: Tensor, grad):
             f"backward(grad=...) needs a grad of the output's shape {root.shape}; "
             f"got shape {grad.shape}"
         )
-    return as_data(grad)
+    grad = as_data(grad)
+    return Tensor._result(grad, False) if create_graph else grad
 
 
-def _count_consumers(root: Node) -> dict:
-    """For every node under `root`, how many recorded calls consume it."""
-    pending = {root: 0}
-    stack = [root]
+def _count_consumers(roots: list) -> dict:
+    """For every node under `roots`, how many recorded calls consume it."""
+    pending = dict.fromkeys(roots, 0)
+    stack = list(roots)
     while stack:
         node = stack.pop()
         if node.arrays is None:

@@ -16,10 +16,13 @@ import difflib
 
 import numpy as np
 
-from .errors import OpCallError, OpNotFoundError
+from .errors import OpCallError, OpNotFoundError, OpRuleError, describe_op
 from .loader import host
 
 _GRAD_DTYPE_KINDS = "f"
+
+
+_recorded = None  # gradledger.recorded, once a create_graph pass imported it
 
 
 def as_data(array):
@@ -69,15 +72,20 @@ class Tensor:
 
     # -- the ledger ----------------------------------------------------------------
 
-    def backward(self, grad=None, retain_graph: bool = False, trace=None) -> None:
+    def backward(self, grad=None, retain_graph: bool | None = None, trace=None,
+                 create_graph: bool = False) -> None:
         """Walk the recorded graph backward from here, booking every input's `.grad`.
 
         A scalar output seeds 1; a non-scalar needs `grad`, an array of its shape.
         Grads accumulate (`+=`) across paths and across calls. Without
         `retain_graph` the graph's saved arrays are released as the walk passes.
         `trace(booking)` is called for every ledger entry (see `gradledger.tape.Booking`).
+
+        With `create_graph=True` the booking is itself recorded: every `.grad` booked is
+        then a Tensor (not a numpy array) that can be differentiated again, and
+        `retain_graph` defaults to True.
         """
-        tape.backward(self, grad, retain_graph, trace)
+        tape.backward(self, grad, retain_graph, trace, create_graph)
 
     def zero_grad(self) -> None:
         """Clear the ledger: `.grad = None`."""
@@ -143,9 +151,10 @@ class Tensor:
             axes = axes[0]
         return call("transpose", self, axes=tuple(axes) if axes else None)
 
-    def astype(self, dtype) -> Tensor:
+    def astype(self, dtype, copy: bool = True) -> Tensor:
         """The same numbers in another dtype: the op `astype` (grads flow back to float
-        inputs, cast to their own dtype; an integer result carries none)."""
+        inputs, cast to their own dtype; an integer result carries none). `copy` is
+        accepted for numpy's sake: a Tensor's data is never shared in place anyway."""
         return call("astype", self, dtype=np.dtype(dtype))
 
     def item(self) -> float:
@@ -205,6 +214,15 @@ class Tensor:
 
     def __array__(self, dtype=None, copy=None) -> np.ndarray:
         """`np.asarray(t)`: the data (never an object array)."""
+        if self.requires_grad and _recorded is not None and _recorded.rule_running():
+            op = _recorded.rule_running()
+            raise OpRuleError(
+                f"{describe_op(op)}: its rule, run on Tensors for create_graph=True, turned a "
+                "Tensor that requires grad into a numpy array (np.asarray, float(), a numpy "
+                "function no op stands for): its second derivative would be silently lost. "
+                "Write the rule with operators and numpy functions that registered ops stand "
+                "for, or declare the op order=1."
+            )
         array = np.asarray(self.data, dtype=dtype)
         return array.copy() if copy else array
 

@@ -1,0 +1,108 @@
+"""Instructions per recorded op (valgrind's callgrind): a deterministic figure, immune to
+the drift of a shared machine's clock.
+
+    python benchmarks/bench_instructions.py [--tree PATH ...] [--rounds N]
+
+For each source tree (default: this checkout; give another checkout, e.g. a git worktree
+of an older commit, to compare), each workload runs under callgrind twice — once with
+one round, once with 1 + N rounds — and the difference divided by N × ops is the cost of
+one op, forward and backward, with import and set-up cancelled out.
+
+W1: micrograd's scalar MLP 2-16-16-1, one sample, forward + backward (the learner's graph).
+W2: the chain y = y * 1.0001 + 0.001, 2,000 ops, forward + backward.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+WORKLOAD = r'''
+import gc, sys
+import numpy as np
+import gradledger as gl
+
+def w1():
+    rng = np.random.default_rng(0)
+    sizes = [2, 16, 16, 1]
+    layers = [[([gl.tensor(rng.uniform(-1, 1), requires_grad=True) for _ in range(a)],
+                gl.tensor(0.0, requires_grad=True)) for _ in range(b)]
+              for a, b in zip(sizes, sizes[1:])]
+    xs0 = [gl.tensor(0.5), gl.tensor(-1.5)]
+    def run():
+        xs = xs0
+        for depth, layer in enumerate(layers):
+            outs = []
+            for ws, b in layer:
+                act = b
+                for w, x in zip(ws, xs):
+                    act = act + w * x
+                outs.append(act if depth == len(layers) - 1 else gl.relu(act))
+            xs = outs
+        xs[0].backward()
+    return run, 2 * (2 * 16 + 16 * 16 + 16) + 32
+
+def w2():
+    x = gl.tensor(1.0, requires_grad=True)
+    def run():
+        y = x
+        for _ in range(1000):
+            y = y * 1.0001 + 0.001
+        y.backward()
+    return run, 2000
+
+run, ops = {"w1": w1, "w2": w2}[sys.argv[1]]()
+run()  # warm: plugins loaded, caches filled
+gc.disable()
+for _ in range(int(sys.argv[2])):
+    run()
+'''
+
+
+def instructions(python: str, tree: Path | None, workload: str, rounds: int) -> int:
+    env = dict(os.environ)
+    if tree is not None:
+        env["PYTHONPATH"] = os.pathsep.join([str(tree / "core"), str(tree / "ops_builtin")])
+    env["GRADLEDGER_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    with tempfile.TemporaryDirectory() as tmp:
+        script = Path(tmp) / "workload.py"
+        script.write_text(WORKLOAD)
+        out = Path(tmp) / "callgrind.out"
+        result = subprocess.run(
+            ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
+             python, str(script), workload, str(rounds)],
+            env=env, capture_output=True, text=True, check=True)
+        match = re.search(r"Collected : (\d+)", result.stderr)
+        return int(match.group(1))
+
+
+def per_op(python: str, tree: Path | None, workload: str, rounds: int) -> float:
+    ops = {"w1": 2 * (2 * 16 + 16 * 16 + 16) + 32, "w2": 2000}[workload]
+    base = instructions(python, tree, workload, 0)
+    more = instructions(python, tree, workload, rounds)
+    return (more - base) / (rounds * ops)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tree", type=Path, action="append",
+                        help="another checkout to measure (repeatable)")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--workload", choices=("w1", "w2"), action="append")
+    args = parser.parse_args()
+    trees = [None] + (args.tree or [])
+    for workload in args.workload or ("w1", "w2"):
+        for tree in trees:
+            figure = per_op(sys.executable, tree, workload, args.rounds)
+            print(f"{workload}  {str(tree or 'this checkout'):40s}  {figure:9.0f} instructions/op")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,158 @@
+"""The booking, recorded: run an op's rule on Tensors so the backward pass is itself a graph.
+
+`backward(create_graph=True)` and `gl.grad(..., create_graph=True)` call `recorded_rule`
+instead of the tape's array path. The rule gets Tensors standing for the op's saved
+inputs and output (connected to the graph that made them), and its cotangent as a
+Tensor; everything it does with them — Python operators, numpy functions and ufuncs —
+dispatches to registered ops and is recorded. The result can be walked back again:
+the ledger audited by the same bookkeeping.
+
+An op whose rules cannot run on Tensors declares `order=1`; going through it with
+`create_graph=True` is an error naming the op, never a silently wrong or silently zero
+second derivative. A rule that turns a Tensor that requires grad into a plain array
+(`np.asarray(x)`) is caught the same way.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from contextlib import contextmanager
+
+import numpy as np
+
+from .broadcast import unbroadcast
+from .errors import BackwardError, OpRuleError, describe_op
+from .grad_mode import enable_grad
+from .tensor import Tensor
+
+_inside = threading.local()
+
+
+def _register() -> None:
+    """Let Tensor.__array__ ask whether a rule is running (`gl.tensor` the function
+    shadows the module of that name on the package, hence sys.modules)."""
+    sys.modules[Tensor.__module__]._recorded = sys.modules[__name__]
+
+
+
+
+def rule_running() -> object | None:
+    """The op whose rule is running on Tensors in this thread, if any (see Tensor.__array__)."""
+    return getattr(_inside, "op", None)
+
+
+@contextmanager
+def _running(op):
+    previous = rule_running()
+    _inside.op = op
+    try:
+        yield
+    finally:
+        _inside.op = previous
+
+
+def recorded_rule(node, out_grad) -> tuple:
+    """Like the tape's `_local_rule`, on Tensors: one contribution per input (None where
+    an input takes no gradient), and what the rule itself returned."""
+    from .tape import Output
+
+    op = node.op
+    if op.order is not None and op.order < 2:
+        raise BackwardError(
+            f"create_graph=True goes through {describe_op(op)}, whose rules declare "
+            f"order={op.order}: they cannot be differentiated, so a second derivative through "
+            "it would be silently wrong. Use first-order gradients here, or ask the plugin's "
+            "author for rules that run on Tensors."
+        )
+    if node.arrays is None:
+        raise BackwardError(
+            f"create_graph=True through a graph an earlier backward() freed (at op "
+            f"{op.name!r}); pass retain_graph=True to it, or recompute the forward pass."
+        )
+    inputs = [_input(node, i, parent) for i, parent in enumerate(node.parents)]
+    if node.out.__class__ is tuple:
+        out = tuple(Tensor._result(o, False) if ref is None else _linked(o, Output(node, k))
+                    for k, (o, ref) in enumerate(zip(node.out, node.outputs, strict=True)))
+        out_grad = tuple(g if g is None or isinstance(g, Tensor) else Tensor._result(g, False)
+                         for g in out_grad)
+    else:
+        out = _linked(node.out, node)
+        if not isinstance(out_grad, Tensor):
+            out_grad = Tensor._result(out_grad, False)
+    elementwise = op.local_grad is not None
+    with enable_grad(), _running(op):
+        try:
+            if elementwise:
+                rule_out = op.local_grad(*inputs, out=out, **node.params)
+            elif op.vjp_wants_needs:
+                needs = tuple(p is not None for p in node.parents)
+                rule_out = op.vjp(out_grad, *inputs, out=out, needs_grad=needs, **node.params)
+            else:
+                rule_out = op.vjp(out_grad, *inputs, out=out, **node.params)
+        except OpRuleError:
+            raise
+        except Exception as error:
+            raise OpRuleError(
+                f"{describe_op(op)}: its {op.rule} rule raised {type(error).__name__} when run "
+                f"on Tensors for create_graph=True: {error}. A rule that differentiates uses "
+                "only Python operators and numpy functions that registered ops stand for; "
+                "an op whose rules cannot declares order=1."
+            ) from error
+        if not isinstance(rule_out, tuple) or len(rule_out) != len(inputs):
+            raise OpRuleError(
+                f"{describe_op(op)}: its {op.rule} rule must return a tuple of {len(inputs)} "
+                f"(one per input); got {type(rule_out).__name__}"
+            )
+        contributions = []
+        for i, (parent, grad, like) in enumerate(zip(node.parents, rule_out, node.arrays,
+                                                     strict=True)):
+            if parent is None or grad is None:
+                contributions.append(None)
+                continue
+            if elementwise:
+                grad = out_grad if _is_one(grad) else grad * out_grad
+                if np.shape(grad) != np.shape(like):
+                    grad = unbroadcast(grad, np.shape(like))
+            if not isinstance(grad, Tensor):  # a constant of the rule (add's 1.0)
+                grad = Tensor._result(np.asarray(grad)[()] if np.ndim(grad) == 0
+                                      else np.asarray(grad), False)
+            if grad.shape != np.shape(like):
+                raise OpRuleError(
+                    f"{describe_op(op)}: its {op.rule} rule, run on Tensors, returned for "
+                    f"input {i + 1} shape {grad.shape}; expected the input's shape "
+                    f"{np.shape(like)}"
+                )
+            if grad.dtype != np.result_type(like):
+                grad = grad.astype(np.result_type(like))
+            contributions.append(grad)
+    return contributions, rule_out
+
+
+def _is_one(local) -> bool:
+    return local.__class__ in (int, float) and local == 1
+
+
+def _linked(data, node) -> Tensor:
+    """A Tensor standing for a recorded call's output, connected to that call."""
+    t = Tensor._result(data, True)
+    t._node = node
+    return t
+
+
+def _input(node, i: int, parent):
+    data = node.arrays[i]
+    if parent is None:  # a constant stays what the rule saw first time: a plain value
+        return data
+    if isinstance(parent, Tensor):  # a leaf: the very tensor, so its grad is connected
+        if parent.data is not data:
+            raise BackwardError(
+                f"create_graph=True: leaf input {i + 1} of {describe_op(node.op)} was given "
+                "new data after the forward pass (t.data = ...); its recorded value is gone. "
+                "Recompute the forward pass."
+            )
+        return parent
+    return _linked(data, parent)
+
+
+_register()

@@ -13,7 +13,7 @@ what was expected and what came; the tape adds the op's name and plugin.
 
 import numpy as np
 from gradledger.errors import OpCallError
-from gradledger.extend import Op
+from gradledger.extend import Op, call
 
 from .reductions import axis_params
 
@@ -413,11 +413,9 @@ def embedding(weight, ids):
 
 
 def embedding_vjp(out_grad, weight, ids, out):
-    """Each id's row grad, added into that row of weight.grad: repeated ids accumulate."""
-    grad = np.zeros(np.shape(weight), dtype=np.result_type(out_grad))
-    d = np.shape(weight)[1]
-    np.add.at(grad, np.ravel(ids), np.reshape(out_grad, (-1, d)))
-    return grad, None
+    """Each id's row grad, added into that row of weight.grad (scatter_add, getitem's
+    transpose): repeated ids accumulate."""
+    return call("scatter_add", out_grad, index=np.asarray(ids), shape=np.shape(weight)), None
 
 
 def embedding_sample():

@@ -307,7 +307,7 @@ def test_params_by_position_where_numpy_and_pytorch_put_them():
 
 def test_a_positional_param_the_op_does_not_take_names_the_params_it_takes():
     x = gl.tensor(np.ones((2, 3)))
-    with pytest.raises(gl.OpCallError, match=r"op 'sum'.*order \(axis\).*beyond.*axis, keepdims"):
+    with pytest.raises(gl.OpCallError, match=r"op 'sum'.*dtype it does not take.*axis, keepdims"):
         gl.sum(x, 0, True)
     with pytest.raises(gl.OpCallError, match=r"op 'exp'.*takes 1 input.*no params by position"):
         gl.exp(x, 2)

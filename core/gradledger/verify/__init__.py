@@ -14,7 +14,7 @@ See docs/verifier.md for how examples are drawn, the sub-checks and the toleranc
 
 from __future__ import annotations
 
-from .checks import CHECKS, fan_in
+from .checks import CHECKS, fan_in, weigh
 from .gradcheck import GradientMismatch, gradcheck
 from .numeric import nudge_grad
 from .profiles import register_profiles
@@ -35,6 +35,7 @@ __all__ = [
     "register_profiles",
     "verify_all",
     "verify_op",
+    "weigh",
 ]
 
 

@@ -14,21 +14,26 @@ the figure being the median over many rounds, in three versions:
     (128, 30) -> Linear(30, 200) -> tanh -> Linear(200, 27), float32.
 
 Run: `python benchmarks/bench_models.py [--quick] [--rounds N]`. Target: <= 1.3x the
-hand-written numpy step. On a busy machine set OPENBLAS_NUM_THREADS=1: BLAS threads
-waiting for a core make small matmuls stall for milliseconds, in every column alike.
+hand-written numpy step. BLAS runs on one thread (OPENBLAS_NUM_THREADS=1, and as many
+torch threads) unless OPENBLAS_NUM_THREADS says otherwise: these matmuls are too small
+to gain from threads, and on a busy machine threads waiting for a core stall them for
+milliseconds, burying what is measured here.
 """
 
 from __future__ import annotations
 
-import argparse
-import importlib.util
 import os
-import sys
-from pathlib import Path
 
-import gradledger as gl
-import numpy as np
-from timing import interleaved
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # read when numpy loads OpenBLAS, below
+
+import argparse  # noqa: E402
+import importlib.util  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import gradledger as gl  # noqa: E402
+import numpy as np  # noqa: E402
+from timing import interleaved  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "examples"))
 import char_lm  # noqa: E402
@@ -275,8 +280,7 @@ def main(argv=None) -> dict:
         import torch
 
         torch.manual_seed(0)
-        if "OPENBLAS_NUM_THREADS" in os.environ:  # the same number of BLAS threads for all
-            torch.set_num_threads(int(os.environ["OPENBLAS_NUM_THREADS"]))
+        torch.set_num_threads(int(os.environ["OPENBLAS_NUM_THREADS"]))  # as many as numpy's
         version = f"torch {torch.__version__} ({torch.get_num_threads()} threads)"
     else:
         version = "torch not installed: no torch column"

@@ -21,10 +21,12 @@ HEADER = """\
 Every op below is registered by gradledger's own plugin `builtin` (the package
 `gradledger_builtin`), the same way a third-party plugin registers its ops, and every
 one with a gradient passes `gradledger verify`. Each is `gl.NAME(...)`, `gl.ops.NAME(...)`
-and, for a tensor `x`, `x.NAME(...)`; params may be given by position, after the
-tensor inputs, in the order shown. Where a numpy function is named, `np.FUNCTION(t)`
-on a Tensor dispatches to the op, with numpy's arguments (np.linalg's `solve`, `inv`,
-`det` and `norm` are `gl.solve`, `gl.inv`, `gl.det` and `gl.norm`).
+and, for a tensor `x`, `x.NAME(...)`. Params may also be given by position after the
+tensor inputs: in numpy's order for an op named after a numpy function (`x.sum(1)`,
+`x.var(0)`; a position numpy gives to `dtype` or `out` is refused), in the order shown
+otherwise. Where a numpy function is named, `np.FUNCTION(t)` on a Tensor dispatches to
+the op, with numpy's arguments (np.linalg's `solve`, `inv`, `det` and `norm` are
+`gl.solve`, `gl.inv`, `gl.det` and `gl.norm`).
 
 `gradledger ops` lists these and every plugin's ops on your machine.
 

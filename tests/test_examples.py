@@ -115,3 +115,15 @@ def test_examples_save_their_png_with_matplotlib(tmp_path, name, args, pngs):
     run_example(name, *args, cwd=tmp_path)
     for png in pngs:
         assert (tmp_path / png).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_newton_logistic_converges_quadratically_in_a_handful_of_steps(tmp_path):
+    out = run_example("newton_logistic.py", cwd=tmp_path)
+    norms = [float(n) for n in re.findall(r"\|grad\| ([\d.e+-]+)$", out, flags=re.MULTILINE)]
+    newton, descent = norms[:-1], norms[-1]
+    assert len(newton) <= 9 and newton[-1] < 1e-10
+    # quadratic convergence: once small, the gradient's norm at least squares each step
+    small = [n for n in newton if n < 1e-2]
+    assert all(b <= 10 * a * a for a, b in zip(small, small[1:], strict=False))
+    assert descent > 1e-4  # gradient descent, given as many steps, is still far off
+    assert re.search(r"converged in \d Newton steps; training accuracy \d+\.\d%", out)

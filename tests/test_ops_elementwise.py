@@ -44,8 +44,8 @@ GRAD_CASES = [(f"{name} nudged", name, [x], {}, ()) for name, x, _ in DERIVATIVE
      [rng.integers(-3, 3, size=(3, 1)) + 0.1, rng.integers(-3, 3, size=(4,)) + 0.6], {}, ()),
     ("minimum broadcast (2,3),()", "minimum", [rng.normal(size=(2, 3)), np.float64(0.05)], {}, ()),
     ("clip [-0.5, 0.5]", "clip", [np.array([-2.0, -0.7, -0.3, 0.2, 0.6, 3.0])],
-     {"lo": -0.5, "hi": 0.5}, ()),
-    ("clip lo only", "clip", [np.array([-2.0, 0.2, 3.0])], {"lo": 0.0}, ()),
+     {"a_min": -0.5, "a_max": 0.5}, ()),
+    ("clip lo only", "clip", [np.array([-2.0, 0.2, 3.0])], {"a_min": 0.0}, ()),
     ("where broadcast", "where",
      [np.array([[True], [False]]), rng.normal(size=(2, 3)), rng.normal(size=(3,))], {}, (0,)),
 ]
@@ -104,7 +104,7 @@ def test_clip_values_and_grad_inside_outside_and_on_a_bound():
     np.testing.assert_array_equal(out.data, [-1.0, -1.0, 0.5, 1.0, 1.0])
     gl.sum(out).backward()
     np.testing.assert_array_equal(x.grad, [0.0, 1.0, 1.0, 1.0, 0.0])
-    np.testing.assert_array_equal(gl.clip(x, hi=0.0).data, [-2.0, -1.0, 0.0, 0.0, 0.0])
+    np.testing.assert_array_equal(gl.clip(x, a_max=0.0).data, [-2.0, -1.0, 0.0, 0.0, 0.0])
 
 
 def test_where_routes_the_grad_by_the_condition_and_refuses_a_differentiable_condition():

@@ -401,3 +401,29 @@ def test_loading_an_optimisers_state_into_a_different_one_is_a_clear_error():
         gl.optim.Adam([{"params": [a]}, {"params": [b]}]).load_state_dict(state)
     with pytest.raises(ValueError, match="unexpected key 'momentum'"):
         gl.optim.Adam([a]).load_state_dict({"momentum": 1})
+
+
+def test_a_scheduler_resumed_from_a_saved_state_continues_the_same_schedule(tmp_path):
+    opt = two_groups()
+    scheduler = gl.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=5, eta_min=0.001)
+    for _ in range(3):
+        scheduler.step()
+    gl.save(scheduler.state_dict(), tmp_path / "sched.npz")
+    gl.save(opt.state_dict(), tmp_path / "opt.npz")
+    expected = []
+    for _ in range(4):
+        scheduler.step()
+        expected.append(scheduler.get_last_lr())
+
+    opt2 = two_groups()
+    opt2.load_state_dict(gl.load(tmp_path / "opt.npz"))
+    resumed = gl.optim.lr_scheduler.CosineAnnealingLR(opt2, T_max=5, eta_min=0.001)
+    resumed.load_state_dict(gl.load(tmp_path / "sched.npz"))
+    assert isinstance(resumed.last_epoch, int) and resumed.last_epoch == 3
+    got = []
+    for _ in range(4):
+        resumed.step()
+        got.append(resumed.get_last_lr())
+    assert got == expected
+    with pytest.raises(KeyError, match="unexpected key"):
+        resumed.load_state_dict({"T_maximum": 3})

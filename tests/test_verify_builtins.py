@@ -12,10 +12,9 @@ from hypothesis import given, settings
 BUILTINS = sorted(op.name for family in gradledger_builtin.FAMILIES for op in family.OPS)
 
 # Ops whose own hints cannot yet be verified (the verifier reports why; their modules are
-# the lead's): concatenate's params hint draws axis=0 for 0-d inputs, which numpy refuses;
-# split declares no params hint (joining.split_params exists but is not attached).
+# the lead's): concatenate's params hint draws axis=0 for 0-d inputs, which numpy refuses.
 # Strict xfail: the moment one of them passes, this list must shrink.
-PENDING_HINTS = {"concatenate", "split"}
+PENDING_HINTS = {"concatenate"}
 FORWARD_ONLY = {"argmax", "argmin", "equal", "greater", "greater_equal", "less", "less_equal",
                 "not_equal"}
 

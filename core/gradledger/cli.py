@@ -40,6 +40,11 @@ def _unknown_plugin(name: str) -> int:
     return 2
 
 
+def _first_line(doc: str, width: int = 60) -> str:
+    line = (doc or "").strip().split("\n")[0]
+    return line if len(line) <= width else line[: width - 3] + "..."
+
+
 def cmd_ops(args: argparse.Namespace) -> int:
     """One row per registered op: its signature, rule and provenance, and what it overrides."""
     error = _load_plugins()
@@ -60,8 +65,9 @@ def cmd_ops(args: argparse.Namespace) -> int:
                 where = f"{replaced.distribution} {replaced.version}"
             note = f"overrides {replaced.plugin} ({where})"
         rows.append((op.name, op.signature, op.rule, op.plugin, op.distribution or "(by hand)",
-                     op.version or "-", note))
-    print(_table(rows, ("op", "signature", "rule", "plugin", "distribution", "version", "note")))
+                     op.version or "-", _first_line(op.doc), note))
+    print(_table(rows, ("op", "signature", "rule", "plugin", "distribution", "version", "doc",
+                        "note")))
     print(f"\n{len(rows)} op(s)")
     chosen = host.records.get(args.plugin) if args.plugin else None
     if chosen is not None and chosen.status != "loaded":

@@ -1,8 +1,10 @@
 """Everything a plugin author needs: `from gradledger.extend import hookimpl, Op`."""
 
 from .broadcast import unbroadcast
+from .errors import OpCallError
 from .hookspecs import hookimpl
 from .op import Op
+from .ops import call
 from .registry import PluginRegistrar
 
-__all__ = ["Op", "PluginRegistrar", "hookimpl", "unbroadcast"]
+__all__ = ["Op", "OpCallError", "PluginRegistrar", "call", "hookimpl", "unbroadcast"]

@@ -1,4 +1,18 @@
-"""The plugin contract: the hooks gradledger calls, and the markers to implement them."""
+"""The plugin contract: the hooks gradledger calls, and the markers to implement them.
+
+A plugin is a module (or object) named by an entry point in the group `gradledger`,
+implementing the hooks below with `@hookimpl`. Today there is one,
+`gradledger_register_ops`. What each op it registers must declare (its forward rule,
+exactly one gradient rule unless it has no gradient, its signature, its params and
+the verifier's hints) is the docstring of `gradledger.Op`; docs/plugins.md teaches it
+with examples, and docs/ops.md lists the built-in plugin's ops.
+
+What a plugin may rely on: its hook is called once, lazily, with a registrar; its
+ops are called with numpy arrays (numpy scalars for 0-d values) and the params the
+call gave; its rules' results are checked (count, shapes, dtypes) and any breach is
+reported naming the op and this plugin; under `create_graph=True` its rules are
+called with `gradledger.Tensor`s instead, unless the op declares `order=1`.
+"""
 
 from __future__ import annotations
 

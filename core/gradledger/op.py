@@ -20,7 +20,9 @@ class Op:
         Unique identifier, a Python identifier: the op is called as `gl.NAME(...)`
         and `gl.ops.NAME(...)`.
     forward:
-        `forward(*arrays, **params) -> array`. Must not modify its inputs.
+        `forward(*arrays, **params) -> array`. Must not modify its inputs. A forward
+        rule that finds the call wrong (labels out of range) raises OpCallError saying
+        why; the tape adds the op's name and plugin.
     local_grad:
         For elementwise ops only (every operand `()` in the signature, one output).
         `local_grad(*arrays, out, **params) -> tuple`, one local derivative
@@ -176,7 +178,10 @@ class Op:
 
     @property
     def rule(self) -> str:
-        return "local_grad" if self.local_grad is not None else "vjp"
+        """Which gradient rule the op declares: local_grad, vjp, or none (no gradient)."""
+        if self.local_grad is not None:
+            return "local_grad"
+        return "vjp" if self.vjp is not None else "none"
 
     @property
     def provenance(self) -> str:

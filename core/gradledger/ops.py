@@ -3,8 +3,24 @@
 from __future__ import annotations
 
 from .loader import host
-from .tape import apply
+from .tape import apply, bind
 from .tensor import Tensor
+
+
+def call(name: str, *inputs, **params):
+    """Call the registered op `name` from inside another op's rule.
+
+    On Tensors (a rule running for `create_graph=True`) the call is recorded like any
+    op call, so the rule stays differentiable; on plain arrays it runs the op's forward
+    rule directly, with no tape and no Tensor: the first-order path pays nothing.
+    getitem's rule is `call("scatter_add", out_grad, index=index, shape=x.shape)`.
+    """
+    op = host.lookup(name)
+    if any(isinstance(x, Tensor) for x in inputs):
+        return apply(op, inputs, params)
+    if len(inputs) != op.arity:
+        inputs, params = bind(op, inputs, params)
+    return op.forward(*inputs, **params)
 
 
 class OpFunction:

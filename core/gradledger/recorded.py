@@ -30,9 +30,9 @@ _inside = threading.local()
 
 
 def _register() -> None:
-    from . import tensor
-
-    tensor._recorded = sys.modules[__name__]
+    """Let Tensor.__array__ ask whether a rule is running (`gl.tensor` the function
+    shadows the module of that name on the package, hence sys.modules)."""
+    sys.modules[Tensor.__module__]._recorded = sys.modules[__name__]
 
 
 
@@ -140,10 +140,10 @@ def _linked(data, node) -> Tensor:
     return t
 
 
-def _input(node, i: int, parent) -> Tensor:
+def _input(node, i: int, parent):
     data = node.arrays[i]
-    if parent is None:
-        return Tensor._result(data, False)
+    if parent is None:  # a constant stays what the rule saw first time: a plain value
+        return data
     if isinstance(parent, Tensor):  # a leaf: the very tensor, so its grad is connected
         if parent.data is not data:
             raise BackwardError(

@@ -393,6 +393,9 @@ def _forward_error(op, arrays, params, error) -> Exception:
             f"{describe_op(op)} cannot take inputs of shapes {', '.join(map(str, shapes))}: "
             f"{mismatch} (signature {op.signature!r})"
         )
+    if isinstance(error, OpCallError):  # the forward rule itself found the call wrong
+        return OpCallError(f"{describe_op(op)}: {error} (input shapes "
+                           f"{', '.join(map(str, shapes))}, params {params or {}})")
     if params and isinstance(error, (TypeError, ValueError, IndexError)):
         return OpCallError(
             f"{describe_op(op)} cannot take params {params} for input shapes "

@@ -151,13 +151,18 @@ class Tensor:
             axes = axes[0]
         return call("transpose", self, axes=tuple(axes) if axes else None)
 
-    def astype(self, dtype) -> Tensor:
+    def astype(self, dtype, copy: bool = True) -> Tensor:
         """The same numbers in another dtype: the op `astype` (grads flow back to float
-        inputs, cast to their own dtype; an integer result carries none)."""
+        inputs, cast to their own dtype; an integer result carries none). `copy` is
+        accepted for numpy's sake: a Tensor's data is never shared in place anyway."""
         return call("astype", self, dtype=np.dtype(dtype))
 
     def item(self) -> float:
         return self.data.item()
+
+    def tolist(self):
+        """The numbers as (nested) Python lists, as numpy's `tolist`."""
+        return np.asarray(self.data).tolist()
 
     def numpy(self) -> np.ndarray:
         """The data as a numpy array (not a copy)."""

@@ -15,7 +15,7 @@ on arrays both are the same ufunc.
 """
 
 import numpy as np
-from gradledger.extend import Op
+from gradledger.extend import Op, call
 
 BINARY = "(),()->()"
 UNARY = "()->()"
@@ -49,7 +49,7 @@ def sigmoid(x):
 
 def sigmoid_local(x, out):
     """sigmoid(x) (1 - sigmoid(x)), with 1 - sigmoid(x) = sigmoid(-x): exact in both tails."""
-    return (out * sigmoid(-x),)
+    return (out * call("sigmoid", -x),)
 
 
 def maximum_local(a, b, out):
@@ -75,8 +75,8 @@ def untied_sample():
     from hypothesis import strategies as st
     from hypothesis.extra import numpy as hnp
 
-    near = st.builds(lambda whole, jitter: whole + jitter,
-                     st.integers(-5, 5), st.floats(-0.2, 0.2, allow_nan=False))
+    jitter = st.floats(-0.2, 0.2, allow_nan=False, allow_subnormal=False)
+    near = st.builds(lambda whole, jitter: whole + jitter, st.integers(-5, 5), jitter)
 
     @st.composite
     def untied(draw):
@@ -89,21 +89,22 @@ def untied_sample():
     return untied()
 
 
-def clip(x, lo=None, hi=None):
-    """x limited to [lo, hi] (either bound None: no limit), as np.clip(x, lo, hi)."""
-    if lo is None and hi is None:
+def clip(x, a_min=None, a_max=None):
+    """x limited to [a_min, a_max] (either bound None: no limit), as np.clip."""
+    if a_min is None and a_max is None:
         return x + 0  # numpy refuses two missing bounds; a copy, not x itself
-    return np.clip(x, lo, hi)
+    return np.clip(x, a_min, a_max)
 
 
-def clip_local(x, out, lo=None, hi=None):
-    """1 where x lies within [lo, hi] (a bound itself included), 0 where it was clipped."""
-    inside = True
-    if lo is not None:
-        inside = inside & (x >= lo)
-    if hi is not None:
-        inside = inside & (x <= hi)
-    return (inside * np.ones_like(x),)
+def clip_local(x, out, a_min=None, a_max=None):
+    """1 where x lies within [a_min, a_max] (a bound included), 0 where it was clipped:
+    a mask of comparisons, whose own derivative is 0 wherever it exists."""
+    inside = 1.0
+    if a_min is not None:
+        inside = (x >= a_min) * inside
+    if a_max is not None:
+        inside = (x <= a_max) * inside
+    return (inside,)
 
 
 CLIP_BOUNDS = (-1.5, -0.5, 0.5, 1.5)
@@ -111,12 +112,13 @@ CLIP_BOUNDS = (-1.5, -0.5, 0.5, 1.5)
 
 
 def clip_params(shapes):
-    """Verifier hint: each bound None or one of CLIP_BOUNDS, lo <= hi."""
+    """Verifier hint: each bound None or one of CLIP_BOUNDS, a_min <= a_max."""
     from hypothesis import strategies as st
 
     bounds = st.sampled_from([(None, None), (None, 0.5), (-0.5, None), (-1.5, -0.5),
                               (-0.5, 0.5), (-1.5, 1.5), (0.5, 0.5)])
-    return {"lo": bounds.map(lambda b: b[0]), "hi": bounds.map(lambda b: b[1])}
+    drawn = st.shared(bounds, key="clip")
+    return {"a_min": drawn.map(lambda b: b[0]), "a_max": drawn.map(lambda b: b[1])}
 
 
 def where_local(condition, a, b, out):
@@ -133,7 +135,7 @@ def where_sample():
     def condition_and_values(draw):
         shapes = draw(hnp.mutually_broadcastable_shapes(num_shapes=3, max_side=4))
         condition = draw(hnp.arrays(np.bool_, shapes.input_shapes[0]))
-        values = st.floats(-10.0, 10.0, allow_nan=False)
+        values = st.floats(-10.0, 10.0, allow_nan=False, allow_subnormal=False)
         a = draw(hnp.arrays(np.float64, shapes.input_shapes[1], elements=values))
         b = draw(hnp.arrays(np.float64, shapes.input_shapes[2], elements=values))
         return (condition, a, b), {}
@@ -168,12 +170,13 @@ OPS = [
     Op("relu", relu, local_grad=lambda x, out: (x > 0,),
        signature=UNARY, kinks=(AT_ZERO,), doc="max(x, 0); its derivative at 0 is taken as 0"),
     Op("sigmoid", sigmoid, local_grad=sigmoid_local, signature=UNARY, doc="1 / (1 + exp(-x))"),
-    Op("softplus", lambda x: np.logaddexp(0.0, x), local_grad=lambda x, out: (sigmoid(x),),
+    Op("softplus", lambda x: np.logaddexp(0.0, x),
+       local_grad=lambda x, out: (call("sigmoid", x),),
        signature=UNARY, doc="log(1 + exp(x)), a smooth relu"),
     # -- magnitude and sign ------------------------------------------------------------
     Op("abs", np.abs, local_grad=lambda x, out: (np.sign(x),), signature=UNARY,
        kinks=(AT_ZERO,), numpy_names=("absolute",), doc="|x|; its derivative at 0 is 0"),
-    Op("sign", np.sign, local_grad=lambda x, out: (np.zeros_like(x),), signature=UNARY,
+    Op("sign", np.sign, local_grad=lambda x, out: (0.0,), signature=UNARY,
        kinks=(AT_ZERO,), doc="-1, 0 or 1; its derivative is 0 everywhere (as in PyTorch)"),
     Op("sqrt", np.sqrt, local_grad=lambda x, out: (0.5 / out,), signature=UNARY,
        domain=(POSITIVE,), doc="square root, for x > 0"),
@@ -202,7 +205,8 @@ OPS = [
        doc="elementwise min(a, b), broadcasting; a tie splits the grad in half"),
     Op("clip", clip, local_grad=clip_local, signature=UNARY, params=clip_params,
        kinks=(CLIP_BOUNDS,),
-       doc="x limited to [lo, hi] (None: no bound); grad 1 inside (bounds included), 0 outside"),
+       doc="x limited to [a_min, a_max] (None: no bound); grad 1 inside (bounds included), "
+           "0 outside"),
     Op("where", np.where, local_grad=where_local, signature="(),(),()->()", constants=(0,),
        sample=where_sample,
        doc="a where the boolean condition holds, else b; the condition takes no gradient"),

@@ -1,14 +1,16 @@
-"""Indexing: `x[index]` with numpy's full semantics, as the op `getitem`.
+"""Indexing: `x[index]` with numpy's full semantics, as the op `getitem`, and its
+transpose `scatter_add`.
 
-The index is a non-differentiable param. The rule books the output's grad back into
-the places it was read from: a plain assignment for basic indices (ints, slices,
-None, ...), where no element is read twice, and a scatter-add for advanced indices
-(integer arrays, boolean masks), where a repeated index accumulates, as the seed's
-`+=` says it must.
+The index is a non-differentiable param. getitem's rule books the output's grad back
+into the places it was read from — `scatter_add`, itself a registered op: a plain
+assignment for basic indices (ints, slices, None, ...), where no element is read
+twice, and `np.add.at` for advanced indices (integer arrays, boolean masks), where a
+repeated index accumulates, as the seed's `+=` says it must. The two are each other's
+rule, so both differentiate to any order.
 """
 
 import numpy as np
-from gradledger.extend import Op
+from gradledger.extend import Op, call
 
 
 def _is_advanced(index) -> bool:
@@ -16,13 +18,14 @@ def _is_advanced(index) -> bool:
     return any(isinstance(p, (np.ndarray, list)) for p in parts)
 
 
-def getitem_vjp(out_grad, x, out, index):
-    grad = np.zeros_like(np.asarray(x))
+def scatter_add(values, index, shape):
+    """zeros(shape) with `values` added at `index` (repeated indices accumulate)."""
+    out = np.zeros(shape, dtype=np.result_type(values))
     if _is_advanced(index):
-        np.add.at(grad, index, out_grad)
+        np.add.at(out, index, values)
     else:
-        grad[index] = out_grad
-    return (grad[()] if grad.ndim == 0 else grad,)
+        out[index] = values
+    return out[()] if out.ndim == 0 else out
 
 
 def index_params(shapes):
@@ -45,9 +48,33 @@ def index_params(shapes):
     return {"index": index}
 
 
+def scatter_sample():
+    """Verifier hint: a target shape, an index into it, and values of the indexed shape."""
+    from hypothesis import strategies as st
+    from hypothesis.extra.numpy import array_shapes, arrays
+
+    values = st.floats(-10, 10, allow_nan=False, allow_infinity=False)
+
+    @st.composite
+    def draw(draw_):
+        shape = draw_(array_shapes(min_dims=0, max_dims=3, min_side=1, max_side=4))
+        index = draw_(index_params([shape])["index"])
+        picked = np.zeros(shape)[index]
+        x = draw_(arrays(np.float64, np.shape(picked), elements=values))
+        return (x,), {"index": index, "shape": shape}
+
+    return draw()
+
+
 OPS = [
-    Op("getitem", lambda x, index: x[index], vjp=getitem_vjp, signature="(*)->(*)",
-       params=index_params,
+    Op("getitem", lambda x, index: x[index],
+       vjp=lambda out_grad, x, out, index: (
+           call("scatter_add", out_grad, index=index, shape=np.shape(x)),),
+       signature="(*)->(*)", params=index_params,
        doc="x[index], numpy's indexing: ints, slices, None, ..., integer arrays, boolean "
            "masks; repeated indices accumulate their grads"),
+    Op("scatter_add", scatter_add,
+       vjp=lambda out_grad, values, out, index, shape: (call("getitem", out_grad, index=index),),
+       signature="(*)->(*)", sample=scatter_sample,
+       doc="zeros(shape) with values added at index (repeats accumulate): getitem's transpose"),
 ]

@@ -38,6 +38,7 @@ def split_vjp(out_grad, x, out, indices_or_sections, axis=0):
 
 def split_out_shape(shape, indices_or_sections, axis=0):
     """numpy's rule: n equal sections, or the pieces x[a:b] between the given indices."""
+    axis = axis % len(shape)
     size = shape[axis]
     if isinstance(indices_or_sections, (int, np.integer)):
         lengths = [size // indices_or_sections] * indices_or_sections
@@ -63,16 +64,26 @@ def stack_params(shapes):
     return {"axis": _axis_strategy(shapes, extra=1)}
 
 
-def split_params(shapes):
-    """Verifier hint: along axis 0, a number of equal sections that divides it, or
-    sorted split indices (empty pieces included)."""
+def split_sample():
+    """Verifier hint: an array of at least one dimension, an axis, and a number of equal
+    sections that divides it or sorted split indices (empty pieces included)."""
     from hypothesis import strategies as st
+    from hypothesis.extra.numpy import array_shapes, arrays
 
-    shape = shapes[0]
-    size = shape[0] if shape else 0
-    sections = [n for n in range(1, size + 1) if size % n == 0] or [1]
-    indices = st.lists(st.integers(0, size), max_size=3).map(sorted).map(tuple)
-    return {"indices_or_sections": st.sampled_from(sections) | indices, "axis": st.just(0)}
+    values = st.floats(-10, 10, allow_nan=False, allow_infinity=False)
+
+    @st.composite
+    def draw(draw_):
+        shape = draw_(array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=5))
+        axis = draw_(st.integers(-len(shape), len(shape) - 1))
+        size = shape[axis]
+        sections = [n for n in range(1, size + 1) if size % n == 0]
+        indices = st.lists(st.integers(0, size), max_size=3).map(sorted).map(tuple)
+        how = draw_(st.sampled_from(sections) | indices)
+        x = draw_(arrays(np.float64, shape, elements=values))
+        return (x,), {"indices_or_sections": how, "axis": axis}
+
+    return draw()
 
 
 OPS = [
@@ -82,6 +93,6 @@ OPS = [
     Op("stack", stack_forward, vjp=stack_vjp, signature=JOIN, params=stack_params,
        doc="join a sequence of same-shaped tensors along a new axis: gl.stack([a, b], axis=0)"),
     Op("split", lambda x, indices_or_sections, axis=0: np.split(x, indices_or_sections, axis),
-       vjp=split_vjp, signature="(*)->[(*)]", out_shape=split_out_shape,
+       vjp=split_vjp, signature="(*)->[(*)]", out_shape=split_out_shape, sample=split_sample,
        doc="split into a list of tensors: n equal sections, or at the given indices"),
 ]

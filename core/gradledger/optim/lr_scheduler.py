@@ -9,6 +9,9 @@ order, so the learning rates agree with `torch.optim.lr_scheduler` to the last b
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+
+import numpy as np
 
 from .optimizer import Optimizer
 
@@ -63,11 +66,21 @@ class LRScheduler:
         return list(self._last_lr)
 
     def state_dict(self) -> dict:
-        """The scheduler's counters and settings (not the optimiser)."""
+        """The scheduler's counters and settings (not the optimiser's): numbers and lists
+        of numbers, so that `gl.save(scheduler.state_dict(), path)` writes them."""
         return {k: v for k, v in vars(self).items() if k != "optimizer"}
 
-    def load_state_dict(self, state: dict) -> None:
-        vars(self).update(state)
+    def load_state_dict(self, state: Mapping) -> None:
+        """Restore counters and settings from `state_dict()` (or from `gl.load`: its arrays
+        become numbers and lists again)."""
+        unknown = sorted(set(state) - set(vars(self)))
+        if unknown:
+            raise KeyError(
+                f"{type(self).__name__}.load_state_dict: unexpected key(s) "
+                f"{', '.join(map(repr, unknown))}; expected {', '.join(self.state_dict())}"
+            )
+        for key, value in state.items():
+            setattr(self, key, value.tolist() if isinstance(value, np.ndarray) else value)
 
 
 class StepLR(LRScheduler):

@@ -155,7 +155,8 @@ def _steps_for(draw, st, op, values):
             return []
         shapes.append(np.shape(values[index].data))
         low, _ = hints.interval(op, i)
-        if low is not None and {"mul", "add"} <= set(host.registry.ops):
+        outside = low is not None and np.any(np.asarray(values[index].data) <= low + 0.5)
+        if outside and {"mul", "add"} <= set(host.registry.ops):
             square = Step("mul", (index, index))
             positive = Step("add", (len(values) + len(steps), np.float64(low + 0.5)))
             steps += [square, positive]

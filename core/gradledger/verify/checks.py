@@ -277,10 +277,11 @@ class Checker:
 
     def _run(self) -> Failure | None:
         checks = [self.forward, self.grad_contract, self.directional, self.jacobian,
-                  self.accumulation, self.linearity, self.vs_float64, self.frozen_inputs]
+                  self.accumulation, self.linearity, self.vs_float64, self.frozen_inputs,
+                  self.second_order]
         if self.low:  # the float64 examples run these; a float32 one is about float32
             checks = [c for c in checks if c not in (self.jacobian, self.accumulation,
-                                                    self.linearity)]
+                                                    self.linearity, self.second_order)]
         for check in checks:
             self.check = check.__name__.replace("_", " ")
             failure = check()
@@ -612,6 +613,35 @@ class Checker:
             failure.numeric, failure.analytic = worst.numeric, worst.analytic
             failure.max_abs_error = max(failure.max_abs_error, worst.abs_error)
         return failure
+
+    def second_order(self) -> Failure | None:
+        """The recorded booking (`create_graph=True`) differentiated once more, against
+        nudges of the first-order rule: see gradledger.verify.second. Skipped for an op
+        that declares `order=1` (its rules do not claim to differentiate)."""
+        if self.op.order is not None and self.op.order < 2:
+            return None
+        from .second import second_order
+
+        def outputs_of(*args):
+            return self.call(args)
+
+        try:
+            found = second_order(outputs_of, self.arrays, self.wrt, self.u_parts, self.scales,
+                                 self.rng, ACCEPT)
+        except Exception as error:
+            return self._fail("second order", f"differentiating the rule (create_graph=True) "
+                              f"raised {type(error).__name__}: {error}", cotangent=self.u)
+        estimate, analytic, terms = found
+        result = compare_scalar(estimate, analytic, terms)
+        if self.stats is not None and not result.failed:
+            self.stats.approach("second order", result.fraction)
+        if not result.failed:
+            return None
+        message = (f"<w, H v>: the rule differentiated by the tape gives {analytic:.10g}; "
+                   f"nudging the first-order rule gives {estimate.value:.10g}")
+        return self._fail("second order", message, result,
+                          reference="nudges of the op's own first-order rule",
+                          cotangent=self.u)
 
     def _size(self) -> int:
         return sum(int(np.size(self.arrays[i])) for i in self.wrt)

@@ -23,7 +23,7 @@ class GradientMismatch(GradledgerError, AssertionError):
 
 
 def gradcheck(fn: Callable, *inputs, seed: int = 0, step: float = numeric.STEP,
-              raise_on_failure: bool = True) -> bool:
+              raise_on_failure: bool = True, order: int = 1) -> bool:
     """Check the grads backward books for `fn(*inputs)` against the nudge method.
 
     `fn` takes one gl.Tensor per input and returns a Tensor built from registered ops.
@@ -38,23 +38,15 @@ def gradcheck(fn: Callable, *inputs, seed: int = 0, step: float = numeric.STEP,
     steps of Richardson's extrapolation run only when the plain central difference does
     not already agree.
 
+    `order=2` checks second derivatives instead: `gradgradcheck`.
+
     Returns True, or raises GradientMismatch (returns False if `raise_on_failure` is False).
     """
-    arrays, wrt = [], []
-    for i, x in enumerate(inputs):
-        if isinstance(x, Tensor):
-            data, differentiate = np.asarray(x.data), x.requires_grad
-        elif isinstance(x, np.ndarray) and x.dtype.kind in "biu":
-            data, differentiate = x, False  # integer arrays (labels, indices) are constants
-        else:
-            data, differentiate = np.asarray(x, dtype=np.float64), True
-        if differentiate:
-            wrt.append(i)
-        arrays.append(as_data(data))
-    wrt = tuple(wrt)
-    if not wrt:
-        raise ValueError("gradcheck needs at least one input to differentiate; every input "
-                         "given is a constant (a gl.Tensor with requires_grad=False)")
+    if order == 2:
+        return gradgradcheck(fn, *inputs, seed=seed, raise_on_failure=raise_on_failure)
+    if order != 1:
+        raise ValueError(f"gradcheck checks order 1 or 2; got order={order!r}")
+    arrays, wrt = _split_inputs(inputs)
 
     def forward(*values):
         with no_grad():  # the values as they are (no copy), as the tape holds an op's output
@@ -106,6 +98,63 @@ def gradcheck(fn: Callable, *inputs, seed: int = 0, step: float = numeric.STEP,
     if raise_on_failure:
         raise GradientMismatch(failure)
     return False
+
+
+
+def gradgradcheck(fn: Callable, *inputs, seed: int = 0, raise_on_failure: bool = True) -> bool:
+    """Check second derivatives of `fn(*inputs)`: the booking recorded with
+    `create_graph=True` and differentiated again, against nudges of the first-order grads
+    (`<w, H_u v>` for random u, w, v; see gradledger.verify.second). Inputs as `gradcheck`.
+
+    Returns True, or raises GradientMismatch (returns False if `raise_on_failure` is False).
+    """
+    from .second import second_order
+
+    arrays, wrt = _split_inputs(inputs)
+    rng = np.random.Generator(np.random.SFC64(seed))
+
+    def outputs_of(*args):
+        out = fn(*(a if isinstance(a, Tensor) else Tensor(a) for a in args))
+        if not isinstance(out, Tensor) or not out.requires_grad:
+            raise ValueError("gradgradcheck needs fn to return a gl.Tensor computed from its "
+                             f"inputs; it returned {type(out).__name__}")
+        return [out]
+
+    probe = outputs_of(*[Tensor(a, requires_grad=i in wrt) for i, a in enumerate(arrays)])[0]
+    u = [as_data(_uniform(rng, np.shape(probe.data)))]
+    scales = {i: hints.nudge_scale(arrays[i]) for i in wrt}
+    estimate, analytic, terms = second_order(outputs_of, arrays, list(wrt), u, scales, rng,
+                                             ACCEPT)
+    result = compare_scalar(estimate, analytic, terms)
+    if not result.failed:
+        return True
+    failure = Failure(
+        "second order", "the second derivatives of fn (its booking differentiated) disagree "
+        "with nudges of its first derivatives", _snippet(arrays, wrt, u[0]), result.numeric,
+        result.analytic, result.abs_error, result.rel_error, result.tolerance, result.worst,
+        result.fraction)
+    if raise_on_failure:
+        raise GradientMismatch(failure)
+    return False
+
+
+def _split_inputs(inputs) -> tuple[list, tuple]:
+    """The inputs as arrays, and which of them to differentiate (not the constants)."""
+    arrays, wrt = [], []
+    for i, x in enumerate(inputs):
+        if isinstance(x, Tensor):
+            data, differentiate = np.asarray(x.data), x.requires_grad
+        elif isinstance(x, np.ndarray) and x.dtype.kind in "biu":
+            data, differentiate = x, False  # integer arrays (labels, indices) are constants
+        else:
+            data, differentiate = np.asarray(x, dtype=np.float64), True
+        if differentiate:
+            wrt.append(i)
+        arrays.append(as_data(data))
+    if not wrt:
+        raise ValueError("gradcheck needs at least one input to differentiate; every input "
+                         "given is a constant (a gl.Tensor with requires_grad=False)")
+    return arrays, tuple(wrt)
 
 
 def _uniform(rng: np.random.Generator, shape) -> np.ndarray:

@@ -3,7 +3,8 @@
 One engine, three doors:
 
 - Python: `verify_op(name)`, `verify_all()` return `OpReport`s; `gradcheck(fn, *inputs)`
-  checks any composed function (`gradgradcheck`, or `order=2`, its second derivatives); `nudge_grad(fn, *inputs)` is the seed's naive method;
+  checks any composed function (`gradgradcheck`, or `order=2`, its second derivatives);
+  `nudge_grad(fn, *inputs)` is the seed's naive method;
 - the CLI: `gradledger verify [OP ...] [--plugin NAME] [--examples N] [--seed S] [--json FILE]`;
 - pytest: `pytest --gradledger-verify [--gradledger-plugin NAME]`.
 

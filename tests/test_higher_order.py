@@ -174,3 +174,17 @@ def test_gradgradcheck_passes_a_composed_function_and_catches_a_lost_second_deri
     assert gradcheck(through_wrong_op, w, x)  # first order is right
     with pytest.raises(GradientMismatch, match="second order"):
         gradgradcheck(through_wrong_op, w, x)
+
+
+def test_random_programs_of_registered_ops_differentiate_twice_like_the_nudge_method():
+    from gradledger.verify import gradgradcheck
+    from gradledger.verify.programs import programs
+    from hypothesis import HealthCheck, given, settings
+
+    @settings(max_examples=100, suppress_health_check=[
+        HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large])
+    @given(programs(max_steps=12))
+    def check(program):
+        assert gradgradcheck(program, *program.leaves)
+
+    check()

@@ -11,18 +11,11 @@ from hypothesis import given, settings
 
 BUILTINS = sorted(op.name for family in gradledger_builtin.FAMILIES for op in family.OPS)
 
-# Ops whose own hints cannot yet be verified (the verifier reports why; their modules are
-# the lead's): concatenate's params hint draws axis=0 for 0-d inputs, which numpy refuses.
-# Strict xfail: the moment one of them passes, this list must shrink.
-PENDING_HINTS = {"concatenate"}
 FORWARD_ONLY = {"argmax", "argmin", "equal", "greater", "greater_equal", "less", "less_equal",
                 "not_equal"}
 
 
-@pytest.mark.parametrize("name", [
-    pytest.param(n, marks=pytest.mark.xfail(reason="the op's hints, not the verifier",
-                                            strict=True))
-    if n in PENDING_HINTS else n for n in BUILTINS])
+@pytest.mark.parametrize("name", BUILTINS)
 def test_builtin_op_passes_every_sub_check(fresh_host, name):
     report = verify_op(name)
     assert report.status == PASS, str(report)

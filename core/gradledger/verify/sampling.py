@@ -13,7 +13,9 @@ values, params and the random cotangent together to a minimal counterexample.
   floats, within +-BOUND where the domain is open), `uniform` (uniform within the
   declared interval; over an open end, uniform up to a scale drawn log-uniformly out
   to LARGE) and `log` (log-uniform magnitudes from MARGIN out to LARGE, or to the
-  declared bound); always at least MARGIN from every declared kink and bound;
+  declared bound); always at least MARGIN from every declared kink and bound.
+  Hypothesis draws up to DRAWN values per input; a larger input repeats them, each
+  repeat moved by at most JITTER of itself (so a failure in a large input shrinks);
 - frozen inputs: for ops with two or more differentiable inputs, which of them a
   second run passes without grad, and how (a Tensor, a numpy array, a Python number);
 - params: from the `params` hint, a mapping of value lists or `params(shapes)`;
@@ -148,8 +150,9 @@ def stretch(sig, shapes: tuple, choice: int, side: int) -> tuple:
     """`shapes` with one dimension stretched to `side` elements, keeping them valid.
 
     The dimensions that can stretch are every named core dimension (all its
-    occurrences together), every loop (batch) position (every input whose size there
-    is not 1), and each axis of a `(*)` operand (all `(*)` operands together);
+    occurrences together), every loop (batch) position where some input is longer than 1
+    (every input whose size there is not 1: broadcasting stays as drawn), and each axis
+    of a `(*)` operand (all `(*)` operands together);
     `choice` picks one of them (modulo their count). An operand of shape () of a `(*)`
     op becomes a vector.
     """
@@ -168,7 +171,11 @@ def stretch(sig, shapes: tuple, choice: int, side: int) -> tuple:
             options += [("core", d.rstrip("?")) for d in present
                         if ("core", d.rstrip("?")) not in options]
         loops = max(len(s) - len(c) for s, c in zip(shapes, cores, strict=True))
-        options += [("loop", k) for k in range(loops)]
+        for k in range(loops):  # only where some input is longer than 1: the same broadcasting
+            sizes = [s[len(s) - len(c) - 1 - k] for s, c in zip(shapes, cores, strict=True)
+                     if len(s) - len(c) - 1 - k >= 0]
+            if any(n > 1 for n in sizes):
+                options.append(("loop", k))
     if not options:
         return tuple(shapes)
     kind, which = options[choice % len(options)]
@@ -193,15 +200,6 @@ def stretch(sig, shapes: tuple, choice: int, side: int) -> tuple:
             if 0 <= j and shape[j] != 1:
                 shape = shape[:j] + (side,) + shape[j + 1:]
         out.append(shape)
-    if kind == "loop" and out == shapes:  # every input had 1 (or nothing) there
-        for i, shape in enumerate(shapes):
-            dims = sig.inputs[i]
-            present = dims if len(shape) >= len(dims) else tuple(
-                d for d in dims if not d.endswith("?"))
-            j = len(shape) - len(present) - 1 - which
-            if 0 <= j:
-                out[i] = shape[:j] + (side,) + shape[j + 1:]
-                break
     if max(math.prod(s) for s in out) > LARGE_CAP:  # other dimensions to 1, keeping the long one
         out = [tuple(n if n == side or n == 1 else 1 for n in s) if kind != "core" else
                _ones_but_core(sig.inputs[i], s) for i, s in enumerate(out)]
@@ -317,17 +315,26 @@ def spread(rng: np.random.Generator, shape: tuple, bounds: tuple, points: tuple,
     return place(rng.random(shape), bounds, points, mode, rng.random())
 
 
-def embed(big: np.ndarray, small) -> np.ndarray:
-    """`big` with `small` written into its leading corner (as far as it fits)."""
-    small = np.asarray(small, dtype=np.float64)
-    big = np.array(big, dtype=np.float64)
-    if big.ndim == 0:
-        return small.reshape(()) if small.size == 1 else big
-    if small.ndim < big.ndim:
-        small = small.reshape((1,) * (big.ndim - small.ndim) + small.shape)
-    corner = tuple(slice(0, min(a, b)) for a, b in zip(big.shape, small.shape, strict=True))
-    big[corner] = small[corner]
-    return big
+JITTER = 1e-4
+"""Repeated values are moved by up to this fraction of themselves (no exact ties)."""
+
+
+def repeat(head: np.ndarray, size: int, rng: np.random.Generator, bounds: tuple) -> np.ndarray:
+    """`size` values: `head`, then `head` again and again, each repeat moved by at most
+    JITTER of itself, staying inside the open interval `bounds`."""
+    head = np.asarray(head, dtype=np.float64)
+    if size <= head.size:
+        return head[:size]
+    values = np.resize(head, size)
+    rest = values[head.size:]
+    rest *= 1.0 + JITTER * rng.uniform(-1.0, 1.0, rest.shape)
+    low, high = bounds
+    if low is not None or high is not None:
+        span = (high if high is not None else np.inf) - (low if low is not None else -np.inf)
+        inset = min(hints.MARGIN, span / 8) / 2
+        np.clip(values, -np.inf if low is None else low + inset,
+                np.inf if high is None else high - inset, out=values)
+    return values
 
 
 def _array(shape, strategy) -> st.SearchStrategy:
@@ -448,8 +455,8 @@ def _from_declaration(op) -> st.SearchStrategy:
     dtype_strategy = st.sampled_from(hints.dtypes(op))
     large_strategy = st.integers(1, LARGE_ODDS)
     low, high = LARGE_SIDES
-    stretch_strategy = st.integers(0, 64 * (high - low + 1) - 1).map(
-        lambda k: (k % 64, low + k // 64))  # (which dimension, its new side): one choice
+    stretch_strategy = _digits(2).map(  # (which dimension, its new side), about uniform
+        lambda b: (int(b[0]), low + int(b[1]) * (high - low + 1) // 256))
     mode_strategy = st.sampled_from(MODES)
     seed_strategy = st.integers(0, 2**32 - 1)
     frozen_strategy = _frozen_strategy(op)
@@ -474,12 +481,13 @@ def _from_declaration(op) -> st.SearchStrategy:
         params = draw(fixed_params if fixed_params is not None else _params(op, shapes))
         mode = draw(mode_strategy)
         rng = np.random.default_rng(values_seed)
-        spread_mode = "uniform" if mode == "edge" else mode
         arrays = []
-        for i, shape in enumerate(small):
-            # hypothesis draws (and shrinks) the first DRAWN elements, a Generator the rest
+        for i, shape in enumerate(shapes):
+            # hypothesis draws (and shrinks) up to DRAWN values; the rest of the array
+            # repeats them, each moved a little, so that a value that fails in a large
+            # array is one hypothesis drew, and shrinks with it to a small example
             size = math.prod(shape)
-            drawn = min(size, DRAWN)
+            drawn = min(math.prod(small[i]), DRAWN)
             if mode == "edge":
                 key = (i, drawn)
                 if key not in edge_arrays:  # a strategy is built (and validated) once
@@ -488,11 +496,7 @@ def _from_declaration(op) -> st.SearchStrategy:
             else:
                 units = _units(draw(_digits(drawn + 1)), rng)
                 head = place(units[1:], intervals[i], kinks[i], mode, units[0])
-            tail = spread(rng, (size - drawn,), intervals[i], kinks[i], spread_mode)
-            arrays.append(np.concatenate([head, tail]).reshape(shape))
-        if large:  # the drawn values in one corner, the rest from the Generator
-            arrays = [embed(spread(rng, s, intervals[i], kinks[i], spread_mode), arrays[i])
-                      for i, s in enumerate(shapes)]
+            arrays.append(repeat(head, size, rng, intervals[i]).reshape(shape))
         arrays = [_tape_form(a, dtype) for a in arrays]
         seed = draw(seed_strategy)
         shared = _shared(op, shapes, arrays, seed, dtype)

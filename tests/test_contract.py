@@ -8,7 +8,7 @@ from numeric import nudge_grads
 
 rng = np.random.default_rng(9)
 
-CONTRACT_OPS = {"getitem", "concatenate", "stack", "split", "einsum", "astype",
+CONTRACT_OPS = {"getitem", "scatter_add", "concatenate", "stack", "split", "einsum", "astype",
                 "less", "less_equal", "greater", "greater_equal", "equal", "not_equal"}
 """The built-ins whose fixed-input tests live here (test_builtin_grads checks coverage)."""
 
@@ -268,6 +268,17 @@ def test_an_index_given_as_a_tensor_or_a_list_is_numpys():
     np.testing.assert_array_equal(x[[2, 0]].data, A[[2, 0]])
 
 
+def test_scatter_add_accumulates_repeats_and_its_grad_is_getitem():
+    values = rng.normal(size=(4, 3))
+    index = np.array([2, 0, 2, 2])
+    expected = np.zeros((3, 3))
+    for row, v in zip(index, values, strict=True):
+        expected[row] += v
+    np.testing.assert_allclose(gl.scatter_add(gl.tensor(values), index=index, shape=(3, 3)).data,
+                               expected)
+    assert_grads_match(lambda v: gl.scatter_add(v, index=index, shape=(3, 3)), values)
+
+
 def test_changing_the_index_array_after_the_call_does_not_change_the_grad():
     x = gl.tensor([1.0, 2.0, 3.0], requires_grad=True)
     index = np.array([0, 1])
@@ -307,7 +318,7 @@ def test_params_by_position_where_numpy_and_pytorch_put_them():
 
 def test_a_positional_param_the_op_does_not_take_names_the_params_it_takes():
     x = gl.tensor(np.ones((2, 3)))
-    with pytest.raises(gl.OpCallError, match=r"op 'sum'.*order \(axis\).*beyond.*axis, keepdims"):
+    with pytest.raises(gl.OpCallError, match=r"op 'sum'.*dtype it does not take.*axis, keepdims"):
         gl.sum(x, 0, True)
     with pytest.raises(gl.OpCallError, match=r"op 'exp'.*takes 1 input.*no params by position"):
         gl.exp(x, 2)

@@ -106,3 +106,85 @@ def test_second_derivative_of_builtin_op_matches_nudges_of_its_first(case_id, na
         np.testing.assert_allclose(seconds[k], numeric, rtol=1e-4, atol=1e-6,
                                    err_msg=f"{name}: d2 / d input {j}")
         k += 1
+
+
+# -- the verifier's second-order sub-check ---------------------------------------------
+
+
+def _tanh_rules(local):
+    return gl.Op("tanh2", np.tanh, local_grad=local, signature="()->()")
+
+
+def _register(op):
+    class Plugin:
+        @gl.hookimpl
+        def gradledger_register_ops(self, registry):
+            registry.register(op)
+
+    gl.register_plugin(Plugin(), name="by_hand")
+
+
+def _through_data(x, out):
+    """Right to first order, but on Tensors it reads `.data`: the booking it records is
+    a constant, so its second derivative would silently be 0."""
+    value = out.data if isinstance(out, gl.Tensor) else out
+    return (1.0 - value * value,)
+
+
+def test_verifier_catches_a_rule_whose_second_derivative_is_silently_lost(fresh_host):
+    from gradledger.verify import verify_op
+
+    _register(_tanh_rules(_through_data))
+    report = verify_op("tanh2", examples=30)
+    assert report.status == "FAIL" and report.failure.check == "second order", str(report)
+    assert "nudges of the op's own first-order rule" in str(report)
+
+
+def test_verifier_passes_the_same_rule_written_to_differentiate(fresh_host):
+    from gradledger.verify import verify_op
+
+    _register(_tanh_rules(lambda x, out: (1.0 - out * out,)))
+    report = verify_op("tanh2", examples=30)
+    assert report.status == "PASS", str(report)
+
+
+def test_an_op_declaring_order_one_is_not_held_to_second_derivatives(fresh_host):
+    from gradledger.verify import verify_op
+
+    op = gl.Op("tanh2", np.tanh, local_grad=_through_data, signature="()->()", order=1)
+    _register(op)
+    assert verify_op("tanh2", examples=30).status == "PASS"
+
+
+def test_gradgradcheck_passes_a_composed_function_and_catches_a_lost_second_derivative(
+        fresh_host):
+    from gradledger.verify import GradientMismatch, gradcheck, gradgradcheck
+
+    def layer(w, x):
+        return gl.sum(gl.tanh(gl.matmul(x, w)) ** 2)
+
+    w, x = rng.normal(size=(3, 2)), rng.normal(size=(4, 3))
+    assert gradgradcheck(layer, w, x)
+    assert gradcheck(layer, w, x, order=2)
+    _register(_tanh_rules(_through_data))
+
+    def through_wrong_op(w, x):
+        return gl.sum(gl.ops.tanh2(gl.matmul(x, w)) ** 2)
+
+    assert gradcheck(through_wrong_op, w, x)  # first order is right
+    with pytest.raises(GradientMismatch, match="second order"):
+        gradgradcheck(through_wrong_op, w, x)
+
+
+def test_random_programs_of_registered_ops_differentiate_twice_like_the_nudge_method():
+    from gradledger.verify import gradgradcheck
+    from gradledger.verify.programs import programs
+    from hypothesis import HealthCheck, given, settings
+
+    @settings(max_examples=100, suppress_health_check=[
+        HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large])
+    @given(programs(max_steps=12))
+    def check(program):
+        assert gradgradcheck(program, *program.leaves)
+
+    check()

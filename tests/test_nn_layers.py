@@ -208,6 +208,11 @@ def test_functional_cross_entropy_is_the_mean_negative_log_likelihood():
     np.testing.assert_allclose(F.cross_entropy(t, labels, reduction="none").data, per_row)
 
 
+def test_functional_cross_entropy_label_out_of_range_is_blamed_on_the_call():
+    with pytest.raises(gl.OpCallError, match=r"cross_entropy.*labels must lie in \[0, 4\)"):
+        F.cross_entropy(gl.tensor(np.zeros((2, 4)), requires_grad=True), np.array([1, 4]))
+
+
 def test_functional_mse_loss_reductions():
     a, b = np.array([1.0, 2.0, 4.0]), np.array([0.0, 2.0, 1.0])
     assert F.mse_loss(gl.tensor(a), b).item() == pytest.approx(10 / 3)

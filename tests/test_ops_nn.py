@@ -45,6 +45,14 @@ GRAD_CASES = [
     ("avg_pool2d 2x2", "avg_pool2d", [rng.normal(size=(2, 2, 4, 4))], {"kernel_size": 2}, ()),
     ("avg_pool2d 3x3 stride 2 padding 1", "avg_pool2d", [rng.normal(size=(1, 2, 5, 6))],
      {"kernel_size": 3, "stride": 2, "padding": 1}, ()),
+    ("im2col 3x3 stride 1 padding 1", "im2col", [rng.normal(size=(2, 4, 5))],
+     {"kernel_size": 3, "padding": 1}, ()),
+    ("im2col (2,3) stride (2,1) pad_value -1", "im2col", [rng.normal(size=(5, 6))],
+     {"kernel_size": (2, 3), "stride": (2, 1), "pad_value": -1.0, "padding": (1, 0)}, ()),
+    ("col2im overlapping", "col2im", [rng.normal(size=(2, 3, 4, 2, 2))],
+     {"shape": (2, 4, 5), "stride": 1, "padding": 0}, ()),
+    ("col2im stride 2 padding 1", "col2im", [rng.normal(size=(3, 3, 3, 3))],
+     {"shape": (5, 6), "stride": 2, "padding": 1}, ()),
     ("embedding repeated ids", "embedding",
      [rng.normal(size=(5, 3)), np.array([[1, 4, 1], [0, 1, 4]])], {}, (1,)),
     ("dropout p 0.5", "dropout", [rng.normal(size=(4, 5))], {"p": 0.5, "seed": 7}, ()),
@@ -243,6 +251,24 @@ def test_pooling_a_kernel_larger_than_the_padded_input_is_an_error_naming_the_op
         gl.max_pool2d(gl.tensor(np.zeros((1, 2, 2))), 3)
     with pytest.raises(OpCallError, match=r"avg_pool2d.*padding must be at most half"):
         gl.avg_pool2d(gl.tensor(np.zeros((1, 4, 4))), 2, padding=2)
+
+
+def test_im2col_holds_each_window_and_col2im_is_its_transpose():
+    x, stride, padding = rng.normal(size=(2, 5, 6)), (2, 1), (1, 2)
+    windows = gl.im2col(gl.tensor(x), (3, 2), stride=stride, padding=padding).data
+    padded = np.pad(x, ((0, 0), (1, 1), (2, 2)), constant_values=0.0)
+    assert windows.shape == (2, 3, 9, 3, 2)
+    for i in range(3):
+        for j in range(9):
+            np.testing.assert_array_equal(windows[:, i, j], padded[:, 2 * i:2 * i + 3, j:j + 2])
+    cols = rng.normal(size=windows.shape)  # <im2col(x), cols> = <x, col2im(cols)>
+    back = gl.col2im(gl.tensor(cols), shape=x.shape, stride=stride, padding=padding).data
+    assert np.sum(windows * cols) == pytest.approx(np.sum(x * back), rel=1e-12)
+
+
+def test_col2im_of_windows_that_do_not_fit_the_shape_is_an_error_naming_the_op():
+    with pytest.raises(OpCallError, match=r"col2im.*do not fit an array of shape \(4, 4\)"):
+        gl.col2im(gl.tensor(np.zeros((3, 3, 3, 3))), shape=(4, 4))
 
 
 # -- embedding ---------------------------------------------------------------------------------

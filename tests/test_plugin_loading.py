@@ -106,7 +106,7 @@ def test_autoload_disabled_loads_only_the_builtins_and_imports_nothing_else(site
     assert "fx_cube" not in gl.ops and module not in sys.modules
 
 
-@pytest.mark.parametrize("block", ["bomb", " other , bomb ", "gl-fx-bomb"])
+@pytest.mark.parametrize("block", ["bomb", " good , bomb ", "gl-fx-bomb", "GL_FX_BOMB"])
 def test_block_list_skips_a_plugin_before_its_module_is_imported(site, monkeypatch, tmp_path,
                                                                  block):
     marker = tmp_path / "imported"
@@ -120,7 +120,18 @@ def test_block_list_skips_a_plugin_before_its_module_is_imported(site, monkeypat
     record = gl.loader.host.records["bomb"]
     assert (record.status, record.reason) == ("blocked", "blocked by GRADLEDGER_BLOCK_PLUGINS")
     assert record.distribution == "gl-fx-bomb"
-    assert "fx_cube" in gl.ops
+    assert ("fx_cube" in gl.ops) == ("good" not in block)
+
+
+def test_a_misspelled_name_in_the_block_list_warns_with_a_close_match(site, monkeypatch,
+                                                                       tmp_path):
+    marker = tmp_path / "imported"
+    site.install("gl-fx-bomb", "1.0", {"bomb": "gl_fx_bomb"},
+                 {"gl_fx_bomb": f"open({str(marker)!r}, 'w').close()\n"})
+    monkeypatch.setenv("GRADLEDGER_BLOCK_PLUGINS", "bmob")
+    message = one(load(gl.loader.host), "GRADLEDGER_BLOCK_PLUGINS", "'bmob'")
+    assert "did you mean 'bomb'?" in message
+    assert gl.loader.host.records["bomb"].status != "blocked" and marker.exists()
 
 
 # -- two plugins, one op name -----------------------------------------------------------------

@@ -11,23 +11,17 @@ from hypothesis import given, settings
 
 BUILTINS = sorted(op.name for family in gradledger_builtin.FAMILIES for op in family.OPS)
 
-# TEMPORARY, until the verifier learns the 0.2 contract (issue 9 point 7, branch `verify`):
-# sequence inputs, several outputs, ops without grad, params that choose the dtype.
-# Strict xfail: the moment the verifier passes one of them, this list must shrink.
-PENDING_CONTRACT = {"astype", "concatenate", "einsum", "equal", "greater", "greater_equal",
-                    "less", "less_equal", "not_equal", "split", "stack",
-                    "argmax", "argmin", "conv2d"}  # no grad; out_shape (branch `ops`)
+FORWARD_ONLY = {"argmax", "argmin", "equal", "greater", "greater_equal", "less", "less_equal",
+                "not_equal"}
 
 
-@pytest.mark.parametrize("name", [
-    pytest.param(n, marks=pytest.mark.xfail(reason="verifier support for contract 0.2",
-                                            strict=True))
-    if n in PENDING_CONTRACT else n for n in BUILTINS])
+@pytest.mark.parametrize("name", BUILTINS)
 def test_builtin_op_passes_every_sub_check(fresh_host, name):
     report = verify_op(name)
     assert report.status == PASS, str(report)
     assert report.examples == settings().max_examples
     assert report.worst_tolerance_fraction < 1.0
+    assert (report.scope is not None) == (name in FORWARD_ONLY), str(report)
 
 
 @given(elements((0.0, None), ()))

@@ -8,11 +8,13 @@ from pathlib import Path
 
 import gradledger as gl
 import gradledger_builtin
+import numpy as np
 import wrong_ops
 from gradledger.cli import main
 
 TESTS = Path(__file__).parent
 BUILTINS = [op for family in gradledger_builtin.FAMILIES for op in family.OPS]
+EXAMPLE_OPS = __import__("gradledger_example_ops.ops", fromlist=["OPS"]).OPS
 
 
 def test_cli_prints_a_table_and_exits_0_when_every_op_passes(fresh_host, capsys):
@@ -35,9 +37,60 @@ def test_cli_exits_1_and_prints_the_counterexample_when_an_op_fails(fresh_host, 
 
 def test_cli_plugin_option_narrows_to_one_plugins_ops(fresh_host, capsys):
     gl.register_plugin(wrong_ops)
-    assert main(["verify", "--plugin", "builtin", "--examples", "3"]) == 0
+    assert main(["verify", "--plugin", "example", "--examples", "3"]) == 0
     out = capsys.readouterr().out
-    assert "wrong_" not in out and "transpose" in out
+    assert "wrong_" not in out and "transpose" not in out and "gelu" in out
+
+
+def test_cli_plugin_option_takes_the_distribution_name_too(fresh_host, capsys):
+    assert main(["verify", "--plugin", "gradledger-example-ops", "--examples", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "gelu" in out and "transpose" not in out
+
+
+def test_cli_refuses_an_unknown_plugin_with_a_close_match_and_status_2(fresh_host, capsys):
+    assert main(["verify", "--plugin", "exmple"]) == 2
+    err = capsys.readouterr().err
+    assert "no plugin or distribution named 'exmple'" in err and "'example'" in err
+
+
+def test_cli_reports_a_blocked_plugin_as_blocked(fresh_host, monkeypatch, capsys):
+    monkeypatch.setenv("GRADLEDGER_BLOCK_PLUGINS", "example")
+    assert main(["verify", "--plugin", "example"]) == 2
+    err = capsys.readouterr().err
+    assert "plugin 'example'" in err and "is blocked" in err and "GRADLEDGER_BLOCK_PLUGINS" in err
+
+
+def test_cli_help_documents_the_exit_statuses(capsys):
+    import pytest
+
+    with pytest.raises(SystemExit):
+        main(["verify", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "0 every op passed; 1 an op failed" in out and "2 the verifier could not run" in out
+
+
+def test_cli_writes_table_and_json_when_a_forward_raises_at_sampled_points(fresh_host,
+                                                                         tmp_path, capsys):
+    def picky_log(x):
+        if np.any(x <= 0):  # forgot to declare domain=((0, None),)
+            raise ValueError("log of a non-positive number")
+        return np.log(x)
+
+    class Picky:
+        @gl.hookimpl
+        def gradledger_register_ops(self, registry):
+            registry.register(gl.Op("picky_log", picky_log, local_grad=lambda x, out: (1 / x,),
+                                    signature="()->()"))
+
+    gl.register_plugin(Picky(), name="picky")
+    path = tmp_path / "report.json"
+    assert main(["verify", "picky_log", "tanh", "--examples", "30", "--json", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert "picky_log" in out and "FAIL (forward)" in out and "tanh" in out
+    by_op = {entry["op"]: entry for entry in json.loads(path.read_text())["ops"]}
+    assert by_op["tanh"]["status"] == "PASS"
+    assert "raised" in by_op["picky_log"]["failure"]["message"]
 
 
 def test_cli_exits_1_for_an_unverifiable_op(fresh_host, capsys):
@@ -125,7 +178,7 @@ def test_pytest_plugin_fails_a_wrong_op_with_its_report(tmp_path):
 
 
 def test_pytest_plugin_spreads_over_xdist_workers(tmp_path):
-    run = _pytest(tmp_path, "-n", "2", "--gradledger-verify", "--gradledger-plugin", "builtin",
-                  "--gradledger-examples", "5", "-q")
+    run = _pytest(tmp_path, "-n", "2", "--gradledger-verify", "--gradledger-plugin",
+                  "gradledger-example-ops", "--gradledger-examples", "5", "-q")
     assert run.returncode == 0, run.stdout + run.stderr
-    assert f"{len(BUILTINS)} passed" in run.stdout
+    assert f"{len(EXAMPLE_OPS)} passed" in run.stdout

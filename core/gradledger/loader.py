@@ -235,11 +235,14 @@ class PluginHost:
         strict = _flag("GRADLEDGER_STRICT_PLUGINS")
         builtins_only = _flag("GRADLEDGER_DISABLE_PLUGIN_AUTOLOAD")
         blocked = _blocked_names()
-        for ep in _entry_points():
+        blocked_normal = {_normalize(name) for name in blocked}
+        entry_points = _entry_points()
+        _warn_unknown_blocked(blocked, entry_points)
+        for ep in entry_points:
             dist_name, version = ep.distribution, ep.version
             builtin = ep.name == BUILTIN_PLUGIN and dist_name in (BUILTIN_DISTRIBUTION, None)
             reason = None
-            if ep.name in blocked or dist_name in blocked:
+            if ep.name in blocked or (dist_name and _normalize(dist_name) in blocked_normal):
                 reason = "blocked by GRADLEDGER_BLOCK_PLUGINS"
             elif builtins_only and not builtin:
                 reason = "GRADLEDGER_DISABLE_PLUGIN_AUTOLOAD=1 loads only the built-ins"
@@ -357,6 +360,27 @@ class PluginHost:
 
     # -- lookup ---------------------------------------------------------------
 
+    def plugins_named(self, name: str) -> list[PluginRecord]:
+        """The plugins `name` stands for: the one with that entry-point (or by-hand) name,
+        else every plugin of the distribution of that name (`-`, `_` and `.` alike, any
+        case). Loads the plugins first; blocked and failed plugins are included."""
+        self.ensure_loaded()
+        if name in self.records:
+            return [self.records[name]]
+        wanted = _normalize(name)
+        return [r for r in self.records.values()
+                if r.distribution is not None and _normalize(r.distribution) == wanted]
+
+    def unknown_plugin(self, name: str) -> str:
+        """Why no plugin is called `name`: the known names, and a close match if any."""
+        names = sorted(set(self.records) | {r.distribution for r in self.records.values()
+                                            if r.distribution})
+        close = difflib.get_close_matches(name, names, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        return (f"no plugin or distribution named {name!r} is installed.{hint} Plugins (and "
+                f"their distributions): {_listing(self.records.values())}. "
+                "`gradledger plugins` lists every plugin and its ops.")
+
     def lookup(self, name: str) -> Op:
         if not self.loaded:
             self.ensure_loaded()
@@ -382,6 +406,26 @@ class PluginHost:
             "`gradledger plugins` lists every plugin and its ops."
         )
         return " ".join(lines)
+
+
+def _listing(records) -> str:
+    return ", ".join(f"{r.name} ({r.where}, {r.status})" for r in records) or "none"
+
+
+def _warn_unknown_blocked(blocked: set[str], entry_points) -> None:
+    """A name in GRADLEDGER_BLOCK_PLUGINS that no plugin or distribution has: say so."""
+    known = {ep.name for ep in entry_points} | {ep.distribution for ep in entry_points
+                                                if ep.distribution}
+    normal = {_normalize(name) for name in known}
+    for name in sorted(blocked):
+        if name in known or _normalize(name) in normal:
+            continue
+        close = difflib.get_close_matches(name, sorted(known), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        warnings.warn(
+            f"GRADLEDGER_BLOCK_PLUGINS names {name!r}, which is neither an installed gradledger "
+            f"plugin (entry-point name) nor a distribution providing one{hint}. Installed: "
+            f"{', '.join(sorted(known)) or 'none'}.", RuntimeWarning, stacklevel=5)
 
 
 def _no_hook(plugin) -> str:

@@ -5,7 +5,8 @@ that a conftest naming it (`pytest_plugins = ["gradledger.pytest_plugin"]`) does
 not register it twice. Options, in the `gradledger` group:
 
     --gradledger-verify           add a test `gradledger::verify[OP]` per registered op
-    --gradledger-plugin NAME      only the ops of plugin NAME (what a plugin's CI wants)
+    --gradledger-plugin NAME      only the ops of plugin NAME, an entry-point or distribution
+                                  name (what a plugin's CI wants)
     --gradledger-examples N       examples per op (default: the hypothesis profile's)
 
 The tests come in sorted order on every run, so pytest-xdist (`-n auto`) spreads
@@ -43,6 +44,17 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         ) from None
 
     plugin = config.getoption("gradledger_plugin")
+    if plugin is not None:
+        from gradledger.loader import host
+
+        records = host.plugins_named(plugin)
+        if not records:
+            raise pytest.UsageError(f"--gradledger-plugin: {host.unknown_plugin(plugin)}")
+        if all(record.status != "loaded" for record in records):
+            record = records[0]
+            raise pytest.UsageError(
+                f"--gradledger-plugin: plugin {record.name!r} ({record.where}) is "
+                f"{record.status}: {record.reason}; its ops are not loaded")
     ops = select_ops(plugin=plugin)
     if not ops:
         raise pytest.UsageError(

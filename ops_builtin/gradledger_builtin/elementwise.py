@@ -15,7 +15,7 @@ on arrays both are the same ufunc.
 """
 
 import numpy as np
-from gradledger.extend import Op
+from gradledger.extend import Op, call
 
 BINARY = "(),()->()"
 UNARY = "()->()"
@@ -49,7 +49,7 @@ def sigmoid(x):
 
 def sigmoid_local(x, out):
     """sigmoid(x) (1 - sigmoid(x)), with 1 - sigmoid(x) = sigmoid(-x): exact in both tails."""
-    return (out * sigmoid(-x),)
+    return (out * call("sigmoid", -x),)
 
 
 def maximum_local(a, b, out):
@@ -97,12 +97,13 @@ def clip(x, a_min=None, a_max=None):
 
 
 def clip_local(x, out, a_min=None, a_max=None):
-    """1 where x lies within [a_min, a_max] (a bound included), 0 where it was clipped."""
-    inside = np.ones(np.shape(x), dtype=bool)
+    """1 where x lies within [a_min, a_max] (a bound included), 0 where it was clipped:
+    a mask of comparisons, whose own derivative is 0 wherever it exists."""
+    inside = 1.0
     if a_min is not None:
-        inside = inside & (x >= a_min)
+        inside = (x >= a_min) * inside
     if a_max is not None:
-        inside = inside & (x <= a_max)
+        inside = (x <= a_max) * inside
     return (inside,)
 
 
@@ -169,12 +170,13 @@ OPS = [
     Op("relu", relu, local_grad=lambda x, out: (x > 0,),
        signature=UNARY, kinks=(AT_ZERO,), doc="max(x, 0); its derivative at 0 is taken as 0"),
     Op("sigmoid", sigmoid, local_grad=sigmoid_local, signature=UNARY, doc="1 / (1 + exp(-x))"),
-    Op("softplus", lambda x: np.logaddexp(0.0, x), local_grad=lambda x, out: (sigmoid(x),),
+    Op("softplus", lambda x: np.logaddexp(0.0, x),
+       local_grad=lambda x, out: (call("sigmoid", x),),
        signature=UNARY, doc="log(1 + exp(x)), a smooth relu"),
     # -- magnitude and sign ------------------------------------------------------------
     Op("abs", np.abs, local_grad=lambda x, out: (np.sign(x),), signature=UNARY,
        kinks=(AT_ZERO,), numpy_names=("absolute",), doc="|x|; its derivative at 0 is 0"),
-    Op("sign", np.sign, local_grad=lambda x, out: (np.zeros_like(x),), signature=UNARY,
+    Op("sign", np.sign, local_grad=lambda x, out: (0.0,), signature=UNARY,
        kinks=(AT_ZERO,), doc="-1, 0 or 1; its derivative is 0 everywhere (as in PyTorch)"),
     Op("sqrt", np.sqrt, local_grad=lambda x, out: (0.5 / out,), signature=UNARY,
        domain=(POSITIVE,), doc="square root, for x > 0"),

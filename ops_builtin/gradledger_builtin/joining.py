@@ -38,6 +38,7 @@ def split_vjp(out_grad, x, out, indices_or_sections, axis=0):
 
 def split_out_shape(shape, indices_or_sections, axis=0):
     """numpy's rule: n equal sections, or the pieces x[a:b] between the given indices."""
+    axis = axis % len(shape)
     size = shape[axis]
     if isinstance(indices_or_sections, (int, np.integer)):
         lengths = [size // indices_or_sections] * indices_or_sections
@@ -47,41 +48,63 @@ def split_out_shape(shape, indices_or_sections, axis=0):
     return tuple(shape[:axis] + (n,) + shape[axis + 1:] for n in lengths)
 
 
-def _axis_strategy(shapes, extra=0):
+def _joined_sample(new_axis: bool):
+    """Verifier hint for concatenate (new_axis False) and stack: 1 to 4 arrays that agree
+    in every dimension but the joining axis (concatenate) or in all of them (stack), and
+    an axis valid for them, negative ones included."""
     from hypothesis import strategies as st
+    from hypothesis.extra.numpy import array_shapes, arrays
 
-    ndim = len(shapes[0]) + extra
-    return st.integers(-ndim, ndim - 1) if ndim else st.just(0)
+    values = st.floats(-10, 10, allow_nan=False, allow_infinity=False)
+
+    @st.composite
+    def draw(draw_):
+        shape = draw_(array_shapes(min_dims=0 if new_axis else 1, max_dims=3, max_side=4))
+        ndim = len(shape) + new_axis
+        axis = draw_(st.integers(-ndim, ndim - 1))
+        count = draw_(st.integers(1, 4))
+        shapes = []
+        for _ in range(count):
+            own = list(shape)
+            if not new_axis:
+                own[axis] = draw_(st.integers(0, 4))
+            shapes.append(tuple(own))
+        parts = tuple(draw_(arrays(np.float64, s, elements=values)) for s in shapes)
+        return parts, {"axis": axis}
+
+    return draw()
 
 
-def join_params(shapes):
-    """Verifier hint for concatenate/stack: an axis valid for the first input."""
-    return {"axis": _axis_strategy(shapes)}
-
-
-def stack_params(shapes):
-    return {"axis": _axis_strategy(shapes, extra=1)}
-
-
-def split_params(shapes):
-    """Verifier hint: along axis 0, a number of equal sections that divides it, or
-    sorted split indices (empty pieces included)."""
+def split_sample():
+    """Verifier hint: an array of at least one dimension, an axis, and a number of equal
+    sections that divides it or sorted split indices (empty pieces included)."""
     from hypothesis import strategies as st
+    from hypothesis.extra.numpy import array_shapes, arrays
 
-    shape = shapes[0]
-    size = shape[0] if shape else 0
-    sections = [n for n in range(1, size + 1) if size % n == 0] or [1]
-    indices = st.lists(st.integers(0, size), max_size=3).map(sorted).map(tuple)
-    return {"indices_or_sections": st.sampled_from(sections) | indices, "axis": st.just(0)}
+    values = st.floats(-10, 10, allow_nan=False, allow_infinity=False)
+
+    @st.composite
+    def draw(draw_):
+        shape = draw_(array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=5))
+        axis = draw_(st.integers(-len(shape), len(shape) - 1))
+        size = shape[axis]
+        sections = [n for n in range(1, size + 1) if size % n == 0]
+        indices = st.lists(st.integers(0, size), max_size=3).map(sorted).map(tuple)
+        how = draw_(st.sampled_from(sections) | indices)
+        x = draw_(arrays(np.float64, shape, elements=values))
+        return (x,), {"indices_or_sections": how, "axis": axis}
+
+    return draw()
 
 
 OPS = [
     Op("concatenate", concatenate_forward, vjp=concatenate_vjp, signature=JOIN,
-       params=join_params,
+       sample=lambda: _joined_sample(new_axis=False),
        doc="join a sequence of tensors along an existing axis: gl.concatenate([a, b], axis=0)"),
-    Op("stack", stack_forward, vjp=stack_vjp, signature=JOIN, params=stack_params,
+    Op("stack", stack_forward, vjp=stack_vjp, signature=JOIN,
+       sample=lambda: _joined_sample(new_axis=True),
        doc="join a sequence of same-shaped tensors along a new axis: gl.stack([a, b], axis=0)"),
     Op("split", lambda x, indices_or_sections, axis=0: np.split(x, indices_or_sections, axis),
-       vjp=split_vjp, signature="(*)->[(*)]", out_shape=split_out_shape,
+       vjp=split_vjp, signature="(*)->[(*)]", out_shape=split_out_shape, sample=split_sample,
        doc="split into a list of tensors: n equal sections, or at the given indices"),
 ]

@@ -46,15 +46,15 @@ def outer_vjp(out_grad, a, b, out, needs_grad=(True, True)):
     """out[i, j] = a_i b_j over the flattened inputs."""
     grad_a = grad_b = None
     if needs_grad[0]:
-        grad_a = np.reshape(out_grad @ np.ravel(b), np.shape(a))
+        grad_a = np.reshape(out_grad @ np.reshape(b, (-1,)), np.shape(a))
     if needs_grad[1]:
-        grad_b = np.reshape(np.ravel(a) @ out_grad, np.shape(b))
+        grad_b = np.reshape(np.reshape(a, (-1,)) @ out_grad, np.shape(b))
     return grad_a, grad_b
 
 
 def dot_vjp(out_grad, a, b, out, needs_grad=(True, True)):
-    """np.dot's cases: a scalar times an array; a sum over a's last axis and b's only axis
-    (b 1-D) or its second-to-last axis (b N-D)."""
+    """np.dot's cases: a scalar times an array; otherwise one matrix product, a as (P, k)
+    times b as (k, Q) (b's second-to-last axis moved first), and its two transposes."""
     grad_a = grad_b = None
     if np.ndim(a) == 0 or np.ndim(b) == 0:
         if needs_grad[0]:
@@ -62,18 +62,15 @@ def dot_vjp(out_grad, a, b, out, needs_grad=(True, True)):
         if needs_grad[1]:
             grad_b = np.sum(out_grad * a) if np.ndim(b) == 0 else out_grad * a
         return grad_a, grad_b
-    kept_a = np.ndim(a) - 1
-    if np.ndim(b) == 1:
-        kept_b = []
-    else:
-        kept_b = [*range(np.ndim(b) - 2), np.ndim(b) - 1]
+    k = np.shape(a)[-1]
+    a2 = np.reshape(a, (-1, k))
+    moved = np.moveaxis(b, -2, 0) if np.ndim(b) > 1 else b
+    b2 = np.reshape(moved, (k, -1))
+    g2 = np.reshape(out_grad, (np.shape(a2)[0], np.shape(b2)[1]))
     if needs_grad[0]:
-        out_axes = list(range(kept_a, kept_a + len(kept_b)))
-        grad_a = np.tensordot(out_grad, b, axes=(out_axes, kept_b))
-        if np.ndim(b) == 1:
-            grad_a = np.multiply.outer(out_grad, b)
+        grad_a = np.reshape(g2 @ np.transpose(b2), np.shape(a))
     if needs_grad[1]:
-        grad_b = np.tensordot(a, out_grad, axes=(list(range(kept_a)), list(range(kept_a))))
+        grad_b = np.reshape(np.transpose(a2) @ g2, np.shape(moved))
         if np.ndim(b) > 1:
             grad_b = np.moveaxis(grad_b, 0, -2)
     return grad_a, grad_b

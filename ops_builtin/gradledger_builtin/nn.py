@@ -13,7 +13,7 @@ what was expected and what came; the tape adds the op's name and plugin.
 
 import numpy as np
 from gradledger.errors import OpCallError
-from gradledger.extend import Op
+from gradledger.extend import Op, call
 
 from .reductions import axis_params
 
@@ -79,24 +79,14 @@ def _class_labels(logits, labels):
     return labels
 
 
-def _per_row(logits, labels):
-    """Each row's loss, the logits minus the logit at the label, and the one-hot labels.
-
-    With s = logits - logits[label] (0 at the label) and m = max(s) >= 0, the loss
-    log(sum(exp(s))) is computed as m + log1p(expm1(-m) + sum over j != label of
-    exp(s_j - m)): a confident, correct row keeps its relative precision, where
-    `logsumexp - picked` would cancel to nothing.
-    """
+def _rows(logits, labels):
+    """Checked labels, one-hot; per row the largest logit, and exp(logits - largest)."""
     if np.ndim(logits) == 0:
         raise OpCallError("logits need a class axis (their last); got a 0-d value")
     labels = _class_labels(logits, labels)
     onehot = labels[..., np.newaxis] == np.arange(np.shape(logits)[-1])
-    picked = np.sum(np.where(onehot, logits, 0), axis=-1, keepdims=True)
-    shifted = logits - picked
-    peak = np.max(shifted, axis=-1, keepdims=True)
-    others = np.where(onehot, 0, np.exp(shifted - peak))
-    loss = peak + np.log1p(np.expm1(-peak) + np.sum(others, axis=-1, keepdims=True))
-    return loss, shifted, onehot
+    peak = np.max(logits, axis=-1, keepdims=True)
+    return labels, onehot, peak, np.exp(logits - peak)
 
 
 def _check_reduction(reduction):
@@ -105,9 +95,18 @@ def _check_reduction(reduction):
 
 
 def cross_entropy(logits, labels, reduction="mean"):
-    """-log softmax(logits)[label] per row, then the mean (or sum, or none) over rows."""
+    """-log softmax(logits)[label] per row, then the mean (or sum, or none) over rows.
+
+    Per row, with m the largest logit and z the logit at the label, the loss
+    log(sum(exp(logits - z))) is computed as (m - z) + log1p(expm1(z - m) + the sum of
+    exp(logit - m) over the other classes): a confident, correct row (z = m, the others
+    tiny) keeps its relative precision, where `logsumexp - z` would cancel to 0.
+    """
     _check_reduction(reduction)
-    loss = _per_row(logits, labels)[0][..., 0]
+    labels, onehot, peak, e = _rows(logits, labels)
+    picked = np.take_along_axis(logits, labels[..., np.newaxis], axis=-1)
+    others = np.sum(np.where(onehot, 0, e), axis=-1, keepdims=True)
+    loss = ((peak - picked) + np.log1p(np.expm1(picked - peak) + others))[..., 0]
     if reduction == "mean":
         return np.mean(loss)
     if reduction == "sum":
@@ -119,18 +118,18 @@ def cross_entropy_vjp(out_grad, logits, labels, out, reduction="mean"):
     """(softmax(logits) - onehot(label)) times each row's grad; labels get None.
 
     At the label, softmax - 1 is minus the other classes' probabilities, summed
-    directly rather than subtracted from 1.
+    directly rather than subtracted from 1 (which loses the digits of a confident row).
     """
-    loss, shifted, onehot = _per_row(logits, labels)
-    others = np.where(onehot, 0, np.exp(shifted - loss))
-    local = others - onehot * np.sum(others, axis=-1, keepdims=True)
+    _, onehot, _, e = _rows(logits, labels)
+    others = np.where(onehot, 0, e)
+    local = (others - onehot * np.sum(others, axis=-1, keepdims=True)) / np.sum(
+        e, axis=-1, keepdims=True)
     if reduction == "mean":
-        row_grad = out_grad / max(np.size(loss), 1)
-    elif reduction == "sum":
-        row_grad = out_grad
-    else:
-        row_grad = np.expand_dims(out_grad, -1)
-    return local * row_grad, None
+        rows = np.size(e) // np.shape(e)[-1]
+        return local * (out_grad / max(rows, 1)), None
+    if reduction == "sum":
+        return local * out_grad, None
+    return local * np.expand_dims(out_grad, -1), None
 
 
 def cross_entropy_sample():
@@ -219,6 +218,99 @@ def _from_windows(cols, padded_shape, kernel, stride):
     return grad
 
 
+def _window_geometry(shape, kernel_size, stride, padding):
+    if len(shape) < 2:
+        raise OpCallError(f"windows need at least 2 dimensions (..., H, W); got shape {shape}")
+    return _geometry(shape[-2:], kernel_size, stride, padding)
+
+
+def im2col(x, kernel_size, stride=1, padding=0, pad_value=0.0):
+    """The kernel_size windows of x's last two axes (padded by pad_value), as
+    (..., P, Q, kH, kW): a read-only strided view of the padded input, no copy."""
+    kernel, stride, padding, _ = _window_geometry(np.shape(x), kernel_size, stride, padding)
+    return _windows(_pad(x, padding, pad_value), kernel, stride)
+
+
+def im2col_vjp(out_grad, x, out, kernel_size, stride=1, padding=0, pad_value=0.0):
+    """Each window's grad added back where the window read: col2im."""
+    return (call("col2im", out_grad, shape=np.shape(x), stride=stride, padding=padding),)
+
+
+def col2im(cols, shape, stride=1, padding=0):
+    """im2col's transpose: windows (..., P, Q, kH, kW) added back into an array of `shape`
+    (..., H, W) where im2col read them (overlaps add up; the padding is dropped)."""
+    kernel = tuple(np.shape(cols)[-2:])
+    kernel, stride, padding, out = _window_geometry(tuple(shape), kernel, stride, padding)
+    if tuple(np.shape(cols)[-4:-2]) != out or tuple(np.shape(cols)[:-4]) != tuple(shape[:-2]):
+        raise OpCallError(
+            f"windows of shape {np.shape(cols)} do not fit an array of shape {tuple(shape)} "
+            f"with kernel {kernel}, stride {stride}, padding {padding}: expected "
+            f"{tuple(shape[:-2]) + out + kernel}"
+        )
+    padded = tuple(shape[:-2]) + tuple(
+        n + 2 * p for n, p in zip(shape[-2:], padding, strict=True))
+    return _unpad(_from_windows(cols, padded, kernel, stride), padding)
+
+
+def col2im_vjp(out_grad, cols, out, shape, stride=1, padding=0):
+    """The grad of each window entry is the grad of the element it was added to: im2col."""
+    kernel = tuple(np.shape(cols)[-2:])
+    return (call("im2col", out_grad, kernel_size=kernel, stride=stride, padding=padding),)
+
+
+def im2col_sample():
+    """Verifier hint: (..., H, W) inputs and windows that fit them once padded."""
+    from hypothesis import strategies as st
+    from hypothesis.extra import numpy as hnp
+
+    values = st.floats(-3.0, 3.0, allow_nan=False, allow_subnormal=False)
+
+    @st.composite
+    def example(draw):
+        lead = draw(hnp.array_shapes(min_dims=0, max_dims=2, min_side=1, max_side=3))
+        h, w = draw(st.integers(1, 5)), draw(st.integers(1, 5))
+        params = draw(_window_params(h, w))
+        x = draw(hnp.arrays(np.float64, lead + (h, w), elements=values))
+        return (x,), {**params, "pad_value": draw(st.sampled_from([0.0, -2.0]))}
+
+    return example()
+
+
+def col2im_sample():
+    """Verifier hint: a target shape, windows that fit it, and window values."""
+    from hypothesis import strategies as st
+    from hypothesis.extra import numpy as hnp
+
+    values = st.floats(-3.0, 3.0, allow_nan=False, allow_subnormal=False)
+
+    @st.composite
+    def example(draw):
+        lead = draw(hnp.array_shapes(min_dims=0, max_dims=2, min_side=1, max_side=3))
+        h, w = draw(st.integers(1, 5)), draw(st.integers(1, 5))
+        params = draw(_window_params(h, w))
+        kernel, stride, padding, out = _geometry((h, w), params.pop("kernel_size"),
+                                                 params["stride"], params["padding"])
+        cols = draw(hnp.arrays(np.float64, lead + out + kernel, elements=values))
+        return (cols,), {**params, "shape": lead + (h, w)}
+
+    return example()
+
+
+def _window_params(h, w):
+    """kernel_size, stride and padding for an (h, w) input: kernels fit it once padded."""
+    from hypothesis import strategies as st
+
+    @st.composite
+    def params(draw):
+        padding = (draw(st.integers(0, 2)), draw(st.integers(0, 2)))
+        kh = draw(st.integers(1, min(h + 2 * padding[0], 4)))
+        kw = draw(st.integers(1, min(w + 2 * padding[1], 4)))
+        stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+        return {"kernel_size": (kh, kw), "stride": stride, "padding": padding}
+
+    return params()
+
+
 # -- convolution -----------------------------------------------------------------------------
 
 
@@ -264,20 +356,20 @@ def conv2d(x, w, stride=1, padding=0):
 def conv2d_vjp(out_grad, x, w, out, stride=1, padding=0, needs_grad=(True, True)):
     """w.grad: out_grad against the input's windows (one matmul); x.grad: out_grad times
     the kernels (one matmul) gives each window's grad, added back where the window read
-    (col2im: one strided slice-add per kernel offset, not per pixel), then unpadded."""
+    (col2im: one strided slice-add per kernel offset, not per pixel). Written with ops
+    (im2col, col2im, matmul, reshapes), so it differentiates again."""
     kernel, stride, padding, (p, q) = _conv_geometry(np.shape(x), np.shape(w), stride, padding)
-    n, c = np.shape(x)[:2]
-    o = np.shape(w)[0]
+    (n, c), o = np.shape(x)[:2], np.shape(w)[0]
     rows = np.reshape(np.transpose(out_grad, (0, 2, 3, 1)), (n * p * q, o))
     grad_x = grad_w = None
     if needs_grad[1]:
-        grad_w = np.reshape(np.transpose(rows) @ _im2col(x, kernel, stride, padding), np.shape(w))
+        windows = call("im2col", x, kernel_size=kernel, stride=stride, padding=padding)
+        cols = np.reshape(np.transpose(windows, (0, 2, 3, 1, 4, 5)), (n * p * q, -1))
+        grad_w = np.reshape(np.transpose(rows) @ cols, np.shape(w))
     if needs_grad[0]:
         cols = np.reshape(rows @ np.reshape(w, (o, -1)), (n, p, q, c) + kernel)
-        padded_shape = (n, c) + tuple(
-            size + 2 * pad for size, pad in zip(np.shape(x)[2:], padding, strict=True))
-        grad = _from_windows(np.transpose(cols, (0, 3, 1, 2, 4, 5)), padded_shape, kernel, stride)
-        grad_x = _unpad(grad, padding)
+        grad_x = call("col2im", np.transpose(cols, (0, 3, 1, 2, 4, 5)), shape=np.shape(x),
+                      stride=stride, padding=padding)
     return grad_x, grad_w
 
 
@@ -339,11 +431,12 @@ def max_pool2d_vjp(out_grad, x, out, kernel_size, stride=None, padding=0):
     """Each window's grad goes to its maximum (split evenly among tied maxima, as max does);
     an element that is the maximum of several overlapping windows collects from each."""
     kernel, stride, padding, _ = _pool_geometry(np.shape(x), kernel_size, stride, padding)
-    padded = _pad(x, padding, -np.inf)
-    winners = _windows(padded, kernel, stride) == out[..., np.newaxis, np.newaxis]
+    windows = call("im2col", x, kernel_size=kernel, stride=stride, padding=padding,
+                   pad_value=-np.inf)
+    winners = windows == out[..., np.newaxis, np.newaxis]
     share = out_grad / np.sum(winners, axis=(-2, -1))
     cols = winners * share[..., np.newaxis, np.newaxis]
-    return (_unpad(_from_windows(cols, np.shape(padded), kernel, stride), padding),)
+    return (call("col2im", cols, shape=np.shape(x), stride=stride, padding=padding),)
 
 
 def avg_pool2d(x, kernel_size, stride=None, padding=0):
@@ -358,9 +451,7 @@ def avg_pool2d_vjp(out_grad, x, out, kernel_size, stride=None, padding=0):
     kernel, stride, padding, _ = _pool_geometry(np.shape(x), kernel_size, stride, padding)
     share = out_grad / (kernel[0] * kernel[1])
     cols = np.broadcast_to(share[..., np.newaxis, np.newaxis], np.shape(share) + kernel)
-    padded_shape = np.shape(x)[:-2] + tuple(
-        n + 2 * p for n, p in zip(np.shape(x)[-2:], padding, strict=True))
-    return (_unpad(_from_windows(cols, padded_shape, kernel, stride), padding),)
+    return (call("col2im", cols, shape=np.shape(x), stride=stride, padding=padding),)
 
 
 def _pool_params_for(h, w):
@@ -420,11 +511,9 @@ def embedding(weight, ids):
 
 
 def embedding_vjp(out_grad, weight, ids, out):
-    """Each id's row grad, added into that row of weight.grad: repeated ids accumulate."""
-    grad = np.zeros(np.shape(weight), dtype=np.result_type(out_grad))
-    d = np.shape(weight)[1]
-    np.add.at(grad, np.ravel(ids), np.reshape(out_grad, (-1, d)))
-    return grad, None
+    """Each id's row grad, added into that row of weight.grad (scatter_add, getitem's
+    transpose): repeated ids accumulate."""
+    return call("scatter_add", out_grad, index=np.asarray(ids), shape=np.shape(weight)), None
 
 
 def embedding_sample():
@@ -511,6 +600,16 @@ OPS = [
        out_shape=pool_shape,
        doc="mean over kernel_size windows of the last two axes; stride (default: kernel), "
            "zero padding counted"),
+    Op("im2col", im2col, vjp=im2col_vjp, signature=ANY, sample=im2col_sample,
+       param_order=("kernel_size",),
+       doc="the kernel_size windows of the last two axes, (..., P, Q, kH, kW); stride, "
+           "padding (by pad_value, default 0)\n\n"
+           "A read-only strided view of the padded input. Convolution and pooling are built "
+           "on it; its rule is col2im and col2im's is im2col, so both differentiate to any "
+           "order. (torch.nn.functional.unfold holds the same numbers as (N, C kH kW, P Q).)"),
+    Op("col2im", col2im, vjp=col2im_vjp, signature=ANY, sample=col2im_sample,
+       doc="im2col's transpose: windows (..., P, Q, kH, kW) added back into an array of "
+           "shape (..., H, W); overlaps add up, padding is dropped"),
     Op("embedding", embedding, vjp=embedding_vjp, signature="(v,d),(*)->(*)", constants=(1,),
        sample=embedding_sample,
        doc="weight[ids]: rows of weight (V, D) by integer ids; repeated ids accumulate"),

@@ -130,23 +130,23 @@ def tile_vjp(out_grad, x, out, reps):
 
 
 def repeat_vjp(out_grad, x, out, repeats, axis=None):
-    """Each element's copies' grads, summed (an element repeated 0 times gets 0)."""
-    flat = axis is None
-    source = np.ravel(x) if flat else x
-    axis = 0 if flat else axis % np.ndim(x)
-    n = np.shape(source)[axis]
-    counts = np.broadcast_to(np.asarray(repeats, dtype=np.int64), (n,))
-    if np.ndim(repeats) == 0 and n:
-        split = np.shape(out_grad)[:axis] + (n, int(counts[0])) + np.shape(out_grad)[axis + 1:]
-        grad = np.sum(np.reshape(out_grad, split), axis=axis + 1)
+    """Each element's copies' grads, summed (an element repeated 0 times gets 0): an int
+    count by a reshape, counts per element by differences of running sums."""
+    shape = np.shape(x)
+    if axis is None:
+        axis, n = 0, int(np.prod(shape, dtype=np.int64))
     else:
+        axis, n = axis % len(shape), shape[axis % len(shape)]
+    counts = np.broadcast_to(np.asarray(repeats, dtype=np.int64), (n,))
+    g = np.moveaxis(out_grad, axis, -1)
+    if np.ndim(repeats) == 0:
+        copies = int(counts[0]) if n else 0
+        grad = np.sum(np.reshape(g, np.shape(g)[:-1] + (n, copies)), axis=-1)
+    else:
+        sums = np.pad(np.cumsum(g, axis=-1), [(0, 0)] * (np.ndim(g) - 1) + [(1, 0)])
         ends = np.cumsum(counts)
-        sums = np.cumsum(out_grad, axis=axis)
-        edge = np.shape(sums)[:axis] + (1,) + np.shape(sums)[axis + 1:]
-        zero = np.zeros(edge, dtype=np.result_type(out_grad))
-        sums = np.concatenate([zero, sums], axis=axis)
-        grad = np.take(sums, ends, axis=axis) - np.take(sums, ends - counts, axis=axis)
-    return (np.reshape(grad, np.shape(x)),)
+        grad = sums[..., ends] - sums[..., ends - counts]
+    return (np.reshape(np.moveaxis(grad, -1, axis), shape),)
 
 
 # -- verifier hints ----------------------------------------------------------------------------

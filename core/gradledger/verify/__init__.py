@@ -3,7 +3,8 @@
 One engine, three doors:
 
 - Python: `verify_op(name)`, `verify_all()` return `OpReport`s; `gradcheck(fn, *inputs)`
-  checks any composed function; `nudge_grad(fn, *inputs)` is the seed's naive method;
+  checks any composed function (`gradgradcheck`, or `order=2`, its second derivatives);
+  `nudge_grad(fn, *inputs)` is the seed's naive method;
 - the CLI: `gradledger verify [OP ...] [--plugin NAME] [--examples N] [--seed S] [--json FILE]`;
 - pytest: `pytest --gradledger-verify [--gradledger-plugin NAME]`.
 
@@ -14,8 +15,8 @@ See docs/verifier.md for how examples are drawn, the sub-checks and the toleranc
 
 from __future__ import annotations
 
-from .checks import CHECKS, fan_in
-from .gradcheck import GradientMismatch, gradcheck
+from .checks import CHECKS, fan_in, weigh
+from .gradcheck import GradientMismatch, gradcheck, gradgradcheck
 from .numeric import nudge_grad
 from .profiles import register_profiles
 from .report import FAIL, PASS, UNVERIFIABLE, Failure, OpReport, WorstElement
@@ -31,10 +32,12 @@ __all__ = [
     "WorstElement",
     "fan_in",
     "gradcheck",
+    "gradgradcheck",
     "nudge_grad",
     "register_profiles",
     "verify_all",
     "verify_op",
+    "weigh",
 ]
 
 

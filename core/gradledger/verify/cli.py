@@ -5,8 +5,13 @@
 
 One line of progress per op on stderr while it runs, then a table on stdout (op,
 plugin, examples run, worst error as a fraction of its tolerance, status), then
-the full report of every op that failed or cannot be verified. Exit status 1 if
-any op failed or is unverifiable, 2 for a usage error, 0 otherwise.
+the full report of every op that failed or cannot be verified. The table and the
+JSON are always written once the run starts: an op that raises is a finding about
+that op, never the end of the run.
+
+Exit status: 0 every op passed; 1 an op failed or cannot be verified; 2 the verifier
+could not run (bad arguments, an unknown op or plugin, a blocked plugin, hypothesis
+missing).
 """
 
 from __future__ import annotations
@@ -29,9 +34,14 @@ def add_verify_parser(sub) -> None:
         description="Check the gradient rules of registered ops against finite differences, "
         "on inputs drawn from each op's declaration; failures are shrunk to a minimal, "
         "copy-pasteable counterexample.",
+        epilog="exit status: 0 every op passed; 1 an op failed or cannot be verified; "
+        "2 the verifier could not run (bad arguments, an unknown op or plugin, a blocked "
+        "plugin, hypothesis missing)",
     )
     verify.add_argument("ops", nargs="*", metavar="OP", help="ops to verify (default: all)")
-    verify.add_argument("--plugin", metavar="NAME", help="only the ops of this plugin")
+    verify.add_argument("--plugin", metavar="NAME",
+                        help="only the ops of this plugin (its entry-point name, or the name of "
+                        "the distribution that provides it)")
     verify.add_argument("--examples", type=int, metavar="N",
                         help=f"examples per op (default {DEFAULT_EXAMPLES}, or the profile's)")
     verify.add_argument("--seed", type=int, metavar="S",
@@ -84,14 +94,23 @@ def run(args: argparse.Namespace) -> int:
     except Exception as error:  # an unknown profile name
         print(f"gradledger verify: {error}", file=sys.stderr)
         return 2
+    plugins = None
+    if args.plugin is not None:
+        plugins, problem, status = _plugins(args.plugin)
+        if problem:
+            print(f"gradledger verify: {problem}", file=sys.stderr)
+            return status
     try:
-        selected = select_ops(args.ops, args.plugin)
+        selected = select_ops(args.ops, None)
     except OpNotFoundError as error:
         print(f"gradledger verify: {error}", file=sys.stderr)
         return 2
+    if plugins is not None:
+        selected = [op for op in selected if op.plugin in plugins]
     if not selected:
-        print(f"gradledger verify: no ops to verify (plugin {args.plugin!r} registered none; "
-              "`gradledger plugins` lists every plugin and its ops)", file=sys.stderr)
+        print(f"gradledger verify: no ops to verify: plugin(s) {', '.join(plugins or [])} "
+              "registered none of them; `gradledger plugins` lists every plugin and its ops",
+              file=sys.stderr)
         return 1
     started = time.perf_counter()
     reports = verify_all([op.name for op in selected], examples=args.examples, seed=args.seed,
@@ -106,8 +125,29 @@ def run(args: argparse.Namespace) -> int:
     print(f"\n{len(reports)} op(s): {counts[PASS]} passed, {counts[FAIL]} failed, "
           f"{counts[UNVERIFIABLE]} unverifiable, in {seconds:.1f} s")
     if args.json:
-        _write_json(args.json, reports, chosen, args, seconds)
+        try:
+            _write_json(args.json, reports, chosen, args, seconds)
+        except (OSError, TypeError, ValueError) as error:
+            print(f"gradledger verify: could not write {args.json}: {error}", file=sys.stderr)
+            return 2
     return 0 if all(r.status == PASS for r in reports) else 1
+
+
+def _plugins(name: str) -> tuple[list[str], str | None, int]:
+    """The plugin names `--plugin NAME` stands for, or why there are none (and the status)."""
+    from ..loader import host
+
+    records = host.plugins_named(name)
+    if not records:
+        return [], host.unknown_plugin(name), 2
+    usable = [r for r in records if r.status == "loaded"]
+    if usable:
+        return [r.name for r in usable], None, 0
+    record = records[0]
+    if record.status == "blocked":
+        return [], (f"plugin {record.name!r} ({record.where}) is blocked: {record.reason}; "
+                    "its ops are not loaded, so there is nothing to verify"), 2
+    return [], (f"plugin {record.name!r} ({record.where}) failed to load: {record.reason}"), 1
 
 
 def _write_json(path: str, reports, chosen, args, seconds: float) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 
-from hypothesis import HealthCheck, Phase, Verbosity, given
+from hypothesis import HealthCheck, Phase, Verbosity, given, reject
 from hypothesis import seed as hypothesis_seed
 from hypothesis import settings as Settings
 from hypothesis.errors import Flaky, HypothesisException, Unsatisfiable
@@ -22,11 +22,14 @@ try:
     from builtins import BaseExceptionGroup
 except ImportError:  # Python 3.10: hypothesis depends on the backport
     from exceptiongroup import BaseExceptionGroup
-from . import sampling
-from .checks import Checker, Stats
+from . import hints, sampling
+from .checks import Checker, Discard, Stats
 from .report import FAIL, PASS, UNVERIFIABLE, Failure, OpReport
 
 DEFAULT_EXAMPLES = 200
+STEER_FROM = 1000
+"""Runs of at least this many examples steer hypothesis (`target`) towards the examples that
+come closest to a tolerance; shorter runs spend their time on more examples instead."""
 
 
 class Counterexample(Exception):
@@ -70,13 +73,22 @@ def verify_op(name, *, examples: int | None = None, seed: int | None = None,
     except sampling.Unverifiable as why:
         report.status, report.reason = UNVERIFIABLE, str(why)
         return report
-    stats = Stats()
+    except Exception as error:  # a hint that breaks in a way we did not foresee
+        report.status = UNVERIFIABLE
+        report.reason = f"its hints raised {type(error).__name__}: {error}"
+        return report
+    stats = Stats(steer=chosen.max_examples >= STEER_FROM)
     first_failure = []
 
     @chosen
     @given(strategy)
     def run(example):
-        failure = Checker(op, example, stats).run()
+        try:
+            failure = Checker(op, example, stats).run()
+        except Discard as why:
+            reason = str(why)
+            stats.discarded[reason] = stats.discarded.get(reason, 0) + 1
+            reject()
         if failure is not None:
             if not first_failure:
                 first_failure.append(stats.examples)
@@ -98,10 +110,25 @@ def verify_op(name, *, examples: int | None = None, seed: int | None = None,
     except (Flaky, HypothesisException) as error:
         report.status = FAIL
         report.failure = Failure("flaky", f"hypothesis: {type(error).__name__}: {error}")
+    except Exception as error:  # a hint's strategy that raises while drawing: never a crash
+        report.status = UNVERIFIABLE
+        report.reason = f"drawing an example raised {type(error).__name__}: {error}"
     report.seconds = time.perf_counter() - started
     report.examples = first_failure[0] if first_failure else stats.examples
     report.worst_abs_error, report.worst_rel_error = stats.worst_abs, stats.worst_rel
-    report.worst_tolerance_fraction = stats.worst_fraction
+    report.closest = dict(stats.by_check)
+    report.worst_tolerance_fraction = max(stats.by_check.values(), default=0.0)
+    report.dtypes = dict(stats.by_dtype)
+    report.discarded = dict(stats.discarded)
+    if op.differentiable is False:
+        report.scope = ("forward contract only: the op is declared differentiable=False, so "
+                        "it has no gradient to check")
+    elif stats.forward_only:
+        report.notes.append(f"{stats.forward_only} example(s) had no floating output: forward "
+                            "contract only")
+    note = hints.reuse_note(op)
+    if note:
+        report.notes.append(note)
     return report
 
 
@@ -116,14 +143,16 @@ def _from_group(group) -> Failure:
 
 
 def select_ops(names: Iterable[str] | None = None, plugin: str | None = None) -> list:
-    """The registered ops to verify, sorted by name: all, the ones named, or one plugin's."""
+    """The registered ops to verify, sorted by name: all, the ones named, or one plugin's
+    (`plugin`: its entry-point name or its distribution's name)."""
     host.ensure_loaded()
     if names:
         ops = [host.lookup(name) for name in names]
     else:
         ops = list(host.registry)
     if plugin is not None:
-        ops = [op for op in ops if op.plugin == plugin]
+        plugins = {record.name for record in host.plugins_named(plugin)} or {plugin}
+        ops = [op for op in ops if op.plugin in plugins]
     return sorted(ops, key=lambda op: op.name)
 
 
@@ -142,7 +171,12 @@ def verify_all(names: Iterable[str] | None = None, *, plugin: str | None = None,
     for index, op in enumerate(ops):
         if progress is not None:
             progress(index, len(ops), op, None)
-        report = verify_op(op, examples=examples, seed=seed, settings=settings)
+        try:
+            report = verify_op(op, examples=examples, seed=seed, settings=settings)
+        except Exception as error:  # never lose the other ops' reports
+            report = OpReport(op.name, op.plugin, op.distribution, op.version, FAIL)
+            report.failure = Failure("verifier", f"verifying the op raised "
+                                     f"{type(error).__name__}: {error}")
         reports.append(report)
         if progress is not None:
             progress(index, len(ops), op, report)

@@ -9,8 +9,8 @@ import numpy as np
 from ..errors import GradledgerError
 from ..grad_mode import no_grad
 from ..tensor import Tensor, as_data
-from . import numeric
-from .checks import JACOBIAN_MAX, compare_elements, compare_scalar
+from . import hints, numeric
+from .checks import ACCEPT, JACOBIAN_MAX, compare_elements, compare_scalar
 from .report import Failure, literal
 
 
@@ -23,7 +23,7 @@ class GradientMismatch(GradledgerError, AssertionError):
 
 
 def gradcheck(fn: Callable, *inputs, seed: int = 0, step: float = numeric.STEP,
-              raise_on_failure: bool = True) -> bool:
+              raise_on_failure: bool = True, order: int = 1) -> bool:
     """Check the grads backward books for `fn(*inputs)` against the nudge method.
 
     `fn` takes one gl.Tensor per input and returns a Tensor built from registered ops.
@@ -33,30 +33,24 @@ def gradcheck(fn: Callable, *inputs, seed: int = 0, step: float = numeric.STEP,
     for a random direction v (central differences with Richardson extrapolation), and
     element by element when the inputs have at most 64 numbers or the directional
     check fails.
-    Element k is nudged by at most `step * max(1e-3, min(1, |x_k|))`, so keep inputs
-    that far from kinks and domain edges.
+    Element k is nudged by at most `step * min(1, max(|x_k|, rms(x) / 10))` (1e-3 * step
+    for an input of zeros), so keep inputs that far from kinks and domain edges. The half
+    steps of Richardson's extrapolation run only when the plain central difference does
+    not already agree.
+
+    `order=2` checks second derivatives instead: `gradgradcheck`.
 
     Returns True, or raises GradientMismatch (returns False if `raise_on_failure` is False).
     """
-    arrays, wrt = [], []
-    for i, x in enumerate(inputs):
-        if isinstance(x, Tensor):
-            data, differentiate = np.asarray(x.data), x.requires_grad
-        elif isinstance(x, np.ndarray) and x.dtype.kind in "biu":
-            data, differentiate = x, False  # integer arrays (labels, indices) are constants
-        else:
-            data, differentiate = np.asarray(x, dtype=np.float64), True
-        if differentiate:
-            wrt.append(i)
-        arrays.append(as_data(data))
-    wrt = tuple(wrt)
-    if not wrt:
-        raise ValueError("gradcheck needs at least one input to differentiate; every input "
-                         "given is a constant (a gl.Tensor with requires_grad=False)")
+    if order == 2:
+        return gradgradcheck(fn, *inputs, seed=seed, raise_on_failure=raise_on_failure)
+    if order != 1:
+        raise ValueError(f"gradcheck checks order 1 or 2; got order={order!r}")
+    arrays, wrt = _split_inputs(inputs)
 
     def forward(*values):
-        with no_grad():
-            out = fn(*(Tensor(v) for v in values))
+        with no_grad():  # the values as they are (no copy), as the tape holds an op's output
+            out = fn(*(Tensor._result(v, False) for v in values))
         return np.asarray(out.data if isinstance(out, Tensor) else out, dtype=np.float64)
 
     leaves = {i: Tensor(arrays[i], requires_grad=True) for i in wrt}
@@ -64,17 +58,26 @@ def gradcheck(fn: Callable, *inputs, seed: int = 0, step: float = numeric.STEP,
     if not isinstance(out, Tensor) or not out.requires_grad:
         raise ValueError("gradcheck needs fn to return a gl.Tensor computed from its inputs; "
                          f"it returned {type(out).__name__}")
-    rng = np.random.default_rng(seed)
-    u = as_data(rng.uniform(-1.0, 1.0, np.shape(out.data)))
+    rng = np.random.Generator(np.random.SFC64(seed))
+    u = as_data(_uniform(rng, np.shape(out.data)))
     out.backward(u)
     grads = {i: np.zeros(np.shape(arrays[i])) if leaves[i].grad is None
              else np.asarray(leaves[i].grad) for i in wrt}
-    scales = {i: np.clip(np.abs(np.asarray(arrays[i])), 1e-3, 1.0) for i in wrt}
-    v = {i: as_data(rng.uniform(-1.0, 1.0, np.shape(arrays[i])) * scales[i]) for i in wrt}
-    products = [grads[i] * v[i] for i in wrt]
-    estimate = numeric.directional(forward, arrays, wrt, u, v, step)
-    result = compare_scalar(estimate, float(sum(np.sum(p) for p in products)),
-                            float(sum(np.sum(np.abs(p)) for p in products)))
+    scales = {i: hints.nudge_scale(arrays[i]) for i in wrt}
+    v, analytic, terms = {}, 0.0, 0.0
+    for i in wrt:
+        direction = _uniform(rng, np.shape(arrays[i]))
+        direction *= scales[i]
+        v[i] = as_data(direction)
+        product = np.asarray(grads[i] * direction)
+        analytic += float(np.sum(product))
+        terms += float(np.sum(np.abs(product, out=product)))
+
+    def accept(value, roundoff):
+        return abs(value - analytic) <= ACCEPT * (numeric.RTOL * terms + roundoff)
+
+    estimate = numeric.directional(forward, arrays, wrt, u, v, step, accept=accept)
+    result = compare_scalar(estimate, analytic, terms)
     check = "directional"
     if result.failed or sum(np.size(arrays[i]) for i in wrt) <= JACOBIAN_MAX:
         numerics, bars = {}, {}
@@ -95,6 +98,71 @@ def gradcheck(fn: Callable, *inputs, seed: int = 0, step: float = numeric.STEP,
     if raise_on_failure:
         raise GradientMismatch(failure)
     return False
+
+
+
+def gradgradcheck(fn: Callable, *inputs, seed: int = 0, raise_on_failure: bool = True) -> bool:
+    """Check second derivatives of `fn(*inputs)`: the booking recorded with
+    `create_graph=True` and differentiated again, against nudges of the first-order grads
+    (`<w, H_u v>` for random u, w, v; see gradledger.verify.second). Inputs as `gradcheck`.
+
+    Returns True, or raises GradientMismatch (returns False if `raise_on_failure` is False).
+    """
+    from .second import second_order
+
+    arrays, wrt = _split_inputs(inputs)
+    rng = np.random.Generator(np.random.SFC64(seed))
+
+    def outputs_of(*args):
+        out = fn(*(a if isinstance(a, Tensor) else Tensor(a) for a in args))
+        if not isinstance(out, Tensor) or not out.requires_grad:
+            raise ValueError("gradgradcheck needs fn to return a gl.Tensor computed from its "
+                             f"inputs; it returned {type(out).__name__}")
+        return [out]
+
+    probe = outputs_of(*[Tensor(a, requires_grad=i in wrt) for i, a in enumerate(arrays)])[0]
+    u = [as_data(_uniform(rng, np.shape(probe.data)))]
+    scales = {i: hints.nudge_scale(arrays[i]) for i in wrt}
+    estimate, analytic, terms = second_order(outputs_of, arrays, list(wrt), u, scales, rng,
+                                             ACCEPT)
+    result = compare_scalar(estimate, analytic, terms)
+    if not result.failed:
+        return True
+    failure = Failure(
+        "second order", "the second derivatives of fn (its booking differentiated) disagree "
+        "with nudges of its first derivatives", _snippet(arrays, wrt, u[0]), result.numeric,
+        result.analytic, result.abs_error, result.rel_error, result.tolerance, result.worst,
+        result.fraction)
+    if raise_on_failure:
+        raise GradientMismatch(failure)
+    return False
+
+
+def _split_inputs(inputs) -> tuple[list, tuple]:
+    """The inputs as arrays, and which of them to differentiate (not the constants)."""
+    arrays, wrt = [], []
+    for i, x in enumerate(inputs):
+        if isinstance(x, Tensor):
+            data, differentiate = np.asarray(x.data), x.requires_grad
+        elif isinstance(x, np.ndarray) and x.dtype.kind in "biu":
+            data, differentiate = x, False  # integer arrays (labels, indices) are constants
+        else:
+            data, differentiate = np.asarray(x, dtype=np.float64), True
+        if differentiate:
+            wrt.append(i)
+        arrays.append(as_data(data))
+    if not wrt:
+        raise ValueError("gradcheck needs at least one input to differentiate; every input "
+                         "given is a constant (a gl.Tensor with requires_grad=False)")
+    return arrays, tuple(wrt)
+
+
+def _uniform(rng: np.random.Generator, shape) -> np.ndarray:
+    """Uniform in [-1, 1), computed in place (random numbers cost more than the op here)."""
+    values = rng.random(shape)
+    values *= 2.0
+    values -= 1.0
+    return values
 
 
 def _snippet(arrays, wrt, u) -> str:

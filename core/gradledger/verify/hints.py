@@ -16,35 +16,59 @@ MARGIN = 1e-3
 """Samples keep at least this distance from every declared kink and domain bound."""
 
 BOUND = 100.0
-"""Where a domain is open-ended, samples stay within +-BOUND."""
+"""Where a domain is open-ended, hypothesis's edge-seeking draws stay within +-BOUND."""
+
+LARGE = 1e6
+"""Where a domain is open-ended, the log-uniform draws reach magnitudes up to LARGE."""
+
+DTYPES = ("float64", "float32")
+"""The float dtypes an op supports when it does not declare `dtypes`."""
+
+
+def declared(op, i: int) -> int:
+    """The declared input that flat input i belongs to (the elements of a variadic last
+    input all belong to it)."""
+    return min(i, op.nin - 1) if op.variadic is not None else i
 
 
 def interval(op, i: int) -> tuple:
-    """The declared open interval `(low, high)` of input i; None marks an open end."""
+    """The declared open interval `(low, high)` of (flat) input i; None marks an open end."""
+    i = declared(op, i)
     if op.domain is None or op.domain[i] is None:
         return (None, None)
     return op.domain[i]
 
 
 def kinks(op, i: int) -> tuple:
-    """The declared kinks of input i (points where its derivative does not exist)."""
+    """The declared kinks of (flat) input i (points where its derivative does not exist)."""
+    i = declared(op, i)
     if op.kinks is None or op.kinks[i] is None:
         return ()
     return tuple(float(k) for k in op.kinks[i])
 
 
 def nudge_scale(x, bounds: tuple = (None, None), points: tuple = ()) -> np.ndarray:
-    """Per element, how far it may be nudged: min(1, distance to the nearest kink or bound).
+    """Per element, how far it may be nudged (the step is `h * scale`, h at most 1e-3).
 
-    A nudge of `h * scale` with h < 1/2 never crosses a kink or leaves the domain,
-    and an element close to a singularity (log near 0) is nudged by a step in
+    `min(1, |x_k| or a tenth of the input's RMS if larger, distance to the nearest
+    kink or bound)`: relative to each value's own scale, so that a matrix of scale
+    0.01 is nudged by 1e-3 of itself, not by 10%; never across a kink or out of the
+    domain; and an element close to a singularity (log near 0) is nudged in
     proportion, so the finite difference keeps its relative accuracy there.
+    An input of zeros only is nudged by 1e-3 (times h).
     """
     x = np.asarray(x, dtype=np.float64)
-    distance = np.full(x.shape, np.inf)
+    flat = x.reshape(-1)
+    rms = float(np.sqrt(np.dot(flat, flat) / flat.size)) if flat.size else 0.0
+    scale = np.array(np.abs(x))  # an array even for 0-d x (numpy gives a scalar)
+    if rms == 0:
+        scale[...] = MARGIN
+    else:
+        np.maximum(scale, 0.1 * rms, out=scale)
+    np.minimum(scale, 1.0, out=scale)
     for edge in (*points, *(b for b in bounds if b is not None)):
-        distance = np.minimum(distance, np.abs(x - edge))
-    return np.minimum(1.0, distance)
+        np.minimum(scale, np.abs(x - edge), out=scale)
+    return scale
 
 
 def shared_interval(op) -> tuple | None:
@@ -57,14 +81,38 @@ def shared_interval(op) -> tuple | None:
     return (low, high)
 
 
-def differentiable_inputs(op) -> tuple:
-    """Indices of the inputs that take a gradient (every input but the declared constants)."""
-    return tuple(i for i in range(op.nin) if i not in op.constants)
+def dtypes(op) -> tuple:
+    """The float dtypes the op declares it supports (default float64 and float32)."""
+    declared = getattr(op, "dtypes", None) or DTYPES
+    return tuple(np.dtype(d) for d in declared)
+
+
+def differentiable_inputs(op, count: int | None = None) -> tuple:
+    """Indices of the (flat, `count` of them) inputs that take a gradient: every input but
+    the declared constants; none for an op declared `differentiable=False`."""
+    if getattr(op, "differentiable", True) is False:
+        return ()
+    count = op.nin if count is None else count
+    return tuple(i for i in range(count) if i not in op.constants)
 
 
 def reuses_inputs(op) -> bool:
-    """Whether the accumulation check applies: a binary op whose inputs both take a gradient."""
-    return op.nin == 2 and not op.constants
+    """Whether the accumulation check's op(x, x) applies, from the signature: exactly two
+    inputs as written (no variadic one), both taking a gradient. (With params, the check
+    also needs both drawn inputs to have x's shape: the params were drawn for them.)"""
+    return (op.nin == 2 and op.variadic is None and not op.constants
+            and getattr(op, "differentiable", True) is not False)
+
+
+def reuse_note(op) -> str | None:
+    """Why op(x, x) is never checked for this op, for the report (None when it may be)."""
+    if getattr(op, "differentiable", True) is False:
+        return None
+    if op.nin != 2 or op.variadic is not None:
+        return None
+    if op.constants:
+        return "op(x, x) not checked: one of its two inputs is a constant"
+    return None
 
 
 def shared_shape(op, shapes) -> tuple | None:
@@ -86,11 +134,22 @@ def shared_shape(op, shapes) -> tuple | None:
 
 
 def result_shape(sig: Signature, shapes) -> tuple | None:
-    """The output shape the signature promises for these input shapes (None for `(*)`)."""
-    if sig.output == ANY_SHAPE or ANY_SHAPE in sig.inputs:
+    """The (first) output shape the signature promises for these (flat) input shapes
+    (None for `(*)`)."""
+    found = result_shapes(sig, shapes)
+    return None if found is None else found[0]
+
+
+def result_shapes(sig: Signature, shapes) -> tuple | None:
+    """Every output shape the signature promises for these (flat) input shapes; None when
+    an operand is `(*)`, an output is a list, or an output dimension names no input's."""
+    if ANY_SHAPE in sig.outputs or ANY_SHAPE in sig.inputs or sig.nout is None:
         return None
+    if sig.new_output_dims():
+        return None
+    inputs = sig.flat_inputs(len(shapes))
     sizes, loops = {}, []
-    for dims, shape in zip(sig.inputs, shapes, strict=True):
+    for dims, shape in zip(inputs, shapes, strict=True):
         shape = tuple(shape)
         if len(shape) < len(dims):
             dims = tuple(d for d in dims if not d.endswith("?"))
@@ -98,8 +157,36 @@ def result_shape(sig: Signature, shapes) -> tuple | None:
         loops.append(shape[: len(shape) - core])
         for name, size in zip(dims, shape[len(shape) - core:], strict=True):
             sizes[name.rstrip("?")] = size
-    out = tuple(sizes[d.rstrip("?")] for d in sig.output if d.rstrip("?") in sizes)
-    return tuple(np.broadcast_shapes(*loops)) + out
+    loop = tuple(np.broadcast_shapes(*loops))
+    return tuple(loop + tuple(sizes[d.rstrip("?")] for d in dims if d.rstrip("?") in sizes)
+                 for dims in sig.outputs)
+
+
+def index_strategy(shape: tuple, *, masks: bool = True, mixed: bool = True):
+    """Verifier hint for indexing ops (getitem): every kind of numpy index into `shape`.
+
+    Basic indices (ints, slices, None, Ellipsis: hypothesis's `basic_indices`), integer
+    arrays (`integer_array_indices`, repeated positions included, since they are drawn
+    independently and shrink towards 0), boolean masks of the whole shape, and a slice
+    mixed with an integer array. Imports hypothesis when called:
+    `params=lambda shapes: {"index": index_strategy(shapes[0])}`.
+    """
+    from hypothesis import strategies as st
+    from hypothesis.extra.numpy import arrays, basic_indices, integer_array_indices
+
+    shape = tuple(shape)
+    index = basic_indices(shape, allow_newaxis=True, allow_ellipsis=True)
+    if shape and all(shape):
+        repeated = st.sampled_from([(1,), (3,), (2, 2)])
+        index = index | integer_array_indices(shape, result_shape=repeated)
+        if masks:
+            index = index | arrays(np.bool_, shape)
+        if mixed and len(shape) >= 2:
+            index = index | st.tuples(
+                st.slices(shape[0]),
+                arrays(np.intp, st.integers(1, 3), elements=st.integers(-shape[1], shape[1] - 1)),
+            )
+    return index
 
 
 def required_params(op) -> tuple:
@@ -110,8 +197,9 @@ def required_params(op) -> tuple:
         return ()
     positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
     names, taken = [], 0
+    fixed = op.nin - 1 if op.variadic is not None else op.nin
     for p in parameters:
-        if p.kind in positional and taken < op.nin:
+        if p.kind in positional and taken < fixed:
             taken += 1
             continue
         if p.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):

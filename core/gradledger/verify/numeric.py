@@ -10,11 +10,13 @@ central differences at two steps, h and h/2, combined by Richardson extrapolatio
     D(h) = (phi(h) - phi(-h)) / 2h                       error O(h**2)
     R    = (4 D(h/2) - D(h)) / 3                         error O(h**4)
 
-Four forward passes, whatever the size of x. The estimate carries its own error
-bars: `|D(h/2) - D(h)|` bounds R's truncation error (it is the size of the h**2
-term R removed, far larger than what is left), and floating-point cancellation in
-`phi(h) - phi(-h)` costs about `eps * sum|u| (|f| + 1) / h`. A rule is wrong only when it
-misses the nudge by more than those bars plus `RTOL` of the terms' size.
+Four forward passes, whatever the size of x (two when the plain central difference
+already agrees with the rule to within its rounding bar and RTOL: see `richardson`).
+The estimate carries its own error bars: `|D(h/2) - D(h)|` bounds R's truncation
+error (it is the size of the h**2 term R removed, far larger than what is left), and
+floating-point cancellation in `phi(h) - phi(-h)` costs about `eps * sum|u| (|f| + 1) / h`.
+A rule is wrong only when it misses the nudge by more than those bars plus `RTOL` of the
+terms' size.
 """
 
 from __future__ import annotations
@@ -48,53 +50,85 @@ class Estimate:
         return self.truncation + self.roundoff
 
 
-def _inner(u, out, magnitude: bool = True) -> tuple[float, float | None]:
+def _inner(u, out, magnitude: bool = True, abs_u=None) -> tuple[float, float | None]:
     """`<u, out>`, and when asked the size its rounding error scales with.
 
     That size is `sum |u| * (|out| + 1)`: a forward pass rounds its intermediate
     values, and those are taken to be at least of order 1 even where the output is
     tiny (gelu(-6) = 0.5 x (1 + tanh(...)) loses digits of the 1 to cancellation).
+    Dot products, so that no array the size of the output is allocated for the sums.
     """
-    u, out = np.asarray(u), np.asarray(out, dtype=np.float64)
-    size = float(np.sum(np.abs(u) * (np.abs(out) + 1.0))) if magnitude else None
-    return float(np.sum(u * out)), size
+    u, out = np.asarray(u), np.asarray(out)
+    coarse = 1.0  # an output in a lower precision (astype) rounds by its own eps
+    if out.dtype != np.float64:
+        if out.dtype.kind == "f" and out.dtype.itemsize < 8:
+            coarse = float(np.finfo(out.dtype).eps) / EPS
+        out = out.astype(np.float64)
+    if u.shape != out.shape:  # a forward that breaks its shape: let numpy say how
+        return float(np.sum(u * out)), (coarse * float(np.sum(np.abs(u) * (np.abs(out) + 1.0)))
+                                        if magnitude else None)
+    flat_u, flat_out = u.reshape(-1), out.reshape(-1)
+    value = float(np.dot(flat_u, flat_out))
+    if not magnitude:
+        return value, None
+    abs_u = np.abs(flat_u) if abs_u is None else np.asarray(abs_u).reshape(-1)
+    return value, coarse * (float(np.dot(abs_u, np.abs(flat_out))) + float(np.sum(abs_u)))
 
 
 def richardson(phi: Callable[[float, bool], tuple[float, float | None]],
-               h: float = STEP) -> Estimate:
+               h: float = STEP, accept: Callable[[float, float], bool] | None = None) -> Estimate:
     """d phi / dt at 0 from phi(+-h) and phi(+-h/2).
 
     `phi(t, magnitude)` returns (value, the size of its terms or None); the size is
     asked for at t = h only (the four points are too close for it to differ).
+    With `accept(value, roundoff)`, the plain central difference D(h) is returned
+    (truncation bar 0) when accept says it already agrees: two forward passes
+    instead of four. Richardson's half steps run only when needed.
     """
     (p1, size), (n1, _) = phi(h, True), phi(-h, False)
-    (p2, _), (n2, _) = phi(h / 2, False), phi(-h / 2, False)
     wide = (p1 - n1) / (2 * h)
+    roundoff = ROUNDOFF * EPS * size / h
+    if accept is not None and accept(wide, roundoff):
+        return Estimate(wide, 0.0, roundoff)
+    (p2, _), (n2, _) = phi(h / 2, False), phi(-h / 2, False)
     narrow = (p2 - n2) / h
     value = (4 * narrow - wide) / 3
-    roundoff = ROUNDOFF * EPS * size / h
     return Estimate(value, abs(narrow - wide), roundoff)
 
 
 def directional(forward: Callable, arrays: list, wrt: tuple, u, v: dict,
-                h: float = STEP) -> Estimate:
-    """`<u, J v>`: the change of `<u, forward(*arrays)>` along direction v (v[i] per input i)."""
+                h: float = STEP, accept: Callable[[float, float], bool] | None = None
+                ) -> Estimate:
+    """`<u, J v>`: the change of `<u, forward(*arrays)>` along direction v (v[i] per input i).
+
+    The nudged inputs are written into one float64 buffer per input, reused from one
+    nudge to the next (so the forward must not keep its inputs, which no rule may).
+    """
+    buffers = {i: np.empty(np.shape(arrays[i])) for i in wrt if np.ndim(arrays[i])}
 
     def phi(t, magnitude):
         moved = list(arrays)
         for i in wrt:
-            moved[i] = arrays[i] + t * v[i]
+            buffer = buffers.get(i)
+            if buffer is None:
+                moved[i] = arrays[i] + t * v[i]
+            else:
+                np.multiply(v[i], t, out=buffer)
+                np.add(buffer, arrays[i], out=buffer)
+                moved[i] = buffer
         return _inner(u, forward(*moved), magnitude)
 
-    return richardson(phi, h)
+    return richardson(phi, h, accept)
 
 
 def per_element(forward: Callable, arrays: list, i: int, u, scale,
-                h: float = STEP) -> tuple[np.ndarray, np.ndarray]:
+                h: float = STEP, accept: Callable | None = None
+                ) -> tuple[np.ndarray, np.ndarray]:
     """The seed's nudge loop over every element of input i, done by `richardson`.
 
     Returns the numeric gradient of `<u, forward(*arrays)>` with respect to input i,
-    and each element's error bar (truncation plus roundoff).
+    and each element's error bar (truncation plus roundoff). `accept(index, value,
+    roundoff)`, when given, lets an element that already agrees skip the half steps.
     """
     x = np.asarray(arrays[i], dtype=np.float64)
     scale = np.broadcast_to(np.asarray(scale, dtype=np.float64), x.shape)
@@ -109,7 +143,9 @@ def per_element(forward: Callable, arrays: list, i: int, u, scale,
             moved[i] = nudged[()] if nudged.ndim == 0 else nudged
             return _inner(u, forward(*moved), magnitude)
 
-        estimate = richardson(phi, h)
+        ok = None if accept is None else (
+            lambda value, roundoff, index=index, s=s: accept(index, value / s, roundoff / s))
+        estimate = richardson(phi, h, ok)
         numeric[index] = estimate.value / s
         bars[index] = estimate.error_bar / s
     return numeric, bars

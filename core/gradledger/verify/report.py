@@ -18,7 +18,9 @@ PASS, FAIL, UNVERIFIABLE = "PASS", "FAIL", "UNVERIFIABLE"
 
 @dataclass
 class WorstElement:
-    """The element whose grad misses its nudge by the most (in units of its tolerance)."""
+    """The element that misses its reference by the most (in units of its tolerance):
+    `numeric` is the reference's value (the nudge method, or what the sub-check compares
+    with), `analytic` what the op gave."""
 
     input: int  # 1-based, as in the snippet's x1, x2, ...
     index: tuple
@@ -29,7 +31,7 @@ class WorstElement:
         where = f"x{self.input}"
         if self.index:
             where += f"[{', '.join(map(str, self.index))}]"
-        return f"{where}: nudge {self.numeric:.10g}, rule {self.analytic:.10g}"
+        return f"{where}: expected {self.numeric:.10g}, got {self.analytic:.10g}"
 
 
 @dataclass
@@ -48,9 +50,15 @@ class Failure:
     tolerance_fraction: float | None = None
     inputs: dict = field(default_factory=dict)
     params: dict = field(default_factory=dict)
+    reference: str = "the nudge method"
+    """What `numeric` is: the reference this sub-check compares the op's results with."""
+    analytic_label: str = "the op's rule, through the tape"
+    dtype: str = "float64"
 
     def lines(self) -> list[str]:
         out = [f"sub-check:  {self.check}", f"what:       {self.message}"]
+        if self.dtype != "float64":
+            out.append(f"dtype:      {self.dtype}")
         if self.max_abs_error is not None:
             out.append(
                 f"error:      max abs {self.max_abs_error:.3g}, max rel {self.max_rel_error:.3g}"
@@ -59,9 +67,9 @@ class Failure:
         if self.worst is not None:
             out.append(f"worst:      {self.worst}")
         if self.numeric is not None:
-            out.append(f"numeric:    {_show(self.numeric)}   (the nudge method)")
+            out.append(f"expected:   {_show(self.numeric)}   ({self.reference})")
         if self.analytic is not None:
-            out.append(f"analytic:   {_show(self.analytic)}   (the op's rule, through the tape)")
+            out.append(f"got:        {_show(self.analytic)}   ({self.analytic_label})")
         if self.snippet:
             out.append("reproduce (shrunk to a minimal counterexample):")
             out.extend("    " + line if line else "" for line in self.snippet.splitlines())
@@ -74,6 +82,8 @@ class Failure:
         return {
             "check": self.check,
             "message": self.message,
+            "dtype": self.dtype,
+            "reference": self.reference,
             "numeric": _plain(self.numeric),
             "analytic": _plain(self.analytic),
             "max_abs_error": _number(self.max_abs_error),
@@ -98,7 +108,14 @@ class OpReport:
     status:       PASS, FAIL or UNVERIFIABLE (`ok` is True only for PASS)
     examples:     examples that passed every sub-check (for a failure: before the first one)
     worst_*:      over the passing examples, the directional check's largest errors and
-                  its largest error as a fraction of the tolerance (1.0 would fail)
+                  the largest error of any compared sub-check as a fraction of its
+                  tolerance (1.0 would fail)
+    closest:      per sub-check, that closest approach to the tolerance
+    dtypes:       passing examples per dtype
+    discarded:    examples left out, by reason (an overflow far out in an open domain)
+    scope:        what was checked when less than everything: "forward contract only" for
+                  an op declared differentiable=False (still PASS or FAIL, never skipped)
+    notes:        what else the run says (a sub-check that does not apply, and why)
     failure:      the failing sub-check on the shrunk counterexample (FAIL)
     reason:       why the op cannot be verified (UNVERIFIABLE)
     """
@@ -116,6 +133,11 @@ class OpReport:
     failure: Failure | None = None
     reason: str | None = None
     settings: dict = field(default_factory=dict)
+    closest: dict = field(default_factory=dict)
+    dtypes: dict = field(default_factory=dict)
+    discarded: dict = field(default_factory=dict)
+    scope: str | None = None
+    notes: list = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -129,25 +151,40 @@ class OpReport:
         """op, plugin, examples, worst error, status: one line of the CLI's table.
 
         The worst error is the largest error seen as a fraction of its tolerance
-        (above 1 fails): over the passing examples, or the failing check's.
+        (above 1 fails): over the passing examples, or for a failure the failing
+        example's own ("-" when its sub-check compares no numbers: a contract breach).
         """
-        worst = f"{self.worst_tolerance_fraction:.1e}" if self.examples else "-"
-        if self.failure is not None and self.failure.tolerance_fraction is not None:
-            worst = f"{self.failure.tolerance_fraction:.1e}"
+        worst = f"{self.worst_tolerance_fraction:.1e}" if self.examples and not self.scope \
+            else "-"
+        if self.failure is not None:
+            fraction = self.failure.tolerance_fraction
+            worst = "-" if fraction is None else f"{fraction:.1e}"
         status = self.status if self.failure is None else f"{self.status} ({self.failure.check})"
+        if self.scope and self.failure is None and self.status == PASS:
+            status = f"{self.status} (forward only)"
         return (self.op, self.plugin or "-", self.examples, worst, status)
 
     def __str__(self) -> str:
         head = f"{self.status}  op {self.op!r} ({self.provenance})"
         if self.status == PASS:
-            return (f"{head}: {self.examples} examples; worst directional error "
-                    f"{self.worst_tolerance_fraction:.1e} of its tolerance "
-                    f"({self.worst_abs_error:.1e} absolute)")
+            dtypes = ", ".join(f"{n} {d}" for d, n in sorted(self.dtypes.items()))
+            text = (f"{head}: {self.examples} examples ({dtypes or 'none'}); closest approach "
+                    f"to a tolerance {self.worst_tolerance_fraction:.1e} of it")
+            text += self._discards()
+            for line in ([self.scope] if self.scope else []) + self.notes:
+                text += f"\n  {line}"
+            return text
         if self.status == UNVERIFIABLE:
             return f"{head}\n  cannot be verified: {self.reason}"
-        lines = [head, f"  failed after {self.examples} passing example(s)"]
+        lines = [head, f"  failed after {self.examples} passing example(s){self._discards()}"]
         lines.extend("  " + line if line else "" for line in self.failure.lines())
         return "\n".join(lines)
+
+    def _discards(self) -> str:
+        if not self.discarded:
+            return ""
+        reasons = "; ".join(f"{n} x {why}" for why, n in sorted(self.discarded.items()))
+        return f"; {sum(self.discarded.values())} example(s) discarded: {reasons}"
 
     def to_dict(self) -> dict:
         return {
@@ -161,6 +198,11 @@ class OpReport:
             "worst_abs_error": _number(self.worst_abs_error),
             "worst_rel_error": _number(self.worst_rel_error),
             "worst_tolerance_fraction": _number(self.worst_tolerance_fraction),
+            "closest_by_check": {k: _number(v) for k, v in self.closest.items()},
+            "examples_by_dtype": dict(self.dtypes),
+            "discarded": dict(self.discarded),
+            "scope": self.scope,
+            "notes": list(self.notes),
             "failure": None if self.failure is None else self.failure.to_dict(),
             "reason": self.reason,
             "settings": self.settings,
@@ -171,7 +213,7 @@ class OpReport:
 
 
 def literal(value) -> str:
-    """Python source that rebuilds `value` exactly (float reprs round-trip)."""
+    """Python source that rebuilds the array `value` exactly (float reprs round-trip)."""
     array = np.asarray(value)
     if array.ndim == 0:
         return f"np.{array.dtype.name}({array.item()!r})"
@@ -183,47 +225,112 @@ def literal(value) -> str:
     return f"np.array({text})"
 
 
-def snippet(op_name: str, arrays: list, constants: tuple, params: dict, *, call: str = "plain",
-            shared=None, cotangent=None, scale: float = 1.0, expected: dict | None = None) -> str:
+def source(value) -> str:
+    """Python source for a param value that runs when pasted (with numpy as np).
+
+    Handles numbers, strings, None, Ellipsis, slices, tuples, lists, dicts and numpy
+    arrays and scalars; raises ValueError for anything else.
+    """
+    if value is None or isinstance(value, (bool, str)):
+        return repr(value)
+    if value is Ellipsis:
+        return "..."
+    if isinstance(value, (np.ndarray, np.generic)):
+        array = np.asarray(value)
+        if array.ndim == 0:
+            return f"np.{array.dtype.name}({array.item()!r})"
+        return f"np.array({array.tolist()!r}, dtype=np.{array.dtype.name})"
+    if isinstance(value, (int, float, complex)):
+        return repr(value)
+    if isinstance(value, slice):
+        return f"slice({source(value.start)}, {source(value.stop)}, {source(value.step)})"
+    if isinstance(value, tuple):
+        items = ", ".join(source(v) for v in value)
+        return f"({items},)" if len(value) == 1 else f"({items})"
+    if isinstance(value, list):
+        return "[" + ", ".join(source(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{source(k)}: {source(v)}" for k, v in value.items()) + "}"
+    raise ValueError(f"cannot write {type(value).__name__} {value!r} as Python source")
+
+
+def snippet(op, arrays: list, constants: tuple, params: dict, *, call: str = "plain",
+            shared=None, cotangent=None, scale: float = 1.0, expected: dict | None = None,
+            frozen: tuple = (), frozen_as: str = "tensor") -> str:
     """A program that rebuilds the counterexample and prints what the rule booked.
 
+    `op` is the Op (or its name). Inputs are x1, x2, ... in call order, flat (`constants=`
+    counts them from 0: x1 is index 0); a sequence input is passed as a list of them.
+
     call:      "plain" for op(x1, x2, ...), "shared" for op(x, x), "fan_in" for two calls
-               on the same inputs joined by `gradledger.verify.fan_in`
-    cotangent: the output's grad passed to backward (times `scale`); None to stop after forward
-    expected:  per input name, the grad the nudge method gives (printed as a comment)
+               on the same inputs joined by `gradledger.verify.fan_in`, "frozen" for
+               op(...) with the inputs `frozen` given without grad (`frozen_as`: "tensor",
+               "array" or "number")
+    cotangent: the output's grad passed to backward (times `scale`), or for an op with
+               several outputs a list, one per output (None for one without grad); None
+               to stop after forward
+    expected:  per input name, the grad the reference gives (printed as a comment)
     """
+    name = op if isinstance(op, str) else op.name
+    variadic = None if isinstance(op, str) else op.variadic
+    fixed = len(arrays) if variadic is None else op.nin - 1
+    multi = not isinstance(op, str) and bool(getattr(op, "multi", False))
     lines = ["import numpy as np", "import gradledger as gl", ""]
-    kwargs = "".join(f", {k}={v!r}" for k, v in params.items())
+    kwargs = "".join(f", {k}={source(v)}" for k, v in params.items())
     if call == "shared":
         names = ["x1"]
         lines.append(f"x1 = gl.tensor({literal(shared)}, requires_grad=True)")
-        lines.append(f"out = gl.ops.{op_name}(x1, x1{kwargs})")
+        lines.append(f"out = gl.ops.{name}(x1, x1{kwargs})")
     else:
         names = []
         for i, array in enumerate(arrays):
-            name = f"x{i + 1}"
+            var = f"x{i + 1}"
             if i in constants:
-                lines.append(f"{name} = {literal(array)}  # a constant: takes no gradient")
+                lines.append(f"{var} = {literal(array)}  # a constant (constants= index {i}): "
+                             "takes no gradient")
+            elif i in frozen and frozen_as == "tensor":
+                lines.append(f"{var} = gl.tensor({literal(array)})  # no grad")
+            elif i in frozen and frozen_as == "number":
+                lines.append(f"{var} = {float(np.asarray(array))!r}  # a Python number")
+            elif i in frozen:
+                lines.append(f"{var} = {literal(array)}  # a plain numpy array")
             else:
-                names.append(name)
-                lines.append(f"{name} = gl.tensor({literal(array)}, requires_grad=True)")
-        args = ", ".join(f"x{i + 1}" for i in range(len(arrays))) + kwargs
+                names.append(var)
+                lines.append(f"{var} = gl.tensor({literal(array)}, requires_grad=True)")
+        given = [f"x{i + 1}" for i in range(len(arrays))]
+        if variadic == "sequence":
+            given = given[:fixed] + ["[" + ", ".join(given[fixed:]) + "]"]
+        args = ", ".join(given) + kwargs
+        target = "outs" if multi else "out"
         if call == "fan_in":
-            lines.append(f"out = gl.verify.fan_in(gl.ops.{op_name}({args}), "
-                         f"gl.ops.{op_name}({args}))")
+            if multi:
+                lines.append(f"outs, again = gl.ops.{name}({args}), gl.ops.{name}({args})")
+            else:
+                lines.append(f"out = gl.verify.fan_in(gl.ops.{name}({args}), "
+                             f"gl.ops.{name}({args}))")
         else:
-            lines.append(f"out = gl.ops.{op_name}({args})")
+            lines.append(f"{target} = gl.ops.{name}({args})")
     if cotangent is None:
-        lines.append("print(out)")
+        lines.append("print(outs)" if multi and call != "shared" else "print(out)")
         return "\n".join(lines)
-    lines.append(f"u = {literal(cotangent)}  # the output's grad (cotangent)")
     factor = "" if scale == 1.0 else f"{scale!r} * "
-    lines.append(f"out.backward({factor}u)")
-    for name in names:
+    if multi and call != "shared":
+        parts = ", ".join("None" if c is None else literal(c) for c in cotangent)
+        lines.append(f"u = [{parts}]  # one cotangent per output (None: no grad)")
+        scaled = "u" if scale == 1.0 else f"[None if c is None else {factor}c for c in u]"
+        if call == "fan_in":
+            lines.append(f"gl.verify.fan_in(gl.verify.weigh(outs, {scaled}), "
+                         f"gl.verify.weigh(again, {scaled})).backward()")
+        else:
+            lines.append(f"gl.verify.weigh(outs, {scaled}).backward()  # sum_k <u_k, outs_k>")
+    else:
+        lines.append(f"u = {literal(cotangent)}  # the output's grad (cotangent)")
+        lines.append(f"out.backward({factor}u)")
+    for var in names:
         hint = ""
-        if expected and name in expected:
-            hint = f"  # the nudge method gives {_show(expected[name])}"
-        lines.append(f"print({name}.grad){hint}")
+        if expected and var in expected:
+            hint = f"  # expected {_show(expected[var])}"
+        lines.append(f"print({var}.grad){hint}")
     return "\n".join(lines)
 
 

@@ -1,20 +1,30 @@
-"""Hypothesis strategies built from an op's declaration: shapes, values, params.
+"""Hypothesis strategies built from an op's declaration: dtypes, shapes, values, params.
 
 Imported only when verifying (it imports hypothesis). Everything drawn for one
 example is drawn by one composite strategy, so that hypothesis shrinks shapes,
 values, params and the random cotangent together to a minimal counterexample.
 
+- dtype: one of the op's declared `dtypes` (default float64, then float32);
 - shapes: `mutually_broadcastable_shapes(signature=...)`, so elementwise ops meet
   broadcasting and matmul meets batches and 1-D operands; `(*)` operands (any
-  shape) share one shape drawn by `array_shapes`;
-- values: float64, inside each input's declared open domain (within +-BOUND where
-  it is open-ended), at least MARGIN from every declared kink and bound;
+  shape) share one shape drawn by `array_shapes`. Sides run from 1 to 4; in about
+  one example in LARGE_ODDS one dimension is stretched to 100-400 elements;
+- values, each example in one of three modes: `edge` (hypothesis's edge-seeking
+  floats, within +-BOUND where the domain is open), `uniform` (uniform within the
+  declared interval; over an open end, uniform up to a scale drawn log-uniformly out
+  to LARGE) and `log` (log-uniform magnitudes from MARGIN out to LARGE, or to the
+  declared bound); always at least MARGIN from every declared kink and bound.
+  Hypothesis draws up to DRAWN values per input; a larger input repeats them, each
+  repeat moved by at most JITTER of itself (so a failure in a large input shrinks);
+- frozen inputs: for ops with two or more differentiable inputs, which of them a
+  second run passes without grad, and how (a Tensor, a numpy array, a Python number);
 - params: from the `params` hint, a mapping of value lists or `params(shapes)`;
-- `sample`, when declared, replaces all of the above.
+- `sample`, when declared, replaces shapes, values and params.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -23,12 +33,23 @@ import numpy as np
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from ..signature import ANY_SHAPE
+from ..signature import ANY_SHAPE, Signature, parse_signature
 from . import hints
 
 MAX_DIMS = 3
 """Loop (batch) dimensions, or dimensions of a `(*)` operand, drawn at most."""
 MAX_SIDE = 4
+LARGE_SIDES = (100, 400)
+"""A stretched dimension has between these many elements."""
+LARGE_CAP = 8192
+"""A stretched input with more elements than this has its other dimensions set to 1."""
+LARGE_ODDS = 8
+"""About one example in LARGE_ODDS has one stretched dimension."""
+DRAWN = 8
+"""Hypothesis draws at most this many elements of each input (in C order); a numpy
+Generator seeded by hypothesis fills the rest, so that an example's cost stays small."""
+MODES = ("edge", "uniform", "log")
+FROZEN_AS = ("tensor", "array", "number")
 
 
 class Unverifiable(Exception):
@@ -39,9 +60,13 @@ class Unverifiable(Exception):
 class Example:
     """One drawn example: the inputs as the tape holds them, the params, and more.
 
-    `shared` is the x of the accumulation check `op(x, x)` (None when it does not
-    apply); `seed` seeds the random cotangent and directions; `expected_shape` is
-    the output shape the signature promises (None when the params decide).
+    `dtype` is the float dtype of the differentiable inputs; `shared` is the x of the
+    accumulation check `op(x, x)` (None when it does not apply); `seed` seeds the
+    random cotangent and directions; `expected_shape` is the output shapes (one per
+    output) the signature promises (None when the params decide; the checks ask a
+    declared `out_shape` then); `frozen` the differentiable
+    inputs that the frozen-inputs check passes without grad, `frozen_as` how;
+    `mode` how the values were drawn; `large` whether a dimension was stretched.
     """
 
     arrays: list
@@ -49,12 +74,17 @@ class Example:
     seed: int
     expected_shape: tuple | None = None
     shared: np.ndarray | None = None
+    dtype: np.dtype = field(default_factory=lambda: np.dtype(np.float64))
+    frozen: tuple = ()
+    frozen_as: str = "tensor"
+    mode: str = "edge"
+    large: bool = False
     notes: list = field(default_factory=list)
 
 
 def example_strategy(op) -> st.SearchStrategy:
     """Everything one check needs, drawn from `op`'s declaration; Unverifiable if impossible."""
-    if not hints.differentiable_inputs(op):
+    if op.differentiable is not False and not hints.differentiable_inputs(op):
         raise Unverifiable("every input is declared a constant: there is no gradient to check")
     if op.sample is not None:
         return _from_sample(op)
@@ -77,17 +107,31 @@ def example_strategy(op) -> st.SearchStrategy:
 # -- shapes ------------------------------------------------------------------------------
 
 
-def _shapes(op) -> st.SearchStrategy:
-    """(input shapes, promised output shape or None)."""
-    sig = op.sig
-    if not sig.any_shape:
+def flat_signature(sig: Signature, count: int) -> Signature:
+    """`sig` for one call with `count` flat inputs: a variadic last input written out
+    `count - nin + 1` times, as numpy's gufunc grammar has it."""
+    if sig.variadic is None:
+        return sig
+    written = ",".join("(" + ("*" if d == ANY_SHAPE else ",".join(d)) + ")"
+                       for d in sig.flat_inputs(count))
+    outputs = ",".join("(" + ("*" if d == ANY_SHAPE else ",".join(d)) + ")"
+                       for d in sig.outputs)
+    return parse_signature(f"{written}->{outputs}")
+
+
+def _shapes(sig: Signature) -> st.SearchStrategy:
+    """(input shapes, the promised output shapes or None), for a signature without
+    variadic inputs."""
+    if not sig.any_shape and not sig.new_output_dims() and sig.nout is not None:
+        single = sig.text.replace(" ", "").split("->")[0] + "->" + "(" + ",".join(
+            sig.outputs[0]) + ")"  # hypothesis knows one output; result_shapes does them all
         return hnp.mutually_broadcastable_shapes(
-            signature=sig.text.replace(" ", ""), max_dims=MAX_DIMS, max_side=MAX_SIDE
-        ).map(lambda b: (tuple(b.input_shapes), tuple(b.result_shape)))
+            signature=single, max_dims=MAX_DIMS, max_side=MAX_SIDE
+        ).map(lambda b: (tuple(b.input_shapes), hints.result_shapes(sig, b.input_shapes)))
 
     @st.composite
     def any_shapes(draw):
-        star = draw(hnp.array_shapes(min_dims=0, max_dims=MAX_DIMS + 1, max_side=MAX_SIDE))
+        star = draw(hnp.array_shapes(min_dims=0, max_dims=MAX_DIMS, max_side=MAX_SIDE))
         sizes = {}
         shapes = []
         for dims in sig.inputs:
@@ -102,21 +146,98 @@ def _shapes(op) -> st.SearchStrategy:
     return any_shapes()
 
 
+def stretch(sig, shapes: tuple, choice: int, side: int) -> tuple:
+    """`shapes` with one dimension stretched to `side` elements, keeping them valid.
+
+    The dimensions that can stretch are every named core dimension (all its
+    occurrences together), every loop (batch) position where some input is longer than 1
+    (every input whose size there is not 1: broadcasting stays as drawn), and each axis
+    of a `(*)` operand (all `(*)` operands together);
+    `choice` picks one of them (modulo their count). An operand of shape () of a `(*)`
+    op becomes a vector.
+    """
+    shapes = [tuple(s) for s in shapes]
+    options = []
+    if sig.any_shape:
+        star = next((s for d, s in zip(sig.inputs, shapes, strict=True) if d == ANY_SHAPE), None)
+        if star is not None:
+            options += [("star", axis) for axis in range(max(len(star), 1))]
+    else:
+        cores = []
+        for dims, shape in zip(sig.inputs, shapes, strict=True):
+            present = dims if len(shape) >= len(dims) else tuple(
+                d for d in dims if not d.endswith("?"))
+            cores.append(present)
+            options += [("core", d.rstrip("?")) for d in present
+                        if ("core", d.rstrip("?")) not in options]
+        loops = max(len(s) - len(c) for s, c in zip(shapes, cores, strict=True))
+        for k in range(loops):  # only where some input is longer than 1: the same broadcasting
+            sizes = [s[len(s) - len(c) - 1 - k] for s, c in zip(shapes, cores, strict=True)
+                     if len(s) - len(c) - 1 - k >= 0]
+            if any(n > 1 for n in sizes):
+                options.append(("loop", k))
+    if not options:
+        return tuple(shapes)
+    kind, which = options[choice % len(options)]
+    out = []
+    for i, shape in enumerate(shapes):
+        dims = sig.inputs[i]
+        if kind == "star":
+            if dims == ANY_SHAPE:
+                shape = shape or (1,)
+                shape = shape[:which] + (side,) + shape[which + 1:]
+        elif kind == "core":
+            present = dims if len(shape) >= len(dims) else tuple(
+                d for d in dims if not d.endswith("?"))
+            core_start = len(shape) - len(present)
+            shape = tuple(side if j >= core_start and present[j - core_start].rstrip("?") == which
+                          else n for j, n in enumerate(shape))
+        else:  # a loop position, counted from the right of the loop dimensions
+            present = dims if len(shape) >= len(dims) else tuple(
+                d for d in dims if not d.endswith("?"))
+            loop = len(shape) - len(present)
+            j = loop - 1 - which
+            if 0 <= j and shape[j] != 1:
+                shape = shape[:j] + (side,) + shape[j + 1:]
+        out.append(shape)
+    if max(math.prod(s) for s in out) > LARGE_CAP:  # other dimensions to 1, keeping the long one
+        out = [tuple(n if n == side or n == 1 else 1 for n in s) if kind != "core" else
+               _ones_but_core(sig.inputs[i], s) for i, s in enumerate(out)]
+    return tuple(out)
+
+
+def _ones_but_core(dims, shape: tuple) -> tuple:
+    """`shape` with its loop (batch) dimensions set to 1."""
+    if dims == ANY_SHAPE:
+        return shape
+    core = min(len(dims), len(shape))
+    return (1,) * (len(shape) - core) + tuple(shape[len(shape) - core:])
+
+
 # -- values ------------------------------------------------------------------------------
 
 
-def elements(bounds: tuple, points: tuple) -> st.SearchStrategy:
-    """float64 values in the open interval `bounds`, at least MARGIN from its ends and `points`."""
+def _limits(bounds: tuple, points: tuple, reach: float) -> tuple[float, float, float]:
+    """(lo, hi, margin): where values may go, open ends reaching out to +-reach."""
     low, high = bounds
-    lo = -hints.BOUND if low is None else low
-    hi = hints.BOUND if high is None else high
+    lo = -reach if low is None else low
+    hi = reach if high is None else high
     if low is None and high is not None:
-        lo = min(lo, high - hints.BOUND)
+        lo = min(lo, high - reach)
     if high is None and low is not None:
-        hi = max(hi, low + hints.BOUND)
+        hi = max(hi, low + reach)
     margin = min(hints.MARGIN, (hi - lo) / 8)
     lo = lo + margin if low is not None else lo
     hi = hi - margin if high is not None else hi
+    return lo, hi, margin
+
+
+def elements(bounds: tuple, points: tuple) -> st.SearchStrategy:
+    """float64 values in the open interval `bounds`, at least MARGIN from its ends and `points`.
+
+    Hypothesis's edge-seeking floats: open ends reach out to +-BOUND.
+    """
+    lo, hi, margin = _limits(bounds, points, hints.BOUND)
 
     def away(x: float) -> float:
         for point in points:
@@ -129,6 +250,91 @@ def elements(bounds: tuple, points: tuple) -> st.SearchStrategy:
 
     values = st.floats(lo, hi, allow_nan=False, allow_infinity=False, allow_subnormal=False)
     return values.map(away).filter(safe) if points else values
+
+
+def place(units: np.ndarray, bounds: tuple, points: tuple, mode: str,
+          reach_unit: float = 1.0) -> np.ndarray:
+    """Map numbers in [0, 1] to float64 values across the whole declared interval.
+
+    `uniform`: uniform within a bounded interval; over an open end, uniform up to a
+    reach of 10 ** (-1 + reach_unit * 7), from 0.1 out to LARGE. `log`: magnitudes
+    (distances from the finite bound, if one) log-uniform from MARGIN out to LARGE or
+    the far bound; a two-sided choice (sign, or which bound) takes the lower half of
+    [0, 1]. Every value then keeps MARGIN from each kink and bound.
+    """
+    units = np.asarray(units, dtype=np.float64)
+    low, high = bounds
+    top = math.log10(hints.LARGE)
+    if mode == "uniform":
+        reach = 10.0 ** (-1.0 + reach_unit * (top + 1.0)) if low is None or high is None else 1.0
+        lo, hi, margin = _limits(bounds, points, reach)
+        x = lo + (hi - lo) * units
+    else:
+        lo, hi, margin = _limits(bounds, points, hints.LARGE)
+        two_sided = (low is None) == (high is None)
+        side = units < 0.5
+        t = np.where(side, 2 * units, 2 * units - 1) if two_sided else units
+        bottom = math.log10(margin)
+        if low is None and high is None:
+            magnitude = 10.0 ** (bottom + t * (top - bottom))
+            x = np.where(side, -magnitude, magnitude)
+        else:
+            far = math.log10(max(hi - lo, 2 * margin))
+            distance = 10.0 ** (bottom + t * (far - bottom))
+            if two_sided:
+                x = np.where(side, low + distance, high - distance)
+            elif low is not None:
+                x = low + distance
+            else:
+                x = high - distance
+    x = np.clip(x, lo, hi)
+    for point in points:
+        close = np.abs(x - point) < margin
+        x = np.where(close, point + np.where(x >= point, margin, -margin), x)
+    return np.asarray(x, dtype=np.float64)
+
+
+@functools.lru_cache(maxsize=64)
+def _digits(count: int) -> st.SearchStrategy:
+    """`count` bytes, one hypothesis choice: each value's leading base-256 digit, drawn about
+    uniformly (hypothesis draws wide integer ranges mostly near their lower end) and shrunk
+    towards 0. The digits after it come from a numpy Generator (see `_units`)."""
+    return st.binary(min_size=count, max_size=count).map(
+        lambda raw: np.frombuffer(raw, dtype=np.uint8))
+
+
+def _units(digits, rng: np.random.Generator) -> np.ndarray:
+    """Numbers in [0, 1): drawn leading digits, and a Generator's fraction of a digit."""
+    digits = np.asarray(digits, dtype=np.float64)
+    return (digits + rng.random(np.shape(digits))) / 256
+
+
+def spread(rng: np.random.Generator, shape: tuple, bounds: tuple, points: tuple,
+           mode: str) -> np.ndarray:
+    """`place`d values from a numpy Generator (for stretched, large examples)."""
+    return place(rng.random(shape), bounds, points, mode, rng.random())
+
+
+JITTER = 1e-4
+"""Repeated values are moved by up to this fraction of themselves (no exact ties)."""
+
+
+def repeat(head: np.ndarray, size: int, rng: np.random.Generator, bounds: tuple) -> np.ndarray:
+    """`size` values: `head`, then `head` again and again, each repeat moved by at most
+    JITTER of itself, staying inside the open interval `bounds`."""
+    head = np.asarray(head, dtype=np.float64)
+    if size <= head.size:
+        return head[:size]
+    values = np.resize(head, size)
+    rest = values[head.size:]
+    rest *= 1.0 + JITTER * rng.uniform(-1.0, 1.0, rest.shape)
+    low, high = bounds
+    if low is not None or high is not None:
+        span = (high if high is not None else np.inf) - (low if low is not None else -np.inf)
+        inset = min(hints.MARGIN, span / 8) / 2
+        np.clip(values, -np.inf if low is None else low + inset,
+                np.inf if high is None else high - inset, out=values)
+    return values
 
 
 def _array(shape, strategy) -> st.SearchStrategy:
@@ -172,15 +378,17 @@ def _as_strategy(value) -> st.SearchStrategy:
 # -- one example --------------------------------------------------------------------------
 
 
-def _tape_form(array, integral_ok: bool = False):
-    """How the tape holds an input: float64 arrays, numpy scalars for 0-d values."""
+def _tape_form(array, dtype=np.float64, integral_ok: bool = False):
+    """How the tape holds an input: arrays of `dtype`, numpy scalars for 0-d values."""
     array = np.asarray(array)
     if not (integral_ok and array.dtype.kind in "biu"):
-        array = array.astype(np.float64)
+        array = array.astype(dtype)
     return array[()] if array.ndim == 0 else array
 
 
-def _shared(draw, op, shapes) -> np.ndarray | None:
+def _shared(op, shapes, arrays, rng_seed: int, dtype) -> np.ndarray | None:
+    """The x of op(x, x): a drawn input that fits (copied), else values spread over the
+    intersection of both inputs' domains."""
     if not hints.reuses_inputs(op):
         return None
     shape = hints.shared_shape(op, shapes)
@@ -188,7 +396,14 @@ def _shared(draw, op, shapes) -> np.ndarray | None:
     if shape is None or bounds is None:
         return None
     points = hints.kinks(op, 0) + hints.kinks(op, 1)
-    return _tape_form(draw(_array(shape, elements(bounds, points))))
+    lo, hi, margin = _limits(bounds, points, np.inf)
+    for array in arrays:
+        values = np.asarray(array, dtype=np.float64)
+        if np.shape(array) == shape and np.all((values >= lo) & (values <= hi)) and all(
+                np.all(np.abs(values - p) >= margin * 0.999) for p in points):
+            return _tape_form(np.copy(array), dtype)
+    rng = np.random.default_rng(rng_seed)
+    return _tape_form(spread(rng, shape, bounds, points, "uniform"), dtype)
 
 
 def _sampled_shared(op, arrays) -> np.ndarray | None:
@@ -198,22 +413,96 @@ def _sampled_shared(op, arrays) -> np.ndarray | None:
     shape = hints.shared_shape(op, [np.shape(a) for a in arrays])
     for array in arrays:
         if np.shape(array) == shape:
-            return _tape_form(np.copy(array))
+            return _tape_form(np.copy(array), np.asarray(array).dtype)
     return None
 
 
+def _frozen_strategy(op) -> st.SearchStrategy:
+    """(which differentiable inputs the frozen-inputs check passes without grad, how)."""
+    wrt = hints.differentiable_inputs(op)
+    if len(wrt) < 2:
+        return st.just(((), "tensor"))
+    n = len(wrt)
+
+    def decode(k: int) -> tuple:  # one choice: a proper, nonempty subset, and how
+        mask, how = k // len(FROZEN_AS) + 1, FROZEN_AS[k % len(FROZEN_AS)]
+        return tuple(i for j, i in enumerate(wrt) if mask >> j & 1), how
+
+    return st.integers(0, (2**n - 2) * len(FROZEN_AS) - 1).map(decode)
+
+
+def _frozen(frozen: tuple, how: str, arrays) -> tuple[tuple, str]:
+    if how == "number" and any(np.ndim(arrays[i]) for i in frozen):
+        how = "array"
+    return frozen, how
+
+
+VARIADIC = (1, 4)
+"""A variadic input gets between these many elements."""
+
+
 def _from_declaration(op) -> st.SearchStrategy:
-    values = [elements(hints.interval(op, i), hints.kinks(op, i)) for i in range(op.nin)]
-    shapes_strategy = _shapes(op)
+    fixed = op.nin - 1 if op.variadic is not None else op.nin
+    counts = range(fixed + VARIADIC[0], fixed + VARIADIC[1] + 1) if op.variadic else [op.nin]
+    sigs = {n: flat_signature(op.sig, n) for n in counts}
+    strategies = {n: _shapes(sig) for n, sig in sigs.items()}
+    count_strategy = st.sampled_from(list(counts))
+    top = max(counts)
+    intervals = [hints.interval(op, i) for i in range(top)]
+    kinks = [hints.kinks(op, i) for i in range(top)]
+    edge_values = [elements(intervals[i], kinks[i]) for i in range(top)]
+    edge_arrays = {}
+    dtype_strategy = st.sampled_from(hints.dtypes(op))
+    large_strategy = st.integers(1, LARGE_ODDS)
+    low, high = LARGE_SIDES
+    stretch_strategy = _digits(2).map(  # (which dimension, its new side), about uniform
+        lambda b: (int(b[0]), low + int(b[1]) * (high - low + 1) // 256))
+    mode_strategy = st.sampled_from(MODES)
+    seed_strategy = st.integers(0, 2**32 - 1)
+    frozen_strategy = _frozen_strategy(op)
+    fixed_params = st.just({}) if op.params is None else (
+        _params(op, None) if isinstance(op.params, Mapping) else None)
 
     @st.composite
     def example(draw):
-        shapes, expected = draw(shapes_strategy)
-        params = draw(_params(op, shapes))
-        arrays = [_tape_form(draw(_array(s, v))) for s, v in zip(shapes, values, strict=True)]
-        shared = _shared(draw, op, shapes)
-        seed = draw(st.integers(0, 2**32 - 1))
-        return Example(arrays, params, seed, expected, shared)
+        # The same choices are drawn whether or not the example is large, so that the
+        # shrinker can turn a large failing example into a small one.
+        dtype = draw(dtype_strategy)
+        count = draw(count_strategy)
+        sig = sigs[count]
+        shapes, expected = draw(strategies[count])
+        large = draw(large_strategy) == LARGE_ODDS
+        choice, side = draw(stretch_strategy)
+        values_seed = draw(seed_strategy)
+        small = shapes
+        if large:
+            shapes = stretch(sig, shapes, choice, side)
+            expected = None if expected is None else hints.result_shapes(sig, shapes)
+        params = draw(fixed_params if fixed_params is not None else _params(op, shapes))
+        mode = draw(mode_strategy)
+        rng = np.random.default_rng(values_seed)
+        arrays = []
+        for i, shape in enumerate(shapes):
+            # hypothesis draws (and shrinks) up to DRAWN values; the rest of the array
+            # repeats them, each moved a little, so that a value that fails in a large
+            # array is one hypothesis drew, and shrinks with it to a small example
+            size = math.prod(shape)
+            drawn = min(math.prod(small[i]), DRAWN)
+            if mode == "edge":
+                key = (i, drawn)
+                if key not in edge_arrays:  # a strategy is built (and validated) once
+                    edge_arrays[key] = _array((drawn,), edge_values[i])
+                head = draw(edge_arrays[key])
+            else:
+                units = _units(draw(_digits(drawn + 1)), rng)
+                head = place(units[1:], intervals[i], kinks[i], mode, units[0])
+            arrays.append(repeat(head, size, rng, intervals[i]).reshape(shape))
+        arrays = [_tape_form(a, dtype) for a in arrays]
+        seed = draw(seed_strategy)
+        shared = _shared(op, shapes, arrays, seed, dtype)
+        frozen, frozen_as = _frozen(*draw(frozen_strategy), arrays)
+        return Example(arrays, params, seed, expected, shared, np.dtype(dtype), frozen,
+                       frozen_as, mode, large)
 
     return example()
 
@@ -228,30 +517,48 @@ def _from_sample(op) -> st.SearchStrategy:
             f"its sample hint returned {strategy!r}; expected a hypothesis strategy of "
             "(arrays, params)"
         )
+    dtype_strategy = st.sampled_from(hints.dtypes(op))
+    frozen_strategy = _frozen_strategy(op)
 
     @st.composite
     def example(draw):
         drawn = draw(strategy)
+        dtype = draw(dtype_strategy)
         try:
             arrays, params = drawn
-            arrays = [_tape_form(a, integral_ok=i in op.constants) for i, a in enumerate(arrays)]
+            arrays = _flatten(op, list(arrays))
+            arrays = [_tape_form(a, dtype, integral_ok=i in op.constants)
+                      for i, a in enumerate(arrays)]
         except (TypeError, ValueError) as error:
             raise HintError(
                 f"its sample hint drew {drawn!r}; expected (arrays, params), one array per "
                 f"input ({op.nin})"
             ) from error
-        if len(arrays) != op.nin or not isinstance(params, dict):
+        fixed = op.nin - 1 if op.variadic is not None else op.nin
+        fits = (len(arrays) >= fixed + 1) if op.variadic else len(arrays) == op.nin
+        if not fits or not isinstance(params, dict):
             raise HintError(
                 f"its sample hint drew {len(arrays)} array(s) and params {params!r}; expected "
-                f"{op.nin} array(s) and a dict"
+                f"{op.nin} array(s){' (the last one variadic)' if op.variadic else ''} and a "
+                "dict"
             )
         shapes = [np.shape(a) for a in arrays]
-        expected = hints.result_shape(op.sig, shapes) if _fits(op, shapes) else None
+        sig = flat_signature(op.sig, len(arrays))
+        expected = hints.result_shapes(sig, shapes) if _fits(op, shapes) else None
         shared = _sampled_shared(op, arrays)
+        frozen, frozen_as = _frozen(*draw(frozen_strategy), arrays)
         seed = draw(st.integers(0, 2**32 - 1))
-        return Example(arrays, dict(params), seed, expected, shared)
+        return Example(arrays, dict(params), seed, expected, shared, np.dtype(dtype), frozen,
+                       frozen_as, "sample")
 
     return example()
+
+
+def _flatten(op, arrays: list) -> list:
+    """A sample hint may give a sequence input as one list of arrays: flatten it."""
+    if op.variadic is not None and arrays and isinstance(arrays[-1], (list, tuple)):
+        return arrays[:-1] + list(arrays[-1])
+    return arrays
 
 
 def _fits(op, shapes) -> bool:

@@ -1,0 +1,146 @@
+"""The verifier's former blind spots (issue 11): each wrong op in tests/wrong_ops_blind.py is
+caught at the default profile with a shrunk counterexample whose snippet reproduces it, and
+each twin with the mistake fixed passes (two of them correct ops it used to flag)."""
+
+import contextlib
+import io
+
+import gradledger as gl
+import numpy as np
+import pytest
+import wrong_ops_blind
+from gradledger.verify import FAIL, PASS, verify_op
+
+# op -> (the sub-checks allowed to catch it, at most this many numbers in the shrunk inputs)
+CAUGHT_BY = {
+    "wrong_float32_fast_path": ({"vs float64"}, 1),
+    "wrong_asymptote_sign": ({"directional", "jacobian"}, 1),
+    "wrong_blocked_rows": ({"directional"}, 2 * wrong_ops_blind.BLOCK),
+    "wrong_needs_grad_shortcut": ({"frozen inputs"}, 8),
+    "wrong_constant_path": ({"frozen inputs"}, 2),
+    "wrong_one_segment": ({"directional", "jacobian"}, 1),
+    "wrong_strict_input": ({"directional", "jacobian"}, 2),
+    "wrong_repeated_index": ({"directional", "jacobian"}, 2),
+    "wrong_gaussian": ({"directional", "jacobian"}, 1),
+    "wrong_solve": ({"directional", "jacobian"}, 6),
+}
+EXAMPLES = 200  # the CLI's default
+
+
+_REPORTS = {}
+
+
+def report_of(name: str):
+    """The op's report at the default profile, verified once per test process."""
+    if name not in _REPORTS:
+        from gradledger.loader import host
+
+        host.reset()
+        gl.register_plugin(wrong_ops_blind.WRONG, name="wrong_blind")
+        gl.register_plugin(wrong_ops_blind.FIXED, name="fixed_blind")
+        try:
+            _REPORTS[name] = verify_op(name, examples=EXAMPLES)
+        finally:
+            host.reset()
+    return _REPORTS[name]
+
+
+def test_every_blind_spot_op_is_listed():
+    assert {op.name for op in wrong_ops_blind.WRONG_OPS} == set(CAUGHT_BY)
+    assert {op.name for op in wrong_ops_blind.FIXED_OPS} == {
+        name.replace("wrong_", "fixed_") for name in CAUGHT_BY}
+
+
+@pytest.mark.parametrize("name", sorted(CAUGHT_BY))
+def test_wrong_op_is_caught_shrunk_and_its_snippet_reproduces_it(fresh_host, name):
+    checks, most_numbers = CAUGHT_BY[name]
+    report = report_of(name)
+    assert report.status == FAIL, str(report)
+    failure = report.failure
+    assert failure.check in checks, str(report)
+    numbers = sum(np.size(a) for a in failure.inputs.values())
+    assert numbers <= most_numbers, f"not shrunk: {failure.inputs}"
+    gl.register_plugin(wrong_ops_blind.WRONG, name="wrong_blind")
+    _reproduce(name, failure)
+    SPECIFICS.get(name, lambda failure: None)(failure)
+
+
+@pytest.mark.parametrize("name", sorted(n.replace("wrong_", "fixed_") for n in CAUGHT_BY))
+def test_twin_with_the_mistake_fixed_passes_in_both_dtypes(name):
+    report = report_of(name)
+    assert report.status == PASS, str(report)
+    assert set(report.dtypes) == {"float32", "float64"}
+
+
+def _reproduce(name, failure):
+    """Paste the snippet: it books the grads the report shows, or raises as reported."""
+    namespace = {}
+    output = io.StringIO()
+    if "raised" in failure.message:
+        with pytest.raises(Exception), contextlib.redirect_stdout(output):  # noqa: B017
+            exec(failure.snippet, namespace)
+            _forward_nudged(name, namespace)
+        return
+    with contextlib.redirect_stdout(output):
+        exec(failure.snippet, namespace)
+    worst = failure.worst
+    tensor = namespace[f"x{worst.input}"]
+    booked = np.zeros(np.shape(tensor.data)) if tensor.grad is None else tensor.grad
+    assert np.asarray(booked)[worst.index] == pytest.approx(worst.analytic, rel=1e-6)
+    assert abs(worst.numeric - worst.analytic) > failure.tolerance
+
+
+def _forward_nudged(name, namespace):
+    """A forward that raised at a nudged point: nudge the snippet's input as the check does."""
+    x = np.asarray(namespace["x1"].data)
+    getattr(gl.ops, name)(gl.tensor(x + 1e-4 * np.abs(x)))
+
+
+def _float32(failure):
+    assert failure.dtype == "float32" and "np.float32" in failure.snippet
+    assert failure.reference == "the same op in float64"
+
+
+def _far_negative(failure):
+    (x,) = failure.inputs.values()
+    assert np.all(np.asarray(x) < -200.0)
+
+
+def _long_row(failure):
+    (x,) = failure.inputs.values()
+    assert np.shape(x)[-1] > wrong_ops_blind.BLOCK
+
+
+def _in_the_band(failure):
+    (x,) = failure.inputs.values()
+    assert 0.6 < float(x) < 0.7
+
+
+def _frozen(failure):
+    assert "given as" in failure.message
+    assert any(mark in failure.snippet for mark in ("# no grad", "# a plain numpy array",
+                                                     "# a Python number"))
+    if failure.worst is not None:
+        assert failure.reference == "the grads booked when every input requires grad"
+
+
+def _repeated_index(failure):
+    index = failure.params["index"]
+    assert len(set(index.tolist())) < len(index)  # the shrunk index repeats a position
+    assert "index=np.array([" in failure.snippet and "dtype=np.int" in failure.snippet
+
+
+def _raised_at_a_nudge(failure):
+    assert "raised ValueError" in failure.message and "nudged point" in failure.message
+
+
+SPECIFICS = {
+    "wrong_float32_fast_path": _float32,
+    "wrong_asymptote_sign": _far_negative,
+    "wrong_blocked_rows": _long_row,
+    "wrong_one_segment": _in_the_band,
+    "wrong_needs_grad_shortcut": _frozen,
+    "wrong_constant_path": _frozen,
+    "wrong_repeated_index": _repeated_index,
+    "wrong_strict_input": _raised_at_a_nudge,
+}

@@ -33,6 +33,8 @@ CASES = [
     ("div scalar/matrix", "div", [rng.normal(size=()), away_from_zero(2, 2)], {}),
     ("neg", "neg", [rng.normal(size=(2, 3))], {}),
     ("exp", "exp", [rng.normal(size=(3, 2))], {}),
+    ("logaddexp (2,3),(3,)", "logaddexp", [rng.normal(size=(2, 3)) * 5, rng.normal(size=(3,))],
+     {}),
     ("log", "log", [positive(4)], {}),
     ("tanh", "tanh", [rng.normal(size=(2, 2, 2))], {}),
     ("relu", "relu", [away_from_zero(3, 4)], {}),

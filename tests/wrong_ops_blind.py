@@ -222,6 +222,9 @@ def small_systems():
 
 
 def _pair(name, **fields):
+    """A wrong op and its fixed twin. They are first-order ops, as most plugin ops are
+    (their rules use numpy freely: searchsorted, np.add.at): they declare order=1."""
+    fields.setdefault("order", 1)
     wrong = Op(f"wrong_{name}", **{k: v[0] if isinstance(v, Twin) else v
                                    for k, v in fields.items()})
     fixed = Op(f"fixed_{name}", **{k: v[1] if isinstance(v, Twin) else v

@@ -173,6 +173,8 @@ OPS = [
     Op("softplus", lambda x: np.logaddexp(0.0, x),
        local_grad=lambda x, out: (call("sigmoid", x),),
        signature=UNARY, doc="log(1 + exp(x)), a smooth relu"),
+    Op("logaddexp", np.logaddexp, local_grad=lambda a, b, out: (np.exp(a - out), np.exp(b - out)),
+       signature=BINARY, doc="log(exp(a) + exp(b)), without overflow"),
     # -- magnitude and sign ------------------------------------------------------------
     Op("abs", np.abs, local_grad=lambda x, out: (np.sign(x),), signature=UNARY,
        kinks=(AT_ZERO,), numpy_names=("absolute",), doc="|x|; its derivative at 0 is 0"),

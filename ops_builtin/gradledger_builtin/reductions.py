@@ -11,7 +11,7 @@ numpy-based autograd do; PyTorch's max over all elements does the same).
 
 import numpy as np
 from gradledger.errors import OpCallError
-from gradledger.extend import Op
+from gradledger.extend import Op, call
 
 ANY = "(*)->(*)"
 
@@ -54,11 +54,20 @@ def mean_vjp(out_grad, x, out, axis=None, keepdims=False):
     return (_spread(out_grad / count, x, axis, keepdims),)
 
 
+def cumsum(x, axis=None):
+    """Running sums along axis (None: of the flattened x), as np.cumsum; float32 (and
+    float16) accumulate in float64, as PyTorch's CPU kernel does: a running sum has no
+    pairwise trick, so its rounding error would otherwise grow with the axis' length."""
+    dtype = np.result_type(x)
+    wide = np.float64 if dtype.kind == "f" and dtype.itemsize < 8 else None
+    return np.cumsum(x, axis=axis, dtype=wide).astype(dtype, copy=False)
+
+
 def cumsum_vjp(out_grad, x, out, axis=None):
     """x[i] reaches every out[j] with j >= i: running sums of out_grad from the end."""
     if axis is None:
-        return (np.reshape(np.flip(np.cumsum(np.flip(out_grad))), np.shape(x)),)
-    return (np.flip(np.cumsum(np.flip(out_grad, axis), axis), axis),)
+        return (np.reshape(np.flip(call("cumsum", np.flip(out_grad))), np.shape(x)),)
+    return (np.flip(call("cumsum", np.flip(out_grad, axis), axis=axis), axis),)
 
 
 # -- extremes ------------------------------------------------------------------------------
@@ -280,7 +289,8 @@ OPS = [
        doc="sum over axis (None: all), keepdims"),
     Op("mean", np.mean, vjp=mean_vjp, signature=ANY, params=reduction_params,
        doc="mean over axis (None: all), keepdims"),
-    Op("cumsum", np.cumsum, vjp=cumsum_vjp, signature=ANY, params=single_axis_params,
+    Op("cumsum", cumsum, vjp=cumsum_vjp, signature=ANY, params=single_axis_params,
+       param_order=("axis", "dtype", "out"),
        doc="running sums along axis (None: of the flattened x)"),
     Op("max", np.max, vjp=max_vjp, signature=ANY, sample=distinct_sample,
        numpy_names=("amax",),

@@ -7,7 +7,7 @@ flatten, which numpy has only as a method, follows torch.flatten(x, start_dim, e
 
 import numpy as np
 from gradledger.errors import OpCallError
-from gradledger.extend import Op, unbroadcast
+from gradledger.extend import Op, call, unbroadcast
 
 ANY = "(*)->(*)"
 
@@ -131,7 +131,7 @@ def tile_vjp(out_grad, x, out, reps):
 
 def repeat_vjp(out_grad, x, out, repeats, axis=None):
     """Each element's copies' grads, summed (an element repeated 0 times gets 0): an int
-    count by a reshape, counts per element by differences of running sums."""
+    count by a reshape, counts per element by scatter_add (getitem's transpose)."""
     shape = np.shape(x)
     if axis is None:
         axis, n = 0, int(np.prod(shape, dtype=np.int64))
@@ -142,10 +142,9 @@ def repeat_vjp(out_grad, x, out, repeats, axis=None):
     if np.ndim(repeats) == 0:
         copies = int(counts[0]) if n else 0
         grad = np.sum(np.reshape(g, np.shape(g)[:-1] + (n, copies)), axis=-1)
-    else:
-        sums = np.pad(np.cumsum(g, axis=-1), [(0, 0)] * (np.ndim(g) - 1) + [(1, 0)])
-        ends = np.cumsum(counts)
-        grad = sums[..., ends] - sums[..., ends - counts]
+    else:  # each copy's grad added into the element it copies (scatter_add, exact)
+        owner = np.repeat(np.arange(n), counts)
+        grad = call("scatter_add", g, index=(Ellipsis, owner), shape=np.shape(g)[:-1] + (n,))
     return (np.reshape(np.moveaxis(grad, -1, axis), shape),)
 
 

@@ -92,7 +92,7 @@ def cosine_similarity_vjp(out_grad, a, b, out):
     """d cos / d a = b / (|a| |b|) - cos a / |a|**2, likewise for b; leading axes broadcast."""
     norm_a = np.linalg.norm(a, axis=-1, keepdims=True)
     norm_b = np.linalg.norm(b, axis=-1, keepdims=True)
-    g, cos = out_grad[..., np.newaxis], np.asarray(out)[..., np.newaxis]
+    g, cos = out_grad[..., np.newaxis], out[..., np.newaxis]
     grad_a = g * (b / (norm_a * norm_b) - cos * a / norm_a**2)
     grad_b = g * (a / (norm_a * norm_b) - cos * b / norm_b**2)
     return _sum_to(grad_a, np.shape(a)), _sum_to(grad_b, np.shape(b))

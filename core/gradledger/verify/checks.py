@@ -863,7 +863,8 @@ class Checker:
                 "vs float64", f"the {dtype} output is not the float64 output to within "
                 f"{dtype} rounding", result, reference="the same op in float64",
                 cotangent=how_u)
-        result = _low_comparison(grads, self.grads, grad_noise, dtype)
+        result = _low_comparison(grads, self.grads, grad_noise, dtype,
+                                 unit=float(np.max(np.abs(self.u), initial=0.0)))
         if self.stats is not None and not result.failed:
             self.stats.approach("vs float64", result.fraction)
         if result.failed:
@@ -1000,7 +1001,9 @@ def _low_comparison(got: dict, want: dict, noise: dict, dtype, unit: float = 0.0
     `unit` is added to each element's size: the forward compares with `unit=1`, as the
     directional check's cancellation bar does, because a forward rounds intermediate
     values of order 1 even where its output is tiny (log cosh x near 0, computed as
-    |x| + log1p(exp(-2|x|)) - log 2, keeps about 7 digits of the 0.69, not of x**2 / 2).
+    |x| + log1p(exp(-2|x|)) - log 2, keeps about 7 digits of the 0.69, not of x**2 / 2);
+    grads compare with `unit` = the largest cotangent element, a rule's local
+    derivatives of order 1 rounded (softmax - onehot at the label: p - 1 in float32).
     """
     info = np.finfo(dtype)
     eps, tiny = float(info.eps), 16 * float(info.tiny)

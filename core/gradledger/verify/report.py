@@ -228,13 +228,17 @@ def literal(value) -> str:
 def source(value) -> str:
     """Python source for a param value that runs when pasted (with numpy as np).
 
-    Handles numbers, strings, None, Ellipsis, slices, tuples, lists, dicts and numpy
-    arrays and scalars; raises ValueError for anything else.
+    Handles numbers, strings, None, Ellipsis, slices, tuples, lists, dicts, numpy
+    arrays, scalars, dtypes and scalar types; raises ValueError for anything else.
     """
     if value is None or isinstance(value, (bool, str)):
         return repr(value)
     if value is Ellipsis:
         return "..."
+    if isinstance(value, np.dtype):
+        return f"np.dtype({value.name!r})"
+    if isinstance(value, type) and issubclass(value, np.generic):
+        return f"np.{value.__name__}"
     if isinstance(value, (np.ndarray, np.generic)):
         array = np.asarray(value)
         if array.ndim == 0:

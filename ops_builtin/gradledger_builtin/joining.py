@@ -55,7 +55,7 @@ def _joined_sample(new_axis: bool):
     from hypothesis import strategies as st
     from hypothesis.extra.numpy import array_shapes, arrays
 
-    values = st.floats(-10, 10, allow_nan=False, allow_infinity=False)
+    values = st.floats(-10, 10, allow_nan=False, allow_infinity=False, allow_subnormal=False)
 
     @st.composite
     def draw(draw_):
@@ -81,7 +81,7 @@ def split_sample():
     from hypothesis import strategies as st
     from hypothesis.extra.numpy import array_shapes, arrays
 
-    values = st.floats(-10, 10, allow_nan=False, allow_infinity=False)
+    values = st.floats(-10, 10, allow_nan=False, allow_infinity=False, allow_subnormal=False)
 
     @st.composite
     def draw(draw_):

@@ -529,6 +529,10 @@ def walk(starts, retain_graph: bool, trace=None, create_graph: bool = False,
     pending = _count_consumers(list(ledger))
     ready = [node for node in ledger if pending[node] == 0]
     booked = set()
+    # The arrays of the nodes this pass frees, unlocked together when it ends (one lock
+    # taken, not one per node); a node's list has bases before views, as `release` wants,
+    # and a view whose base some other node still locks is retried by `release` itself.
+    unlock: list = []
     try:
         while ready:
             node = ready.pop()
@@ -582,11 +586,11 @@ def walk(starts, retain_graph: bool, trace=None, create_graph: bool = False,
             else:
                 _book_traced(node, tensor, out_grad, contributions, locals_, ledger, pending,
                              ready, booked, capture, trace)
-            if not retain_graph:
-                if node.locked is None:
-                    node.arrays = node.out = node.params = None
-                else:
-                    node.free()
+            if not retain_graph:  # `node.free()`, with its arrays unlocked at the end
+                node.arrays = node.out = node.params = None
+                if node.locked is not None:
+                    unlock.extend(node.locked)
+                    node.locked = None
         if held:
             _book_all(held, booked)
     except Exception as error:
@@ -600,6 +604,9 @@ def walk(starts, retain_graph: bool, trace=None, create_graph: bool = False,
                 "the forward pass before trying again."
             )
         raise
+    finally:
+        if unlock:
+            locks.release(unlock)
 
 
 def _book_traced(node, tensor, out_grad, contributions, locals_, ledger, pending, ready,

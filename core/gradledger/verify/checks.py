@@ -592,6 +592,12 @@ class Checker:
             self.forward_rule, self.arrays, self.wrt, self.u, v, accept=accept))
         if failure is not None:
             return failure
+        # the nudged point x + t v is itself rounded, by eps |x| per element
+        rounded = numeric.ROUNDOFF * numeric.EPS * float(sum(
+            np.sum(np.abs(self.grads[i]) * np.abs(self.arrays[i])) for i in self.wrt))
+        rounded /= numeric.STEP
+        estimate = numeric.Estimate(estimate.value, estimate.truncation,
+                                    estimate.roundoff + rounded)
         result = compare_scalar(estimate, analytic, terms)
         if self.stats is not None and not result.failed:
             self.stats.record(result.abs_error, result.rel_error, result.fraction)
@@ -660,6 +666,8 @@ class Checker:
 
             numerics[i], bars[i] = numeric.per_element(
                 self.forward_rule, self.arrays, i, self.u, self.scales[i], accept=accept)
+            bars[i] = bars[i] + numeric.ROUNDOFF * numeric.EPS * np.abs(analytic) * np.abs(
+                np.asarray(self.arrays[i], dtype=np.float64)) / (numeric.STEP * self.scales[i])
         return compare_elements(numerics, bars, self.grads)
 
     def _how_plain(self, comparison: Comparison | None) -> dict:
@@ -840,7 +848,8 @@ class Checker:
                 return self._fail("forward", f"{which} has shape {data.shape} on {dtype} "
                                   f"inputs; {np.shape(ref.data)} on the same values in float64")
             if data.dtype.kind == "f" and not np.all(np.isfinite(data)):
-                return self._not_finite(f"the {dtype} {which} is")
+                raise Discard(f"the {dtype} {which} overflows where float64's is finite "
+                              f"(beyond {dtype}'s range)")
         mutated = self._mutated(self.native, args, leaves)
         if mutated:
             return self._fail("forward", f"the forward rule modified {mutated} in place")

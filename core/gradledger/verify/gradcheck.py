@@ -29,9 +29,8 @@ def gradcheck(fn: Callable, *inputs, seed: int = 0, step: float = numeric.STEP,
     `fn` takes one gl.Tensor per input and returns a Tensor built from registered ops.
     Inputs are numbers, lists, arrays or gl.Tensors. Every input is checked except
     the constants: a gl.Tensor with `requires_grad=False`, or a numpy integer array.
-    A random cotangent u of signs +-1 (from `seed`) weighs the outputs; the check compares
-    `<u, J v>` for a random direction v (random signs times each element's nudge scale;
-    central differences with Richardson extrapolation), and
+    A random cotangent u (from `seed`) weighs the outputs; the check compares `<u, J v>`
+    for a random direction v (central differences with Richardson extrapolation), and
     element by element when the inputs have at most 64 numbers or the directional
     check fails.
     Element k is nudged by at most `step * min(1, max(|x_k|, rms(x) / 10))` (1e-3 * step
@@ -52,7 +51,8 @@ def gradcheck(fn: Callable, *inputs, seed: int = 0, step: float = numeric.STEP,
     def forward(*values):
         with no_grad():  # the values as they are (no copy), as the tape holds an op's output
             out = fn(*(Tensor._result(v, False) for v in values))
-        return np.asarray(out.data if isinstance(out, Tensor) else out, dtype=np.float64)
+        # the output's own dtype: a float32 output rounds by float32's eps (numeric._inner)
+        return np.asarray(out.data if isinstance(out, Tensor) else out)
 
     leaves = {i: Tensor(arrays[i], requires_grad=True) for i in wrt}
     out = fn(*(leaves.get(i, Tensor(a)) for i, a in enumerate(arrays)))
@@ -60,14 +60,14 @@ def gradcheck(fn: Callable, *inputs, seed: int = 0, step: float = numeric.STEP,
         raise ValueError("gradcheck needs fn to return a gl.Tensor computed from its inputs; "
                          f"it returned {type(out).__name__}")
     rng = np.random.Generator(np.random.SFC64(seed))
-    u = as_data(_signs(rng, np.shape(out.data)))
+    u = as_data(_uniform(rng, np.shape(out.data)))
     out.backward(u)
     grads = {i: np.zeros(np.shape(arrays[i])) if leaves[i].grad is None
              else np.asarray(leaves[i].grad) for i in wrt}
     scales = {i: hints.nudge_scale(arrays[i]) for i in wrt}
     v, analytic, terms = {}, 0.0, 0.0
     for i in wrt:
-        direction = _signs(rng, np.shape(arrays[i]))
+        direction = _uniform(rng, np.shape(arrays[i]))
         direction *= scales[i]
         v[i] = as_data(direction)
         product = np.asarray(grads[i] * direction)
@@ -122,7 +122,7 @@ def gradgradcheck(fn: Callable, *inputs, seed: int = 0, raise_on_failure: bool =
         return [out]
 
     probe = outputs_of(*[Tensor(a, requires_grad=i in wrt) for i, a in enumerate(arrays)])[0]
-    u = [as_data(_signs(rng, np.shape(probe.data)))]
+    u = [as_data(_uniform(rng, np.shape(probe.data)))]
     scales = {i: hints.nudge_scale(arrays[i]) for i in wrt}
     estimate, analytic, terms = second_order(outputs_of, arrays, list(wrt), u, scales, rng,
                                              ACCEPT)
@@ -158,16 +158,12 @@ def _split_inputs(inputs) -> tuple[list, tuple]:
     return arrays, tuple(wrt)
 
 
-def _signs(rng: np.random.Generator, shape) -> np.ndarray:
-    """Random +-1 (Rademacher), from one random bit each: uniform doubles cost more than a
-    relu over the same array, and a random sign per element is all the directional check
-    needs (no error vector is orthogonal to it but by chance)."""
-    size = int(np.prod(shape, dtype=np.int64))
-    bits = np.unpackbits(np.frombuffer(rng.bytes((size + 7) // 8), dtype=np.uint8))[:size]
-    values = bits.astype(np.float64)
+def _uniform(rng: np.random.Generator, shape) -> np.ndarray:
+    """Uniform in [-1, 1), computed in place (random numbers cost more than the op here)."""
+    values = rng.random(shape)
     values *= 2.0
     values -= 1.0
-    return values.reshape(shape)
+    return values
 
 
 def _snippet(arrays, wrt, u) -> str:

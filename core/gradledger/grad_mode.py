@@ -24,9 +24,11 @@ _ANOMALY_FROM_ENV = os.environ.get("GRADLEDGER_DETECT_ANOMALY", "").strip().lowe
 
 
 class _GradMode(threading.local):
-    # Class defaults: every new thread starts recording, anomaly detection as the env says.
+    # Class defaults: every new thread starts recording, anomaly detection as the env says,
+    # and no op's rule running on Tensors.
     enabled = True
     anomaly = _ANOMALY_FROM_ENV
+    rule = None
 
 
 _state = _GradMode()
@@ -98,3 +100,20 @@ def detect_anomaly(enabled: bool = True):
     debugging. `GRADLEDGER_DETECT_ANOMALY=1` turns it on everywhere.
     """
     return _mode("anomaly", enabled)
+
+
+def rule_running():
+    """The op whose rule this thread is running on Tensors (`create_graph=True`), if any:
+    Tensor.__array__ refuses to drop such a rule's Tensors to plain arrays."""
+    return _state.rule
+
+
+@contextmanager
+def running_rule(op):
+    """Mark `op`'s rule as running on Tensors in this thread (see gradledger.recorded)."""
+    previous = _state.rule
+    _state.rule = op
+    try:
+        yield
+    finally:
+        _state.rule = previous

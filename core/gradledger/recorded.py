@@ -15,41 +15,12 @@ second derivative. A rule that turns a Tensor that requires grad into a plain ar
 
 from __future__ import annotations
 
-import sys
-import threading
-from contextlib import contextmanager
-
 import numpy as np
 
 from .broadcast import unbroadcast
 from .errors import BackwardError, OpRuleError, describe_op
-from .grad_mode import enable_grad
+from .grad_mode import enable_grad, running_rule
 from .tensor import Tensor
-
-_inside = threading.local()
-
-
-def _register() -> None:
-    """Let Tensor.__array__ ask whether a rule is running (`gl.tensor` the function
-    shadows the module of that name on the package, hence sys.modules)."""
-    sys.modules[Tensor.__module__]._recorded = sys.modules[__name__]
-
-
-
-
-def rule_running() -> object | None:
-    """The op whose rule is running on Tensors in this thread, if any (see Tensor.__array__)."""
-    return getattr(_inside, "op", None)
-
-
-@contextmanager
-def _running(op):
-    previous = rule_running()
-    _inside.op = op
-    try:
-        yield
-    finally:
-        _inside.op = previous
 
 
 def recorded_rule(node, out_grad) -> tuple:
@@ -81,7 +52,7 @@ def recorded_rule(node, out_grad) -> tuple:
         if not isinstance(out_grad, Tensor):
             out_grad = Tensor._result(out_grad, False)
     elementwise = op.local_grad is not None
-    with enable_grad(), _running(op):
+    with enable_grad(), running_rule(op):
         try:
             if elementwise:
                 rule_out = op.local_grad(*inputs, out=out, **node.params)
@@ -154,5 +125,3 @@ def _input(node, i: int, parent):
         return parent
     return _linked(data, parent)
 
-
-_register()

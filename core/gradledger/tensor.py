@@ -17,12 +17,10 @@ import difflib
 import numpy as np
 
 from .errors import OpCallError, OpNotFoundError, OpRuleError, describe_op
+from .grad_mode import rule_running
 from .loader import host
 
 _GRAD_DTYPE_KINDS = "f"
-
-
-_recorded = None  # gradledger.recorded, once a create_graph pass imported it
 
 
 def as_data(array):
@@ -218,8 +216,8 @@ class Tensor:
 
     def __array__(self, dtype=None, copy=None) -> np.ndarray:
         """`np.asarray(t)`: the data (never an object array)."""
-        if self.requires_grad and _recorded is not None and _recorded.rule_running():
-            op = _recorded.rule_running()
+        op = rule_running() if self.requires_grad else None
+        if op is not None:
             raise OpRuleError(
                 f"{describe_op(op)}: its rule, run on Tensors for create_graph=True, turned a "
                 "Tensor that requires grad into a numpy array (np.asarray, float(), a numpy "

@@ -160,13 +160,9 @@ def jvp(func: Callable, inputs, v=None, create_graph: bool = False) -> tuple:
         [v] if single else list(v))
     dummies = [Tensor(np.zeros_like(np.asarray(o.data)), requires_grad=True) for o in outs]
     pulled = grad(outs, leaves, dummies, create_graph=True, allow_unused=True)
-    used = [(g, t) for g, t in zip(pulled, tangents, strict=True) if g is not None]
+    total = inner(zip(pulled, tangents, strict=True))
     results = []
-    if used and any(g.requires_grad for g, _ in used):
-        total = None
-        for g, tangent in used:
-            term = _sum_all(g * (tangent.data if isinstance(tangent, Tensor) else tangent))
-            total = term if total is None else total + term
+    if total is not None and total.requires_grad:
         results = grad(total, dummies, create_graph=create_graph, allow_unused=True)
     results = [_zero_if_none(r if results else None, o)
                for r, o in zip(results or [None] * len(outs), outs, strict=True)]
@@ -174,10 +170,19 @@ def jvp(func: Callable, inputs, v=None, create_graph: bool = False) -> tuple:
             _pack([_detached(r, create_graph) for r in results], single_out))
 
 
-def _sum_all(t: Tensor) -> Tensor:
+def inner(pairs) -> Tensor | None:
+    """`sum_k <a_k, b_k>` as one recorded scalar, over the pairs whose sides are both not
+    None (`a` a Tensor; `b` a Tensor, whose numbers are taken as constants, or an array);
+    None when no pair counts. How jvp, hvp and the verifier pair grads with directions."""
     from .ops import ops
 
-    return ops.sum(t)
+    total = None
+    for a, b in pairs:
+        if a is None or b is None:
+            continue
+        term = ops.sum(a * (b.data if isinstance(b, Tensor) else b))
+        total = term if total is None else total + term
+    return total
 
 
 def jacobian(func: Callable, inputs, create_graph: bool = False):
@@ -241,12 +246,7 @@ def hvp(func: Callable, inputs, v, create_graph: bool = False) -> tuple:
         raise ValueError("gl.hvp needs a function returning a single number")
     vs = [v] if single else list(v)
     grads = grad(out, leaves, create_graph=True, allow_unused=True)
-    total = None
-    for g, direction in zip(grads, vs, strict=True):
-        if g is None:
-            continue
-        term = _sum_all(g * (direction.data if isinstance(direction, Tensor) else direction))
-        total = term if total is None else total + term
+    total = inner(zip(grads, vs, strict=True))
     if total is None or not total.requires_grad:
         products = [None] * len(leaves)
     else:

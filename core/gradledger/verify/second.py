@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ..autograd import grad
+from ..autograd import grad, inner
 from ..tensor import Tensor, as_data
 from . import numeric
 
@@ -39,13 +39,10 @@ def second_order(outputs_of: Callable, arrays: list, wrt: list, u: list, scales:
     args = [leaves.get(i, a) for i, a in enumerate(arrays)]
     firsts = grad(_weighed(outputs_of(*args), u), [leaves[i] for i in wrt],
                   create_graph=True, allow_unused=True)
-    pairing = [_sum(g * w[i]) for g, i in zip(firsts, wrt, strict=True)
-               if g is not None and g.requires_grad]
+    total = inner((g, w[i]) for g, i in zip(firsts, wrt, strict=True)
+                  if g is not None and g.requires_grad)
     seconds = [None] * len(wrt)
-    if pairing:
-        total = pairing[0]
-        for p in pairing[1:]:
-            total = total + p
+    if total is not None:
         seconds = grad(total, [leaves[i] for i in wrt], allow_unused=True)
     products = [np.zeros(()) if s is None else np.asarray(s.data, dtype=np.float64) * v[i]
                 for s, i in zip(seconds, wrt, strict=True)]
@@ -71,18 +68,9 @@ def second_order(outputs_of: Callable, arrays: list, wrt: list, u: list, scales:
 
 
 def _weighed(outputs: list, u: list) -> Tensor:
-    total = None
-    for out, cotangent in zip(outputs, u, strict=True):
-        if cotangent is None or not out.requires_grad:
-            continue
-        term = _sum(out * cotangent)
-        total = term if total is None else total + term
+    """`sum_k <u_k, out_k>` over the outputs that carry a gradient."""
+    total = inner((out, cotangent) for out, cotangent in zip(outputs, u, strict=True)
+                  if out.requires_grad)
     if total is None:
         raise ValueError("no output carries a gradient")
     return total
-
-
-def _sum(t: Tensor) -> Tensor:
-    from ..ops import ops
-
-    return ops.sum(t)

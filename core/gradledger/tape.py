@@ -208,26 +208,19 @@ def _record_outputs(op, arrays, params, parents, record, detecting, out):
     if detecting:
         for o in outs:
             anomaly.check_forward(op, arrays, o)
-    results = []
-    for o in outs:
-        result = _new_tensor(Tensor)
-        result.data = o
-        result.grad = result.name = result._node = None
-        result.requires_grad = False
-        results.append(result)
-    if record:
-        wanted = [r for r in results if r.data.dtype.kind == "f"]
-        if wanted:
-            node = LockingNode(op, params, arrays, outs, parents, _nobody)
-            node.locked = locks.lock([*arrays, *outs])
-            node.outputs = tuple(weakref.ref(r) if r.data.dtype.kind == "f" else None
-                                 for r in results)
-            if detecting:
-                node.origin = anomaly.user_frame()
-            for k, result in enumerate(results):
-                if node.outputs[k] is not None:
-                    result.requires_grad = True
-                    result._node = Output(node, k)
+    results = [Tensor._result(o, False) for o in outs]
+    floats = [o.dtype.kind == "f" for o in outs]  # only these carry a gradient
+    if record and any(floats):
+        node = LockingNode(op, params, arrays, outs, parents, _nobody)
+        node.locked = locks.lock([*arrays, *outs])
+        node.outputs = tuple(weakref.ref(r) if f else None
+                             for r, f in zip(results, floats, strict=True))
+        if detecting:
+            node.origin = anomaly.user_frame()
+        for k, (result, f) in enumerate(zip(results, floats, strict=True)):
+            if f:
+                result.requires_grad = True
+                result._node = Output(node, k)
     return results if isinstance(out, list) else tuple(results)
 
 

@@ -8,6 +8,8 @@ solve, inv and det take np.linalg's names without the prefix: `gl.solve(a, b)`, 
 leading dimensions, as in numpy.
 """
 
+import functools
+
 import numpy as np
 from gradledger.extend import Op, unbroadcast
 
@@ -193,7 +195,8 @@ OPS = [
 # -- einsum ------------------------------------------------------------------------
 
 
-def _einsum_parts(subscripts: str, ndims: list[int]) -> tuple[list[str], str]:
+@functools.lru_cache(maxsize=256)
+def _einsum_parts(subscripts: str, ndims: tuple[int, ...]) -> tuple[tuple[str, ...], str]:
     """Each operand's labels and the output's, explicit: `...` spelled out as capital
     letters (right-aligned), the implicit output made explicit as numpy does."""
     text = subscripts.replace(" ", "")
@@ -218,14 +221,14 @@ def _einsum_parts(subscripts: str, ndims: list[int]) -> tuple[list[str], str]:
                                            and c not in ellipsis))
     else:
         output = output.replace("...", ellipsis)
-    return labels, output
+    return tuple(labels), output
 
 
 def einsum_vjp(out_grad, *operands, out, subscripts, needs_grad=None):
     """For each operand: the einsum of the output's grad with every other operand, onto
     that operand's labels. A label only that operand has (summed inside it) is spread
     back with ones; a repeated label (a diagonal, 'ii') is written onto the diagonal."""
-    labels, output = _einsum_parts(subscripts, [np.ndim(o) for o in operands])
+    labels, output = _einsum_parts(subscripts, tuple(np.ndim(o) for o in operands))
     sizes = {c: n for term, o in zip(labels, operands, strict=True)
              for c, n in zip(term, np.shape(o), strict=True)}
     grads = []

@@ -497,7 +497,8 @@ def _ids(weight, ids):
     rows = np.shape(weight)[0]
     if ids.size and (ids.min() < -rows or ids.max() >= rows):
         raise OpCallError(
-            f"ids must lie in [0, {rows}) for a weight of {rows} rows; got ids from "
+            f"ids must lie in [0, {rows}) for a weight of {rows} rows (negative ids down to "
+            f"-{rows} count from the end, as in numpy's indexing); got ids from "
             f"{ids.min()} to {ids.max()}"
         )
     return ids

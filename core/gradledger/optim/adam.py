@@ -42,11 +42,6 @@ class Adam(Optimizer):
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
                                       amsgrad=amsgrad, maximize=maximize))
 
-    @property
-    def lr(self) -> float:
-        """The first group's learning rate (`param_groups[0]["lr"]`)."""
-        return self.param_groups[0]["lr"]
-
     def _step_group(self, group: dict) -> None:
         lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
         weight_decay, amsgrad = group["weight_decay"], group["amsgrad"]

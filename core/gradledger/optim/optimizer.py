@@ -95,6 +95,11 @@ class Optimizer:
     def _step_group(self, group: dict) -> None:
         raise NotImplementedError(f"{type(self).__name__} must define _step_group(group)")
 
+    @property
+    def lr(self) -> float:
+        """The first group's learning rate (`param_groups[0]["lr"]`)."""
+        return self.param_groups[0]["lr"]
+
     def zero_grad(self) -> None:
         """Clear the ledger of every parameter: `w.grad = None`."""
         for group in self.param_groups:

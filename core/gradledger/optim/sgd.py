@@ -48,11 +48,6 @@ class SGD(Optimizer):
             )
 
     @property
-    def lr(self) -> float:
-        """The first group's learning rate (`param_groups[0]["lr"]`)."""
-        return self.param_groups[0]["lr"]
-
-    @property
     def momentum(self) -> float:
         return self.param_groups[0]["momentum"]
 

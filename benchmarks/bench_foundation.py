@@ -20,7 +20,7 @@ import sys
 
 import gradledger as gl
 import numpy as np
-from timing import gradledger_mlp_loss, interleaved, median_time, mlp_problem, numpy_mlp_grads
+from timing import interleaved, median_time, mlp_steps
 
 # -- (a) scalar MLP -----------------------------------------------------------------
 
@@ -193,23 +193,7 @@ def bench_scalar_mlp(rounds: int) -> dict:
 
 
 def bench_batch_mlp(dtype, rounds: int) -> dict:
-    init, x, y = mlp_problem(dtype)
-    lr = dtype(0.01)
-    params = [(gl.tensor(w, requires_grad=True), gl.tensor(b, requires_grad=True)) for w, b in init]
-    hand_params = [(w.copy(), b.copy()) for w, b in init]
-
-    def gradledger_step():
-        gradledger_mlp_loss(params, x, y).backward()
-        for w, b in params:
-            w.data -= lr * w.grad
-            b.data -= lr * b.grad
-            w.grad = b.grad = None
-
-    def numpy_step():
-        grads = numpy_mlp_grads(hand_params, x, y)
-        for (w, b), (gw, gb) in zip(hand_params, reversed(grads), strict=True):
-            w -= lr * gw
-            b -= lr * gb
+    gradledger_step, numpy_step = mlp_steps(dtype)
 
     t = interleaved({"gradledger": gradledger_step, "numpy": numpy_step}, rounds)
     return {"gradledger_ms": t["gradledger"] * 1e3, "numpy_ms": t["numpy"] * 1e3,

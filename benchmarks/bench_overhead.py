@@ -34,7 +34,7 @@ import time  # noqa: E402
 
 import gradledger as gl  # noqa: E402
 import numpy as np  # noqa: E402
-from timing import gradledger_mlp_loss, mlp_problem, numpy_mlp_grads  # noqa: E402
+from timing import mlp_steps  # noqa: E402
 
 try:
     from micrograd.engine import Value
@@ -171,24 +171,7 @@ def w2(length: int, rounds: int, gc_off: bool) -> None:
 
 
 def w3(dtype, rounds: int, gc_off: bool) -> None:
-    init, x, y = mlp_problem(dtype)
-    lr = dtype(0.01)
-    params = [(gl.tensor(w, requires_grad=True), gl.tensor(b, requires_grad=True))
-              for w, b in init]
-    hand = [(w.copy(), b.copy()) for w, b in init]
-
-    def gradledger_step():
-        gradledger_mlp_loss(params, x, y).backward()
-        for w, b in params:
-            w.data -= lr * w.grad
-            b.data -= lr * b.grad
-            w.grad = b.grad = None
-
-    def numpy_step():
-        grads = numpy_mlp_grads(hand, x, y)
-        for (w, b), (gw, gb) in zip(hand, reversed(grads), strict=True):
-            w -= lr * gw
-            b -= lr * gb
+    gradledger_step, numpy_step = mlp_steps(dtype)
 
     contenders = {"gradledger": untimed(gradledger_step), "numpy": untimed(numpy_step)}
     for _ in range(2):

@@ -74,3 +74,30 @@ def numpy_mlp_grads(params, x, y) -> list:
         if i > 0:
             grad = grad @ w.T
     return grads
+
+
+def mlp_steps(dtype, seed: int = 0):
+    """One SGD step of the benchmark MLP, twice: through gradledger and by hand in numpy,
+    from the same initial weights. Returns (gradledger_step, numpy_step)."""
+    import gradledger as gl
+
+    init, x, y = mlp_problem(dtype, seed)
+    lr = dtype(0.01)
+    params = [(gl.tensor(w, requires_grad=True), gl.tensor(b, requires_grad=True))
+              for w, b in init]
+    hand = [(w.copy(), b.copy()) for w, b in init]
+
+    def gradledger_step():
+        gradledger_mlp_loss(params, x, y).backward()
+        for w, b in params:
+            w.data -= lr * w.grad
+            b.data -= lr * b.grad
+            w.grad = b.grad = None
+
+    def numpy_step():
+        grads = numpy_mlp_grads(hand, x, y)
+        for (w, b), (gw, gb) in zip(hand, reversed(grads), strict=True):
+            w -= lr * gw
+            b -= lr * gb
+
+    return gradledger_step, numpy_step

@@ -9,6 +9,8 @@ from __future__ import annotations
 import sys
 import threading
 import weakref
+from heapq import heappop, heappush
+from itertools import count
 from typing import NamedTuple
 
 import numpy as np
@@ -22,6 +24,7 @@ from .signature import SEQUENCE, STAR, shape_mismatch
 from .tensor import Tensor, as_data
 
 _new_tensor = _new_node = object.__new__
+_next_ticket = count(0, -1).__next__  # each recorded call's ticket: 0, -1, -2, ... (see Node)
 _ledger_lock = threading.Lock()
 
 _NUMERIC_KINDS = "biuf"
@@ -31,6 +34,8 @@ _FLOATS = frozenset({np.float64, np.float32, np.float16, np.longdouble})
 class Node:
     """One recorded op call: the op, what it was given, what it made, and who its parents are.
 
+    `ticket` orders the calls: a later call has a smaller ticket (the backward walk takes
+    the smallest first: the tape played backward, see `walk`).
     `parents[i]` is the Node that produced input i (an `Output` when that was one of
     several outputs of a call), the input itself when it is a leaf that requires grad,
     or None when input i takes no gradient. The output tensor is held by weak
@@ -39,9 +44,10 @@ class Node:
     """
 
     __slots__ = ("op", "params", "arrays", "out", "parents", "tensor", "locked", "origin",
-                 "outputs")
+                 "outputs", "ticket")
 
     def __init__(self, op, params, arrays, out, parents, tensor):
+        self.ticket = _next_ticket()
         self.op = op
         self.params = params
         self.arrays = arrays
@@ -180,6 +186,7 @@ def apply(op, args: tuple, params: dict):
         # on numpy scalars alone saves nothing writeable, so its Node needs no finalizer.
         # (Filled slot by slot rather than through Node.__init__: one Python call less.)
         node = result._node = _new_node(LockingNode if saves_array else Node)
+        node.ticket = _next_ticket()
         node.op = op
         node.params = params
         node.arrays = arrays
@@ -326,19 +333,25 @@ def _wrap_constants(op, args, arrays) -> bool:
     As numpy does with Python scalars (NEP 50): `float32_tensor * 3.0` stays float32;
     a Python float with an integer tensor gives float64.
     """
-    dtype = None
     for x in args:
         if type(x) is Tensor or isinstance(x, Tensor):
             dtype = x.data.dtype
             break
-    if dtype is None:
+    else:
         raise OpCallError(
             f"{describe_op(op)} was called without any gl.Tensor input; wrap one with "
             "gl.tensor(...)"
         )
+    # The common case (`y * 1.0001`, `2 * x`: a Python number with a float tensor, for an
+    # op that declares no constant input) takes the number from a cache (see _NUMBERS).
+    numbers = _numbers(dtype) if not op.constants and dtype.kind == "f" else None
     saves_array = False
     for i, x in enumerate(arrays):
         kind = type(x)
+        if numbers is not None and (kind is float or kind is int):
+            value = numbers.get(x)
+            arrays[i] = value if value is not None else _number(numbers, dtype, x)
+            continue
         if kind is np.ndarray:
             saves_array = True
             continue
@@ -358,6 +371,29 @@ def _wrap_constants(op, args, arrays) -> bool:
         if type(arrays[i]) is np.ndarray:
             saves_array = True
     return saves_array
+
+
+_NUMBERS: dict = {}
+"""dtype -> {Python number: that number as a numpy scalar of the dtype}, for float dtypes.
+
+The numbers of a loop (`y * 1.0001`) repeat, and a dict look-up costs a tenth of making a
+numpy scalar; numpy scalars are immutable, so one can serve every call. Zero is never
+kept (0.0 and -0.0 are equal keys of different sign), and a dtype keeps at most 1,024."""
+
+
+def _numbers(dtype) -> dict:
+    numbers = _NUMBERS.get(dtype)
+    if numbers is None:
+        numbers = _NUMBERS[dtype] = {}
+    return numbers
+
+
+def _number(numbers: dict, dtype, x):
+    """`x` (a Python int or float) as a numpy scalar of the float `dtype`, remembered."""
+    value = dtype.type(x)
+    if x and len(numbers) < 1024:
+        numbers[x] = value
+    return value
 
 
 def _constant(op, i, x, dtype):
@@ -489,9 +525,11 @@ def walk(starts, retain_graph: bool, trace=None, create_graph: bool = False,
          capture: dict | None = None) -> None:
     """Walk the recorded graph back from each `(root, seed)` of `starts` and book.
 
-    The walk is iterative (depth is limited by memory, not recursion): count each
-    node's consumers, then release a node only when every consumer has booked into
-    it, so that each node's rule runs once, on its complete output grad.
+    The tape is played backward: the recorded calls the roots depend on run their rules
+    latest-recorded first (each Node's `ticket` says when it was recorded). Every consumer
+    of a call was recorded after it, so by the time a call's rule runs, every consumer has
+    booked into its output's grad: each rule runs once, on its complete output grad. The
+    calls waiting for their turn sit in a heap (no recursion, no counting pass).
 
     Without `capture`, grads are booked into `.grad` (leaves, and the intermediates
     someone still holds). With `capture` (`gl.grad`), nothing's `.grad` changes: the
@@ -508,7 +546,8 @@ def walk(starts, retain_graph: bool, trace=None, create_graph: bool = False,
     # was gathered so far is booked before the error propagates, as if booked at once).
     # A trace reports each running balance, so a traced pass books as it goes.
     held: dict | None = {} if trace is None and capture is None and not create_graph else None
-    ledger: dict = {}
+    ledger: dict = {}  # recorded call -> the grad gathered so far for its output(s)
+    waiting: list = []  # a heap of (ticket, call): the calls with a grad, latest first
     for root, seed in starts:
         node = root._node
         if node is None:
@@ -516,20 +555,20 @@ def walk(starts, retain_graph: bool, trace=None, create_graph: bool = False,
             if trace is not None:
                 trace(Booking(None, None, 0, root, None, None, seed, root.grad, None, root))
         else:
-            total = _gather(ledger, node, seed)
+            total = _gather(ledger, waiting, node, seed)
             if trace is not None:
                 trace(Booking(None, None, 0, root, None, None, seed, total, None, node))
-    pending = _count_consumers(list(ledger))
-    ready = [node for node in ledger if pending[node] == 0]
     booked = set()
     # The arrays of the nodes this pass frees, unlocked together when it ends (one lock
     # taken, not one per node); a node's list has bases before views, as `release` wants,
     # and a view whose base some other node still locks is retried by `release` itself.
     unlock: list = []
     try:
-        while ready:
-            node = ready.pop()
+        while waiting:
+            node = heappop(waiting)[1]
             out_grad = ledger.pop(node)
+            if node.arrays is None:
+                raise _freed(node)
             if type(out_grad) is list:  # a call with several outputs: book each one
                 out_grad = _book_outputs(node, out_grad, booked, capture)
                 tensor = None
@@ -547,38 +586,32 @@ def walk(starts, retain_graph: bool, trace=None, create_graph: bool = False,
                         booked.add(tensor)
             contributions, locals_ = rule(node, out_grad)
             if trace is None:
-                # `rule` returned one contribution per parent (it checked the count; zip
-                # without strict=, which would parse its arguments the slow way).
+                # `rule` returned one contribution per parent, None where the parent is
+                # None (it checked the count; zip without strict=, which would parse its
+                # arguments the slow way).
                 for parent, contribution in zip(node.parents, contributions):  # noqa: B905 (see above)
-                    if parent is None:
+                    if contribution is None:
                         continue
                     kind = type(parent)
-                    if kind is Node or kind is LockingNode:
-                        if contribution is not None:  # `_gather`, inlined for the common case
-                            previous = ledger.get(parent)
-                            ledger[parent] = contribution if previous is None \
-                                else previous + contribution
-                        pending[parent] -= 1
-                        if pending[parent] == 0:
-                            ready.append(parent)
-                    elif kind is Output:
-                        if contribution is not None:
-                            _gather(ledger, parent, contribution)
-                        parent = parent.node
-                        pending[parent] -= 1
-                        if pending[parent] == 0:
-                            ready.append(parent)
-                    elif contribution is not None:  # a leaf
-                        if held is not None:
-                            previous = held.get(parent)
-                            held[parent] = contribution if previous is None \
-                                else previous + contribution
+                    if kind is Node or kind is LockingNode:  # `_gather`, inlined
+                        previous = ledger.get(parent)
+                        if previous is None:
+                            ledger[parent] = contribution
+                            heappush(waiting, (parent.ticket, parent))
                         else:
-                            _deliver(parent, contribution, capture, copied=True)
-                            booked.add(parent)
+                            ledger[parent] = previous + contribution
+                    elif kind is Output:
+                        _gather(ledger, waiting, parent, contribution)
+                    elif held is not None:  # a leaf
+                        previous = held.get(parent)
+                        held[parent] = contribution if previous is None \
+                            else previous + contribution
+                    else:
+                        _deliver(parent, contribution, capture, copied=True)
+                        booked.add(parent)
             else:
-                _book_traced(node, tensor, out_grad, contributions, locals_, ledger, pending,
-                             ready, booked, capture, trace)
+                _book_traced(node, tensor, out_grad, contributions, locals_, ledger, waiting,
+                             booked, capture, trace)
             if not retain_graph:  # `node.free()`, with its arrays unlocked at the end
                 node.arrays = node.out = node.params = None
                 if node.locked is not None:
@@ -602,25 +635,27 @@ def walk(starts, retain_graph: bool, trace=None, create_graph: bool = False,
             locks.release(unlock)
 
 
-def _book_traced(node, tensor, out_grad, contributions, locals_, ledger, pending, ready,
-                 booked, capture, trace) -> None:
+def _freed(node: Node) -> BackwardError:
+    return BackwardError(
+        f"backward() through a graph that an earlier backward() freed, or that a "
+        f"backward() which failed part-way released (at op {node.op.name!r}). Pass "
+        "retain_graph=True to the first backward() to walk the graph again, or "
+        "recompute the forward pass."
+    )
+
+
+def _book_traced(node, tensor, out_grad, contributions, locals_, ledger, waiting, booked,
+                 capture, trace) -> None:
     """The walk's booking of one node's contributions, reporting each entry to `trace`."""
     for i, (parent, contribution) in enumerate(zip(node.parents, contributions)):  # noqa: B905
-        if parent is None:
+        if contribution is None:
             continue
         kind = type(parent)
         if kind is Node or kind is LockingNode or kind is Output:
-            if contribution is not None:
-                total = _gather(ledger, parent, contribution)
-                trace(Booking(node.op, tensor, i, _tensor_of(parent),
-                              _local(node, locals_, i), out_grad, contribution, total, node,
-                              parent))
-            if kind is Output:
-                parent = parent.node
-            pending[parent] -= 1
-            if pending[parent] == 0:
-                ready.append(parent)
-        elif contribution is not None:
+            total = _gather(ledger, waiting, parent, contribution)
+            trace(Booking(node.op, tensor, i, _tensor_of(parent), _local(node, locals_, i),
+                          out_grad, contribution, total, node, parent))
+        else:
             _deliver(parent, contribution, capture, copied=True)
             booked.add(parent)
             trace(Booking(node.op, tensor, i, parent, _local(node, locals_, i), out_grad,
@@ -652,20 +687,27 @@ def _deliver(leaf: Tensor, grad, capture: dict | None, copied: bool = False) -> 
         capture[leaf] = grad if previous is None else previous + grad
 
 
-def _gather(ledger: dict, parent, contribution):
+def _gather(ledger: dict, waiting: list, parent, contribution):
     """Add a contribution to what this pass has gathered for `parent`'s output; return it.
 
-    A call with several outputs gathers a list, one slot per output (see `Output`).
+    A call entering the ledger joins the `waiting` heap. A call with several outputs
+    gathers a list, one slot per output (see `Output`).
     """
     if type(parent) is Output:
-        slots = ledger.get(parent.node)
+        node = parent.node
+        slots = ledger.get(node)
         if slots is None:
-            slots = ledger[parent.node] = [None] * len(parent.node.outputs)
+            slots = ledger[node] = [None] * len(node.outputs)
+            heappush(waiting, (node.ticket, node))
         k = parent.index
         slots[k] = contribution if slots[k] is None else slots[k] + contribution
         return slots[k]
     previous = ledger.get(parent)
-    total = ledger[parent] = contribution if previous is None else previous + contribution
+    if previous is None:
+        heappush(waiting, (parent.ticket, parent))
+        total = ledger[parent] = contribution
+    else:
+        total = ledger[parent] = previous + contribution
     return total
 
 
@@ -731,31 +773,6 @@ def _seed(root: Tensor, grad, create_graph: bool = False):
         )
     grad = as_data(grad)
     return Tensor._result(grad, False) if create_graph else grad
-
-
-def _count_consumers(roots: list) -> dict:
-    """For every node under `roots`, how many recorded calls consume it."""
-    pending = dict.fromkeys(roots, 0)
-    stack = list(roots)
-    while stack:
-        node = stack.pop()
-        if node.arrays is None:
-            raise BackwardError(
-                f"backward() through a graph that an earlier backward() freed, or that a "
-                f"backward() which failed part-way released (at op {node.op.name!r}). Pass "
-                "retain_graph=True to the first backward() to walk the graph again, or "
-                "recompute the forward pass."
-            )
-        for parent in node.parents:
-            if type(parent) is Output:
-                parent = parent.node
-            if type(parent) in NODES:
-                if parent in pending:
-                    pending[parent] += 1
-                else:
-                    pending[parent] = 1
-                    stack.append(parent)
-    return pending
 
 
 def _book(tensor: Tensor, grad) -> None:

@@ -72,6 +72,7 @@ def instructions(python: str, tree: Path | None, workload: str, rounds: int) -> 
         env["PYTHONPATH"] = os.pathsep.join([str(tree / "core"), str(tree / "ops_builtin")])
     env["GRADLEDGER_DISABLE_PLUGIN_AUTOLOAD"] = "1"
     env["PYTHONHASHSEED"] = "0"  # set and dict layouts (and so the counts) repeat run to run
+    env["OPENBLAS_NUM_THREADS"] = "1"  # idle BLAS threads spin, adding hundreds per op at random
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "workload.py"
         script.write_text(WORKLOAD)

@@ -9,8 +9,10 @@ from __future__ import annotations
 import sys
 import threading
 import weakref
+from functools import partial
 from heapq import heappop, heappush
 from itertools import count
+from operator import is_not
 from typing import NamedTuple
 
 import numpy as np
@@ -815,17 +817,24 @@ def _local_rule(node: Node, out_grad) -> tuple:
     op, arrays, parents = node.op, node.arrays, node.parents
     local_grad = op.local_grad
     try:
+        # A call spelt `rule(*arrays, out=...)` costs three times one with the arrays
+        # unpacked, so the usual arities (one or two inputs, no params) are spelt out.
         if local_grad is not None:
-            params = node.params
-            if params:
-                rule_out = local_grad(*arrays, out=node.out, **params)
+            if node.params:
+                rule_out = local_grad(*arrays, out=node.out, **node.params)
+            elif len(arrays) == 2:
+                rule_out = local_grad(arrays[0], arrays[1], out=node.out)
+            elif len(arrays) == 1:
+                rule_out = local_grad(arrays[0], out=node.out)
             else:
                 rule_out = local_grad(*arrays, out=node.out)
         elif op.vjp_wants_needs:
-            needs = tuple(p is not None for p in parents)
+            needs = tuple(map(_given, parents))
             rule_out = op.vjp(out_grad, *arrays, out=node.out, needs_grad=needs, **node.params)
         elif node.params:
             rule_out = op.vjp(out_grad, *arrays, out=node.out, **node.params)
+        elif len(arrays) == 1:
+            rule_out = op.vjp(out_grad, arrays[0], out=node.out)
         else:
             rule_out = op.vjp(out_grad, *arrays, out=node.out)
     except Exception as error:
@@ -839,12 +848,10 @@ def _local_rule(node: Node, out_grad) -> tuple:
             f"(one per input); got {_describe_value(rule_out)}"
         )
     elementwise = local_grad is not None
-    contributions = []
-    i = -1  # the input's index, for the error messages
+    contributions = []  # its length is the index of the input at hand (for the messages)
     # No strict=: lengths are checked above, and a keyword makes zip parse its arguments
     # the slow way (a cost per node).
     for parent, grad, like in zip(parents, rule_out, arrays):  # noqa: B905
-        i += 1
         if parent is None or grad is None:
             contributions.append(None)
             continue
@@ -859,7 +866,7 @@ def _local_rule(node: Node, out_grad) -> tuple:
                     grad = grad * out_grad
             except (ValueError, TypeError) as error:
                 raise OpRuleError(
-                    f"{describe_op(op)}: local_grad for input {i + 1} is "
+                    f"{describe_op(op)}: local_grad for input {len(contributions) + 1} is "
                     f"{_describe_value(grad)}; times the output's grad (shape "
                     f"{np.shape(out_grad)}) it does not reduce to the input's shape "
                     f"{np.shape(like)}: a local derivative must broadcast against the output "
@@ -869,7 +876,7 @@ def _local_rule(node: Node, out_grad) -> tuple:
         # input's own type: that already means shape () and the input's dtype.
         kind = type(like)
         if type(grad) is not kind or kind is np.ndarray:
-            grad = _conform(op, i, grad, like, elementwise)
+            grad = _conform(op, len(contributions), grad, like, elementwise)
             # A leaf books what it gets: an array that may be shared is copied first.
             if type(parent) not in NODES and type(grad) is np.ndarray and (
                 grad is out_grad
@@ -880,6 +887,9 @@ def _local_rule(node: Node, out_grad) -> tuple:
     if not _modes.plain and _modes.modes()[1]:
         anomaly.check_backward(node, out_grad, contributions)
     return contributions, rule_out
+
+
+_given = partial(is_not, None)  # _given(parent): input takes a gradient (`needs_grad`)
 
 
 def _conform(op, i, grad, like, elementwise: bool):

@@ -548,8 +548,14 @@ def walk(starts, retain_graph: bool, trace=None, create_graph: bool = False,
     # was gathered so far is booked before the error propagates, as if booked at once).
     # A trace reports each running balance, so a traced pass books as it goes.
     held: dict | None = {} if trace is None and capture is None and not create_graph else None
+    # That pass also checks and books each rule's contributions in one loop (`fused`),
+    # unless anomaly detection wants to see them all first (see `_local_rule`).
+    fused = held is not None and not _modes.modes()[1]
     ledger: dict = {}  # recorded call -> the grad gathered so far for its output(s)
-    waiting: list = []  # a heap of (ticket, call): the calls with a grad, latest first
+    # The calls with a grad gathered, waiting for their rule to run: their tickets in a
+    # heap (the latest call's on top), and the calls by ticket. (Bare int tickets compare
+    # at a third of the cost of (ticket, call) pairs.)
+    waiting = Waiting([], {})
     for root, seed in starts:
         node = root._node
         if node is None:
@@ -566,8 +572,9 @@ def walk(starts, retain_graph: bool, trace=None, create_graph: bool = False,
     # and a view whose base some other node still locks is retried by `release` itself.
     unlock: list = []
     try:
-        while waiting:
-            node = heappop(waiting)[1]
+        heap, calls = waiting
+        while heap:
+            node = calls.pop(heappop(heap))
             out_grad = ledger.pop(node)
             if node.arrays is None:
                 raise _freed(node)
@@ -586,34 +593,43 @@ def walk(starts, retain_graph: bool, trace=None, create_graph: bool = False,
                     else:
                         _book(tensor, out_grad)
                         booked.add(tensor)
-            contributions, locals_ = rule(node, out_grad)
-            if trace is None:
-                # `rule` returned one contribution per parent, None where the parent is
-                # None (it checked the count; zip without strict=, which would parse its
-                # arguments the slow way).
-                for parent, contribution in zip(node.parents, contributions):  # noqa: B905 (see above)
-                    if contribution is None:
+            if fused:
+                # The common pass asks the rule and books each contribution in one loop:
+                # the checks are `_local_rule`'s, without building its list. A numpy scalar
+                # of the input's own type passes them as it is (shape (), the right dtype).
+                rule_out = _ask_rule(node, out_grad)
+                elementwise = node.op.local_grad is not None
+                i = -1  # the input's index, for the messages
+                for parent, grad, like in zip(node.parents, rule_out, node.arrays):  # noqa: B905 (checked)
+                    i += 1
+                    if parent is None or grad is None:
                         continue
+                    if elementwise:  # local * out_grad (a local of exactly 1 books out_grad)
+                        try:
+                            grad = out_grad if type(grad) is float and grad == 1.0 \
+                                else grad * out_grad
+                        except (ValueError, TypeError) as error:
+                            raise _local_error(node.op, i, grad, out_grad, like, error) from None
+                    if type(grad) is not type(like) or type(like) is np.ndarray:
+                        grad = _checked(node, i, parent, grad, like, out_grad, rule_out)
                     kind = type(parent)
                     if kind is Node or kind is LockingNode:  # `_gather`, inlined
                         previous = ledger.get(parent)
                         if previous is None:
-                            ledger[parent] = contribution
-                            heappush(waiting, (parent.ticket, parent))
+                            ledger[parent] = grad
+                            heappush(heap, parent.ticket)
+                            calls[parent.ticket] = parent
                         else:
-                            ledger[parent] = previous + contribution
+                            ledger[parent] = previous + grad
                     elif kind is Output:
-                        _gather(ledger, waiting, parent, contribution)
-                    elif held is not None:  # a leaf
+                        _gather(ledger, waiting, parent, grad)
+                    else:  # a leaf
                         previous = held.get(parent)
-                        held[parent] = contribution if previous is None \
-                            else previous + contribution
-                    else:
-                        _deliver(parent, contribution, capture, copied=True)
-                        booked.add(parent)
+                        held[parent] = grad if previous is None else previous + grad
             else:
-                _book_traced(node, tensor, out_grad, contributions, locals_, ledger, waiting,
-                             booked, capture, trace)
+                contributions, locals_ = rule(node, out_grad)
+                _book_contributions(node, tensor, out_grad, contributions, locals_, ledger,
+                                    waiting, booked, capture, trace)
             if not retain_graph:  # `node.free()`, with its arrays unlocked at the end
                 node.arrays = node.out = node.params = None
                 if node.locked is not None:
@@ -637,6 +653,19 @@ def walk(starts, retain_graph: bool, trace=None, create_graph: bool = False,
             locks.release(unlock)
 
 
+class Waiting(NamedTuple):
+    """The recorded calls a backward walk has gathered a grad for and not yet run:
+    `heap` holds their tickets (smallest, the latest call, first), `calls` maps a ticket
+    to its call."""
+
+    heap: list
+    calls: dict
+
+    def add(self, node: Node) -> None:
+        heappush(self.heap, node.ticket)
+        self.calls[node.ticket] = node
+
+
 def _freed(node: Node) -> BackwardError:
     return BackwardError(
         f"backward() through a graph that an earlier backward() freed, or that a "
@@ -646,22 +675,25 @@ def _freed(node: Node) -> BackwardError:
     )
 
 
-def _book_traced(node, tensor, out_grad, contributions, locals_, ledger, waiting, booked,
-                 capture, trace) -> None:
-    """The walk's booking of one node's contributions, reporting each entry to `trace`."""
+def _book_contributions(node, tensor, out_grad, contributions, locals_, ledger, waiting,
+                        booked, capture, trace) -> None:
+    """Book one node's contributions (the walk's passes other than the fused one),
+    reporting each entry to `trace` when given."""
     for i, (parent, contribution) in enumerate(zip(node.parents, contributions)):  # noqa: B905
         if contribution is None:
             continue
         kind = type(parent)
         if kind is Node or kind is LockingNode or kind is Output:
             total = _gather(ledger, waiting, parent, contribution)
-            trace(Booking(node.op, tensor, i, _tensor_of(parent), _local(node, locals_, i),
-                          out_grad, contribution, total, node, parent))
+            if trace is not None:
+                trace(Booking(node.op, tensor, i, _tensor_of(parent), _local(node, locals_, i),
+                              out_grad, contribution, total, node, parent))
         else:
             _deliver(parent, contribution, capture, copied=True)
             booked.add(parent)
-            trace(Booking(node.op, tensor, i, parent, _local(node, locals_, i), out_grad,
-                          contribution, parent.grad, node, parent))
+            if trace is not None:
+                trace(Booking(node.op, tensor, i, parent, _local(node, locals_, i), out_grad,
+                              contribution, parent.grad, node, parent))
 
 
 def _book_all(held: dict, booked: set) -> None:
@@ -689,7 +721,7 @@ def _deliver(leaf: Tensor, grad, capture: dict | None, copied: bool = False) -> 
         capture[leaf] = grad if previous is None else previous + grad
 
 
-def _gather(ledger: dict, waiting: list, parent, contribution):
+def _gather(ledger: dict, waiting: Waiting, parent, contribution):
     """Add a contribution to what this pass has gathered for `parent`'s output; return it.
 
     A call entering the ledger joins the `waiting` heap. A call with several outputs
@@ -700,13 +732,13 @@ def _gather(ledger: dict, waiting: list, parent, contribution):
         slots = ledger.get(node)
         if slots is None:
             slots = ledger[node] = [None] * len(node.outputs)
-            heappush(waiting, (node.ticket, node))
+            waiting.add(node)
         k = parent.index
         slots[k] = contribution if slots[k] is None else slots[k] + contribution
         return slots[k]
     previous = ledger.get(parent)
     if previous is None:
-        heappush(waiting, (parent.ticket, parent))
+        waiting.add(parent)
         total = ledger[parent] = contribution
     else:
         total = ledger[parent] = previous + contribution
@@ -812,9 +844,34 @@ def _local_rule(node: Node, out_grad) -> tuple:
     """Ask the op's rule to turn the output's grad into one contribution per input.
 
     Returns the contributions (None where an input takes no gradient) and what the
-    rule itself returned (the local derivatives, for an elementwise op).
+    rule itself returned (the local derivatives, for an elementwise op). The common
+    backward pass does the same, booking as it goes (`walk`'s fused loop).
     """
-    op, arrays, parents = node.op, node.arrays, node.parents
+    rule_out = _ask_rule(node, out_grad)
+    elementwise = node.op.local_grad is not None
+    contributions = []  # its length is the index of the input at hand (for the messages)
+    for parent, grad, like in zip(node.parents, rule_out, node.arrays):  # noqa: B905 (checked)
+        if parent is None or grad is None:
+            contributions.append(None)
+            continue
+        if elementwise:
+            try:
+                grad = out_grad if type(grad) is float and grad == 1.0 else grad * out_grad
+            except (ValueError, TypeError) as error:
+                raise _local_error(node.op, len(contributions), grad, out_grad, like,
+                                   error) from None
+        if type(grad) is not type(like) or type(like) is np.ndarray:
+            grad = _checked(node, len(contributions), parent, grad, like, out_grad, rule_out)
+        contributions.append(grad)
+    if not _modes.plain and _modes.modes()[1]:
+        anomaly.check_backward(node, out_grad, contributions)
+    return contributions, rule_out
+
+
+def _ask_rule(node: Node, out_grad) -> tuple:
+    """Call the op's rule (local_grad or vjp) for one recorded call; check it returned a
+    tuple with one entry per input."""
+    op, arrays = node.op, node.arrays
     local_grad = op.local_grad
     try:
         # A call spelt `rule(*arrays, out=...)` costs three times one with the arrays
@@ -829,7 +886,7 @@ def _local_rule(node: Node, out_grad) -> tuple:
             else:
                 rule_out = local_grad(*arrays, out=node.out)
         elif op.vjp_wants_needs:
-            needs = tuple(map(_given, parents))
+            needs = tuple(map(_given, node.parents))
             rule_out = op.vjp(out_grad, *arrays, out=node.out, needs_grad=needs, **node.params)
         elif node.params:
             rule_out = op.vjp(out_grad, *arrays, out=node.out, **node.params)
@@ -847,46 +904,29 @@ def _local_rule(node: Node, out_grad) -> tuple:
             f"{describe_op(op)}: its {op.rule} rule must return a tuple of {len(arrays)} "
             f"(one per input); got {_describe_value(rule_out)}"
         )
-    elementwise = local_grad is not None
-    contributions = []  # its length is the index of the input at hand (for the messages)
-    # No strict=: lengths are checked above, and a keyword makes zip parse its arguments
-    # the slow way (a cost per node).
-    for parent, grad, like in zip(parents, rule_out, arrays):  # noqa: B905
-        if parent is None or grad is None:
-            contributions.append(None)
-            continue
-        if elementwise:
-            try:
-                # local * out_grad; a local of exactly 1 (add) books out_grad itself, sparing
-                # a pass over the array (a leaf gets its own copy below; a numpy scalar
-                # cannot change, so it is shared as it is). 1.0 * g is exactly g, in g's dtype.
-                if type(grad) is float and grad == 1.0:
-                    grad = out_grad
-                else:
-                    grad = grad * out_grad
-            except (ValueError, TypeError) as error:
-                raise OpRuleError(
-                    f"{describe_op(op)}: local_grad for input {len(contributions) + 1} is "
-                    f"{_describe_value(grad)}; times the output's grad (shape "
-                    f"{np.shape(out_grad)}) it does not reduce to the input's shape "
-                    f"{np.shape(like)}: a local derivative must broadcast against the output "
-                    f"({error})"
-                ) from None
-        # The fast path skips `_conform` when the contribution is a numpy scalar of the
-        # input's own type: that already means shape () and the input's dtype.
-        kind = type(like)
-        if type(grad) is not kind or kind is np.ndarray:
-            grad = _conform(op, len(contributions), grad, like, elementwise)
-            # A leaf books what it gets: an array that may be shared is copied first.
-            if type(parent) not in NODES and type(grad) is np.ndarray and (
-                grad is out_grad
-                or not elementwise and not _exclusive(grad, node, out_grad, rule_out)
-            ):
-                grad = grad.copy()
-        contributions.append(grad)
-    if not _modes.plain and _modes.modes()[1]:
-        anomaly.check_backward(node, out_grad, contributions)
-    return contributions, rule_out
+    return rule_out
+
+
+def _local_error(op, i: int, local, out_grad, like, error) -> OpRuleError:
+    return OpRuleError(
+        f"{describe_op(op)}: local_grad for input {i + 1} is {_describe_value(local)}; times "
+        f"the output's grad (shape {np.shape(out_grad)}) it does not reduce to the input's "
+        f"shape {np.shape(like)}: a local derivative must broadcast against the output "
+        f"({error})"
+    )
+
+
+def _checked(node: Node, i: int, parent, grad, like, out_grad, rule_out):
+    """A contribution that is not simply a numpy scalar of its input's type: conformed to
+    the input's shape and dtype (`_conform`), and copied if it goes to a leaf and may be
+    shared (a leaf books what it gets)."""
+    elementwise = node.op.local_grad is not None
+    grad = _conform(node.op, i, grad, like, elementwise)
+    if type(parent) not in NODES and type(grad) is np.ndarray and (
+        grad is out_grad or not elementwise and not _exclusive(grad, node, out_grad, rule_out)
+    ):
+        grad = grad.copy()
+    return grad
 
 
 _given = partial(is_not, None)  # _given(parent): input takes a gradient (`needs_grad`)

@@ -26,11 +26,13 @@ from .signature import SEQUENCE, STAR, shape_mismatch
 from .tensor import Tensor, as_data
 
 _new_tensor = _new_node = object.__new__
+_weak = weakref.ref
 _next_ticket = count(0, -1).__next__  # each recorded call's ticket: 0, -1, -2, ... (see Node)
 _ledger_lock = threading.Lock()
 
 _NUMERIC_KINDS = "biuf"
 _FLOATS = frozenset({np.float64, np.float32, np.float16, np.longdouble})
+_PLAIN = (True, False)  # (recording, anomaly detection) while grad_mode.plain
 
 
 class Node:
@@ -151,10 +153,7 @@ def apply(op, args: tuple, params: dict):
     if constants:
         saves_array = _wrap_constants(op, args, arrays)
     # The thread's modes, without a thread-local read while no thread is in a mode block.
-    if _modes.plain:
-        recording, detecting = True, False
-    else:
-        recording, detecting = _modes.modes()
+    recording, detecting = _PLAIN if _modes.plain else _modes.modes()
     if requires and op.guarded:
         if not op.differentiable:  # comparisons, argmax: nothing to record
             requires = False
@@ -180,7 +179,7 @@ def apply(op, args: tuple, params: dict):
         anomaly.check_forward(op, arrays, out)
     result = _new_tensor(Tensor)
     result.data = out
-    result.grad = result.name = result._node = None
+    result.grad = result.name = None
     # Only floating outputs carry a gradient: an integer or boolean result is a constant.
     if requires and recording and (type(out) in _FLOATS or out.dtype.kind == "f"):
         result.requires_grad = True
@@ -194,13 +193,12 @@ def apply(op, args: tuple, params: dict):
         node.arrays = arrays
         node.out = out
         node.parents = parents
-        node.tensor = weakref.ref(result)
+        node.tensor = _weak(result)
         node.locked = locks.lock([*arrays, out]) if saves_array else None
-        node.origin = None
-        if detecting:
-            node.origin = anomaly.user_frame()
+        node.origin = anomaly.user_frame() if detecting else None
     else:
         result.requires_grad = False
+        result._node = None
     return result
 
 
@@ -346,10 +344,12 @@ def _wrap_constants(op, args, arrays) -> bool:
         )
     # The common case (`y * 1.0001`, `2 * x`: a Python number with a float tensor, for an
     # op that declares no constant input) takes the number from a cache (see _NUMBERS).
-    numbers = _numbers(dtype) if not op.constants and dtype.kind == "f" else None
+    numbers = None if op.constants else _NUMBERS.get(dtype)
     saves_array = False
     for i, x in enumerate(arrays):
         kind = type(x)
+        if kind in _FLOATS:  # a tensor's numpy scalar
+            continue
         if numbers is not None and (kind is float or kind is int):
             value = numbers.get(x)
             arrays[i] = value if value is not None else _number(numbers, dtype, x)
@@ -357,7 +357,7 @@ def _wrap_constants(op, args, arrays) -> bool:
         if kind is np.ndarray:
             saves_array = True
             continue
-        if kind in _FLOATS or isinstance(x, np.generic):
+        if isinstance(x, np.generic):
             continue
         if i in op.constants:
             # A declared constant keeps its own type: Python numbers stay weak (x ** 2 of
@@ -375,19 +375,12 @@ def _wrap_constants(op, args, arrays) -> bool:
     return saves_array
 
 
-_NUMBERS: dict = {}
-"""dtype -> {Python number: that number as a numpy scalar of the dtype}, for float dtypes.
+_NUMBERS: dict = {np.dtype(t): {} for t in _FLOATS}
+"""float dtype -> {Python number: that number as a numpy scalar of the dtype}.
 
 The numbers of a loop (`y * 1.0001`) repeat, and a dict look-up costs a tenth of making a
 numpy scalar; numpy scalars are immutable, so one can serve every call. Zero is never
 kept (0.0 and -0.0 are equal keys of different sign), and a dtype keeps at most 1,024."""
-
-
-def _numbers(dtype) -> dict:
-    numbers = _NUMBERS.get(dtype)
-    if numbers is None:
-        numbers = _NUMBERS[dtype] = {}
-    return numbers
 
 
 def _number(numbers: dict, dtype, x):

@@ -25,15 +25,41 @@ def reduced_axes(ndim, axis):
 
 
 def _kept(value, x, axis, keepdims):
-    """A reduction's result (or its grad) with the reduced axes back, as size 1."""
+    """A reduction's result (or its grad) with the reduced axes back, as size 1.
+
+    A reshape to the kept shape rather than np.expand_dims, which normalises and checks
+    the axes again (the forward already did) at about three times the cost."""
     if keepdims:
         return value
-    return np.expand_dims(value, reduced_axes(np.ndim(x), axis))
+    shape = np.shape(x)
+    if axis is None:
+        return np.reshape(value, (1,) * len(shape))
+    axes = reduced_axes(len(shape), axis)
+    return np.reshape(value, tuple(1 if a in axes else n for a, n in enumerate(shape)))
+
+
+def _repeated(value, shape):
+    """A 0-d array or numpy scalar repeated over `shape`: a read-only view, strides 0, as
+    np.broadcast_to(value, shape) makes it, without that function's checks of arguments
+    that cannot be wrong here (about 1 us against 4 us)."""
+    single = np.asarray(value)
+    return np.ndarray(shape, single.dtype, memoryview(single).toreadonly(), 0,
+                      (0,) * len(shape))
 
 
 def _spread(out_grad, x, axis, keepdims):
-    """The output's grad, stretched back over the reduced axes (a read-only view)."""
+    """The output's grad, stretched back over the reduced axes (a read-only view).
+
+    A reduction over all the axes (axis None, the loss's `sum`) has a single grad to
+    repeat: on arrays, a view built directly (`_repeated`). On Tensors (a rule being
+    differentiated) np.broadcast_to, which dispatches to the registered op."""
+    if axis is None and not keepdims and type(out_grad) in _PLAIN:
+        return _repeated(out_grad, x.shape)
     return np.broadcast_to(_kept(out_grad, x, axis, keepdims), np.shape(x))
+
+
+_PLAIN = (np.ndarray, np.float64, np.float32, np.float16)
+"""The types of a plain (not Tensor) grad of a floating reduction."""
 
 
 def _count(x, axis):

@@ -168,3 +168,15 @@ def test_full_reduction_books_a_writable_grad_of_its_own_into_the_leaf(name):
     assert t.grad.flags.writeable and t.grad.base is None
     t.grad[0, 0] = 5.0  # its own array: the other elements keep their value
     assert t.grad[1, 2] == (1.0 if name == "sum" else 1 / 6)
+
+
+@pytest.mark.parametrize("params", [{}, {"axis": 0}, {"axis": (0, -1), "keepdims": True},
+                                    {"keepdims": True}], ids=str)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.float16])
+@pytest.mark.parametrize("name", ["sum", "mean"])
+def test_sum_and_mean_equal_numpys_exactly_in_its_dtype(name, dtype, params):
+    x = rng.normal(size=(5, 7, 3)).astype(dtype)
+    got = getattr(gl, name)(gl.tensor(x), **params).data
+    want = getattr(np, name)(x, **params)
+    assert type(got) is type(want) and got.dtype == want.dtype
+    np.testing.assert_array_equal(got, want)

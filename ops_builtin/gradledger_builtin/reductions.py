@@ -120,8 +120,11 @@ def cumsum_vjp(out_grad, x, out, axis=None):
 
 
 def max_vjp(out_grad, x, out, axis=None, keepdims=False):
-    """The grad goes to the maximum; tied maxima share it evenly."""
-    winners = x == _kept(out, x, axis, keepdims)
+    """The grad goes to the maximum; tied maxima share it evenly.
+
+    The winners are 1s of x's dtype: counted as bools they would be int64, and a float32
+    grad divided by int64 counts is float64."""
+    winners = (x == _kept(out, x, axis, keepdims)) * x.dtype.type(1)
     share = _kept(out_grad, x, axis, keepdims) / np.sum(winners, axis=axis, keepdims=True)
     return (winners * share,)
 

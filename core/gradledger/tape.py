@@ -569,7 +569,9 @@ def walk(starts, retain_graph: bool, trace=None, create_graph: bool = False,
         while heap:
             node = calls.pop(heappop(heap))
             out_grad = ledger.pop(node)
-            if node.arrays is None:
+            if node.arrays is None:  # freed by an earlier backward(): stop, booking nothing
+                if held is not None:  # (a pass that books as it goes has booked already)
+                    held.clear()
                 raise _freed(node)
             if type(out_grad) is list:  # a call with several outputs: book each one
                 out_grad = _book_outputs(node, out_grad, booked, capture)

@@ -131,3 +131,34 @@ def test_backward_through_a_partly_freed_graph_raises_and_books_nothing():
     with pytest.raises(gl.BackwardError, match="retain_graph=True"):
         second.backward()
     assert x.grad is None and second.grad is None, "nothing may be booked by the failed pass"
+
+
+def test_a_traced_or_create_graph_pass_through_a_partly_freed_graph_books_nothing():
+    x = gl.tensor([1.0, 2.0], requires_grad=True)
+    w = gl.tensor([3.0, 4.0], requires_grad=True)
+    s = x * 2.0
+    gl.sum(s).backward()  # frees s's call
+    h = s * w
+    with pytest.raises(gl.BackwardError, match="retain_graph=True"):
+        gl.sum(h).backward(create_graph=True)
+    assert w.grad is None
+    with pytest.raises(gl.BackwardError, match="retain_graph=True"):
+        gl.sum(h).backward(trace=lambda booking: None)
+    assert w.grad is None
+    with gl.detect_anomaly(), pytest.raises(gl.BackwardError, match="retain_graph=True"):
+        gl.sum(h).backward()
+    assert w.grad is None
+
+
+def test_deepcopy_of_a_computed_tensor_is_refused_and_of_a_leaf_copies_it():
+    import copy
+
+    x = gl.tensor([1.0, 2.0], requires_grad=True, name="x")
+    x.grad = np.array([0.5, 0.5])
+    y = x * 3.0
+    with pytest.raises(TypeError, match=r"deepcopy of a tensor computed by op 'mul'.*detach"):
+        copy.deepcopy(y)
+    z = copy.deepcopy(x)
+    assert z is not x and z.name == "x" and z.requires_grad and z._node is None
+    assert z.data is not x.data and np.array_equal(z.data, x.data)
+    assert z.grad is not x.grad and np.array_equal(z.grad, x.grad)

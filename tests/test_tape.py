@@ -232,3 +232,29 @@ def test_the_two_leaves_of_an_add_get_grads_that_do_not_alias():
     (a + b - 0.0).backward(np.array([1.0, 2.0, 3.0]))
     a.grad[0] = 100.0
     np.testing.assert_array_equal(b.grad, [1.0, 2.0, 3.0])
+
+
+def test_a_vjp_giving_none_for_its_only_consumer_leaves_the_input_without_a_grad():
+    from gradledger.extend import Op
+
+    class NoGrad:
+        @gl.hookimpl
+        def gradledger_register_ops(self, registry):
+            registry.register(Op("blocked", lambda x: x * 1.0, vjp=lambda g, x, out: (None,),
+                                 signature="(*)->(*)"))
+
+    gl.register_plugin(NoGrad(), name="blocked_ops")
+    try:
+        x = gl.tensor([1.0, 2.0], requires_grad=True)
+        middle = x * 2.0
+        gl.sum(gl.blocked(middle)).backward()
+        assert x.grad is None
+    finally:
+        gl.unregister_plugin("blocked_ops")
+
+
+def test_a_python_number_that_overflows_float16_warns_every_time():
+    x = gl.tensor(np.float16(1.0), requires_grad=True)
+    for _ in range(2):
+        with np.errstate(over="raise"), pytest.raises(FloatingPointError):
+            x * 70000

@@ -9,10 +9,8 @@ from __future__ import annotations
 import sys
 import threading
 import weakref
-from functools import partial
 from heapq import heappop, heappush
 from itertools import count
-from operator import is_not
 from typing import NamedTuple
 
 import numpy as np
@@ -380,13 +378,15 @@ _NUMBERS: dict = {np.dtype(t): {} for t in _FLOATS}
 
 The numbers of a loop (`y * 1.0001`) repeat, and a dict look-up costs a tenth of making a
 numpy scalar; numpy scalars are immutable, so one can serve every call. Zero is never
-kept (0.0 and -0.0 are equal keys of different sign), and a dtype keeps at most 1,024."""
+kept (0.0 and -0.0 are equal keys of different sign), nor a number that overflows the
+dtype (its conversion warns, or raises under np.errstate, every time); a dtype keeps at
+most 1,024 numbers, and converts the rest every time."""
 
 
 def _number(numbers: dict, dtype, x):
     """`x` (a Python int or float) as a numpy scalar of the float `dtype`, remembered."""
     value = dtype.type(x)
-    if x and len(numbers) < 1024:
+    if x and len(numbers) < 1024 and np.isfinite(value):
         numbers[x] = value
     return value
 
@@ -524,7 +524,9 @@ def walk(starts, retain_graph: bool, trace=None, create_graph: bool = False,
     latest-recorded first (each Node's `ticket` says when it was recorded). Every consumer
     of a call was recorded after it, so by the time a call's rule runs, every consumer has
     booked into its output's grad: each rule runs once, on its complete output grad. The
-    calls waiting for their turn sit in a heap (no recursion, no counting pass).
+    calls waiting for their turn sit in a heap (no recursion, no counting pass). Tickets
+    are unique: they come from one counter, and a recorded call is never copied (a Tensor
+    computed by an op refuses `copy.deepcopy`).
 
     Without `capture`, grads are booked into `.grad` (leaves, and the intermediates
     someone still holds). With `capture` (`gl.grad`), nothing's `.grad` changes: the
@@ -534,16 +536,21 @@ def walk(starts, retain_graph: bool, trace=None, create_graph: bool = False,
     rule = _local_rule
     if create_graph:
         from .recorded import recorded_rule as rule
-    # The common pass (no trace, no capture, no create_graph) does not book each
-    # contribution into its tensor as it comes: it gathers them per tensor in `held`
-    # and books them all at the end under one lock (`_book_all`), rather than taking the
-    # lock for every contribution. What ends up in `.grad` is the same (on failure, what
-    # was gathered so far is booked before the error propagates, as if booked at once).
-    # A trace reports each running balance, so a traced pass books as it goes.
+    # How each pass books:
+    # - plain backward() gathers the grads of leaves (and of the intermediates someone
+    #   holds) per tensor in `held`, and books them all at the end under one lock
+    #   (`_book_all`) rather than taking the lock for every contribution. What ends up in
+    #   `.grad` is the same; on failure, what was gathered so far is booked before the
+    #   error propagates, as if booked at once. Its rules' contributions are checked and
+    #   booked in one loop (`fused`), unless anomaly detection wants to see a call's
+    #   contributions together first (`_local_rule`).
+    # - a traced pass (`trace`, as gl.explain uses) reports each running balance, and a
+    #   create_graph pass books Tensors: both book into `.grad` as they go.
+    # - gl.grad (`capture`) books nothing into `.grad`: it gathers into `capture`.
     held: dict | None = {} if trace is None and capture is None and not create_graph else None
-    # That pass also checks and books each rule's contributions in one loop (`fused`),
-    # unless anomaly detection wants to see them all first (see `_local_rule`).
     fused = held is not None and not _modes.modes()[1]
+    if held is None:  # a pass that books as it goes checks the graph first (see `_freed`)
+        _check_not_freed(root._node for root, _ in starts)
     ledger: dict = {}  # recorded call -> the grad gathered so far for its output(s)
     # The calls with a grad gathered, waiting for their rule to run: their tickets in a
     # heap (the latest call's on top), and the calls by ticket. (Bare int tickets compare
@@ -570,7 +577,7 @@ def walk(starts, retain_graph: bool, trace=None, create_graph: bool = False,
             node = calls.pop(heappop(heap))
             out_grad = ledger.pop(node)
             if node.arrays is None:  # freed by an earlier backward(): stop, booking nothing
-                if held is not None:  # (a pass that books as it goes has booked already)
+                if held is not None:  # (the others checked first, see above)
                     held.clear()
                 raise _freed(node)
             if type(out_grad) is list:  # a call with several outputs: book each one
@@ -612,7 +619,7 @@ def walk(starts, retain_graph: bool, trace=None, create_graph: bool = False,
                         previous = ledger.get(parent)
                         if previous is None:
                             ledger[parent] = grad
-                            heappush(heap, parent.ticket)
+                            heappush(heap, parent.ticket)  # `waiting.add(parent)`, inlined
                             calls[parent.ticket] = parent
                         else:
                             ledger[parent] = previous + grad
@@ -624,7 +631,7 @@ def walk(starts, retain_graph: bool, trace=None, create_graph: bool = False,
             else:
                 contributions, locals_ = rule(node, out_grad)
                 _book_contributions(node, tensor, out_grad, contributions, locals_, ledger,
-                                    waiting, booked, capture, trace)
+                                    waiting, held, booked, capture, trace)
             if not retain_graph:  # `node.free()`, with its arrays unlocked at the end
                 node.arrays = node.out = node.params = None
                 if node.locked is not None:
@@ -661,6 +668,25 @@ class Waiting(NamedTuple):
         self.calls[node.ticket] = node
 
 
+def _check_not_freed(nodes) -> None:
+    """Raise `_freed` if any call under `nodes` was freed by an earlier backward(): a
+    pass that books as it goes (traced, create_graph, gl.grad) checks the whole graph
+    before it books anything. (The other passes find a freed call when they reach it,
+    and book nothing then.)"""
+    stack = [node for node in nodes if node is not None]
+    seen = set()
+    while stack:
+        node = stack.pop()
+        if type(node) is Output:
+            node = node.node
+        if type(node) not in NODES or node in seen:
+            continue
+        seen.add(node)
+        if node.arrays is None:
+            raise _freed(node)
+        stack.extend(node.parents)
+
+
 def _freed(node: Node) -> BackwardError:
     return BackwardError(
         f"backward() through a graph that an earlier backward() freed, or that a "
@@ -671,9 +697,9 @@ def _freed(node: Node) -> BackwardError:
 
 
 def _book_contributions(node, tensor, out_grad, contributions, locals_, ledger, waiting,
-                        booked, capture, trace) -> None:
-    """Book one node's contributions (the walk's passes other than the fused one),
-    reporting each entry to `trace` when given."""
+                        held, booked, capture, trace) -> None:
+    """Book one node's contributions (the walk's passes other than the fused one): a
+    leaf's into `held` when the pass has it, reporting each entry to `trace` when given."""
     for i, (parent, contribution) in enumerate(zip(node.parents, contributions)):  # noqa: B905
         if contribution is None:
             continue
@@ -683,6 +709,9 @@ def _book_contributions(node, tensor, out_grad, contributions, locals_, ledger, 
             if trace is not None:
                 trace(Booking(node.op, tensor, i, _tensor_of(parent), _local(node, locals_, i),
                               out_grad, contribution, total, node, parent))
+        elif held is not None:
+            previous = held.get(parent)
+            held[parent] = contribution if previous is None else previous + contribution
         else:
             _deliver(parent, contribution, capture, copied=True)
             booked.add(parent)
@@ -881,7 +910,7 @@ def _ask_rule(node: Node, out_grad) -> tuple:
             else:
                 rule_out = local_grad(*arrays, out=node.out)
         elif op.vjp_wants_needs:
-            needs = tuple(map(_given, node.parents))
+            needs = tuple(parent is not None for parent in node.parents)
             rule_out = op.vjp(out_grad, *arrays, out=node.out, needs_grad=needs, **node.params)
         elif node.params:
             rule_out = op.vjp(out_grad, *arrays, out=node.out, **node.params)
@@ -922,9 +951,6 @@ def _checked(node: Node, i: int, parent, grad, like, out_grad, rule_out):
     ):
         grad = grad.copy()
     return grad
-
-
-_given = partial(is_not, None)  # _given(parent): input takes a gradient (`needs_grad`)
 
 
 def _conform(op, i, grad, like, elementwise: bool):

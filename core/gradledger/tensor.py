@@ -85,6 +85,23 @@ class Tensor:
         """
         tape.backward(self, grad, retain_graph, trace, create_graph)
 
+    def __deepcopy__(self, memo: dict) -> Tensor:
+        """A leaf's copy: its data, grad, requires_grad and name, copied. A tensor computed
+        by an op refuses (as in PyTorch): a copied graph would hold its recorded calls
+        twice. Copy `t.detach()` for the numbers."""
+        if self._node is not None:
+            raise TypeError(
+                f"copy.deepcopy of a tensor computed by op {self.op!r}: only leaf tensors "
+                "can be deep-copied (a copy of its graph would record its calls twice). Copy "
+                "t.detach() for the numbers, or recompute the graph from copied leaves."
+            )
+        from copy import deepcopy
+
+        copied = memo[id(self)] = Tensor._result(deepcopy(self.data, memo), self.requires_grad)
+        copied.grad = deepcopy(self.grad, memo)
+        copied.name = self.name
+        return copied
+
     def zero_grad(self) -> None:
         """Clear the ledger: `.grad = None`."""
         self.grad = None

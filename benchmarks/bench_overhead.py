@@ -7,7 +7,8 @@ round), and reports medians: of seconds per call, and of the per-round ratio to 
 peer. Each workload is timed twice: with the garbage collector off while timing (the
 figure the targets are about) and on. BLAS runs on one thread unless
 OPENBLAS_NUM_THREADS (or OMP_NUM_THREADS) says otherwise. A peer that is not installed
-(`pip install micrograd torch`) has its column skipped, with a message.
+(micrograd: `pip install -e ".[bench]"`; torch: `pip install torch`) has its column
+skipped, with a message.
 
 W1  micrograd's scalar MLP 2-16-16-1 (`micrograd.nn.MLP(2, [16, 16, 1])`), one sample,
     forward + backward + zeroing the grads.                       target <= 1.5x micrograd

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -59,20 +60,24 @@ def gradcheck(fn: Callable, *inputs, seed: int = 0, step: float = numeric.STEP,
     if not isinstance(out, Tensor) or not out.requires_grad:
         raise ValueError("gradcheck needs fn to return a gl.Tensor computed from its inputs; "
                          f"it returned {type(out).__name__}")
-    rng = np.random.Generator(np.random.SFC64(seed))
-    u = as_data(_uniform(rng, np.shape(out.data)))
+    out_shape = np.shape(out.data)
+    draws = _draws(seed, [out_shape, *(np.shape(arrays[i]) for i in wrt)])
+    u = as_data(np.array(draws[0]))  # the tape may keep the cotangent: a copy of its own
     out.backward(u)
+    v, analytic, terms = {}, 0.0, 0.0
+    scales = {}
+    for i, draw in zip(wrt, draws[1:], strict=True):
+        scales[i] = hints.nudge_scale(arrays[i])
+        direction = np.multiply(draw, scales[i])  # a fresh array: the stream stays as it is
+        v[i] = as_data(direction)
+        grad = leaves[i].grad
+        if grad is None:  # no path from this input to the output: its grad is zero
+            continue
+        product = np.asarray(np.multiply(grad, direction, dtype=np.float64))
+        analytic += float(np.add.reduce(product, axis=None))
+        terms += float(np.add.reduce(np.abs(product, out=product), axis=None))
     grads = {i: np.zeros(np.shape(arrays[i])) if leaves[i].grad is None
              else np.asarray(leaves[i].grad) for i in wrt}
-    scales = {i: hints.nudge_scale(arrays[i]) for i in wrt}
-    v, analytic, terms = {}, 0.0, 0.0
-    for i in wrt:
-        direction = _uniform(rng, np.shape(arrays[i]))
-        direction *= scales[i]
-        v[i] = as_data(direction)
-        product = np.asarray(grads[i] * direction)
-        analytic += float(np.sum(product))
-        terms += float(np.sum(np.abs(product, out=product)))
 
     def accept(value, roundoff):
         return abs(value - analytic) <= ACCEPT * (numeric.RTOL * terms + roundoff)
@@ -156,6 +161,40 @@ def _split_inputs(inputs) -> tuple[list, tuple]:
         raise ValueError("gradcheck needs at least one input to differentiate; every input "
                          "given is a constant (a gl.Tensor with requires_grad=False)")
     return arrays, tuple(wrt)
+
+
+_STREAMS: dict[int, np.ndarray] = {}
+"""Per seed, the first numbers of its uniform stream (read-only), kept between calls."""
+STREAM_KEEP = 1 << 17
+"""Numbers kept per seed (1 MiB); longer draws are made afresh each call."""
+STREAMS_KEPT = 4
+"""Seeds whose stream is kept; one more forgets them all."""
+
+
+def _draws(seed: int, shapes: list) -> list[np.ndarray]:
+    """Uniform numbers in [-1, 1), one array per shape, consecutive stretches of one stream
+    drawn from `seed` (an SFC64 generator): the same numbers on every call with that seed.
+
+    Random numbers cost as much as a cheap op here (relu), and a seeded stream is the same
+    on every call, so its first STREAM_KEEP numbers are drawn once per seed and kept; the
+    arrays returned are read-only views into them. Longer draws are made afresh.
+    """
+    sizes = [math.prod(shape) for shape in shapes]
+    total = sum(sizes)
+    stream = _STREAMS.get(seed)
+    if stream is None or stream.size < total:
+        stream = _uniform(np.random.Generator(np.random.SFC64(seed)),
+                          max(total, min(STREAM_KEEP, 4 * total)))
+        stream.flags.writeable = False
+        if stream.size <= STREAM_KEEP:
+            if len(_STREAMS) >= STREAMS_KEPT:
+                _STREAMS.clear()  # (not one by one: another thread may be here too)
+            _STREAMS[seed] = stream
+    draws, start = [], 0
+    for shape, size in zip(shapes, sizes, strict=True):
+        draws.append(stream[start:start + size].reshape(shape))
+        start += size
+    return draws
 
 
 def _uniform(rng: np.random.Generator, shape) -> np.ndarray:

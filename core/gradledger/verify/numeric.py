@@ -72,7 +72,7 @@ def _inner(u, out, magnitude: bool = True, abs_u=None) -> tuple[float, float | N
     if not magnitude:
         return value, None
     abs_u = np.abs(flat_u) if abs_u is None else np.asarray(abs_u).reshape(-1)
-    return value, coarse * (float(np.dot(abs_u, np.abs(flat_out))) + float(np.sum(abs_u)))
+    return value, coarse * (float(np.dot(abs_u, np.abs(flat_out))) + float(np.add.reduce(abs_u)))
 
 
 def richardson(phi: Callable[[float, bool], tuple[float, float | None]],

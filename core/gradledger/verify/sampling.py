@@ -587,6 +587,7 @@ def _from_sample(op) -> st.SearchStrategy:
         )
     dtype_strategy = st.sampled_from(hints.dtypes(op))
     frozen_strategy = _frozen_strategy(op)
+    seed_strategy = st.integers(0, 2**32 - 1)  # built (and validated) once
 
     @st.composite
     def example(draw):
@@ -615,7 +616,7 @@ def _from_sample(op) -> st.SearchStrategy:
         expected = hints.result_shapes(sig, shapes) if _fits(op, shapes) else None
         shared = _sampled_shared(op, arrays)
         frozen, frozen_as = _frozen(*draw(frozen_strategy), arrays)
-        seed = draw(st.integers(0, 2**32 - 1))
+        seed = draw(seed_strategy)
         return Example(arrays, dict(params), seed, expected, shared, np.dtype(dtype), frozen,
                        frozen_as, "sample")
 

@@ -97,14 +97,16 @@ def richardson(phi: Callable[[float, bool], tuple[float, float | None]],
 
 
 def directional(forward: Callable, arrays: list, wrt: tuple, u, v: dict,
-                h: float = STEP, accept: Callable[[float, float], bool] | None = None
-                ) -> Estimate:
+                h: float = STEP, accept: Callable[[float, float], bool] | None = None,
+                buffers: dict | None = None, abs_u=None) -> Estimate:
     """`<u, J v>`: the change of `<u, forward(*arrays)>` along direction v (v[i] per input i).
 
     The nudged inputs are written into one float64 buffer per input, reused from one
-    nudge to the next (so the forward must not keep its inputs, which no rule may).
+    nudge to the next (so the forward must not keep its inputs, which no rule may);
+    `buffers` may hand them in (one per input that is not 0-d), and `abs_u` |u| flat.
     """
-    buffers = {i: np.empty(np.shape(arrays[i])) for i in wrt if np.ndim(arrays[i])}
+    if buffers is None:
+        buffers = {i: np.empty(np.shape(arrays[i])) for i in wrt if np.ndim(arrays[i])}
 
     def phi(t, magnitude):
         moved = list(arrays)
@@ -116,7 +118,7 @@ def directional(forward: Callable, arrays: list, wrt: tuple, u, v: dict,
                 np.multiply(v[i], t, out=buffer)
                 np.add(buffer, arrays[i], out=buffer)
                 moved[i] = buffer
-        return _inner(u, forward(*moved), magnitude)
+        return _inner(u, forward(*moved), magnitude, abs_u)
 
     return richardson(phi, h, accept)
 

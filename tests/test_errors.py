@@ -119,3 +119,15 @@ def _all_entry_point_names():
     from importlib.metadata import entry_points
 
     return {ep.name for ep in entry_points(group="gradledger")}
+
+
+def test_backward_through_a_partly_freed_graph_raises_and_books_nothing():
+    x = gl.tensor(2.0, requires_grad=True)
+    shared = x * x
+    first, second = shared * 3.0, shared * 5.0
+    first.backward()  # frees `shared`'s call, which `second` also depends on
+    assert x.grad == 12.0
+    x.grad = None
+    with pytest.raises(gl.BackwardError, match="retain_graph=True"):
+        second.backward()
+    assert x.grad is None and second.grad is None, "nothing may be booked by the failed pass"

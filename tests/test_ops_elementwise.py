@@ -125,3 +125,23 @@ def test_float32_inputs_give_float32_values_and_grads():
         out = getattr(gl, name)(t)
         gl.sum(out).backward()
         assert out.dtype == np.float32 and t.grad.dtype == np.float32, name
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("p", [2, 2.0, 3, 1, 0.5, -1, 0, 0.0])
+def test_pow_by_a_python_number_has_the_closed_form_grad_in_the_input_dtype(p, dtype):
+    x = np.array([0.5, 1.5, 2.0, 3.0], dtype=dtype)
+    t = gl.tensor(x, requires_grad=True)
+    out = t ** p
+    gl.sum(out).backward()
+    want = p * x.astype(np.float64) ** (p - 1) if p != 0 else np.zeros(4)
+    assert out.dtype == dtype and t.grad.dtype == dtype
+    np.testing.assert_allclose(t.grad, want, rtol=1e-6 if dtype == np.float32 else 1e-12)
+    local, none = gl.loader.host.lookup("pow").local_grad(x, p, out=out.data)
+    assert none is None and (np.ndim(local) == 0 or local.dtype == dtype)  # no promotion
+
+
+def test_pow_by_zero_has_grad_zero_even_at_zero():
+    t = gl.tensor([0.0, 2.0], requires_grad=True)
+    gl.sum(t ** 0).backward()
+    np.testing.assert_array_equal(t.grad, [0.0, 0.0])

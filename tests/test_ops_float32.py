@@ -30,3 +30,32 @@ def test_float32_inputs_give_float32_values_and_rules_run_on_them(name, arrays, 
     assert out.dtype == np.float32
     out.backward(np.ones(out.shape, dtype=np.float32))
     assert all(t.grad is not None for i, t in enumerate(inputs) if i not in constants)
+
+
+def _rule_contributions(op, arrays, params, constants, out, out_grad):
+    """The op's rule called as the tape calls it; a local derivative times out_grad."""
+    if op.local_grad is not None:
+        locals_ = op.local_grad(*arrays, out=out, **params)
+        return [None if local is None else local * out_grad for local in locals_]
+    if op.vjp_wants_needs:
+        needs = tuple(i not in constants for i in range(len(arrays)))
+        return op.vjp(out_grad, *arrays, out=out, needs_grad=needs, **params)
+    return op.vjp(out_grad, *arrays, out=out, **params)
+
+
+@pytest.mark.parametrize("name,arrays,params,constants", [c[1:] for c in CASES],
+                         ids=[c[0] for c in CASES])
+def test_float32_rules_give_float32_contributions_without_the_tapes_cast(name, arrays, params,
+                                                                         constants):
+    """A rule that promoted (a float64 constant, an int64 count, 0.5 times a mask) would
+    make the tape cast every contribution back, a float64 pass and a copy per op."""
+    from gradledger.loader import host
+
+    op = host.lookup(name)
+    arrays = [_float32(a, i in constants) for i, a in enumerate(arrays)]
+    out = op.forward(*arrays, **params)
+    out_grad = np.full(np.shape(out), 0.5, dtype=np.float32)[()]
+    contributions = _rule_contributions(op, arrays, params, constants, out, out_grad)
+    for i, contribution in enumerate(contributions):
+        if i not in constants and contribution is not None:
+            assert np.result_type(contribution) == np.float32, f"input {i + 1}"

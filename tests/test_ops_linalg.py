@@ -72,3 +72,46 @@ def test_solve_grads_match_the_closed_form():
     grad_b = np.linalg.inv(a).T @ g
     np.testing.assert_allclose(tb.grad, grad_b, rtol=1e-12)
     np.testing.assert_allclose(ta.grad, -grad_b @ np.linalg.solve(a, b).T, rtol=1e-12)
+
+
+def _rule(name):
+    from gradledger.loader import host
+
+    return host.lookup(name)
+
+
+# matmul with a vector operand: its own fast path (a broadcasting multiply for the outer
+# product), checked against closed forms written with np.outer, in either dtype.
+VECTOR_MATMULS = [((4, 3), (3,)), ((3,), (3, 4)), ((3,), (3,))]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("shapes", VECTOR_MATMULS, ids=str)
+def test_matmul_with_a_vector_gives_the_closed_form_grads_in_the_input_dtype(shapes, dtype):
+    a = rng.normal(size=shapes[0]).astype(dtype)
+    b = rng.normal(size=shapes[1]).astype(dtype)
+    out = a @ b
+    g = rng.normal(size=np.shape(out)).astype(dtype)
+    if a.ndim == 2:
+        want = (np.outer(g, b), g @ a)
+    elif b.ndim == 2:
+        want = (b @ g, np.outer(a, g))
+    else:
+        want = (g * b, g * a)
+    got = _rule("matmul").vjp(g, a, b, out=out, needs_grad=(True, True))
+    tolerance = {"rtol": 1e-5} if dtype == np.float32 else {"rtol": 1e-12}
+    for grad, expected, x in zip(got, want, (a, b), strict=True):
+        assert grad.dtype == dtype and grad.shape == x.shape
+        np.testing.assert_allclose(grad, expected, **tolerance)
+    only_a = _rule("matmul").vjp(g, a, b, out=out, needs_grad=(True, False))
+    only_b = _rule("matmul").vjp(g, a, b, out=out, needs_grad=(False, True))
+    assert only_a[1] is None and only_b[0] is None
+
+
+def test_matmul_matrix_at_vector_books_a_writable_grad_of_its_own_into_the_leaf():
+    w = gl.tensor(rng.normal(size=(4, 3)), requires_grad=True)
+    x = rng.normal(size=3)
+    gl.sum(gl.relu(w @ x)).backward()
+    mask = (w.data @ x > 0).astype(float)
+    np.testing.assert_allclose(w.grad, np.outer(mask, x), rtol=1e-12)
+    assert w.grad.flags.writeable and w.grad.base is None

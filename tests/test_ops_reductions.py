@@ -144,3 +144,39 @@ def test_argmax_and_argmin_give_integer_indices_without_grad():
         out = getattr(gl, name)(x, axis=axis)
         np.testing.assert_array_equal(out.data, expected)
         assert out.data.dtype.kind == "i" and not out.requires_grad
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("name,share", [("sum", lambda n: 1.0), ("mean", lambda n: 1.0 / n)])
+def test_full_reduction_rule_repeats_the_grad_read_only_in_the_input_dtype(name, share, dtype):
+    from gradledger.loader import host
+
+    x = rng.normal(size=(3, 4)).astype(dtype)
+    out = getattr(np, name)(x)
+    for g in (dtype(2.0), np.array(2.0, dtype=dtype)):  # a numpy scalar, a 0-d array
+        (grad,) = host.lookup(name).vjp(g, x, out=out)
+        assert grad.shape == x.shape and grad.dtype == dtype
+        assert not grad.flags.writeable  # a view repeating one number, as broadcast_to's
+        np.testing.assert_allclose(grad, np.full(x.shape, 2.0 * share(x.size)), rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["sum", "mean"])
+def test_full_reduction_books_a_writable_grad_of_its_own_into_the_leaf(name):
+    t = gl.tensor(rng.normal(size=(2, 3)), requires_grad=True)
+    getattr(gl, name)(t).backward()
+    np.testing.assert_array_equal(t.grad, np.full((2, 3), 1.0 if name == "sum" else 1 / 6))
+    assert t.grad.flags.writeable and t.grad.base is None
+    t.grad[0, 0] = 5.0  # its own array: the other elements keep their value
+    assert t.grad[1, 2] == (1.0 if name == "sum" else 1 / 6)
+
+
+@pytest.mark.parametrize("params", [{}, {"axis": 0}, {"axis": (0, -1), "keepdims": True},
+                                    {"keepdims": True}], ids=str)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.float16])
+@pytest.mark.parametrize("name", ["sum", "mean"])
+def test_sum_and_mean_equal_numpys_exactly_in_its_dtype(name, dtype, params):
+    x = rng.normal(size=(5, 7, 3)).astype(dtype)
+    got = getattr(gl, name)(gl.tensor(x), **params).data
+    want = getattr(np, name)(x, **params)
+    assert type(got) is type(want) and got.dtype == want.dtype
+    np.testing.assert_array_equal(got, want)

@@ -22,6 +22,10 @@ def unbroadcast(grad, shape: tuple):
     axes = tuple(range(extra)) + tuple(
         extra + k for k, n in enumerate(shape) if n == 1 and grad_shape[extra + k] != 1
     )
-    summed = np.sum(grad, axis=axes, keepdims=True) if axes else grad
-    summed = np.reshape(summed, shape)
+    if type(grad) is np.ndarray:  # np.sum's own reduction, without its layers of dispatch
+        summed = np.add.reduce(grad, axis=axes, keepdims=True) if axes else grad
+        summed = summed.reshape(shape)
+    else:  # a Tensor (a rule running for create_graph): through its registered ops
+        summed = np.sum(grad, axis=axes, keepdims=True) if axes else grad
+        summed = np.reshape(summed, shape)
     return summed[()] if summed.ndim == 0 else summed

@@ -9,6 +9,10 @@ from __future__ import annotations
 import sys
 import threading
 import weakref
+from functools import partial
+from heapq import heappop, heappush
+from itertools import count
+from operator import is_not
 from typing import NamedTuple
 
 import numpy as np
@@ -22,15 +26,20 @@ from .signature import SEQUENCE, STAR, shape_mismatch
 from .tensor import Tensor, as_data
 
 _new_tensor = _new_node = object.__new__
+_weak = weakref.ref
+_next_ticket = count(0, -1).__next__  # each recorded call's ticket: 0, -1, -2, ... (see Node)
 _ledger_lock = threading.Lock()
 
 _NUMERIC_KINDS = "biuf"
 _FLOATS = frozenset({np.float64, np.float32, np.float16, np.longdouble})
+_PLAIN = (True, False)  # (recording, anomaly detection) while grad_mode.plain
 
 
 class Node:
     """One recorded op call: the op, what it was given, what it made, and who its parents are.
 
+    `ticket` orders the calls: a later call has a smaller ticket (the backward walk takes
+    the smallest first: the tape played backward, see `walk`).
     `parents[i]` is the Node that produced input i (an `Output` when that was one of
     several outputs of a call), the input itself when it is a leaf that requires grad,
     or None when input i takes no gradient. The output tensor is held by weak
@@ -39,9 +48,10 @@ class Node:
     """
 
     __slots__ = ("op", "params", "arrays", "out", "parents", "tensor", "locked", "origin",
-                 "outputs")
+                 "outputs", "ticket")
 
     def __init__(self, op, params, arrays, out, parents, tensor):
+        self.ticket = _next_ticket()
         self.op = op
         self.params = params
         self.arrays = arrays
@@ -143,10 +153,7 @@ def apply(op, args: tuple, params: dict):
     if constants:
         saves_array = _wrap_constants(op, args, arrays)
     # The thread's modes, without a thread-local read while no thread is in a mode block.
-    if _modes.plain:
-        recording, detecting = True, False
-    else:
-        recording, detecting = _modes.modes()
+    recording, detecting = _PLAIN if _modes.plain else _modes.modes()
     if requires and op.guarded:
         if not op.differentiable:  # comparisons, argmax: nothing to record
             requires = False
@@ -172,7 +179,7 @@ def apply(op, args: tuple, params: dict):
         anomaly.check_forward(op, arrays, out)
     result = _new_tensor(Tensor)
     result.data = out
-    result.grad = result.name = result._node = None
+    result.grad = result.name = None
     # Only floating outputs carry a gradient: an integer or boolean result is a constant.
     if requires and recording and (type(out) in _FLOATS or out.dtype.kind == "f"):
         result.requires_grad = True
@@ -180,18 +187,18 @@ def apply(op, args: tuple, params: dict):
         # on numpy scalars alone saves nothing writeable, so its Node needs no finalizer.
         # (Filled slot by slot rather than through Node.__init__: one Python call less.)
         node = result._node = _new_node(LockingNode if saves_array else Node)
+        node.ticket = _next_ticket()
         node.op = op
         node.params = params
         node.arrays = arrays
         node.out = out
         node.parents = parents
-        node.tensor = weakref.ref(result)
+        node.tensor = _weak(result)
         node.locked = locks.lock([*arrays, out]) if saves_array else None
-        node.origin = None
-        if detecting:
-            node.origin = anomaly.user_frame()
+        node.origin = anomaly.user_frame() if detecting else None
     else:
         result.requires_grad = False
+        result._node = None
     return result
 
 
@@ -326,23 +333,31 @@ def _wrap_constants(op, args, arrays) -> bool:
     As numpy does with Python scalars (NEP 50): `float32_tensor * 3.0` stays float32;
     a Python float with an integer tensor gives float64.
     """
-    dtype = None
     for x in args:
         if type(x) is Tensor or isinstance(x, Tensor):
             dtype = x.data.dtype
             break
-    if dtype is None:
+    else:
         raise OpCallError(
             f"{describe_op(op)} was called without any gl.Tensor input; wrap one with "
             "gl.tensor(...)"
         )
+    # The common case (`y * 1.0001`, `2 * x`: a Python number with a float tensor, for an
+    # op that declares no constant input) takes the number from a cache (see _NUMBERS).
+    numbers = None if op.constants else _NUMBERS.get(dtype)
     saves_array = False
     for i, x in enumerate(arrays):
         kind = type(x)
+        if kind in _FLOATS:  # a tensor's numpy scalar
+            continue
+        if numbers is not None and (kind is float or kind is int):
+            value = numbers.get(x)
+            arrays[i] = value if value is not None else _number(numbers, dtype, x)
+            continue
         if kind is np.ndarray:
             saves_array = True
             continue
-        if kind in _FLOATS or isinstance(x, np.generic):
+        if isinstance(x, np.generic):
             continue
         if i in op.constants:
             # A declared constant keeps its own type: Python numbers stay weak (x ** 2 of
@@ -358,6 +373,22 @@ def _wrap_constants(op, args, arrays) -> bool:
         if type(arrays[i]) is np.ndarray:
             saves_array = True
     return saves_array
+
+
+_NUMBERS: dict = {np.dtype(t): {} for t in _FLOATS}
+"""float dtype -> {Python number: that number as a numpy scalar of the dtype}.
+
+The numbers of a loop (`y * 1.0001`) repeat, and a dict look-up costs a tenth of making a
+numpy scalar; numpy scalars are immutable, so one can serve every call. Zero is never
+kept (0.0 and -0.0 are equal keys of different sign), and a dtype keeps at most 1,024."""
+
+
+def _number(numbers: dict, dtype, x):
+    """`x` (a Python int or float) as a numpy scalar of the float `dtype`, remembered."""
+    value = dtype.type(x)
+    if x and len(numbers) < 1024:
+        numbers[x] = value
+    return value
 
 
 def _constant(op, i, x, dtype):
@@ -489,9 +520,11 @@ def walk(starts, retain_graph: bool, trace=None, create_graph: bool = False,
          capture: dict | None = None) -> None:
     """Walk the recorded graph back from each `(root, seed)` of `starts` and book.
 
-    The walk is iterative (depth is limited by memory, not recursion): count each
-    node's consumers, then release a node only when every consumer has booked into
-    it, so that each node's rule runs once, on its complete output grad.
+    The tape is played backward: the recorded calls the roots depend on run their rules
+    latest-recorded first (each Node's `ticket` says when it was recorded). Every consumer
+    of a call was recorded after it, so by the time a call's rule runs, every consumer has
+    booked into its output's grad: each rule runs once, on its complete output grad. The
+    calls waiting for their turn sit in a heap (no recursion, no counting pass).
 
     Without `capture`, grads are booked into `.grad` (leaves, and the intermediates
     someone still holds). With `capture` (`gl.grad`), nothing's `.grad` changes: the
@@ -508,7 +541,14 @@ def walk(starts, retain_graph: bool, trace=None, create_graph: bool = False,
     # was gathered so far is booked before the error propagates, as if booked at once).
     # A trace reports each running balance, so a traced pass books as it goes.
     held: dict | None = {} if trace is None and capture is None and not create_graph else None
-    ledger: dict = {}
+    # That pass also checks and books each rule's contributions in one loop (`fused`),
+    # unless anomaly detection wants to see them all first (see `_local_rule`).
+    fused = held is not None and not _modes.modes()[1]
+    ledger: dict = {}  # recorded call -> the grad gathered so far for its output(s)
+    # The calls with a grad gathered, waiting for their rule to run: their tickets in a
+    # heap (the latest call's on top), and the calls by ticket. (Bare int tickets compare
+    # at a third of the cost of (ticket, call) pairs.)
+    waiting = Waiting([], {})
     for root, seed in starts:
         node = root._node
         if node is None:
@@ -516,20 +556,23 @@ def walk(starts, retain_graph: bool, trace=None, create_graph: bool = False,
             if trace is not None:
                 trace(Booking(None, None, 0, root, None, None, seed, root.grad, None, root))
         else:
-            total = _gather(ledger, node, seed)
+            total = _gather(ledger, waiting, node, seed)
             if trace is not None:
                 trace(Booking(None, None, 0, root, None, None, seed, total, None, node))
-    pending = _count_consumers(list(ledger))
-    ready = [node for node in ledger if pending[node] == 0]
     booked = set()
     # The arrays of the nodes this pass frees, unlocked together when it ends (one lock
     # taken, not one per node); a node's list has bases before views, as `release` wants,
     # and a view whose base some other node still locks is retried by `release` itself.
     unlock: list = []
     try:
-        while ready:
-            node = ready.pop()
+        heap, calls = waiting
+        while heap:
+            node = calls.pop(heappop(heap))
             out_grad = ledger.pop(node)
+            if node.arrays is None:  # freed by an earlier backward(): stop, booking nothing
+                if held is not None:  # (a pass that books as it goes has booked already)
+                    held.clear()
+                raise _freed(node)
             if type(out_grad) is list:  # a call with several outputs: book each one
                 out_grad = _book_outputs(node, out_grad, booked, capture)
                 tensor = None
@@ -545,40 +588,43 @@ def walk(starts, retain_graph: bool, trace=None, create_graph: bool = False,
                     else:
                         _book(tensor, out_grad)
                         booked.add(tensor)
-            contributions, locals_ = rule(node, out_grad)
-            if trace is None:
-                # `rule` returned one contribution per parent (it checked the count; zip
-                # without strict=, which would parse its arguments the slow way).
-                for parent, contribution in zip(node.parents, contributions):  # noqa: B905 (see above)
-                    if parent is None:
+            if fused:
+                # The common pass asks the rule and books each contribution in one loop:
+                # the checks are `_local_rule`'s, without building its list. A numpy scalar
+                # of the input's own type passes them as it is (shape (), the right dtype).
+                rule_out = _ask_rule(node, out_grad)
+                elementwise = node.op.local_grad is not None
+                i = -1  # the input's index, for the messages
+                for parent, grad, like in zip(node.parents, rule_out, node.arrays):  # noqa: B905 (checked)
+                    i += 1
+                    if parent is None or grad is None:
                         continue
+                    if elementwise:  # local * out_grad (a local of exactly 1 books out_grad)
+                        try:
+                            grad = out_grad if type(grad) is float and grad == 1.0 \
+                                else grad * out_grad
+                        except (ValueError, TypeError) as error:
+                            raise _local_error(node.op, i, grad, out_grad, like, error) from None
+                    if type(grad) is not type(like) or type(like) is np.ndarray:
+                        grad = _checked(node, i, parent, grad, like, out_grad, rule_out)
                     kind = type(parent)
-                    if kind is Node or kind is LockingNode:
-                        if contribution is not None:  # `_gather`, inlined for the common case
-                            previous = ledger.get(parent)
-                            ledger[parent] = contribution if previous is None \
-                                else previous + contribution
-                        pending[parent] -= 1
-                        if pending[parent] == 0:
-                            ready.append(parent)
-                    elif kind is Output:
-                        if contribution is not None:
-                            _gather(ledger, parent, contribution)
-                        parent = parent.node
-                        pending[parent] -= 1
-                        if pending[parent] == 0:
-                            ready.append(parent)
-                    elif contribution is not None:  # a leaf
-                        if held is not None:
-                            previous = held.get(parent)
-                            held[parent] = contribution if previous is None \
-                                else previous + contribution
+                    if kind is Node or kind is LockingNode:  # `_gather`, inlined
+                        previous = ledger.get(parent)
+                        if previous is None:
+                            ledger[parent] = grad
+                            heappush(heap, parent.ticket)
+                            calls[parent.ticket] = parent
                         else:
-                            _deliver(parent, contribution, capture, copied=True)
-                            booked.add(parent)
+                            ledger[parent] = previous + grad
+                    elif kind is Output:
+                        _gather(ledger, waiting, parent, grad)
+                    else:  # a leaf
+                        previous = held.get(parent)
+                        held[parent] = grad if previous is None else previous + grad
             else:
-                _book_traced(node, tensor, out_grad, contributions, locals_, ledger, pending,
-                             ready, booked, capture, trace)
+                contributions, locals_ = rule(node, out_grad)
+                _book_contributions(node, tensor, out_grad, contributions, locals_, ledger,
+                                    waiting, booked, capture, trace)
             if not retain_graph:  # `node.free()`, with its arrays unlocked at the end
                 node.arrays = node.out = node.params = None
                 if node.locked is not None:
@@ -602,29 +648,47 @@ def walk(starts, retain_graph: bool, trace=None, create_graph: bool = False,
             locks.release(unlock)
 
 
-def _book_traced(node, tensor, out_grad, contributions, locals_, ledger, pending, ready,
-                 booked, capture, trace) -> None:
-    """The walk's booking of one node's contributions, reporting each entry to `trace`."""
+class Waiting(NamedTuple):
+    """The recorded calls a backward walk has gathered a grad for and not yet run:
+    `heap` holds their tickets (smallest, the latest call, first), `calls` maps a ticket
+    to its call."""
+
+    heap: list
+    calls: dict
+
+    def add(self, node: Node) -> None:
+        heappush(self.heap, node.ticket)
+        self.calls[node.ticket] = node
+
+
+def _freed(node: Node) -> BackwardError:
+    return BackwardError(
+        f"backward() through a graph that an earlier backward() freed, or that a "
+        f"backward() which failed part-way released (at op {node.op.name!r}). Pass "
+        "retain_graph=True to the first backward() to walk the graph again, or "
+        "recompute the forward pass."
+    )
+
+
+def _book_contributions(node, tensor, out_grad, contributions, locals_, ledger, waiting,
+                        booked, capture, trace) -> None:
+    """Book one node's contributions (the walk's passes other than the fused one),
+    reporting each entry to `trace` when given."""
     for i, (parent, contribution) in enumerate(zip(node.parents, contributions)):  # noqa: B905
-        if parent is None:
+        if contribution is None:
             continue
         kind = type(parent)
         if kind is Node or kind is LockingNode or kind is Output:
-            if contribution is not None:
-                total = _gather(ledger, parent, contribution)
-                trace(Booking(node.op, tensor, i, _tensor_of(parent),
-                              _local(node, locals_, i), out_grad, contribution, total, node,
-                              parent))
-            if kind is Output:
-                parent = parent.node
-            pending[parent] -= 1
-            if pending[parent] == 0:
-                ready.append(parent)
-        elif contribution is not None:
+            total = _gather(ledger, waiting, parent, contribution)
+            if trace is not None:
+                trace(Booking(node.op, tensor, i, _tensor_of(parent), _local(node, locals_, i),
+                              out_grad, contribution, total, node, parent))
+        else:
             _deliver(parent, contribution, capture, copied=True)
             booked.add(parent)
-            trace(Booking(node.op, tensor, i, parent, _local(node, locals_, i), out_grad,
-                          contribution, parent.grad, node, parent))
+            if trace is not None:
+                trace(Booking(node.op, tensor, i, parent, _local(node, locals_, i), out_grad,
+                              contribution, parent.grad, node, parent))
 
 
 def _book_all(held: dict, booked: set) -> None:
@@ -652,20 +716,27 @@ def _deliver(leaf: Tensor, grad, capture: dict | None, copied: bool = False) -> 
         capture[leaf] = grad if previous is None else previous + grad
 
 
-def _gather(ledger: dict, parent, contribution):
+def _gather(ledger: dict, waiting: Waiting, parent, contribution):
     """Add a contribution to what this pass has gathered for `parent`'s output; return it.
 
-    A call with several outputs gathers a list, one slot per output (see `Output`).
+    A call entering the ledger joins the `waiting` heap. A call with several outputs
+    gathers a list, one slot per output (see `Output`).
     """
     if type(parent) is Output:
-        slots = ledger.get(parent.node)
+        node = parent.node
+        slots = ledger.get(node)
         if slots is None:
-            slots = ledger[parent.node] = [None] * len(parent.node.outputs)
+            slots = ledger[node] = [None] * len(node.outputs)
+            waiting.add(node)
         k = parent.index
         slots[k] = contribution if slots[k] is None else slots[k] + contribution
         return slots[k]
     previous = ledger.get(parent)
-    total = ledger[parent] = contribution if previous is None else previous + contribution
+    if previous is None:
+        waiting.add(parent)
+        total = ledger[parent] = contribution
+    else:
+        total = ledger[parent] = previous + contribution
     return total
 
 
@@ -733,31 +804,6 @@ def _seed(root: Tensor, grad, create_graph: bool = False):
     return Tensor._result(grad, False) if create_graph else grad
 
 
-def _count_consumers(roots: list) -> dict:
-    """For every node under `roots`, how many recorded calls consume it."""
-    pending = dict.fromkeys(roots, 0)
-    stack = list(roots)
-    while stack:
-        node = stack.pop()
-        if node.arrays is None:
-            raise BackwardError(
-                f"backward() through a graph that an earlier backward() freed, or that a "
-                f"backward() which failed part-way released (at op {node.op.name!r}). Pass "
-                "retain_graph=True to the first backward() to walk the graph again, or "
-                "recompute the forward pass."
-            )
-        for parent in node.parents:
-            if type(parent) is Output:
-                parent = parent.node
-            if type(parent) in NODES:
-                if parent in pending:
-                    pending[parent] += 1
-                else:
-                    pending[parent] = 1
-                    stack.append(parent)
-    return pending
-
-
 def _book(tensor: Tensor, grad) -> None:
     """`tensor.grad += grad`, as a new array: a booked grad never aliases another."""
     _book_leaf(tensor, grad.copy() if type(grad) is np.ndarray else grad)
@@ -793,22 +839,54 @@ def _local_rule(node: Node, out_grad) -> tuple:
     """Ask the op's rule to turn the output's grad into one contribution per input.
 
     Returns the contributions (None where an input takes no gradient) and what the
-    rule itself returned (the local derivatives, for an elementwise op).
+    rule itself returned (the local derivatives, for an elementwise op). The common
+    backward pass does the same, booking as it goes (`walk`'s fused loop).
     """
-    op, arrays, parents = node.op, node.arrays, node.parents
+    rule_out = _ask_rule(node, out_grad)
+    elementwise = node.op.local_grad is not None
+    contributions = []  # its length is the index of the input at hand (for the messages)
+    for parent, grad, like in zip(node.parents, rule_out, node.arrays):  # noqa: B905 (checked)
+        if parent is None or grad is None:
+            contributions.append(None)
+            continue
+        if elementwise:
+            try:
+                grad = out_grad if type(grad) is float and grad == 1.0 else grad * out_grad
+            except (ValueError, TypeError) as error:
+                raise _local_error(node.op, len(contributions), grad, out_grad, like,
+                                   error) from None
+        if type(grad) is not type(like) or type(like) is np.ndarray:
+            grad = _checked(node, len(contributions), parent, grad, like, out_grad, rule_out)
+        contributions.append(grad)
+    if not _modes.plain and _modes.modes()[1]:
+        anomaly.check_backward(node, out_grad, contributions)
+    return contributions, rule_out
+
+
+def _ask_rule(node: Node, out_grad) -> tuple:
+    """Call the op's rule (local_grad or vjp) for one recorded call; check it returned a
+    tuple with one entry per input."""
+    op, arrays = node.op, node.arrays
     local_grad = op.local_grad
     try:
+        # A call spelt `rule(*arrays, out=...)` costs three times one with the arrays
+        # unpacked, so the usual arities (one or two inputs, no params) are spelt out.
         if local_grad is not None:
-            params = node.params
-            if params:
-                rule_out = local_grad(*arrays, out=node.out, **params)
+            if node.params:
+                rule_out = local_grad(*arrays, out=node.out, **node.params)
+            elif len(arrays) == 2:
+                rule_out = local_grad(arrays[0], arrays[1], out=node.out)
+            elif len(arrays) == 1:
+                rule_out = local_grad(arrays[0], out=node.out)
             else:
                 rule_out = local_grad(*arrays, out=node.out)
         elif op.vjp_wants_needs:
-            needs = tuple(p is not None for p in parents)
+            needs = tuple(map(_given, node.parents))
             rule_out = op.vjp(out_grad, *arrays, out=node.out, needs_grad=needs, **node.params)
         elif node.params:
             rule_out = op.vjp(out_grad, *arrays, out=node.out, **node.params)
+        elif len(arrays) == 1:
+            rule_out = op.vjp(out_grad, arrays[0], out=node.out)
         else:
             rule_out = op.vjp(out_grad, *arrays, out=node.out)
     except Exception as error:
@@ -821,48 +899,32 @@ def _local_rule(node: Node, out_grad) -> tuple:
             f"{describe_op(op)}: its {op.rule} rule must return a tuple of {len(arrays)} "
             f"(one per input); got {_describe_value(rule_out)}"
         )
-    elementwise = local_grad is not None
-    contributions = []
-    i = -1  # the input's index, for the error messages
-    # No strict=: lengths are checked above, and a keyword makes zip parse its arguments
-    # the slow way (a cost per node).
-    for parent, grad, like in zip(parents, rule_out, arrays):  # noqa: B905
-        i += 1
-        if parent is None or grad is None:
-            contributions.append(None)
-            continue
-        if elementwise:
-            try:
-                # local * out_grad; a local of exactly 1 (add) books out_grad itself, sparing
-                # a pass over the array (a leaf gets its own copy below; a numpy scalar
-                # cannot change, so it is shared as it is). 1.0 * g is exactly g, in g's dtype.
-                if type(grad) is float and grad == 1.0:
-                    grad = out_grad
-                else:
-                    grad = grad * out_grad
-            except (ValueError, TypeError) as error:
-                raise OpRuleError(
-                    f"{describe_op(op)}: local_grad for input {i + 1} is "
-                    f"{_describe_value(grad)}; times the output's grad (shape "
-                    f"{np.shape(out_grad)}) it does not reduce to the input's shape "
-                    f"{np.shape(like)}: a local derivative must broadcast against the output "
-                    f"({error})"
-                ) from None
-        # The fast path skips `_conform` when the contribution is a numpy scalar of the
-        # input's own type: that already means shape () and the input's dtype.
-        kind = type(like)
-        if type(grad) is not kind or kind is np.ndarray:
-            grad = _conform(op, i, grad, like, elementwise)
-            # A leaf books what it gets: an array that may be shared is copied first.
-            if type(parent) not in NODES and type(grad) is np.ndarray and (
-                grad is out_grad
-                or not elementwise and not _exclusive(grad, node, out_grad, rule_out)
-            ):
-                grad = grad.copy()
-        contributions.append(grad)
-    if not _modes.plain and _modes.modes()[1]:
-        anomaly.check_backward(node, out_grad, contributions)
-    return contributions, rule_out
+    return rule_out
+
+
+def _local_error(op, i: int, local, out_grad, like, error) -> OpRuleError:
+    return OpRuleError(
+        f"{describe_op(op)}: local_grad for input {i + 1} is {_describe_value(local)}; times "
+        f"the output's grad (shape {np.shape(out_grad)}) it does not reduce to the input's "
+        f"shape {np.shape(like)}: a local derivative must broadcast against the output "
+        f"({error})"
+    )
+
+
+def _checked(node: Node, i: int, parent, grad, like, out_grad, rule_out):
+    """A contribution that is not simply a numpy scalar of its input's type: conformed to
+    the input's shape and dtype (`_conform`), and copied if it goes to a leaf and may be
+    shared (a leaf books what it gets)."""
+    elementwise = node.op.local_grad is not None
+    grad = _conform(node.op, i, grad, like, elementwise)
+    if type(parent) not in NODES and type(grad) is np.ndarray and (
+        grad is out_grad or not elementwise and not _exclusive(grad, node, out_grad, rule_out)
+    ):
+        grad = grad.copy()
+    return grad
+
+
+_given = partial(is_not, None)  # _given(parent): input takes a gradient (`needs_grad`)
 
 
 def _conform(op, i, grad, like, elementwise: bool):

@@ -35,7 +35,14 @@ def relu(x):
 
 
 def pow_local(x, p, out):
-    """d(x ** p)/dx = p * x ** (p - 1); 0 where p == 0 (x ** 0 is constant, even at x = 0)."""
+    """d(x ** p)/dx = p * x ** (p - 1); 0 where p == 0 (x ** 0 is constant, even at x = 0).
+
+    A Python number p (`x ** 2`, the usual case) is tested in Python, not by np.all; the
+    square's 2 * x is the same number as 2 * x ** 1, one pass over x instead of two."""
+    if p.__class__ is int or p.__class__ is float:
+        if p == 2:
+            return (2 * x, None)
+        return (p * x ** (p - 1), None) if p != 0 else (0.0, None)
     if np.all(p != 0):
         return (p * x ** (p - 1), None)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -53,14 +60,17 @@ def sigmoid_local(x, out):
 
 
 def maximum_local(a, b, out):
-    """1 to the larger input; on a tie (a kink) each gets 1/2, as JAX and PyTorch book it."""
-    a_share = (a > b) + 0.5 * (a == b)
+    """1 to the larger input; on a tie (a kink) each gets 1/2, as JAX and PyTorch book it.
+
+    The half is a number of out's dtype: 0.5 times a boolean array would be float64, and
+    turn a float32 model's grads into float64 ones for the tape to cast back."""
+    a_share = (a > b) + out.dtype.type(0.5) * (a == b)
     return a_share, 1.0 - a_share
 
 
 def minimum_local(a, b, out):
-    """1 to the smaller input; on a tie each gets 1/2."""
-    a_share = (a < b) + 0.5 * (a == b)
+    """1 to the smaller input; on a tie each gets 1/2 (of out's dtype, as maximum's)."""
+    a_share = (a < b) + out.dtype.type(0.5) * (a == b)
     return a_share, 1.0 - a_share
 
 
@@ -98,13 +108,16 @@ def clip(x, a_min=None, a_max=None):
 
 def clip_local(x, out, a_min=None, a_max=None):
     """1 where x lies within [a_min, a_max] (a bound included), 0 where it was clipped:
-    a mask of comparisons, whose own derivative is 0 wherever it exists."""
-    inside = 1.0
-    if a_min is not None:
-        inside = (x >= a_min) * inside
-    if a_max is not None:
-        inside = (x <= a_max) * inside
-    return (inside,)
+    a mask of comparisons, whose own derivative is 0 wherever it exists. The mask stays
+    boolean (True * True is True), so that the tape's product with the grad keeps the
+    grad's dtype (a boolean times 1.0 would be float64)."""
+    if a_min is None and a_max is None:
+        return (1.0,)
+    if a_max is None:
+        return (x >= a_min,)
+    if a_min is None:
+        return (x <= a_max,)
+    return ((x >= a_min) * (x <= a_max),)
 
 
 CLIP_BOUNDS = (-1.5, -0.5, 0.5, 1.5)

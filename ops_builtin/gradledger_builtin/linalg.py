@@ -24,9 +24,25 @@ def _as_matrices(a, b, out_grad):
 
 
 def matmul_vjp(out_grad, a, b, out, needs_grad=(True, True)):
-    if a.ndim == 2 and b.ndim == 2:  # the common case, without lifting or unbroadcasting
-        return (out_grad @ b.T if needs_grad[0] else None,
-                a.T @ out_grad if needs_grad[1] else None)
+    """Matrices and vectors (the common cases) directly; stacks of them through
+    `_as_matrices`, whose grads are summed over the batch axes they were broadcast along.
+
+    A 1-D operand's grad is the outer product of the other operand's grad with the
+    vector, a broadcasting multiply: the same numbers as the (n, 1) @ (1, m) matrix
+    product (each a single product), without lifting, reshaping or unbroadcasting."""
+    a_ndim, b_ndim = a.ndim, b.ndim
+    if a_ndim <= 2 and b_ndim <= 2:
+        if a_ndim == 2 and b_ndim == 2:
+            return (out_grad @ b.T if needs_grad[0] else None,
+                    a.T @ out_grad if needs_grad[1] else None)
+        if a_ndim == 2:  # (n, k) @ (k,) -> (n,)
+            return (out_grad[:, np.newaxis] * b if needs_grad[0] else None,
+                    out_grad @ a if needs_grad[1] else None)
+        if b_ndim == 2:  # (k,) @ (k, m) -> (m,)
+            return (b @ out_grad if needs_grad[0] else None,
+                    a[:, np.newaxis] * out_grad if needs_grad[1] else None)
+        return (out_grad * b if needs_grad[0] else None,  # (k,) @ (k,) -> ()
+                out_grad * a if needs_grad[1] else None)
     a2, b2, g2 = _as_matrices(a, b, out_grad)
     grad_a = grad_b = None
     if needs_grad[0]:

@@ -433,7 +433,9 @@ def max_pool2d_vjp(out_grad, x, out, kernel_size, stride=None, padding=0):
     kernel, stride, padding, _ = _pool_geometry(np.shape(x), kernel_size, stride, padding)
     windows = call("im2col", x, kernel_size=kernel, stride=stride, padding=padding,
                    pad_value=-np.inf)
-    winners = windows == out[..., np.newaxis, np.newaxis]
+    # The winners as 1s of x's dtype: counted as bools they would be int64, and a float32
+    # grad divided by int64 counts is float64.
+    winners = (windows == out[..., np.newaxis, np.newaxis]) * x.dtype.type(1)
     share = out_grad / np.sum(winners, axis=(-2, -1))
     cols = winners * share[..., np.newaxis, np.newaxis]
     return (call("col2im", cols, shape=np.shape(x), stride=stride, padding=padding),)

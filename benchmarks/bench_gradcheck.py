@@ -7,6 +7,8 @@ its kink). "fwd+bwd" records the op on leaves that require grad and runs backwar
 random cotangent; "gradcheck" is `gradledger.verify.gradcheck(fn, *inputs)` on the same
 inputs: its own forward+backward, the directional check (two nudged forward passes, four
 when Richardson's half steps are needed) and the comparison. Target: at most 4x.
+gradcheck's cotangent and directions come from its seed's stream, kept after the first
+call (see docs/verifier.md): the figures are for repeated calls, as in a test suite.
 
 Medians over interleaved rounds, in one process (see timing.py). Never asserted in tests.
 """

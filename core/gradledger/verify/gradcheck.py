@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -59,31 +60,41 @@ def gradcheck(fn: Callable, *inputs, seed: int = 0, step: float = numeric.STEP,
     if not isinstance(out, Tensor) or not out.requires_grad:
         raise ValueError("gradcheck needs fn to return a gl.Tensor computed from its inputs; "
                          f"it returned {type(out).__name__}")
-    rng = np.random.Generator(np.random.SFC64(seed))
-    u = as_data(_uniform(rng, np.shape(out.data)))
+    draws, abs_u = _draws(seed, [np.shape(out.data), *(np.shape(arrays[i]) for i in wrt)])
+    u = as_data(draws[0])  # read-only: the tape copies a cotangent before any rule sees it
     out.backward(u)
+    # Each array the size of an input costs a visit to fresh memory, more than the
+    # arithmetic on it: one for v (the nudge scale, scaled in place), one buffer for
+    # the products grad * v, which then holds the nudged inputs.
+    v, buffers, analytic, terms = {}, {}, 0.0, 0.0
+    for i, draw in zip(wrt, draws[1:], strict=True):
+        direction = hints.nudge_scale(arrays[i])
+        np.multiply(direction, draw, out=direction)
+        v[i] = as_data(direction)
+        grad = leaves[i].grad
+        if direction.ndim:
+            buffers[i] = np.empty(direction.shape)
+        if grad is None:  # no path from this input to the output: its grad is zero
+            continue
+        product = np.asarray(np.multiply(grad, direction, out=buffers.get(i),
+                                         dtype=np.float64))
+        analytic += float(np.add.reduce(product, axis=None))
+        terms += float(np.add.reduce(np.abs(product, out=product), axis=None))
     grads = {i: np.zeros(np.shape(arrays[i])) if leaves[i].grad is None
              else np.asarray(leaves[i].grad) for i in wrt}
-    scales = {i: hints.nudge_scale(arrays[i]) for i in wrt}
-    v, analytic, terms = {}, 0.0, 0.0
-    for i in wrt:
-        direction = _uniform(rng, np.shape(arrays[i]))
-        direction *= scales[i]
-        v[i] = as_data(direction)
-        product = np.asarray(grads[i] * direction)
-        analytic += float(np.sum(product))
-        terms += float(np.sum(np.abs(product, out=product)))
 
     def accept(value, roundoff):
         return abs(value - analytic) <= ACCEPT * (numeric.RTOL * terms + roundoff)
 
-    estimate = numeric.directional(forward, arrays, wrt, u, v, step, accept=accept)
+    estimate = numeric.directional(forward, arrays, wrt, u, v, step, accept=accept,
+                                   buffers=buffers, abs_u=abs_u)
     result = compare_scalar(estimate, analytic, terms)
     check = "directional"
     if result.failed or sum(np.size(arrays[i]) for i in wrt) <= JACOBIAN_MAX:
         numerics, bars = {}, {}
         for i in wrt:
-            numerics[i], bars[i] = numeric.per_element(forward, arrays, i, u, scales[i], step)
+            numerics[i], bars[i] = numeric.per_element(forward, arrays, i, u,
+                                                        hints.nudge_scale(arrays[i]), step)
         elements = compare_elements(numerics, bars, grads)
         if not result.failed and elements.failed:
             check, result = "jacobian", elements
@@ -156,6 +167,46 @@ def _split_inputs(inputs) -> tuple[list, tuple]:
         raise ValueError("gradcheck needs at least one input to differentiate; every input "
                          "given is a constant (a gl.Tensor with requires_grad=False)")
     return arrays, tuple(wrt)
+
+
+_STREAMS: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+"""Per seed, the first numbers of its uniform stream and their magnitudes (read-only),
+kept between calls."""
+STREAM_KEEP = 1 << 17
+"""Numbers kept per seed (1 MiB, and 1 MiB of their magnitudes); longer draws are made
+afresh each call."""
+STREAMS_KEPT = 2
+"""Seeds whose stream is kept; one more forgets them all."""
+
+
+def _draws(seed: int, shapes: list) -> tuple[list[np.ndarray], np.ndarray]:
+    """Uniform numbers in [-1, 1), one array per shape, consecutive stretches of one stream
+    drawn from `seed` (an SFC64 generator): the same numbers on every call with that seed;
+    and the magnitudes of the first array, flat.
+
+    Random numbers cost as much as a cheap op here (relu), and a seeded stream is the same
+    on every call, so its first STREAM_KEEP numbers are drawn once per seed and kept; the
+    arrays returned are read-only views into them. Longer draws are made afresh.
+    """
+    sizes = [math.prod(shape) for shape in shapes]
+    total = sum(sizes)
+    kept = _STREAMS.get(seed)
+    if kept is None or kept[0].size < total:
+        stream = _uniform(np.random.Generator(np.random.SFC64(seed)),
+                          max(total, min(STREAM_KEEP, 4 * total)))
+        magnitudes = np.abs(stream)
+        stream.flags.writeable = magnitudes.flags.writeable = False
+        kept = stream, magnitudes
+        if stream.size <= STREAM_KEEP:
+            if len(_STREAMS) >= STREAMS_KEPT:
+                _STREAMS.clear()  # (not one by one: another thread may be here too)
+            _STREAMS[seed] = kept
+    stream, magnitudes = kept
+    draws, start = [], 0
+    for shape, size in zip(shapes, sizes, strict=True):
+        draws.append(stream[start:start + size].reshape(shape))
+        start += size
+    return draws, magnitudes[:sizes[0]]
 
 
 def _uniform(rng: np.random.Generator, shape) -> np.ndarray:

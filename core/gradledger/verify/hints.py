@@ -60,7 +60,7 @@ def nudge_scale(x, bounds: tuple = (None, None), points: tuple = ()) -> np.ndarr
     x = np.asarray(x, dtype=np.float64)
     flat = x.reshape(-1)
     rms = float(np.sqrt(np.dot(flat, flat) / flat.size)) if flat.size else 0.0
-    scale = np.array(np.abs(x))  # an array even for 0-d x (numpy gives a scalar)
+    scale = np.abs(x, out=np.empty(x.shape))  # an array even for 0-d x
     if rms == 0:
         scale[...] = MARGIN
     else:

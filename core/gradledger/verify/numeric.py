@@ -50,13 +50,15 @@ class Estimate:
         return self.truncation + self.roundoff
 
 
-def _inner(u, out, magnitude: bool = True, abs_u=None) -> tuple[float, float | None]:
+def _inner(u, out, magnitude: bool = True, abs_u=None, scratch=None
+           ) -> tuple[float, float | None]:
     """`<u, out>`, and when asked the size its rounding error scales with.
 
     That size is `sum |u| * (|out| + 1)`: a forward pass rounds its intermediate
     values, and those are taken to be at least of order 1 even where the output is
     tiny (gelu(-6) = 0.5 x (1 + tanh(...)) loses digits of the 1 to cancellation).
-    Dot products, so that no array the size of the output is allocated for the sums.
+    Dot products, so that no array the size of the output is allocated for the sums;
+    `|out|` goes into `scratch` (a float64 array the caller no longer needs) when it fits.
     """
     u, out = np.asarray(u), np.asarray(out)
     coarse = 1.0  # an output in a lower precision (astype) rounds by its own eps
@@ -72,7 +74,11 @@ def _inner(u, out, magnitude: bool = True, abs_u=None) -> tuple[float, float | N
     if not magnitude:
         return value, None
     abs_u = np.abs(flat_u) if abs_u is None else np.asarray(abs_u).reshape(-1)
-    return value, coarse * (float(np.dot(abs_u, np.abs(flat_out))) + float(np.sum(abs_u)))
+    if scratch is not None and scratch.size == flat_out.size:
+        abs_out = np.abs(flat_out, out=scratch.reshape(-1))
+    else:
+        abs_out = np.abs(flat_out)
+    return value, coarse * (float(np.dot(abs_u, abs_out)) + float(np.add.reduce(abs_u)))
 
 
 def richardson(phi: Callable[[float, bool], tuple[float, float | None]],
@@ -97,14 +103,17 @@ def richardson(phi: Callable[[float, bool], tuple[float, float | None]],
 
 
 def directional(forward: Callable, arrays: list, wrt: tuple, u, v: dict,
-                h: float = STEP, accept: Callable[[float, float], bool] | None = None
-                ) -> Estimate:
+                h: float = STEP, accept: Callable[[float, float], bool] | None = None,
+                buffers: dict | None = None, abs_u=None) -> Estimate:
     """`<u, J v>`: the change of `<u, forward(*arrays)>` along direction v (v[i] per input i).
 
     The nudged inputs are written into one float64 buffer per input, reused from one
-    nudge to the next (so the forward must not keep its inputs, which no rule may).
+    nudge to the next (so the forward must not keep its inputs, which no rule may);
+    `buffers` may hand them in (one per input that is not 0-d), and `abs_u` |u| flat.
     """
-    buffers = {i: np.empty(np.shape(arrays[i])) for i in wrt if np.ndim(arrays[i])}
+    if buffers is None:
+        buffers = {i: np.empty(np.shape(arrays[i])) for i in wrt if np.ndim(arrays[i])}
+    scratch = next(iter(buffers.values()), None)
 
     def phi(t, magnitude):
         moved = list(arrays)
@@ -116,7 +125,8 @@ def directional(forward: Callable, arrays: list, wrt: tuple, u, v: dict,
                 np.multiply(v[i], t, out=buffer)
                 np.add(buffer, arrays[i], out=buffer)
                 moved[i] = buffer
-        return _inner(u, forward(*moved), magnitude)
+        # the nudged inputs are not needed once the forward has run: |out| may go there
+        return _inner(u, forward(*moved), magnitude, abs_u, scratch)
 
     return richardson(phi, h, accept)
 

@@ -119,31 +119,92 @@ def flat_signature(sig: Signature, count: int) -> Signature:
     return parse_signature(f"{written}->{outputs}")
 
 
+KEEP_EXTENDING = 1 - 1 / (1 + MAX_DIMS / 2)
+"""Loop dimensions: after each, an input gets another with this chance (about MAX_DIMS / 2
+on average, as hypothesis's `mutually_broadcastable_shapes` draws them)."""
+OPTIONAL_ABSENT = 1 / 8
+"""An optional core dimension (`n?`) is left out with this chance (as hypothesis does)."""
+
+
 def _shapes(sig: Signature) -> st.SearchStrategy:
     """(input shapes, the promised output shapes or None), for a signature without
-    variadic inputs."""
-    if not sig.any_shape and not sig.new_output_dims() and sig.nout is not None:
-        single = sig.text.replace(" ", "").split("->")[0] + "->" + "(" + ",".join(
-            sig.outputs[0]) + ")"  # hypothesis knows one output; result_shapes does them all
-        return hnp.mutually_broadcastable_shapes(
-            signature=single, max_dims=MAX_DIMS, max_side=MAX_SIDE
-        ).map(lambda b: (tuple(b.input_shapes), hints.result_shapes(sig, b.input_shapes)))
+    variadic inputs.
 
-    @st.composite
-    def any_shapes(draw):
-        star = draw(hnp.array_shapes(min_dims=0, max_dims=MAX_DIMS, max_side=MAX_SIDE))
-        sizes = {}
-        shapes = []
-        for dims in sig.inputs:
-            if dims == ANY_SHAPE:
-                shapes.append(star)
-            else:
-                shapes.append(tuple(
-                    sizes.setdefault(d.rstrip("?"), draw(st.integers(1, MAX_SIDE))) for d in dims
-                ))
-        return tuple(shapes), None
+    The shapes are decoded from one drawn byte string (see `decode_shapes`): one
+    hypothesis choice instead of the two dozen that `mutually_broadcastable_shapes` makes,
+    which cost more than the check itself on a cheap op. The bytes shrink towards zero,
+    and zero bytes decode to the smallest shapes."""
+    known = not sig.any_shape and not sig.new_output_dims() and sig.nout is not None
+    if known:
+        count = 2 * len(_core_names(sig)) + MAX_DIMS * (1 + len(sig.inputs))
+    else:
+        count = 1 + MAX_DIMS + len(_core_names(sig))
+    return _digits(count).map(lambda raw: _with_result(sig, decode_shapes(sig, raw, known),
+                                                       known))
 
-    return any_shapes()
+
+def _with_result(sig: Signature, shapes: tuple, known: bool) -> tuple:
+    return shapes, (hints.result_shapes(sig, shapes) if known else None)
+
+
+def _core_names(sig: Signature) -> list:
+    """The named core dimensions of the inputs and outputs, in order of appearance."""
+    names = []
+    for dims in (*sig.inputs, *sig.outputs):
+        if dims == ANY_SHAPE:
+            continue
+        for d in dims:
+            name = d.rstrip("?")
+            if not name.isdigit() and name not in names:
+                names.append(name)
+    return names
+
+
+def decode_shapes(sig: Signature, raw, broadcast: bool = True) -> tuple:
+    """The input shapes that the bytes `raw` spell for `sig` (all zeros: the smallest).
+
+    A signature with a `(*)` operand, or whose outputs only a declared rule can size
+    (`broadcast` False): a number of dimensions (0 to MAX_DIMS), then their sides, for
+    every `(*)` operand; each named core dimension a side, always present; no loop
+    dimensions. Otherwise, as numpy's
+    gufunc broadcasting has it: each named core dimension a side (1 to MAX_SIDE), and an
+    optional one (`n?`) sometimes left out, for every operand at once; then up to MAX_DIMS
+    loop dimensions, each with one side that every operand takes or replaces by 1, every
+    operand stopping at its own count (an operand without an optional dimension gets none,
+    lest numpy read a loop dimension as the missing core one).
+    """
+    raw = [int(b) for b in raw]
+    names = _core_names(sig)
+    if not broadcast:
+        ndim = raw[0] % (MAX_DIMS + 1)
+        star = tuple(1 + b % MAX_SIDE for b in raw[1:1 + ndim])
+        sides = {name: 1 + raw[1 + MAX_DIMS + k] % MAX_SIDE for k, name in enumerate(names)}
+        return tuple(star if dims == ANY_SHAPE else tuple(_side(d, sides) for d in dims)
+                     for dims in sig.inputs)
+    sides, present, at = {}, {}, 0
+    for name in names:
+        sides[name] = 1 + raw[at] % MAX_SIDE
+        present[name] = raw[at + 1] >= 256 * OPTIONAL_ABSENT
+        at += 2
+    cores, grows = [], []
+    for dims in sig.inputs:
+        kept = [d for d in dims if not d.endswith("?") or present[d.rstrip("?")]]
+        cores.append(tuple(_side(d, sides) for d in kept))
+        grows.append(len(kept) == len(dims))
+    loops = [[] for _ in sig.inputs]
+    for _ in range(MAX_DIMS):
+        side = 1 + raw[at] % MAX_SIDE
+        for k, byte in enumerate(raw[at + 1:at + 1 + len(sig.inputs)]):
+            grows[k] = grows[k] and (byte >> 1) >= 128 * (1 - KEEP_EXTENDING)
+            if grows[k]:
+                loops[k].append(side if byte & 1 else 1)
+        at += 1 + len(sig.inputs)
+    return tuple(tuple(reversed(loop)) + core for loop, core in zip(loops, cores, strict=True))
+
+
+def _side(dim: str, sides: dict) -> int:
+    name = dim.rstrip("?")
+    return int(name) if name.isdigit() else sides[name]
 
 
 def stretch(sig, shapes: tuple, choice: int, side: int) -> tuple:
@@ -462,6 +523,13 @@ def _from_declaration(op) -> st.SearchStrategy:
     frozen_strategy = _frozen_strategy(op)
     fixed_params = st.just({}) if op.params is None else (
         _params(op, None) if isinstance(op.params, Mapping) else None)
+    params_by_shapes = {}  # a params(shapes) hint's strategies, built (and validated) once
+
+    def params_for(shapes):
+        key = tuple(tuple(s) for s in shapes)
+        if key not in params_by_shapes:
+            params_by_shapes[key] = _params(op, shapes)
+        return params_by_shapes[key]
 
     @st.composite
     def example(draw):
@@ -478,7 +546,7 @@ def _from_declaration(op) -> st.SearchStrategy:
         if large:
             shapes = stretch(sig, shapes, choice, side)
             expected = None if expected is None else hints.result_shapes(sig, shapes)
-        params = draw(fixed_params if fixed_params is not None else _params(op, shapes))
+        params = draw(fixed_params if fixed_params is not None else params_for(shapes))
         mode = draw(mode_strategy)
         rng = np.random.default_rng(values_seed)
         arrays = []
@@ -519,6 +587,7 @@ def _from_sample(op) -> st.SearchStrategy:
         )
     dtype_strategy = st.sampled_from(hints.dtypes(op))
     frozen_strategy = _frozen_strategy(op)
+    seed_strategy = st.integers(0, 2**32 - 1)  # built (and validated) once
 
     @st.composite
     def example(draw):
@@ -547,7 +616,7 @@ def _from_sample(op) -> st.SearchStrategy:
         expected = hints.result_shapes(sig, shapes) if _fits(op, shapes) else None
         shared = _sampled_shared(op, arrays)
         frozen, frozen_as = _frozen(*draw(frozen_strategy), arrays)
-        seed = draw(st.integers(0, 2**32 - 1))
+        seed = draw(seed_strategy)
         return Example(arrays, dict(params), seed, expected, shared, np.dtype(dtype), frozen,
                        frozen_as, "sample")
 

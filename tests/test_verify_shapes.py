@@ -1,0 +1,67 @@
+"""The verifier's shapes, decoded from one drawn byte string (sampling.decode_shapes): they
+fit the signature as numpy runs it, zero bytes give the smallest, and random bytes reach
+what hypothesis's mutually_broadcastable_shapes reaches (batches, broadcasting against 1,
+operands of different ranks, a missing optional dimension)."""
+
+import numpy as np
+import pytest
+from gradledger.signature import parse_signature
+from gradledger.verify.sampling import MAX_DIMS, MAX_SIDE, decode_shapes
+
+
+def _byte_count(sig, broadcast: bool) -> int:
+    names = {d.rstrip("?") for dims in (*sig.inputs, *sig.outputs) if dims != "*"
+             for d in dims if not d.rstrip("?").isdigit()}
+    return (2 * len(names) + MAX_DIMS * (1 + len(sig.inputs)) if broadcast
+            else 1 + MAX_DIMS + len(names))
+
+
+def _draws(text: str, count: int = 3000, broadcast: bool = True) -> list:
+    sig = parse_signature(text)
+    rng = np.random.default_rng(0)
+    size = _byte_count(sig, broadcast)
+    return [decode_shapes(sig, rng.integers(0, 256, size, dtype=np.uint8), broadcast)
+            for _ in range(count)]
+
+
+def test_elementwise_shapes_broadcast_as_numpy_does_and_reach_every_kind():
+    shapes = _draws("(),()->()")
+    for a, b in shapes:
+        np.add(np.ones(a), np.ones(b))  # raises if they do not broadcast
+        assert len(a) <= MAX_DIMS and len(b) <= MAX_DIMS
+        assert all(1 <= n <= MAX_SIDE for n in a + b)
+    assert any(len(a) != len(b) for a, b in shapes)  # different ranks
+    assert any(1 in a and len(a) == len(b) and a != b for a, b in shapes)  # a 1 against n
+    assert any(len(a) == MAX_DIMS for a, _ in shapes)
+    assert sum(a == b == () for a, b in shapes) < len(shapes) / 2
+
+
+def test_matmul_shapes_run_through_numpy_matmul_with_batches_and_1d_operands():
+    shapes = _draws("(n?,k),(k,m?)->(n?,m?)")
+    for a, b in shapes:
+        np.matmul(np.ones(a), np.ones(b))  # raises if numpy reads them otherwise
+    assert any(len(a) == 1 for a, _ in shapes) and any(len(b) == 1 for _, b in shapes)
+    assert any(len(a) > 2 and len(b) > 2 for a, b in shapes)  # batched on both sides
+
+
+def test_square_core_dimensions_stay_square():
+    for (a,) in _draws("(m,m)->()"):
+        assert a[-1] == a[-2]
+        np.linalg.det(np.eye(a[-1]) + np.zeros(a))
+
+
+def test_any_shape_operands_share_one_shape_of_up_to_max_dims():
+    shapes = _draws("(*),(*)->(*)", broadcast=False)
+    assert all(a == b and len(a) <= MAX_DIMS for a, b in shapes)
+    assert {len(a) for a, _ in shapes} == set(range(MAX_DIMS + 1))
+
+
+@pytest.mark.parametrize("text, broadcast, smallest", [
+    ("(),()->()", True, ((), ())),
+    ("(n?,k),(k,m?)->(n?,m?)", True, ((1,), (1,))),
+    ("(m,m)->()", True, ((1, 1),)),
+    ("(*)->(*)", False, ((),)),
+])
+def test_zero_bytes_decode_to_the_smallest_shapes(text, broadcast, smallest):
+    sig = parse_signature(text)
+    assert decode_shapes(sig, bytes(_byte_count(sig, broadcast)), broadcast) == smallest

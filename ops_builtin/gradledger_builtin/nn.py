@@ -258,18 +258,26 @@ def col2im_vjp(out_grad, cols, out, shape, stride=1, padding=0):
     return (call("im2col", out_grad, kernel_size=kernel, stride=stride, padding=padding),)
 
 
+def _window_example(draw):
+    """The draws im2col's and col2im's hints share: leading axes, an (h, w) plane, window
+    params that fit it once padded, and the values to fill arrays with."""
+    from hypothesis import strategies as st
+    from hypothesis.extra import numpy as hnp
+
+    lead = draw(hnp.array_shapes(min_dims=0, max_dims=2, min_side=1, max_side=3))
+    h, w = draw(st.integers(1, 5)), draw(st.integers(1, 5))
+    values = st.floats(-3.0, 3.0, allow_nan=False, allow_subnormal=False)
+    return lead, h, w, draw(_window_params(h, w)), values
+
+
 def im2col_sample():
     """Verifier hint: (..., H, W) inputs and windows that fit them once padded."""
     from hypothesis import strategies as st
     from hypothesis.extra import numpy as hnp
 
-    values = st.floats(-3.0, 3.0, allow_nan=False, allow_subnormal=False)
-
     @st.composite
     def example(draw):
-        lead = draw(hnp.array_shapes(min_dims=0, max_dims=2, min_side=1, max_side=3))
-        h, w = draw(st.integers(1, 5)), draw(st.integers(1, 5))
-        params = draw(_window_params(h, w))
+        lead, h, w, params, values = _window_example(draw)
         x = draw(hnp.arrays(np.float64, lead + (h, w), elements=values))
         return (x,), {**params, "pad_value": draw(st.sampled_from([0.0, -2.0]))}
 
@@ -281,13 +289,9 @@ def col2im_sample():
     from hypothesis import strategies as st
     from hypothesis.extra import numpy as hnp
 
-    values = st.floats(-3.0, 3.0, allow_nan=False, allow_subnormal=False)
-
     @st.composite
     def example(draw):
-        lead = draw(hnp.array_shapes(min_dims=0, max_dims=2, min_side=1, max_side=3))
-        h, w = draw(st.integers(1, 5)), draw(st.integers(1, 5))
-        params = draw(_window_params(h, w))
+        lead, h, w, params, values = _window_example(draw)
         kernel, stride, padding, out = _geometry((h, w), params.pop("kernel_size"),
                                                  params["stride"], params["padding"])
         cols = draw(hnp.arrays(np.float64, lead + out + kernel, elements=values))

@@ -167,37 +167,38 @@ class Conv2d(Module):
                 f"stride={self.stride}, padding={self.padding}, bias={self.bias is not None})")
 
 
-class MaxPool2d(Module):
+class _Pool2d(Module):
+    """A window reduction of the last two axes (`_pool`, a function of gl.nn.functional);
+    stride defaults to kernel_size."""
+
+    _pool = None
+
+    def __init__(self, kernel_size, stride=None, padding=0) -> None:
+        name = type(self).__name__
+        self.kernel_size = _pair(name, "kernel_size", kernel_size)
+        self.stride = None if stride is None else _pair(name, "stride", stride)
+        self.padding = _pair(name, "padding", padding, minimum=0)
+
+    def forward(self, x) -> Tensor:
+        return type(self)._pool(x, self.kernel_size, self.stride, self.padding)
+
+    def __repr__(self) -> str:
+        stride = self.stride or self.kernel_size
+        return f"{type(self).__name__}(kernel_size={self.kernel_size}, stride={stride})"
+
+
+class MaxPool2d(_Pool2d):
     """The maximum of each kernel_size window of the last two axes (the op `max_pool2d`);
     stride defaults to kernel_size."""
 
-    def __init__(self, kernel_size, stride=None, padding=0) -> None:
-        self.kernel_size = _pair("MaxPool2d", "kernel_size", kernel_size)
-        self.stride = None if stride is None else _pair("MaxPool2d", "stride", stride)
-        self.padding = _pair("MaxPool2d", "padding", padding, minimum=0)
-
-    def forward(self, x) -> Tensor:
-        return F.max_pool2d(x, self.kernel_size, self.stride, self.padding)
-
-    def __repr__(self) -> str:
-        stride = self.stride or self.kernel_size
-        return f"MaxPool2d(kernel_size={self.kernel_size}, stride={stride})"
+    _pool = F.max_pool2d
 
 
-class AvgPool2d(Module):
-    """The mean of each kernel_size window of the last two axes (the op `avg_pool2d`)."""
+class AvgPool2d(_Pool2d):
+    """The mean of each kernel_size window of the last two axes (the op `avg_pool2d`);
+    stride defaults to kernel_size."""
 
-    def __init__(self, kernel_size, stride=None, padding=0) -> None:
-        self.kernel_size = _pair("AvgPool2d", "kernel_size", kernel_size)
-        self.stride = None if stride is None else _pair("AvgPool2d", "stride", stride)
-        self.padding = _pair("AvgPool2d", "padding", padding, minimum=0)
-
-    def forward(self, x) -> Tensor:
-        return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding)
-
-    def __repr__(self) -> str:
-        stride = self.stride or self.kernel_size
-        return f"AvgPool2d(kernel_size={self.kernel_size}, stride={stride})"
+    _pool = F.avg_pool2d
 
 
 class Embedding(Module):

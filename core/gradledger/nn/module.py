@@ -56,22 +56,14 @@ class Module:
 
     def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
         """This module ('') and every sub-module once, with its dotted path."""
-        seen: set[int] = set()
-        for path, value in _walk(self, prefix):
-            if isinstance(value, Module) and id(value) not in seen:
-                seen.add(id(value))
-                yield path, value
+        return _each_once(_walk(self, prefix), Module)
 
     def modules(self) -> list[Module]:
         return [m for _, m in self.named_modules()]
 
     def named_tensors(self, prefix: str = "") -> Iterator[tuple[str, Tensor]]:
         """Every tensor once (parameters and constants), in attribute order, with its path."""
-        seen: set[int] = set()
-        for path, value in _walk(self, prefix):
-            if isinstance(value, Tensor) and id(value) not in seen:
-                seen.add(id(value))
-                yield path, value
+        return _each_once(_walk(self, prefix), Tensor)
 
     def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Tensor]]:
         """Every parameter once, in attribute order, with a dotted path: ('layers.0.W', W)."""
@@ -167,6 +159,15 @@ class Module:
         for key, child in children:
             lines.append(f"  ({key}): " + repr(child).replace("\n", "\n  "))
         return "\n".join(lines) + "\n)"
+
+
+def _each_once(walked, kind) -> Iterator[tuple[str, object]]:
+    """The (path, value) pairs of `walked` whose value is a `kind`, each value once."""
+    seen: set[int] = set()
+    for path, value in walked:
+        if isinstance(value, kind) and id(value) not in seen:
+            seen.add(id(value))
+            yield path, value
 
 
 def _walk(value, path: str):

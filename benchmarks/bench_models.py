@@ -87,8 +87,8 @@ def digits_batch(batch_size=64, seed=0):
     return x_train[:batch_size], y_train[:batch_size]
 
 
-def gradledger_cnn_step(x, y):
-    model = digits_cnn.build_model(rng=0, dtype=DTYPE)
+def adam_step(model, x, y):
+    """One Adam step of `model` on (x, y) with the cross-entropy loss, through gradledger."""
     opt = gl.optim.Adam(model, lr=LR)
 
     def step():
@@ -99,6 +99,10 @@ def gradledger_cnn_step(x, y):
         return loss
 
     return step, model
+
+
+def gradledger_cnn_step(x, y):
+    return adam_step(digits_cnn.build_model(rng=0, dtype=DTYPE), x, y)
 
 
 def numpy_cnn_step(x, y, model):
@@ -179,17 +183,7 @@ def char_batch(batch_size=128, block_size=3, seed=0):
 
 
 def gradledger_mlp_step(x, y, vocab_size):
-    model = char_lm.CharMLP(vocab_size, rng=0, dtype=DTYPE)
-    opt = gl.optim.Adam(model, lr=LR)
-
-    def step():
-        opt.zero_grad()
-        loss = gl.nn.functional.cross_entropy(model(x), y)
-        loss.backward()
-        opt.step()
-        return loss
-
-    return step, model
+    return adam_step(char_lm.CharMLP(vocab_size, rng=0, dtype=DTYPE), x, y)
 
 
 def numpy_mlp_step(x, y, model):

@@ -27,6 +27,8 @@ import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from timing import SCALAR_MLP_OPS  # noqa: E402
 
 WORKLOAD = r'''
 import gc, sys
@@ -35,24 +37,9 @@ if not sys.argv[1].startswith("micrograd"):
     import gradledger as gl
 
 def w1():
-    rng = np.random.default_rng(0)
-    sizes = [2, 16, 16, 1]
-    layers = [[([gl.tensor(rng.uniform(-1, 1), requires_grad=True) for _ in range(a)],
-                gl.tensor(0.0, requires_grad=True)) for _ in range(b)]
-              for a, b in zip(sizes, sizes[1:])]
-    xs0 = [gl.tensor(0.5), gl.tensor(-1.5)]
-    def run():
-        xs = xs0
-        for depth, layer in enumerate(layers):
-            outs = []
-            for ws, b in layer:
-                act = b
-                for w, x in zip(ws, xs):
-                    act = act + w * x
-                outs.append(act if depth == len(layers) - 1 else gl.relu(act))
-            xs = outs
-        xs[0].backward()
-    return run, 2 * (2 * 16 + 16 * 16 + 16) + 32
+    sys.path.insert(0, BENCHMARKS)
+    from timing import SCALAR_MLP_OPS, scalar_mlp_step
+    return scalar_mlp_step(), SCALAR_MLP_OPS
 
 def w2():
     x = gl.tensor(1.0, requires_grad=True)
@@ -102,7 +89,7 @@ def instructions(python: str, tree: Path | None, workload: str, rounds: int) -> 
     env["OPENBLAS_NUM_THREADS"] = "1"  # idle BLAS threads spin, adding hundreds per op at random
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "workload.py"
-        script.write_text(WORKLOAD)
+        script.write_text(WORKLOAD.replace("BENCHMARKS", repr(str(HERE))))
         out = Path(tmp) / "callgrind.out"
         result = subprocess.run(
             ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
@@ -112,7 +99,7 @@ def instructions(python: str, tree: Path | None, workload: str, rounds: int) -> 
         return int(match.group(1))
 
 
-OPS = {"w1": 2 * (2 * 16 + 16 * 16 + 16) + 32, "w2": 2000}
+OPS = {"w1": SCALAR_MLP_OPS, "w2": 2000}
 
 
 def per_op(python: str, tree: Path | None, workload: str, rounds: int) -> float:

@@ -35,7 +35,7 @@ import time  # noqa: E402
 
 import gradledger as gl  # noqa: E402
 import numpy as np  # noqa: E402
-from timing import mlp_steps  # noqa: E402
+from timing import SCALAR_MLP_OPS, mlp_steps, scalar_mlp_step  # noqa: E402
 
 try:
     from micrograd.engine import Value
@@ -97,29 +97,8 @@ def untimed(fn):
 
 
 def w1(rounds: int, gc_off: bool) -> None:
-    rng = np.random.default_rng(0)
-    sizes = [2, 16, 16, 1]
-    layers = [[([gl.tensor(rng.uniform(-1, 1), requires_grad=True) for _ in range(a)],
-                gl.tensor(0.0, requires_grad=True)) for _ in range(b)]
-              for a, b in zip(sizes, sizes[1:], strict=False)]
-    params = [p for layer in layers for ws, b in layer for p in (*ws, b)]
-    xs0 = [gl.tensor(0.5), gl.tensor(-1.5)]
-
-    def gradledger_step():
-        xs = xs0
-        for depth, layer in enumerate(layers):
-            outs = []
-            for ws, b in layer:
-                act = b
-                for w, x in zip(ws, xs, strict=True):
-                    act = act + w * x
-                outs.append(act if depth == len(layers) - 1 else gl.relu(act))
-            xs = outs
-        xs[0].backward()
-        for p in params:
-            p.grad = None
-
-    ops = 2 * (2 * 16 + 16 * 16 + 16) + 32
+    gradledger_step = scalar_mlp_step()
+    ops = SCALAR_MLP_OPS
     contenders = {"gradledger": untimed(gradledger_step)}
     if MLP is not None:
         model = MLP(2, [16, 16, 1])

@@ -11,6 +11,41 @@ MLP_SIZES = [784, 512, 512, 10]
 """The benchmark MLP: batch 128, 784-512-512-10, relu, mean squared error."""
 
 
+SCALAR_MLP_OPS = 2 * (2 * 16 + 16 * 16 + 16) + 32
+"""Recorded ops in one step of the scalar MLP: a mul and an add per weight, a relu per
+hidden neuron."""
+
+
+def scalar_mlp_step():
+    """micrograd's MLP 2-16-16-1 on scalar tensors, one sample: forward, backward and the
+    grads cleared (W1 of bench_overhead and bench_instructions). Returns the step."""
+    import gradledger as gl
+
+    rng = np.random.default_rng(0)
+    sizes = [2, 16, 16, 1]
+    layers = [[([gl.tensor(rng.uniform(-1, 1), requires_grad=True) for _ in range(a)],
+                gl.tensor(0.0, requires_grad=True)) for _ in range(b)]
+              for a, b in zip(sizes, sizes[1:], strict=False)]
+    params = [p for layer in layers for ws, b in layer for p in (*ws, b)]
+    xs0 = [gl.tensor(0.5), gl.tensor(-1.5)]
+
+    def step():
+        xs = xs0
+        for depth, layer in enumerate(layers):
+            outs = []
+            for ws, b in layer:
+                act = b
+                for w, x in zip(ws, xs, strict=True):
+                    act = act + w * x
+                outs.append(act if depth == len(layers) - 1 else gl.relu(act))
+            xs = outs
+        xs[0].backward()
+        for p in params:
+            p.grad = None
+
+    return step
+
+
 def interleaved(fns: dict, rounds: int) -> dict:
     """Median seconds per call of each function, the functions alternating round by round,
     so that a noisy neighbour slows them all alike. The order flips every round: a call

@@ -91,9 +91,10 @@ class Tensor:
         twice. Copy `t.detach()` for the numbers."""
         if self._node is not None:
             raise TypeError(
-                f"copy.deepcopy of a tensor computed by op {self.op!r}: only leaf tensors "
-                "can be deep-copied (a copy of its graph would record its calls twice). Copy "
-                "t.detach() for the numbers, or recompute the graph from copied leaves."
+                f"copy.deepcopy of a tensor computed by {describe_op(self._node.op)}: only leaf "
+                "tensors can be deep-copied (a copy of its graph would record its calls "
+                "twice). Copy t.detach() for the numbers, or recompute the graph from copied "
+                "leaves."
             )
         from copy import deepcopy
 

@@ -77,7 +77,7 @@ __all__ = [
 _SUBMODULES = {"verify", "cli", "optim", "nn", "tape", "functional"}
 # Public functions that live in modules imported on first use, to keep `import gradledger` cheap.
 _LAZY_FUNCTIONS = {
-    "explain": "ledger", "to_dot": "graph", "render": "graph",
+    "explain": "ledger", "to_dot": "pictures", "render": "pictures", "graph": "pictures",
     "save": "serialize", "load": "serialize",
     "grad": "autograd", "jacobian": "autograd", "hessian": "autograd", "hvp": "autograd",
     "vjp": "autograd", "jvp": "autograd",

@@ -69,10 +69,15 @@ class Ledger(Sequence):
     with `·` for an input that takes no gradient).
     """
 
-    def __init__(self, root: str, entries: list[Entry], where: list[str] | None = None) -> None:
+    def __init__(self, root: str, entries: list[Entry], where: list[str] | None = None,
+                 note: str = "") -> None:
         self.root = root
         self.entries = tuple(entries)
         self.where = list(where or [])
+        self.note = note
+        self._picture = None  # the picture `explain` took (graph.Picture), for to_html
+        self._printed_in = None  # the notebook cell that printed this ledger
+        self._forward = None  # page.Forward: the recorded forward rules, for the nudge
 
     def __getitem__(self, index):
         return self.entries[index]
@@ -97,13 +102,52 @@ class Ledger(Sequence):
             f"  {e.number:>{digits}}  {_op_label(e):<{width}}  {e.text}" for e in self.entries
         ]
         where = ["where", *(f"  {line}" for line in self.where)] if self.where else []
-        return "\n".join([header, *rows, *where])
+        note = [self.note] if self.note else []
+        return "\n".join([header, *rows, *where, *note])
 
     def __str__(self) -> str:
         return self.text
 
     def __repr__(self) -> str:
         return f"<Ledger of {self.root}: {len(self.entries)} entries>"
+
+    # -- display: a table in a notebook and in IPython's terminal ----------------------
+
+    def _repr_pretty_(self, printer, cycle: bool) -> None:
+        printer.text(self.text)
+
+    def _repr_html_(self) -> str:
+        from html import escape
+
+        rows = "".join(
+            f"<tr><td style='text-align:right'>{e.number}</td><td>{escape(_op_label(e))}</td>"
+            f"<td style='text-align:left;font-family:monospace'>{escape(e.text)}</td></tr>"
+            for e in self.entries
+        )
+        where = "".join(f"<li><code>{escape(line)}</code></li>" for line in self.where)
+        return (
+            f"<div><b>ledger of {escape(self.root)}</b> (booking order; arrays show as "
+            "[shape, norm])<table><thead><tr><th>#</th><th>op</th><th style='text-align:left'>"
+            f"entry</th></tr></thead><tbody>{rows}</tbody></table>"
+            + (f"where<ul>{where}</ul>" if where else "")
+            + (f"<p>{escape(self.note)}</p>" if self.note else "") + "</div>"
+        )
+
+    def _ipython_display_(self) -> None:
+        # `gl.explain(loss)` as a cell's last value has printed itself: not twice.
+        if self._printed_in is not None and self._printed_in == _cell():
+            return
+        from IPython.display import display
+
+        display({"text/plain": self.text, "text/html": self._repr_html_()}, raw=True)
+
+    def to_html(self, path, nudge=None, h: float = 0.01) -> object:
+        """Write the step-through page of this backward pass: one self-contained HTML
+        file (see `gradledger.page`). `nudge` names a scalar leaf (or is that leaf)
+        whose nudged loss is shown next to its booked grad; `h` is the nudge."""
+        from .page import write_page
+
+        return write_page(self, path, nudge=nudge, h=h)
 
 
 def explain(
@@ -121,8 +165,10 @@ def explain(
                   (added to whatever it held before, as backward does). The printed
                   balances are this pass's own, starting from an empty ledger.
     book=False:   a replay: the ledger is computed and printed, then every `.grad`
-                  is restored and the graph kept, as if nothing had run. Replaying
-                  after `loss.backward()` needs `loss.backward(retain_graph=True)`.
+                  is restored and the graph kept, as if nothing had run. After a
+                  plain `loss.backward()` (which freed the graph) it explains what was
+                  booked: every entry when a picture was taken before backward
+                  (`gl.graph(loss)` or `gl.explain`), else the balances left.
     file:         where to print (default: standard output); show=False prints nothing.
 
     Returns the `Ledger`: the entries as data, for tests and notebooks.
@@ -134,6 +180,22 @@ def explain(
     order = forward_order(loss)
     names = display_names(loss, order)
     where = _where(order, names)
+    from . import pictures  # (pictures.py imports this module)
+
+    if not book and _is_freed(order):
+        # After a plain backward(): explain what was booked, from what a picture or an
+        # earlier explain kept, else the balances the tensors hold.
+        picture = pictures.kept(loss)
+        ledger = picture.ledger if picture is not None and picture.ledger is not None \
+            else _booked(loss, order, names, where)
+        _print(ledger, show, file)
+        return ledger
+    picture = pictures.capture(loss, order)  # the values, before backward frees them
+    forward = None
+    if not _is_freed(order):  # (a freed graph: backward below says so)
+        from .page import Forward
+
+        forward = Forward(order)  # for the page's nudge: the forward rules, run again
     tensors = _live_tensors(order)
     opening = [t.grad for t in tensors]
     for t in tensors:
@@ -153,9 +215,61 @@ def explain(
     _restore(tensors, opening, keep_new=book)
     entries = [_entry(number, booking, names) for number, booking in enumerate(bookings, 1)]
     ledger = Ledger(names[_key(loss)], entries, where)
-    if show:
-        print(ledger.text, file=file if file is not None else sys.stdout)
+    lean = Ledger(ledger.root, [_lean(entry) for entry in entries], where)
+    pictures.add_pass(picture, order, lean, bookings, booked=book)
+    pictures.keep(loss, picture)
+    ledger._picture = picture
+    ledger._forward = forward
+    _print(ledger, show, file)
     return ledger
+
+
+def _print(ledger: Ledger, show: bool, file: TextIO | None) -> None:
+    if not show:
+        return
+    print(ledger.text, file=file if file is not None else sys.stdout)
+    if file is None:
+        ledger._printed_in = _cell()
+
+
+def _cell():
+    """The running notebook cell's number (None outside IPython): a ledger printed by
+    `explain` is not displayed again as the same cell's value."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    return getattr(shell, "execution_count", None)
+
+
+def _is_freed(order: list) -> bool:
+    return any(isinstance(item, Node) and item.arrays is None for item in order)
+
+
+def _booked(loss: Tensor, order: list, names: dict, where: list[str]) -> Ledger:
+    """A ledger of the balances an earlier backward() booked, when its entries were not
+    kept (a plain backward frees the graph and keeps nothing for pictures)."""
+    entries = []
+    for item in reversed(order):
+        tensor = tensor_of(item)
+        if tensor is None or tensor.grad is None:
+            continue
+        name = names[item]
+        entries.append(Entry(len(entries) + 1, None, None, "booked", name, None, 0, None,
+                             None, None, tensor.grad, f"{name}.grad = {_show(tensor.grad)}"))
+    note = ("booked by an earlier backward(), which freed the graph: only the balances "
+            "are left. To see every entry, run gl.explain(loss) instead of backward(), "
+            "or draw gl.graph(loss) before backward().")
+    return Ledger(names[_key(loss)], entries, where, note=note)
+
+
+def _lean(entry: Entry) -> Entry:
+    """The entry with its big arrays summarized (what a kept picture holds)."""
+    from .pictures import SMALL, shown
+
+    def small(value):
+        return value if value is None or np.size(value) <= SMALL else shown(value)
+
+    return entry._replace(local=small(entry.local), out_grad=small(entry.out_grad),
+                          contribution=small(entry.contribution), total=small(entry.total))
 
 
 # -- the graph, in forward order, with display names ------------------------------

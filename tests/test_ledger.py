@@ -211,3 +211,47 @@ def test_explain_of_a_non_scalar_output_takes_its_grad_seed():
     ledger = gl.explain(x * x, grad=np.array([1.0, 0.0, -1.0]), show=False)
     assert ledger[0].text == "loss.grad = [3, norm 1.414]"
     np.testing.assert_array_equal(x.grad, [2.0, 0.0, -6.0])
+
+
+def test_explain_without_booking_after_backward_gives_the_entries_a_picture_kept():
+    x = gl.tensor(2.0, requires_grad=True, name="x")
+    loss = (x * 3) * (x * 3)
+    gl.graph(loss)  # taken before backward: keeps the pass
+    loss.backward()
+    ledger = gl.explain(loss, book=False, show=False)
+    assert [(e.target, e.total) for e in ledger.entries_for("x")] == [("x", 18.0), ("x", 36.0)]
+    assert x.grad == 36.0  # explained, not booked again
+
+
+def test_explain_without_booking_after_a_plain_backward_gives_the_balances_and_says_why():
+    x, a, loss = seed_chain()
+    loss.backward()  # frees the graph, keeps nothing
+    ledger = gl.explain(loss, book=False, show=False)
+    assert [(e.rule, e.target, e.total) for e in ledger] == [
+        ("booked", "loss", 1.0), ("booked", "a", 12.0), ("booked", "x", 36.0)]
+    assert "gl.explain(loss) instead of backward()" in ledger.text
+    assert x.grad == 36.0
+
+
+def test_a_ledger_displays_as_an_html_table():
+    _, _, loss = seed_chain()
+    html = gl.explain(loss, show=False)._repr_html_()
+    assert html.count("<tr>") == 1 + 4  # the header and one row per entry
+    assert "<td>mul</td>" in html and "x.grad += 3.0 × a.grad (12.0)  → 36.0" in html
+
+
+def test_a_ledger_printed_by_explain_is_not_displayed_again_in_the_same_cell(monkeypatch):
+    pytest.importorskip("IPython")
+    from gradledger import ledger as ledger_module
+
+    cell = {"number": 7}
+    monkeypatch.setattr(ledger_module, "_cell", lambda: cell["number"])
+    shown = []
+    monkeypatch.setattr("IPython.display.display", lambda *args, **kw: shown.append(args))
+    _, _, loss = seed_chain()
+    ledger = gl.explain(loss, file=None)  # prints, as the cell's last value
+    ledger._ipython_display_()
+    assert shown == []  # not twice
+    cell["number"] = 8  # the ledger shown again in a later cell: a table
+    ledger._ipython_display_()
+    assert len(shown) == 1 and "text/html" in shown[0][0]

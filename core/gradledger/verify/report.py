@@ -100,6 +100,14 @@ class Failure:
             "snippet": self.snippet,
         }
 
+    # -- display (IPython and Jupyter): the text above, not the dataclass's fields -----
+
+    def _repr_pretty_(self, printer, cycle: bool) -> None:
+        printer.text(str(self))
+
+    def _repr_html_(self) -> str:
+        return _html_pre(str(self))
+
 
 @dataclass
 class OpReport:
@@ -207,6 +215,24 @@ class OpReport:
             "reason": self.reason,
             "settings": self.settings,
         }
+
+    # -- display (IPython and Jupyter): a table row and the text, not the fields --------
+
+    def _repr_pretty_(self, printer, cycle: bool) -> None:
+        printer.text(str(self))
+
+    def _repr_html_(self) -> str:
+        from html import escape
+
+        head = "".join(f"<th>{h}</th>" for h in ("op", "plugin", "examples", "worst", "status"))
+        row = "".join(f"<td>{escape(str(cell))}</td>" for cell in self.row())
+        return f"<table><tr>{head}</tr><tr>{row}</tr></table>" + _html_pre(str(self))
+
+
+def _html_pre(text: str) -> str:
+    from html import escape
+
+    return f"<pre>{escape(text)}</pre>"
 
 
 # -- snippets ------------------------------------------------------------------------------

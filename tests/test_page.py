@@ -1,7 +1,7 @@
 """The step-through page: one self-contained HTML file, stepped through in a real
 headless browser (Chromium, driven by Selenium) to the seed's numbers.
 
-Without a browser the browser tests skip, unless GRADLEDGER_REQUIRE_BROWSER=1 (set by
+Without a browser the browser tests skip, unless GRADLEDGER_REQUIRE_VIEW=1 (set by
 .ci/run, which installs Chromium): then a missing browser fails them.
 """
 
@@ -12,7 +12,7 @@ import shutil
 import gradledger as gl
 import pytest
 
-REQUIRED = os.environ.get("GRADLEDGER_REQUIRE_BROWSER") == "1"
+REQUIRED = os.environ.get("GRADLEDGER_REQUIRE_VIEW") == "1"
 
 
 def seed_page(path, **options):
@@ -69,7 +69,7 @@ def browser():
         missing = "Chromium or chromedriver is not installed (apt-get install chromium " \
                   "chromium-driver)"
     if REQUIRED:
-        pytest.fail(f"GRADLEDGER_REQUIRE_BROWSER=1 but {missing}")
+        pytest.fail(f"GRADLEDGER_REQUIRE_VIEW=1 but {missing}")
     pytest.skip(missing)
 
 

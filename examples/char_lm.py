@@ -147,17 +147,15 @@ def train(steps: int = 3000, batch_size: int = 128, lr: float = 1e-2, block_size
 
 def plot(history, baseline: float, path: str) -> None:
     try:
-        import matplotlib
+        from matplotlib.figure import Figure  # no pyplot: the caller's backend stays as it is
     except ImportError:
         print("matplotlib is not installed: no plot (pip install 'gradledger[examples]')")
         return
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
-
     step_loss = np.array(history["step_loss"])
     window = max(1, len(step_loss) // 100)
     smooth = np.convolve(step_loss, np.ones(window) / window, mode="valid")
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig = Figure(figsize=(7, 4))
+    ax = fig.subplots()
     ax.plot(np.arange(window, len(step_loss) + 1), smooth, lw=1,
             label=f"minibatch loss (mean of {window})")
     ax.plot(history["eval_step"], history["train_loss"], "o-", label="training set")
@@ -168,7 +166,6 @@ def plot(history, baseline: float, path: str) -> None:
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     print(f"training curve saved to {path}")
 
 

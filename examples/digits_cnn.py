@@ -103,15 +103,13 @@ def train(epochs: int = 15, batch_size: int = 64, lr: float = 2e-2, channels: in
 
 def plot(model, history, prefix: str) -> None:
     try:
-        import matplotlib
+        from matplotlib.figure import Figure  # no pyplot: the caller's backend stays as it is
     except ImportError:
         print("matplotlib is not installed: no plot (pip install 'gradledger[examples]')")
         return
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
-
     epochs = np.arange(1, len(history["loss"]) + 1)
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(9, 3.5))
+    fig = Figure(figsize=(9, 3.5))
+    ax_loss, ax_acc = fig.subplots(1, 2)
     ax_loss.plot(epochs, history["loss"], marker="o")
     ax_loss.set(xlabel="epoch", ylabel="training loss (cross-entropy)", yscale="log")
     ax_acc.plot(epochs, history["train_accuracy"], marker="o", label="train")
@@ -121,12 +119,12 @@ def plot(model, history, prefix: str) -> None:
     fig.suptitle("gradledger CNN on scikit-learn's 8x8 digits")
     fig.tight_layout()
     fig.savefig(f"{prefix}_curves.png", dpi=110)
-    plt.close(fig)
 
     filters = model[0].weight.data[:, 0]  # (channels, 3, 3)
     columns = 8
     rows = -(-len(filters) // columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(columns * 1.1, rows * 1.2))
+    fig = Figure(figsize=(columns * 1.1, rows * 1.2))
+    axes = fig.subplots(rows, columns)
     limit = np.abs(filters).max()
     for k, ax in enumerate(np.ravel(axes)):
         ax.axis("off")
@@ -136,7 +134,6 @@ def plot(model, history, prefix: str) -> None:
     fig.suptitle("first convolution's 3x3 filters (red +, blue -)")
     fig.tight_layout()
     fig.savefig(f"{prefix}_filters.png", dpi=110)
-    plt.close(fig)
     print(f"training curves saved to {prefix}_curves.png, filters to {prefix}_filters.png")
 
 

@@ -94,15 +94,13 @@ def _seconds(s: float) -> str:
 
 def plot(rows: list[dict], path: str) -> None:
     try:
-        import matplotlib
+        from matplotlib.figure import Figure  # no pyplot: the caller's backend stays as it is
     except ImportError:
         print("matplotlib is not installed: no plot (pip install 'gradledger[examples]')")
         return
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
-
     n = [r["n"] for r in rows]
-    fig, ax = plt.subplots(figsize=(6, 4.2))
+    fig = Figure(figsize=(6, 4.2))
+    ax = fig.subplots()
     ax.loglog(n, [r["nudge_s"] for r in rows], "o-", label="nudge loop (n + 1 forward passes)")
     ax.loglog(n, [r["backprop_s"] for r in rows], "s-", label="backprop (1 forward + 1 backward)")
     ax.set_xlabel("parameters n")
@@ -112,7 +110,6 @@ def plot(rows: list[dict], path: str) -> None:
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)
     print(f"plot saved to {path}")
 
 

@@ -65,7 +65,9 @@ def train(epochs: int, seed: int, lr: float, batch_size: int, n_samples: int, no
     X, y = make_moons(n_samples, noise, rng)
     model = gl.nn.MLP(2, [16, 16], 1, activation="relu", rng=rng)
     opt = gl.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
-    live = out.isatty()  # redraw the bar batch by batch on a terminal; one line per epoch otherwise
+    # Redraw the bar batch by batch on a terminal and in a notebook (Jupyter honours "\r");
+    # one line per epoch into a file or a pipe.
+    live = out.isatty() or type(out).__module__.startswith("ipykernel")
     batches = range(0, n_samples, batch_size)
     for epoch in range(1, epochs + 1):
         order = rng.permutation(n_samples)
@@ -86,19 +88,17 @@ def train(epochs: int, seed: int, lr: float, batch_size: int, n_samples: int, no
 
 def plot_boundary(model, X, y, path: str) -> None:
     try:
-        import matplotlib
+        from matplotlib.figure import Figure  # no pyplot: the caller's backend stays as it is
     except ImportError:
         print("matplotlib is not installed: no plot (pip install 'gradledger[examples]')")
         return
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
-
     xs = np.linspace(X[:, 0].min() - 0.5, X[:, 0].max() + 0.5, 300)
     ys = np.linspace(X[:, 1].min() - 0.5, X[:, 1].max() + 0.5, 300)
     grid_x, grid_y = np.meshgrid(xs, ys)
     with gl.no_grad():
         scores = model(np.stack([grid_x.ravel(), grid_y.ravel()], axis=1)).numpy()
-    fig, ax = plt.subplots(figsize=(6, 4.5))
+    fig = Figure(figsize=(6, 4.5))
+    ax = fig.subplots()
     ax.contourf(grid_x, grid_y, scores.reshape(grid_x.shape) > 0, levels=1, cmap="coolwarm",
                 alpha=0.35)
     ax.contour(grid_x, grid_y, scores.reshape(grid_x.shape), levels=[0], colors="k",
@@ -107,7 +107,6 @@ def plot_boundary(model, X, y, path: str) -> None:
     ax.set_title(f"gradledger MLP on two moons: training accuracy {accuracy(model, X, y):.1%}")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)
     print(f"decision boundary saved to {path}")
 
 

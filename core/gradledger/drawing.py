@@ -80,20 +80,22 @@ def _size(lines: list[str]) -> tuple[float, float]:
     return (max(len(line) for line in lines) * CHAR + 2 * PAD, len(lines) * LINE + PAD)
 
 
-def svg(boxes: list, arrows: list, caption: str = "") -> str:
-    """The SVG text of the graph: a rounded box per value, a labelled curve per arrow."""
+def svg(boxes: list, arrows: list, caption: str = "", current: int | None = None) -> str:
+    """The SVG text of the graph: a rounded box per value, a labelled curve per arrow
+    (arrow number `current` drawn bold, in orange)."""
     positions = layout(boxes, arrows)
     width = max((x + w for x, _, w, _ in positions.values()), default=0) + MARGIN
     height = max((y + h for _, y, _, h in positions.values()), default=0) + MARGIN
-    if caption:
-        height += LINE
-        width = max(width, len(caption) * CHAR + 2 * MARGIN)
+    captions = caption.splitlines()
+    if captions:
+        height += LINE * len(captions)
+        width = max(width, max(map(len, captions)) * CHAR + 2 * MARGIN)
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" '
         f'viewBox="0 0 {width:.0f} {height:.0f}" font-family="{FONT}" '
         f'font-size="{FONT_SIZE}">',
-        '<defs><marker id="head" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" '
-        'markerHeight="7" orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" '
+        '<defs><marker id="head" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="8" '
+        'markerHeight="8" markerUnits="userSpaceOnUse" orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" '
         'fill="#555"/></marker></defs>',
     ]
     twins: dict[tuple, int] = {}
@@ -105,17 +107,18 @@ def svg(boxes: list, arrows: list, caption: str = "") -> str:
         n, i = twins[pair], seen.get(pair, 0)
         seen[pair] = i + 1
         bend = (i - (n - 1) / 2) * 40  # parallel arrows (y = x + x) fan out
-        out.append(_arrow(k, arrow, positions[arrow.source], positions[arrow.target], bend))
+        out.append(_arrow(k, arrow, positions[arrow.source], positions[arrow.target], bend,
+                          k == current))
     for box in boxes:
         out.append(_box(box, positions[box.id]))
-    if caption:
-        out.append(f'<text x="{MARGIN}" y="{height - MARGIN / 2:.0f}" fill="#555">'
-                   f'{escape(caption)}</text>')
+    for k, line in enumerate(captions):
+        y = height - MARGIN / 2 - (len(captions) - 1 - k) * LINE
+        out.append(f'<text x="{MARGIN}" y="{y:.0f}" fill="#555">{escape(line)}</text>')
     out.append("</svg>")
     return "\n".join(out)
 
 
-def _arrow(k: int, arrow, source: tuple, target: tuple, bend: float) -> str:
+def _arrow(k: int, arrow, source: tuple, target: tuple, bend: float, bold: bool) -> str:
     sx, sy, sw, sh = source
     tx, ty, _, th = target
     x1, y1 = sx + sw, sy + sh / 2
@@ -126,9 +129,10 @@ def _arrow(k: int, arrow, source: tuple, target: tuple, bend: float) -> str:
     lx = (x1 + 3 * c1[0] + 3 * c2[0] + x2) / 8
     ly = (y1 + 3 * c1[1] + 3 * c2[1] + y2) / 8
     dash = ' stroke-dasharray="4 3"' if arrow.constant else ""
+    color, width = ("#d9480f", "3") if bold else ("#555", "1.2")
     path = (f'<path id="arrow-{k}" class="arrow" d="M {x1:.1f} {y1:.1f} C {c1[0]:.1f} '
             f'{c1[1]:.1f} {c2[0]:.1f} {c2[1]:.1f} {x2:.1f} {y2:.1f}" fill="none" '
-            f'stroke="#555" stroke-width="1.2"{dash} marker-end="url(#head)"/>')
+            f'stroke="{color}" stroke-width="{width}"{dash} marker-end="url(#head)"/>')
     lines = arrow.lines
     top = ly - (len(lines) - 1) * (LINE - 3) / 2 + 4
     spans = "".join(
@@ -136,7 +140,8 @@ def _arrow(k: int, arrow, source: tuple, target: tuple, bend: float) -> str:
         for j, line in enumerate(lines)
     )
     label = (f'<text id="arrow-label-{k}" class="arrow-label" text-anchor="middle" '
-             f'font-size="{FONT_SIZE - 2}" fill="#333" stroke="#fff" stroke-width="3" '
+             f'font-size="{FONT_SIZE - 2}" fill="{"#d9480f" if bold else "#333"}" stroke="#fff" '
+             f'stroke-width="3" '
              f'paint-order="stroke">{spans}</text>')
     return f"<g>{path}{label}</g>" if lines else f"<g>{path}</g>"
 

@@ -299,3 +299,32 @@ Use the buttons or the arrow keys.</p>
 </body>
 </html>
 """
+
+
+def step_svg(ledger: Ledger, step: int) -> str:
+    """A still of the page at `step` (1-based; 0 is before the pass), as SVG text: the
+    entry written above the graph, every box's balance as it stands after that entry,
+    and the arrow of that entry drawn bold (for READMEs, where a page cannot run)."""
+    picture: Picture | None = ledger._picture
+    if picture is None or not 0 <= step <= len(ledger):
+        raise GradledgerError(f"step_svg: expected a step from 0 to {len(ledger)} of a ledger "
+                              f"gl.explain computed; got {step}")
+    balances: dict = {}
+    for entry, (_, box) in zip(ledger.entries[:step], picture.steps, strict=False):
+        balances[box] = _text(entry.total)
+    boxes = []
+    for box in picture.boxes:
+        lines = _box_lines(box)
+        if box.kind != "constant":
+            lines[-1] = f"grad {balances.get(box.id, '—')}"
+        boxes.append(replace(box, lines=lines))
+    arrows = [replace(a, lines=[] if a.constant else [a.op] + (
+        [f"local {a.local.text}"] if a.local is not None else ["vjp"])) for a in picture.arrows]
+    caption = "before the backward pass" if step == 0 else \
+        f"step {step} of {len(ledger)}:  {ledger.entries[step - 1].text}"
+    names = {box.id: box.name for box in picture.boxes}
+    order = list(dict.fromkeys(box for _, box in picture.steps))
+    caption += "\nrunning balances:  " + ",  ".join(
+        f"{names[box]}.grad {balances.get(box, '—')}" for box in order)
+    current = picture.steps[step - 1][0] if step else None
+    return drawing.svg(boxes, arrows, caption, current)

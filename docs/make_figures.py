@@ -11,6 +11,7 @@ in them is computed (no timings: they would differ from run to run):
   how many forward passes each method runs to get every gradient of n parameters,
   counted by running both.
 - mlp_graph.svg: `gl.graph` of a 2-3-1 MLP's loss after backward.
+- seed_chain.svg: `gl.graph` of the seed's chain after backward (docs/ledger.md).
 - step_page.svg: a still of `gl.explain(loss).to_html(...)` for the seed's chain at
   step 3 (a.grad has reached 12; x.grad is next).
 """
@@ -163,10 +164,22 @@ def step_page() -> str:
     return step_svg(ledger, 3) + "\n"
 
 
+def seed_chain() -> str:
+    import gradledger as gl
+
+    x = gl.tensor(2.0, requires_grad=True, name="x")
+    a = x * 3
+    a.name = "a"
+    loss = a * a
+    picture = gl.graph(loss)
+    loss.backward()
+    return picture.svg + "\n"
+
+
 def figures() -> dict[str, str]:
     """Every picture's file name and SVG text."""
     return {"nudge_vs_backprop.svg": nudge_vs_backprop(), "mlp_graph.svg": mlp_graph(),
-            "step_page.svg": step_page()}
+            "step_page.svg": step_page(), "seed_chain.svg": seed_chain()}
 
 
 def main() -> int:

@@ -294,7 +294,9 @@ class Tensor:
     def __repr__(self) -> str:
         """`tensor(25.0, op='mul', grad=1.0)`: numbers as Python prints them, rows
         aligned as numpy aligns them, and the grad once a backward pass booked one."""
-        parts = [_show_array(self.data, "tensor(")]
+        from .reprs import show_array
+
+        parts = [show_array(self.data, "tensor(")]
         dtype = np.result_type(self.data)
         if dtype not in (np.float64, np.int64, np.bool_):  # numpy's defaults go unsaid
             parts.append(f"dtype={dtype}")
@@ -308,7 +310,7 @@ class Tensor:
         if grad is not None:
             if isinstance(grad, Tensor):  # booked with create_graph=True
                 grad = grad.data
-            shown = _show_array(grad, "       grad=")
+            shown = show_array(grad, "       grad=")
             parts.append(f"\n       grad={shown}" if "\n" in shown or "\n" in parts[0]
                          else f"grad={shown}")
         text = ", ".join(parts)
@@ -459,36 +461,3 @@ def call(name: str, *args, **params) -> Tensor:
 
 
 from . import tape  # noqa: E402  (the tape builds on Tensor, defined above)
-
-
-def _show_number(value) -> str:
-    """A number as Python prints it (5.0, 0.1, 1e-07), at most 8 significant digits."""
-    if isinstance(value, (bool, np.bool_)):
-        return str(bool(value))
-    if isinstance(value, (np.integer, int)):
-        return str(int(value))
-    if isinstance(value, (np.complexfloating, complex)):
-        return repr(complex(value))
-    text = repr(float(value))
-    if len(text) > 10:
-        text = f"{float(value):.8g}"
-        if not any(c in text for c in ".enai"):
-            text += ".0"
-    return text
-
-
-def _show_array(value, prefix: str) -> str:
-    """numpy's layout (brackets, `...` for big arrays, continuation rows indented under
-    `prefix`), with every number as `_show_number` writes it, right-aligned."""
-    array = np.asarray(value)
-    if array.ndim == 0:
-        return _show_number(array[()])
-    if array.dtype.kind not in "biufc":
-        return np.array2string(array, separator=", ", prefix=prefix, threshold=20)
-    sample = array.ravel() if array.size <= 10_000 else np.concatenate(
-        [array.ravel()[:1000], array.ravel()[-1000:]])
-    width = max((len(_show_number(v)) for v in sample), default=0)
-    return np.array2string(
-        array, separator=", ", prefix=prefix, threshold=20,
-        formatter={"all": lambda v: _show_number(v).rjust(width)},
-    )

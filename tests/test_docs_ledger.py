@@ -4,6 +4,7 @@ block shown under it."""
 import contextlib
 import io
 import re
+
 from docblocks import ROOT, assert_prints_what_is_shown, python_blocks, run_python_blocks
 
 PATH = ROOT / "docs" / "ledger.md"

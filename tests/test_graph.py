@@ -1,9 +1,9 @@
 """gl.to_dot gives valid Graphviz DOT of the recorded graph; gl.render draws it or says how."""
 
 import re
-from xml.etree import ElementTree
 import shutil
 import subprocess
+from xml.etree import ElementTree
 
 import gradledger as gl
 import numpy as np
@@ -130,7 +130,8 @@ def test_to_dot_shows_shapes_and_grad_norms_of_arrays():
     assert "t1\nvalue [4.0, 4.0, 4.0]\ngrad [1.0, 1.0, 1.0]" in labels
     assert "[1.0, 1.0, 1.0, 1.0]" in labels  # the constant vector, drawn
     assert sorted(label(attrs) for _, _, attrs in edges) == [
-        "", "matmul\nvjp 3×4, norm 3.464", "relu\nlocal [1.0, 1.0, 1.0]", "sum\nvjp [1.0, 1.0, 1.0]"]
+        "", "matmul\nvjp 3×4, norm 3.464", "relu\nlocal [1.0, 1.0, 1.0]",
+        "sum\nvjp [1.0, 1.0, 1.0]"]
 
 
 def test_to_dot_quotes_awkward_names():

@@ -95,8 +95,8 @@ def svg(boxes: list, arrows: list, caption: str = "", current: int | None = None
         f'viewBox="0 0 {width:.0f} {height:.0f}" font-family="{FONT}" '
         f'font-size="{FONT_SIZE}">',
         '<defs><marker id="head" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="8" '
-        'markerHeight="8" markerUnits="userSpaceOnUse" orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" '
-        'fill="#555"/></marker></defs>',
+        'markerHeight="8" markerUnits="userSpaceOnUse" orient="auto-start-reverse">'
+        '<path d="M 0 0 L 10 5 L 0 10 z" fill="#555"/></marker></defs>',
     ]
     twins: dict[tuple, int] = {}
     for arrow in arrows:

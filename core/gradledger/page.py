@@ -21,8 +21,8 @@ import numpy as np
 
 from . import drawing
 from .errors import GradledgerError
-from .pictures import Picture, shown
 from .ledger import Ledger, show_number
+from .pictures import Picture, shown
 from .tape import Node, Output
 from .tensor import Tensor
 

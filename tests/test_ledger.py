@@ -255,3 +255,14 @@ def test_a_ledger_printed_by_explain_is_not_displayed_again_in_the_same_cell(mon
     cell["number"] = 8  # the ledger shown again in a later cell: a table
     ledger._ipython_display_()
     assert len(shown) == 1 and "text/html" in shown[0][0]
+
+
+def test_an_op_with_several_outputs_is_explained_per_output_and_drawn():
+    m = gl.tensor(np.arange(4.0), requires_grad=True, name="m")
+    top, bottom = gl.split(m, 2)
+    loss = gl.sum(top * 2.0) + gl.sum(bottom)
+    ledger = gl.explain(loss, show=False, retain_graph=True)
+    assert [e.target for e in ledger if e.target.startswith("t1")] == ["t1[1]", "t1[0]"]
+    assert "t2 = mul(t1[0], ·)" in ledger.where and "t4 = sum(t1[1])" in ledger.where
+    np.testing.assert_array_equal(m.grad, [2.0, 2.0, 1.0, 1.0])
+    assert "t1    split(m)     value 2 outputs" in repr(gl.graph(loss))

@@ -345,7 +345,8 @@ def _where(order: list, names: dict) -> list[str]:
     for item in order:
         if not isinstance(item, Node) or getattr(tensor_of(item), "name", None):
             continue
-        args = [names[_call(p)] if p is not None else "·" for p in item.parents]
+        args = ["·" if p is None else f"{names[p.node]}[{p.index}]" if isinstance(p, Output)
+                else names[p] for p in item.parents]
         args += [f"{key}={value!r}" for key, value in (item.params or {}).items()]
         lines.append(f"{names[item]} = {item.op.name}({', '.join(args)})")
     return lines
@@ -377,7 +378,10 @@ def _restore(tensors: list[Tensor], opening: list, keep_new: bool) -> None:
 def _entry(number: int, booking: Booking, names: dict) -> Entry:
     # Named by the recorded call and what it books into: there even for an
     # intermediate nobody holds any more.
-    target = names[booking.parent]
+    parent = booking.parent
+    target = names[_call(parent)]
+    if isinstance(parent, Output):  # one output of a call with several: t1[0], t1[1]
+        target += f"[{parent.index}]"
     if booking.op is None:
         text = f"{target}.grad = {_show(booking.total)}"
         return Entry(number, None, None, "seed", target, None, 0, None, None,

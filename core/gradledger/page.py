@@ -43,10 +43,9 @@ def write_page(ledger: Ledger, path, nudge=None, h: float = 0.01) -> Path:
         [f"local {a.local.text}"] if a.local is not None else ["vjp"])) for a in picture.arrows]
     svg = drawing.svg(boxes, arrows)
     steps = []
-    names = {box.id: box.name for box in picture.boxes}
     for entry, (arrow, target) in zip(ledger.entries, picture.steps, strict=True):
         steps.append({
-            "arrow": arrow, "box": target, "name": names.get(target, entry.target),
+            "arrow": arrow, "box": target, "name": entry.target,
             "op": entry.op or "seed", "rule": entry.rule, "text": entry.text,
             "local": _text(entry.local), "out_grad": _text(entry.out_grad),
             "source": entry.source, "contribution": _text(entry.contribution),

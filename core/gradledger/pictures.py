@@ -197,8 +197,10 @@ def add_pass(picture: Picture, order: list, ledger: Ledger, bookings: list,
     grads: dict = {}
     steps = []
     for booking in bookings:
-        target = ids.get(booking.parent)
-        grads[target] = shown(booking.total)
+        several = isinstance(booking.parent, Output)  # one output of several: no box of its own
+        target = ids.get(booking.parent.node if several else booking.parent)
+        if not several:
+            grads[target] = shown(booking.total)
         if booking.op is None:
             steps.append((None, target))
             continue

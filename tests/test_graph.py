@@ -159,6 +159,8 @@ def test_to_dot_of_a_deep_chain_needs_no_recursion():
         y = y + 1.0
     nodes, edges = parse_dot(gl.to_dot(y))
     assert len(nodes) == 3001 + 3000 and len(edges) == 3000 + 3000  # a constant 1.0 each
+    table = repr(gl.graph(y)).splitlines()
+    assert len(table) == 1 + 60 + 1 and "  ... 5941 more ..." in table  # 6001 rows, cut
 
 
 @needs_dot

@@ -33,16 +33,16 @@ def layout(boxes: list, arrows: list) -> dict:
     `target` box ids. A box sits one column right of its furthest input.
     """
     inputs: dict[str, list[str]] = {box.id: [] for box in boxes}
+    users: dict[str, list[str]] = {box.id: [] for box in boxes}
     for arrow in arrows:
         inputs[arrow.target].append(arrow.source)
+        users[arrow.source].append(arrow.target)
     column: dict[str, int] = {}
     for box in boxes:  # inputs first: every input's column is known already
         column[box.id] = 1 + max((column[s] for s in inputs[box.id]), default=-1)
     for box in boxes:  # a leaf or constant sits just left of the first call that reads it
-        if box.kind in ("constant", "leaf"):
-            users = [a.target for a in arrows if a.source == box.id]
-            if users:
-                column[box.id] = max(0, min(column[u] for u in users) - 1)
+        if box.kind in ("constant", "leaf") and users[box.id]:
+            column[box.id] = max(0, min(column[u] for u in users[box.id]) - 1)
     size = {box.id: _size(box.lines) for box in boxes}
     columns: dict[int, list[str]] = {}
     for box in boxes:

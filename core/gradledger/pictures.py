@@ -51,6 +51,7 @@ LEAF_COLOR = "#dbe9f6"
 ROOT_COLOR = "#fde2c8"
 CONSTANT_COLOR = "#f2f2f2"
 SMALL = 4  # arrays of at most this many numbers are shown in full
+ROWS = 60  # the table repr of a longer graph shows its first and last rows
 
 
 class GraphvizNotFoundError(GradledgerError, RuntimeError):
@@ -364,13 +365,19 @@ class Graph:
     def text(self) -> str:
         """The picture as a table: one row per value, its value and grad."""
         picture = self._resolve()
-        rows = [(box.name, _what(box, picture), *(box.lines[1:] + ["", ""])[:2])
+        names = {b.id: b.name if b.kind != "constant" else "·" for b in picture.boxes}
+        inputs: dict = {}
+        for arrow in picture.arrows:
+            inputs.setdefault(arrow.target, []).append((arrow.index, arrow.source))
+        rows = [(box.name, _what(box, names, inputs), *(box.lines[1:] + ["", ""])[:2])
                 if box.kind != "constant" else ("·", "constant", f"value {box.lines[0]}", "")
                 for box in picture.boxes]
         widths = [max(len(row[c]) for row in rows) for c in range(3)]
         head = f"graph of {picture.root}: {len(picture.boxes)} values, {len(picture.arrows)} arrows"
         body = ["  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False))
                 + "  " + row[3] for row in rows]
+        if len(body) > ROWS:  # a long graph: its first and last rows
+            body = [*body[:ROWS // 2], f"  ... {len(body) - ROWS} more ...", *body[-ROWS // 2:]]
         tail = [self.caption] if self.caption else []
         return "\n".join([head, *(line.rstrip() for line in body), *tail])
 
@@ -384,15 +391,13 @@ class Graph:
         return self.dot
 
 
-def _what(box: Box, picture: Picture) -> str:
+def _what(box: Box, names: dict, inputs: dict) -> str:
     if box.kind == "constant":
         return ""
     if box.op is None:
         return "leaf"
-    args = sorted((a.index, next(b.name if b.kind != "constant" else "·" for b in picture.boxes
-                                 if b.id == a.source))
-                  for a in picture.arrows if a.target == box.id)
-    return f"{box.op}({', '.join(name for _, name in args)})"
+    args = sorted(inputs.get(box.id, []))
+    return f"{box.op}({', '.join(names[source] for _, source in args)})"
 
 
 def _short(value: Shown) -> str:

@@ -260,7 +260,6 @@ class Graph:
             self._picture = picture
         else:
             self._picture = kept(loss) or capture(loss, order)
-        self._order = order
 
     # -- what each box and arrow shows, read when drawn ---------------------------------
 

@@ -15,6 +15,8 @@ the package differ.
 
 from __future__ import annotations
 
+import ast
+import importlib
 import inspect
 import keyword
 import sys
@@ -39,8 +41,28 @@ from numpy.typing import ArrayLike
 '''
 
 
+def _imported_from() -> dict[str, str]:
+    """{name: module} of gradledger/__init__.py's own `from .module import name` lines and
+    of its lazily imported functions: where the package itself takes each name from."""
+    import gradledger
+
+    tree = ast.parse(Path(gradledger.__file__).read_text(encoding="utf-8"))
+    found = {alias.asname or alias.name: f"gradledger.{node.module}"
+             for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+             and node.level == 1 and node.module for alias in node.names}
+    found.update({name: f"gradledger.{module}"
+                  for name, module in gradledger._LAZY_FUNCTIONS.items()})
+    return found
+
+
 def _defining_module(name: str, obj: object) -> str | None:
-    """The gradledger submodule whose namespace holds `obj` under `name`."""
+    """The gradledger submodule whose namespace holds `obj` under `name`: the one the
+    package imports it from, else the one that defines it."""
+    source = _imported_from().get(name)
+    if source is not None:
+        importlib.import_module(source)
+        if getattr(sys.modules[source], name, None) is obj:
+            return source
     candidates = [getattr(obj, "__module__", None)] + sorted(
         (m for m in sys.modules if m.startswith("gradledger.")), key=len)
     for module in candidates:
@@ -168,6 +190,13 @@ def _docstring(doc: str) -> str:
     return '    """' + "\n    ".join(lines) + '\n    """'
 
 
+def _builtin(op):
+    """The built-in plugin's op of this name, under any override another plugin made."""
+    while op is not None and op.plugin != "builtin":
+        op = op.overrides
+    return op
+
+
 def render() -> str:
     import gradledger
     from gradledger.loader import host
@@ -187,8 +216,8 @@ def render() -> str:
         else:
             defined.append(f"{name}: Any\n")
     host.ensure_loaded()
-    builtin_ops = [op for op in host.registry if op.plugin == "builtin" and op.name not in own
-                   and not keyword.iskeyword(op.name)]
+    builtin_ops = [op for op in map(_builtin, host.registry) if op is not None
+                   and op.name not in own and not keyword.iskeyword(op.name)]
     lines = [HEADER, "\n".join(sorted(imports)), "",
              *([] if "Tensor" in own else ["from .tensor import Tensor"]),
              "TensorLike: TypeAlias = Tensor | ArrayLike", "",

@@ -25,6 +25,7 @@ import types
 from pathlib import Path
 
 WIDTH = 100
+REDUCTION_PARAMS = frozenset({"axis", "keepdims", "ddof"})
 STUB = Path(__file__).resolve().parents[1] / "core" / "gradledger" / "__init__.pyi"
 
 HEADER = '''\
@@ -115,11 +116,19 @@ def _function_stub(name: str, function) -> str:
     return _def(name, parts, returns) + " ...\n"
 
 
+def _numpy_forward(op) -> bool:
+    """Whether the op's forward rule is numpy's own function or ufunc: its signature (and so
+    the params the op takes) varies with numpy's version, and the stub must not."""
+    return not (getattr(op.forward, "__module__", None) or "").startswith("gradledger_builtin")
+
+
 def _input_names(op) -> list[str]:
     try:
         names = [p.name for p in inspect.signature(op.forward).parameters.values()
                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     except (TypeError, ValueError):
+        names = []
+    if _numpy_forward(op):
         names = []
     count = max(op.nin, 1)
     names = names[:count]
@@ -141,6 +150,8 @@ def _required(op) -> set[str]:
 def op_stub(op) -> str:
     """One built-in op as a typed function: tensor inputs by position, then its params."""
     accepted = op.param_names
+    if _numpy_forward(op):  # what every supported numpy lets these take
+        accepted = (accepted or frozenset()) & REDUCTION_PARAMS
     required = _required(op)
     leading = list(op.leading_params)
     parts = [f"{name}: Any" for name in leading]
@@ -167,7 +178,7 @@ def op_stub(op) -> str:
     if keywords and op.variadic != "star":
         parts.append("*")
     parts += [f"{name}: Any" + ("" if name in required else " = ...") for name in keywords]
-    if accepted is None:
+    if accepted is None and not _numpy_forward(op):
         parts.append("**params: Any")
     returns = "Tensor" if op.nout == 1 else ("list[Tensor]" if op.nout is None
                                             else "tuple[Tensor, ...]")

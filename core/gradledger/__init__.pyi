@@ -115,11 +115,11 @@ def arctan(x: TensorLike, /) -> Tensor:
     """inverse tangent"""
 
 
-def argmax(a: TensorLike, /, axis: Any = ..., *, keepdims: Any = ...) -> Tensor:
+def argmax(x: TensorLike, /, axis: Any = ..., *, keepdims: Any = ...) -> Tensor:
     """index of the first maximum along axis (None: flattened)"""
 
 
-def argmin(a: TensorLike, /, axis: Any = ..., *, keepdims: Any = ...) -> Tensor:
+def argmin(x: TensorLike, /, axis: Any = ..., *, keepdims: Any = ...) -> Tensor:
     """index of the first minimum along axis (None: flattened)"""
 
 
@@ -175,7 +175,7 @@ def cumsum(x: TensorLike, /, axis: Any = ...) -> Tensor:
     """running sums along axis (None: of the flattened x)"""
 
 
-def det(a: TensorLike, /) -> Tensor:
+def det(x: TensorLike, /) -> Tensor:
     """np.linalg.det: the determinant of square matrices, batched"""
 
 
@@ -183,7 +183,7 @@ def div(a: TensorLike, b: TensorLike, /) -> Tensor:
     """a / b"""
 
 
-def dot(a: TensorLike, b: TensorLike, /) -> Tensor:
+def dot(x0: TensorLike, x1: TensorLike, /) -> Tensor:
     """np.dot: scalar product, inner product, matrix product, or a sum over a's last axis and b's
     second-to-last
     """
@@ -203,18 +203,7 @@ def embedding(weight: TensorLike, ids: TensorLike, /) -> Tensor:
     """weight[ids]: rows of weight (V, D) by integer ids; repeated ids accumulate"""
 
 
-def equal(
-    x1: TensorLike,
-    x2: TensorLike,
-    /,
-    *,
-    casting: Any = ...,
-    dtype: Any = ...,
-    order: Any = ...,
-    signature: Any = ...,
-    subok: Any = ...,
-    where: Any = ...,
-) -> Tensor:
+def equal(x0: TensorLike, x1: TensorLike, /) -> Tensor:
     """a == b, elementwise; a boolean tensor without grad"""
 
 
@@ -244,33 +233,11 @@ def getitem(x: TensorLike, /, index: Any) -> Tensor:
     """
 
 
-def greater(
-    x1: TensorLike,
-    x2: TensorLike,
-    /,
-    *,
-    casting: Any = ...,
-    dtype: Any = ...,
-    order: Any = ...,
-    signature: Any = ...,
-    subok: Any = ...,
-    where: Any = ...,
-) -> Tensor:
+def greater(x0: TensorLike, x1: TensorLike, /) -> Tensor:
     """a > b, elementwise; a boolean tensor without grad"""
 
 
-def greater_equal(
-    x1: TensorLike,
-    x2: TensorLike,
-    /,
-    *,
-    casting: Any = ...,
-    dtype: Any = ...,
-    order: Any = ...,
-    signature: Any = ...,
-    subok: Any = ...,
-    where: Any = ...,
-) -> Tensor:
+def greater_equal(x0: TensorLike, x1: TensorLike, /) -> Tensor:
     """a >= b, elementwise; a boolean tensor without grad"""
 
 
@@ -288,37 +255,15 @@ def im2col(
     """
 
 
-def inv(a: TensorLike, /) -> Tensor:
+def inv(x: TensorLike, /) -> Tensor:
     """np.linalg.inv: the inverse of square matrices, batched"""
 
 
-def less(
-    x1: TensorLike,
-    x2: TensorLike,
-    /,
-    *,
-    casting: Any = ...,
-    dtype: Any = ...,
-    order: Any = ...,
-    signature: Any = ...,
-    subok: Any = ...,
-    where: Any = ...,
-) -> Tensor:
+def less(x0: TensorLike, x1: TensorLike, /) -> Tensor:
     """a < b, elementwise; a boolean tensor without grad"""
 
 
-def less_equal(
-    x1: TensorLike,
-    x2: TensorLike,
-    /,
-    *,
-    casting: Any = ...,
-    dtype: Any = ...,
-    order: Any = ...,
-    signature: Any = ...,
-    subok: Any = ...,
-    where: Any = ...,
-) -> Tensor:
+def less_equal(x0: TensorLike, x1: TensorLike, /) -> Tensor:
     """a <= b, elementwise; a boolean tensor without grad"""
 
 
@@ -334,7 +279,7 @@ def log_softmax(x: TensorLike, /, axis: Any = ...) -> Tensor:
     """x - logsumexp(x) along axis (default -1; None: all)"""
 
 
-def logaddexp(x1: TensorLike, x2: TensorLike, /) -> Tensor:
+def logaddexp(x0: TensorLike, x1: TensorLike, /) -> Tensor:
     """log(exp(a) + exp(b)), without overflow"""
 
 
@@ -342,11 +287,11 @@ def logsumexp(x: TensorLike, /, axis: Any = ..., keepdims: Any = ...) -> Tensor:
     """log(sum(exp(x))) over axis (None: all), keepdims, without overflow"""
 
 
-def matmul(x1: TensorLike, x2: TensorLike, /) -> Tensor:
+def matmul(x0: TensorLike, x1: TensorLike, /) -> Tensor:
     """matrix product a @ b (batched, broadcasting, 1-D as in numpy)"""
 
 
-def max(a: TensorLike, /, axis: Any = ..., *, keepdims: Any = ...) -> Tensor:
+def max(x: TensorLike, /, axis: Any = ..., *, keepdims: Any = ...) -> Tensor:
     """maximum over axis (None: all), keepdims; tied maxima share the grad evenly"""
 
 
@@ -354,7 +299,7 @@ def max_pool2d(x: TensorLike, /, kernel_size: Any, stride: Any = ..., padding: A
     """max over kernel_size windows of the last two axes; stride (default: kernel), padding"""
 
 
-def maximum(x1: TensorLike, x2: TensorLike, /) -> Tensor:
+def maximum(x0: TensorLike, x1: TensorLike, /) -> Tensor:
     """elementwise max(a, b), broadcasting; a tie splits the grad in half"""
 
 
@@ -362,11 +307,11 @@ def mean(x: TensorLike, /, axis: Any = ..., *, keepdims: Any = ...) -> Tensor:
     """mean over axis (None: all), keepdims"""
 
 
-def min(a: TensorLike, /, axis: Any = ..., *, keepdims: Any = ...) -> Tensor:
+def min(x: TensorLike, /, axis: Any = ..., *, keepdims: Any = ...) -> Tensor:
     """minimum over axis (None: all), keepdims; tied minima share the grad evenly"""
 
 
-def minimum(x1: TensorLike, x2: TensorLike, /) -> Tensor:
+def minimum(x0: TensorLike, x1: TensorLike, /) -> Tensor:
     """elementwise min(a, b), broadcasting; a tie splits the grad in half"""
 
 
@@ -386,22 +331,11 @@ def norm(x: TensorLike, /, ord: Any = ..., axis: Any = ..., keepdims: Any = ...)
     """vector 2-norm (ord None or 2) or 1-norm (ord 1) over axis (None: all), keepdims"""
 
 
-def not_equal(
-    x1: TensorLike,
-    x2: TensorLike,
-    /,
-    *,
-    casting: Any = ...,
-    dtype: Any = ...,
-    order: Any = ...,
-    signature: Any = ...,
-    subok: Any = ...,
-    where: Any = ...,
-) -> Tensor:
+def not_equal(x0: TensorLike, x1: TensorLike, /) -> Tensor:
     """a != b, elementwise; a boolean tensor without grad"""
 
 
-def outer(a: TensorLike, b: TensorLike, /) -> Tensor:
+def outer(x0: TensorLike, x1: TensorLike, /) -> Tensor:
     """outer product of the flattened inputs, (a.size, b.size)"""
 
 
@@ -413,7 +347,7 @@ def pow(x: TensorLike, p: TensorLike, /) -> Tensor:
     """x ** p, for a constant exponent p"""
 
 
-def prod(a: TensorLike, /, axis: Any = ..., *, keepdims: Any = ...) -> Tensor:
+def prod(x: TensorLike, /, axis: Any = ..., *, keepdims: Any = ...) -> Tensor:
     """product over axis (None: all), keepdims; exact grads with zeros"""
 
 
@@ -481,7 +415,7 @@ def stack(arrays: Sequence[TensorLike], /, axis: Any = ...) -> Tensor:
     """join a sequence of same-shaped tensors along a new axis: gl.stack([a, b], axis=0)"""
 
 
-def std(a: TensorLike, /, axis: Any = ..., *, ddof: Any = ..., keepdims: Any = ...) -> Tensor:
+def std(x: TensorLike, /, axis: Any = ..., *, ddof: Any = ..., keepdims: Any = ...) -> Tensor:
     """standard deviation over axis (None: all), ddof, keepdims; no grad where std = 0"""
 
 
@@ -513,9 +447,9 @@ def transpose(x: TensorLike, /, axes: Any = ...) -> Tensor:
     """permute axes (None: reverse them)"""
 
 
-def var(a: TensorLike, /, axis: Any = ..., *, ddof: Any = ..., keepdims: Any = ...) -> Tensor:
+def var(x: TensorLike, /, axis: Any = ..., *, ddof: Any = ..., keepdims: Any = ...) -> Tensor:
     """variance over axis (None: all), ddof, keepdims"""
 
 
-def where(condition: TensorLike, x: TensorLike, y: TensorLike, /) -> Tensor:
+def where(x0: TensorLike, x1: TensorLike, x2: TensorLike, /) -> Tensor:
     """a where the boolean condition holds, else b; the condition takes no gradient"""

@@ -18,7 +18,7 @@ def fresh_host(monkeypatch):
     from gradledger.loader import host
 
     for var in ("GRADLEDGER_BLOCK_PLUGINS", "GRADLEDGER_STRICT_PLUGINS",
-                "GRADLEDGER_DISABLE_PLUGIN_AUTOLOAD"):
+                "GRADLEDGER_DISABLE_PLUGIN_AUTOLOAD", "GRADLEDGER_ALLOW_OVERRIDE"):
         monkeypatch.delenv(var, raising=False)
     host.reset()
     yield host

@@ -75,7 +75,7 @@ def test_a_second_op_with_a_taken_name_names_both_sources(fresh_host):
 
 def test_gradledger_ops_lists_every_op_with_plugin_distribution_and_version(fresh_host, capsys):
     gl.register_plugin(make_plugin())
-    assert cli_main(["ops"]) == 0
+    assert cli_main(["ops", "--wide"]) == 0  # the default leaves distribution and version out
     rows = {line.split()[0]: line.split() for line in capsys.readouterr().out.splitlines()[2:]
             if line.strip() and not line.endswith("op(s)")}
     assert rows["matmul"][3:6] == ["builtin", "gradledger", gl.ops.matmul.op.version]

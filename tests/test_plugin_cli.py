@@ -32,7 +32,7 @@ def test_plugins_command_shows_every_plugin_with_distribution_version_status_and
         site, monkeypatch, capsys):
     install_mixed_bag(site)
     monkeypatch.setenv("GRADLEDGER_BLOCK_PLUGINS", "bomb")
-    assert cli_main(["plugins"]) == 0
+    assert cli_main(["plugins", "--wide"]) == 0  # every op (the default fits 100 columns)
     out = capsys.readouterr().out
     table = rows(out)
     assert table["good"] == ["good", "gl-fx-good", "1.2.3", "loaded",
@@ -52,7 +52,7 @@ def test_plugins_command_shows_every_plugin_with_distribution_version_status_and
 
 def test_ops_command_shows_provenance_and_what_an_override_replaced(site, capsys):
     install_mixed_bag(site)
-    assert cli_main(["ops"]) == 0
+    assert cli_main(["ops", "--wide"]) == 0
     out = capsys.readouterr().out
     table = rows(out)
     version = table["add"][5]

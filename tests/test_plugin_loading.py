@@ -156,9 +156,10 @@ def test_two_plugins_one_op_name_under_strict_mode_is_an_error_naming_both(site,
         gl.loader.host.lookup("add")
 
 
-def test_override_true_replaces_a_builtin_and_records_what_it_replaced(site):
+def test_override_true_replaces_a_builtin_and_records_what_it_replaced(site, monkeypatch):
     site.plugin("fastrelu", "Op('relu', lambda x: x * (x > 0), local_grad=lambda x, out: (x > 0,),"
                             " signature='()->()', override=True)")
+    monkeypatch.setenv("GRADLEDGER_ALLOW_OVERRIDE", "fastrelu:relu")  # else announced
     assert load(gl.loader.host) == []
     op = gl.ops.relu.op
     assert (op.distribution, op.overrides.plugin) == ("gl-fx-fastrelu", "builtin")
@@ -166,9 +167,10 @@ def test_override_true_replaces_a_builtin_and_records_what_it_replaced(site):
     assert gl.ops.relu.op.plugin == "builtin"
 
 
-def test_override_true_wins_even_when_its_plugin_loads_before_the_plain_op(site):
+def test_override_true_wins_even_when_its_plugin_loads_before_the_plain_op(site, monkeypatch):
     site.plugin("aaa", cube_op("fx_cube", override="True"), version="9.0")
     site.plugin("zzz", cube_op("fx_cube"))
+    monkeypatch.setenv("GRADLEDGER_ALLOW_OVERRIDE", "gl-fx-aaa")  # a distribution name works too
     assert load(gl.loader.host) == []
     op = gl.ops.fx_cube.op
     assert (op.plugin, op.overrides.plugin) == ("aaa", "zzz")

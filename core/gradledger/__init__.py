@@ -38,7 +38,7 @@ from .op import Op
 from .ops import ops
 from .tensor import Tensor, tensor
 
-__version__ = "0.1.0"
+__version__ = "0.3.0"  # the one place; pyproject.toml reads it (hatch)
 
 __all__ = [
     "AnomalyError",

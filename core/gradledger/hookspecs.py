@@ -49,7 +49,11 @@ def gradledger_register_ops(registry) -> None:
     `override=True` on either side, is refused with a warning naming this plugin,
     its distribution and the op; the plugin's other ops and other plugins still
     load (`GRADLEDGER_STRICT_PLUGINS=1` makes it an error). An exception raised
-    here marks the plugin failed and withdraws every op it had registered. An op
-    declared with `override=True` replaces the op of that name whichever plugin
-    loads first; the replaced op stays reachable as `op.overrides`.
+    here (`SystemExit` included) marks the plugin failed and withdraws every op it
+    had registered. An op declared with `override=True` replaces the op of that
+    name whichever plugin loads first; the replaced op stays reachable as
+    `op.overrides`. Replacing another plugin's op is announced with a warning
+    naming both plugins (an error under `GRADLEDGER_STRICT_PLUGINS=1`) unless the
+    user allows it with `GRADLEDGER_ALLOW_OVERRIDE=plugin` or `=plugin:op`. An op
+    whose rules are defined in the module of a plugin the user blocked is refused.
     """

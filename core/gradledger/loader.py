@@ -13,6 +13,14 @@ Environment (read when loading happens):
     GRADLEDGER_DISABLE_PLUGIN_AUTOLOAD=1  load only gradledger's built-in ops
     GRADLEDGER_BLOCK_PLUGINS=a,b          skip these plugins (entry-point or distribution
                                           names) before their module is imported
+    GRADLEDGER_ALLOW_OVERRIDE=a,b:op      let plugin a replace any op, and b the op `op`,
+                                          with override=True without a warning (or, strict,
+                                          an error)
+
+A plugin that replaces another plugin's op (`override=True`) is announced at load with
+a warning naming both. A blocked plugin's module that another plugin imports anyway is
+recorded (`gradledger plugins` names the importer), and ops whose rules are defined in
+it are refused: they never run under the importer's name.
 """
 
 from __future__ import annotations
@@ -54,6 +62,7 @@ class PluginRecord:
     reason: str | None = None
     ops: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    imported_by: str | None = None  # a blocked plugin's module, imported anyway: by whom
 
     @property
     def where(self) -> str:
@@ -65,6 +74,11 @@ class PluginRecord:
 
 def _flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _allowed_overrides() -> frozenset[str]:
+    names = os.environ.get("GRADLEDGER_ALLOW_OVERRIDE", "").split(",")
+    return frozenset(name.strip() for name in names if name.strip())
 
 
 def _blocked_names() -> set[str]:
@@ -80,6 +94,11 @@ class EntryPoint:
     value: str
     distribution: str | None = None
     version: str | None = None
+
+    @property
+    def module(self) -> str:
+        """The module the entry point names (`my_ops` of `my_ops:plugin`)."""
+        return self.value.partition(":")[0].strip()
 
     def load(self):
         module, _, attr = self.value.partition(":")
@@ -207,6 +226,7 @@ class PluginHost:
             self.manager.add_hookspecs(hookspecs)
             self.loaded = False
             self._loading = False
+            self._blocked_modules: dict[str, str] = {}
 
     # -- loading --------------------------------------------------------------
 
@@ -238,14 +258,20 @@ class PluginHost:
         blocked_normal = {_normalize(name) for name in blocked}
         entry_points = _entry_points()
         _warn_unknown_blocked(blocked, entry_points)
+        reasons = {}
+        for ep in entry_points:
+            dist_name = ep.distribution
+            builtin = ep.name == BUILTIN_PLUGIN and dist_name in (BUILTIN_DISTRIBUTION, None)
+            if ep.name in blocked or (dist_name and _normalize(dist_name) in blocked_normal):
+                reasons[ep] = "blocked by GRADLEDGER_BLOCK_PLUGINS"
+            elif builtins_only and not builtin:
+                reasons[ep] = "GRADLEDGER_DISABLE_PLUGIN_AUTOLOAD=1 loads only the built-ins"
+        self._blocked_modules = {ep.module: ep.name for ep in reasons}
+        imported_by = {module: "the program, before plugins loaded"
+                       for module in self._blocked_modules if module in sys.modules}
         for ep in entry_points:
             dist_name, version = ep.distribution, ep.version
-            builtin = ep.name == BUILTIN_PLUGIN and dist_name in (BUILTIN_DISTRIBUTION, None)
-            reason = None
-            if ep.name in blocked or (dist_name and _normalize(dist_name) in blocked_normal):
-                reason = "blocked by GRADLEDGER_BLOCK_PLUGINS"
-            elif builtins_only and not builtin:
-                reason = "GRADLEDGER_DISABLE_PLUGIN_AUTOLOAD=1 loads only the built-ins"
+            reason = reasons.get(ep)
             if reason is not None:
                 if ep.name not in self.records:
                     self.records[ep.name] = PluginRecord(
@@ -257,12 +283,23 @@ class PluginHost:
                 self._name_taken(ep, dist_name, version, strict)
                 continue
             try:
-                plugin = ep.load()
-            except (Exception, SystemExit) as error:
-                reason = f"import of {ep.value!r} failed: {_describe(error)}"
-                self._fail(ep.name, dist_name, version, reason, error, strict)
-                continue
-            self._add(plugin, ep.name, dist_name, version, strict=strict, collect=not strict)
+                try:
+                    plugin = ep.load()
+                except (Exception, SystemExit) as error:
+                    reason = f"import of {ep.value!r} failed: {_describe(error)}"
+                    self._fail(ep.name, dist_name, version, reason, error, strict)
+                    continue
+                self._add(plugin, ep.name, dist_name, version, strict=strict, collect=not strict)
+            finally:
+                for module in self._blocked_modules:
+                    if module in sys.modules and module not in imported_by:
+                        imported_by[module] = f"plugin {ep.name!r}"
+        for module, who in imported_by.items():
+            record = self.records.get(self._blocked_modules[module])
+            if record is not None and record.status == "blocked":
+                record.imported_by = who
+                record.reason = (f"{record.reason}, but its module {module!r} was imported anyway "
+                                 f"by {who}; ops defined in it are refused")
 
     def _name_taken(self, ep, dist_name, version, strict) -> None:
         """Two distributions declare one entry-point name: the first keeps it, loudly."""
@@ -300,11 +337,16 @@ class PluginHost:
             self.manager.unregister(name=name)
             error = PluginLoadError(_no_hook(plugin))
             return self._fail(name, distribution, version, str(error), error, strict)
-        registrar = PluginRegistrar(self.registry, name, distribution, version, strict=not collect)
+        by_entry_point = distribution is not None
+        registrar = PluginRegistrar(
+            self.registry, name, distribution, version, strict=not collect,
+            announce_overrides=by_entry_point, allowed_overrides=_allowed_overrides(),
+            blocked_modules=self._blocked_modules if by_entry_point else None,
+        )
         try:
             for impl in impls:
                 impl.function(*[{"registry": registrar}[arg] for arg in impl.argnames])
-        except Exception as error:
+        except (Exception, SystemExit) as error:  # sys.exit in a hook is a failure, not an exit
             self.registry.remove_plugin(name)
             self.manager.unregister(name=name)
             reason = f"{_HOOK} raised {_describe(error)}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 from .errors import DuplicateOpError, OpDefinitionError
 from .op import Op
@@ -151,27 +151,78 @@ class PluginRegistrar:
         distribution: str | None = None,
         version: str | None = None,
         strict: bool = True,
+        announce_overrides: bool = False,
+        allowed_overrides: frozenset[str] = frozenset(),
+        blocked_modules: Mapping[str, str] | None = None,
     ) -> None:
         self._registry = registry
         self.plugin = plugin
         self.distribution = distribution
         self.version = version
         self.strict = strict
+        self.announce_overrides = announce_overrides
+        self.allowed_overrides = allowed_overrides
+        self.blocked_modules = dict(blocked_modules or {})
         self.registered: list[str] = []
         self.errors: list[str] = []
 
     def register(self, op: Op) -> Op | None:
         """Register `op` under this plugin; return the stamped op (None if it was refused)."""
+        before = self._registry.get(getattr(op, "name", None)) if isinstance(op, Op) else None
         try:
+            self._refuse_blocked(op)
             stamped = self._registry.add(op, self.plugin, self.distribution, self.version)
         except (OpDefinitionError, DuplicateOpError) as error:
-            if self.strict:
-                raise
-            self.errors.append(str(error))
-            warnings.warn(f"gradledger: {error}", RuntimeWarning, stacklevel=2)
-            return None
+            return self._refused(error)
+        if self.announce_overrides and before is not None and before.plugin != self.plugin:
+            winner, loser = (stamped, before) if op.override else (before, stamped)
+            if winner.override:
+                self._announce_override(winner, loser)  # strict: raises, the plugin fails
         self.registered.append(stamped.name)
         return stamped
+
+    def _refused(self, error: Exception) -> None:
+        if self.strict:
+            raise error
+        self.errors.append(str(error))
+        warnings.warn(f"gradledger: {error}", RuntimeWarning, stacklevel=3)
+        return None
+
+    def _refuse_blocked(self, op: Op) -> None:
+        """An op whose rules live in the module of a blocked plugin (imported anyway by this
+        plugin) is refused: it would otherwise run under this plugin's name."""
+        if not self.blocked_modules or not isinstance(op, Op):
+            return
+        for field in ("forward", "local_grad", "vjp"):
+            module = getattr(getattr(op, field), "__module__", None) or ""
+            for blocked_module, blocked_plugin in self.blocked_modules.items():
+                if module == blocked_module or module.startswith(blocked_module + "."):
+                    raise OpDefinitionError(
+                        f"{_who(self.plugin, self.distribution, self.version)} registered op "
+                        f"{op.name!r}, whose {field} rule is defined in module {module!r} of "
+                        f"plugin {blocked_plugin!r}, which GRADLEDGER_BLOCK_PLUGINS blocks; the "
+                        f"op is refused. Remove {blocked_plugin!r} from GRADLEDGER_BLOCK_PLUGINS "
+                        "to use it."
+                    )
+
+    def _announce_override(self, winner: Op, loser: Op) -> None:
+        """Say at load that `winner` (override=True) replaces the op another plugin
+        registered; an error under strict loading unless GRADLEDGER_ALLOW_OVERRIDE allows it."""
+        allowed = self.allowed_overrides
+        names = {winner.plugin, winner.distribution} - {None}
+        if names & allowed or {f"{n}:{winner.name}" for n in names} & allowed:
+            return
+        message = (
+            f"{_who(winner.plugin, winner.distribution, winner.version)} overrides op "
+            f"{winner.name!r} of {_who(loser.plugin, loser.distribution, loser.version)} "
+            f"(it declares override=True): every call of {winner.name!r} runs its rules. If "
+            f"that is intended, allow it with GRADLEDGER_ALLOW_OVERRIDE={winner.plugin} (that "
+            f"plugin's every override) or ={winner.plugin}:{winner.name} (this op only); if "
+            f"not, block it with GRADLEDGER_BLOCK_PLUGINS={winner.plugin}."
+        )
+        if self.strict:
+            raise DuplicateOpError(f"{message} (GRADLEDGER_STRICT_PLUGINS=1 makes this an error)")
+        warnings.warn(f"gradledger: {message}", RuntimeWarning, stacklevel=3)
 
     def get(self, name: str) -> Op | None:
         """An op registered so far (by any plugin), to build on it."""

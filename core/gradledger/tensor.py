@@ -13,8 +13,12 @@ dispatch to the registered op that stands for that numpy name (`Op.numpy_names`)
 from __future__ import annotations
 
 import difflib
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 from .errors import OpCallError, OpNotFoundError, OpRuleError, describe_op
 from .grad_mode import rule_running
@@ -316,7 +320,7 @@ class Tensor:
         text = ", ".join(parts)
         return f"tensor({text.replace(', ' + chr(10), ',' + chr(10))})"
 
-    def __getattr__(self, name: str):
+    def __getattr__(self, name: str) -> Any:  # every registered op: x.sum(1)
         if name.startswith("_"):
             raise AttributeError(name)
         try:
@@ -329,6 +333,26 @@ class Tensor:
         """Tensor's own attributes and every registered op (`x.relu()`): tab completion."""
         host.ensure_loaded()
         return sorted(set(object.__dir__(self)) | set(host.registry.ops))
+
+    if TYPE_CHECKING:  # for type checkers only: what __slots__ hold, and the operators below
+        data: Any  # a numpy array; a numpy scalar (np.float64) for a 0-d value
+        grad: Any  # the ledger, like data; None until a backward pass reaches this tensor
+        requires_grad: bool
+        name: str | None
+
+        def __add__(self, other: Tensor | ArrayLike) -> Tensor: ...
+        def __radd__(self, other: Tensor | ArrayLike) -> Tensor: ...
+        def __sub__(self, other: Tensor | ArrayLike) -> Tensor: ...
+        def __rsub__(self, other: Tensor | ArrayLike) -> Tensor: ...
+        def __mul__(self, other: Tensor | ArrayLike) -> Tensor: ...
+        def __rmul__(self, other: Tensor | ArrayLike) -> Tensor: ...
+        def __truediv__(self, other: Tensor | ArrayLike) -> Tensor: ...
+        def __rtruediv__(self, other: Tensor | ArrayLike) -> Tensor: ...
+        def __pow__(self, other: Tensor | ArrayLike) -> Tensor: ...
+        def __rpow__(self, other: Tensor | ArrayLike) -> Tensor: ...
+        def __matmul__(self, other: Tensor | ArrayLike) -> Tensor: ...
+        def __rmatmul__(self, other: Tensor | ArrayLike) -> Tensor: ...
+        def __neg__(self) -> Tensor: ...
 
 
 _NO_PARAMS: dict = {}  # shared by operator calls; the tape never mutates params

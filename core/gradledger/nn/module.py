@@ -109,6 +109,9 @@ class Module:
     def load_state_dict(self, state_dict: Mapping, strict: bool = True) -> IncompatibleKeys:
         """Copy each array of `state_dict` into the tensor at its path (in its dtype).
 
+        The module never shares memory with `state_dict` afterwards (as in PyTorch), even
+        while a graph holds its parameters read-only: editing either leaves the other be.
+
         Every key and shape is checked before anything is written: a missing key, an
         unexpected key (with `strict=True`, the default) or a wrong shape raises
         StateDictError naming the key, and leaves the module unchanged. With
@@ -147,8 +150,8 @@ class Module:
                 f"{name}.load_state_dict: " + "; ".join(problems)
                 + f". The module's keys are: {', '.join(tensors) or 'none'}."
             )
-        for key, array in arrays.items():
-            write(tensors[key], array.astype(tensors[key].dtype, copy=False))
+        for key, array in arrays.items():  # always a copy: never share the caller's arrays
+            write(tensors[key], array.astype(tensors[key].dtype, copy=True))
         return IncompatibleKeys(missing, unexpected)
 
     def __repr__(self) -> str:

@@ -1,0 +1,7 @@
+"""`python -m gradledger`: the `gradledger` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

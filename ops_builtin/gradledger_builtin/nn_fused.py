@@ -1,0 +1,236 @@
+"""Fused layer ops: batch_norm, layer_norm, the tanh GELU, masked_fill.
+
+A layer PyTorch runs as one kernel is one recorded op here too, with one rule, rather
+than the eight or nine elementwise ops and reductions it is made of.
+
+Normalisation statistics (the means and variances, and the sums of the backward
+pass) are accumulated in float64 and rounded once to the input's dtype: numpy sums
+a reduction over non-contiguous axes (a batch norm's N, H, W) one element after
+another, whose float32 rounding error grows with the count, where PyTorch's kernels
+keep it near one rounding. The rules are written with numpy functions and operators
+that registered ops stand for, so they run on Tensors and differentiate again.
+"""
+
+import numpy as np
+from gradledger.errors import OpCallError
+from gradledger.extend import Op
+
+ANY = "(*)->(*)"
+
+# -- normalisation ---------------------------------------------------------------------------
+
+
+def _mean(a, axes):
+    """The mean over `axes` (kept), accumulated in float64 for a float array."""
+    if a.__class__ is np.ndarray:
+        return np.mean(a, axis=axes, keepdims=True, dtype=np.float64).astype(a.dtype, copy=False)
+    return np.mean(a, axis=axes, keepdims=True)
+
+
+def _sum(a, axes):
+    if a.__class__ is np.ndarray:
+        return np.sum(a, axis=axes, keepdims=True, dtype=np.float64).astype(a.dtype, copy=False)
+    return np.sum(a, axis=axes, keepdims=True)
+
+
+def _normalised(x, axes, eps):
+    """(x - mean) / sqrt(var + eps) over `axes` (the biased variance), and 1 / sqrt(var + eps)."""
+    centred = x - _mean(x, axes)
+    invstd = (_mean(centred * centred, axes) + eps) ** -0.5
+    return centred * invstd, invstd
+
+
+def _affine_vjp(out_grad, x, weight, axes, eps, needs_grad, view, param_axes):
+    """The normalisation's rule: with xhat the normalised x and g' = out_grad * weight,
+    x.grad = invstd (g' - mean(g') - xhat mean(g' xhat)); weight.grad = sum(out_grad xhat);
+    bias.grad = sum(out_grad), the statistics over `axes`, the parameters' sums over
+    `param_axes`; `view` is the shape weight broadcasts against x as."""
+    xhat, invstd = _normalised(x, axes, eps)
+    shape = np.shape(weight)
+    w = np.reshape(weight, view) if view != shape else weight
+    grad_x = grad_w = grad_b = None
+    if needs_grad[0]:
+        scaled = out_grad * w
+        grad_x = invstd * (scaled - _mean(scaled, axes) - xhat * _mean(scaled * xhat, axes))
+    if needs_grad[1]:
+        grad_w = np.reshape(_sum(out_grad * xhat, param_axes), shape)
+    if needs_grad[2]:
+        grad_b = np.reshape(_sum(out_grad, param_axes), shape)
+    return grad_x, grad_w, grad_b
+
+
+def _batch_axes(x, weight, bias):
+    shape = np.shape(x)
+    if len(shape) < 2:
+        raise OpCallError(f"batch_norm takes x of shape (N, C, ...); got shape {shape}")
+    c = shape[1]
+    if np.shape(weight) != (c,) or np.shape(bias) != (c,):
+        raise OpCallError(
+            f"batch_norm: weight and bias must have shape (C,) = ({c},) for x of shape "
+            f"{shape}; got {np.shape(weight)} and {np.shape(bias)}"
+        )
+    return (0, *range(2, len(shape))), (1, c) + (1,) * (len(shape) - 2)
+
+
+def batch_norm(x, weight, bias, eps=1e-5):
+    """Training-mode batch normalisation of x (N, C, ...) per channel C: the statistics over
+    every axis but C, then `* weight + bias` (each (C,)), as torch.nn.functional.batch_norm
+    with training=True."""
+    axes, channel = _batch_axes(x, weight, bias)
+    xhat, _ = _normalised(x, axes, eps)
+    return xhat * np.reshape(weight, channel) + np.reshape(bias, channel)
+
+
+def batch_norm_vjp(out_grad, x, weight, bias, out, eps=1e-5, needs_grad=(True, True, True)):
+    axes, channel = _batch_axes(x, weight, bias)
+    return _affine_vjp(out_grad, x, weight, axes, eps, needs_grad, channel, axes)
+
+
+def _layer_axes(x, weight, bias):
+    shape, normalized = np.shape(x), np.shape(weight)
+    k = len(normalized)
+    if k == 0 or shape[len(shape) - k:] != normalized or np.shape(bias) != normalized:
+        raise OpCallError(
+            f"layer_norm: weight and bias must have the shape of x's last dimensions (the "
+            f"normalized_shape); got x {shape}, weight {normalized}, bias {np.shape(bias)}"
+        )
+    return tuple(range(-k, 0))
+
+
+def layer_norm(x, weight, bias, eps=1e-5):
+    """(x - mean) / sqrt(var + eps) over x's last weight.ndim dimensions (the biased
+    variance), then `* weight + bias`: torch.nn.functional.layer_norm."""
+    xhat, _ = _normalised(x, _layer_axes(x, weight, bias), eps)
+    return xhat * weight + bias
+
+
+def layer_norm_vjp(out_grad, x, weight, bias, out, eps=1e-5, needs_grad=(True, True, True)):
+    axes = _layer_axes(x, weight, bias)
+    leading = tuple(range(np.ndim(x) - len(axes)))
+    return _affine_vjp(out_grad, x, weight, axes, eps, needs_grad, np.shape(weight), leading)
+
+
+def _spread(draw, shape):
+    """Values at least 0.2 apart, so that no slice's variance is near 0 (the verifier nudges
+    every number; a near-constant slice makes 1 / sqrt(var + eps) steep)."""
+    from hypothesis import strategies as st
+
+    size = int(np.prod(shape))
+    order = draw(st.permutations(range(size)))
+    return np.reshape(np.asarray(order, dtype=np.float64) * 0.2 - 0.1 * size, shape)
+
+
+def batch_norm_sample():
+    """Verifier hint: x (N, C, ...) with N * (spatial size) >= 2, weight and bias (C,)."""
+    from hypothesis import strategies as st
+    from hypothesis.extra import numpy as hnp
+
+    values = st.floats(-2.0, 2.0, allow_nan=False, allow_subnormal=False)
+
+    @st.composite
+    def example(draw):
+        n, c = draw(st.integers(2, 3)), draw(st.integers(1, 3))
+        spatial = draw(st.sampled_from([(), (2,), (2, 1)]))
+        x = _spread(draw, (n, c, *spatial))
+        weight = draw(hnp.arrays(np.float64, (c,), elements=values))
+        bias = draw(hnp.arrays(np.float64, (c,), elements=values))
+        return (x, weight, bias), {"eps": draw(st.sampled_from([1e-5, 0.1]))}
+
+    return example()
+
+
+def layer_norm_sample():
+    """Verifier hint: x (..., normalized_shape) with at least 2 normalised numbers."""
+    from hypothesis import strategies as st
+    from hypothesis.extra import numpy as hnp
+
+    values = st.floats(-2.0, 2.0, allow_nan=False, allow_subnormal=False)
+
+    @st.composite
+    def example(draw):
+        lead = draw(st.sampled_from([(), (2,), (2, 1)]))
+        normalized = draw(st.sampled_from([(2,), (3,), (2, 2)]))
+        x = _spread(draw, lead + normalized)
+        weight = draw(hnp.arrays(np.float64, normalized, elements=values))
+        bias = draw(hnp.arrays(np.float64, normalized, elements=values))
+        return (x, weight, bias), {"eps": draw(st.sampled_from([1e-5, 0.1]))}
+
+    return example()
+
+
+# -- activations -----------------------------------------------------------------------------
+
+GELU_C = float(np.sqrt(2.0 / np.pi))  # a Python float: float32 stays float32
+GELU_A = 0.044715
+
+
+def gelu_tanh(x):
+    """0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), PyTorch's GELU(approximate='tanh')
+    (the cube as two multiplications, never numpy's slow power loop)."""
+    inner = GELU_C * (x + GELU_A * (x * x * x))
+    return 0.5 * x * (1.0 + np.tanh(inner))
+
+
+def gelu_tanh_local(x, out):
+    """0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2/pi) (1 + 3 0.044715 x^2), t = tanh(inner)."""
+    t = np.tanh(GELU_C * (x + GELU_A * (x * x * x)))
+    return (0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * GELU_C * (1.0 + 3.0 * GELU_A * (x * x)),)
+
+
+# -- masking ---------------------------------------------------------------------------------
+
+
+def masked_fill(x, mask, value=0.0):
+    """x with `value` where the boolean mask (broadcasting against x) holds, as
+    torch.Tensor.masked_fill."""
+    mask = np.asarray(mask)
+    if mask.dtype != np.bool_:
+        raise OpCallError(f"mask must be boolean (for example x > 0); got dtype {mask.dtype}")
+    dtype = np.result_type(x)
+    return np.where(mask, np.asarray(value, dtype=dtype), x)
+
+
+def masked_fill_local(x, mask, out, value=0.0):
+    """1 where x was kept, 0 where it was filled; the mask takes no gradient."""
+    return np.logical_not(mask), None
+
+
+def masked_fill_sample():
+    """Verifier hint: a boolean mask broadcasting against x, and a fill value."""
+    from hypothesis import strategies as st
+    from hypothesis.extra import numpy as hnp
+
+    @st.composite
+    def example(draw):
+        shapes = draw(hnp.mutually_broadcastable_shapes(num_shapes=2, max_side=4))
+        values = st.floats(-10.0, 10.0, allow_nan=False, allow_subnormal=False)
+        x = draw(hnp.arrays(np.float64, shapes.input_shapes[0], elements=values))
+        mask = draw(hnp.arrays(np.bool_, shapes.input_shapes[1]))
+        return (x, mask), {"value": draw(st.sampled_from([0.0, -1e9, 2.5]))}
+
+    return example()
+
+
+OPS = [
+    Op("batch_norm", batch_norm, vjp=batch_norm_vjp, signature="(*),(*),(*)->(*)",
+       sample=batch_norm_sample,
+       doc="training-mode batch normalisation of x (N, C, ...) per channel; weight, bias (C,); "
+           "eps\n\n"
+           "torch.nn.functional.batch_norm with training=True, as one op: the mean and biased "
+           "variance over every axis but C (accumulated in float64, rounded once), then "
+           "(x - mean) / sqrt(var + eps) * weight + bias. gl.nn.BatchNorm1d/2d keep the "
+           "running statistics and use them in eval mode."),
+    Op("layer_norm", layer_norm, vjp=layer_norm_vjp, signature="(*),(*),(*)->(*)",
+       sample=layer_norm_sample,
+       doc="(x - mean) / sqrt(var + eps) * weight + bias over x's last weight.ndim axes\n\n"
+           "torch.nn.functional.layer_norm with a weight and bias of the normalized_shape, as "
+           "one op; the biased variance, statistics accumulated in float64."),
+    Op("gelu_tanh", gelu_tanh, local_grad=gelu_tanh_local, signature="()->()",
+       doc="GELU, tanh approximation: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))\n\n"
+           "torch.nn.functional.gelu(x, approximate='tanh'); gl.nn.GELU('tanh') calls it."),
+    Op("masked_fill", masked_fill, local_grad=masked_fill_local, signature="(),()->()",
+       constants=(1,), sample=masked_fill_sample,
+       doc="x with value where the boolean mask holds; the mask takes no gradient\n\n"
+           "torch.Tensor.masked_fill: x.masked_fill(mask, value). The filled places get no "
+           "gradient."),
+]

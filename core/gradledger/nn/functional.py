@@ -236,7 +236,9 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     if len(shape) < 2:
         raise ValueError(f"batch_norm: expected an input (N, C, ...); got shape {shape}")
     c = shape[1]
-    data = np.asarray(input.data if isinstance(input, Tensor) else input)
+    if not isinstance(input, Tensor):
+        input = Tensor(input)
+    data = np.asarray(input.data)
     if weight is None:
         weight = np.ones(c, dtype=data.dtype)
     if bias is None:
@@ -274,6 +276,7 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p: f
     to attend (False: masked out); a float one is added to the scores; `is_causal` masks
     the future (key positions after the query's). `dropout_p` drops attention weights,
     drawing from `rng` (default: the global generator)."""
+    query, key, value = (t if isinstance(t, Tensor) else Tensor(t) for t in (query, key, value))
     e = _shape(query)[-1]
     scale = 1.0 / math.sqrt(e) if scale is None else float(scale)
     scores = ops.matmul(query, ops.swapaxes(key, -2, -1)) * scale
@@ -311,7 +314,9 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps: float = 1e-
         )
     if not (isinstance(eps, (int, float)) and math.isfinite(eps) and eps >= 0):
         raise ValueError(f"layer_norm eps: expected a finite number >= 0; got {eps!r}")
-    dtype = np.asarray(input.data if isinstance(input, Tensor) else input).dtype
+    if not isinstance(input, Tensor):
+        input = Tensor(input)
+    dtype = np.asarray(input.data).dtype
     if weight is None:
         weight = np.ones(shape, dtype=dtype)
     if bias is None:

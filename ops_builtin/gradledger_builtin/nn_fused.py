@@ -1,4 +1,4 @@
-"""Fused layer ops: batch_norm, layer_norm, the tanh GELU, masked_fill.
+"""Fused layer ops: linear, batch_norm, layer_norm, the tanh GELU, masked_fill.
 
 A layer PyTorch runs as one kernel is one recorded op here too, with one rule, rather
 than the eight or nine elementwise ops and reductions it is made of.
@@ -15,7 +15,49 @@ import numpy as np
 from gradledger.errors import OpCallError
 from gradledger.extend import Op
 
+from .linalg import matmul_vjp
+
 ANY = "(*)->(*)"
+
+# -- linear ----------------------------------------------------------------------------------
+
+
+def linear(x, weight):
+    """x @ weight.T: weight (out_features, in_features), as torch.nn.functional.linear
+    without its bias (an op has a fixed number of inputs; the bias is an add). A stack of
+    weights (..., out, in) broadcasts as matmul's operands do."""
+    return np.matmul(x, np.swapaxes(weight, -1, -2))
+
+
+def linear_vjp(out_grad, x, weight, out, needs_grad=(True, True)):
+    """matmul's rule for x @ weight^T: x.grad = out_grad @ weight; weight.grad =
+    out_grad^T x, for a matrix weight one matmul of every leading row at once."""
+    if np.ndim(weight) == 2 and np.ndim(x) >= 2:
+        o, k = np.shape(weight)
+        return (np.matmul(out_grad, weight) if needs_grad[0] else None,
+                np.matmul(np.transpose(np.reshape(out_grad, (-1, o))), np.reshape(x, (-1, k)))
+                if needs_grad[1] else None)
+    grad_x, grad_wt = matmul_vjp(out_grad, x, np.swapaxes(weight, -1, -2), out, needs_grad)
+    return grad_x, None if grad_wt is None else np.swapaxes(grad_wt, -1, -2)
+
+
+def linear_sample():
+    """Verifier hint: x (..., in) with 0 to 2 leading axes, weight (out, in)."""
+    from hypothesis import strategies as st
+    from hypothesis.extra import numpy as hnp
+
+    values = st.floats(-3.0, 3.0, allow_nan=False, allow_subnormal=False)
+
+    @st.composite
+    def example(draw):
+        lead = draw(hnp.array_shapes(min_dims=0, max_dims=2, min_side=1, max_side=3))
+        k, o = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+        x = draw(hnp.arrays(np.float64, lead + (k,), elements=values))
+        weight = draw(hnp.arrays(np.float64, (o, k), elements=values))
+        return (x, weight), {}
+
+    return example()
+
 
 # -- normalisation ---------------------------------------------------------------------------
 
@@ -212,6 +254,12 @@ def masked_fill_sample():
 
 
 OPS = [
+    Op("linear", linear, vjp=linear_vjp, signature="(n?,k),(o,k)->(n?,o)", sample=linear_sample,
+       
+       doc="x @ weight.T, weight (out_features, in_features): PyTorch's F.linear without "
+           "its bias\n\n"
+           "One recorded op for a Linear layer's product (gl.nn.Linear adds its bias after). "
+           "x may have any number of leading axes; weight.grad sums over them."),
     Op("batch_norm", batch_norm, vjp=batch_norm_vjp, signature="(*),(*),(*)->(*)",
        sample=batch_norm_sample,
        doc="training-mode batch normalisation of x (N, C, ...) per channel; weight, bias (C,); "

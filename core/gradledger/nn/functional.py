@@ -143,8 +143,9 @@ def mse_loss(input, target, reduction: str = "mean") -> Tensor:
 
 
 def linear(input, weight, bias=None) -> Tensor:
-    """input @ weight.T + bias, with PyTorch's weight layout (out_features, in_features)."""
-    out = input @ weight.T
+    """input @ weight.T + bias, with PyTorch's weight layout (out_features, in_features):
+    the op `linear`, then an add."""
+    out = ops.linear(input, weight)
     return out if bias is None else out + bias
 
 

@@ -324,6 +324,13 @@ def _conv_geometry(x_shape, w_shape, stride, padding):
             f"conv2d takes x of shape (N, C, H, W) and w of shape (O, C, kH, kW); got x of "
             f"shape {tuple(x_shape)} and w of shape {tuple(w_shape)}"
         )
+    if not isinstance(stride, (int, np.integer, tuple, list)):
+        raise OpCallError(
+            f"stride must be an int or a pair of ints; got a {type(stride).__name__}. conv2d's "
+            "third positional argument is stride: the op takes no bias (PyTorch's "
+            "F.conv2d(x, w, b) is gl.nn.functional.conv2d(x, w, b), or add it: "
+            "gl.conv2d(x, w) + b.reshape(1, -1, 1, 1))"
+        )
     if x_shape[1] != w_shape[1]:
         raise OpCallError(
             f"x has {x_shape[1]} channels (shape {tuple(x_shape)}) but w expects "

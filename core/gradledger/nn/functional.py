@@ -44,22 +44,25 @@ def sigmoid(input) -> Tensor:
     return ops.sigmoid(input)
 
 
+_UNSET = object()
+
+
 def _dim(owner: str, dim, axis):
     """`dim=` (PyTorch's spelling) or `axis=` (numpy's and the ops'), not both."""
-    if axis is None:
-        return dim
-    if dim is not None:
+    if axis is _UNSET:
+        return -1 if dim is _UNSET else dim
+    if dim is not _UNSET:
         raise TypeError(f"{owner}: give dim= or axis= (the same thing), not both")
     return axis
 
 
-def softmax(input, dim: int | None = -1, *, axis: int | None = None) -> Tensor:
-    """exp(input) / sum(exp(input)) along `dim` (the op `softmax`, axis=dim)."""
+def softmax(input, dim: int | None = _UNSET, *, axis: int | None = _UNSET) -> Tensor:
+    """exp(input) / sum(exp(input)) along `dim` (default -1; the op `softmax`, axis=dim)."""
     return ops.softmax(input, axis=_dim("softmax", dim, axis))
 
 
-def log_softmax(input, dim: int | None = -1, *, axis: int | None = None) -> Tensor:
-    """input - logsumexp(input) along `dim` (the op `log_softmax`, axis=dim)."""
+def log_softmax(input, dim: int | None = _UNSET, *, axis: int | None = _UNSET) -> Tensor:
+    """input - logsumexp(input) along `dim` (default -1; the op `log_softmax`, axis=dim)."""
     return ops.log_softmax(input, axis=_dim("log_softmax", dim, axis))
 
 
@@ -113,8 +116,9 @@ def binary_cross_entropy(input, target, weight=None, reduction: str = "mean") ->
     """-(target log(input) + (1 - target) log(1 - input)) for probabilities `input`, each
     log clamped at -100 as PyTorch's (so a probability of 0 or 1 gives a finite loss);
     optional elementwise `weight`."""
-    log_p = ops.clip(ops.log(input), a_min=-100.0)
-    log_q = ops.clip(ops.log(1.0 - input), a_min=-100.0)
+    with np.errstate(divide="ignore"):  # log(0) is -inf, clamped to -100 as in PyTorch
+        log_p = ops.clip(ops.log(input), a_min=-100.0)
+        log_q = ops.clip(ops.log(1.0 - input), a_min=-100.0)
     loss = -(target * log_p + (1.0 - target) * log_q)
     if weight is not None:
         loss = loss * weight

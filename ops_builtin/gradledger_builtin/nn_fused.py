@@ -255,7 +255,6 @@ def masked_fill_sample():
 
 OPS = [
     Op("linear", linear, vjp=linear_vjp, signature="(n?,k),(o,k)->(n?,o)", sample=linear_sample,
-       
        doc="x @ weight.T, weight (out_features, in_features): PyTorch's F.linear without "
            "its bias\n\n"
            "One recorded op for a Linear layer's product (gl.nn.Linear adds its bias after). "

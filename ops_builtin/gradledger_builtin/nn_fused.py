@@ -3,11 +3,12 @@
 A layer PyTorch runs as one kernel is one recorded op here too, with one rule, rather
 than the eight or nine elementwise ops and reductions it is made of.
 
-Normalisation statistics (the means and variances, and the sums of the backward
-pass) are accumulated in float64 and rounded once to the input's dtype: numpy sums
-a reduction over non-contiguous axes (a batch norm's N, H, W) one element after
+Batch normalisation's statistics (the means and variances, and the sums of the
+backward pass) are accumulated in float64 and rounded once to the input's dtype: numpy
+sums a reduction over non-contiguous axes (a batch norm's N, H, W) one element after
 another, whose float32 rounding error grows with the count, where PyTorch's kernels
-keep it near one rounding. The rules are written with numpy functions and operators
+keep it near one rounding. A layer norm reduces x's last, contiguous axes, which numpy
+sums pairwise: it stays in x's dtype. The rules are written with numpy functions and operators
 that registered ops stand for, so they run on Tensors and differentiate again.
 """
 
@@ -62,38 +63,41 @@ def linear_sample():
 # -- normalisation ---------------------------------------------------------------------------
 
 
-def _mean(a, axes):
-    """The mean over `axes` (kept), accumulated in float64 for a float array."""
-    if a.__class__ is np.ndarray:
-        return np.mean(a, axis=axes, keepdims=True, dtype=np.float64).astype(a.dtype, copy=False)
+def _mean(a, axes, wide=True):
+    """The mean over `axes` (kept); accumulated in float64 for a float array when `wide`."""
+    if wide and a.__class__ is np.ndarray and a.dtype != np.float64:
+        return np.mean(a, axis=axes, keepdims=True, dtype=np.float64).astype(a.dtype)
     return np.mean(a, axis=axes, keepdims=True)
 
 
-def _sum(a, axes):
-    if a.__class__ is np.ndarray:
-        return np.sum(a, axis=axes, keepdims=True, dtype=np.float64).astype(a.dtype, copy=False)
+def _sum(a, axes, wide=True):
+    if wide and a.__class__ is np.ndarray and a.dtype != np.float64:
+        return np.sum(a, axis=axes, keepdims=True, dtype=np.float64).astype(a.dtype)
     return np.sum(a, axis=axes, keepdims=True)
 
 
-def _normalised(x, axes, eps):
+def _normalised(x, axes, eps, wide=True):
     """(x - mean) / sqrt(var + eps) over `axes` (the biased variance), and 1 / sqrt(var + eps)."""
-    centred = x - _mean(x, axes)
-    invstd = (_mean(centred * centred, axes) + eps) ** -0.5
+    centred = x - _mean(x, axes, wide)
+    variance = _mean(centred * centred, axes, wide) + eps
+    # 1 / sqrt on arrays (numpy's power has no fast loop for -0.5); the pow op on Tensors
+    invstd = 1 / np.sqrt(variance) if variance.__class__ is np.ndarray else variance ** -0.5
     return centred * invstd, invstd
 
 
-def _affine_vjp(out_grad, x, weight, axes, eps, needs_grad, view, param_axes):
+def _affine_vjp(out_grad, x, weight, axes, eps, needs_grad, view, param_axes, wide=True):
     """The normalisation's rule: with xhat the normalised x and g' = out_grad * weight,
     x.grad = invstd (g' - mean(g') - xhat mean(g' xhat)); weight.grad = sum(out_grad xhat);
     bias.grad = sum(out_grad), the statistics over `axes`, the parameters' sums over
     `param_axes`; `view` is the shape weight broadcasts against x as."""
-    xhat, invstd = _normalised(x, axes, eps)
+    xhat, invstd = _normalised(x, axes, eps, wide)
     shape = np.shape(weight)
     w = np.reshape(weight, view) if view != shape else weight
     grad_x = grad_w = grad_b = None
     if needs_grad[0]:
         scaled = out_grad * w
-        grad_x = invstd * (scaled - _mean(scaled, axes) - xhat * _mean(scaled * xhat, axes))
+        grad_x = invstd * (scaled - _mean(scaled, axes, wide)
+                           - xhat * _mean(scaled * xhat, axes, wide))
     if needs_grad[1]:
         grad_w = np.reshape(_sum(out_grad * xhat, param_axes), shape)
     if needs_grad[2]:
@@ -142,14 +146,15 @@ def _layer_axes(x, weight, bias):
 def layer_norm(x, weight, bias, eps=1e-5):
     """(x - mean) / sqrt(var + eps) over x's last weight.ndim dimensions (the biased
     variance), then `* weight + bias`: torch.nn.functional.layer_norm."""
-    xhat, _ = _normalised(x, _layer_axes(x, weight, bias), eps)
+    xhat, _ = _normalised(x, _layer_axes(x, weight, bias), eps, wide=False)
     return xhat * weight + bias
 
 
 def layer_norm_vjp(out_grad, x, weight, bias, out, eps=1e-5, needs_grad=(True, True, True)):
     axes = _layer_axes(x, weight, bias)
     leading = tuple(range(np.ndim(x) - len(axes)))
-    return _affine_vjp(out_grad, x, weight, axes, eps, needs_grad, np.shape(weight), leading)
+    return _affine_vjp(out_grad, x, weight, axes, eps, needs_grad, np.shape(weight), leading,
+                       wide=False)
 
 
 def _spread(draw, shape):

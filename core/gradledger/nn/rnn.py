@@ -8,8 +8,10 @@ Gates (PyTorch's order, rows of weight_ih and weight_hh):
   LSTM  i, f, g, o:  c' = f c + i g,  h' = o tanh(c')     (i, f, o sigmoid; g tanh)
   GRU   r, z, n:     n = tanh(W_in x + b_in + r (W_hn h + b_hn)),  h' = (1 - z) n + z h
 
-A sequence's input projections are one matmul for every time step at once; the loop
-over time records one matmul and one split per step.
+A sequence's input projections are one matmul for every time step at once, split into
+the steps by one op; the loop over time records one matmul and one gate split per step.
+Inside the loop the states keep a leading axis of 1, so that the steps join back into
+the output by one concatenation.
 """
 
 from __future__ import annotations
@@ -175,20 +177,25 @@ class _Recurrent(Module):
             return ops.expand_dims(x, 1), False
         return (ops.swapaxes(x, 0, 1) if self.batch_first else x), True
 
-    def _output(self, outputs, batched):
-        out = ops.stack(outputs, axis=0)
+    def _output(self, out, batched):
         if not batched:
             return ops.squeeze(out, axis=1)
         return ops.swapaxes(out, 0, 1) if self.batch_first else out
 
     def _state(self, state, batched):
-        stacked = ops.stack(state, axis=0)
+        stacked = ops.concatenate(state, axis=0) if len(state) > 1 else state[0]
         return stacked if batched else ops.squeeze(stacked, axis=1)
 
     def _initial(self, hx, k, batch, dtype, batched):
+        """Layer k's initial state as (1, N, hidden)."""
         if hx is None:
-            return np.zeros((batch, self.hidden_size), dtype=dtype)
-        return hx[k] if batched else ops.expand_dims(hx[k], 0)
+            return np.zeros((1, batch, self.hidden_size), dtype=dtype)
+        return ops.expand_dims(hx[k], 0) if batched else ops.reshape(hx[k], shape=(1, 1, -1))
+
+    @staticmethod
+    def _steps(projected, length):
+        """The projections of the steps, each (1, N, gates): one split op."""
+        return ops.split(projected, length, axis=0) if length > 1 else [projected]
 
     def _between_layers(self, h, k):
         if self.dropout and self.training and k < self.num_layers - 1:
@@ -222,14 +229,14 @@ class LSTM(_Recurrent):
             h = self._initial(h0, k, batch, seq.dtype, batched)
             c = self._initial(c0, k, batch, seq.dtype, batched)
             outputs = []
-            for t in range(length):
-                h, c = _lstm_step(projected[t], h, c, weight_hh, bias_hh)
+            for x_proj in self._steps(projected, length):
+                h, c = _lstm_step(x_proj, h, c, weight_hh, bias_hh)
                 outputs.append(h)
             hs.append(h)
             cs.append(c)
-            seq = self._between_layers(ops.stack(outputs, axis=0), k)
-        return self._output(outputs, batched), (self._state(hs, batched),
-                                                self._state(cs, batched))
+            out = ops.concatenate(outputs, axis=0) if length > 1 else outputs[0]
+            seq = self._between_layers(out, k)
+        return self._output(out, batched), (self._state(hs, batched), self._state(cs, batched))
 
 
 class GRU(_Recurrent):
@@ -247,9 +254,10 @@ class GRU(_Recurrent):
             projected = F.linear(seq, weight_ih, bias_ih)
             h = self._initial(hx, k, batch, seq.dtype, batched)
             outputs = []
-            for t in range(length):
-                h = _gru_step(projected[t], h, weight_hh, bias_hh)
+            for x_proj in self._steps(projected, length):
+                h = _gru_step(x_proj, h, weight_hh, bias_hh)
                 outputs.append(h)
             hs.append(h)
-            seq = self._between_layers(ops.stack(outputs, axis=0), k)
-        return self._output(outputs, batched), self._state(hs, batched)
+            out = ops.concatenate(outputs, axis=0) if length > 1 else outputs[0]
+            seq = self._between_layers(out, k)
+        return self._output(out, batched), self._state(hs, batched)

@@ -301,6 +301,15 @@ def test_scaled_dot_product_attention_is_softmax_of_scaled_scores_times_values()
     np.testing.assert_allclose(out.data, numpy_attention(q, k, v, ~allowed), rtol=1e-12)
 
 
+def test_a_float_attention_mask_is_added_to_the_scaled_scores():
+    q, k, v = (RNG.standard_normal((3, 2)) for _ in range(3))
+    bias = RNG.standard_normal((3, 3))
+    out = F.scaled_dot_product_attention(gl.tensor(q), k, v, attn_mask=bias)
+    scores = q @ k.T / math.sqrt(2) + bias
+    weights = np.exp(scores) / np.exp(scores).sum(axis=-1, keepdims=True)
+    np.testing.assert_allclose(out.data, weights @ v, rtol=1e-12)
+
+
 def test_causal_multihead_attention_never_looks_ahead():
     mha = gl.nn.MultiheadAttention(8, 2, batch_first=True, rng=0)
     assert mha.in_proj_weight.shape == (24, 8) and mha.out_proj.weight.shape == (8, 8)

@@ -293,12 +293,11 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p: f
         future = np.triu(np.ones((length, source), dtype=bool), k=1)
         scores = ops.masked_fill(scores, future, value=-math.inf)
     elif attn_mask is not None:
-        mask = attn_mask.data if isinstance(attn_mask, Tensor) and \
-            np.asarray(attn_mask.data).dtype == np.bool_ else attn_mask
-        if isinstance(mask, np.ndarray) and mask.dtype == np.bool_:
+        mask = np.asarray(attn_mask.data if isinstance(attn_mask, Tensor) else attn_mask)
+        if mask.dtype == np.bool_:
             scores = ops.masked_fill(scores, ~mask, value=-math.inf)
         else:
-            scores = scores + mask
+            scores = scores + attn_mask  # a float mask, added (a Tensor keeps its grad)
     weights = ops.softmax(scores, axis=-1)
     if dropout_p > 0.0:
         weights = dropout(weights, dropout_p, training=True, rng=rng)

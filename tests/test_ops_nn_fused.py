@@ -1,9 +1,11 @@
-"""The fused layer ops (linear, batch_norm, layer_norm, gelu_tanh, masked_fill) on fixed inputs:
+"""The fused layer ops (linear, batch_norm, layer_norm, gelu_tanh, lstm_cell, masked_fill) on fixed
+inputs:
 grads against central differences, forwards against their definitions."""
 
 import gradledger as gl
 import numpy as np
 import pytest
+from numeric import nudge_grads
 from opcheck import check_against_nudge
 
 rng = np.random.default_rng(22)
@@ -21,6 +23,8 @@ GRAD_CASES = [
     ("layer_norm last two axes", "layer_norm",
      [rng.normal(size=(2, 3, 2)), rng.normal(size=(3, 2)), rng.normal(size=(3, 2))], {}, ()),
     ("gelu_tanh", "gelu_tanh", [rng.normal(size=(3, 4)) * 3], {}, ()),
+    ("lstm_cell", "lstm_cell",
+     [rng.normal(size=(2, 8)), rng.normal(size=8), rng.normal(size=(2, 2))], {}, ()),
     ("masked_fill", "masked_fill", [rng.normal(size=(3, 4)), rng.random((1, 4)) > 0.5],
      {"value": -2.0}, (1,)),
 ]
@@ -29,7 +33,25 @@ GRAD_CASES = [
 @pytest.mark.parametrize("name,arrays,params,constants", [c[1:] for c in GRAD_CASES],
                          ids=[c[0] for c in GRAD_CASES])
 def test_fused_op_grad_matches_central_differences(name, arrays, params, constants):
-    check_against_nudge(name, arrays, params, constants)
+    if name == "lstm_cell":  # two outputs: the loss weighs both
+        check_both_outputs_against_nudge(name, arrays)
+    else:
+        check_against_nudge(name, arrays, params, constants)
+
+
+def check_both_outputs_against_nudge(name, arrays):
+    forward = getattr(gl.ops, name)
+    weights = [rng.normal(size=np.shape(o.data)) for o in forward(*map(gl.tensor, arrays))]
+
+    def loss_of(*values):
+        outs = forward(*map(gl.tensor, values))
+        return float(sum(np.sum(o.data * w) for o, w in zip(outs, weights, strict=True)))
+
+    tensors = [gl.tensor(a, requires_grad=True) for a in arrays]
+    outs = forward(*tensors)
+    (gl.sum(outs[0] * weights[0]) + gl.sum(outs[1] * weights[1])).backward()
+    for i, (t, want) in enumerate(zip(tensors, nudge_grads(loss_of, arrays), strict=True)):
+        np.testing.assert_allclose(t.grad, want, rtol=1e-6, atol=1e-7, err_msg=f"input {i}")
 
 
 def test_layer_norm_and_batch_norm_forwards_are_the_definitions():
@@ -63,6 +85,22 @@ def _gelu_grad_sum(x):
 
     h = 1e-5
     return (f(x + h) - f(x - h)) / (2 * h)
+
+
+def test_lstm_cell_is_the_gate_equations_and_both_outputs_carry_grads():
+    gates, bias, c = rng.normal(size=(3, 8)), rng.normal(size=8), rng.normal(size=(3, 2))
+    h_next, c_next = gl.lstm_cell(gl.tensor(gates), bias, c)
+    z = gates + bias
+    i, f, g, o = 1 / (1 + np.exp(-z[:, :2])), 1 / (1 + np.exp(-z[:, 2:4])), np.tanh(
+        z[:, 4:6]), 1 / (1 + np.exp(-z[:, 6:]))
+    np.testing.assert_allclose(c_next.data, f * c + i * g, rtol=1e-12)
+    np.testing.assert_allclose(h_next.data, o * np.tanh(f * c + i * g), rtol=1e-12)
+    ct = gl.tensor(c, requires_grad=True)
+    _, c_only = gl.lstm_cell(gl.tensor(gates), bias, ct)
+    gl.sum(c_only).backward()  # h' unused: its grad is zeros
+    np.testing.assert_allclose(ct.grad, f, rtol=1e-12)
+    with pytest.raises(gl.OpCallError, match=r"got gates \(3, 8\), bias \(8,\), c \(3, 3\)"):
+        gl.lstm_cell(gl.tensor(gates), bias, np.zeros((3, 3)))
 
 
 def test_fused_ops_refuse_mismatched_parameters_naming_the_shapes():

@@ -1,4 +1,4 @@
-"""Fused layer ops: linear, batch_norm, layer_norm, the tanh GELU, masked_fill.
+"""Fused layer ops: linear, batch_norm, layer_norm, the tanh GELU, an LSTM step, masked_fill.
 
 A layer PyTorch runs as one kernel is one recorded op here too, with one rule, rather
 than the eight or nine elementwise ops and reductions it is made of.
@@ -14,7 +14,7 @@ that registered ops stand for, so they run on Tensors and differentiate again.
 
 import numpy as np
 from gradledger.errors import OpCallError
-from gradledger.extend import Op
+from gradledger.extend import Op, call
 
 from .linalg import matmul_vjp
 
@@ -224,6 +224,76 @@ def gelu_tanh_local(x, out):
     return (0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * GELU_C * (1.0 + 3.0 * GELU_A * (x * x)),)
 
 
+# -- recurrent -------------------------------------------------------------------------------
+
+
+def _sigmoid(x):
+    return call("sigmoid", x)
+
+
+def _lstm_gates(gates, bias):
+    """The activated gates i, f, g, o (PyTorch's order) of gates + bias, split four ways."""
+    z = gates + bias
+    h = np.shape(z)[-1] // 4
+    return (_sigmoid(z[..., :h]), _sigmoid(z[..., h:2 * h]), np.tanh(z[..., 2 * h:3 * h]),
+            _sigmoid(z[..., 3 * h:]))
+
+
+def _lstm_check(gates, bias, c):
+    g, b, cs = np.shape(gates), np.shape(bias), np.shape(c)
+    if not g or g[-1] % 4 or b != (g[-1],) or cs != (*g[:-1], g[-1] // 4):
+        raise OpCallError(
+            f"lstm_cell takes gates (..., 4 hidden), bias (4 hidden,) and c (..., hidden); got "
+            f"gates {g}, bias {b}, c {cs}"
+        )
+
+
+def lstm_cell(gates, bias, c):
+    """One LSTM step from its pre-activations: with i, f, g, o the activated gates of
+    gates + bias, c' = f c + i g and h' = o tanh(c'). Returns (h', c')."""
+    _lstm_check(gates, bias, c)
+    i, f, g, o = _lstm_gates(gates, bias)
+    c_next = f * c + i * g
+    return o * np.tanh(c_next), c_next
+
+
+def lstm_cell_vjp(out_grad, gates, bias, c, out, needs_grad=(True, True, True)):
+    """Through c' and h': dc' = grad_c' + grad_h' o (1 - tanh(c')^2); each gate's grad is its
+    activation's derivative times what multiplies it; bias.grad sums the gates' grad over
+    the leading axes; c.grad = dc' f."""
+    grad_h, grad_c = out_grad
+    i, f, g, o = _lstm_gates(gates, bias)
+    _, c_next = out
+    t = np.tanh(c_next)
+    dc = grad_c + grad_h * o * (1 - t * t)
+    d_gates = np.concatenate([dc * g * i * (1 - i), dc * c * f * (1 - f), dc * i * (1 - g * g),
+                              grad_h * t * o * (1 - o)], axis=-1)
+    grad_bias = None
+    if needs_grad[1]:
+        lead = tuple(range(np.ndim(d_gates) - 1))
+        grad_bias = np.sum(d_gates, axis=lead) if lead else d_gates
+    return d_gates if needs_grad[0] else None, grad_bias, dc * f if needs_grad[2] else None
+
+
+def lstm_cell_sample():
+    """Verifier hint: gates (N, 4H), bias (4H,), c (N, H), moderate values."""
+    from hypothesis import strategies as st
+    from hypothesis.extra import numpy as hnp
+
+    values = st.floats(-3.0, 3.0, allow_nan=False, allow_subnormal=False)
+
+    @st.composite
+    def example(draw):
+        lead = draw(st.sampled_from([(), (1,), (2,), (2, 1)]))
+        h = draw(st.integers(1, 3))
+        gates = draw(hnp.arrays(np.float64, lead + (4 * h,), elements=values))
+        bias = draw(hnp.arrays(np.float64, (4 * h,), elements=values))
+        c = draw(hnp.arrays(np.float64, lead + (h,), elements=values))
+        return (gates, bias, c), {}
+
+    return example()
+
+
 # -- masking ---------------------------------------------------------------------------------
 
 
@@ -280,6 +350,13 @@ OPS = [
     Op("gelu_tanh", gelu_tanh, local_grad=gelu_tanh_local, signature="()->()",
        doc="GELU, tanh approximation: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))\n\n"
            "torch.nn.functional.gelu(x, approximate='tanh'); gl.nn.GELU('tanh') calls it."),
+    Op("lstm_cell", lstm_cell, vjp=lstm_cell_vjp, signature="(*),(*),(*)->(*),(*)",
+       sample=lstm_cell_sample,
+       doc="one LSTM step from pre-activations: (h', c') of gates (..., 4H) + bias (4H,) and "
+           "c (..., H)\n\n"
+           "Gates in PyTorch's order i, f, g, o: c' = sigmoid(f) c + sigmoid(i) tanh(g), "
+           "h' = sigmoid(o) tanh(c'). gl.nn.LSTM and LSTMCell call it with gates = "
+           "x W_ih^T + b_ih + h W_hh^T and bias = b_hh."),
     Op("masked_fill", masked_fill, local_grad=masked_fill_local, signature="(),()->()",
        constants=(1,), sample=masked_fill_sample,
        doc="x with value where the boolean mask holds; the mask takes no gradient\n\n"

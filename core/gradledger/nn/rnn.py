@@ -9,7 +9,8 @@ Gates (PyTorch's order, rows of weight_ih and weight_hh):
   GRU   r, z, n:     n = tanh(W_in x + b_in + r (W_hn h + b_hn)),  h' = (1 - z) n + z h
 
 A sequence's input projections are one matmul for every time step at once, split into
-the steps by one op; the loop over time records one matmul and one gate split per step.
+the steps by one op; the loop over time records three ops per LSTM step (linear, add,
+and the fused `lstm_cell`).
 Inside the loop the states keep a leading axis of 1, so that the steps join back into
 the output by one concatenation.
 """
@@ -46,18 +47,16 @@ def _dtype(x) -> np.dtype:
 
 
 def _lstm_step(x_proj, h, c, weight_hh, bias_hh):
-    """One LSTM step from the input's projection (x W_ih^T + b_ih)."""
-    gates = x_proj + ops.matmul(h, ops.transpose(weight_hh))
-    if bias_hh is not None:
-        gates = gates + bias_hh
-    i, f, g, o = ops.split(gates, 4, axis=-1)
-    c = ops.sigmoid(f) * c + ops.sigmoid(i) * ops.tanh(g)
-    return ops.sigmoid(o) * ops.tanh(c), c
+    """One LSTM step from the input's projection (x W_ih^T + b_ih): the op `lstm_cell`."""
+    gates = x_proj + ops.linear(h, weight_hh)
+    if bias_hh is None:
+        bias_hh = np.zeros(np.shape(weight_hh)[0], dtype=weight_hh.dtype)
+    return ops.lstm_cell(gates, bias_hh, c)
 
 
 def _gru_step(x_proj, h, weight_hh, bias_hh):
     """One GRU step from the input's projection (x W_ih^T + b_ih)."""
-    hidden = ops.matmul(h, ops.transpose(weight_hh))
+    hidden = ops.linear(h, weight_hh)
     if bias_hh is not None:
         hidden = hidden + bias_hh
     x_r, x_z, x_n = ops.split(x_proj, 3, axis=-1)

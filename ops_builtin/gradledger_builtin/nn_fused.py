@@ -250,21 +250,22 @@ def _lstm_check(gates, bias, c):
 
 def lstm_cell(gates, bias, c):
     """One LSTM step from its pre-activations: with i, f, g, o the activated gates of
-    gates + bias, c' = f c + i g and h' = o tanh(c'). Returns (h', c')."""
+    gates + bias, c' = f c + i g and h' = o tanh(c'). Returns h' and c' side by side,
+    (..., 2 hidden): one output, split by the caller."""
     _lstm_check(gates, bias, c)
     i, f, g, o = _lstm_gates(gates, bias)
     c_next = f * c + i * g
-    return o * np.tanh(c_next), c_next
+    return np.concatenate([o * np.tanh(c_next), c_next], axis=-1)
 
 
 def lstm_cell_vjp(out_grad, gates, bias, c, out, needs_grad=(True, True, True)):
     """Through c' and h': dc' = grad_c' + grad_h' o (1 - tanh(c')^2); each gate's grad is its
     activation's derivative times what multiplies it; bias.grad sums the gates' grad over
     the leading axes; c.grad = dc' f."""
-    grad_h, grad_c = out_grad
+    hidden = np.shape(c)[-1]
+    grad_h, grad_c = out_grad[..., :hidden], out_grad[..., hidden:]
     i, f, g, o = _lstm_gates(gates, bias)
-    _, c_next = out
-    t = np.tanh(c_next)
+    t = np.tanh(out[..., hidden:])
     dc = grad_c + grad_h * o * (1 - t * t)
     d_gates = np.concatenate([dc * g * i * (1 - i), dc * c * f * (1 - f), dc * i * (1 - g * g),
                               grad_h * t * o * (1 - o)], axis=-1)
@@ -350,12 +351,13 @@ OPS = [
     Op("gelu_tanh", gelu_tanh, local_grad=gelu_tanh_local, signature="()->()",
        doc="GELU, tanh approximation: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))\n\n"
            "torch.nn.functional.gelu(x, approximate='tanh'); gl.nn.GELU('tanh') calls it."),
-    Op("lstm_cell", lstm_cell, vjp=lstm_cell_vjp, signature="(*),(*),(*)->(*),(*)",
+    Op("lstm_cell", lstm_cell, vjp=lstm_cell_vjp, signature="(*),(*),(*)->(*)",
        sample=lstm_cell_sample,
-       doc="one LSTM step from pre-activations: (h', c') of gates (..., 4H) + bias (4H,) and "
-           "c (..., H)\n\n"
+       doc="one LSTM step from pre-activations: [h', c'] (..., 2H) of gates (..., 4H) + bias "
+           "(4H,) and c (..., H)\n\n"
            "Gates in PyTorch's order i, f, g, o: c' = sigmoid(f) c + sigmoid(i) tanh(g), "
-           "h' = sigmoid(o) tanh(c'). gl.nn.LSTM and LSTMCell call it with gates = "
+           "h' = sigmoid(o) tanh(c'), returned side by side as one array (split it in two on "
+           "the last axis). gl.nn.LSTM and LSTMCell call it with gates = "
            "x W_ih^T + b_ih + h W_hh^T and bias = b_hh."),
     Op("masked_fill", masked_fill, local_grad=masked_fill_local, signature="(),()->()",
        constants=(1,), sample=masked_fill_sample,

@@ -9,8 +9,8 @@ Gates (PyTorch's order, rows of weight_ih and weight_hh):
   GRU   r, z, n:     n = tanh(W_in x + b_in + r (W_hn h + b_hn)),  h' = (1 - z) n + z h
 
 A sequence's input projections are one matmul for every time step at once, split into
-the steps by one op; the loop over time records three ops per LSTM step (linear, add,
-and the fused `lstm_cell`).
+the steps by one op; the loop over time records four ops per LSTM step (linear, add,
+the fused `lstm_cell`, and a split of its [h, c]).
 Inside the loop the states keep a leading axis of 1, so that the steps join back into
 the output by one concatenation.
 """
@@ -51,7 +51,8 @@ def _lstm_step(x_proj, h, c, weight_hh, bias_hh):
     gates = x_proj + ops.linear(h, weight_hh)
     if bias_hh is None:
         bias_hh = np.zeros(np.shape(weight_hh)[0], dtype=weight_hh.dtype)
-    return ops.lstm_cell(gates, bias_hh, c)
+    h, c = ops.split(ops.lstm_cell(gates, bias_hh, c), 2, axis=-1)
+    return h, c
 
 
 def _gru_step(x_proj, h, weight_hh, bias_hh):

@@ -112,8 +112,9 @@ def numpy_cnn_step(x, y, model):
     w = conv.weight.data.reshape(out_channels, -1).T.copy()  # (C*3*3, O), rows (c, i, j)
     b = conv.bias.data.copy()
     # The linear layer reads NCHW-flattened features; permute its rows once for NHWC.
-    W = linear.W.data.reshape(out_channels, 4, 4, 10).transpose(1, 2, 0, 3).reshape(-1, 10).copy()
-    c = linear.b.data.copy()
+    W = linear.weight.data.T.reshape(out_channels, 4, 4, 10).transpose(1, 2, 0, 3)
+    W = W.reshape(-1, 10).copy()
+    c = linear.bias.data.copy()
     opt = NumpyAdam([w, b, W, c])
     n, channels, height, width = x.shape
     padded = np.zeros((n, height + 2, width + 2, channels), dtype=x.dtype)
@@ -155,7 +156,7 @@ def torch_cnn_step(x, y, model):
     )
     with torch.no_grad():
         net[0].weight.copy_(torch.from_numpy(model[0].weight.data))
-        net[4].weight.copy_(torch.from_numpy(model[4].W.data.T.copy()))
+        net[4].weight.copy_(torch.from_numpy(model[4].weight.data.copy()))
         net[0].bias.zero_()
         net[4].bias.zero_()
     opt = torch.optim.Adam(net.parameters(), lr=LR)
@@ -188,8 +189,8 @@ def gradledger_mlp_step(x, y, vocab_size):
 
 def numpy_mlp_step(x, y, model):
     C = model.embedding.weight.data.copy()
-    W1, b1 = model.hidden.W.data.copy(), model.hidden.b.data.copy()
-    W2, b2 = model.out.W.data.copy(), model.out.b.data.copy()
+    W1, b1 = model.hidden.weight.data.T.copy(), model.hidden.bias.data.copy()
+    W2, b2 = model.out.weight.data.T.copy(), model.out.bias.data.copy()
     opt = NumpyAdam([C, W1, b1, W2, b2])
     n = len(x)
 
@@ -218,8 +219,8 @@ def torch_mlp_step(x, y, model):
     lin1 = torch.nn.Linear(30, 200)
     lin2 = torch.nn.Linear(200, C.shape[0])
     with torch.no_grad():
-        lin1.weight.copy_(torch.from_numpy(model.hidden.W.data.T.copy()))
-        lin2.weight.copy_(torch.from_numpy(model.out.W.data.T.copy()))
+        lin1.weight.copy_(torch.from_numpy(model.hidden.weight.data.copy()))
+        lin2.weight.copy_(torch.from_numpy(model.out.weight.data.copy()))
         lin1.bias.zero_()
         lin2.bias.zero_()
     params = [C, *lin1.parameters(), *lin2.parameters()]

@@ -77,7 +77,7 @@ class CharMLP(gl.nn.Module):
         self.hidden = gl.nn.Linear(block_size * embed_dim, hidden, rng=rng, dtype=dtype)
         self.out = gl.nn.Linear(hidden, vocab_size, rng=rng, dtype=dtype)
         # A small last layer: the first guesses are near uniform, not confidently wrong.
-        self.out.W.data = self.out.W.data * np.asarray(0.1, dtype=dtype)
+        self.out.weight.data = self.out.weight.data * np.asarray(0.1, dtype=dtype)
 
     def forward(self, ids) -> gl.Tensor:
         h = gl.tanh(self.hidden(self.concatenate(self.embedding(ids))))

@@ -127,3 +127,41 @@ def test_newton_logistic_converges_quadratically_in_a_handful_of_steps(tmp_path)
     assert all(b <= 10 * a * a for a, b in zip(small, small[1:], strict=False))
     assert descent > 1e-4  # gradient descent, given as many steps, is still far off
     assert re.search(r"converged in \d Newton steps; training accuracy \d+\.\d%", out)
+
+
+def test_char_gpt_learns_the_names_well_below_the_uniform_baseline(tmp_path):
+    out = run_example("char_gpt.py", "--steps", "60", "--embed", "32", "--layers", "1",
+                      "--heads", "2", cwd=tmp_path)
+    steps = re.findall(r"^step\s+(\d+)/60  train loss ([\d.]+)  val loss ([\d.]+)", out, re.M)
+    assert [int(s[0]) for s in steps] == list(range(6, 61, 6))
+    baseline = float(re.search(r"uniform baseline log\(27\) = ([\d.]+)", out).group(1))
+    final = float(re.search(r"^final validation loss ([\d.]+)", out, re.M).group(1))
+    assert final < baseline - 0.7  # the full run (1,500 steps, 104k parameters) reaches 1.94
+
+
+def test_lstm_lm_with_truncated_bptt_falls_well_below_the_uniform_baseline(tmp_path):
+    out = run_example("lstm_lm.py", "--epochs", "1", "--hidden", "32", cwd=tmp_path)
+    assert re.search(r"^epoch 1/1  steps 57  train loss [\d.]+  val loss [\d.]+  lr 0.01", out,
+                     re.M)
+    baseline = float(re.search(r"uniform baseline log\(27\) = ([\d.]+)", out).group(1))
+    final = float(re.search(r"^final validation loss ([\d.]+)", out, re.M).group(1))
+    assert final < baseline - 0.9  # the full run (3 epochs, hidden 128) reaches 1.96
+
+
+@needs_sklearn
+def test_bn_cnn_learns_the_digits_with_batchnorm_and_dropout(tmp_path):
+    out = run_example("bn_cnn.py", "--epochs", "2", "--train-size", "600", cwd=tmp_path)
+    epochs = re.findall(r"^epoch (\d)/2  loss ([\d.]+)  test accuracy\s+([\d.]+)%", out, re.M)
+    assert [int(e[0]) for e in epochs] == [1, 2]
+    assert float(epochs[1][1]) < float(epochs[0][1])
+    final = float(re.search(r"^test accuracy ([\d.]+)% after 2 epochs", out, re.M).group(1))
+    assert final >= 80.0  # the full run (10 epochs, every training image) reaches 98.7%
+
+
+@needs_sklearn
+def test_vae_beats_the_mean_image_baseline_on_held_out_digits(tmp_path):
+    out = run_example("vae.py", "--epochs", "5", cwd=tmp_path)
+    test, baseline = map(float, re.search(
+        r"^test loss ([\d.]+) nats per image, \d+% below the mean-image baseline ([\d.]+)",
+        out, re.M).groups())
+    assert test < 0.9 * baseline  # the full run (60 epochs) is about a third below it

@@ -22,15 +22,15 @@ class Net(gl.nn.Module):
 def test_state_dict_holds_every_tensor_by_dotted_path_as_copies():
     net = Net()
     state = net.state_dict()
-    assert list(state) == ["body.0.W", "body.0.b", "body.2.W", "body.2.b",
-                           "heads.left.W", "heads.left.b", "scale"]
+    assert list(state) == ["body.0.weight", "body.0.bias", "body.2.weight", "body.2.bias",
+                           "heads.left.weight", "heads.left.bias", "scale"]
     assert [path for path, _ in net.named_parameters()] == list(state)[:-1]
-    np.testing.assert_array_equal(state["body.0.W"], net.body[0].W.data)
-    assert state["body.0.W"] is not net.body[0].W.data  # a snapshot, not the live array
-    before = state["body.0.W"].copy()
-    net.body[0].W.grad = np.ones((3, 4))
+    np.testing.assert_array_equal(state["body.0.weight"], net.body[0].weight.data)
+    assert state["body.0.weight"] is not net.body[0].weight.data  # a snapshot, not the live array
+    before = state["body.0.weight"].copy()
+    net.body[0].weight.grad = np.ones((4, 3))
     gl.optim.SGD(net, lr=0.1).step()
-    np.testing.assert_array_equal(state["body.0.W"], before)
+    np.testing.assert_array_equal(state["body.0.weight"], before)
 
 
 def test_load_state_dict_restores_the_outputs_of_another_network():
@@ -46,38 +46,40 @@ def test_load_state_dict_restores_the_outputs_of_another_network():
 
 def test_load_state_dict_writes_into_the_parameters_arrays_and_keeps_their_dtype():
     layer = gl.nn.Linear(2, 2, dtype=np.float32, rng=0)
-    array = layer.W.data
-    layer.load_state_dict({"W": np.eye(2), "b": [1, 2]})  # float64 and ints, cast to float32
-    assert layer.W.data is array and array.dtype == np.float32
-    np.testing.assert_array_equal(layer.W.data, np.eye(2))
-    np.testing.assert_array_equal(layer.b.data, [1.0, 2.0])
+    array = layer.weight.data
+    layer.load_state_dict({"weight": np.eye(2), "bias": [1, 2]})  # float64, ints: to float32
+    assert layer.weight.data is array and array.dtype == np.float32
+    np.testing.assert_array_equal(layer.weight.data, np.eye(2))
+    np.testing.assert_array_equal(layer.bias.data, [1.0, 2.0])
 
 
 def test_load_state_dict_missing_and_unexpected_keys_are_errors_naming_them():
     net = Net()
     state = net.state_dict()
-    del state["body.2.b"]
-    state["body.9.W"] = np.zeros(3)
+    del state["body.2.bias"]
+    state["body.9.weight"] = np.zeros(3)
     before = net.state_dict()
     with pytest.raises(gl.nn.StateDictError,
-                       match=r"missing key\(s\) 'body.2.b'; unexpected key\(s\) 'body.9.W'"):
+                       match=r"missing key\(s\) 'body.2.bias'; unexpected key\(s\) "
+                             r"'body.9.weight'"):
         net.load_state_dict(state)
     for key, value in net.state_dict().items():
         np.testing.assert_array_equal(value, before[key])  # nothing written
     result = net.load_state_dict(state, strict=False)
-    assert result.missing_keys == ["body.2.b"] and result.unexpected_keys == ["body.9.W"]
+    assert result.missing_keys == ["body.2.bias"]
+    assert result.unexpected_keys == ["body.9.weight"]
 
 
 def test_load_state_dict_wrong_shape_names_the_key_and_both_shapes_and_writes_nothing():
     net = Net()
     state = net.state_dict()
-    state["body.0.W"] = np.zeros((4, 3))
-    state["body.0.b"] = np.full(4, 5.0)
+    state["body.0.weight"] = np.zeros((3, 4))  # transposed: refused, never loaded silently
+    state["body.0.bias"] = np.full(4, 5.0)
     with pytest.raises(gl.nn.StateDictError,
-                       match=r"key 'body.0.W': expected shape \(3, 4\) .*got \(4, 3\)"):
+                       match=r"key 'body.0.weight': expected shape \(4, 3\) .*got \(3, 4\)"):
         net.load_state_dict(state)
-    np.testing.assert_array_equal(net.body[0].b.data, 0.0)
-    with pytest.raises(gl.nn.StateDictError, match="key 'body.0.W': expected shape"):
+    np.testing.assert_array_equal(net.body[0].bias.data, 0.0)
+    with pytest.raises(gl.nn.StateDictError, match="key 'body.0.weight': expected shape"):
         net.load_state_dict(state, strict=False)  # shapes are checked even when not strict
     with pytest.raises(TypeError, match="expected a mapping of names to arrays"):
         net.load_state_dict([1, 2])
@@ -97,9 +99,10 @@ def test_train_and_eval_set_the_flag_on_every_sub_module():
 def test_sequential_numbers_its_layers_and_applies_them_in_order():
     seq = gl.nn.Sequential(gl.nn.Linear(2, 3, rng=0), gl.nn.Tanh(), lambda t: t * 2.0)
     assert len(seq) == 3 and isinstance(seq[1], gl.nn.Tanh)
-    assert [p for p, _ in seq.named_parameters()] == ["0.W", "0.b"]
+    assert [p for p, _ in seq.named_parameters()] == ["0.weight", "0.bias"]
     x = np.array([[0.5, -1.0]])
-    np.testing.assert_allclose(seq(x).data, 2 * np.tanh(x @ seq[0].W.data + seq[0].b.data))
+    np.testing.assert_allclose(seq(x).data,
+                               2 * np.tanh(x @ seq[0].weight.data.T + seq[0].bias.data))
     assert len(seq[:2]) == 2
     with pytest.raises(TypeError, match="Sequential layer 3: expected a Module or a callable"):
         seq.append(3)
@@ -108,7 +111,7 @@ def test_sequential_numbers_its_layers_and_applies_them_in_order():
 def test_shared_modules_and_tensors_are_counted_once():
     layer = gl.nn.Linear(2, 2, rng=0)
     seq = gl.nn.Sequential(layer, gl.nn.ReLU(), layer)
-    assert len(seq.parameters()) == 2 and list(seq.state_dict()) == ["0.W", "0.b"]
+    assert len(seq.parameters()) == 2 and list(seq.state_dict()) == ["0.weight", "0.bias"]
 
 
 # -- gl.save / gl.load -----------------------------------------------------------------------

@@ -85,19 +85,21 @@ def test_sgd_rejects_parameters_that_take_no_gradient():
         gl.optim.SGD(gl.tensor(1.0, requires_grad=True), lr=0.1)
 
 
-def test_linear_is_x_at_w_plus_b_with_the_right_shapes():
+def test_linear_is_x_at_weight_transposed_plus_bias_in_pytorchs_layout():
     layer = gl.nn.Linear(3, 2, rng=0)
-    assert layer.W.shape == (3, 2) and layer.b.shape == (2,)
+    assert layer.weight.shape == (2, 3) and layer.bias.shape == (2,)  # (out, in), as PyTorch
     x = np.arange(6.0).reshape(2, 3)
     out = layer(x)
-    np.testing.assert_allclose(out.data, x @ layer.W.data + layer.b.data)
+    np.testing.assert_allclose(out.data, x @ layer.weight.data.T + layer.bias.data)
     assert out.op == "add"
+    with pytest.raises(AttributeError, match=r"Linear.weight is \(out_features, in_features\)"):
+        _ = layer.W
 
 
-def test_linear_without_bias_has_only_w():
+def test_linear_without_bias_has_only_weight():
     layer = gl.nn.Linear(3, 2, bias=False, rng=0)
-    assert layer.parameters() == [layer.W]
-    assert layer(np.ones((1, 3))).op == "matmul"
+    assert layer.parameters() == [layer.weight]
+    assert layer(np.ones((1, 3))).op == "linear"
 
 
 def test_init_is_seedable_and_he_scaled():
@@ -106,17 +108,18 @@ def test_init_is_seedable_and_he_scaled():
     for wa, wb in zip(a.parameters(), b.parameters(), strict=True):
         np.testing.assert_array_equal(wa.data, wb.data)
     c = gl.nn.MLP(2, [64, 64], 1, rng=8)
-    assert not np.array_equal(a.layers[0].W.data, c.layers[0].W.data)
+    assert not np.array_equal(a.layers[0].weight.data, c.layers[0].weight.data)
     big = gl.nn.Linear(400, 300, rng=0)
-    assert np.std(big.W.data) == pytest.approx(np.sqrt(2 / 400), rel=0.02)
-    np.testing.assert_array_equal(big.b.data, 0.0)
+    assert np.std(big.weight.data) == pytest.approx(np.sqrt(2 / 400), rel=0.02)
+    np.testing.assert_array_equal(big.bias.data, 0.0)
 
 
 def test_mlp_parameters_are_every_layer_in_order_with_display_names():
     net = gl.nn.MLP(2, [4, 3], 1, rng=0)
     names = [w.name for w in net.parameters()]
-    assert names == ["W1", "b1", "W2", "b2", "W3", "b3"]
-    assert [path for path, _ in net.named_parameters()][:2] == ["layers.0.W", "layers.0.b"]
+    assert names == ["weight1", "bias1", "weight2", "bias2", "weight3", "bias3"]
+    assert [path for path, _ in net.named_parameters()][:2] == ["layers.0.weight",
+                                                                "layers.0.bias"]
     assert net.num_parameters() == 2 * 4 + 4 + 4 * 3 + 3 + 3 * 1 + 1
 
 
@@ -132,13 +135,13 @@ def test_mlp_gradients_match_a_hand_written_numpy_backward():
     net = gl.nn.MLP(3, [5], 2, activation="tanh", rng=1)
     x = np.random.default_rng(2).normal(size=(4, 3))
     gl.sum(net(x)).backward()
-    (W1, b1), (W2, b2) = [(layer.W.data, layer.b.data) for layer in net.layers]
+    (W1, b1), (W2, b2) = [(layer.weight.data.T, layer.bias.data) for layer in net.layers]
     h = np.tanh(x @ W1 + b1)
     dh = np.ones((4, 2)) @ W2.T * (1 - h**2)
-    np.testing.assert_allclose(net.layers[1].W.grad, h.T @ np.ones((4, 2)))
-    np.testing.assert_allclose(net.layers[1].b.grad, [4.0, 4.0])
-    np.testing.assert_allclose(net.layers[0].W.grad, x.T @ dh)
-    np.testing.assert_allclose(net.layers[0].b.grad, dh.sum(axis=0))
+    np.testing.assert_allclose(net.layers[1].weight.grad, (h.T @ np.ones((4, 2))).T)
+    np.testing.assert_allclose(net.layers[1].bias.grad, [4.0, 4.0])
+    np.testing.assert_allclose(net.layers[0].weight.grad, (x.T @ dh).T)
+    np.testing.assert_allclose(net.layers[0].bias.grad, dh.sum(axis=0))
 
 
 def test_mlp_calls_its_activation_through_the_registry(fresh_host):

@@ -332,7 +332,7 @@ def test_clip_grad_norm_with_the_max_norm_and_a_module():
     net = gl.nn.Linear(2, 1, rng=0)
     gl.sum(net(np.array([[30.0, 40.0]]))).backward()
     assert gl.nn.utils.clip_grad_norm_(net, 1.0) == pytest.approx(np.sqrt(30**2 + 40**2 + 1))
-    grads = np.concatenate([net.W.grad.ravel(), net.b.grad.ravel()])
+    grads = np.concatenate([net.weight.grad.ravel(), net.bias.grad.ravel()])
     assert np.linalg.norm(grads) == pytest.approx(1.0, rel=1e-6)
 
 

@@ -36,6 +36,7 @@ from .hookspecs import hookimpl
 from .loader import register_plugin, unregister_plugin
 from .op import Op
 from .ops import ops
+from .random import Generator, default_generator, initial_seed, manual_seed
 from .tensor import Tensor, tensor
 
 __version__ = "0.3.0"  # the one place; pyproject.toml reads it (hatch)
@@ -44,6 +45,7 @@ __all__ = [
     "AnomalyError",
     "BackwardError",
     "DuplicateOpError",
+    "Generator",
     "GradledgerError",
     "Op",
     "OpCallError",
@@ -53,13 +55,16 @@ __all__ = [
     "PluginLoadError",
     "Tensor",
     "arange",
+    "default_generator",
     "detect_anomaly",
     "enable_grad",
     "eye",
     "full",
     "hookimpl",
+    "initial_seed",
     "is_anomaly_enabled",
     "is_grad_enabled",
+    "manual_seed",
     "no_grad",
     "ones",
     "ones_like",

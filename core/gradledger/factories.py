@@ -2,13 +2,15 @@
 
 Each takes `dtype=` (default float64, as numpy's own default; `arange` follows
 numpy's inference from its arguments) and `requires_grad=`; the random ones take
-`rng=`, an int seed or a `np.random.Generator` (default: a fresh unseeded one).
+`rng=`, an int seed or a `np.random.Generator` (default: the global generator,
+`gl.default_generator`, seeded by `gl.manual_seed`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from .random import resolve
 from .tensor import Tensor
 
 __all__ = ["arange", "eye", "full", "ones", "ones_like", "rand", "randn", "zeros", "zeros_like"]
@@ -69,11 +71,7 @@ def eye(n: int, m: int | None = None, k: int = 0, dtype=None,
 
 
 def _generator(rng) -> np.random.Generator:
-    if isinstance(rng, np.random.Generator):
-        return rng
-    if rng is None or isinstance(rng, (int, np.integer)):
-        return np.random.default_rng(rng)
-    raise TypeError(f"rng must be an int seed or a np.random.Generator; got {type(rng).__name__}")
+    return resolve(rng, "rng")
 
 
 def rand(*shape, dtype=None, requires_grad: bool = False, rng=None) -> Tensor:

@@ -14,11 +14,13 @@ from . import (
     joining,
     linalg,
     nn,
+    nn_fused,
     reductions,
     shape,
 )
 
-FAMILIES = (elementwise, comparisons, reductions, shape, indexing, joining, casting, linalg, nn)
+FAMILIES = (elementwise, comparisons, reductions, shape, indexing, joining, casting, linalg, nn,
+            nn_fused)
 
 
 @hookimpl

@@ -49,9 +49,24 @@ def pow_local(x, p, out):
         return (np.where(p == 0, 0.0, p * x ** (p - 1)), None)
 
 
+def power(x, p):
+    """x ** p; a cube or fourth power of a Python int exponent by multiplications: numpy's
+    power loop for them is about 100x slower (negative bases leave its fast path)."""
+    if p.__class__ is int and (p == 3 or p == 4):
+        square = x * x
+        return square * x if p == 3 else square * square
+    return x ** p
+
+
 def sigmoid(x):
-    """1 / (1 + e**-x), written so that no x overflows."""
-    return np.exp(-np.logaddexp(0.0, -x))
+    """1 / (1 + e**-x) as exp(min(x, 0)) / (1 + exp(-|x|)): no x overflows, both tails keep
+    their relative precision, and no logaddexp (numpy's is ~30x slower than exp)."""
+    return np.exp(np.minimum(x, 0)) / (1 + np.exp(-np.abs(x)))
+
+
+def softplus(x):
+    """log(1 + e**x) as max(x, 0) + log1p(exp(-|x|)): logaddexp(0, x)'s numbers, faster."""
+    return np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x)))
 
 
 def sigmoid_local(x, out):
@@ -169,7 +184,7 @@ OPS = [
        doc="a / b"),
     Op("neg", lambda x: -x, local_grad=lambda x, out: (-1.0,), signature=UNARY,
        numpy_names=("negative",), doc="-x"),
-    Op("pow", lambda x, p: x ** p, local_grad=pow_local,
+    Op("pow", power, local_grad=pow_local,
        signature=BINARY, constants=(1,), domain=(POSITIVE, (-3.0, 3.0)), numpy_names=("power",),
        doc="x ** p, for a constant exponent p"),
     # -- transcendental ----------------------------------------------------------------
@@ -183,7 +198,7 @@ OPS = [
     Op("relu", relu, local_grad=lambda x, out: (x > 0,),
        signature=UNARY, kinks=(AT_ZERO,), doc="max(x, 0); its derivative at 0 is taken as 0"),
     Op("sigmoid", sigmoid, local_grad=sigmoid_local, signature=UNARY, doc="1 / (1 + exp(-x))"),
-    Op("softplus", lambda x: np.logaddexp(0.0, x),
+    Op("softplus", softplus,
        local_grad=lambda x, out: (call("sigmoid", x),),
        signature=UNARY, doc="log(1 + exp(x)), a smooth relu"),
     Op("logaddexp", np.logaddexp, local_grad=lambda a, b, out: (np.exp(a - out), np.exp(b - out)),

@@ -324,6 +324,13 @@ def _conv_geometry(x_shape, w_shape, stride, padding):
             f"conv2d takes x of shape (N, C, H, W) and w of shape (O, C, kH, kW); got x of "
             f"shape {tuple(x_shape)} and w of shape {tuple(w_shape)}"
         )
+    if not isinstance(stride, (int, np.integer, tuple, list)):
+        raise OpCallError(
+            f"stride must be an int or a pair of ints; got a {type(stride).__name__}. conv2d's "
+            "third positional argument is stride: the op takes no bias (PyTorch's "
+            "F.conv2d(x, w, b) is gl.nn.functional.conv2d(x, w, b), or add it: "
+            "gl.conv2d(x, w) + b.reshape(1, -1, 1, 1))"
+        )
     if x_shape[1] != w_shape[1]:
         raise OpCallError(
             f"x has {x_shape[1]} channels (shape {tuple(x_shape)}) but w expects "
@@ -423,18 +430,55 @@ def pool_shape(x_shape, kernel_size, stride=None, padding=0):
     return (*x_shape[:-2], *out)
 
 
+def _offsets(padded, kernel, stride, out):
+    """For each kernel offset (a, b), the strided slice of `padded` holding that offset's
+    element of every window: kh * kw views, each of the output's shape."""
+    (kh, kw), (sh, sw), (p, q) = kernel, stride, out
+    for a in range(kh):
+        for b in range(kw):
+            yield (Ellipsis, slice(a, a + sh * (p - 1) + 1, sh), slice(b, b + sw * (q - 1) + 1, sw))
+
+
 def max_pool2d(x, kernel_size, stride=None, padding=0):
     """The maximum of each window over the last two axes; stride defaults to kernel_size;
-    padding is -inf (it never wins)."""
-    kernel, stride, padding, _ = _pool_geometry(np.shape(x), kernel_size, stride, padding)
-    windows = _windows(_pad(x, padding, -np.inf), kernel, stride)
-    return np.max(windows, axis=(-2, -1))
+    padding is -inf (it never wins).
+
+    kh * kw elementwise np.maximum over strided slices, one per kernel offset: the same
+    numbers as a max over the windows (max is exact; NaN propagates alike), at a speed
+    that does not depend on the input's memory layout, where a reduction over the
+    windows' view does."""
+    kernel, stride, padding, out = _pool_geometry(np.shape(x), kernel_size, stride, padding)
+    padded = _pad(np.asarray(x), padding, -np.inf)
+    result = None
+    for where in _offsets(padded, kernel, stride, out):
+        if result is None:
+            result = np.array(padded[where], copy=True)
+        else:
+            np.maximum(result, padded[where], out=result)
+    return result
 
 
 def max_pool2d_vjp(out_grad, x, out, kernel_size, stride=None, padding=0):
     """Each window's grad goes to its maximum (split evenly among tied maxima, as max does);
-    an element that is the maximum of several overlapping windows collects from each."""
-    kernel, stride, padding, _ = _pool_geometry(np.shape(x), kernel_size, stride, padding)
+    an element that is the maximum of several overlapping windows collects from each.
+
+    On arrays: the winners counted over the kh * kw offset slices, then each offset's share
+    added back into its slice. On Tensors (create_graph=True): the same rule through
+    im2col and col2im, so that it differentiates again."""
+    kernel, stride, padding, shape = _pool_geometry(np.shape(x), kernel_size, stride, padding)
+    if out_grad.__class__ is np.ndarray and x.__class__ is np.ndarray:
+        padded = _pad(x, padding, -np.inf)
+        one = x.dtype.type(1)
+        wins = [(where, (padded[where] == out) * one)
+                for where in _offsets(padded, kernel, stride, shape)]
+        count = wins[0][1].copy()
+        for _, won in wins[1:]:
+            count += won
+        share = out_grad / count
+        grad = np.zeros(np.shape(padded), dtype=np.result_type(out_grad, x))
+        for where, won in wins:
+            grad[where] += won * share
+        return (_unpad(grad, padding),)
     windows = call("im2col", x, kernel_size=kernel, stride=stride, padding=padding,
                    pad_value=-np.inf)
     # The winners as 1s of x's dtype: counted as bools they would be int64, and a float32

@@ -3,13 +3,15 @@
 Nothing here does math of its own: every layer calls registered ops looked up by
 name when called (`matmul`, `conv2d`, `embedding`, ...), so a plugin that overrides
 an op is what the network runs. `gl.nn.functional` holds the functional forms,
-`gl.nn.utils` gradient clipping.
+`gl.nn.utils` gradient clipping, `gl.nn.init` PyTorch's initialisers.
 """
 
 from __future__ import annotations
 
-from . import functional, utils
+from . import functional, init, utils
+from .attention import MultiheadAttention
 from .layers import (
+    GELU,
     MLP,
     AvgPool2d,
     Conv2d,
@@ -23,10 +25,15 @@ from .layers import (
     Sigmoid,
     Tanh,
 )
+from .loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
 from .module import IncompatibleKeys, Module, Sequential, StateDictError
+from .normalization import BatchNorm1d, BatchNorm2d
+from .rnn import GRU, LSTM, GRUCell, LSTMCell
 
 __all__ = [
-    "MLP", "AvgPool2d", "Conv2d", "Dropout", "Embedding", "Flatten", "IncompatibleKeys",
-    "LayerNorm", "Linear", "MaxPool2d", "Module", "ReLU", "Sequential", "Sigmoid",
-    "StateDictError", "Tanh", "functional", "utils",
+    "GELU", "GRU", "LSTM", "MLP", "AvgPool2d", "BCELoss", "BCEWithLogitsLoss", "BatchNorm1d",
+    "BatchNorm2d", "Conv2d", "CrossEntropyLoss", "Dropout", "Embedding", "Flatten", "GRUCell",
+    "IncompatibleKeys", "LSTMCell", "LayerNorm", "Linear", "MSELoss", "MaxPool2d", "Module",
+    "MultiheadAttention", "ReLU", "Sequential", "Sigmoid", "StateDictError", "Tanh",
+    "functional", "init", "utils",
 ]

@@ -2,7 +2,8 @@
 
 Names and argument conventions are `torch.nn.functional`'s (`dim=` for the axis,
 `F.embedding(input, weight)`, `F.linear` with PyTorch's (out, in) weight), so that
-code reads as it does there; each function calls the registered ops by name.
+code reads as it does there; each function calls the registered ops by name. Where a
+function takes an axis, `axis=` (the ops' spelling) is accepted for `dim=` too.
 """
 
 from __future__ import annotations
@@ -12,11 +13,14 @@ import math
 import numpy as np
 
 from ..ops import ops
+from ..random import resolve
 from ..tensor import Tensor
 
 __all__ = [
-    "avg_pool2d", "conv2d", "cross_entropy", "dropout", "embedding", "flatten", "layer_norm",
-    "linear", "log_softmax", "max_pool2d", "mse_loss", "relu", "sigmoid", "softmax", "tanh",
+    "avg_pool2d", "batch_norm", "binary_cross_entropy", "binary_cross_entropy_with_logits",
+    "conv2d", "cross_entropy", "dropout", "embedding", "flatten", "gelu", "layer_norm", "linear",
+    "log_softmax", "masked_fill", "max_pool2d", "mse_loss", "relu", "scaled_dot_product_attention",
+    "sigmoid", "softmax", "tanh",
 ]
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -40,35 +44,112 @@ def sigmoid(input) -> Tensor:
     return ops.sigmoid(input)
 
 
-def softmax(input, dim: int = -1) -> Tensor:
-    """exp(input) / sum(exp(input)) along `dim` (the op `softmax`, axis=dim)."""
-    return ops.softmax(input, axis=dim)
+_UNSET = object()
 
 
-def log_softmax(input, dim: int = -1) -> Tensor:
-    """input - logsumexp(input) along `dim` (the op `log_softmax`, axis=dim)."""
-    return ops.log_softmax(input, axis=dim)
+def _dim(owner: str, dim, axis):
+    """`dim=` (PyTorch's spelling) or `axis=` (numpy's and the ops'), not both."""
+    if axis is _UNSET:
+        return -1 if dim is _UNSET else dim
+    if dim is not _UNSET:
+        raise TypeError(f"{owner}: give dim= or axis= (the same thing), not both")
+    return axis
 
 
-def cross_entropy(input, target, reduction: str = "mean") -> Tensor:
+def softmax(input, dim: int | None = _UNSET, *, axis: int | None = _UNSET) -> Tensor:
+    """exp(input) / sum(exp(input)) along `dim` (default -1; the op `softmax`, axis=dim)."""
+    return ops.softmax(input, axis=_dim("softmax", dim, axis))
+
+
+def log_softmax(input, dim: int | None = _UNSET, *, axis: int | None = _UNSET) -> Tensor:
+    """input - logsumexp(input) along `dim` (default -1; the op `log_softmax`, axis=dim)."""
+    return ops.log_softmax(input, axis=_dim("log_softmax", dim, axis))
+
+
+def _reduce(owner: str, loss, reduction: str):
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"{owner} reduction: expected one of {_REDUCTIONS}; got {reduction!r}")
+    if reduction == "none":
+        return loss
+    return ops.mean(loss) if reduction == "mean" else ops.sum(loss)
+
+
+def cross_entropy(input, target, weight=None, ignore_index: int = -100, reduction: str = "mean",
+                  label_smoothing: float = 0.0) -> Tensor:
     """-log softmax(input)[target]: logits (N, C) (classes on the last axis), integer
-    labels (N,); reduction 'mean' (default), 'sum' or 'none' (the op `cross_entropy`)."""
-    return ops.cross_entropy(input, target, reduction=reduction)
+    labels (N,); reduction 'mean' (default), 'sum' or 'none' (the op `cross_entropy`).
+
+    As torch.nn.functional.cross_entropy: rows whose label is `ignore_index` add nothing
+    and 'mean' averages over the other rows; with `label_smoothing` e the target is
+    (1 - e) one-hot + e / C uniform, i.e. (1 - e) * the loss + e * the mean over classes
+    of -log softmax. Class `weight`s are not supported (an error says so).
+    """
+    if weight is not None:
+        raise NotImplementedError(
+            "cross_entropy: class weights are not supported; weight each row's loss "
+            "(reduction='none') yourself"
+        )
+    if not (isinstance(label_smoothing, (int, float)) and 0.0 <= label_smoothing <= 1.0):
+        raise ValueError(f"cross_entropy label_smoothing: expected a number in [0, 1]; "
+                         f"got {label_smoothing!r}")
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"cross_entropy reduction: expected one of {_REDUCTIONS}; "
+                         f"got {reduction!r}")
+    labels = np.asarray(target.data if isinstance(target, Tensor) else target)
+    kept = labels != ignore_index
+    if label_smoothing == 0.0 and kept.all():
+        return ops.cross_entropy(input, labels, reduction=reduction)
+    safe = np.where(kept, labels, 0)
+    loss = ops.cross_entropy(input, safe, reduction="none")
+    if label_smoothing:
+        smooth = -ops.mean(ops.log_softmax(input, axis=-1), axis=-1)
+        loss = (1.0 - label_smoothing) * loss + label_smoothing * smooth
+    if not kept.all():
+        loss = ops.masked_fill(loss, ~kept, value=0.0)
+    if reduction == "none":
+        return loss
+    total = ops.sum(loss)
+    return total / int(kept.sum()) if reduction == "mean" else total
+
+
+def binary_cross_entropy(input, target, weight=None, reduction: str = "mean") -> Tensor:
+    """-(target log(input) + (1 - target) log(1 - input)) for probabilities `input`, each
+    log clamped at -100 as PyTorch's (so a probability of 0 or 1 gives a finite loss);
+    optional elementwise `weight`."""
+    with np.errstate(divide="ignore"):  # log(0) is -inf, clamped to -100 as in PyTorch
+        log_p = ops.clip(ops.log(input), a_min=-100.0)
+        log_q = ops.clip(ops.log(1.0 - input), a_min=-100.0)
+    loss = -(target * log_p + (1.0 - target) * log_q)
+    if weight is not None:
+        loss = loss * weight
+    return _reduce("binary_cross_entropy", loss, reduction)
+
+
+def binary_cross_entropy_with_logits(input, target, weight=None, reduction: str = "mean",
+                                     pos_weight=None) -> Tensor:
+    """binary_cross_entropy(sigmoid(input), target) without its overflow:
+    (1 - target) input + (1 + (pos_weight - 1) target) softplus(-input), as PyTorch's."""
+    if pos_weight is None:
+        loss = (1.0 - target) * input + ops.softplus(-input)
+    else:
+        loss = (1.0 - target) * input + (1.0 + (pos_weight - 1.0) * target) * ops.softplus(-input)
+    if weight is not None:
+        loss = loss * weight
+    return _reduce("binary_cross_entropy_with_logits", loss, reduction)
 
 
 def mse_loss(input, target, reduction: str = "mean") -> Tensor:
     """(input - target) ** 2, averaged ('mean'), summed ('sum') or not reduced ('none')."""
     if reduction not in _REDUCTIONS:
         raise ValueError(f"mse_loss reduction: expected one of {_REDUCTIONS}; got {reduction!r}")
-    squared = (input - target) ** 2
-    if reduction == "none":
-        return squared
-    return ops.mean(squared) if reduction == "mean" else ops.sum(squared)
+    difference = input - target
+    return _reduce("mse_loss", difference * difference, reduction)
 
 
 def linear(input, weight, bias=None) -> Tensor:
-    """input @ weight.T + bias, with PyTorch's weight layout (out_features, in_features)."""
-    out = input @ weight.T
+    """input @ weight.T + bias, with PyTorch's weight layout (out_features, in_features):
+    the op `linear`, then an add."""
+    out = ops.linear(input, weight)
     return out if bias is None else out + bias
 
 
@@ -91,9 +172,13 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0) -> Tensor:
     return ops.avg_pool2d(input, kernel_size=kernel_size, stride=stride, padding=padding)
 
 
-def embedding(input, weight) -> Tensor:
+def embedding(input, weight, padding_idx: int | None = None) -> Tensor:
     """The rows `weight[input]` for integer ids `input` (PyTorch's argument order; the op
-    `embedding(weight, ids)`)."""
+    `embedding(weight, ids)`). The row `padding_idx` takes no gradient."""
+    if padding_idx is not None and isinstance(weight, Tensor) and weight.requires_grad:
+        rows = np.zeros((np.shape(weight.data)[0], 1), dtype=bool)
+        rows[padding_idx] = True
+        weight = ops.where(rows, Tensor(weight.data), weight)  # the row's value, held constant
     return ops.embedding(weight, input)
 
 
@@ -106,17 +191,123 @@ def check_probability(owner: str, p) -> float:
 def dropout(input, p: float = 0.5, training: bool = True,
             rng: int | np.random.Generator | None = None) -> Tensor:
     """In training, zero each element with probability p and scale the rest by 1 / (1 - p)
-    (the op `dropout`, with a seed drawn from `rng`); otherwise return `input` unchanged."""
+    (the op `dropout`, with a seed drawn from `rng`: None is the global generator,
+    `gl.manual_seed`; an int seed gives the same mask each call); otherwise return `input`
+    unchanged."""
     p = check_probability("dropout", p)
     if not training or p == 0.0:
         return input
-    seed = int(np.random.default_rng(rng).integers(2**32))
+    seed = int(resolve(rng, "dropout rng").integers(2**32))
     return ops.dropout(input, p=p, seed=seed)
+
+
+def gelu(input, approximate: str = "none") -> Tensor:
+    """x Phi(x), Phi the standard normal CDF: with approximate='none' (PyTorch's default)
+    0.5 x (1 + erf(x / sqrt 2)), which needs an `erf` op; with approximate='tanh' the op
+    `gelu_tanh`, 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))."""
+    if approximate == "tanh":
+        return ops.gelu_tanh(input)
+    if approximate != "none":
+        raise ValueError(f"gelu approximate: expected 'none' or 'tanh'; got {approximate!r}")
+    if "erf" not in ops:
+        raise NotImplementedError(
+            "gelu(approximate='none') needs the error function, and no plugin registered an "
+            "op 'erf'; use gelu(x, approximate='tanh') (gl.nn.GELU('tanh')), or install an "
+            "erf op"
+        )
+    if not isinstance(input, Tensor):
+        input = Tensor(input)
+    return 0.5 * input * (1.0 + ops.erf(input * _SQRT_HALF))
+
+
+_SQRT_HALF = math.sqrt(0.5)
+
+
+def masked_fill(input, mask, value: float) -> Tensor:
+    """`input` with `value` where the boolean `mask` holds (the op `masked_fill`)."""
+    mask = mask.data if isinstance(mask, Tensor) else mask
+    return ops.masked_fill(input, mask, value=value)
+
+
+def batch_norm(input, running_mean, running_var, weight=None, bias=None, training: bool = False,
+               momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
+    """Normalise (N, C, ...) per channel C, as torch.nn.functional.batch_norm.
+
+    In training the batch's own statistics (the op `batch_norm`), and the running ones,
+    if given (Tensors), move towards them in place: running = (1 - momentum) running +
+    momentum * batch (the unbiased variance, as PyTorch). Otherwise the running ones.
+    """
+    shape = _shape(input)
+    if len(shape) < 2:
+        raise ValueError(f"batch_norm: expected an input (N, C, ...); got shape {shape}")
+    c = shape[1]
+    if not isinstance(input, Tensor):
+        input = Tensor(input)
+    data = np.asarray(input.data)
+    if weight is None:
+        weight = np.ones(c, dtype=data.dtype)
+    if bias is None:
+        bias = np.zeros(c, dtype=data.dtype)
+    if training:
+        axes = (0, *range(2, len(shape)))
+        count = data.size // max(c, 1)
+        if count < 2:
+            raise ValueError(f"batch_norm: expected more than 1 value per channel when "
+                             f"training; got input of shape {shape}")
+        if running_mean is not None or running_var is not None:
+            mean = np.mean(data, axis=axes, dtype=np.float64)
+            var = np.var(data, axis=axes, dtype=np.float64) * (count / (count - 1))
+            for buffer, batch in ((running_mean, mean), (running_var, var)):
+                if buffer is not None:
+                    old = np.asarray(buffer.data)
+                    buffer.data = ((1.0 - momentum) * old + momentum * batch).astype(old.dtype)
+        return ops.batch_norm(input, weight, bias, eps=eps)
+    view = (1, c) + (1,) * (len(shape) - 2)
+    mean = np.reshape(np.asarray(running_mean.data if isinstance(running_mean, Tensor)
+                                 else running_mean), view)
+    var = np.reshape(np.asarray(running_var.data if isinstance(running_var, Tensor)
+                                else running_var), view)
+    scale = (1.0 / np.sqrt(var + eps)).astype(data.dtype)
+    out = (input - mean.astype(data.dtype)) * scale
+    return out * ops.reshape(weight, shape=view) + ops.reshape(bias, shape=view)
+
+
+def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p: float = 0.0,
+                                 is_causal: bool = False, scale: float | None = None,
+                                 rng=None) -> Tensor:
+    """softmax(query @ key^T * scale + mask) @ value over the last two axes, as
+    torch.nn.functional.scaled_dot_product_attention: query (..., L, E), key (..., S, E),
+    value (..., S, Ev); scale defaults to 1 / sqrt(E). A boolean `attn_mask` says where
+    to attend (False: masked out); a float one is added to the scores; `is_causal` masks
+    the future (key positions after the query's). `dropout_p` drops attention weights,
+    drawing from `rng` (default: the global generator)."""
+    query, key, value = (t if isinstance(t, Tensor) else Tensor(t) for t in (query, key, value))
+    e = _shape(query)[-1]
+    scale = 1.0 / math.sqrt(e) if scale is None else float(scale)
+    scores = ops.matmul(query, ops.swapaxes(key, -2, -1)) * scale
+    length, source = _shape(query)[-2], _shape(key)[-2]
+    if is_causal:
+        if attn_mask is not None:
+            raise ValueError("scaled_dot_product_attention: give attn_mask or is_causal, "
+                             "not both")
+        future = np.triu(np.ones((length, source), dtype=bool), k=1)
+        scores = ops.masked_fill(scores, future, value=-math.inf)
+    elif attn_mask is not None:
+        mask = np.asarray(attn_mask.data if isinstance(attn_mask, Tensor) else attn_mask)
+        if mask.dtype == np.bool_:
+            scores = ops.masked_fill(scores, ~mask, value=-math.inf)
+        else:
+            scores = scores + attn_mask  # a float mask, added (a Tensor keeps its grad)
+    weights = ops.softmax(scores, axis=-1)
+    if dropout_p > 0.0:
+        weights = dropout(weights, dropout_p, training=True, rng=rng)
+    return ops.matmul(weights, value)
 
 
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps: float = 1e-5) -> Tensor:
     """(input - mean) / sqrt(var + eps) over the last len(normalized_shape) dimensions
-    (biased variance, as PyTorch), then `* weight + bias` if given."""
+    (biased variance, as PyTorch), then `* weight + bias` if given: one op, `layer_norm`
+    (weight and bias default to ones and zeros)."""
     shape = ((normalized_shape,) if isinstance(normalized_shape, (int, np.integer))
              else tuple(normalized_shape))
     input_shape = _shape(input)
@@ -127,17 +318,14 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps: float = 1e-
         )
     if not (isinstance(eps, (int, float)) and math.isfinite(eps) and eps >= 0):
         raise ValueError(f"layer_norm eps: expected a finite number >= 0; got {eps!r}")
-    axes = tuple(range(-len(shape), 0))
     if not isinstance(input, Tensor):
         input = Tensor(input)
-    centred = input - ops.mean(input, axis=axes, keepdims=True)
-    variance = ops.mean(centred * centred, axis=axes, keepdims=True)
-    out = centred * (variance + eps) ** -0.5
-    if weight is not None:
-        out = out * weight
-    if bias is not None:
-        out = out + bias
-    return out
+    dtype = np.asarray(input.data).dtype
+    if weight is None:
+        weight = np.ones(shape, dtype=dtype)
+    if bias is None:
+        bias = np.zeros(shape, dtype=dtype)
+    return ops.layer_norm(input, weight, bias, eps=float(eps))
 
 
 def flatten(input, start_dim: int = 1, end_dim: int = -1) -> Tensor:

@@ -7,13 +7,14 @@ the network runs.
 Initialisation: Linear and Conv2d weights are He (Kaiming) normal,
 `N(0, 2 / fan_in)`, suited to relu and fine for tanh; biases start at 0; Embedding
 rows are N(0, 1) and LayerNorm starts as the identity (weight 1, bias 0), as in
-PyTorch. Every random draw comes from one generator: pass `rng=` an int seed or a
-`np.random.Generator` for reproducible weights.
+PyTorch; the recurrent layers draw U(-1/sqrt(hidden), 1/sqrt(hidden)) as PyTorch's.
+(`gl.nn.init` re-initialises any parameter PyTorch's way.) Every draw without an `rng`
+comes from the global generator (`gl.manual_seed`); pass `rng=` an int seed or a
+`np.random.Generator` to give a layer its own.
 
-Parameter names: Linear keeps gradledger's `W` (in_features, out_features) and `b`,
-so `x @ W + b` reads as written (PyTorch's Linear.weight is the transpose); the
-layers PyTorch users know by their weights' layout are named as in PyTorch:
-`weight` and `bias` (Conv2d's weight is (out_channels, in_channels, kh, kw)).
+Parameter names and layouts are PyTorch's, so that a PyTorch state dict loads as it
+is: Linear.weight is (out_features, in_features), Conv2d.weight (out_channels,
+in_channels, kh, kw), LSTM.weight_ih_l0 (4 hidden, input), and so on.
 """
 
 from __future__ import annotations
@@ -23,12 +24,13 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from ..ops import ops
+from ..random import resolve
 from ..tensor import Tensor
 from . import functional as F
 from .module import Module
 
 __all__ = [
-    "MLP", "AvgPool2d", "Conv2d", "Dropout", "Embedding", "Flatten", "LayerNorm", "Linear",
+    "GELU", "MLP", "AvgPool2d", "Conv2d", "Dropout", "Embedding", "Flatten", "LayerNorm", "Linear",
     "MaxPool2d", "ReLU", "Sigmoid", "Tanh",
 ]
 
@@ -58,38 +60,49 @@ def _he_normal(rng, shape, fan_in, dtype) -> np.ndarray:
 
 
 class Linear(Module):
-    """`y = x @ W + b`: W has shape (in_features, out_features), b (out_features,).
+    """`y = x @ weight.T + bias`, with PyTorch's layout: weight (out_features, in_features),
+    bias (out_features,), so that a PyTorch state dict loads as it is.
 
-    rng:    an int seed, a np.random.Generator, or None (a fresh, unseeded generator)
-    name:   suffix for the display names of W and b (`W1`, `b1`), shown by gl.explain
+    rng:    None (the global generator, `gl.manual_seed`), an int seed or a np.random.Generator
+    name:   suffix for the display names of weight and bias (`weight1`, `bias1`), shown by
+            gl.explain
     """
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True,
                  rng: Seed = None, dtype=np.float64, name: str = "") -> None:
         in_features = _positive("Linear", "in_features", in_features)
         out_features = _positive("Linear", "out_features", out_features)
-        rng = np.random.default_rng(rng)
-        weights = _he_normal(rng, (in_features, out_features), in_features, dtype)
-        self.W = Tensor(weights, requires_grad=True, name=f"W{name}")
-        self.b = (
-            Tensor(np.zeros(out_features, dtype=dtype), requires_grad=True, name=f"b{name}")
+        rng = resolve(rng, "Linear rng")
+        weights = _he_normal(rng, (out_features, in_features), in_features, dtype)
+        self.weight = Tensor(weights, requires_grad=True, name=f"weight{name}")
+        self.bias = (
+            Tensor(np.zeros(out_features, dtype=dtype), requires_grad=True, name=f"bias{name}")
             if bias else None
         )
 
     @property
     def in_features(self) -> int:
-        return self.W.shape[0]
+        return self.weight.shape[1]
 
     @property
     def out_features(self) -> int:
-        return self.W.shape[1]
+        return self.weight.shape[0]
+
+    @property
+    def W(self):
+        raise AttributeError(
+            "Linear.W was (in_features, out_features); Linear now keeps PyTorch's layout: "
+            "Linear.weight is (out_features, in_features) (W is weight.T) and Linear.bias is b"
+        )
+
+    b = W
 
     def forward(self, x) -> Tensor:
-        y = x @ self.W
-        return y if self.b is None else y + self.b
+        return F.linear(x, self.weight, self.bias)
 
     def __repr__(self) -> str:
-        return f"Linear({self.in_features}, {self.out_features}, bias={self.b is not None})"
+        return (f"Linear(in_features={self.in_features}, out_features={self.out_features}, "
+                f"bias={self.bias is not None})")
 
 
 class MLP(Module):
@@ -99,13 +112,13 @@ class MLP(Module):
     of 16 (`hidden` may be one int for one hidden layer). `activation` is the name
     of a registered elementwise op ('relu', 'tanh') or a callable on tensors; the
     last layer has none (raw scores). Layer k's
-    parameters are named `Wk` and `bk` (from 1) for gl.explain and gl.to_dot.
+    parameters are named `weightk` and `biask` (from 1) for gl.explain and gl.to_dot.
     """
 
     def __init__(self, in_features: int, hidden: Sequence[int], out_features: int,
                  activation: str | Callable = "relu", rng: Seed = None,
                  dtype=np.float64) -> None:
-        rng = np.random.default_rng(rng)
+        rng = resolve(rng, "MLP rng")
         hidden = [hidden] if isinstance(hidden, (int, np.integer)) else list(hidden)
         sizes = [in_features, *hidden, out_features]
         self.layers = [
@@ -150,7 +163,7 @@ class Conv2d(Module):
         self.kernel_size = _pair("Conv2d", "kernel_size", kernel_size)
         self.stride = _pair("Conv2d", "stride", stride)
         self.padding = _pair("Conv2d", "padding", padding, minimum=0)
-        rng = np.random.default_rng(rng)
+        rng = resolve(rng, "Conv2d rng")
         shape = (out_channels, in_channels, *self.kernel_size)
         fan_in = in_channels * self.kernel_size[0] * self.kernel_size[1]
         self.weight = Tensor(_he_normal(rng, shape, fan_in, dtype), requires_grad=True,
@@ -203,31 +216,48 @@ class AvgPool2d(_Pool2d):
 
 class Embedding(Module):
     """A lookup table: `emb(ids)` is the rows `weight[ids]`, shape ids.shape + (embedding_dim,)
-    (the op `embedding`; a repeated id's row grads add up). weight ~ N(0, 1)."""
+    (the op `embedding`; a repeated id's row grads add up). weight ~ N(0, 1).
 
-    def __init__(self, num_embeddings: int, embedding_dim: int, rng: Seed = None,
-                 dtype=np.float64) -> None:
+    padding_idx: a row that starts as zeros and takes no gradient (as PyTorch's), for the
+    id that pads sequences to one length; negative counts from the end.
+    """
+
+    def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None,
+                 rng: Seed = None, dtype=np.float64) -> None:
         num_embeddings = _positive("Embedding", "num_embeddings", num_embeddings)
         embedding_dim = _positive("Embedding", "embedding_dim", embedding_dim)
-        rng = np.random.default_rng(rng)
+        if padding_idx is not None:
+            if isinstance(padding_idx, bool) or not isinstance(padding_idx, (int, np.integer)) \
+                    or not -num_embeddings <= padding_idx < num_embeddings:
+                raise ValueError(
+                    f"Embedding padding_idx: expected None or an int in [-{num_embeddings}, "
+                    f"{num_embeddings}); got {padding_idx!r}"
+                )
+            padding_idx = int(padding_idx) % num_embeddings
+        self.padding_idx = padding_idx
+        rng = resolve(rng, "Embedding rng")
         weights = rng.standard_normal((num_embeddings, embedding_dim)).astype(dtype)
+        if padding_idx is not None:
+            weights[padding_idx] = 0
         self.weight = Tensor(weights, requires_grad=True, name="embedding.weight")
 
     def forward(self, ids) -> Tensor:
-        return F.embedding(ids, self.weight)
+        return F.embedding(ids, self.weight, padding_idx=self.padding_idx)
 
     def __repr__(self) -> str:
-        return f"Embedding({self.weight.shape[0]}, {self.weight.shape[1]})"
+        extra = "" if self.padding_idx is None else f", padding_idx={self.padding_idx}"
+        return f"Embedding({self.weight.shape[0]}, {self.weight.shape[1]}{extra})"
 
 
 class Dropout(Module):
     """In training, zero each element with probability p and scale the rest by 1 / (1 - p);
     in eval mode (`module.eval()`), pass the input through. Each call draws a fresh mask
-    from `rng` (an int seed or a np.random.Generator)."""
+    from `rng` (None: the global generator, `gl.manual_seed`; an int seed; or a
+    np.random.Generator)."""
 
     def __init__(self, p: float = 0.5, rng: Seed = None) -> None:
         self.p = F.check_probability("Dropout", p)
-        self._rng = np.random.default_rng(rng)
+        self._rng = None if rng is None else resolve(rng, "Dropout rng")
 
     def forward(self, x) -> Tensor:
         return F.dropout(x, self.p, training=self.training, rng=self._rng)
@@ -241,7 +271,7 @@ class LayerNorm(Module):
     (the biased variance, plus eps), then scale by `weight` and shift by `bias`."""
 
     def __init__(self, normalized_shape, eps: float = 1e-5, elementwise_affine: bool = True,
-                 dtype=np.float64) -> None:
+                 bias: bool = True, dtype=np.float64) -> None:
         shape = ((normalized_shape,) if isinstance(normalized_shape, (int, np.integer))
                  else tuple(normalized_shape))
         self.normalized_shape = tuple(_positive("LayerNorm", "normalized_shape", n)
@@ -251,8 +281,8 @@ class LayerNorm(Module):
         if elementwise_affine:
             self.weight = Tensor(np.ones(self.normalized_shape, dtype=dtype), requires_grad=True,
                                  name="layer_norm.weight")
-            self.bias = Tensor(np.zeros(self.normalized_shape, dtype=dtype), requires_grad=True,
-                               name="layer_norm.bias")
+            self.bias = (Tensor(np.zeros(self.normalized_shape, dtype=dtype),
+                                requires_grad=True, name="layer_norm.bias") if bias else None)
 
     def forward(self, x) -> Tensor:
         return F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
@@ -302,3 +332,19 @@ class Sigmoid(Module):
 
     def __repr__(self) -> str:
         return "Sigmoid()"
+
+
+class GELU(Module):
+    """x Phi(x), Phi the standard normal CDF: approximate='none' (PyTorch's default, which
+    needs an `erf` op) or 'tanh' (the op `gelu_tanh`)."""
+
+    def __init__(self, approximate: str = "none") -> None:
+        if approximate not in ("none", "tanh"):
+            raise ValueError(f"GELU approximate: expected 'none' or 'tanh'; got {approximate!r}")
+        self.approximate = approximate
+
+    def forward(self, x) -> Tensor:
+        return F.gelu(x, approximate=self.approximate)
+
+    def __repr__(self) -> str:
+        return f"GELU(approximate={self.approximate!r})"

@@ -43,8 +43,8 @@ class Module:
     def forward(self, *inputs):
         raise NotImplementedError(f"{type(self).__name__} must define forward(self, ...)")
 
-    def __call__(self, *inputs):
-        return self.forward(*inputs)
+    def __call__(self, *inputs, **kwargs):
+        return self.forward(*inputs, **kwargs)
 
     def _children(self) -> Iterator[tuple[str, object]]:
         """(name, value) of each public attribute; `Sequential` numbers its layers instead."""
@@ -74,6 +74,59 @@ class Module:
     def parameters(self) -> list[Tensor]:
         """Every tensor that requires grad, in this module and its sub-modules, once each."""
         return [w for _, w in self.named_parameters()]
+
+    def register_buffer(self, name: str, value) -> None:
+        """Hold `value` (an array or a Tensor; None for none yet) as the tensor `name`: a
+        buffer, in `state_dict()` but not a parameter (BatchNorm's running statistics).
+        Any tensor attribute that does not require grad is one."""
+        if not isinstance(name, str) or not name.isidentifier() or name.startswith("_"):
+            raise KeyError(f"{type(self).__name__}.register_buffer: expected a public attribute "
+                           f"name; got {name!r}")
+        if value is not None and not isinstance(value, Tensor):
+            value = Tensor(np.array(value, copy=True), name=name)
+        if value is not None and value.requires_grad:
+            raise ValueError(f"{type(self).__name__}.register_buffer({name!r}): a buffer takes "
+                             "no gradient; got a tensor that requires grad (a parameter)")
+        setattr(self, name, value)
+
+    def named_buffers(self, prefix: str = "") -> Iterator[tuple[str, Tensor]]:
+        """Every tensor that does not require grad once, with its dotted path."""
+        for path, value in self.named_tensors(prefix):
+            if not value.requires_grad:
+                yield path, value
+
+    def buffers(self) -> list[Tensor]:
+        return [t for _, t in self.named_buffers()]
+
+    def children(self) -> list[Module]:
+        """The direct sub-modules."""
+        return [m for path, m in self.named_modules() if path and "." not in path]
+
+    def apply(self, fn) -> Module:
+        """Call `fn(module)` on every sub-module, then on this one (as PyTorch: children
+        first); returns self. `net.apply(init_weights)` re-initialises a network."""
+        for module in reversed(self.modules()):
+            fn(module)
+        return self
+
+    def to(self, dtype=None) -> Module:
+        """Cast every floating tensor (parameters and buffers) to `dtype` in place; returns
+        self. `net.to(np.float32)` (or `"float32"`); there is one device, the CPU, so
+        `to("cpu")` changes nothing and other devices are refused."""
+        if isinstance(dtype, str) and dtype in ("cpu", "cpu:0"):
+            return self
+        try:
+            dtype = np.dtype(dtype)
+        except TypeError:
+            dtype = None
+        if dtype is None or dtype.kind != "f":
+            raise TypeError(f"{type(self).__name__}.to: expected a float dtype such as "
+                            f"np.float32 (gradledger runs on the CPU only)")
+        for _, t in self.named_tensors():
+            if np.asarray(t.data).dtype.kind == "f":
+                t.data = np.asarray(t.data).astype(dtype)
+                t.grad = None
+        return self
 
     def zero_grad(self) -> None:
         """Clear the ledger of every parameter: `w.grad = None`."""

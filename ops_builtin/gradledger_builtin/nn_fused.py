@@ -1,0 +1,367 @@
+"""Fused layer ops: linear, batch_norm, layer_norm, the tanh GELU, an LSTM step, masked_fill.
+
+A layer PyTorch runs as one kernel is one recorded op here too, with one rule, rather
+than the eight or nine elementwise ops and reductions it is made of.
+
+Batch normalisation's statistics (the means and variances, and the sums of the
+backward pass) are accumulated in float64 and rounded once to the input's dtype: numpy
+sums a reduction over non-contiguous axes (a batch norm's N, H, W) one element after
+another, whose float32 rounding error grows with the count, where PyTorch's kernels
+keep it near one rounding. A layer norm reduces x's last, contiguous axes, which numpy
+sums pairwise: it stays in x's dtype. The rules are written with numpy functions and operators
+that registered ops stand for, so they run on Tensors and differentiate again.
+"""
+
+import numpy as np
+from gradledger.errors import OpCallError
+from gradledger.extend import Op, call
+
+from .linalg import matmul_vjp
+
+ANY = "(*)->(*)"
+
+# -- linear ----------------------------------------------------------------------------------
+
+
+def linear(x, weight):
+    """x @ weight.T: weight (out_features, in_features), as torch.nn.functional.linear
+    without its bias (an op has a fixed number of inputs; the bias is an add). A stack of
+    weights (..., out, in) broadcasts as matmul's operands do."""
+    return np.matmul(x, np.swapaxes(weight, -1, -2))
+
+
+def linear_vjp(out_grad, x, weight, out, needs_grad=(True, True)):
+    """matmul's rule for x @ weight^T: x.grad = out_grad @ weight; weight.grad =
+    out_grad^T x, for a matrix weight one matmul of every leading row at once."""
+    if np.ndim(weight) == 2 and np.ndim(x) >= 2:
+        o, k = np.shape(weight)
+        return (np.matmul(out_grad, weight) if needs_grad[0] else None,
+                np.matmul(np.transpose(np.reshape(out_grad, (-1, o))), np.reshape(x, (-1, k)))
+                if needs_grad[1] else None)
+    grad_x, grad_wt = matmul_vjp(out_grad, x, np.swapaxes(weight, -1, -2), out, needs_grad)
+    return grad_x, None if grad_wt is None else np.swapaxes(grad_wt, -1, -2)
+
+
+def linear_sample():
+    """Verifier hint: x (..., in) with 0 to 2 leading axes, weight (out, in)."""
+    from hypothesis import strategies as st
+    from hypothesis.extra import numpy as hnp
+
+    values = st.floats(-3.0, 3.0, allow_nan=False, allow_subnormal=False)
+
+    @st.composite
+    def example(draw):
+        lead = draw(hnp.array_shapes(min_dims=0, max_dims=2, min_side=1, max_side=3))
+        k, o = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+        x = draw(hnp.arrays(np.float64, lead + (k,), elements=values))
+        weight = draw(hnp.arrays(np.float64, (o, k), elements=values))
+        return (x, weight), {}
+
+    return example()
+
+
+# -- normalisation ---------------------------------------------------------------------------
+
+
+def _mean(a, axes, wide=True):
+    """The mean over `axes` (kept); accumulated in float64 for a float array when `wide`."""
+    if wide and a.__class__ is np.ndarray and a.dtype != np.float64:
+        return np.mean(a, axis=axes, keepdims=True, dtype=np.float64).astype(a.dtype)
+    return np.mean(a, axis=axes, keepdims=True)
+
+
+def _sum(a, axes, wide=True):
+    if wide and a.__class__ is np.ndarray and a.dtype != np.float64:
+        return np.sum(a, axis=axes, keepdims=True, dtype=np.float64).astype(a.dtype)
+    return np.sum(a, axis=axes, keepdims=True)
+
+
+def _normalised(x, axes, eps, wide=True):
+    """(x - mean) / sqrt(var + eps) over `axes` (the biased variance), and 1 / sqrt(var + eps)."""
+    centred = x - _mean(x, axes, wide)
+    variance = _mean(centred * centred, axes, wide) + eps
+    # 1 / sqrt on arrays (numpy's power has no fast loop for -0.5); the pow op on Tensors
+    invstd = 1 / np.sqrt(variance) if variance.__class__ is np.ndarray else variance ** -0.5
+    return centred * invstd, invstd
+
+
+def _affine_vjp(out_grad, x, weight, axes, eps, needs_grad, view, param_axes, wide=True):
+    """The normalisation's rule: with xhat the normalised x and g' = out_grad * weight,
+    x.grad = invstd (g' - mean(g') - xhat mean(g' xhat)); weight.grad = sum(out_grad xhat);
+    bias.grad = sum(out_grad), the statistics over `axes`, the parameters' sums over
+    `param_axes`; `view` is the shape weight broadcasts against x as."""
+    xhat, invstd = _normalised(x, axes, eps, wide)
+    shape = np.shape(weight)
+    w = np.reshape(weight, view) if view != shape else weight
+    grad_x = grad_w = grad_b = None
+    if needs_grad[0]:
+        scaled = out_grad * w
+        grad_x = invstd * (scaled - _mean(scaled, axes, wide)
+                           - xhat * _mean(scaled * xhat, axes, wide))
+    if needs_grad[1]:
+        grad_w = np.reshape(_sum(out_grad * xhat, param_axes), shape)
+    if needs_grad[2]:
+        grad_b = np.reshape(_sum(out_grad, param_axes), shape)
+    return grad_x, grad_w, grad_b
+
+
+def _batch_axes(x, weight, bias):
+    shape = np.shape(x)
+    if len(shape) < 2:
+        raise OpCallError(f"batch_norm takes x of shape (N, C, ...); got shape {shape}")
+    c = shape[1]
+    if np.shape(weight) != (c,) or np.shape(bias) != (c,):
+        raise OpCallError(
+            f"batch_norm: weight and bias must have shape (C,) = ({c},) for x of shape "
+            f"{shape}; got {np.shape(weight)} and {np.shape(bias)}"
+        )
+    return (0, *range(2, len(shape))), (1, c) + (1,) * (len(shape) - 2)
+
+
+def batch_norm(x, weight, bias, eps=1e-5):
+    """Training-mode batch normalisation of x (N, C, ...) per channel C: the statistics over
+    every axis but C, then `* weight + bias` (each (C,)), as torch.nn.functional.batch_norm
+    with training=True."""
+    axes, channel = _batch_axes(x, weight, bias)
+    xhat, _ = _normalised(x, axes, eps)
+    return xhat * np.reshape(weight, channel) + np.reshape(bias, channel)
+
+
+def batch_norm_vjp(out_grad, x, weight, bias, out, eps=1e-5, needs_grad=(True, True, True)):
+    axes, channel = _batch_axes(x, weight, bias)
+    return _affine_vjp(out_grad, x, weight, axes, eps, needs_grad, channel, axes)
+
+
+def _layer_axes(x, weight, bias):
+    shape, normalized = np.shape(x), np.shape(weight)
+    k = len(normalized)
+    if k == 0 or shape[len(shape) - k:] != normalized or np.shape(bias) != normalized:
+        raise OpCallError(
+            f"layer_norm: weight and bias must have the shape of x's last dimensions (the "
+            f"normalized_shape); got x {shape}, weight {normalized}, bias {np.shape(bias)}"
+        )
+    return tuple(range(-k, 0))
+
+
+def layer_norm(x, weight, bias, eps=1e-5):
+    """(x - mean) / sqrt(var + eps) over x's last weight.ndim dimensions (the biased
+    variance), then `* weight + bias`: torch.nn.functional.layer_norm."""
+    xhat, _ = _normalised(x, _layer_axes(x, weight, bias), eps, wide=False)
+    return xhat * weight + bias
+
+
+def layer_norm_vjp(out_grad, x, weight, bias, out, eps=1e-5, needs_grad=(True, True, True)):
+    axes = _layer_axes(x, weight, bias)
+    leading = tuple(range(np.ndim(x) - len(axes)))
+    return _affine_vjp(out_grad, x, weight, axes, eps, needs_grad, np.shape(weight), leading,
+                       wide=False)
+
+
+def _spread(draw, shape):
+    """Values at least 0.2 apart, so that no slice's variance is near 0 (the verifier nudges
+    every number; a near-constant slice makes 1 / sqrt(var + eps) steep)."""
+    from hypothesis import strategies as st
+
+    size = int(np.prod(shape))
+    order = draw(st.permutations(range(size)))
+    return np.reshape(np.asarray(order, dtype=np.float64) * 0.2 - 0.1 * size, shape)
+
+
+def batch_norm_sample():
+    """Verifier hint: x (N, C, ...) with N * (spatial size) >= 2, weight and bias (C,)."""
+    from hypothesis import strategies as st
+    from hypothesis.extra import numpy as hnp
+
+    values = st.floats(-2.0, 2.0, allow_nan=False, allow_subnormal=False)
+
+    @st.composite
+    def example(draw):
+        n, c = draw(st.integers(2, 3)), draw(st.integers(1, 3))
+        spatial = draw(st.sampled_from([(), (2,), (2, 1)]))
+        x = _spread(draw, (n, c, *spatial))
+        weight = draw(hnp.arrays(np.float64, (c,), elements=values))
+        bias = draw(hnp.arrays(np.float64, (c,), elements=values))
+        return (x, weight, bias), {"eps": draw(st.sampled_from([1e-5, 0.1]))}
+
+    return example()
+
+
+def layer_norm_sample():
+    """Verifier hint: x (..., normalized_shape) with at least 2 normalised numbers."""
+    from hypothesis import strategies as st
+    from hypothesis.extra import numpy as hnp
+
+    values = st.floats(-2.0, 2.0, allow_nan=False, allow_subnormal=False)
+
+    @st.composite
+    def example(draw):
+        lead = draw(st.sampled_from([(), (2,), (2, 1)]))
+        normalized = draw(st.sampled_from([(2,), (3,), (2, 2)]))
+        x = _spread(draw, lead + normalized)
+        weight = draw(hnp.arrays(np.float64, normalized, elements=values))
+        bias = draw(hnp.arrays(np.float64, normalized, elements=values))
+        return (x, weight, bias), {"eps": draw(st.sampled_from([1e-5, 0.1]))}
+
+    return example()
+
+
+# -- activations -----------------------------------------------------------------------------
+
+GELU_C = float(np.sqrt(2.0 / np.pi))  # a Python float: float32 stays float32
+GELU_A = 0.044715
+
+
+def gelu_tanh(x):
+    """0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), PyTorch's GELU(approximate='tanh')
+    (the cube as two multiplications, never numpy's slow power loop)."""
+    inner = GELU_C * (x + GELU_A * (x * x * x))
+    return 0.5 * x * (1.0 + np.tanh(inner))
+
+
+def gelu_tanh_local(x, out):
+    """0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2/pi) (1 + 3 0.044715 x^2), t = tanh(inner)."""
+    t = np.tanh(GELU_C * (x + GELU_A * (x * x * x)))
+    return (0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * GELU_C * (1.0 + 3.0 * GELU_A * (x * x)),)
+
+
+# -- recurrent -------------------------------------------------------------------------------
+
+
+def _sigmoid(x):
+    return call("sigmoid", x)
+
+
+def _lstm_gates(gates, bias):
+    """The activated gates i, f, g, o (PyTorch's order) of gates + bias, split four ways."""
+    z = gates + bias
+    h = np.shape(z)[-1] // 4
+    return (_sigmoid(z[..., :h]), _sigmoid(z[..., h:2 * h]), np.tanh(z[..., 2 * h:3 * h]),
+            _sigmoid(z[..., 3 * h:]))
+
+
+def _lstm_check(gates, bias, c):
+    g, b, cs = np.shape(gates), np.shape(bias), np.shape(c)
+    if not g or g[-1] % 4 or b != (g[-1],) or cs != (*g[:-1], g[-1] // 4):
+        raise OpCallError(
+            f"lstm_cell takes gates (..., 4 hidden), bias (4 hidden,) and c (..., hidden); got "
+            f"gates {g}, bias {b}, c {cs}"
+        )
+
+
+def lstm_cell(gates, bias, c):
+    """One LSTM step from its pre-activations: with i, f, g, o the activated gates of
+    gates + bias, c' = f c + i g and h' = o tanh(c'). Returns h' and c' side by side,
+    (..., 2 hidden): one output, split by the caller."""
+    _lstm_check(gates, bias, c)
+    i, f, g, o = _lstm_gates(gates, bias)
+    c_next = f * c + i * g
+    return np.concatenate([o * np.tanh(c_next), c_next], axis=-1)
+
+
+def lstm_cell_vjp(out_grad, gates, bias, c, out, needs_grad=(True, True, True)):
+    """Through c' and h': dc' = grad_c' + grad_h' o (1 - tanh(c')^2); each gate's grad is its
+    activation's derivative times what multiplies it; bias.grad sums the gates' grad over
+    the leading axes; c.grad = dc' f."""
+    hidden = np.shape(c)[-1]
+    grad_h, grad_c = out_grad[..., :hidden], out_grad[..., hidden:]
+    i, f, g, o = _lstm_gates(gates, bias)
+    t = np.tanh(out[..., hidden:])
+    dc = grad_c + grad_h * o * (1 - t * t)
+    d_gates = np.concatenate([dc * g * i * (1 - i), dc * c * f * (1 - f), dc * i * (1 - g * g),
+                              grad_h * t * o * (1 - o)], axis=-1)
+    grad_bias = None
+    if needs_grad[1]:
+        lead = tuple(range(np.ndim(d_gates) - 1))
+        grad_bias = np.sum(d_gates, axis=lead) if lead else d_gates
+    return d_gates if needs_grad[0] else None, grad_bias, dc * f if needs_grad[2] else None
+
+
+def lstm_cell_sample():
+    """Verifier hint: gates (N, 4H), bias (4H,), c (N, H), moderate values."""
+    from hypothesis import strategies as st
+    from hypothesis.extra import numpy as hnp
+
+    values = st.floats(-3.0, 3.0, allow_nan=False, allow_subnormal=False)
+
+    @st.composite
+    def example(draw):
+        lead = draw(st.sampled_from([(), (1,), (2,), (2, 1)]))
+        h = draw(st.integers(1, 3))
+        gates = draw(hnp.arrays(np.float64, lead + (4 * h,), elements=values))
+        bias = draw(hnp.arrays(np.float64, (4 * h,), elements=values))
+        c = draw(hnp.arrays(np.float64, lead + (h,), elements=values))
+        return (gates, bias, c), {}
+
+    return example()
+
+
+# -- masking ---------------------------------------------------------------------------------
+
+
+def masked_fill(x, mask, value=0.0):
+    """x with `value` where the boolean mask (broadcasting against x) holds, as
+    torch.Tensor.masked_fill."""
+    mask = np.asarray(mask)
+    if mask.dtype != np.bool_:
+        raise OpCallError(f"mask must be boolean (for example x > 0); got dtype {mask.dtype}")
+    dtype = np.result_type(x)
+    return np.where(mask, np.asarray(value, dtype=dtype), x)
+
+
+def masked_fill_local(x, mask, out, value=0.0):
+    """1 where x was kept, 0 where it was filled; the mask takes no gradient."""
+    return np.logical_not(mask), None
+
+
+def masked_fill_sample():
+    """Verifier hint: a boolean mask broadcasting against x, and a fill value."""
+    from hypothesis import strategies as st
+    from hypothesis.extra import numpy as hnp
+
+    @st.composite
+    def example(draw):
+        shapes = draw(hnp.mutually_broadcastable_shapes(num_shapes=2, max_side=4))
+        values = st.floats(-10.0, 10.0, allow_nan=False, allow_subnormal=False)
+        x = draw(hnp.arrays(np.float64, shapes.input_shapes[0], elements=values))
+        mask = draw(hnp.arrays(np.bool_, shapes.input_shapes[1]))
+        return (x, mask), {"value": draw(st.sampled_from([0.0, -1e9, 2.5]))}
+
+    return example()
+
+
+OPS = [
+    Op("linear", linear, vjp=linear_vjp, signature="(n?,k),(o,k)->(n?,o)", sample=linear_sample,
+       doc="x @ weight.T, weight (out_features, in_features): PyTorch's F.linear without "
+           "its bias\n\n"
+           "One recorded op for a Linear layer's product (gl.nn.Linear adds its bias after). "
+           "x may have any number of leading axes; weight.grad sums over them."),
+    Op("batch_norm", batch_norm, vjp=batch_norm_vjp, signature="(*),(*),(*)->(*)",
+       sample=batch_norm_sample,
+       doc="training-mode batch normalisation of x (N, C, ...) per channel; weight, bias (C,); "
+           "eps\n\n"
+           "torch.nn.functional.batch_norm with training=True, as one op: the mean and biased "
+           "variance over every axis but C (accumulated in float64, rounded once), then "
+           "(x - mean) / sqrt(var + eps) * weight + bias. gl.nn.BatchNorm1d/2d keep the "
+           "running statistics and use them in eval mode."),
+    Op("layer_norm", layer_norm, vjp=layer_norm_vjp, signature="(*),(*),(*)->(*)",
+       sample=layer_norm_sample,
+       doc="(x - mean) / sqrt(var + eps) * weight + bias over x's last weight.ndim axes\n\n"
+           "torch.nn.functional.layer_norm with a weight and bias of the normalized_shape, as "
+           "one op; the biased variance, statistics accumulated in float64."),
+    Op("gelu_tanh", gelu_tanh, local_grad=gelu_tanh_local, signature="()->()",
+       doc="GELU, tanh approximation: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))\n\n"
+           "torch.nn.functional.gelu(x, approximate='tanh'); gl.nn.GELU('tanh') calls it."),
+    Op("lstm_cell", lstm_cell, vjp=lstm_cell_vjp, signature="(*),(*),(*)->(*)",
+       sample=lstm_cell_sample,
+       doc="one LSTM step from pre-activations: [h', c'] (..., 2H) of gates (..., 4H) + bias "
+           "(4H,) and c (..., H)\n\n"
+           "Gates in PyTorch's order i, f, g, o: c' = sigmoid(f) c + sigmoid(i) tanh(g), "
+           "h' = sigmoid(o) tanh(c'), returned side by side as one array (split it in two on "
+           "the last axis). gl.nn.LSTM and LSTMCell call it with gates = "
+           "x W_ih^T + b_ih + h W_hh^T and bias = b_hh."),
+    Op("masked_fill", masked_fill, local_grad=masked_fill_local, signature="(),()->()",
+       constants=(1,), sample=masked_fill_sample,
+       doc="x with value where the boolean mask holds; the mask takes no gradient\n\n"
+           "torch.Tensor.masked_fill: x.masked_fill(mask, value). The filled places get no "
+           "gradient."),
+]

@@ -1,0 +1,91 @@
+"""The fused layer ops (linear, batch_norm, layer_norm, gelu_tanh, lstm_cell, masked_fill) on fixed
+inputs:
+grads against central differences, forwards against their definitions."""
+
+import gradledger as gl
+import numpy as np
+import pytest
+from opcheck import check_against_nudge
+
+rng = np.random.default_rng(22)
+
+GRAD_CASES = [
+    ("linear 2-d", "linear", [rng.normal(size=(4, 3)), rng.normal(size=(2, 3))], {}, ()),
+    ("linear 3-d input", "linear", [rng.normal(size=(2, 4, 3)), rng.normal(size=(5, 3))], {}, ()),
+    ("linear vector", "linear", [rng.normal(size=(3,)), rng.normal(size=(2, 3))], {}, ()),
+    ("batch_norm (N, C)", "batch_norm",
+     [rng.normal(size=(5, 3)), rng.normal(size=3), rng.normal(size=3)], {}, ()),
+    ("batch_norm (N, C, H, W)", "batch_norm",
+     [rng.normal(size=(2, 3, 2, 2)), rng.normal(size=3), rng.normal(size=3)], {"eps": 0.1}, ()),
+    ("layer_norm last axis", "layer_norm",
+     [rng.normal(size=(3, 4)), rng.normal(size=4), rng.normal(size=4)], {}, ()),
+    ("layer_norm last two axes", "layer_norm",
+     [rng.normal(size=(2, 3, 2)), rng.normal(size=(3, 2)), rng.normal(size=(3, 2))], {}, ()),
+    ("gelu_tanh", "gelu_tanh", [rng.normal(size=(3, 4)) * 3], {}, ()),
+    ("lstm_cell", "lstm_cell",
+     [rng.normal(size=(2, 8)), rng.normal(size=8), rng.normal(size=(2, 2))], {}, ()),
+    ("masked_fill", "masked_fill", [rng.normal(size=(3, 4)), rng.random((1, 4)) > 0.5],
+     {"value": -2.0}, (1,)),
+]
+
+
+@pytest.mark.parametrize("name,arrays,params,constants", [c[1:] for c in GRAD_CASES],
+                         ids=[c[0] for c in GRAD_CASES])
+def test_fused_op_grad_matches_central_differences(name, arrays, params, constants):
+    check_against_nudge(name, arrays, params, constants)
+
+
+def test_layer_norm_and_batch_norm_forwards_are_the_definitions():
+    x = rng.normal(size=(4, 3, 2))
+    w, b = rng.normal(size=(3, 2)), rng.normal(size=(3, 2))
+    mean, var = x.mean(axis=(1, 2), keepdims=True), x.var(axis=(1, 2), keepdims=True)
+    np.testing.assert_allclose(gl.layer_norm(gl.tensor(x), w, b).data,
+                               (x - mean) / np.sqrt(var + 1e-5) * w + b, rtol=1e-12)
+    w, b = rng.normal(size=3), rng.normal(size=3)
+    mean, var = x.mean(axis=(0, 2), keepdims=True), x.var(axis=(0, 2), keepdims=True)
+    np.testing.assert_allclose(gl.batch_norm(gl.tensor(x), w, b).data,
+                               (x - mean) / np.sqrt(var + 1e-5) * w[:, None] + b[:, None],
+                               rtol=1e-12)
+
+
+def test_fused_ops_differentiate_twice():
+    x = gl.tensor(rng.normal(size=(3, 4)), requires_grad=True)
+    w = gl.tensor(rng.normal(size=4), requires_grad=True)
+    assert gl.verify.gradcheck(lambda x, w: gl.sum(gl.layer_norm(x, w, w) ** 2), x.data, w.data)
+    (grad,) = gl.grad(gl.sum(gl.gelu_tanh(x) * x), x, create_graph=True)
+    (second,) = gl.grad(gl.sum(grad), x)
+    h = 1e-3
+    numeric = (np.sum(_gelu_grad_sum(x.data + h)) - np.sum(_gelu_grad_sum(x.data - h))) / (2 * h)
+    assert float(np.sum(np.asarray(second))) == pytest.approx(numeric, rel=1e-5)
+
+
+def _gelu_grad_sum(x):
+    """d/dx of gelu_tanh(x) * x, elementwise, by central differences of the forward."""
+    def f(v):
+        return 0.5 * v * (1 + np.tanh(np.sqrt(2 / np.pi) * (v + 0.044715 * v ** 3))) * v
+
+    h = 1e-5
+    return (f(x + h) - f(x - h)) / (2 * h)
+
+
+def test_lstm_cell_is_the_gate_equations_side_by_side():
+    gates, bias, c = rng.normal(size=(3, 8)), rng.normal(size=8), rng.normal(size=(3, 2))
+    h_next, c_next = gl.split(gl.lstm_cell(gl.tensor(gates), bias, c), 2, axis=-1)
+    z = gates + bias
+    i, f, g, o = 1 / (1 + np.exp(-z[:, :2])), 1 / (1 + np.exp(-z[:, 2:4])), np.tanh(
+        z[:, 4:6]), 1 / (1 + np.exp(-z[:, 6:]))
+    np.testing.assert_allclose(c_next.data, f * c + i * g, rtol=1e-12)
+    np.testing.assert_allclose(h_next.data, o * np.tanh(f * c + i * g), rtol=1e-12)
+    ct = gl.tensor(c, requires_grad=True)
+    gl.sum(gl.lstm_cell(gl.tensor(gates), bias, ct)[:, 2:]).backward()  # c' only
+    np.testing.assert_allclose(ct.grad, f, rtol=1e-12)
+    with pytest.raises(gl.OpCallError, match=r"got gates \(3, 8\), bias \(8,\), c \(3, 3\)"):
+        gl.lstm_cell(gl.tensor(gates), bias, np.zeros((3, 3)))
+
+
+def test_fused_ops_refuse_mismatched_parameters_naming_the_shapes():
+    x = gl.ones(2, 3)
+    with pytest.raises(gl.OpCallError, match=r"weight and bias must have shape \(C,\) = \(3,\)"):
+        gl.batch_norm(x, np.ones(2), np.zeros(2))
+    with pytest.raises(gl.OpCallError, match="layer_norm: weight and bias must have the shape"):
+        gl.layer_norm(x, np.ones(2), np.zeros(2))

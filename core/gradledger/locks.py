@@ -27,6 +27,10 @@ to an op directly, not in a Tensor, are copied at the call by the tape.)
 Each lock is owned by one recorded call (its `ticket`), and release is idempotent:
 a KeyboardInterrupt anywhere in lock or release, or a release run twice (by backward
 and again by the call's finalizer), leaves no array locked once its owners are gone.
+A call's finalizer can itself be cut short by a KeyboardInterrupt arriving as it starts
+(Python then drops the interrupt, printing it): a weak reference to each call, whose
+callback is C code that cannot be interrupted, reports its death, and the next lock or
+release lets go of what such a call still held.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from __future__ import annotations
 import sys
 import threading
 import weakref
+from functools import partial
 
 import numpy as np
 
@@ -42,6 +47,11 @@ _lock = threading.RLock()
 # (an entry exists only for an array gradledger made read-only, and holds it alive)
 _held: dict[int, list] = {}
 _deferred: list = []  # weak refs to released views whose base was still locked
+# ticket -> (weak ref to the call, what it locked), until the call releases; the weak
+# ref's callback files the ticket in `_dead` if the call dies first (see `_bury`)
+_owned: dict[int, tuple] = {}
+_dead: dict[int, object] = {}
+_report_death = _dead.__setitem__
 _refcount = getattr(sys, "getrefcount", None)
 
 
@@ -52,11 +62,16 @@ def lock(node) -> None:
     it locked, for the node's release). A saved array that may change through a view
     made before the call is replaced, in `node.arrays` / `node.out`, by a read-only copy.
     """
+    if _interrupted:
+        _raise_interrupt()
     node.locked = locked = []
     key = node.ticket
+    _owned[key] = (weakref.ref(node, partial(_report_death, key)), locked)
     fresh: list = []  # the arrays this call was first to lock, which nothing owns yet
     exposed = False
     with _lock:
+        if _dead:
+            _bury()
         for array in node.arrays:
             if array.__class__ is np.ndarray and _lock_with_bases(array, locked, key, fresh):
                 exposed = True
@@ -191,6 +206,8 @@ def release(node) -> None:
     """Let go of what `node` locked (`node.locked`), and clear it."""
     with _lock:
         _release(node)
+        if _dead:
+            _bury()
         if _deferred:
             _retry_deferred()
 
@@ -200,28 +217,58 @@ def release_all(nodes) -> None:
     with _lock:
         for node in nodes:
             _release(node)
+        if _dead:
+            _bury()
         if _deferred:
             _retry_deferred()
 
 
 def release_dying(node) -> None:
     """`release`, from a node's finalizer. Python drops an exception raised in a
-    finalizer (it prints it), so a KeyboardInterrupt arriving part-way is not lost: the
-    release is finished (it is idempotent) and the interrupt raised again."""
+    finalizer (it prints it), so a KeyboardInterrupt arriving part-way is caught: the
+    release is finished (it is idempotent), and the interrupt is raised again by the
+    next op call (`lock`)."""
     try:
         release(node)
     except KeyboardInterrupt:
+        interrupted_in_finalizer()
         release(node)
-        import _thread
 
-        _thread.interrupt_main()
+
+def interrupted_in_finalizer() -> None:
+    """Note a KeyboardInterrupt a finalizer caught, for the next op call to raise. (What
+    the finalizer had not released yet, `_bury` releases once the call is gone.)"""
+    global _interrupted
+    _interrupted = True
+
+
+_interrupted = False  # a KeyboardInterrupt caught in a finalizer, for the next op to raise
+
+
+def _raise_interrupt() -> None:
+    global _interrupted
+    _interrupted = False
+    raise KeyboardInterrupt("(caught while a dropped graph released its arrays)")
 
 
 def _release(node) -> None:
     locked = node.locked
-    if not locked:
+    if locked is None:
         return
-    key = node.ticket
+    _unlock(node.ticket, locked)
+    node.locked = None
+
+
+def _bury() -> None:
+    """Release what calls that died without releasing still held."""
+    for key in list(_dead):
+        owned = _owned.get(key)
+        if owned is not None:
+            _unlock(key, owned[1])
+        _dead.pop(key, None)
+
+
+def _unlock(key: int, locked: list) -> None:
     # Bases come first in `locked`, so they unlock before their views. Each step can be
     # repeated: an interrupted release, run again, finishes the job.
     for array in locked:
@@ -234,7 +281,7 @@ def _release(node) -> None:
             continue
         _make_writeable(array)
         _held.pop(id(array), None)
-    node.locked = None
+    _owned.pop(key, None)
 
 
 def _make_writeable(array: np.ndarray) -> bool:
@@ -258,4 +305,6 @@ def _retry_deferred() -> None:
 def is_locked(array) -> bool:
     """True while some live graph holds `array` for its backward pass."""
     with _lock:
+        if _dead:
+            _bury()
         return id(array) in _held

@@ -67,10 +67,11 @@ class Node:
 class LockingNode(Node):
     """A Node that saved numpy arrays: they stay read-only until it frees them or dies.
 
-    Only these nodes pay for a finalizer; a graph of numpy scalars never does.
+    Only these nodes pay for a finalizer; a graph of numpy scalars never does. (The locks
+    module also holds a weak reference to each, in case its finalizer is interrupted.)
     """
 
-    __slots__ = ()
+    __slots__ = ("__weakref__",)
 
     def free(self) -> None:
         Node.free(self)
@@ -82,11 +83,12 @@ class LockingNode(Node):
         # (None), and nobody is left to write into the arrays anyway. (The two functions
         # are bound as defaults because this module's own globals may be gone too.)
         try:
-            locked = self.locked
+            if self.locked and not _finalizing():
+                _release(self)
         except AttributeError:  # `apply` was interrupted before it filled the slot
-            return
-        if locked and not _finalizing():
-            _release(self)
+            pass
+        except KeyboardInterrupt:  # before `_release` began: locks.release_dying says more
+            locks.interrupted_in_finalizer()
 
 
 NODES = (Node, LockingNode)

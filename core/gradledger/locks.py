@@ -28,9 +28,11 @@ Each lock is owned by one recorded call (its `ticket`), and release is idempoten
 a KeyboardInterrupt anywhere in lock or release, or a release run twice (by backward
 and again by the call's finalizer), leaves no array locked once its owners are gone.
 A call's finalizer can itself be cut short by a KeyboardInterrupt arriving as it starts
-(Python then drops the interrupt, printing it): a weak reference to each call, whose
-callback is C code that cannot be interrupted, reports its death, and the next lock or
-release lets go of what such a call still held.
+(Python then drops the interrupt, printing it, and nothing of the finalizer runs): the
+locks module keeps each call's list of locked arrays until the call releases it, and a
+list that nobody else holds any more belonged to a call that died without releasing.
+`_sweep` releases those: at the end of each backward pass, every 4,096 locks, and before
+`is_locked` answers.
 """
 
 from __future__ import annotations
@@ -38,7 +40,6 @@ from __future__ import annotations
 import sys
 import threading
 import weakref
-from functools import partial
 
 import numpy as np
 
@@ -47,11 +48,10 @@ _lock = threading.RLock()
 # (an entry exists only for an array gradledger made read-only, and holds it alive)
 _held: dict[int, list] = {}
 _deferred: list = []  # weak refs to released views whose base was still locked
-# ticket -> (weak ref to the call, what it locked), until the call releases; the weak
-# ref's callback files the ticket in `_dead` if the call dies first (see `_bury`)
-_owned: dict[int, tuple] = {}
-_dead: dict[int, object] = {}
-_report_death = _dead.__setitem__
+# ticket -> the list of what that call locked (its `locked`), until the call releases
+_owned: dict[int, list] = {}
+_SWEEP_EVERY = 4096
+_until_sweep = _SWEEP_EVERY
 _refcount = getattr(sys, "getrefcount", None)
 
 
@@ -62,16 +62,18 @@ def lock(node) -> None:
     it locked, for the node's release). A saved array that may change through a view
     made before the call is replaced, in `node.arrays` / `node.out`, by a read-only copy.
     """
+    global _until_sweep
     if _interrupted:
         _raise_interrupt()
     node.locked = locked = []
     key = node.ticket
-    _owned[key] = (weakref.ref(node, partial(_report_death, key)), locked)
+    _owned[key] = locked
     fresh: list = []  # the arrays this call was first to lock, which nothing owns yet
     exposed = False
     with _lock:
-        if _dead:
-            _bury()
+        _until_sweep -= 1
+        if not _until_sweep:
+            _sweep()
         for array in node.arrays:
             if array.__class__ is np.ndarray and _lock_with_bases(array, locked, key, fresh):
                 exposed = True
@@ -205,20 +207,35 @@ def frozen_copy(array: np.ndarray) -> np.ndarray:
 def release(node) -> None:
     """Let go of what `node` locked (`node.locked`), and clear it."""
     with _lock:
-        _release(node)
-        if _dead:
-            _bury()
+        locked = node.locked
+        if locked is not None:
+            _unlock(node.ticket, locked)
+            node.locked = None
         if _deferred:
             _retry_deferred()
 
 
 def release_all(nodes) -> None:
-    """`release` for each of `nodes` (a backward pass's freed calls), under one lock."""
+    """`release` for each of `nodes` (a backward pass's freed calls), under one lock; then
+    a sweep for calls that died without releasing."""
+    get, pop, owned = _held.get, _held.pop, _owned.pop
     with _lock:
         for node in nodes:
-            _release(node)
-        if _dead:
-            _bury()
+            locked = node.locked
+            if locked is None:
+                continue
+            key = node.ticket
+            for array in locked:  # `_unlock`, inlined: this runs once per array of a pass
+                entry = get(id(array))
+                if entry is not None:
+                    owners = entry[1]
+                    owners.discard(key)
+                    if not owners:
+                        _make_writeable(array)
+                        pop(id(array), None)
+            owned(key, None)
+            node.locked = None
+        _sweep()
         if _deferred:
             _retry_deferred()
 
@@ -251,28 +268,37 @@ def _raise_interrupt() -> None:
     raise KeyboardInterrupt("(caught while a dropped graph released its arrays)")
 
 
-def _release(node) -> None:
-    locked = node.locked
-    if locked is None:
+def _sweep() -> None:
+    """Release what calls that died without releasing still held: their lists of locked
+    arrays, which only `_owned` holds now."""
+    global _until_sweep
+    _until_sweep = _SWEEP_EVERY
+    if _refcount is None:
         return
-    _unlock(node.ticket, locked)
-    node.locked = None
+    for key, holders in _holders(_owned):
+        if holders <= _LONE:
+            _unlock(key, _owned[key])
 
 
-def _bury() -> None:
-    """Release what calls that died without releasing still held."""
-    for key in list(_dead):
-        owned = _owned.get(key)
-        if owned is not None:
-            _unlock(key, owned[1])
-        _dead.pop(key, None)
+def _holders(owned: dict) -> list:
+    """(ticket, references to its list) for each entry of `owned`."""
+    return [(key, _refcount(locked)) for key, locked in owned.items()]
+
+
+def _lone_refs() -> int:
+    """What `_holders` counts for a list only `owned` holds (measured on one)."""
+    return _holders({0: []})[0][1] if _refcount is not None else 0
+
+
+_LONE = _lone_refs()
 
 
 def _unlock(key: int, locked: list) -> None:
     # Bases come first in `locked`, so they unlock before their views. Each step can be
     # repeated: an interrupted release, run again, finishes the job.
+    get = _held.get
     for array in locked:
-        entry = _held.get(id(array))
+        entry = get(id(array))
         if entry is None:
             continue
         owners = entry[1]
@@ -305,6 +331,5 @@ def _retry_deferred() -> None:
 def is_locked(array) -> bool:
     """True while some live graph holds `array` for its backward pass."""
     with _lock:
-        if _dead:
-            _bury()
+        _sweep()
         return id(array) in _held

@@ -67,11 +67,10 @@ class Node:
 class LockingNode(Node):
     """A Node that saved numpy arrays: they stay read-only until it frees them or dies.
 
-    Only these nodes pay for a finalizer; a graph of numpy scalars never does. (The locks
-    module also holds a weak reference to each, in case its finalizer is interrupted.)
+    Only these nodes pay for a finalizer; a graph of numpy scalars never does.
     """
 
-    __slots__ = ("__weakref__",)
+    __slots__ = ()
 
     def free(self) -> None:
         Node.free(self)

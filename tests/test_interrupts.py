@@ -150,7 +150,8 @@ def breakers(code) -> frozenset:
     """The offsets in `code` where a pending KeyboardInterrupt can be raised: right after
     each call returns, and at each backward jump."""
     instructions = list(dis.get_instructions(code))
-    after_calls = {following.offset for ins, following in zip(instructions, instructions[1:])
+    after_calls = {following.offset
+                   for ins, following in zip(instructions[:-1], instructions[1:], strict=True)
                    if ins.opname.startswith("CALL")}
     jumps = {ins.offset for ins in instructions if ins.opname.startswith("JUMP_BACKWARD")}
     return frozenset(after_calls | jumps)
@@ -196,7 +197,8 @@ def test_keyboard_interrupts_at_random_points_of_300_passes_leave_nothing_locked
     batch = rng.standard_normal((2, 3))
     unraisable = []
     previous_hook = sys.unraisablehook
-    sys.unraisablehook = lambda report: unraisable.append((repr(report.exc_value), repr(report.object)))
+    sys.unraisablehook = lambda report: unraisable.append(
+        (repr(report.exc_value), repr(report.object)))  # (not the report: it holds frames)
     try:
         def fresh_params():
             return [gl.tensor(rng.standard_normal((3, 3)), requires_grad=True),

@@ -86,15 +86,13 @@ def test_arrays_that_were_read_only_already_are_left_read_only():
     assert not constant.flags.writeable
 
 
-def test_a_view_saved_as_a_constant_cannot_be_changed_through_its_base():
+def test_a_constant_array_is_a_value_changing_it_or_its_base_later_changes_nothing():
     x = gl.tensor([1.0, 1.0], requires_grad=True)
     base = np.array([1.0, 2.0, 3.0, 4.0])
     loss = gl.sum(x * base[:2])
-    with pytest.raises(ValueError, match="read-only"):
-        base[0] = 100.0
+    base[0] = 100.0  # copied at the call: the graph keeps what the forward used
     loss.backward()
     np.testing.assert_array_equal(x.grad, [1.0, 2.0])
-    base[0] = 100.0  # released with the graph
 
 
 def test_a_view_released_while_its_base_is_still_held_becomes_writable_with_it():

@@ -16,15 +16,23 @@ of them), makes fresh leaves of the inputs, and returns Tensors.
 - `hvp` is the gradient of `<grad f, v>`: two reverse passes, the Hessian never formed.
 - `jacobian` takes one reverse pass per output element; `hessian` is the jacobian of
   the gradient (one recorded reverse pass, then one per input element).
+
+Modes compose as in PyTorch: `create_graph=True` records the booking even inside
+`no_grad()` (recording is what it asks for), and the helpers record `func` even there.
+With `create_graph=True` a helper's results stay connected to the caller's inputs that
+require grad (each input enters `func` through a recorded identity, PyTorch's
+`view_as`), so they can be differentiated with respect to those inputs again.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from .errors import BackwardError
+from .grad_mode import enable_grad
 from .tape import Output, _seed, walk
 from .tensor import Tensor
 
@@ -105,12 +113,30 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph: bool | None = None,
 # -- torch.autograd.functional ---------------------------------------------------------
 
 
-def _leaves(inputs) -> tuple[list[Tensor], bool]:
-    """Fresh leaves that require grad, from a Tensor, an array, or a tuple of them."""
+def _recording(helper: Callable) -> Callable:
+    """Run a functional helper with recording on, even inside `no_grad()` (as PyTorch's)."""
+
+    @functools.wraps(helper)
+    def run(*args, **kwargs):
+        with enable_grad():
+            return helper(*args, **kwargs)
+
+    return run
+
+
+def _leaves(inputs, create_graph: bool = False) -> tuple[list[Tensor], bool]:
+    """The tensors `func` is called with, from a Tensor, an array, or a tuple of them:
+    fresh leaves that require grad; with `create_graph`, an input that requires grad
+    enters through a recorded identity instead, so that the results stay connected to it."""
+    from .ops import ops
+
     single = not isinstance(inputs, (tuple, list))
     items = [inputs] if single else list(inputs)
     leaves = []
     for item in items:
+        if create_graph and isinstance(item, Tensor) and item.requires_grad:
+            leaves.append(ops.reshape(item, shape=item.shape))
+            continue
         data = item.data if isinstance(item, Tensor) else item
         array = np.array(data, dtype=np.result_type(data, np.float64)
                          if np.asarray(data).dtype.kind != "f" else None)
@@ -139,9 +165,10 @@ def _detached(t: Tensor, keep: bool) -> Tensor:
     return t if keep else t.detach()
 
 
+@_recording
 def vjp(func: Callable, inputs, v=None, create_graph: bool = False) -> tuple:
     """`(func(inputs), v^T J)`: the vector-Jacobian product, one reverse pass."""
-    leaves, single = _leaves(inputs)
+    leaves, single = _leaves(inputs, create_graph)
     outs, single_out = _as_tuple_out(func(*leaves))
     seeds = [None] * len(outs) if v is None else (
         [v] if single_out else list(v))
@@ -151,10 +178,11 @@ def vjp(func: Callable, inputs, v=None, create_graph: bool = False) -> tuple:
     return _pack(result, single_out), _pack([_detached(g, create_graph) for g in grads], single)
 
 
+@_recording
 def jvp(func: Callable, inputs, v=None, create_graph: bool = False) -> tuple:
     """`(func(inputs), J v)`: the Jacobian-vector product, by the double-vjp trick
     (two reverse passes; see the module docstring)."""
-    leaves, single = _leaves(inputs)
+    leaves, single = _leaves(inputs, create_graph)
     outs, single_out = _as_tuple_out(func(*leaves))
     tangents = [np.ones_like(np.asarray(t.data)) for t in leaves] if v is None else (
         [v] if single else list(v))
@@ -185,10 +213,11 @@ def inner(pairs) -> Tensor | None:
     return total
 
 
+@_recording
 def jacobian(func: Callable, inputs, create_graph: bool = False):
     """d func(inputs) / d inputs, of shape `output.shape + input.shape`; for several
     inputs a tuple (one per input), for several outputs a tuple of those."""
-    leaves, single = _leaves(inputs)
+    leaves, single = _leaves(inputs, create_graph)
     outs, single_out = _as_tuple_out(func(*leaves))
     per_output = []
     for out in outs:
@@ -219,10 +248,11 @@ def _stack_rows(rows: list, out_shape: tuple, leaf: Tensor) -> Tensor:
                                      out_shape + leaf.shape), False)
 
 
+@_recording
 def hessian(func: Callable, inputs, create_graph: bool = False):
     """The matrix of second derivatives of a scalar `func`: shape `input.shape * 2`;
     for several inputs a tuple of tuples (block (i, j) is d2 f / d x_i d x_j)."""
-    leaves, single = _leaves(inputs)
+    leaves, single = _leaves(inputs, create_graph)
 
     def gradient(*xs):
         out = func(*xs)
@@ -237,10 +267,11 @@ def hessian(func: Callable, inputs, create_graph: bool = False):
     return blocks
 
 
+@_recording
 def hvp(func: Callable, inputs, v, create_graph: bool = False) -> tuple:
     """`(func(inputs), H v)`: the Hessian-vector product of a scalar `func`, without
     forming the Hessian (two reverse passes)."""
-    leaves, single = _leaves(inputs)
+    leaves, single = _leaves(inputs, create_graph)
     out = func(*leaves)
     if not isinstance(out, Tensor) or out.size != 1:
         raise ValueError("gl.hvp needs a function returning a single number")

@@ -68,10 +68,13 @@ def is_grad_enabled() -> bool:
 
 @contextmanager
 def _mode(name: str, value: bool):
+    # The state changes inside `try`: a KeyboardInterrupt at any point restores it. (One
+    # landing between `_enter` and `try` leaves the count one too high: `plain` then stays
+    # False, which costs speed, never a wrong mode.)
     _enter()
     previous = getattr(_state, name)
-    setattr(_state, name, value)
     try:
+        setattr(_state, name, value)
         yield
     finally:
         setattr(_state, name, previous)
@@ -112,8 +115,8 @@ def rule_running():
 def running_rule(op):
     """Mark `op`'s rule as running on Tensors in this thread (see gradledger.recorded)."""
     previous = _state.rule
-    _state.rule = op
     try:
+        _state.rule = op
         yield
     finally:
         _state.rule = previous

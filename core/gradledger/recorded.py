@@ -26,7 +26,7 @@ from .tensor import Tensor
 def recorded_rule(node, out_grad) -> tuple:
     """Like the tape's `_local_rule`, on Tensors: one contribution per input (None where
     an input takes no gradient), and what the rule itself returned."""
-    from .tape import Output
+    from .tape import KEEP_KIND, Output, _noted
 
     op = node.op
     if op.order is not None and op.order < 2:
@@ -62,6 +62,10 @@ def recorded_rule(node, out_grad) -> tuple:
             else:
                 rule_out = op.vjp(out_grad, *inputs, out=out, **node.params)
         except OpRuleError:
+            raise
+        except KEEP_KIND as error:
+            _noted(error, f"in the {op.rule} rule of {describe_op(op)}, run on Tensors for "
+                   "create_graph=True", node.arrays)
             raise
         except Exception as error:
             raise OpRuleError(
@@ -100,6 +104,11 @@ def recorded_rule(node, out_grad) -> tuple:
     return contributions, rule_out
 
 
+def _same(a, b) -> bool:
+    return np.shape(a) == np.shape(b) and np.result_type(a) == np.result_type(b) and bool(
+        np.array_equal(a, b, equal_nan=np.result_type(a).kind in "fc"))
+
+
 def _is_one(local) -> bool:
     return local.__class__ in (int, float) and local == 1
 
@@ -116,11 +125,13 @@ def _input(node, i: int, parent):
     if parent is None:  # a constant stays what the rule saw first time: a plain value
         return data
     if isinstance(parent, Tensor):  # a leaf: the very tensor, so its grad is connected
-        if parent.data is not data:
+        # The call saved the leaf's array, or a copy of it (see gradledger.locks): either
+        # way the leaf must still hold those numbers.
+        if parent.data is not data and not _same(parent.data, data):
             raise BackwardError(
                 f"create_graph=True: leaf input {i + 1} of {describe_op(node.op)} was given "
-                "new data after the forward pass (t.data = ...); its recorded value is gone. "
-                "Recompute the forward pass."
+                "new data after the forward pass (t.data = ..., or a write through a view "
+                "made before it); its recorded value is gone. Recompute the forward pass."
             )
         return parent
     return _linked(data, parent)

@@ -74,17 +74,20 @@ class LockingNode(Node):
 
     def free(self) -> None:
         Node.free(self)
-        locked, self.locked = self.locked, None
-        if locked:
-            locks.release(locked)
+        locks.release(self)
 
-    def __del__(self, _finalizing=sys.is_finalizing, _release=locks.release) -> None:
+    def __del__(self, _finalizing=sys.is_finalizing, _release=locks.release_dying) -> None:
         # A graph dropped without backward: let its arrays be written again. Not while the
         # interpreter shuts down: the module globals `release` needs may already be gone
         # (None), and nobody is left to write into the arrays anyway. (The two functions
         # are bound as defaults because this module's own globals may be gone too.)
-        if self.locked and not _finalizing():
-            _release(self.locked)
+        try:
+            if self.locked and not _finalizing():
+                _release(self)
+        except AttributeError:  # `apply` was interrupted before it filled the slot
+            pass
+        except KeyboardInterrupt:  # before `_release` began: locks.release_dying says more
+            locks.interrupted_in_finalizer()
 
 
 NODES = (Node, LockingNode)
@@ -148,6 +151,7 @@ def apply(op, args: tuple, params: dict):
             constants = True
             arrays.append(x)
             parents.append(None)
+    data = None  # held by no frame when the lock counts who holds it (see locks)
     if constants:
         saves_array = _wrap_constants(op, args, arrays)
     # The thread's modes, without a thread-local read while no thread is in a mode block.
@@ -160,6 +164,9 @@ def apply(op, args: tuple, params: dict):
     try:
         # Without params, no keyword dict is built for the call (it costs as much as the rest).
         out = op.forward(*arrays, **params) if params else op.forward(*arrays)
+    except KEEP_KIND as error:
+        _noted(error, f"in the forward rule of {describe_op(op)}", arrays)
+        raise
     except Exception as error:
         raise _forward_error(op, arrays, params, error) from error
     if op.multi:
@@ -192,7 +199,10 @@ def apply(op, args: tuple, params: dict):
         node.out = out
         node.parents = parents
         node.tensor = _weak(result)
-        node.locked = locks.lock([*arrays, out]) if saves_array else None
+        if saves_array:
+            locks.lock(node)
+        else:
+            node.locked = None
         node.origin = anomaly.user_frame() if detecting else None
     else:
         result.requires_grad = False
@@ -217,7 +227,7 @@ def _record_outputs(op, arrays, params, parents, record, detecting, out):
     floats = [o.dtype.kind == "f" for o in outs]  # only these carry a gradient
     if record and any(floats):
         node = LockingNode(op, params, arrays, outs, parents, _nobody)
-        node.locked = locks.lock([*arrays, *outs])
+        locks.lock(node)
         node.outputs = tuple(weakref.ref(r) if f else None
                              for r, f in zip(results, floats, strict=True))
         if detecting:
@@ -353,6 +363,8 @@ def _wrap_constants(op, args, arrays) -> bool:
             arrays[i] = value if value is not None else _number(numbers, dtype, x)
             continue
         if kind is np.ndarray:
+            if x is args[i]:  # given as a value: copied, so changing it later changes nothing
+                arrays[i] = locks.frozen_copy(x)
             saves_array = True
             continue
         if isinstance(x, np.generic):
@@ -421,7 +433,12 @@ def _check_constants(op, parents) -> None:
 
 
 def _check_params(op, params: dict) -> None:
-    """Refuse params the op's rules cannot take, here rather than at backward."""
+    """Refuse params the op's rules cannot take, here rather than at backward; copy the
+    arrays and lists among them (params are values: changing yours later changes nothing)."""
+    for name, value in params.items():
+        kind = type(value)
+        if kind is np.ndarray or kind is list or kind is tuple or kind is dict:
+            params[name] = _param_value(value)
     unknown = set(params) & RESERVED
     if op.param_names is not None:
         unknown |= set(params) - op.param_names
@@ -431,6 +448,34 @@ def _check_params(op, params: dict) -> None:
             f"{describe_op(op)} got param(s) {', '.join(sorted(unknown))} that it does not "
             f"take; its params: {takes}"
         )
+
+
+def _param_value(value):
+    """A param as a value: arrays copied read-only, lists and dicts rebuilt, tuples too
+    when they hold any of those."""
+    kind = type(value)
+    if kind is np.ndarray or isinstance(value, np.ndarray):
+        return locks.frozen_copy(np.asarray(value))
+    if kind is list:
+        return [_param_value(v) for v in value]
+    if kind is dict:
+        return {k: _param_value(v) for k, v in value.items()}
+    if kind is tuple:
+        items = tuple(_param_value(v) for v in value)
+        return value if all(a is b for a, b in zip(items, value, strict=True)) else items
+    return value
+
+
+KEEP_KIND = (MemoryError, RecursionError, KeyboardInterrupt)
+"""What a rule may raise that is not the op's fault: passed on as it is, with a note."""
+
+
+def _noted(error: BaseException, where: str, arrays) -> BaseException:
+    """`error`, with a note saying which op's rule it came from (Python 3.11+)."""
+    if hasattr(error, "add_note"):
+        error.add_note(f"(raised {where}, input shapes "
+                       f"{', '.join(str(np.shape(a)) for a in arrays)})")
+    return error
 
 
 def _arity_message(op, args, params) -> str:
@@ -535,6 +580,11 @@ def walk(starts, retain_graph: bool, trace=None, create_graph: bool = False,
     """
     rule = _local_rule
     if create_graph:
+        if not _modes.is_grad_enabled():
+            # Recording the booking is what create_graph asks for: an enclosing no_grad()
+            # does not stop it (as in PyTorch, whose engine sets grad mode to create_graph).
+            with _modes.enable_grad():
+                return walk(starts, retain_graph, trace, create_graph, capture)
         from .recorded import recorded_rule as rule
     # How each pass books:
     # - plain backward() gathers the grads of leaves (and of the intermediates someone
@@ -567,9 +617,10 @@ def walk(starts, retain_graph: bool, trace=None, create_graph: bool = False,
             if trace is not None:
                 trace(Booking(None, None, 0, root, None, None, seed, total, None, node))
     booked = set()
-    # The arrays of the nodes this pass frees, unlocked together when it ends (one lock
+    # The nodes this pass frees, their arrays unlocked together when it ends (one lock
     # taken, not one per node); a node's list has bases before views, as `release` wants,
     # and a view whose base some other node still locks is retried by `release` itself.
+    # Each node keeps its list until then: an interrupted release leaves it to the node.
     unlock: list = []
     try:
         heap, calls = waiting
@@ -635,13 +686,16 @@ def walk(starts, retain_graph: bool, trace=None, create_graph: bool = False,
             if not retain_graph:  # `node.free()`, with its arrays unlocked at the end
                 node.arrays = node.out = node.params = None
                 if node.locked is not None:
-                    unlock.extend(node.locked)
-                    node.locked = None
+                    unlock.append(node)
         if held:
             _book_all(held, booked)
-    except Exception as error:
-        if held:
+    except BaseException as error:
+        interrupted = not isinstance(error, Exception)  # KeyboardInterrupt, SystemExit
+        if held and not interrupted:
             _book_all(held, booked)
+        if interrupted and not booked and capture is None and hasattr(error, "add_note"):
+            error.add_note("backward() was interrupted before it booked anything: every "
+                           ".grad is as it was. Recompute the forward pass to try again.")
         if booked and capture is None and hasattr(error, "add_note"):
             names = ", ".join(sorted(t.name or f"a tensor of shape {t.shape}" for t in booked))
             error.add_note(
@@ -652,7 +706,7 @@ def walk(starts, retain_graph: bool, trace=None, create_graph: bool = False,
         raise
     finally:
         if unlock:
-            locks.release(unlock)
+            locks.release_all(unlock)
 
 
 class Waiting(NamedTuple):
@@ -725,6 +779,7 @@ def _book_all(held: dict, booked: set) -> None:
     backward passes in several threads may book into one shared leaf."""
     with _ledger_lock:
         for tensor, grad in held.items():
+            booked.add(tensor)  # first: an interrupted booking is reported, not lost
             if tensor.grad is None:
                 tensor.grad = grad
             else:
@@ -918,6 +973,9 @@ def _ask_rule(node: Node, out_grad) -> tuple:
             rule_out = op.vjp(out_grad, arrays[0], out=node.out)
         else:
             rule_out = op.vjp(out_grad, *arrays, out=node.out)
+    except KEEP_KIND as error:
+        _noted(error, f"in the {op.rule} rule of {describe_op(op)}", arrays)
+        raise
     except Exception as error:
         raise OpRuleError(
             f"{describe_op(op)}: its {op.rule} rule raised {type(error).__name__}: {error} "

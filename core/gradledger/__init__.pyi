@@ -44,14 +44,19 @@ from .grad_mode import enable_grad as enable_grad
 from .grad_mode import is_anomaly_enabled as is_anomaly_enabled
 from .grad_mode import is_grad_enabled as is_grad_enabled
 from .grad_mode import no_grad as no_grad
-from .graph import render as render
-from .graph import to_dot as to_dot
 from .hookspecs import hookimpl as hookimpl
 from .ledger import explain as explain
 from .loader import register_plugin as register_plugin
 from .loader import unregister_plugin as unregister_plugin
 from .op import Op as Op
 from .ops import ops as ops
+from .pictures import graph as graph
+from .pictures import render as render
+from .pictures import to_dot as to_dot
+from .random import Generator as Generator
+from .random import default_generator as default_generator
+from .random import initial_seed as initial_seed
+from .random import manual_seed as manual_seed
 from .serialize import load as load
 from .serialize import save as save
 from .tensor import Tensor as Tensor
@@ -64,6 +69,7 @@ __all__ = [
     'AnomalyError',
     'BackwardError',
     'DuplicateOpError',
+    'Generator',
     'GradledgerError',
     'Op',
     'OpCallError',
@@ -73,13 +79,16 @@ __all__ = [
     'PluginLoadError',
     'Tensor',
     'arange',
+    'default_generator',
     'detect_anomaly',
     'enable_grad',
     'eye',
     'full',
     'hookimpl',
+    'initial_seed',
     'is_anomaly_enabled',
     'is_grad_enabled',
+    'manual_seed',
     'no_grad',
     'ones',
     'ones_like',
@@ -131,6 +140,10 @@ def avg_pool2d(x: TensorLike, /, kernel_size: Any, stride: Any = ..., padding: A
     """mean over kernel_size windows of the last two axes; stride (default: kernel), zero padding
     counted
     """
+
+
+def batch_norm(x: TensorLike, weight: TensorLike, bias: TensorLike, /, eps: Any = ...) -> Tensor:
+    """training-mode batch normalisation of x (N, C, ...) per channel; weight, bias (C,); eps"""
 
 
 def broadcast_to(x: TensorLike, /, shape: Any) -> Tensor:
@@ -227,6 +240,10 @@ def flip(x: TensorLike, /, axis: Any = ...) -> Tensor:
     """reverse the order along axis (None: every axis)"""
 
 
+def gelu_tanh(x: TensorLike, /) -> Tensor:
+    """GELU, tanh approximation: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))"""
+
+
 def getitem(x: TensorLike, /, index: Any) -> Tensor:
     """x[index], numpy's indexing: ints, slices, None, ..., integer arrays, boolean masks; repeated
     indices accumulate their grads
@@ -259,12 +276,20 @@ def inv(x: TensorLike, /) -> Tensor:
     """np.linalg.inv: the inverse of square matrices, batched"""
 
 
+def layer_norm(x: TensorLike, weight: TensorLike, bias: TensorLike, /, eps: Any = ...) -> Tensor:
+    """(x - mean) / sqrt(var + eps) * weight + bias over x's last weight.ndim axes"""
+
+
 def less(x0: TensorLike, x1: TensorLike, /) -> Tensor:
     """a < b, elementwise; a boolean tensor without grad"""
 
 
 def less_equal(x0: TensorLike, x1: TensorLike, /) -> Tensor:
     """a <= b, elementwise; a boolean tensor without grad"""
+
+
+def linear(x: TensorLike, weight: TensorLike, /) -> Tensor:
+    """x @ weight.T, weight (out_features, in_features): PyTorch's F.linear without its bias"""
 
 
 def log(x: TensorLike, /) -> Tensor:
@@ -285,6 +310,16 @@ def logaddexp(x0: TensorLike, x1: TensorLike, /) -> Tensor:
 
 def logsumexp(x: TensorLike, /, axis: Any = ..., keepdims: Any = ...) -> Tensor:
     """log(sum(exp(x))) over axis (None: all), keepdims, without overflow"""
+
+
+def lstm_cell(gates: TensorLike, bias: TensorLike, c: TensorLike, /) -> Tensor:
+    """one LSTM step from pre-activations: [h', c'] (..., 2H) of gates (..., 4H) + bias (4H,) and c
+    (..., H)
+    """
+
+
+def masked_fill(x: TensorLike, mask: TensorLike, /, value: Any = ...) -> Tensor:
+    """x with value where the boolean mask holds; the mask takes no gradient"""
 
 
 def matmul(x0: TensorLike, x1: TensorLike, /) -> Tensor:

@@ -16,6 +16,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import anomaly, locks
+from . import dtypes as _dtypes
 from . import grad_mode as _modes
 from .broadcast import unbroadcast
 from .errors import BackwardError, OpCallError, OpRuleError, describe_op
@@ -176,10 +177,12 @@ def apply(op, args: tuple, params: dict):
     if detecting:
         anomaly.check_forward(op, arrays, out)
     result = _new_tensor(Tensor)
-    result.data = out
+    result._data = out  # the slot behind Tensor.data (whose setter checks what users assign)
     result.grad = result.name = None
     # Only floating outputs carry a gradient: an integer or boolean result is a constant.
     if requires and recording and (type(out) in _FLOATS or out.dtype.kind == "f"):
+        if _dtypes.watching:  # a float32 tensor requiring grad exists: did this call widen it?
+            _dtypes.check_widening(op, arrays, parents, out, params)
         result.requires_grad = True
         # The numpy arrays a call saves are locked read-only while its Node lives; a call
         # on numpy scalars alone saves nothing writeable, so its Node needs no finalizer.

@@ -28,7 +28,7 @@ CALLS = [
     ("np.repeat(x, 2, 1)", "repeat"), ("np.dot(x, np.transpose(x))", "dot"),
     ("np.outer(x, x)", "outer"), ("np.linalg.solve(a, x[:, :2])", "solve"),
     ("np.linalg.inv(a)", "inv"), ("np.linalg.det(a)", "det"),
-    ("x.max(1)", "max"), ("x.var()", "var"), ("x.clip(0.5, 1.0)", "clip"),
+    ("x.max(1)", "max"), ("x.var(ddof=0)", "var"), ("x.clip(0.5, 1.0)", "clip"),
     ("x.repeat(2)", "repeat"), ("x.prod(0)", "prod"), ("x.swapaxes(0, 1)", "swapaxes"),
 ]
 

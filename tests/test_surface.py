@@ -81,6 +81,7 @@ def test_a_uint8_or_float_index_array_is_refused_and_an_int_array_stays_position
     (lambda x: np.append([x], [x]), "append"),
     (lambda x: np.asarray(x), "np.asarray"),
     (lambda x: np.array([x, x]), "np.asarray"),
+    (lambda x: np.copyto(np.zeros(2), x), "np.copyto"),
 ])
 def test_numpy_code_that_would_take_the_numbers_of_a_tensor_requiring_grad_raises(
         detaching, names):

@@ -136,7 +136,7 @@ def apply(op, args: tuple, params: dict):
         # type(x), not x.__class__: Tensor's __getattr__ (x.relu()) makes every attribute
         # read of a Tensor slow, and `type` is a cheap builtin.
         if type(x) is Tensor or isinstance(x, Tensor):
-            data = x.data
+            data = x._data  # the slot: Tensor.data is a checked property
             if type(data) is np.ndarray:
                 saves_array = True
             arrays.append(data)
@@ -336,7 +336,7 @@ def _wrap_constants(op, args, arrays) -> bool:
     """
     for x in args:
         if type(x) is Tensor or isinstance(x, Tensor):
-            dtype = x.data.dtype
+            dtype = x._data.dtype
             break
     else:
         raise OpCallError(

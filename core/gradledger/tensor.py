@@ -5,9 +5,16 @@ comparisons `< <= > >= == !=` and indexing `x[i]` look the op up by name in the
 registry (add, sub, mul, div, pow, matmul, neg, abs, less, ..., getitem), and any
 other registered op is reachable as a method: `x.sum(1)` is `gl.sum(x, 1)`.
 
-It behaves like a numpy array where numpy code expects one: `np.asarray(t)` is its
-data, and numpy functions and ufuncs called on it (`np.sin(t)`, `np.concatenate([t, u])`)
-dispatch to the registered op that stands for that numpy name (`Op.numpy_names`).
+It behaves like a numpy array where numpy code expects one: numpy functions and ufuncs
+called on it (`np.sin(t)`, `np.concatenate([t, u])`) dispatch to the registered op that
+stands for that numpy name (`Op.numpy_names`), and `np.asarray(t)` is its data — unless
+it requires grad: then numpy code that would take its numbers raises (as PyTorch's
+`.numpy()` does), and `t.detach()` gives them on purpose.
+
+The Tensor speaks PyTorch's names too (`view`, `permute`, `unsqueeze`, `chunk`, `size()`,
+`to`, in-place `p -= lr * p.grad` under `gl.no_grad()`); where numpy and PyTorch mean
+different things by one name, it never picks in silence (README: "numpy's names and
+PyTorch's").
 """
 
 from __future__ import annotations
@@ -442,6 +449,9 @@ class Tensor:
             return NotImplemented
         name = func.__name__
         if name in _INSPECTIONS:
+            source = kwargs.get("src", args[1] if len(args) > 1 else None)
+            if name == "copyto" and isinstance(source, Tensor) and source.requires_grad:
+                raise RequiresGradError(_numbers_message(source, "np.copyto"))
             return func(*_plain(args), **_plain(kwargs))
         return tape.apply(_numpy_op(name, func.__module__.replace("numpy", "np", 1)), args,
                           kwargs)
@@ -631,6 +641,9 @@ class _Size(int):
 
     def __call__(self, dim: int | None = None):
         return self.shape if dim is None else self.shape[dim]
+
+    def __reduce__(self):
+        return int, (int(self),)  # pickled as the plain count
 
 
 def _is_int(value) -> bool:

@@ -46,20 +46,19 @@ def numpy_indices(draw, shape: tuple):
         rest = [draw(st.slices(side)) for side in shape[axes:]]
         return (mask, *rest) if rest and draw(st.booleans()) else mask
     length = draw(st.integers(1, 4))
-    chosen = draw(st.lists(st.booleans(), min_size=len(shape), max_size=len(shape)))
-    entries = []
-    for side, advanced in zip(shape, chosen, strict=True):
-        if advanced:
-            entries.append(draw(positions(side, length)))
-        else:
-            entries.append(draw(st.one_of(st.slices(side), st.integers(-side, side - 1))))
-    if not any(chosen):
-        entries[0] = draw(positions(shape[0], length))
-    entries = entries[:draw(st.integers(1, len(entries)))] or entries[:1]
+    keep = draw(st.integers(1, len(shape)))  # entries for the first (or, after an Ellipsis,
+    ellipsis = draw(st.sampled_from(["none", "after", "before"]))  # the last) `keep` axes
+    axes = range(len(shape) - keep, len(shape)) if ellipsis == "before" else range(keep)
+    chosen = draw(st.lists(st.booleans(), min_size=keep, max_size=keep))
+    chosen[draw(st.integers(0, keep - 1))] = True  # at least one axis takes positions
+    entries = [draw(positions(shape[axis], length)) if advanced
+               else draw(st.one_of(st.slices(shape[axis]), st.integers(-shape[axis],
+                                                                       shape[axis] - 1)))
+               for axis, advanced in zip(axes, chosen, strict=True)]
+    if ellipsis != "none":
+        entries.insert(0 if ellipsis == "before" else len(entries), Ellipsis)
     if draw(st.booleans()):
         entries.insert(draw(st.integers(0, len(entries))), None)
-    if draw(st.booleans()):
-        entries.insert(draw(st.integers(0, len(entries))), Ellipsis)
     return tuple(entries)
 
 

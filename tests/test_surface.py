@@ -273,8 +273,16 @@ def test_a_float32_model_fed_float64_data_warns_once_and_raises_when_strict(dtyp
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         W * np.ones((3, 2))
+    with gl.mixed_dtypes("error"), pytest.raises(gl.OpCallError, match="op 'mul'"):
+        W * np.ones((3, 2))
+    assert gl.get_mixed_dtypes() == "ignore"
     with pytest.raises(ValueError, match="'warn', 'error', 'ignore'"):
         gl.set_mixed_dtypes("loud")
+
+
+def test_the_verifier_checks_a_casting_op_under_the_strict_dtype_setting(dtype_settings):
+    gl.set_mixed_dtypes("error")  # its float64 cotangents weigh float32 outputs on purpose
+    assert gl.verify.verify_op("astype", examples=20).ok
 
 
 def test_set_default_dtype_makes_python_floats_and_factories_float32(dtype_settings):

@@ -19,6 +19,7 @@ from .dtypes import (
     float64,
     get_default_dtype,
     get_mixed_dtypes,
+    mixed_dtypes,
     set_default_dtype,
     set_mixed_dtypes,
 )
@@ -76,6 +77,7 @@ __all__ = [
     "hookimpl",
     "is_anomaly_enabled",
     "is_grad_enabled",
+    "mixed_dtypes",
     "no_grad",
     "ones",
     "ones_like",

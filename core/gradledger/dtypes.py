@@ -6,20 +6,24 @@
 - `gl.set_mixed_dtypes("warn" | "error" | "ignore")`: what happens when a recorded op
   computes in a wider float dtype than one of its inputs that requires grad (a float32
   model fed float64 data computes in float64). "warn" (the default) warns once per op
-  and dtype pair; "error" raises at the call, as PyTorch does.
+  and dtype pair; "error" raises at the call, as PyTorch does. `with gl.mixed_dtypes(...)`
+  sets it for a block.
 """
 
 from __future__ import annotations
 
 import sys
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 
 from .errors import OpCallError, describe_op
+from .grad_mode import rule_running
 
 __all__ = ["float16", "float32", "float64", "get_default_dtype", "get_mixed_dtypes",
-           "set_default_dtype", "set_mixed_dtypes"]
+           "mixed_dtypes", "set_default_dtype", "set_mixed_dtypes"]
 
 float16 = np.float16
 float32 = np.float32
@@ -69,6 +73,18 @@ def set_mixed_dtypes(action: str) -> None:
     mixed = action
 
 
+@contextmanager
+def mixed_dtypes(action: str) -> Iterator[None]:
+    """`with gl.mixed_dtypes("ignore"):` — `set_mixed_dtypes(action)` for the block only
+    (a process-wide setting, as the default dtype is)."""
+    previous = mixed
+    set_mixed_dtypes(action)
+    try:
+        yield
+    finally:
+        set_mixed_dtypes(previous)
+
+
 def get_mixed_dtypes() -> str:
     """The current action for mixed float dtypes: "warn", "error" or "ignore"."""
     return mixed
@@ -84,9 +100,10 @@ def watch(dtype) -> None:
 def check_widening(op, arrays, parents, out, params) -> None:
     """Called by the tape for a recorded call while `watching`: warn (or raise) when the
     output's float dtype is wider than an input that requires grad. A cast asked for by a
-    `dtype` param (astype) is what the user meant, and passes."""
-    if mixed == "ignore" or "dtype" in params:
-        return
+    `dtype` param (astype) is what the user meant, and passes; so do the calls an op's
+    rule makes (create_graph=True), whose dtypes the op's contract and verifier govern."""
+    if mixed == "ignore" or "dtype" in params or rule_running() is not None:
+        return  # (an op's rules, run on Tensors for create_graph, answer to the verifier)
     wide = out.dtype
     for array, parent in zip(arrays, parents):  # noqa: B905 (one parent per input)
         if parent is None:

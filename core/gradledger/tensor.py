@@ -201,10 +201,10 @@ class Tensor:
             if (axes[0] % 2, axes[1] % 2) != (1, 0):
                 raise OpCallError(
                     f"x.transpose({axes[0]}, {axes[1]}) on a 2-D tensor means two things: "
-                    f"numpy's permutation {tuple(axes)} (the tensor unchanged) or PyTorch's "
-                    f"swap of axes {axes[0]} and {axes[1]}. Write x.transpose(({axes[0]}, "
-                    f"{axes[1]})) for numpy's, or x.swapaxes({axes[0]}, {axes[1]}) (or x.T) "
-                    "for PyTorch's."
+                    f"numpy's permutation {tuple(axes)} (for (0, 1): the tensor unchanged) or "
+                    f"PyTorch's swap of axes {axes[0]} and {axes[1]}. Write "
+                    f"x.transpose({tuple(axes)}) for numpy's, or x.swapaxes({axes[0]}, "
+                    f"{axes[1]}) (or x.T) for PyTorch's."
                 )
         return call("transpose", self, axes=tuple(axes) if axes else None)
 

@@ -4,10 +4,10 @@
   factories' defaults (`gl.zeros`, `gl.randn`, ...) become float32. numpy arrays keep
   their own dtype, as `torch.tensor(array)` keeps it.
 - `gl.set_mixed_dtypes("warn" | "error" | "ignore")`: what happens when a recorded op
-  computes in a wider float dtype than one of its inputs that requires grad (a float32
-  model fed float64 data computes in float64). "warn" (the default) warns once per op
-  and dtype pair; "error" raises at the call, as PyTorch does. `with gl.mixed_dtypes(...)`
-  sets it for a block.
+  computes in float64 while one of its inputs that requires grad is float32 or float16
+  (a float32 model fed float64 data computes in float64). "warn" (the default) warns
+  once per op and dtype pair; "error" raises at the call, as PyTorch does.
+  `with gl.mixed_dtypes(...)` sets it for a block.
 """
 
 from __future__ import annotations
@@ -31,6 +31,9 @@ float64 = np.float64
 
 _DEFAULTS = (np.dtype(np.float32), np.dtype(np.float64))
 _ACTIONS = ("warn", "error", "ignore")
+
+FLOAT64 = np.dtype(np.float64)
+"""The dtype a widening call computes in: the tape checks only calls whose output has it."""
 
 default = np.dtype(np.float64)
 """The default float dtype (read by gl.tensor and the factories)."""
@@ -63,9 +66,9 @@ def get_default_dtype() -> np.dtype:
 
 
 def set_mixed_dtypes(action: str) -> None:
-    """What a recorded op does when it computes in a wider float dtype than one of its
-    inputs that requires grad: "warn" (once per op and dtype pair, the default), "error"
-    (raise at the call, as PyTorch does), or "ignore"."""
+    """What a recorded op does when it computes in float64 while one of its inputs that
+    requires grad is float32 or float16: "warn" (once per op and dtype pair, the default),
+    "error" (raise at the call, as PyTorch does), or "ignore"."""
     global mixed
     if action not in _ACTIONS:
         raise ValueError(f"gl.set_mixed_dtypes expected one of {', '.join(map(repr, _ACTIONS))}; "
@@ -98,13 +101,24 @@ def watch(dtype) -> None:
 
 
 def check_widening(op, arrays, parents, out, params) -> None:
-    """Called by the tape for a recorded call while `watching`: warn (or raise) when the
-    output's float dtype is wider than an input that requires grad. A cast asked for by a
-    `dtype` param (astype) is what the user meant, and passes; so do the calls an op's
-    rule makes (create_graph=True), whose dtypes the op's contract and verifier govern."""
-    if mixed == "ignore" or "dtype" in params or rule_running() is not None:
-        return  # (an op's rules, run on Tensors for create_graph, answer to the verifier)
+    """Called by the tape for a recorded call with a float64 output while `watching`: warn
+    (or raise) when an input that requires grad is a narrower float (float32, float16).
+    It only compares dtypes (builtin dtypes are singletons) and leaves the rest to
+    `_widened`."""
     wide = out.dtype
+    for array, parent in zip(arrays, parents):  # noqa: B905 (one parent per input)
+        if parent is not None and array.dtype is not wide:
+            _widened(op, arrays, parents, wide, params)
+            return
+
+
+def _widened(op, arrays, parents, wide, params) -> None:
+    """The dtypes differ: warn or raise if a float input requiring grad was widened. A cast
+    asked for by a `dtype` param (astype) is what the user meant, and passes; so do the
+    calls an op's rule makes (create_graph=True), whose dtypes the op's contract and
+    verifier govern."""
+    if mixed == "ignore" or "dtype" in params or rule_running() is not None:
+        return
     for array, parent in zip(arrays, parents):  # noqa: B905 (one parent per input)
         if parent is None:
             continue

@@ -181,7 +181,9 @@ def apply(op, args: tuple, params: dict):
     result.grad = result.name = None
     # Only floating outputs carry a gradient: an integer or boolean result is a constant.
     if requires and recording and (type(out) in _FLOATS or out.dtype.kind == "f"):
-        if _dtypes.watching:  # a float32 tensor requiring grad exists: did this call widen it?
+        # A float32 tensor requiring grad exists and this call computed in float64: did it
+        # widen one? (A float32 model that stays float32 pays one comparison.)
+        if _dtypes.watching and out.dtype is _dtypes.FLOAT64:
             _dtypes.check_widening(op, arrays, parents, out, params)
         result.requires_grad = True
         # The numpy arrays a call saves are locked read-only while its Node lives; a call

@@ -16,7 +16,7 @@ CALLS = [
     ("np.arctan(x)", "arctan"), ("np.sinh(x)", "sinh"), ("np.cosh(x)", "cosh"),
     ("np.maximum(x, 0.7)", "maximum"), ("np.minimum(0.7, x)", "minimum"),
     ("np.clip(x, 0.5, 1.0)", "clip"), ("np.clip(x, a_min=None, a_max=1.0)", "clip"),
-    ("np.where(np.asarray(x) > 0.8, x, -x)", "where"),
+    ("np.where(x > 0.8, x, -x)", "where"),
     ("np.max(x, axis=0)", "max"), ("np.amax(x, 1)", "max"), ("np.min(x)", "min"),
     ("np.prod(x, 1)", "prod"), ("np.var(x, 0)", "var"), ("np.var(x, axis=1, ddof=1)", "var"),
     ("np.std(x, (0, 1))", "std"), ("np.cumsum(x, 1)", "cumsum"), ("np.cumsum(x)", "cumsum"),
@@ -28,7 +28,7 @@ CALLS = [
     ("np.repeat(x, 2, 1)", "repeat"), ("np.dot(x, np.transpose(x))", "dot"),
     ("np.outer(x, x)", "outer"), ("np.linalg.solve(a, x[:, :2])", "solve"),
     ("np.linalg.inv(a)", "inv"), ("np.linalg.det(a)", "det"),
-    ("x.max(1)", "max"), ("x.var()", "var"), ("x.clip(0.5, 1.0)", "clip"),
+    ("x.max(1)", "max"), ("x.var(ddof=0)", "var"), ("x.clip(0.5, 1.0)", "clip"),
     ("x.repeat(2)", "repeat"), ("x.prod(0)", "prod"), ("x.swapaxes(0, 1)", "swapaxes"),
 ]
 

@@ -13,6 +13,16 @@ from __future__ import annotations
 import difflib
 import importlib
 
+from .dtypes import (
+    float16,
+    float32,
+    float64,
+    get_default_dtype,
+    get_mixed_dtypes,
+    mixed_dtypes,
+    set_default_dtype,
+    set_mixed_dtypes,
+)
 from .errors import (
     AnomalyError,
     BackwardError,
@@ -23,6 +33,7 @@ from .errors import (
     OpNotFoundError,
     OpRuleError,
     PluginLoadError,
+    RequiresGradError,
 )
 from .factories import arange, eye, full, ones, ones_like, rand, randn, zeros, zeros_like
 from .grad_mode import (
@@ -53,18 +64,25 @@ __all__ = [
     "OpNotFoundError",
     "OpRuleError",
     "PluginLoadError",
+    "RequiresGradError",
     "Tensor",
     "arange",
     "default_generator",
     "detect_anomaly",
     "enable_grad",
     "eye",
+    "float16",
+    "float32",
+    "float64",
     "full",
+    "get_default_dtype",
+    "get_mixed_dtypes",
     "hookimpl",
     "initial_seed",
     "is_anomaly_enabled",
     "is_grad_enabled",
     "manual_seed",
+    "mixed_dtypes",
     "no_grad",
     "ones",
     "ones_like",
@@ -72,6 +90,8 @@ __all__ = [
     "rand",
     "randn",
     "register_plugin",
+    "set_default_dtype",
+    "set_mixed_dtypes",
     "tensor",
     "unregister_plugin",
     "zero_grad",

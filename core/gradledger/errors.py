@@ -39,6 +39,12 @@ class AnomalyError(GradledgerError, FloatingPointError):
     """Under `detect_anomaly()`: an op's rule produced NaN or infinity."""
 
 
+class RequiresGradError(GradledgerError, RuntimeError):
+    """A tensor that requires grad was asked to become bare numbers (`np.asarray`, a numpy
+    function no op stands for), or updated in place while the tape records: either would
+    lose its gradient without a word. PyTorch raises here too."""
+
+
 class BackwardError(GradledgerError, RuntimeError):
     """`backward()` cannot run as asked: no seed for a non-scalar, a freed graph, a bad seed."""
 

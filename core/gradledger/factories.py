@@ -1,7 +1,8 @@
 """Factories: new leaf tensors from shapes, as numpy makes arrays (`gl.zeros`, `gl.randn`, ...).
 
-Each takes `dtype=` (default float64, as numpy's own default; `arange` follows
-numpy's inference from its arguments) and `requires_grad=`; the random ones take
+Each takes `dtype=` (default float64, as numpy's own default, or the dtype
+`gl.set_default_dtype` chose; `arange` and `full` follow numpy's inference from their
+arguments, a float result taking the default) and `requires_grad=`; the random ones take
 `rng=`, an int seed or a `np.random.Generator` (default: the global generator,
 `gl.default_generator`, seeded by `gl.manual_seed`).
 """
@@ -11,12 +12,16 @@ from __future__ import annotations
 import numpy as np
 
 from .random import resolve
+from . import dtypes as _dtypes
 from .tensor import Tensor
 
 __all__ = ["arange", "eye", "full", "ones", "ones_like", "rand", "randn", "zeros", "zeros_like"]
 
 
-def _leaf(array, requires_grad: bool) -> Tensor:
+def _leaf(array, requires_grad: bool, dtype=None) -> Tensor:
+    """A new leaf; a float64 array made without `dtype=` takes the default float dtype."""
+    if dtype is None and array.dtype == np.float64 and _dtypes.default != np.float64:
+        array = array.astype(_dtypes.default)
     return Tensor(array, requires_grad=requires_grad)
 
 
@@ -34,17 +39,17 @@ def _like(t) -> tuple:
 
 def zeros(*shape, dtype=None, requires_grad: bool = False) -> Tensor:
     """A tensor of zeros: `gl.zeros(2, 3)` or `gl.zeros((2, 3))`."""
-    return _leaf(np.zeros(_shape(shape), dtype=dtype), requires_grad)
+    return _leaf(np.zeros(_shape(shape), dtype=dtype), requires_grad, dtype)
 
 
 def ones(*shape, dtype=None, requires_grad: bool = False) -> Tensor:
     """A tensor of ones: `gl.ones(2, 3)` or `gl.ones((2, 3))`."""
-    return _leaf(np.ones(_shape(shape), dtype=dtype), requires_grad)
+    return _leaf(np.ones(_shape(shape), dtype=dtype), requires_grad, dtype)
 
 
 def full(shape, fill_value, dtype=None, requires_grad: bool = False) -> Tensor:
     """A tensor of `shape` filled with `fill_value` (numpy's dtype inference)."""
-    return _leaf(np.full(shape, fill_value, dtype=dtype), requires_grad)
+    return _leaf(np.full(shape, fill_value, dtype=dtype), requires_grad, dtype)
 
 
 def zeros_like(t, dtype=None, requires_grad: bool = False) -> Tensor:
@@ -61,13 +66,13 @@ def ones_like(t, dtype=None, requires_grad: bool = False) -> Tensor:
 
 def arange(*args, dtype=None, requires_grad: bool = False) -> Tensor:
     """`np.arange(start, stop, step)` as a tensor (integers for integer arguments)."""
-    return _leaf(np.arange(*args, dtype=dtype), requires_grad)
+    return _leaf(np.arange(*args, dtype=dtype), requires_grad, dtype)
 
 
 def eye(n: int, m: int | None = None, k: int = 0, dtype=None,
         requires_grad: bool = False) -> Tensor:
     """The n×m identity (ones on diagonal k)."""
-    return _leaf(np.eye(n, m, k, dtype=dtype), requires_grad)
+    return _leaf(np.eye(n, m, k, dtype=dtype), requires_grad, dtype)
 
 
 def _generator(rng) -> np.random.Generator:
@@ -77,10 +82,10 @@ def _generator(rng) -> np.random.Generator:
 def rand(*shape, dtype=None, requires_grad: bool = False, rng=None) -> Tensor:
     """Uniform numbers in [0, 1): `gl.rand(2, 3, rng=0)`."""
     array = _generator(rng).random(_shape(shape))
-    return _leaf(array.astype(dtype or np.float64, copy=False), requires_grad)
+    return _leaf(array.astype(dtype or _dtypes.default, copy=False), requires_grad)
 
 
 def randn(*shape, dtype=None, requires_grad: bool = False, rng=None) -> Tensor:
     """Standard normal numbers: `gl.randn(2, 3, rng=0)`."""
     array = _generator(rng).standard_normal(_shape(shape))
-    return _leaf(array.astype(dtype or np.float64, copy=False), requires_grad)
+    return _leaf(array.astype(dtype or _dtypes.default, copy=False), requires_grad)

@@ -16,6 +16,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import anomaly, locks
+from . import dtypes as _dtypes
 from . import grad_mode as _modes
 from .broadcast import unbroadcast
 from .errors import BackwardError, OpCallError, OpRuleError, describe_op
@@ -138,7 +139,7 @@ def apply(op, args: tuple, params: dict):
         # type(x), not x.__class__: Tensor's __getattr__ (x.relu()) makes every attribute
         # read of a Tensor slow, and `type` is a cheap builtin.
         if type(x) is Tensor or isinstance(x, Tensor):
-            data = x.data
+            data = x._data  # the slot: Tensor.data is a checked property
             if type(data) is np.ndarray:
                 saves_array = True
             arrays.append(data)
@@ -183,10 +184,14 @@ def apply(op, args: tuple, params: dict):
     if detecting:
         anomaly.check_forward(op, arrays, out)
     result = _new_tensor(Tensor)
-    result.data = out
+    result._data = out  # the slot behind Tensor.data (whose setter checks what users assign)
     result.grad = result.name = None
     # Only floating outputs carry a gradient: an integer or boolean result is a constant.
     if requires and recording and (type(out) in _FLOATS or out.dtype.kind == "f"):
+        # A float32 tensor requiring grad exists and this call computed in float64: did it
+        # widen one? (A float32 model that stays float32 pays one comparison.)
+        if _dtypes.watching and out.dtype is _dtypes.FLOAT64:
+            _dtypes.check_widening(op, arrays, parents, out, params)
         result.requires_grad = True
         # The numpy arrays a call saves are locked read-only while its Node lives; a call
         # on numpy scalars alone saves nothing writeable, so its Node needs no finalizer.
@@ -343,7 +348,7 @@ def _wrap_constants(op, args, arrays) -> bool:
     """
     for x in args:
         if type(x) is Tensor or isinstance(x, Tensor):
-            dtype = x.data.dtype
+            dtype = x._data.dtype
             break
     else:
         raise OpCallError(

@@ -15,7 +15,7 @@ on arrays both are the same ufunc.
 """
 
 import numpy as np
-from gradledger.extend import Op, call
+from gradledger.extend import Op, OpCallError, call
 
 BINARY = "(),()->()"
 UNARY = "()->()"
@@ -149,6 +149,20 @@ def clip_params(shapes):
     return {"a_min": drawn.map(lambda b: b[0]), "a_max": drawn.map(lambda b: b[1])}
 
 
+def where(condition, a, b):
+    """a where the condition holds, else b; the condition must be booleans (a mask): numpy
+    reads other numbers by truth, and a rule would take them for weights."""
+    if not (type(condition) is bool or (isinstance(condition, (np.ndarray, np.generic))
+                                        and condition.dtype == np.bool_)):
+        kind = getattr(condition, "dtype", type(condition).__name__)
+        raise OpCallError(
+            f"the condition must be booleans (a mask such as x > 0); got {kind}. numpy's "
+            "np.where reads nonzero numbers as True; gradledger refuses rather than guess: "
+            "write cond != 0 (or cond.astype(bool))"
+        )
+    return np.where(condition, a, b)
+
+
 def where_local(condition, a, b, out):
     """out_grad goes to `a` where the condition holds and to `b` elsewhere."""
     return None, condition, np.logical_not(condition)
@@ -237,7 +251,7 @@ OPS = [
        kinks=(CLIP_BOUNDS,),
        doc="x limited to [a_min, a_max] (None: no bound); grad 1 inside (bounds included), "
            "0 outside"),
-    Op("where", np.where, local_grad=where_local, signature="(),(),()->()", constants=(0,),
+    Op("where", where, local_grad=where_local, signature="(),(),()->()", constants=(0,),
        sample=where_sample,
        doc="a where the boolean condition holds, else b; the condition takes no gradient"),
 ]

@@ -1,21 +1,54 @@
 """Indexing: `x[index]` with numpy's full semantics, as the op `getitem`, and its
 transpose `scatter_add`.
 
-The index is a non-differentiable param. getitem's rule books the output's grad back
-into the places it was read from — `scatter_add`, itself a registered op: a plain
-assignment for basic indices (ints, slices, None, ...), where no element is read
-twice, and `np.add.at` for advanced indices (integer arrays, boolean masks), where a
-repeated index accumulates, as the seed's `+=` says it must. The two are each other's
-rule, so both differentiate to any order.
+The index is a non-differentiable param, read as numpy reads it (`x[t]` gives it in
+that form: a tuple of ints, slices, None, Ellipsis and arrays). getitem's rule books the
+output's grad back into the places it was read from — `scatter_add`, itself a registered
+op: a plain assignment for basic indices (ints, slices, None, ...), where no element is
+read twice, and `np.add.at` for advanced indices (integer arrays, boolean masks, and any
+sequence — a list, or a tuple inside the index tuple — which numpy reads as an array),
+where a repeated index accumulates, as the seed's `+=` says it must. The two are each
+other's rule, so both differentiate to any order.
+
+Index arrays are integers (positions) or booleans (a mask), as in numpy. A uint8 array,
+which numpy reads as positions and older PyTorch as a mask, is refused: say which.
 """
 
 import numpy as np
-from gradledger.extend import Op, call
+from gradledger.extend import Op, OpCallError, call
+
+_ADVANCED = (np.ndarray, list, tuple, range, bool, np.bool_)
 
 
 def _is_advanced(index) -> bool:
-    parts = index if isinstance(index, tuple) else (index,)
-    return any(isinstance(p, (np.ndarray, list)) for p in parts)
+    """Whether numpy reads `index` as an advanced index (arrays, sequences, booleans)."""
+    parts = index if type(index) is tuple else (index,)
+    return any(isinstance(p, _ADVANCED) for p in parts)
+
+
+def _check_index_arrays(index) -> None:
+    parts = index if type(index) is tuple else (index,)
+    for part in parts:
+        if type(part) is not np.ndarray or part.dtype.kind in "bi":
+            continue
+        if part.dtype == np.uint8:
+            raise OpCallError(
+                "an index array of dtype uint8 means positions to numpy and a mask to "
+                "PyTorch (before 2.0): write m.astype(bool) for a mask, m.astype(np.intp) "
+                "for positions"
+            )
+        if part.dtype.kind != "u":
+            raise OpCallError(
+                f"index arrays are integers (positions) or booleans (a mask); got dtype "
+                f"{part.dtype}. For a mask of numbers write m != 0 (or m > 0.5); for "
+                "positions, m.astype(np.intp)"
+            )
+
+
+def getitem(x, index):
+    """x[index], numpy's reading; index arrays must be positions or masks (see the module)."""
+    _check_index_arrays(index)
+    return x[index]
 
 
 def scatter_add(values, index, shape):
@@ -67,7 +100,7 @@ def scatter_sample():
 
 
 OPS = [
-    Op("getitem", lambda x, index: x[index],
+    Op("getitem", getitem,
        vjp=lambda out_grad, x, out, index: (
            call("scatter_add", out_grad, index=index, shape=np.shape(x)),),
        signature="(*)->(*)", params=index_params,

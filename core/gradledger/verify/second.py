@@ -19,6 +19,7 @@ from collections.abc import Callable
 import numpy as np
 
 from ..autograd import grad, inner
+from ..dtypes import mixed_dtypes
 from ..tensor import Tensor, as_data
 from . import numeric
 
@@ -68,9 +69,11 @@ def second_order(outputs_of: Callable, arrays: list, wrt: list, u: list, scales:
 
 
 def _weighed(outputs: list, u: list) -> Tensor:
-    """`sum_k <u_k, out_k>` over the outputs that carry a gradient."""
-    total = inner((out, cotangent) for out, cotangent in zip(outputs, u, strict=True)
-                  if out.requires_grad)
+    """`sum_k <u_k, out_k>` over the outputs that carry a gradient (float64 cotangents
+    weigh float32 outputs too: no mixed-dtype warning for that)."""
+    with mixed_dtypes("ignore"):
+        total = inner((out, cotangent) for out, cotangent in zip(outputs, u, strict=True)
+                      if out.requires_grad)
     if total is None:
         raise ValueError("no output carries a gradient")
     return total

@@ -21,6 +21,14 @@ from .autograd import hvp as hvp
 from .autograd import jacobian as jacobian
 from .autograd import jvp as jvp
 from .autograd import vjp as vjp
+from .dtypes import float16 as float16
+from .dtypes import float32 as float32
+from .dtypes import float64 as float64
+from .dtypes import get_default_dtype as get_default_dtype
+from .dtypes import get_mixed_dtypes as get_mixed_dtypes
+from .dtypes import mixed_dtypes as mixed_dtypes
+from .dtypes import set_default_dtype as set_default_dtype
+from .dtypes import set_mixed_dtypes as set_mixed_dtypes
 from .errors import AnomalyError as AnomalyError
 from .errors import BackwardError as BackwardError
 from .errors import DuplicateOpError as DuplicateOpError
@@ -30,6 +38,7 @@ from .errors import OpDefinitionError as OpDefinitionError
 from .errors import OpNotFoundError as OpNotFoundError
 from .errors import OpRuleError as OpRuleError
 from .errors import PluginLoadError as PluginLoadError
+from .errors import RequiresGradError as RequiresGradError
 from .factories import arange as arange
 from .factories import eye as eye
 from .factories import full as full
@@ -77,18 +86,25 @@ __all__ = [
     'OpNotFoundError',
     'OpRuleError',
     'PluginLoadError',
+    'RequiresGradError',
     'Tensor',
     'arange',
     'default_generator',
     'detect_anomaly',
     'enable_grad',
     'eye',
+    'float16',
+    'float32',
+    'float64',
     'full',
+    'get_default_dtype',
+    'get_mixed_dtypes',
     'hookimpl',
     'initial_seed',
     'is_anomaly_enabled',
     'is_grad_enabled',
     'manual_seed',
+    'mixed_dtypes',
     'no_grad',
     'ones',
     'ones_like',
@@ -96,6 +112,8 @@ __all__ = [
     'rand',
     'randn',
     'register_plugin',
+    'set_default_dtype',
+    'set_mixed_dtypes',
     'tensor',
     'unregister_plugin',
     'zero_grad',
@@ -486,5 +504,5 @@ def var(x: TensorLike, /, axis: Any = ..., *, ddof: Any = ..., keepdims: Any = .
     """variance over axis (None: all), ddof, keepdims"""
 
 
-def where(x0: TensorLike, x1: TensorLike, x2: TensorLike, /) -> Tensor:
+def where(condition: TensorLike, a: TensorLike, b: TensorLike, /) -> Tensor:
     """a where the boolean condition holds, else b; the condition takes no gradient"""

@@ -196,3 +196,49 @@ def test_the_cli_keeps_hypothesis_storage_out_of_the_working_folder(tmp_path):
     assert (tmp_path / "cache" / "hypothesis").is_dir()
     assert (tmp_path / "cache" / "durations.json").is_file()
 
+
+
+# -- the CLI's edges ---------------------------------------------------------------------
+
+
+def test_cli_under_strict_plugins_exits_2_with_one_line_for_a_broken_plugin(site, monkeypatch,
+                                                                            capsys):
+    from gradledger.cli import main
+
+    site.install("gl-fx-broken", entry_points={"broken": "gl_fx_broken"},
+                 modules={"gl_fx_broken": "raise ImportError('no such library: libfoo')\n"})
+    monkeypatch.setenv("GRADLEDGER_STRICT_PLUGINS", "1")
+    assert main(["verify", "relu", "--examples", "3"]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert len(err.strip().splitlines()) == 1
+    assert "'broken'" in err and "libfoo" in err and "GRADLEDGER_STRICT_PLUGINS" in err
+
+
+def test_cli_refuses_zero_examples_as_a_usage_error(capsys):
+    from gradledger.cli import main
+
+    with pytest.raises(SystemExit) as exited:
+        main(["verify", "relu", "--examples", "0"])
+    assert exited.value.code == 2
+    assert "at least 1" in capsys.readouterr().err
+
+
+def test_cli_finds_an_unwritable_json_path_before_the_run_starts(fresh_host, tmp_path, capsys):
+    from gradledger.cli import main
+
+    path = tmp_path / "no-such-folder" / "report.json"
+    assert main(["verify", "relu", "--json", str(path)]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "relu ..." not in err  # nothing was verified
+    assert str(path) in err and "No such file or directory" in err
+
+
+def test_cli_refuses_a_malformed_shard_or_worker_count(capsys):
+    from gradledger.cli import main
+
+    for argv in (["--shard", "3/2"], ["--shard", "x"], ["--workers", "-1"]):
+        with pytest.raises(SystemExit) as exited:
+            main(["verify", "relu", *argv])
+        assert exited.value.code == 2
+    assert "1 <= K <= N" in capsys.readouterr().err

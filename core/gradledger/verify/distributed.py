@@ -20,6 +20,10 @@ import types
 import uuid
 
 
+CONNECT_TIMEOUT = "20s"
+"""How long the client waits for the scheduler to answer."""
+
+
 class ClusterError(Exception):
     """The cluster cannot verify (not reachable, no workers, or different versions)."""
 
@@ -72,7 +76,7 @@ def run_on_cluster(scheduler, tasks: list, display, *, examples, seed, settings,
                            f"cluster's workers ({why})")
     own = isinstance(scheduler, Client)
     try:
-        client = scheduler if own else Client(scheduler, timeout="20s")
+        client = scheduler if own else Client(scheduler, timeout=CONNECT_TIMEOUT)
     except (OSError, TimeoutError) as error:
         raise ClusterError(f"cannot reach the Dask scheduler at {scheduler}: {error}") from None
     try:

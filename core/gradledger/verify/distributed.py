@@ -19,7 +19,6 @@ import threading
 import types
 import uuid
 
-
 CONNECT_TIMEOUT = "20s"
 """How long the client waits for the scheduler to answer."""
 

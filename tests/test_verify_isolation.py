@@ -42,7 +42,7 @@ REASONS = {
     "cr_segfault": "killed by SIGSEGV",
     "cr_exit_zero": "exit status 0",
     "cr_sys_exit": "raised SystemExit(3)",
-    "cr_hang": "time limit of 1 s",
+    "cr_hang": "time limit of 3 s",
 }
 
 
@@ -65,7 +65,7 @@ def test_cli_fails_each_crashing_op_with_its_reason_and_writes_table_and_json(cr
     out = tmp_path / "report.json"
     run = subprocess.run(
         [sys.executable, "-m", "gradledger.cli", "verify", "--plugin", "crashing",
-         "--examples", "5", "--time-limit", "1", "--workers", "2", "--json", str(out)],
+         "--examples", "5", "--time-limit", "3", "--workers", "2", "--json", str(out)],
         capture_output=True, text=True, env=crashing, cwd=tmp_path, timeout=120)
     assert run.returncode == 1, run.stdout + run.stderr
     rows = {line.split()[0]: line for line in run.stdout.splitlines()
@@ -91,7 +91,7 @@ def test_pytest_door_fails_each_crashing_op_and_the_session(crashing, tmp_path):
     run = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--gradledger-verify",
          "--gradledger-plugin", "crashing", "--gradledger-examples", "5",
-         "--gradledger-time-limit", "1", f"--junitxml={junit}"],
+         "--gradledger-time-limit", "3", f"--junitxml={junit}"],
         capture_output=True, text=True, env=crashing, cwd=tmp_path, timeout=120)
     assert run.returncode == 1, run.stdout + run.stderr
     assert "4 failed, 1 passed" in run.stdout

@@ -186,12 +186,15 @@ class Pool:
         threading.Thread(target=_read, args=(worker, self.messages), daemon=True).start()
         self.workers.append(worker)
 
-    def close(self) -> None:
-        """Stop every worker (killing any that does not stop within 5 s); idempotent."""
+    def close(self, kill: bool = False) -> None:
+        """Stop every worker (killing any that does not stop within 5 s, or at once with
+        `kill`); idempotent."""
         if self.folder is None:
             return
         for worker in self.workers:
-            if worker.process.poll() is None:
+            if kill and worker.process.poll() is None:
+                worker.process.kill()
+            elif worker.process.poll() is None:
                 try:
                     pickle.dump(None, worker.process.stdin)
                     worker.process.stdin.flush()
@@ -245,8 +248,8 @@ class Pool:
                     self._handle(worker, message, done, pending, events)
                 self._check_time(done, pending, events)
                 events.tick()
-        except BaseException:
-            self.close()
+        except BaseException:  # Ctrl-C (the workers ignore it) or our own bug
+            self.close(kill=True)
             raise
         notice = None
         if pending:

@@ -242,3 +242,14 @@ def test_cli_refuses_a_malformed_shard_or_worker_count(capsys):
             main(["verify", "relu", *argv])
         assert exited.value.code == 2
     assert "1 <= K <= N" in capsys.readouterr().err
+
+
+def test_where_no_worker_can_start_the_ops_are_verified_here_with_a_warning(fresh_host,
+                                                                            monkeypatch):
+    from gradledger.verify import workers
+
+    monkeypatch.setattr(workers.sys, "executable", "/no/such/python")
+    with pytest.warns(RuntimeWarning, match="no worker process could start.*/no/such/python"):
+        reports = verify_all(["relu", "exp"], examples=5, workers=2, progress=False)
+    assert [(r.op, r.status, r.examples) for r in reports] == [("exp", PASS, 5),
+                                                               ("relu", PASS, 5)]

@@ -176,13 +176,20 @@ class Pool:
         package_root = str(Path(__file__).resolve().parents[2])
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root,
                                                           env.get("PYTHONPATH")]))
-        process = subprocess.Popen(
-            [sys.executable, "-m", "gradledger.verify.workers", str(crash_path),
-             str(slot_path)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+        try:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "gradledger.verify.workers", str(crash_path),
+                 str(slot_path)],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+        except OSError as error:  # no interpreter to start, or processes forbidden
+            self.failed_starts.append(f"starting {sys.executable} failed: {error}")
+            return
         worker = _Worker(process, crash_path, slot_path)
-        pickle.dump(self.setup, process.stdin)
-        process.stdin.flush()
+        try:
+            pickle.dump(self.setup, process.stdin)
+            process.stdin.flush()
+        except OSError:
+            pass  # it died at once: its reader says so
         threading.Thread(target=_read, args=(worker, self.messages), daemon=True).start()
         self.workers.append(worker)
 

@@ -158,7 +158,9 @@ class Pool:
         self.count = max(1, count)
         self.time_limit = time_limit
         self.setup = {"sys_path": list(sys.path), "plugins": plugins, "examples": examples,
-                      "seed": seed, "settings": settings, "time_limit": time_limit}
+                      "seed": seed, "settings": settings, "time_limit": time_limit,
+                      "modules": sorted(name for name in list(sys.modules)
+                                        if name.partition(".")[0] == "gradledger")}
         self.folder = Path(tempfile.mkdtemp(prefix="gradledger-workers-"))
         self.messages: queue.Queue = queue.Queue()
         self.workers: list[_Worker] = []
@@ -433,6 +435,13 @@ def _worker(crash_path: str, slot_path: str) -> None:
     from .cache import use_cache_for_hypothesis
 
     use_cache_for_hypothesis()
+    for name in setup["modules"]:
+        # gradledger's modules the parent holds: hypothesis draws some values from constants
+        # in the code loaded in a process, so the same code gives the parent's examples
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: S110 (an optional module, such as the pytest door)
+            pass
     broken = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the parent has said it already

@@ -66,7 +66,7 @@ def run_on_cluster(scheduler, tasks: list, display, *, examples, seed, settings,
         raise ClusterError("--scheduler needs Dask distributed on the client and every worker: "
                            "pip install 'gradledger[distributed]'") from None
     from ..loader import host
-    from .workers import hand_plugins
+    from .workers import hand_plugins, own_modules
 
     plugins, unbuildable = hand_plugins(host)
     if unbuildable:
@@ -90,6 +90,7 @@ def run_on_cluster(scheduler, tasks: list, display, *, examples, seed, settings,
                                    "install the same gradledger and plugins on every worker")
         job = {"examples": examples, "seed": seed, "settings": settings,
                "time_limit": time_limit, "plugins": plugins, "fingerprint": expected,
+               "modules": own_modules(),
                "run": uuid.uuid4().hex}
         futures = {}
         for rank, (index, op) in enumerate(tasks):
@@ -139,7 +140,8 @@ def verify_remote(job: dict, identity: tuple):
         pools.clear()
         pool = pools[job["run"]] = Pool(1, examples=job["examples"], seed=job["seed"],
                                         settings=job["settings"],
-                                        time_limit=job["time_limit"], plugins=job["plugins"])
+                                        time_limit=job["time_limit"], plugins=job["plugins"],
+                                        modules=job["modules"])
         atexit.register(pool.close)
     name, plugin, distribution, version = identity
     op = types.SimpleNamespace(name=name, plugin=plugin, distribution=distribution,

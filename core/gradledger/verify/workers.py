@@ -118,6 +118,11 @@ def hand_plugins(host) -> tuple[list[tuple[str, str, object]], dict[str, str]]:
     return rebuildable, not_rebuildable
 
 
+def own_modules() -> list[str]:
+    """The gradledger modules this process holds (a worker imports them too)."""
+    return sorted(name for name in list(sys.modules) if name.partition(".")[0] == "gradledger")
+
+
 def in_process_note(plugin: str, why: str) -> str:
     return (f"verified in the verifier's own process, without isolation: plugin {plugin!r} "
             f"was registered by hand and a worker process cannot rebuild it ({why}); define "
@@ -154,13 +159,12 @@ class Pool:
     """
 
     def __init__(self, count: int, *, examples, seed, settings, time_limit: float | None,
-                 plugins: list) -> None:
+                 plugins: list, modules: list[str] | None = None) -> None:
         self.count = max(1, count)
         self.time_limit = time_limit
         self.setup = {"sys_path": list(sys.path), "plugins": plugins, "examples": examples,
                       "seed": seed, "settings": settings, "time_limit": time_limit,
-                      "modules": sorted(name for name in list(sys.modules)
-                                        if name.partition(".")[0] == "gradledger")}
+                      "modules": own_modules() if modules is None else modules}
         self.folder = Path(tempfile.mkdtemp(prefix="gradledger-workers-"))
         self.messages: queue.Queue = queue.Queue()
         self.workers: list[_Worker] = []

@@ -5,8 +5,12 @@ One engine, three doors:
 - Python: `verify_op(name)`, `verify_all()` return `OpReport`s; `gradcheck(fn, *inputs)`
   checks any composed function (`gradgradcheck`, or `order=2`, its second derivatives);
   `nudge_grad(fn, *inputs)` is the seed's naive method;
-- the CLI: `gradledger verify [OP ...] [--plugin NAME] [--examples N] [--seed S] [--json FILE]`;
+- the CLI: `gradledger verify [OP ...] [--plugin NAME] [--examples N] [--seed S] [--json FILE]
+  [--workers N] [--time-limit S] [--shard K/N] [--scheduler ADDRESS]`;
 - pytest: `pytest --gradledger-verify [--gradledger-plugin NAME]`.
+
+`verify_all`, the CLI and the pytest door verify each op in a worker process (see
+`workers`), so an op that crashes, exits or hangs fails alone.
 
 Importing this package does not import hypothesis: `gradcheck` and `nudge_grad`
 work without it, and `verify_op` / `verify_all` import it when called.

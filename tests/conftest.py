@@ -1,6 +1,7 @@
 """Shared test set-up: deterministic hypothesis profiles and a clean plugin host."""
 
 import os
+import tempfile
 
 import pytest
 from gradledger.verify.profiles import register_profiles
@@ -10,6 +11,8 @@ from hypothesis import settings
 # in gradledger.verify.profiles; pick one with HYPOTHESIS_PROFILE or --hypothesis-profile.
 register_profiles()
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+# The verifier's cache folder (op durations, hypothesis's storage) is a throwaway one here.
+os.environ.setdefault("GRADLEDGER_CACHE_DIR", tempfile.mkdtemp(prefix="gradledger-tests-"))
 
 
 @pytest.fixture

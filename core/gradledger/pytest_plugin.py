@@ -8,10 +8,15 @@ not register it twice. Options, in the `gradledger` group:
     --gradledger-plugin NAME      only the ops of plugin NAME, an entry-point or distribution
                                   name (what a plugin's CI wants)
     --gradledger-examples N       examples per op (default: the hypothesis profile's)
+    --gradledger-time-limit S     seconds one op may take before its test fails (default
+                                  $GRADLEDGER_VERIFY_TIME_LIMIT, else 600; 0: no limit)
+    --gradledger-in-process       verify in pytest's own process, without isolation
 
-The tests come in sorted order on every run, so pytest-xdist (`-n auto`) spreads
-them over workers. Nothing here imports gradledger's verifier or hypothesis until
-a hook needs it.
+Each op is verified in a worker process (one per pytest process, kept for the
+session), so an op that segfaults, exits or hangs fails its own test and the
+session goes on to fail, with every other op's test reported. The tests come in
+sorted order on every run, so pytest-xdist (`-n auto`) spreads them over workers.
+Nothing here imports gradledger's verifier or hypothesis until a hook needs it.
 """
 
 from __future__ import annotations
@@ -29,6 +34,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--gradledger-examples", metavar="N", type=int, default=None,
                     help="with --gradledger-verify: examples per op (default: the hypothesis "
                     "profile's max_examples)")
+    group.addoption("--gradledger-time-limit", metavar="S", type=float, default=None,
+                    help="with --gradledger-verify: seconds one op may take before its test "
+                    "fails (default $GRADLEDGER_VERIFY_TIME_LIMIT, else 600; 0: no limit)")
+    group.addoption("--gradledger-in-process", action="store_true", default=False,
+                    help="with --gradledger-verify: verify in pytest's own process, without "
+                    "isolation (a crashing op then ends the session)")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    pool = getattr(config, "_gradledger_pool", None)
+    if pool is not None:
+        pool.close()
 
 
 @pytest.hookimpl(tryfirst=True)  # before -k / -m deselect, so they can select our tests
@@ -90,10 +107,7 @@ class OpVerification(pytest.Item):
 
     def runtest(self) -> None:
         __tracebackhide__ = True
-        from gradledger.verify import verify_op
-
-        report = verify_op(self.op_name,
-                           examples=self.config.getoption("gradledger_examples"))
+        report = _verify(self.config, self.op_name)
         self.user_properties.append(("gradledger_report", report.to_dict()))
         if not report.ok:
             raise VerificationFailed(report)
@@ -105,3 +119,36 @@ class OpVerification(pytest.Item):
 
     def reportinfo(self):
         return self.path, None, f"gradledger verify {self.op_name}"
+
+
+def _verify(config: pytest.Config, name: str):
+    """Verify op `name` in this session's worker process (started on first use), or here."""
+    from gradledger.loader import host
+    from gradledger.verify.engine import time_limit_setting, verify_op
+    from gradledger.verify.progress import Progress
+    from gradledger.verify.workers import Pool, Task, hand_plugins, in_process_note
+
+    examples = config.getoption("gradledger_examples")
+    if config.getoption("gradledger_in_process"):
+        return verify_op(name, examples=examples)
+    pool = getattr(config, "_gradledger_pool", None)
+    if pool is None:
+        from hypothesis import settings
+
+        limit = config.getoption("gradledger_time_limit")
+        limit = time_limit_setting() if limit is None else (limit or None)
+        plugins, _ = hand_plugins(host)
+        pool = config._gradledger_pool = Pool(1, examples=examples, seed=None,
+                                              settings=settings(), time_limit=limit,
+                                              plugins=plugins)
+    op = host.lookup(name)
+    quiet = Progress()
+    quiet.start([op], {}, 1)
+    done, local, unbuilt, notice = pool.run([Task(0, op)], quiet)
+    if done:
+        return done[0]
+    report = verify_op(name, examples=examples)
+    why = unbuilt.get(op.plugin) or hand_plugins(host)[1].get(op.plugin) or notice
+    if why:
+        report.notes.append(in_process_note(op.plugin, why) if not notice else notice)
+    return report

@@ -83,17 +83,22 @@ def index_params(shapes):
 
 def scatter_sample():
     """Verifier hint: a target shape, an index into it, and values of the indexed shape."""
+    import functools
+
     from hypothesis import strategies as st
     from hypothesis.extra.numpy import array_shapes, arrays
 
     values = st.floats(-10, 10, allow_nan=False, allow_infinity=False, allow_subnormal=False)
+    shapes = array_shapes(min_dims=0, max_dims=3, min_side=1, max_side=4)
+    index_of = functools.cache(lambda shape: index_params([shape])["index"])
+    array_of = functools.cache(lambda shape: arrays(np.float64, shape, elements=values))
 
     @st.composite
     def draw(draw_):
-        shape = draw_(array_shapes(min_dims=0, max_dims=3, min_side=1, max_side=4))
-        index = draw_(index_params([shape])["index"])
+        shape = draw_(shapes)
+        index = draw_(index_of(shape))
         picked = np.zeros(shape)[index]
-        x = draw_(arrays(np.float64, np.shape(picked), elements=values))
+        x = draw_(array_of(np.shape(picked)))
         return (x,), {"index": index, "shape": shape}
 
     return draw()

@@ -5,6 +5,8 @@ into pieces of each input's size; the grad of a split is the concatenation of th
 pieces' grads (zeros for a piece nobody used).
 """
 
+import functools
+
 import numpy as np
 from gradledger.extend import Op
 
@@ -57,19 +59,23 @@ def _joined_sample(new_axis: bool):
 
     values = st.floats(-10, 10, allow_nan=False, allow_infinity=False, allow_subnormal=False)
 
+    base_shapes = array_shapes(min_dims=0 if new_axis else 1, max_dims=3, max_side=4)
+    counts, sides = st.integers(1, 4), st.integers(0, 4)
+    array_of = functools.cache(lambda shape: arrays(np.float64, shape, elements=values))
+
     @st.composite
     def draw(draw_):
-        shape = draw_(array_shapes(min_dims=0 if new_axis else 1, max_dims=3, max_side=4))
+        shape = draw_(base_shapes)
         ndim = len(shape) + new_axis
         axis = draw_(st.integers(-ndim, ndim - 1))
-        count = draw_(st.integers(1, 4))
+        count = draw_(counts)
         shapes = []
         for _ in range(count):
             own = list(shape)
             if not new_axis:
-                own[axis] = draw_(st.integers(0, 4))
+                own[axis] = draw_(sides)
             shapes.append(tuple(own))
-        parts = tuple(draw_(arrays(np.float64, s, elements=values)) for s in shapes)
+        parts = tuple(draw_(array_of(s)) for s in shapes)
         return parts, {"axis": axis}
 
     return draw()
@@ -83,15 +89,21 @@ def split_sample():
 
     values = st.floats(-10, 10, allow_nan=False, allow_infinity=False, allow_subnormal=False)
 
-    @st.composite
-    def draw(draw_):
-        shape = draw_(array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=5))
-        axis = draw_(st.integers(-len(shape), len(shape) - 1))
-        size = shape[axis]
+    shapes = array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=5)
+    array_of = functools.cache(lambda shape: arrays(np.float64, shape, elements=values))
+
+    @functools.cache
+    def splits(size):
         sections = [n for n in range(1, size + 1) if size % n == 0]
         indices = st.lists(st.integers(0, size), max_size=3).map(sorted).map(tuple)
-        how = draw_(st.sampled_from(sections) | indices)
-        x = draw_(arrays(np.float64, shape, elements=values))
+        return st.sampled_from(sections) | indices
+
+    @st.composite
+    def draw(draw_):
+        shape = draw_(shapes)
+        axis = draw_(st.integers(-len(shape), len(shape) - 1))
+        how = draw_(splits(shape[axis]))
+        x = draw_(array_of(shape))
         return (x,), {"indices_or_sections": how, "axis": axis}
 
     return draw()

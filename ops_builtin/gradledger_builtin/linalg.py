@@ -105,24 +105,26 @@ def dot_sample():
     from hypothesis.extra import numpy as hnp
 
     values = st.floats(-5.0, 5.0, allow_nan=False, allow_subnormal=False)
+    side = st.integers(1, 3)
+    kinds, leads = st.sampled_from(["scalar", "vector", "array"]), st.lists(side, max_size=1)
+    array_of = functools.cache(lambda shape: hnp.arrays(np.float64, shape, elements=values))
 
     @st.composite
     def operands(draw):
-        side = st.integers(1, 3)
         k = draw(side)
         a_shape = draw(st.sampled_from([(k,), (k, k), (draw(side), k, k)]))
-        kind = draw(st.sampled_from(["scalar", "vector", "array"]))
+        kind = draw(kinds)
         if kind == "scalar":
             b_shape = ()
         elif kind == "vector":
             b_shape = (k,)
         else:
-            lead = draw(st.lists(side, max_size=1).map(tuple))
+            lead = tuple(draw(leads))
             b_shape = lead + (k, draw(side))
         if draw(st.booleans()):
             a_shape, b_shape = (b_shape, a_shape) if kind != "array" else (a_shape, b_shape)
-        a = draw(hnp.arrays(np.float64, a_shape, elements=values))
-        b = draw(hnp.arrays(np.float64, b_shape, elements=values))
+        a = draw(array_of(a_shape))
+        b = draw(array_of(b_shape))
         return (a, b), {}
 
     return operands()
@@ -170,14 +172,16 @@ def well_conditioned(signature):
         from hypothesis.extra import numpy as hnp
 
         values = st.floats(-1.0, 1.0, allow_nan=False, allow_subnormal=False)
+        batches = hnp.mutually_broadcastable_shapes(signature=signature, max_side=3, max_dims=2)
+        signs = st.sampled_from([1.0, -1.0])
+        array_of = functools.cache(lambda shape: hnp.arrays(np.float64, shape, elements=values))
 
         @st.composite
         def operands(draw):
-            shapes = draw(hnp.mutually_broadcastable_shapes(signature=signature, max_side=3,
-                                                            max_dims=2)).input_shapes
-            arrays = [draw(hnp.arrays(np.float64, s, elements=values)) for s in shapes]
+            shapes = draw(batches).input_shapes
+            arrays = [draw(array_of(s)) for s in shapes]
             n = shapes[0][-1]
-            sign = draw(st.sampled_from([1.0, -1.0]))
+            sign = draw(signs)
             arrays[0] = arrays[0] + sign * (n + 1) * np.eye(n)
             return tuple(arrays), {}
 
@@ -282,13 +286,15 @@ def einsum_sample(draw_shapes=None):
         ("...ij,...jk->...ik", ["bij", "bjk"]),
     ]
 
+    chosen, sides = st.sampled_from(programs), st.integers(1, 3)
+    values = st.floats(-2, 2, allow_nan=False, allow_infinity=False, allow_subnormal=False)
+    array_of = functools.cache(lambda shape: arrays(np.float64, shape, elements=values))
+
     @st.composite
     def draw(draw_):
-        subscripts, terms = draw_(st.sampled_from(programs))
-        size = {c: draw_(st.integers(1, 3)) for c in "".join(terms)}
-        values = st.floats(-2, 2, allow_nan=False, allow_infinity=False, allow_subnormal=False)
-        operands = tuple(draw_(arrays(np.float64, tuple(size[c] for c in t), elements=values))
-                         for t in terms)
+        subscripts, terms = draw_(chosen)
+        size = {c: draw_(sides) for c in "".join(terms)}
+        operands = tuple(draw_(array_of(tuple(size[c] for c in t))) for t in terms)
         return operands, {"subscripts": subscripts}
 
     return draw()

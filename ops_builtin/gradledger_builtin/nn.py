@@ -11,6 +11,8 @@ ids out of range) raise OpCallError from the forward rule with a sentence saying
 what was expected and what came; the tape adds the op's name and plugin.
 """
 
+import functools
+
 import numpy as np
 from gradledger.errors import OpCallError
 from gradledger.extend import Op, call
@@ -137,14 +139,20 @@ def cross_entropy_sample():
     from hypothesis import strategies as st
     from hypothesis.extra import numpy as hnp
 
+    row_shapes = hnp.array_shapes(min_dims=0, max_dims=2, min_side=1, max_side=4)
+    values = st.floats(-10.0, 10.0, allow_nan=False, allow_subnormal=False)
+    reductions = st.sampled_from(REDUCTIONS)
+    logits_of = functools.cache(lambda shape: hnp.arrays(np.float64, shape, elements=values))
+    labels_of = functools.cache(lambda shape, classes: hnp.arrays(
+        np.int64, shape, elements=st.integers(0, classes - 1)))
+
     @st.composite
     def logits_and_labels(draw):
-        rows = draw(hnp.array_shapes(min_dims=0, max_dims=2, min_side=1, max_side=4))
+        rows = draw(row_shapes)
         classes = draw(st.integers(1, 5))
-        values = st.floats(-10.0, 10.0, allow_nan=False, allow_subnormal=False)
-        logits = draw(hnp.arrays(np.float64, rows + (classes,), elements=values))
-        labels = draw(hnp.arrays(np.int64, rows, elements=st.integers(0, classes - 1)))
-        return (logits, labels), {"reduction": draw(st.sampled_from(REDUCTIONS))}
+        logits = draw(logits_of(rows + (classes,)))
+        labels = draw(labels_of(rows, classes))
+        return (logits, labels), {"reduction": draw(reductions)}
 
     return logits_and_labels()
 
@@ -260,26 +268,37 @@ def col2im_vjp(out_grad, cols, out, shape, stride=1, padding=0):
 
 def _window_example(draw):
     """The draws im2col's and col2im's hints share: leading axes, an (h, w) plane, window
-    params that fit it once padded, and the values to fill arrays with."""
+    params that fit it once padded, and arrays of a shape to fill with values."""
+    from hypothesis import strategies as st
+
+    leads, array_of = _window_strategies()
+    lead = draw(leads)
+    h, w = draw(st.integers(1, 5)), draw(st.integers(1, 5))
+    return lead, h, w, draw(_window_params(h, w)), array_of
+
+
+@functools.cache
+def _window_strategies():
+    """Built once: the leading shapes, and arrays of a shape (one strategy per shape)."""
     from hypothesis import strategies as st
     from hypothesis.extra import numpy as hnp
 
-    lead = draw(hnp.array_shapes(min_dims=0, max_dims=2, min_side=1, max_side=3))
-    h, w = draw(st.integers(1, 5)), draw(st.integers(1, 5))
     values = st.floats(-3.0, 3.0, allow_nan=False, allow_subnormal=False)
-    return lead, h, w, draw(_window_params(h, w)), values
+    leads = hnp.array_shapes(min_dims=0, max_dims=2, min_side=1, max_side=3)
+    return leads, functools.cache(lambda shape: hnp.arrays(np.float64, shape, elements=values))
 
 
 def im2col_sample():
     """Verifier hint: (..., H, W) inputs and windows that fit them once padded."""
     from hypothesis import strategies as st
-    from hypothesis.extra import numpy as hnp
+
+    pad_values = st.sampled_from([0.0, -2.0])
 
     @st.composite
     def example(draw):
-        lead, h, w, params, values = _window_example(draw)
-        x = draw(hnp.arrays(np.float64, lead + (h, w), elements=values))
-        return (x,), {**params, "pad_value": draw(st.sampled_from([0.0, -2.0]))}
+        lead, h, w, params, array_of = _window_example(draw)
+        x = draw(array_of(lead + (h, w)))
+        return (x,), {**params, "pad_value": draw(pad_values)}
 
     return example()
 
@@ -287,19 +306,19 @@ def im2col_sample():
 def col2im_sample():
     """Verifier hint: a target shape, windows that fit it, and window values."""
     from hypothesis import strategies as st
-    from hypothesis.extra import numpy as hnp
 
     @st.composite
     def example(draw):
-        lead, h, w, params, values = _window_example(draw)
+        lead, h, w, params, array_of = _window_example(draw)
         kernel, stride, padding, out = _geometry((h, w), params.pop("kernel_size"),
                                                  params["stride"], params["padding"])
-        cols = draw(hnp.arrays(np.float64, lead + out + kernel, elements=values))
+        cols = draw(array_of(lead + out + kernel))
         return (cols,), {**params, "shape": lead + (h, w)}
 
     return example()
 
 
+@functools.cache
 def _window_params(h, w):
     """kernel_size, stride and padding for an (h, w) input: kernels fit it once padded."""
     from hypothesis import strategies as st
@@ -390,6 +409,7 @@ def conv2d_sample():
     from hypothesis.extra import numpy as hnp
 
     values = st.floats(-3.0, 3.0, allow_nan=False, allow_subnormal=False)
+    array_of = functools.cache(lambda shape: hnp.arrays(np.float64, shape, elements=values))
 
     @st.composite
     def images_and_kernels(draw):
@@ -399,8 +419,8 @@ def conv2d_sample():
         kh = draw(st.integers(1, min(h + 2 * padding[0], 4)))
         kw = draw(st.integers(1, min(w + 2 * padding[1], 4)))
         stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
-        x = draw(hnp.arrays(np.float64, (n, c, h, w), elements=values))
-        kernel = draw(hnp.arrays(np.float64, (o, c, kh, kw), elements=values))
+        x = draw(array_of((n, c, h, w)))
+        kernel = draw(array_of((o, c, kh, kw)))
         params = {"stride": stride if stride[0] != stride[1] else stride[0],
                   "padding": padding if padding[0] != padding[1] else padding[0]}
         return (x, kernel), params
@@ -504,6 +524,7 @@ def avg_pool2d_vjp(out_grad, x, out, kernel_size, stride=None, padding=0):
     return (call("col2im", cols, shape=np.shape(x), stride=stride, padding=padding),)
 
 
+@functools.cache
 def _pool_params_for(h, w):
     from hypothesis import strategies as st
 
@@ -524,13 +545,16 @@ def pool_sample():
     from hypothesis import strategies as st
     from hypothesis.extra import numpy as hnp
 
+    leads = hnp.array_shapes(min_dims=0, max_dims=2, min_side=1, max_side=3)
+    orders = functools.cache(lambda size: st.permutations(range(size)))
+
     @st.composite
     def images_and_windows(draw):
-        lead = draw(hnp.array_shapes(min_dims=0, max_dims=2, min_side=1, max_side=3))
+        lead = draw(leads)
         h, w = draw(st.integers(1, 5)), draw(st.integers(1, 5))
         shape = lead + (h, w)
         size = int(np.prod(shape))
-        order = draw(st.permutations(range(size)))
+        order = draw(orders(size))
         x = np.reshape(np.asarray(order, dtype=np.float64) * 0.1 - 0.05 * size, shape)
         return (x,), draw(_pool_params_for(h, w))
 
@@ -572,13 +596,18 @@ def embedding_sample():
     from hypothesis import strategies as st
     from hypothesis.extra import numpy as hnp
 
+    values = st.floats(-3.0, 3.0, allow_nan=False, allow_subnormal=False)
+    id_shapes = hnp.array_shapes(min_dims=0, max_dims=2, min_side=1, max_side=4)
+    weights_of = functools.cache(lambda shape: hnp.arrays(np.float64, shape, elements=values))
+    ids_of = functools.cache(lambda shape, rows: hnp.arrays(
+        np.int64, shape, elements=st.integers(0, rows - 1)))
+
     @st.composite
     def weights_and_ids(draw):
         rows, d = draw(st.integers(1, 4)), draw(st.integers(1, 3))
-        values = st.floats(-3.0, 3.0, allow_nan=False, allow_subnormal=False)
-        weight = draw(hnp.arrays(np.float64, (rows, d), elements=values))
-        id_shape = draw(hnp.array_shapes(min_dims=0, max_dims=2, min_side=1, max_side=4))
-        ids = draw(hnp.arrays(np.int64, id_shape, elements=st.integers(0, rows - 1)))
+        weight = draw(weights_of((rows, d)))
+        id_shape = draw(id_shapes)
+        ids = draw(ids_of(id_shape, rows))
         return (weight, ids), {}
 
     return weights_and_ids()

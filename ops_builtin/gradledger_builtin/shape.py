@@ -238,13 +238,17 @@ def with_axes(params):
         from hypothesis import strategies as st
         from hypothesis.extra import numpy as hnp
 
+        shapes = hnp.array_shapes(min_dims=1, max_dims=4, min_side=1, max_side=4)
+        values = st.floats(-10.0, 10.0, allow_nan=False, allow_subnormal=False)
+        by_shape = {}  # params(shapes)'s strategies, built once per shape, not per example
+
         @st.composite
         def example(draw):
-            shape = draw(hnp.array_shapes(min_dims=1, max_dims=4, min_side=1, max_side=4))
-            values = st.floats(-10.0, 10.0, allow_nan=False, allow_subnormal=False)
+            shape = draw(shapes)
             x = draw(hnp.arrays(np.float64, shape, elements=values))
-            drawn = params((shape,))
-            return (x,), {name: draw(strategy) for name, strategy in drawn.items()}
+            if shape not in by_shape:
+                by_shape[shape] = params((shape,))
+            return (x,), {name: draw(strategy) for name, strategy in by_shape[shape].items()}
 
         return example()
 
@@ -265,12 +269,14 @@ def moveaxis_params(shapes):
     from hypothesis.extra.numpy import valid_tuple_axes
 
     ndim = len(shapes[0])
+    counts = st.integers(1, ndim)
+    axes = {n: valid_tuple_axes(ndim, min_size=n, max_size=n) for n in range(1, ndim + 1)}
 
     @st.composite
     def moves(draw):
-        count = draw(st.integers(1, ndim))
-        source = draw(valid_tuple_axes(ndim, min_size=count, max_size=count))
-        destination = draw(valid_tuple_axes(ndim, min_size=count, max_size=count))
+        count = draw(counts)
+        source = draw(axes[count])
+        destination = draw(axes[count])
         return (source[0], destination[0]) if count == 1 else (source, destination)
 
     drawn = st.shared(moves(), key=("moveaxis", ndim))

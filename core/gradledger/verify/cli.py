@@ -1,13 +1,15 @@
 """`gradledger verify`: the verifier's command-line door.
 
     gradledger verify [OP ...] [--plugin NAME] [--examples N] [--seed S] [--json FILE]
-                      [--profile NAME]
+                      [--profile NAME] [--workers N] [--time-limit S] [--shard K/N]
+                      [--scheduler ADDRESS]
 
-One line of progress per op on stderr while it runs, then a table on stdout (op,
-plugin, examples run, worst error as a fraction of its tolerance, status), then
-the full report of every op that failed or cannot be verified. The table and the
-JSON are always written once the run starts: an op that raises is a finding about
-that op, never the end of the run.
+Progress on stderr while it runs (a live bar in a terminal, one line per op in a
+log), then a table on stdout (op, plugin, examples run, worst error as a fraction of
+its tolerance, status), then the full report of every op that failed or cannot be
+verified. Each op is verified in a worker process: an op that raises, crashes, exits
+or hangs is a finding about that op, never the end of the run, and the table and
+the JSON are always written once the run starts.
 
 Exit status: 0 every op passed; 1 an op failed or cannot be verified; 2 the verifier
 could not run (bad arguments, an unknown op or plugin, a blocked plugin, hypothesis
@@ -42,7 +44,7 @@ def add_verify_parser(sub) -> None:
     verify.add_argument("--plugin", metavar="NAME",
                         help="only the ops of this plugin (its entry-point name, or the name of "
                         "the distribution that provides it)")
-    verify.add_argument("--examples", type=int, metavar="N",
+    verify.add_argument("--examples", type=_examples, metavar="N",
                         help=f"examples per op (default {DEFAULT_EXAMPLES}, or the profile's)")
     verify.add_argument("--seed", type=int, metavar="S",
                         help="draw random examples from this seed (default: derandomized)")
@@ -53,7 +55,68 @@ def add_verify_parser(sub) -> None:
         "(default: $HYPOTHESIS_PROFILE, else derandomized with "
         f"{DEFAULT_EXAMPLES} examples)",
     )
+    verify.add_argument("--workers", type=_count, metavar="N",
+                        help="worker processes, each verifying one op at a time (default: "
+                        "every core; 0: in this process, without isolation)")
+    verify.add_argument("--time-limit", type=_seconds, metavar="S", dest="time_limit",
+                        default=argparse.SUPPRESS,
+                        help="seconds one op may take before it fails (default "
+                        "$GRADLEDGER_VERIFY_TIME_LIMIT, else 600; 0: no limit)")
+    verify.add_argument("--shard", type=_shard, metavar="K/N",
+                        help="verify only shard K of N (every N-th op by name, from the K-th): "
+                        "one per machine of a CI matrix")
+    verify.add_argument("--scheduler", metavar="ADDRESS",
+                        help="verify on this Dask distributed cluster (tcp://host:8786); needs "
+                        "'gradledger[distributed]' on the client and every worker")
     verify.set_defaults(run=run)
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise ValueError(text)
+    return value
+
+
+def _examples(text: str) -> int:
+    try:
+        return _positive(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number of examples per op, at least 1; got {text!r}") from None
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(
+            f"expected a number of worker processes (0 for none); got {text!r}")
+    return value
+
+
+def _seconds(text: str) -> float | None:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"expected seconds (0 for no limit); got {text!r}")
+    return value or None
+
+
+def _shard(text: str) -> tuple[int, int]:
+    k, _, n = text.partition("/")
+    try:
+        shard = (int(k), int(n))
+    except ValueError:
+        shard = (0, 0)
+    if not 1 <= shard[0] <= shard[1]:
+        raise argparse.ArgumentTypeError(
+            f"expected K/N with 1 <= K <= N (shard 2 of 4: 2/4); got {text!r}")
+    return shard
 
 
 def _settings(args):
@@ -68,22 +131,15 @@ def _settings(args):
     return settings(settings.get_profile("ci"), max_examples=DEFAULT_EXAMPLES)
 
 
-def _progress(index: int, total: int, op, report) -> None:
-    width = len(str(total))
-    if report is None:
-        print(f"[{index + 1:>{width}}/{total}] {op.name} ...", end="", file=sys.stderr, flush=True)
-        return
-    print(f" {report.status} ({report.examples} examples, {report.seconds:.1f} s)",
-          file=sys.stderr, flush=True)
-
-
 def run(args: argparse.Namespace) -> int:
     """Run the verifier as the arguments say; print the table; return the exit status."""
     from ..cli import _table
-    from ..errors import OpNotFoundError
+    from ..errors import OpNotFoundError, PluginLoadError
+    from ..loader import host
 
     try:
-        from .engine import select_ops, verify_all
+        from .distributed import ClusterError
+        from .engine import run_ops, select_ops, shard_ops, time_limit_setting
     except ImportError as error:
         print(f"gradledger verify needs hypothesis ({error}): pip install 'gradledger[verify]'",
               file=sys.stderr)
@@ -93,6 +149,22 @@ def run(args: argparse.Namespace) -> int:
         chosen = _settings(args)
     except Exception as error:  # an unknown profile name
         print(f"gradledger verify: {error}", file=sys.stderr)
+        return 2
+    try:
+        limit = args.time_limit if "time_limit" in vars(args) else time_limit_setting()
+    except ValueError as error:
+        print(f"gradledger verify: {error}", file=sys.stderr)
+        return 2
+    if args.json:
+        problem = _unwritable(args.json)
+        if problem:
+            print(f"gradledger verify: cannot write the JSON report to {args.json}: {problem}",
+                  file=sys.stderr)
+            return 2
+    try:
+        host.ensure_loaded()
+    except PluginLoadError as error:  # GRADLEDGER_STRICT_PLUGINS=1 and a broken plugin
+        print(f"gradledger verify: {_first_line(error)}", file=sys.stderr)
         return 2
     plugins = None
     if args.plugin is not None:
@@ -112,9 +184,20 @@ def run(args: argparse.Namespace) -> int:
               "registered none of them; `gradledger plugins` lists every plugin and its ops",
               file=sys.stderr)
         return 1
+    if args.shard is not None:
+        selected = shard_ops(selected, args.shard)
+        if not selected:
+            print(f"gradledger verify: shard {args.shard[0]}/{args.shard[1]} holds no op",
+                  file=sys.stderr)
+            return 0
     started = time.perf_counter()
-    reports = verify_all([op.name for op in selected], examples=args.examples, seed=args.seed,
-                         settings=chosen, progress=_progress)
+    try:
+        reports = run_ops(selected, examples=args.examples, seed=args.seed, settings=chosen,
+                          workers=args.workers, time_limit=limit, scheduler=args.scheduler,
+                          log_lines=True)
+    except ClusterError as error:
+        print(f"gradledger verify: {error}", file=sys.stderr)
+        return 2
     seconds = time.perf_counter() - started
     print(_table([r.row() for r in reports],
                  ("op", "plugin", "examples", "worst err/tol", "status")))
@@ -126,11 +209,29 @@ def run(args: argparse.Namespace) -> int:
           f"{counts[UNVERIFIABLE]} unverifiable, in {seconds:.1f} s")
     if args.json:
         try:
-            _write_json(args.json, reports, chosen, args, seconds)
+            _write_json(args.json, reports, chosen, args, seconds, limit)
         except (OSError, TypeError, ValueError) as error:
             print(f"gradledger verify: could not write {args.json}: {error}", file=sys.stderr)
             return 2
     return 0 if all(r.status == PASS for r in reports) else 1
+
+
+def _first_line(error: BaseException) -> str:
+    return " ".join(str(error).split())
+
+
+def _unwritable(path: str) -> str | None:
+    """Why `path` cannot be written (None if it can), found by opening it for appending;
+    a file that did not exist is removed again."""
+    existed = os.path.exists(path)
+    try:
+        with open(path, "a", encoding="utf-8"):
+            pass
+    except OSError as error:
+        return error.strerror or str(error)
+    if not existed:
+        os.remove(path)
+    return None
 
 
 def _plugins(name: str) -> tuple[list[str], str | None, int]:
@@ -150,7 +251,7 @@ def _plugins(name: str) -> tuple[list[str], str | None, int]:
     return [], (f"plugin {record.name!r} ({record.where}) failed to load: {record.reason}"), 1
 
 
-def _write_json(path: str, reports, chosen, args, seconds: float) -> None:
+def _write_json(path: str, reports, chosen, args, seconds: float, limit) -> None:
     import hypothesis
 
     from .. import __version__
@@ -161,6 +262,8 @@ def _write_json(path: str, reports, chosen, args, seconds: float) -> None:
         "settings": {"max_examples": args.examples or chosen.max_examples,
                      "derandomize": chosen.derandomize and args.seed is None,
                      "seed": args.seed, "profile": args.profile},
+        "run": {"workers": args.workers, "time_limit": limit, "scheduler": args.scheduler,
+                "shard": None if args.shard is None else "/".join(map(str, args.shard))},
         "seconds": round(seconds, 3),
         "summary": {s: sum(r.status == s for r in reports) for s in (PASS, FAIL, UNVERIFIABLE)},
         "ok": all(r.ok for r in reports),

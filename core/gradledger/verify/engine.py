@@ -8,6 +8,7 @@ minimal example, then replays that example, whose `Failure` becomes the report.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterable
 
@@ -22,11 +23,14 @@ try:
     from builtins import BaseExceptionGroup
 except ImportError:  # Python 3.10: hypothesis depends on the backport
     from exceptiongroup import BaseExceptionGroup
-from . import hints, sampling
-from .checks import Checker, Discard, Stats
+from . import checks, hints, sampling
+from .checks import Discard, Stats
 from .report import FAIL, PASS, UNVERIFIABLE, Failure, OpReport
 
 DEFAULT_EXAMPLES = 200
+DEFAULT_TIME_LIMIT = 600.0
+"""Seconds one op may run in a worker before it fails (the thorough profile's slowest
+built-in, conv2d, takes about 100)."""
 STEER_FROM = 1000
 """Runs of at least this many examples steer hypothesis (`target`) towards the examples that
 come closest to a tolerance; shorter runs spend their time on more examples instead."""
@@ -60,8 +64,13 @@ def run_settings(base: Settings | None = None, examples: int | None = None,
 
 
 def verify_op(name, *, examples: int | None = None, seed: int | None = None,
-              settings: Settings | None = None) -> OpReport:
-    """Verify one registered op (a name, or an `Op`); return its `OpReport`."""
+              settings: Settings | None = None,
+              watch: Callable[[int, object], None] | None = None) -> OpReport:
+    """Verify one registered op (a name, or an `Op`); return its `OpReport`.
+
+    `watch(number, example)` is called before each example is checked (the worker
+    processes use it to say which example an op was checking when it crashed).
+    """
     op = host.lookup(name) if isinstance(name, str) else name
     chosen = run_settings(settings, examples, seed)
     report = OpReport(op.name, op.plugin, op.distribution, op.version, PASS,
@@ -79,6 +88,9 @@ def verify_op(name, *, examples: int | None = None, seed: int | None = None,
         return report
     stats = Stats(steer=chosen.max_examples >= STEER_FROM)
     first_failure = []
+    # `run` below must stay byte-for-byte as it is: a derandomized run's examples come from
+    # a hash of its source. So `watch` comes in through the name `Checker`, bound here.
+    Checker = _watching(watch, stats)  # noqa: N806
 
     @chosen
     @given(strategy)
@@ -132,6 +144,18 @@ def verify_op(name, *, examples: int | None = None, seed: int | None = None,
     return report
 
 
+def _watching(watch, stats) -> Callable:
+    """`checks.Checker`, or a stand-in that calls `watch(number, example)` first."""
+    if watch is None:
+        return checks.Checker
+
+    def checker(op, example, stats_):
+        watch(stats.examples + 1, example)
+        return checks.Checker(op, example, stats_)
+
+    return checker
+
+
 def _from_group(group) -> Failure:
     for error in group.exceptions:
         if isinstance(error, Counterexample):
@@ -156,28 +180,154 @@ def select_ops(names: Iterable[str] | None = None, plugin: str | None = None) ->
     return sorted(ops, key=lambda op: op.name)
 
 
+def shard_ops(ops: list, shard: tuple[int, int]) -> list:
+    """Shard K of N (1-based) of `ops`: every N-th op of the name-sorted list, from the K-th,
+    so that N machines of a CI matrix verify every op once, whatever their caches hold."""
+    k, n = shard
+    if not (isinstance(k, int) and isinstance(n, int) and 1 <= k <= n):
+        raise ValueError(f"shard: expected K/N with 1 <= K <= N, got {k}/{n}")
+    return sorted(ops, key=lambda op: op.name)[k - 1::n]
+
+
+def time_limit_setting() -> float | None:
+    """The per-op time limit in seconds: $GRADLEDGER_VERIFY_TIME_LIMIT, else the default
+    (0 or `none`: no limit)."""
+    raw = os.environ.get("GRADLEDGER_VERIFY_TIME_LIMIT", "").strip().lower()
+    if not raw:
+        return DEFAULT_TIME_LIMIT
+    if raw in {"0", "none", "off"}:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"GRADLEDGER_VERIFY_TIME_LIMIT: expected seconds (a number, or 0 for "
+                         f"no limit), got {raw!r}") from None
+    return value if value > 0 else None
+
+
+_DEFAULT = object()
+
+
 def verify_all(names: Iterable[str] | None = None, *, plugin: str | None = None,
                examples: int | None = None, seed: int | None = None,
-               settings: Settings | None = None,
-               progress: Callable[[int, int, object, OpReport | None], None] | None = None,
-               ) -> list[OpReport]:
-    """Verify every registered op (or the ones named, or one plugin's), in name order.
+               settings: Settings | None = None, progress=None, workers: int | None = None,
+               time_limit=_DEFAULT, shard: tuple[int, int] | None = None,
+               scheduler=None) -> list[OpReport]:
+    """Verify every registered op (or the ones named, or one plugin's); reports in name order.
 
-    `progress(index, total, op, report)` is called before each op (report None) and
-    after it (with its report).
+    Each op is verified in a worker process (`workers` of them, default: every core; 0:
+    in this process, without isolation), longest first; see `run_ops`.
     """
     ops = select_ops(names, plugin)
-    reports = []
-    for index, op in enumerate(ops):
-        if progress is not None:
-            progress(index, len(ops), op, None)
-        try:
-            report = verify_op(op, examples=examples, seed=seed, settings=settings)
-        except Exception as error:  # never lose the other ops' reports
-            report = OpReport(op.name, op.plugin, op.distribution, op.version, FAIL)
-            report.failure = Failure("verifier", f"verifying the op raised "
-                                     f"{type(error).__name__}: {error}")
-        reports.append(report)
-        if progress is not None:
-            progress(index, len(ops), op, report)
+    if shard is not None:
+        ops = shard_ops(ops, shard)
+    return run_ops(ops, examples=examples, seed=seed, settings=settings, progress=progress,
+                   workers=workers, time_limit=time_limit, scheduler=scheduler)
+
+
+def run_ops(ops: list, *, examples: int | None = None, seed: int | None = None,
+            settings: Settings | None = None, progress=None, workers: int | None = None,
+            time_limit=_DEFAULT, scheduler=None, log_lines: bool = False) -> list[OpReport]:
+    """Verify `ops`; return their reports in the order given.
+
+    workers:     worker processes (default: every core this process may use, at most one
+                 per op); 0 verifies in this process, without isolation. Where no worker
+                 can start, the ops are verified here and a RuntimeWarning says so.
+    time_limit:  seconds one op may take in a worker before it FAILS (default
+                 $GRADLEDGER_VERIFY_TIME_LIMIT, else 600; None: no limit)
+    scheduler:   a Dask distributed scheduler address (or Client): verify on that cluster
+    progress:    None (a notebook's display, or a bar on a terminal), False, a callable
+                 `progress(index, total, op, report)`, or a `progress.Progress`
+    Ops that ran before start first, the longest first (their durations are kept in the
+    cache folder); ops never timed before them. The verdicts do not depend on the order.
+    """
+    from . import progress as shown
+    from .cache import load_durations, op_key, save_durations, use_cache_for_hypothesis
+    from .workers import default_workers
+
+    use_cache_for_hypothesis()
+    chosen = settings if settings is not None else Settings()  # the profile loaded here
+    limit = time_limit_setting() if time_limit is _DEFAULT else time_limit
+    count = run_settings(chosen, examples, seed).max_examples
+    per_example = load_durations()
+    estimates = {op.name: per_example[op_key(op)] * count if op_key(op) in per_example
+                 else None for op in ops}
+    order = sorted(range(len(ops)), key=lambda i: (estimates[ops[i].name] is not None,
+                                                   -(estimates[ops[i].name] or 0), i))
+    workers = default_workers() if workers is None else workers
+    if workers < 0:
+        raise ValueError(f"workers: expected 0 (in this process) or more, got {workers}")
+    display = shown.choose(progress, log_lines=log_lines)
+    display.start(ops, estimates, 1 if workers == 0 else min(workers, len(ops)))
+    reports: dict[int, OpReport] = {}
+    arguments = {"examples": examples, "seed": seed, "settings": chosen}
+    try:
+        if scheduler is not None:
+            from .distributed import run_on_cluster
+
+            reports = run_on_cluster(scheduler, [(i, ops[i]) for i in order], display,
+                                     time_limit=limit, **arguments)
+        elif workers == 0:
+            for i in order:
+                reports[i] = _verify_here(i, ops[i], display, **arguments)
+        else:
+            reports = _verify_in_workers(order, ops, min(workers, len(ops)), limit, display,
+                                         arguments)
+    finally:
+        display.finish()
+    result = [reports[i] for i in range(len(ops))]
+    save_durations(result, ops)
+    return result
+
+
+def _verify_in_workers(order, ops, count, limit, display, arguments) -> dict:
+    import warnings
+
+    from ..loader import host
+    from .workers import Pool, Task, hand_plugins, in_process_note
+
+    plugins, unbuildable = hand_plugins(host)
+    tasks, here = [], []
+    for i in order:
+        (here if ops[i].plugin in unbuildable else tasks).append(Task(i, ops[i]))
+    reports: dict[int, OpReport] = {}
+    if tasks:
+        with Pool(count, time_limit=limit, plugins=plugins, **arguments) as pool:
+            done, local, unbuilt, notice = pool.run(tasks, display)
+        reports.update(done)
+        here.extend(local)
+        unbuildable.update(unbuilt)
+        if notice:
+            warnings.warn(f"gradledger verify: {notice}", RuntimeWarning, stacklevel=4)
+    for task in sorted(here, key=lambda t: order.index(t.index)):
+        report = _verify_here(task.index, task.op, display, **arguments)
+        why = unbuildable.get(task.op.plugin)
+        if why:
+            report.notes.append(in_process_note(task.op.plugin, why))
+        reports[task.index] = report
     return reports
+
+
+def _verify_here(index: int, op, display, **arguments) -> OpReport:
+    """Verify one op in this process; what it raises is a finding about the op."""
+    from .workers import describe, raised_report
+
+    seen: list = []
+
+    def watch(number: int, example) -> None:
+        seen[:] = [(number, example)]
+
+    display.begin(index, op)
+    try:
+        report = verify_op(op, watch=watch, **arguments)
+    except Exception as error:  # never lose the other ops' reports
+        report = OpReport(op.name, op.plugin, op.distribution, op.version, FAIL)
+        report.failure = Failure("verifier", f"verifying the op raised "
+                                 f"{type(error).__name__}: {error}")
+    except (KeyboardInterrupt, GeneratorExit):
+        raise
+    except BaseException as error:  # sys.exit in an op's code ends the op, not the run
+        where = f"example {seen[0][0]} ({describe(seen[0][1])})" if seen else ""
+        report = raised_report(op, error, where)
+    display.done(index, op, report)
+    return report

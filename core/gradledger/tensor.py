@@ -340,6 +340,7 @@ for _dunder, _op_name in {
     setattr(Tensor, f"__{_dunder}__", _method)
     setattr(Tensor, f"__r{_dunder}__", _reflected)
 Tensor.__neg__ = lambda self: tape.apply(host.lookup("neg"), (self,), _NO_PARAMS)
+Tensor.__mod__, Tensor.__rmod__ = _binary("remainder")  # `t % 2`, `2 % t`: np.remainder
 
 
 OP_METHODS = frozenset({"reshape", "transpose", "astype"})

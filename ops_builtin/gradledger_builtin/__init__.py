@@ -16,9 +16,11 @@ from . import (
     nn,
     reductions,
     shape,
+    ufuncs,
 )
 
-FAMILIES = (elementwise, comparisons, reductions, shape, indexing, joining, casting, linalg, nn)
+FAMILIES = (elementwise, comparisons, reductions, shape, indexing, joining, casting, linalg, nn,
+            ufuncs)
 
 
 @hookimpl

@@ -43,10 +43,19 @@ def pow_local(x, p, out):
         if p == 2:
             return (2 * x, None)
         return (p * x ** (p - 1), None) if p != 0 else (0.0, None)
-    if np.all(p != 0):
-        return (p * x ** (p - 1), None)
     with np.errstate(divide="ignore", invalid="ignore"):
-        return (np.where(p == 0, 0.0, p * x ** (p - 1)), None)
+        if isinstance(p, (np.ndarray, np.generic)) and np.all(p != 0):
+            grad_x = p * x ** (p - 1)
+        else:  # an exponent 0 somewhere, or a Tensor (a rule being differentiated)
+            grad_x = np.where(p == 0, 0.0, p * x ** (p - 1))
+        return grad_x, _pow_exponent_local(x, out)
+
+
+def _pow_exponent_local(x, out):
+    """d(x ** p)/dp = x ** p log(x): 0 at x = 0 (as PyTorch books it), NaN for x < 0,
+    where x ** p is real only at integer p and has no derivative in p."""
+    zero = x == 0
+    return np.where(zero, 0.0, out * np.log(np.where(zero, 1.0, x)))
 
 
 def sigmoid(x):
@@ -170,8 +179,8 @@ OPS = [
     Op("neg", lambda x: -x, local_grad=lambda x, out: (-1.0,), signature=UNARY,
        numpy_names=("negative",), doc="-x"),
     Op("pow", lambda x, p: x ** p, local_grad=pow_local,
-       signature=BINARY, constants=(1,), domain=(POSITIVE, (-3.0, 3.0)), numpy_names=("power",),
-       doc="x ** p, for a constant exponent p"),
+       signature=BINARY, domain=(POSITIVE, (-3.0, 3.0)), numpy_names=("power",),
+       doc="x ** p; the exponent's grad is x ** p log(x) (0 at x = 0, NaN for x < 0)"),
     # -- transcendental ----------------------------------------------------------------
     Op("exp", np.exp, local_grad=lambda x, out: (out,), signature=UNARY,
        domain=((-20.0, 20.0),), doc="e ** x"),

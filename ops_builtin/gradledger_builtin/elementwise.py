@@ -15,7 +15,7 @@ on arrays both are the same ufunc.
 """
 
 import numpy as np
-from gradledger.extend import Op, call
+from gradledger.extend import Op, call, unbroadcast
 
 BINARY = "(),()->()"
 UNARY = "()->()"
@@ -34,28 +34,42 @@ def relu(x):
     return x if not x <= 0 else x.dtype.type(0)
 
 
-def pow_local(x, p, out):
+def _pow_base_local(x, p):
     """d(x ** p)/dx = p * x ** (p - 1); 0 where p == 0 (x ** 0 is constant, even at x = 0).
 
-    A Python number p (`x ** 2`, the usual case) is tested in Python, not by np.all; the
-    square's 2 * x is the same number as 2 * x ** 1, one pass over x instead of two."""
-    if p.__class__ is int or p.__class__ is float:
+    A number p (`x ** 2`, the usual case, arrives as a numpy scalar) is tested in Python,
+    not by np.all; the square's 2 * x is the same number as 2 * x ** 1, one pass over x
+    instead of two."""
+    if p.__class__ in _SCALARS:
         if p == 2:
-            return (2 * x, None)
-        return (p * x ** (p - 1), None) if p != 0 else (0.0, None)
+            return 2 * x
+        return p * x ** (p - 1) if p != 0 else 0.0
     with np.errstate(divide="ignore", invalid="ignore"):
-        if isinstance(p, (np.ndarray, np.generic)) and np.all(p != 0):
-            grad_x = p * x ** (p - 1)
-        else:  # an exponent 0 somewhere, or a Tensor (a rule being differentiated)
-            grad_x = np.where(p == 0, 0.0, p * x ** (p - 1))
-        return grad_x, _pow_exponent_local(x, out)
+        if isinstance(p, np.ndarray) and np.all(p != 0):
+            return p * x ** (p - 1)
+        # an exponent 0 somewhere, or a Tensor (a rule being differentiated)
+        return np.where(p == 0, 0.0, p * x ** (p - 1))
+
+
+_SCALARS = frozenset({int, float, np.float64, np.float32, np.float16, np.int64})
 
 
 def _pow_exponent_local(x, out):
     """d(x ** p)/dp = x ** p log(x): 0 at x = 0 (as PyTorch books it), NaN for x < 0,
     where x ** p is real only at integer p and has no derivative in p."""
     zero = x == 0
-    return np.where(zero, 0.0, out * np.log(np.where(zero, 1.0, x)))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(zero, 0.0, out * np.log(np.where(zero, 1.0, x)))
+
+
+def pow_vjp(out_grad, x, p, out, needs_grad=(True, True)):
+    """The base's grad always cheap; the exponent's (a log) only when it is wanted."""
+    grad_x = grad_p = None
+    if needs_grad[0]:
+        grad_x = unbroadcast(out_grad * _pow_base_local(x, p), np.shape(x))
+    if needs_grad[1]:
+        grad_p = unbroadcast(out_grad * _pow_exponent_local(x, out), np.shape(p))
+    return grad_x, grad_p
 
 
 def sigmoid(x):
@@ -178,7 +192,7 @@ OPS = [
        doc="a / b"),
     Op("neg", lambda x: -x, local_grad=lambda x, out: (-1.0,), signature=UNARY,
        numpy_names=("negative",), doc="-x"),
-    Op("pow", lambda x, p: x ** p, local_grad=pow_local,
+    Op("pow", lambda x, p: x ** p, vjp=pow_vjp,
        signature=BINARY, domain=(POSITIVE, (-3.0, 3.0)), numpy_names=("power",),
        doc="x ** p; the exponent's grad is x ** p log(x) (0 at x = 0, NaN for x < 0)"),
     # -- transcendental ----------------------------------------------------------------

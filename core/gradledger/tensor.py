@@ -263,6 +263,8 @@ class Tensor:
         if not all(issubclass(t, (Tensor, np.ndarray)) for t in types):
             return NotImplemented
         name = func.__name__
+        if name == "einsum" and args and not isinstance(args[0], str):
+            args = _einsum_sublists(args)
         if name in _INSPECTIONS:
             return func(*_plain(args), **_plain(kwargs))
         return tape.apply(_numpy_op(name, func.__module__.replace("numpy", "np", 1)), args,
@@ -365,6 +367,20 @@ def _plain(value):
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
     return value
+
+
+def _einsum_sublists(args):
+    """np.einsum's sublist form, (a, [0, 1], b, [1, 2], [0, 2]), as subscripts and operands."""
+    letters = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+    def term(sublist):
+        return "".join("..." if s is Ellipsis else letters[s] for s in sublist)
+
+    pairs = len(args) // 2
+    spec = ",".join(term(args[2 * i + 1]) for i in range(pairs))
+    if len(args) % 2:
+        spec += "->" + term(args[-1])
+    return (spec, *args[0:2 * pairs:2])
 
 
 def _plain_index(index):

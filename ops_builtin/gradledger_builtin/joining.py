@@ -232,7 +232,7 @@ for _name in ("vstack", "hstack", "column_stack", "dstack"):
                   numpy_names=("row_stack",) if _name == "vstack" else (),
                   doc=f"np.{_name}: join a sequence of tensors"))
 
-for _name, _axis_of, _min in (("array_split", lambda ndim: None, 1),
+for _name, _axis_of, _min in (("array_split", lambda ndim: 0, 1),
                               ("hsplit", lambda ndim: 0 if ndim == 1 else 1, 1),
                               ("vsplit", lambda ndim: 0, 2), ("dsplit", lambda ndim: 2, 3)):
     _forward, _vjp, _shape = _splitter(_name, _axis_of)

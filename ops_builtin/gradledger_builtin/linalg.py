@@ -554,7 +554,11 @@ def eigh_vjp(cotangents, a, out, UPLO="L"):
 
 
 def cholesky(a, upper=False):
-    return np.linalg.cholesky(a, upper=upper)
+    try:
+        return np.linalg.cholesky(a, upper=upper)
+    except np.linalg.LinAlgError as error:
+        raise OpCallError(f"cholesky needs a symmetric positive definite matrix: {error}") \
+            from None
 
 
 def cholesky_vjp(out_grad, a, out, upper=False):

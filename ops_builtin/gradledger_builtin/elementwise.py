@@ -205,7 +205,8 @@ OPS = [
     # -- activations -------------------------------------------------------------------
     Op("relu", relu, local_grad=lambda x, out: (x > 0,),
        signature=UNARY, kinks=(AT_ZERO,), doc="max(x, 0); its derivative at 0 is taken as 0"),
-    Op("sigmoid", sigmoid, local_grad=sigmoid_local, signature=UNARY, doc="1 / (1 + exp(-x))"),
+    Op("sigmoid", sigmoid, local_grad=sigmoid_local, signature=UNARY, numpy_names=("expit",),
+       doc="1 / (1 + exp(-x)) (scipy.special.expit)"),
     Op("softplus", lambda x: np.logaddexp(0.0, x),
        local_grad=lambda x, out: (call("sigmoid", x),),
        signature=UNARY, doc="log(1 + exp(x)), a smooth relu"),

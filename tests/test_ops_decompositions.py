@@ -136,7 +136,44 @@ def test_second_derivatives_match_nudges_of_the_first(name, make, arrays):
     np.testing.assert_allclose(h, want, rtol=1e-4, atol=1e-6)
 
 
+P = np.eye(3) + 0.2 * rng.normal(size=(3, 3))
+REAL_SPECTRUM = P @ np.diag([2.0, -1.0, 0.5]) @ np.linalg.inv(P)
+
+
+def test_eig_of_a_real_spectrum_is_numpys_sorted_and_a_complex_one_is_refused():
+    w, v = np.linalg.eig(gl.tensor(REAL_SPECTRUM))
+    np.testing.assert_allclose(w.data, [-1.0, 0.5, 2.0], atol=1e-12)
+    np.testing.assert_allclose(REAL_SPECTRUM @ v.data, v.data * w.data, atol=1e-12)
+    np.testing.assert_allclose(np.linalg.norm(v.data, axis=0), 1.0)
+    rotation = gl.tensor([[0.0, -1.0], [1.0, 0.0]], requires_grad=True)
+    with pytest.raises(gl.OpCallError, match="eig.*complex eigenvalues.*eigh"):
+        np.linalg.eig(rotation)
+
+
+def test_eig_eigenvalue_grad_is_the_left_right_eigenvector_product():
+    a = gl.tensor(REAL_SPECTRUM, requires_grad=True)
+    w, _ = np.linalg.eig(a)
+    w[2].backward()
+    # dw/dA = u v^T / (u^T v) with u, v the left and right eigenvectors of w = 2
+    right = P[:, 0]
+    left = np.linalg.inv(P)[0]
+    np.testing.assert_allclose(a.grad, np.outer(left, right) / (left @ right), atol=1e-12)
+
+
+def test_lstsq_solution_residuals_and_grads():
+    b = rng.normal(size=(4, 2))
+    x, residuals, rank, s = np.linalg.lstsq(gl.tensor(TALL), gl.tensor(b), rcond=None)
+    x_np, r_np, rank_np, s_np = np.linalg.lstsq(TALL, b, rcond=None)
+    np.testing.assert_allclose(x.data, x_np)
+    np.testing.assert_allclose(residuals.data, r_np)
+    assert rank.item() == rank_np and not rank.requires_grad
+    np.testing.assert_allclose(s.data, s_np)
+
+
 GRAD_CASES = [
+    ("eig", "eig", [REAL_SPECTRUM], {}),
+    ("lstsq vector b", "lstsq", [TALL, rng.normal(size=4)], {}),
+    ("lstsq matrix b", "lstsq", [TALL, rng.normal(size=(4, 3))], {}),
     ("svd", "svd", [TALL], {"full_matrices": False}, ()),
     ("svdvals", "svdvals", [WIDE], {}, ()),
     ("eigh", "eigh", [symmetric(3)], {}, ()),
@@ -154,7 +191,8 @@ def test_op_grads_with_every_output_weighted_match_central_differences(name, arr
     op = getattr(gl.ops, name)
     outs = op(*[gl.tensor(a) for a in arrays], **params)
     outs = outs if isinstance(outs, tuple) else (outs,)
-    weights = [np.random.default_rng(i).normal(size=o.shape) for i, o in enumerate(outs)]
+    weights = [np.random.default_rng(i).normal(size=o.shape) * (o.dtype.kind == "f")
+               for i, o in enumerate(outs)]
 
     def loss(*values):
         got = op(*[gl.tensor(v) for v in values], **params)

@@ -742,3 +742,123 @@ OPS += [
     Op("qr", qr, vjp=qr_vjp, signature="(*)->(*),(*)", out_shape=qr_out_shape,
        sample=tall_sample, doc="np.linalg.qr, mode 'reduced', m >= n: Q and R"),
 ]
+
+
+def eig(a):
+    """np.linalg.eig of a real matrix whose eigenvalues are real (complex ones are refused:
+    gradledger's tensors are real), sorted ascending (LAPACK's order jumps under a nudge of
+    a triangular matrix), each unit eigenvector's sign chosen as eigh's (its components
+    sum to >= 0)."""
+    w, v = np.linalg.eig(a)
+    if np.iscomplexobj(w):
+        raise OpCallError("the matrix has complex eigenvalues; gradledger's tensors are real, "
+                          "so eig is differentiable here only where every eigenvalue is real "
+                          "(a symmetric matrix: use eigh)")
+    order = np.argsort(w, axis=-1, kind="stable")
+    w = np.take_along_axis(w, order, axis=-1)
+    v = np.take_along_axis(v, order[..., np.newaxis, :], axis=-1)
+    flip = np.where(np.sum(v, axis=-2, keepdims=True) < 0, -1.0, 1.0).astype(v.dtype)
+    return w, v * flip
+
+
+def eig_vjp(cotangents, a, out):
+    """Real case of PyTorch's linalg_eig_backward (Giles 2008, with unit eigenvectors):
+    grad = V^-T (diag(gw) + (V^T gV - V^T V diag(V^T gV)) / E) V^T, E_ij = w_j - w_i off the
+    diagonal; undefined where eigenvalues coincide."""
+    gw, gv = cotangents
+    w, v = out
+    n = np.shape(a)[-1]
+    eye = _eye_like(n, w)
+    vt_gv = _mT(v) @ gv
+    inner = vt_gv - (_mT(v) @ v) @ (eye * vt_gv)
+    e = w[..., np.newaxis, :] - w[..., :, np.newaxis] + eye
+    core = eye * gw[..., np.newaxis, :] + (1.0 - eye) * inner / e
+    return (np.linalg.solve(_mT(v), core @ _mT(v)),)
+
+
+def real_spectrum_sample():
+    """Verifier hint: P diag(w) P^-1 with eigenvalues 1 apart and P well conditioned."""
+    from hypothesis import strategies as st
+    from hypothesis.extra import numpy as hnp
+
+    small = st.floats(-0.3, 0.3, allow_nan=False, allow_subnormal=False)
+
+    @st.composite
+    def matrices(draw):
+        n = draw(st.integers(1, 4))
+        batch = draw(st.sampled_from([(), (2,)]))
+        p = draw(hnp.arrays(np.float64, batch + (n, n), elements=small)) + np.eye(n)
+        order = np.array(draw(st.permutations(range(n))), dtype=np.float64)
+        w = order - n / 2 + 0.25
+        return (p @ (w[:, np.newaxis] * np.linalg.inv(p)),), {}
+
+    return matrices()
+
+
+def lstsq(a, b, rcond=None):
+    """np.linalg.lstsq: x, the residuals' sums of squares, the rank, the singular values."""
+    x, residuals, rank, s = np.linalg.lstsq(a, b, rcond=rcond)
+    n = np.shape(a)[-1]
+    if rank != n:
+        raise OpCallError(f"lstsq is differentiable here for a of full column rank ({n}); "
+                          f"this one has rank {rank}")
+    return x, residuals, np.asarray(rank), s
+
+
+def lstsq_vjp(cotangents, a, b, out, rcond=None, needs_grad=(True, True)):
+    """x = pinv(a) b; the residuals r = |b - a x|^2 by the envelope theorem (-2 (b - a x)
+    x^T for a, 2 (b - a x) for b); s as svdvals."""
+    gx, gr, _, gs = cotangents
+    x, residuals, _, s = out
+    p = np.linalg.pinv(a)
+    vector = np.ndim(b) == 1
+    b2 = b[:, np.newaxis] if vector else b
+    x2 = x[:, np.newaxis] if vector else x
+    gx2 = gx[:, np.newaxis] if vector else gx
+    grad_p = gx2 @ _mT(b2)
+    grad_a = pinv_vjp(grad_p, a, p)[0]
+    grad_b = _mT(p) @ gx2
+    if np.size(residuals):
+        error = b2 - a @ x2
+        gr2 = np.reshape(gr, (1, -1))
+        grad_a = grad_a - 2.0 * (error * gr2) @ _mT(x2)
+        grad_b = grad_b + 2.0 * error * gr2
+    grad_a = grad_a + svdvals_vjp(gs, a, s)[0]
+    grad_b = grad_b[:, 0] if vector else grad_b
+    return (grad_a if needs_grad[0] else None, grad_b if needs_grad[1] else None)
+
+
+def lstsq_sample():
+    """Verifier hint: a tall or square a of full rank (full_rank_sample's), a vector or a
+    matrix b."""
+    from hypothesis import strategies as st
+    from hypothesis.extra import numpy as hnp
+
+    values = st.floats(-3.0, 3.0, allow_nan=False, allow_subnormal=False)
+    small = st.floats(-0.1, 0.1, allow_nan=False, allow_subnormal=False)
+
+    @st.composite
+    def operands(draw):
+        n = draw(st.integers(1, 3))
+        m = draw(st.integers(n, 4))
+        rng = np.random.default_rng(draw(st.integers(0, 2 ** 16)))
+        core = np.zeros((m, n))
+        core[np.arange(n), np.arange(n)] = rng.uniform(1.0, 2.0, n)
+        q1 = np.linalg.qr(rng.standard_normal((m, m)))[0]
+        q2 = np.linalg.qr(rng.standard_normal((n, n)))[0]
+        a = q1 @ core @ q2.T + draw(hnp.arrays(np.float64, (m, n), elements=small))
+        b_shape = draw(st.sampled_from([(m,), (m, 1), (m, 2)]))
+        return (a, draw(hnp.arrays(np.float64, b_shape, elements=values))), {}
+
+    return operands()
+
+
+OPS += [
+    Op("eig", eig, vjp=eig_vjp, signature="(m,m)->(m),(m,m)", sample=real_spectrum_sample,
+       doc="np.linalg.eig of a real matrix with real eigenvalues (complex ones refused), "
+           "sorted ascending; no grad where eigenvalues coincide"),
+    Op("lstsq", lstsq, vjp=lstsq_vjp, signature="(*),(*)->(*),(*),(*),(*)",
+       sample=lstsq_sample, param_order=("rcond",),
+       doc="np.linalg.lstsq: x, residuals, rank (no grad), singular values; a of full "
+           "column rank"),
+]

@@ -30,6 +30,8 @@ _S = spaced(3, 3)
 SPD = _S @ _S.T + np.eye(3)
 SQUARE = spaced(3, 3) + 0.2 * rng.normal(size=(3, 3))
 WIDE, TALL = spaced(2, 4), spaced(4, 2)
+P = np.eye(3) + 0.2 * rng.normal(size=(3, 3))
+REAL_SPECTRUM = P @ np.diag([2.0, -1.0, 0.5]) @ np.linalg.inv(P)
 W = {name: rng.normal(size=shape) for name, shape in
      [("u42", (4, 2)), ("u22", (2, 2)), ("v24", (2, 4)), ("v22", (2, 2)), ("s", (2,)),
       ("m3", (3, 3)), ("m42", (4, 2)), ("w3", (3,))]}
@@ -119,6 +121,14 @@ def test_svd_refuses_what_has_no_gradient_with_a_way_out():
     ("slogdet", lambda a: np.linalg.slogdet(a)[1], [SQUARE]),
     ("svdvals", lambda a: np.linalg.svdvals(a), [TALL]),
     ("matrix_power", lambda a: np.linalg.matrix_power(a, 2), [SQUARE]),
+    ("svd", lambda a: np.linalg.svd(a, full_matrices=False)[0]
+     @ np.linalg.svd(a, full_matrices=False)[2] * np.linalg.svd(a, full_matrices=False)[1][0],
+     [WIDE]),
+    ("eigh", lambda a: np.linalg.eigh(a)[1] ** 2 + np.linalg.eigh(a)[0], [symmetric(3)]),
+    ("eig", lambda a: np.linalg.eig(a)[1] ** 2 + np.linalg.eig(a)[0], [REAL_SPECTRUM]),
+    ("qr", lambda a: np.linalg.qr(a)[0] @ np.linalg.qr(a)[1], [TALL]),
+    ("pinv", lambda a: np.linalg.pinv(a), [TALL]),
+    ("lstsq", lambda a: np.linalg.lstsq(a, W["m42"][:, 0], rcond=None)[0], [TALL]),
 ])
 def test_second_derivatives_match_nudges_of_the_first(name, make, arrays):
     weights = np.random.default_rng(1).normal(size=np.shape(make(arrays[0])))
@@ -136,8 +146,6 @@ def test_second_derivatives_match_nudges_of_the_first(name, make, arrays):
     np.testing.assert_allclose(h, want, rtol=1e-4, atol=1e-6)
 
 
-P = np.eye(3) + 0.2 * rng.normal(size=(3, 3))
-REAL_SPECTRUM = P @ np.diag([2.0, -1.0, 0.5]) @ np.linalg.inv(P)
 
 
 def test_eig_of_a_real_spectrum_is_numpys_sorted_and_a_complex_one_is_refused():
@@ -170,7 +178,7 @@ def test_lstsq_solution_residuals_and_grads():
     np.testing.assert_allclose(s.data, s_np)
 
 
-GRAD_CASES = [
+MULTI_OUTPUT_CASES = [
     ("eig", "eig", [REAL_SPECTRUM], {}),
     ("lstsq vector b", "lstsq", [TALL, rng.normal(size=4)], {}),
     ("lstsq matrix b", "lstsq", [TALL, rng.normal(size=(4, 3))], {}),
@@ -185,8 +193,12 @@ GRAD_CASES = [
 ]
 
 
-@pytest.mark.parametrize("name,arrays,params", [c[1:4] for c in GRAD_CASES],
-                         ids=[c[0] for c in GRAD_CASES])
+TESTED_OPS = sorted({c[1] for c in MULTI_OUTPUT_CASES})
+"""Ops with several outputs: test_builtin_grads counts them covered by the test below."""
+
+
+@pytest.mark.parametrize("name,arrays,params", [c[1:4] for c in MULTI_OUTPUT_CASES],
+                         ids=[c[0] for c in MULTI_OUTPUT_CASES])
 def test_op_grads_with_every_output_weighted_match_central_differences(name, arrays, params):
     op = getattr(gl.ops, name)
     outs = op(*[gl.tensor(a) for a in arrays], **params)

@@ -181,23 +181,36 @@ GRAD_CASES = [
     ("trace", "trace", [C], {"offset": -1, "axis1": 1, "axis2": 2}, ()),
     ("diagonal", "diagonal", [C], {"offset": 1, "axis1": 0, "axis2": 2}, ()),
     ("diag", "diag", [V], {"k": -2}, ()),
-    ("vstack", "vstack", [[V[:4], M]], {}, ()),
-    ("hstack", "hstack", [[M, M]], {}, ()),
-    ("column_stack", "column_stack", [[V[:3], M]], {}, ()),
-    ("dstack", "dstack", [[M, M]], {}, ()),
     ("tensordot", "tensordot", [C, M], {"axes": ([1, 2], [0, 1])}, ()),
     ("kron", "kron", [M, V[:2]], {}, ()),
     ("cross", "cross", [C[..., :3], C[0, 0, 1:]], {}, ()),
 ]
 NO_GRAD_OPS = ["argsort"]
-SPLIT_OPS = {"array_split", "hsplit", "vsplit", "dsplit"}  # their tests are above
+TESTED_OPS = ["vstack", "hstack", "column_stack", "dstack", "array_split", "hsplit", "vsplit",
+                "dsplit"]
+"""Ops over a sequence of tensors, or giving one: their value and grad tests are CALLS and
+SPLITS above, their second derivatives the test below."""
 
 
-@pytest.mark.parametrize("name,arrays,params,constants",
-                         [c[1:] for c in GRAD_CASES if not isinstance(c[2][0], list)],
-                         ids=[c[0] for c in GRAD_CASES if not isinstance(c[2][0], list)])
+@pytest.mark.parametrize("name,arrays,params,constants", [c[1:] for c in GRAD_CASES],
+                         ids=[c[0] for c in GRAD_CASES])
 def test_op_grad_matches_central_differences(name, arrays, params, constants):
     check_against_nudge(name, arrays, params, constants)
 
 
-GRAD_CASES += [(name, name, [M], {}, ()) for name in SPLIT_OPS]  # counted as covered above
+SECOND_ORDER = [
+    ("vstack", lambda a, b: np.vstack([a, b * b]), [M, V[:4]]),
+    ("column_stack", lambda a, b: np.column_stack([a * a, b]), [V[:3], M]),
+    ("dstack", lambda a, b: np.dstack([a, a * b]), [M, M]),
+    ("array_split", lambda a: np.array_split(a * a, 3, axis=1)[1], [M]),
+    ("hsplit", lambda a: np.hsplit(a * a, [1])[1], [M]),
+    ("dsplit", lambda a: np.dsplit(a ** 3, 2)[0], [C]),
+]
+
+
+@pytest.mark.parametrize("function,arrays", [c[1:] for c in SECOND_ORDER],
+                         ids=[c[0] for c in SECOND_ORDER])
+def test_joins_and_splits_differentiate_twice_like_the_nudge_method(function, arrays):
+    from gradledger.verify.gradcheck import gradgradcheck
+
+    assert gradgradcheck(function, *[gl.tensor(a, requires_grad=True) for a in arrays])

@@ -15,7 +15,7 @@ on arrays both are the same ufunc.
 """
 
 import numpy as np
-from gradledger.extend import Op, call, unbroadcast
+from gradledger.extend import Op, call
 
 BINARY = "(),()->()"
 UNARY = "()->()"
@@ -34,42 +34,32 @@ def relu(x):
     return x if not x <= 0 else x.dtype.type(0)
 
 
-def _pow_base_local(x, p):
+def pow_local(x, p, out):
     """d(x ** p)/dx = p * x ** (p - 1); 0 where p == 0 (x ** 0 is constant, even at x = 0).
+    d(x ** p)/dp = x ** p log(x), for an exponent that is an array or a tensor.
 
-    A number p (`x ** 2`, the usual case, arrives as a numpy scalar) is tested in Python,
-    not by np.all; the square's 2 * x is the same number as 2 * x ** 1, one pass over x
-    instead of two."""
-    if p.__class__ in _SCALARS:
+    A Python number p (a call on arrays from a rule, `call("pow", x, 2)`) is tested in
+    Python, not by np.all, and has no exponent grad; the square's 2 * x is the same number
+    as 2 * x ** 1, one pass over x instead of two. An exponent the tape hands over (a
+    number in `x ** 2` arrives as a numpy scalar, like a 0-d tensor's value) also gets its
+    local x ** p log(x): the tape books it only if the exponent requires grad."""
+    if p.__class__ is int or p.__class__ is float:
         if p == 2:
-            return 2 * x
-        return p * x ** (p - 1) if p != 0 else 0.0
+            return (2 * x, None)
+        return (p * x ** (p - 1), None) if p != 0 else (0.0, None)
     with np.errstate(divide="ignore", invalid="ignore"):
-        if isinstance(p, np.ndarray) and np.all(p != 0):
-            return p * x ** (p - 1)
-        # an exponent 0 somewhere, or a Tensor (a rule being differentiated)
-        return np.where(p == 0, 0.0, p * x ** (p - 1))
-
-
-_SCALARS = frozenset({int, float, np.float64, np.float32, np.float16, np.int64})
+        if isinstance(p, (np.ndarray, np.generic)) and np.all(p != 0):
+            grad_x = 2 * x if p.ndim == 0 and p == 2 else p * x ** (p - 1)
+        else:  # an exponent 0 somewhere, or a Tensor (a rule being differentiated)
+            grad_x = np.where(p == 0, 0.0, p * x ** (p - 1))
+        return grad_x, _pow_exponent_local(x, out)
 
 
 def _pow_exponent_local(x, out):
     """d(x ** p)/dp = x ** p log(x): 0 at x = 0 (as PyTorch books it), NaN for x < 0,
     where x ** p is real only at integer p and has no derivative in p."""
     zero = x == 0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(zero, 0.0, out * np.log(np.where(zero, 1.0, x)))
-
-
-def pow_vjp(out_grad, x, p, out, needs_grad=(True, True)):
-    """The base's grad always cheap; the exponent's (a log) only when it is wanted."""
-    grad_x = grad_p = None
-    if needs_grad[0]:
-        grad_x = unbroadcast(out_grad * _pow_base_local(x, p), np.shape(x))
-    if needs_grad[1]:
-        grad_p = unbroadcast(out_grad * _pow_exponent_local(x, out), np.shape(p))
-    return grad_x, grad_p
+    return np.where(zero, 0.0, out * np.log(np.where(zero, 1.0, x)))
 
 
 def sigmoid(x):
@@ -192,7 +182,7 @@ OPS = [
        doc="a / b"),
     Op("neg", lambda x: -x, local_grad=lambda x, out: (-1.0,), signature=UNARY,
        numpy_names=("negative",), doc="-x"),
-    Op("pow", lambda x, p: x ** p, vjp=pow_vjp,
+    Op("pow", lambda x, p: x ** p, local_grad=pow_local,
        signature=BINARY, domain=(POSITIVE, (-3.0, 3.0)), numpy_names=("power",),
        doc="x ** p; the exponent's grad is x ** p log(x) (0 at x = 0, NaN for x < 0)"),
     # -- transcendental ----------------------------------------------------------------

@@ -31,7 +31,10 @@ INV_SQRT_2PI = float(1.0 / np.sqrt(2.0 * np.pi))
 
 def available() -> bool:
     """Whether scipy is installed (looked up on the import path, not imported)."""
-    return importlib.util.find_spec("scipy") is not None
+    try:
+        return importlib.util.find_spec("scipy") is not None
+    except (ImportError, ValueError):  # a broken or blocked scipy counts as absent
+        return False
 
 
 def _special():

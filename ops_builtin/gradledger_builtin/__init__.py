@@ -14,6 +14,7 @@ from . import (
     joining,
     linalg,
     nn,
+    numpy_more,
     reductions,
     shape,
     special,
@@ -21,7 +22,7 @@ from . import (
 )
 
 FAMILIES = (elementwise, comparisons, reductions, shape, indexing, joining, casting, linalg, nn,
-            ufuncs, special)
+            ufuncs, numpy_more, special)
 OPTIONAL = (special,)
 """Families registered only when their `available()` says what they need is installed
 (special: scipy)."""

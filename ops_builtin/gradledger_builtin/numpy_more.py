@@ -1,0 +1,331 @@
+"""More of numpy's functions that numpy code reaches for: NaN-skipping sums and means,
+sign and exponent manipulation, inner products, appends, fft's shifts, partial sorts.
+
+Each takes numpy's name and argument order, so `np.nansum(t)` and `np.inner(a, b)` on
+Tensors reach it. The verifier draws finite inputs; NaN and infinities are tested by hand.
+"""
+
+import numpy as np
+from gradledger.errors import OpCallError
+from gradledger.extend import Op, unbroadcast
+
+ANY = "(*)->(*)"
+UNARY = "()->()"
+BINARY = "(),()->()"
+
+
+def _data(x):
+    """The numbers of x (a Tensor's data, an array as is), for masks that take no grad."""
+    return x if isinstance(x, (np.ndarray, np.generic)) else x.data
+
+
+def _kept(value, x, axis, keepdims):
+    from .reductions import _kept as kept
+
+    return kept(value, x, axis, keepdims)
+
+
+def nansum_vjp(out_grad, x, out, axis=None, keepdims=False):
+    """1 where x is a number, 0 where it is NaN (a NaN contributes nothing)."""
+    numbers = ~np.isnan(_data(x))
+    return (np.broadcast_to(_kept(out_grad, x, axis, keepdims), np.shape(x)) * numbers,)
+
+
+def nanmean_vjp(out_grad, x, out, axis=None, keepdims=False):
+    """1 / (count of numbers) where x is a number, 0 where it is NaN."""
+    numbers = ~np.isnan(_data(x))
+    count = np.sum(numbers, axis=axis, keepdims=True).astype(np.result_type(_data(x)))
+    return (np.broadcast_to(_kept(out_grad, x, axis, keepdims), np.shape(x)) * numbers / count,)
+
+
+def nan_to_num(x, copy=True, nan=0.0, posinf=None, neginf=None):
+    return np.nan_to_num(x, copy=True, nan=nan, posinf=posinf, neginf=neginf)
+
+
+def nan_to_num_local(x, out, copy=True, nan=0.0, posinf=None, neginf=None):
+    """1 where x is finite (kept), 0 where it was replaced by a constant."""
+    return (np.isfinite(_data(x)),)
+
+
+def copysign_local(x, y, out):
+    """|x| with y's sign: d/dx = sign(x) sign(y) (sign bits: -0.0 counts negative), d/dy 0."""
+    return np.sign(x) * np.where(np.signbit(_data(y)), -1.0, 1.0), 0.0
+
+
+def ldexp(x, n):
+    n = np.asarray(n)
+    if n.dtype.kind not in "iu":
+        raise OpCallError(f"ldexp's exponents must be integers; got dtype {n.dtype}")
+    return np.ldexp(x, n)
+
+
+def rollaxis_vjp(out_grad, x, out, axis, start=0):
+    """np.rollaxis is a moveaxis: move the axis back where it came from."""
+    ndim = np.ndim(x)
+    axis = axis % ndim
+    start = start + ndim if start < 0 else start
+    destination = start - 1 if start > axis else start
+    return (np.moveaxis(out_grad, destination, axis),)
+
+
+def inner_vjp(out_grad, a, b, out, needs_grad=(True, True)):
+    """inner(a, b) sums over the last axes: out[i..., j...] = sum_k a[i..., k] b[j..., k]."""
+    if np.ndim(a) == 0 or np.ndim(b) == 0:
+        grad_a = unbroadcast(out_grad * b, np.shape(a)) if needs_grad[0] else None
+        grad_b = unbroadcast(out_grad * a, np.shape(b)) if needs_grad[1] else None
+        return grad_a, grad_b
+    na, nb = np.ndim(a) - 1, np.ndim(b) - 1
+    letters = "abcdefghijklmnopqrstuvwxy"
+    sa, sb = letters[:na] + "z", letters[na:na + nb] + "z"
+    so = letters[:na + nb]
+    grad_a = np.einsum(f"{so},{sb}->{sa}", out_grad, b) if needs_grad[0] else None
+    grad_b = np.einsum(f"{so},{sa}->{sb}", out_grad, a) if needs_grad[1] else None
+    return grad_a, grad_b
+
+
+def append(x, values, axis=None):
+    """np.append: x and values flattened and joined (axis None), or joined along axis."""
+    return np.append(x, values, axis=axis)
+
+
+def append_vjp(out_grad, x, values, out, axis=None):
+    cut = np.size(x) if axis is None else np.shape(x)[axis]
+    if axis is None:
+        flat = np.reshape(out_grad, (-1,))
+        return np.reshape(flat[:cut], np.shape(x)), np.reshape(flat[cut:], np.shape(values))
+    first, second = np.split(out_grad, [cut], axis=axis)
+    return first, second
+
+
+def fftshift_vjp(out_grad, x, out, axes=None):
+    return (np.fft.ifftshift(out_grad, axes),)
+
+
+def ifftshift_vjp(out_grad, x, out, axes=None):
+    return (np.fft.fftshift(out_grad, axes),)
+
+
+def partition(x, kth, axis=-1, kind="introselect", order=None):
+    """np.partition: the k-th element in its sorted place, smaller ones before, larger after
+    (in the order numpy puts them)."""
+    index = np.argpartition(_data(x), kth, axis=axis)
+    if axis is None:
+        return np.take_along_axis(np.reshape(x, (-1,)), index, axis=0)
+    return np.take_along_axis(x, index, axis=axis)
+
+
+def partition_vjp(out_grad, x, out, kth, axis=-1, kind="introselect", order=None):
+    """Each place's grad goes back to the element numpy moved there (the inverse
+    permutation, differentiable through take_along_axis)."""
+    if axis is None:
+        index = np.argpartition(np.reshape(_data(x), (-1,)), kth)
+        inverse = np.argsort(index)
+        return (np.reshape(np.take_along_axis(out_grad, inverse, axis=0), np.shape(x)),)
+    index = np.argpartition(_data(x), kth, axis=axis)
+    inverse = np.argsort(index, axis=axis)
+    return (np.take_along_axis(out_grad, inverse, axis=axis),)
+
+
+def eigvalsh(a, UPLO="L"):
+    return np.linalg.eigvalsh(a, UPLO)
+
+
+def eigvalsh_vjp(out_grad, a, out, UPLO="L"):
+    """d w_i = v_i^T da v_i, on the triangle numpy reads (eigh's rule without vectors)."""
+    from .linalg import eigh_vjp
+
+    w, v = np.linalg.eigh(a, UPLO)
+    return eigh_vjp((out_grad, 0.0 * v), a, (w, v), UPLO)
+
+
+# -- verifier hints ----------------------------------------------------------------------------
+
+
+def nan_sample():
+    """Verifier hint for nansum and nanmean: numbers (the verifier's nudges need them; NaNs
+    are tested by hand), any axis, either keepdims."""
+
+    def sample():
+        from hypothesis import strategies as st
+        from hypothesis.extra import numpy as hnp
+
+        from .reductions import axis_params
+
+        @st.composite
+        def example(draw):
+            shape = draw(hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=4))
+            values = st.floats(-10.0, 10.0, allow_nan=False, allow_subnormal=False)
+            x = draw(hnp.arrays(np.float64, shape, elements=values))
+            return (x,), {"axis": draw(axis_params(len(shape))), "keepdims": draw(st.booleans())}
+
+        return example()
+
+    return sample
+
+
+def nan_to_num_sample():
+    from hypothesis import strategies as st
+    from hypothesis.extra import numpy as hnp
+
+    @st.composite
+    def example(draw):
+        shape = draw(hnp.array_shapes(min_dims=0, max_dims=3, min_side=1, max_side=4))
+        values = st.floats(-10.0, 10.0, allow_nan=False, allow_subnormal=False)
+        x = draw(hnp.arrays(np.float64, shape, elements=values))
+        return (x,), {"nan": draw(st.sampled_from([0.0, -1.5])),
+                      "posinf": draw(st.sampled_from([None, 7.0]))}
+
+    return example()
+
+
+def rollaxis_sample():
+    from hypothesis import strategies as st
+    from hypothesis.extra import numpy as hnp
+
+    @st.composite
+    def example(draw):
+        shape = draw(hnp.array_shapes(min_dims=1, max_dims=4, max_side=3))
+        values = st.floats(-10.0, 10.0, allow_nan=False, allow_subnormal=False)
+        x = draw(hnp.arrays(np.float64, shape, elements=values))
+        ndim = len(shape)
+        return (x,), {"axis": draw(st.integers(-ndim, ndim - 1)),
+                      "start": draw(st.integers(-ndim, ndim))}
+
+    return example()
+
+
+def inner_sample():
+    from hypothesis import strategies as st
+    from hypothesis.extra import numpy as hnp
+
+    values = st.floats(-3.0, 3.0, allow_nan=False, allow_subnormal=False)
+
+    @st.composite
+    def operands(draw):
+        k = draw(st.integers(1, 3))
+        a_shape = draw(hnp.array_shapes(min_dims=0, max_dims=2, max_side=3)) + (k,)
+        b_shape = draw(hnp.array_shapes(min_dims=0, max_dims=2, max_side=3)) + (k,)
+        if draw(st.booleans()):
+            a_shape = draw(st.sampled_from([(), a_shape]))
+        return (draw(hnp.arrays(np.float64, a_shape, elements=values)),
+                draw(hnp.arrays(np.float64, b_shape, elements=values))), {}
+
+    return operands()
+
+
+def append_sample():
+    from hypothesis import strategies as st
+    from hypothesis.extra import numpy as hnp
+
+    values = st.floats(-10.0, 10.0, allow_nan=False, allow_subnormal=False)
+
+    @st.composite
+    def operands(draw):
+        shape = draw(hnp.array_shapes(min_dims=1, max_dims=3, max_side=3))
+        axis = draw(st.none() | st.integers(-len(shape), len(shape) - 1))
+        other = list(shape)
+        if axis is None:
+            other = list(draw(hnp.array_shapes(min_dims=0, max_dims=2, max_side=3)))
+        else:
+            other[axis] = draw(st.integers(1, 3))
+        x = draw(hnp.arrays(np.float64, shape, elements=values))
+        v = draw(hnp.arrays(np.float64, tuple(other), elements=values))
+        return (x, v), {"axis": axis}
+
+    return operands()
+
+
+def shift_params(shapes):
+    from hypothesis import strategies as st
+    from hypothesis.extra.numpy import valid_tuple_axes
+
+    ndim = len(shapes[0])
+    axes = st.none()
+    if ndim:
+        axes = axes | st.integers(-ndim, ndim - 1) | valid_tuple_axes(ndim, min_size=1)
+    return {"axes": axes}
+
+
+def _at_least_1d(params):
+    from .shape import at_least_dims
+
+    return at_least_dims(1, params)
+
+
+def partition_sample():
+    from hypothesis import strategies as st
+    from hypothesis.extra import numpy as hnp
+
+    from .reductions import _distinct_values
+
+    @st.composite
+    def example(draw):
+        shape = draw(hnp.array_shapes(min_dims=1, max_dims=3, max_side=4))
+        axis = draw(st.none() | st.integers(-len(shape), len(shape) - 1))
+        n = int(np.prod(shape)) if axis is None else shape[axis]
+        kth = draw(st.integers(-n, n - 1) | st.lists(st.integers(0, n - 1), min_size=1,
+                                                       max_size=2, unique=True).map(tuple))
+        return (_distinct_values(draw, shape),), {"kth": kth, "axis": axis}
+
+    return example()
+
+
+def symmetric_sample():
+    from .linalg import separated_sample
+
+    return separated_sample("sym")()
+
+
+OPS = [
+    Op("nansum", lambda x, axis=None, keepdims=False: np.nansum(x, axis=axis, keepdims=keepdims),
+       vjp=nansum_vjp, signature=ANY, sample=nan_sample(),
+       param_order=("axis", "dtype", "out", "keepdims"),
+       doc="sum over axis (None: all), NaNs counted as 0; they get no grad"),
+    Op("nanmean", lambda x, axis=None, keepdims=False: np.nanmean(x, axis=axis,
+                                                                  keepdims=keepdims),
+       vjp=nanmean_vjp, signature=ANY, sample=nan_sample(),
+       param_order=("axis", "dtype", "out", "keepdims"),
+       doc="mean of the numbers (NaNs skipped) over axis (None: all); NaNs get no grad"),
+    Op("nan_to_num", nan_to_num, local_grad=nan_to_num_local, signature=UNARY,
+       sample=nan_to_num_sample,
+       doc="NaN and infinities replaced by numbers (nan, posinf, neginf); they get no grad"),
+    Op("copysign", np.copysign, local_grad=copysign_local, signature=BINARY,
+       kinks=((0.0,), (0.0,)), doc="|x| with the sign of y; y gets no grad"),
+    Op("ldexp", ldexp, local_grad=lambda x, n, out: (np.exp2(n).astype(out.dtype), None),
+       signature=BINARY, constants=(1,),
+       sample=lambda: _ldexp_sample(), doc="x * 2 ** n for integers n (a constant)"),
+    Op("rollaxis", lambda x, axis, start=0: np.rollaxis(x, axis, start), vjp=rollaxis_vjp,
+       signature=ANY, sample=rollaxis_sample,
+       doc="np.rollaxis: the axis moved to before position start"),
+    Op("inner", np.inner, vjp=inner_vjp, signature="(*),(*)->(*)", sample=inner_sample,
+       doc="np.inner: sums of products over the last axes (a scalar times an array)"),
+    Op("append", append, vjp=append_vjp, signature="(*),(*)->(*)", sample=append_sample,
+       doc="np.append: values after x, flattened (axis None) or along axis"),
+    Op("fftshift", lambda x, axes=None: np.fft.fftshift(x, axes), vjp=fftshift_vjp,
+       signature=ANY, sample=_at_least_1d(shift_params), doc="np.fft.fftshift: the zero frequency moved "
+                                               "to the centre (a roll)"),
+    Op("ifftshift", lambda x, axes=None: np.fft.ifftshift(x, axes), vjp=ifftshift_vjp,
+       signature=ANY, sample=_at_least_1d(shift_params), doc="np.fft.ifftshift: fftshift undone"),
+    Op("partition", partition, vjp=partition_vjp, signature=ANY, sample=partition_sample,
+       doc="np.partition: the kth element(s) in sorted place; grads go back where numpy "
+           "took each element from"),
+    Op("eigvalsh", eigvalsh, vjp=eigvalsh_vjp, signature="(m,m)->(m)", sample=symmetric_sample,
+       doc="np.linalg.eigvalsh: eigenvalues of a symmetric matrix (its UPLO triangle), "
+           "ascending"),
+]
+
+
+def _ldexp_sample():
+    from hypothesis import strategies as st
+    from hypothesis.extra import numpy as hnp
+
+    @st.composite
+    def example(draw):
+        shapes = draw(hnp.mutually_broadcastable_shapes(signature=BINARY, max_side=3))
+        values = st.floats(-10.0, 10.0, allow_nan=False, allow_subnormal=False)
+        x = draw(hnp.arrays(np.float64, shapes.input_shapes[0], elements=values))
+        n = draw(hnp.arrays(np.int32, shapes.input_shapes[1], elements=st.integers(-4, 4)))
+        return (x, n), {}
+
+    return example()
+

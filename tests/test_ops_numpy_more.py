@@ -1,0 +1,94 @@
+"""More of numpy's functions on Tensors (gradledger_builtin.numpy_more): values equal
+numpy's, grads the nudge method's, NaNs and infinities booked no grad; the `*_like`
+constructors give constants."""
+
+import gradledger as gl
+import numpy as np
+import pytest
+from numeric import nudge_grads
+from opcheck import check_against_nudge
+
+rng = np.random.default_rng(99)
+M = rng.normal(size=(3, 4))
+C = rng.normal(size=(2, 3, 4))
+DISTINCT = rng.permutation(12).reshape(3, 4) * 0.5 - 2.0
+
+CALLS = [
+    ("nansum", lambda a: np.nansum(a, axis=1), [M]),
+    ("nanmean", lambda a: np.nanmean(a, 0, keepdims=True), [M]),
+    ("nan_to_num", lambda a: np.nan_to_num(a, nan=2.0), [M]),
+    ("copysign", lambda a, b: np.copysign(a, b), [M, -M[0]]),
+    ("ldexp", lambda a: np.ldexp(a, np.array([1, -2, 0, 3])), [M]),
+    ("rollaxis", lambda a: np.rollaxis(a, 2), [C]),
+    ("rollaxis start", lambda a: np.rollaxis(a, 0, 3), [C]),
+    ("inner", lambda a, b: np.inner(a, b), [C, M]),
+    ("inner vectors", lambda a, b: np.inner(a, b), [M[0], M[1]]),
+    ("append flat", lambda a, b: np.append(a, b), [M, C[0, 0]]),
+    ("append axis", lambda a, b: np.append(a, b, axis=0), [M, M[:1]]),
+    ("fftshift", lambda a: np.fft.fftshift(a), [M]),
+    ("ifftshift axes", lambda a: np.fft.ifftshift(a, axes=(1,)), [C]),
+    ("partition", lambda a: np.partition(a, 2), [DISTINCT]),
+    ("partition axis 0 kths", lambda a: np.partition(a, (0, 2), axis=0), [DISTINCT]),
+    ("eigvalsh", lambda a: np.linalg.eigvalsh(a + a.T), [M[:, :3]]),
+]
+
+
+@pytest.mark.parametrize("call,arrays", [c[1:] for c in CALLS], ids=[c[0] for c in CALLS])
+def test_numpy_function_on_tensors_equals_numpy_and_its_grad_the_nudge(call, arrays):
+    tensors = [gl.tensor(a, requires_grad=True) for a in arrays]
+    out = call(*tensors)
+    assert isinstance(out, gl.Tensor) and out.requires_grad
+    np.testing.assert_allclose(out.data, call(*arrays), rtol=1e-13)
+    weights = np.random.default_rng(0).normal(size=np.shape(out.data))
+    gl.sum(out * weights).backward()
+    expected = nudge_grads(lambda *v: float(np.sum(call(*v) * weights)), arrays)
+    for t, want in zip(tensors, expected, strict=True):
+        np.testing.assert_allclose(t.grad, want, rtol=1e-6, atol=1e-7)
+
+
+def test_nan_skipping_reductions_give_nans_no_grad():
+    x = gl.tensor([[1.0, np.nan, 3.0], [np.nan, np.nan, 6.0]], requires_grad=True)
+    out = np.nansum(x, axis=1) + np.nanmean(x, axis=1)
+    np.testing.assert_allclose(out.data, [4.0 + 2.0, 6.0 + 6.0])
+    gl.sum(out).backward()
+    np.testing.assert_allclose(x.grad, [[1.5, 0.0, 1.5], [0.0, 0.0, 2.0]])
+
+
+def test_nan_to_num_books_no_grad_where_it_replaced():
+    x = gl.tensor([np.nan, np.inf, -np.inf, 2.0], requires_grad=True)
+    out = np.nan_to_num(x, nan=1.0, posinf=5.0, neginf=-5.0)
+    np.testing.assert_array_equal(out.data, [1.0, 5.0, -5.0, 2.0])
+    gl.sum(out * 3.0).backward()
+    np.testing.assert_array_equal(x.grad, [0.0, 0.0, 0.0, 3.0])
+
+
+@pytest.mark.parametrize("function,args", [(np.zeros_like, ()), (np.ones_like, ()),
+                                           (np.full_like, (2.5,)), (np.empty_like, ())])
+def test_like_constructors_give_plain_constants_of_the_shape(function, args):
+    t = gl.tensor(M, requires_grad=True)
+    out = function(t, *args)
+    assert isinstance(out, np.ndarray) and out.shape == M.shape and out.dtype == M.dtype
+    if function is not np.empty_like:
+        np.testing.assert_array_equal(out, function(M, *args))
+
+
+GRAD_CASES = [
+    ("nansum", "nansum", [C], {"axis": (0, 2)}, ()),
+    ("nanmean", "nanmean", [C], {"axis": 1, "keepdims": True}, ()),
+    ("nan_to_num", "nan_to_num", [M], {}, ()),
+    ("copysign", "copysign", [M, M[1]], {}, ()),
+    ("ldexp", "ldexp", [M, np.array([2, 0, -1, 1])], {}, (1,)),
+    ("rollaxis", "rollaxis", [C], {"axis": -1, "start": 1}, ()),
+    ("inner", "inner", [M, C], {}, ()),
+    ("append", "append", [M, M[0]], {}, ()),
+    ("fftshift", "fftshift", [C], {"axes": (0, 2)}, ()),
+    ("ifftshift", "ifftshift", [C], {}, ()),
+    ("partition", "partition", [DISTINCT], {"kth": -1, "axis": 1}, ()),
+    ("eigvalsh", "eigvalsh", [M[:3, :3] + M[:3, :3].T], {}, ()),
+]
+
+
+@pytest.mark.parametrize("name,arrays,params,constants", [c[1:] for c in GRAD_CASES],
+                         ids=[c[0] for c in GRAD_CASES])
+def test_op_grad_matches_central_differences(name, arrays, params, constants):
+    check_against_nudge(name, arrays, params, constants)

@@ -329,3 +329,162 @@ def _ldexp_sample():
 
     return example()
 
+
+
+# -- complex parts of real tensors, ranges, products (issue 21) ---------------------------------
+
+
+def _real_only(name):
+    def check(x):
+        if np.iscomplexobj(x):
+            raise OpCallError(f"{name} got complex numbers; gradledger's tensors are real")
+
+    return check
+
+
+def angle(x, deg=False):
+    """np.angle of real numbers: 0 for x >= 0, pi (180 with deg) for x < 0."""
+    return np.angle(x, deg=deg).astype(np.result_type(x), copy=False)
+
+
+def linspace(start, stop, num=50, endpoint=True, axis=0):
+    """np.linspace between tensors start and stop (scalars or arrays, broadcasting)."""
+    if not isinstance(num, (int, np.integer)) or num < 0:
+        raise OpCallError(f"num must be an int >= 0; got {num!r}")
+    return np.linspace(start, stop, num, endpoint=endpoint, axis=axis)
+
+
+def _fractions(num, endpoint, dtype):
+    """t_k, out_k = start + t_k (stop - start)."""
+    steps = (num - 1 if endpoint else num) or 1
+    return (np.arange(num) / steps).astype(dtype)
+
+
+def linspace_vjp(out_grad, start, stop, out, num=50, endpoint=True, axis=0,
+                 needs_grad=(True, True)):
+    """d out_k / d start = 1 - t_k, d out_k / d stop = t_k, summed over k (and broadcasting)."""
+    shape = np.broadcast_shapes(np.shape(start), np.shape(stop))
+    ndim = len(shape) + 1
+    t = _fractions(num, endpoint, np.result_type(out))
+    if num == 1 and endpoint:
+        t = np.zeros(1, dtype=t.dtype)
+    axis = axis % ndim
+    t = np.reshape(t, (1,) * axis + (num,) + (1,) * (ndim - axis - 1))
+    g = np.moveaxis(out_grad * t, axis, 0)
+    g_all = np.moveaxis(out_grad, axis, 0)
+    to_stop = np.sum(g, axis=0)
+    to_start = np.sum(g_all, axis=0) - to_stop
+    return (unbroadcast(to_start, np.shape(start)) if needs_grad[0] else None,
+            unbroadcast(to_stop, np.shape(stop)) if needs_grad[1] else None)
+
+
+def linspace_sample():
+    from hypothesis import strategies as st
+    from hypothesis.extra import numpy as hnp
+
+    values = st.floats(-10.0, 10.0, allow_nan=False, allow_subnormal=False)
+
+    @st.composite
+    def example(draw):
+        shapes = draw(hnp.mutually_broadcastable_shapes(num_shapes=2, max_dims=2, max_side=3))
+        start = draw(hnp.arrays(np.float64, shapes.input_shapes[0], elements=values))
+        stop = draw(hnp.arrays(np.float64, shapes.input_shapes[1], elements=values))
+        ndim = len(shapes.result_shape) + 1
+        return (start, stop), {"num": draw(st.integers(0, 6)), "endpoint": draw(st.booleans()),
+                               "axis": draw(st.integers(-ndim, ndim - 1))}
+
+    return example()
+
+
+def vdot_vjp(out_grad, a, b, out, needs_grad=(True, True)):
+    """The dot product of the flattened inputs."""
+    return (np.reshape(out_grad * np.ravel(b), np.shape(a)) if needs_grad[0] else None,
+            np.reshape(out_grad * np.ravel(a), np.shape(b)) if needs_grad[1] else None)
+
+
+def vdot_sample():
+    from hypothesis import strategies as st
+    from hypothesis.extra import numpy as hnp
+
+    values = st.floats(-3.0, 3.0, allow_nan=False, allow_subnormal=False)
+
+    @st.composite
+    def operands(draw):
+        a_shape = draw(hnp.array_shapes(min_dims=1, max_dims=3, max_side=3))
+        size = int(np.prod(a_shape))
+        b_shape = draw(st.sampled_from([(size,), a_shape, tuple(reversed(a_shape))]))
+        return (draw(hnp.arrays(np.float64, a_shape, elements=values)),
+                draw(hnp.arrays(np.float64, b_shape, elements=values))), {}
+
+    return operands()
+
+
+def multi_dot(*arrays):
+    return np.linalg.multi_dot(arrays)
+
+
+def multi_dot_vjp(out_grad, *arrays, out):
+    """Each matrix's grad: (product before it)^T g (product after it)^T, vectors at the ends
+    lifted to a row and a column as numpy does."""
+    mats = list(arrays)
+    first_vector, last_vector = np.ndim(mats[0]) == 1, np.ndim(mats[-1]) == 1
+    if first_vector:
+        mats[0] = mats[0][np.newaxis, :]
+    if last_vector:
+        mats[-1] = mats[-1][:, np.newaxis]
+    g = out_grad
+    if first_vector:
+        g = g[np.newaxis, ...]
+    if last_vector:
+        g = g[..., np.newaxis]
+    g = np.reshape(g, (np.shape(mats[0])[0], np.shape(mats[-1])[1]))
+    grads = []
+    for i in range(len(mats)):
+        left = g
+        for m in reversed(mats[i + 1:]):
+            left = left @ np.swapaxes(m, -1, -2)
+        for m in mats[:i]:
+            left = np.swapaxes(m, -1, -2) @ left
+        grads.append(np.reshape(left, np.shape(arrays[i])))
+    return tuple(grads)
+
+
+def multi_dot_sample():
+    from hypothesis import strategies as st
+    from hypothesis.extra import numpy as hnp
+
+    values = st.floats(-2.0, 2.0, allow_nan=False, allow_subnormal=False)
+
+    @st.composite
+    def chain(draw):
+        count = draw(st.integers(2, 4))
+        sizes = [draw(st.integers(1, 3)) for _ in range(count + 1)]
+        shapes = [(sizes[i], sizes[i + 1]) for i in range(count)]
+        if draw(st.booleans()):
+            shapes[0] = (sizes[1],)
+        if draw(st.booleans()):
+            shapes[-1] = (sizes[-2],)
+        return tuple(draw(hnp.arrays(np.float64, s, elements=values)) for s in shapes), {}
+
+    return chain()
+
+
+OPS += [
+    Op("real", lambda x: np.real(x) + 0, vjp=lambda out_grad, x, out: (out_grad,),
+       signature=ANY, doc="np.real of a real tensor: the tensor itself"),
+    Op("imag", lambda x: np.zeros_like(x), vjp=lambda out_grad, x, out: (0.0 * out_grad,),
+       signature=ANY, doc="np.imag of a real tensor: zeros (no grad flows)"),
+    Op("conj", lambda x: np.conj(x), vjp=lambda out_grad, x, out: (out_grad,),
+       signature=ANY, numpy_names=("conjugate",),
+       doc="np.conj of a real tensor: the tensor itself"),
+    Op("angle", angle, local_grad=lambda x, out, deg=False: (0.0,), signature=UNARY,
+       kinks=((0.0,),), doc="np.angle of real numbers: 0 for x >= 0, pi for x < 0; grad 0"),
+    Op("linspace", linspace, vjp=linspace_vjp, signature="(*),(*)->(*)",
+       sample=linspace_sample, param_order=("num", "endpoint", "retstep", "dtype", "axis"),
+       doc="np.linspace from tensors start to stop (no retstep), num points along axis"),
+    Op("vdot", np.vdot, vjp=vdot_vjp, signature="(*),(*)->()", sample=vdot_sample,
+       doc="np.vdot of real tensors: the dot product of the flattened inputs"),
+    Op("multi_dot", multi_dot, vjp=multi_dot_vjp, signature="[(*)]->(*)",
+       sample=multi_dot_sample,
+       doc="np.linalg.multi_dot: a chain of matrix products (vectors allowed at the ends)"),
+]

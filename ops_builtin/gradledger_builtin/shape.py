@@ -373,16 +373,23 @@ def cumprod(x, axis=None):
 
 
 def cumprod_vjp(out_grad, x, out, axis=None):
-    """d out_j / d x_i = prod_(k <= j, k != i) x_k for j >= i: an O(K**2) table, exact with
-    zeros, differentiable (the table's cumprod is this op again)."""
+    """d out_j / d x_i = prod_(k <= j, k != i) x_k for j >= i. Without zeros, out_j / x_i
+    summed by a running sum, O(K); with zeros (or on Tensors, for create_graph=True) an
+    O(K**2) table, exact with zeros, differentiable (the table's cumprod is this op again)."""
     shape = np.shape(x)
     if axis is None:
         moved, g = np.reshape(x, (-1,)), np.reshape(out_grad, (-1,))
     else:
         moved, g = np.moveaxis(x, axis, -1), np.moveaxis(out_grad, axis, -1)
     k = np.shape(moved)[-1]
-    upper = np.triu(np.ones((k, k), dtype=np.result_type(x)))  # j >= i
-    grad = np.sum(_others_cumprod(moved) * upper * g[..., np.newaxis, :], axis=-1)
+    if isinstance(moved, np.ndarray) and np.all(moved != 0):
+        # no zeros: sum_(j >= i) g_j out_j / x_i, O(K) (a running sum from the end)
+        out_moved = np.cumprod(moved, axis=-1)
+        tail = np.flip(np.cumsum(np.flip(g * out_moved, -1), axis=-1), -1)
+        grad = tail / moved
+    else:
+        upper = np.triu(np.ones((k, k), dtype=np.result_type(x)))  # j >= i
+        grad = np.sum(_others_cumprod(moved) * upper * g[..., np.newaxis, :], axis=-1)
     if axis is None:
         return (np.reshape(grad, shape),)
     return (np.moveaxis(grad, -1, axis),)

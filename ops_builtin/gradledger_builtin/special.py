@@ -1,5 +1,7 @@
 """Special functions (scipy.special's): error functions, the gamma family, the normal
-distribution's log-CDF, exponentially scaled Bessel functions, xlogy.
+distribution's log-CDF, exponentially scaled Bessel functions, xlogy. Registered where
+scipy is installed (`pip install "gradledger[special]"`); `scipy.special.erf(t)` reaches
+them.
 
 Where they live (issue 21's decision): built-in ops, registered by the built-in plugin
 only when scipy is installed (`pip install "gradledger[special]"`); scipy is not a

@@ -96,7 +96,6 @@ def _params(op) -> str:
 def _numpy(op) -> str:
     """The numpy functions dispatching to the op: np.NAME, np.linalg.NAME, numpy_names."""
     import numpy as np
-
     from gradledger_builtin import special
 
     names = []

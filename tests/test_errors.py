@@ -67,7 +67,8 @@ class ConstantExponent:
     @hookimpl
     def gradledger_register_ops(self, registry):
         registry.register(Op(
-            "fixed_power", lambda x, p: x ** p, local_grad=lambda x, p, out: (p * x ** (p - 1), None),
+            "fixed_power", lambda x, p: x ** p,
+            local_grad=lambda x, p, out: (p * x ** (p - 1), None),
             signature="(),()->()", constants=(1,),
         ))
 

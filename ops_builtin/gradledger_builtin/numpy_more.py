@@ -302,8 +302,8 @@ OPS = [
     Op("append", append, vjp=append_vjp, signature="(*),(*)->(*)", sample=append_sample,
        doc="np.append: values after x, flattened (axis None) or along axis"),
     Op("fftshift", lambda x, axes=None: np.fft.fftshift(x, axes), vjp=fftshift_vjp,
-       signature=ANY, sample=_at_least_1d(shift_params), doc="np.fft.fftshift: the zero frequency moved "
-                                               "to the centre (a roll)"),
+       signature=ANY, sample=_at_least_1d(shift_params),
+       doc="np.fft.fftshift: the zero frequency moved to the centre (a roll)"),
     Op("ifftshift", lambda x, axes=None: np.fft.ifftshift(x, axes), vjp=ifftshift_vjp,
        signature=ANY, sample=_at_least_1d(shift_params), doc="np.fft.ifftshift: fftshift undone"),
     Op("partition", partition, vjp=partition_vjp, signature=ANY, sample=partition_sample,

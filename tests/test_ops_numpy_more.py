@@ -38,6 +38,25 @@ CALLS = [
      [M[0], M[1]]),
     ("vdot", lambda a, b: np.vdot(a, b), [M, M.T.copy().T]),
     ("multi_dot", lambda a, b, c: np.linalg.multi_dot([a, b, c]), [M, M.T, M[:, 0]]),
+    ("asin acos atan", lambda a: np.asin(a / 4) + np.acos(a / 4) * np.atan(a), [M]),
+    ("asinh acosh atanh atan2", lambda a, b: np.asinh(a) + np.acosh(b + 2) + np.atanh(a / 4)
+     + np.atan2(a, b), [M, np.abs(M) + 0.5]),
+    ("concat permute_dims cumulative_sum", lambda a: np.cumulative_sum(
+        np.permute_dims(np.concat([a, a * 2])), axis=1), [M]),
+    ("positive", lambda a: np.positive(a) * a, [M]),
+    ("float_power", lambda a, p: np.float_power(a, p), [np.abs(M) + 0.5, M]),
+    ("ptp", lambda a: np.ptp(a, axis=1), [DISTINCT]),
+    ("average", lambda a: np.average(a, axis=1, weights=[1.0, 2.0, 0.5, 3.0]), [M]),
+    ("average all", lambda a: np.average(a), [M]),
+    ("trapezoid", lambda a: np.trapezoid(a, x=[0.0, 0.5, 2.0, 2.5]), [M]),
+    ("trapezoid dx axis 0", lambda a: np.trapezoid(a, dx=0.25, axis=0), [M]),
+    ("frexp", lambda a: np.frexp(a * 3.3)[0], [M]),
+    ("vecdot", lambda a, b: np.vecdot(a, b), [C, M]),
+    ("matrix_transpose", lambda a: np.matrix_transpose(a) * 2.0, [C]),
+    ("vector_norm", lambda a: np.linalg.vector_norm(a), [M]),
+    ("vector_norm ord 3 axes", lambda a: np.linalg.vector_norm(a, axis=(0, 2), ord=3), [C]),
+    ("matrix_norm nuc", lambda a: np.linalg.matrix_norm(a, ord="nuc"), [C]),
+    ("matrix_norm fro", lambda a: np.linalg.matrix_norm(a), [C]),
 ]
 
 
@@ -89,8 +108,37 @@ def test_imag_and_angle_of_real_tensors_are_constants_with_zero_grads():
     np.testing.assert_array_equal(x.grad, [1.0, 1.0, 1.0])
 
 
+def test_predicates_are_booleans_without_grad():
+    x = gl.tensor([np.nan, np.inf, -0.0, 1.0], requires_grad=True)
+    for name in ("isnan", "isinf", "isfinite", "signbit"):
+        out = getattr(np, name)(x)
+        assert out.dtype == bool and not out.requires_grad
+        np.testing.assert_array_equal(out.data, getattr(np, name)(x.data))
+
+
+def test_rounding_divisions_and_heaviside_book_zero_grads_and_h0_its_share():
+    a = gl.tensor([7.5, -3.2], requires_grad=True)
+    h0 = gl.tensor(0.25, requires_grad=True)
+    out = np.floor_divide(a, 2.0) + np.heaviside(a - 7.5, h0)
+    np.testing.assert_allclose(out.data, [3.0 + 0.25, -2.0 + 0.0])
+    gl.sum(out).backward()
+    np.testing.assert_array_equal(a.grad, [0.0, 0.0])
+    assert h0.grad == 1.0  # only where a - 7.5 == 0
+
+
 GRAD_CASES = [
     ("real", "real", [M], {}, ()),
+    ("positive", "positive", [M], {}, ()),
+    ("float_power", "float_power", [np.abs(M) + 0.5, M], {}, ()),
+    ("floor_divide", "floor_divide", [M * 3, np.full(4, 1.1)], {}, ()),
+    ("heaviside", "heaviside", [M, M[0]], {}, ()),
+    ("ptp", "ptp", [DISTINCT], {"axis": 0}, ()),
+    ("average", "average", [M], {"axis": 0, "weights": [1.0, 2.0, 3.0]}, ()),
+    ("trapezoid", "trapezoid", [C], {"axis": 1}, ()),
+    ("vecdot", "vecdot", [M, M[0]], {}, ()),
+    ("matrix_transpose", "matrix_transpose", [C], {}, ()),
+    ("vector_norm", "vector_norm", [C], {"axis": 1, "ord": 1}, ()),
+    ("matrix_norm", "matrix_norm", [C], {"ord": 2}, ()),
     ("imag", "imag", [M], {}, ()),
     ("conj", "conj", [M], {}, ()),
     ("angle", "angle", [M], {}, ()),
@@ -109,7 +157,8 @@ GRAD_CASES = [
     ("partition", "partition", [DISTINCT], {"kth": -1, "axis": 1}, ()),
     ("eigvalsh", "eigvalsh", [M[:3, :3] + M[:3, :3].T], {}, ()),
 ]
-TESTED_OPS = ["multi_dot"]  # a sequence input: tested by its call above
+TESTED_OPS = ["multi_dot", "frexp"]  # a sequence input, two outputs: tested by calls above
+NO_GRAD_OPS = ["isnan", "isinf", "isfinite", "signbit"]
 
 
 @pytest.mark.parametrize("name,arrays,params,constants", [c[1:] for c in GRAD_CASES],

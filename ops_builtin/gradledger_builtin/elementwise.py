@@ -222,7 +222,7 @@ OPS = [
     Op("tan", np.tan, local_grad=lambda x, out: (1.0 + out * out,), signature=UNARY,
        kinks=(TAN_POLES,), doc="tangent; undefined at the poles pi/2 + k pi"),
     Op("arctan", np.arctan, local_grad=lambda x, out: (1.0 / (1.0 + x * x),),
-       signature=UNARY, doc="inverse tangent"),
+       signature=UNARY, numpy_names=("atan",), doc="inverse tangent"),
     Op("sinh", np.sinh, local_grad=lambda x, out: (np.cosh(x),), signature=UNARY,
        domain=(MODERATE,), doc="hyperbolic sine"),
     Op("cosh", np.cosh, local_grad=lambda x, out: (np.sinh(x),), signature=UNARY,

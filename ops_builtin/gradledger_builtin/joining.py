@@ -99,7 +99,7 @@ def split_sample():
 
 OPS = [
     Op("concatenate", concatenate_forward, vjp=concatenate_vjp, signature=JOIN,
-       sample=lambda: _joined_sample(new_axis=False),
+       sample=lambda: _joined_sample(new_axis=False), numpy_names=("concat",),
        doc="join a sequence of tensors along an existing axis: gl.concatenate([a, b], axis=0)"),
     Op("stack", stack_forward, vjp=stack_vjp, signature=JOIN,
        sample=lambda: _joined_sample(new_axis=True),

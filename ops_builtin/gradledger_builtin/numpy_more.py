@@ -488,3 +488,265 @@ OPS += [
        sample=multi_dot_sample,
        doc="np.linalg.multi_dot: a chain of matrix products (vectors allowed at the ends)"),
 ]
+
+
+# -- numpy 2's array-API names, predicates, and a few reductions (issue 21) -----------------------
+
+
+def _predicate(name):
+    return Op(name, getattr(np, name), differentiable=False, signature=UNARY,
+              doc=f"np.{name}, elementwise; a boolean tensor without grad")
+
+
+def _ptp_share(x, out, axis, keepdims, extreme):
+    kept = _kept(extreme(x, axis=axis, keepdims=True), x, None, True)
+    winners = (x == kept) * np.result_type(x).type(1)
+    return winners / np.sum(winners, axis=axis, keepdims=True)
+
+
+def ptp_vjp(out_grad, x, out, axis=None, keepdims=False):
+    """max - min: the grad to the maximum, minus it to the minimum (ties split evenly)."""
+    g = _kept(out_grad, x, axis, keepdims)
+    return (g * (_ptp_share(x, out, axis, keepdims, np.max)
+                 - _ptp_share(x, out, axis, keepdims, np.min)),)
+
+
+def average(x, axis=None, weights=None, returned=False, keepdims=False):
+    """np.average with constant weights (a param: they take no grad)."""
+    if returned:
+        raise OpCallError("returned=True gives two arrays; call np.sum(weights) yourself")
+    out = np.average(x, axis=axis, weights=weights, keepdims=keepdims)
+    return np.asarray(out).astype(np.result_type(x), copy=False)
+
+
+def average_vjp(out_grad, x, out, axis=None, weights=None, returned=False, keepdims=False):
+    """weights / sum(weights) along axis (1 / count without weights)."""
+    g = _kept(out_grad, x, axis, keepdims)
+    if weights is None:
+        count = np.size(x) // max(np.size(out), 1)
+        return (np.broadcast_to(g / count, np.shape(x)),)
+    w = np.asarray(weights, dtype=np.result_type(_data(x)))
+    if axis is not None and w.ndim == 1 and np.ndim(x) > 1:
+        w = np.reshape(w, tuple(-1 if a == axis % np.ndim(x) else 1 for a in range(np.ndim(x))))
+    share = w / np.sum(np.broadcast_to(w, np.shape(x)), axis=axis, keepdims=True)
+    return (g * np.broadcast_to(share, np.shape(x)),)
+
+
+def average_sample():
+    from hypothesis import strategies as st
+    from hypothesis.extra import numpy as hnp
+
+    values = st.floats(-10.0, 10.0, allow_nan=False, allow_subnormal=False)
+
+    @st.composite
+    def example(draw):
+        shape = draw(hnp.array_shapes(min_dims=1, max_dims=3, max_side=4))
+        x = draw(hnp.arrays(np.float64, shape, elements=values))
+        axis = draw(st.none() | st.integers(-len(shape), len(shape) - 1))
+        weights = None
+        if draw(st.booleans()):
+            w_shape = shape if axis is None else draw(st.sampled_from([shape, (shape[axis],)]))
+            weights = draw(hnp.arrays(np.float64, w_shape, elements=st.floats(0.5, 2.0)))
+        return (x,), {"axis": axis, "weights": weights, "keepdims": draw(st.booleans())}
+
+    return example()
+
+
+def trapezoid(y, x=None, dx=1.0, axis=-1):
+    """np.trapezoid (np.trapz in numpy 1) with constant sample points x or spacing dx."""
+    integrate = getattr(np, "trapezoid", None) or np.trapz
+    return np.asarray(integrate(y, x=x, dx=dx, axis=axis)).astype(np.result_type(y), copy=False)
+
+
+def trapezoid_vjp(out_grad, y, out, x=None, dx=1.0, axis=-1):
+    """y_i's weight: half the widths of the intervals either side of it."""
+    n = np.shape(y)[axis]
+    widths = np.diff(np.asarray(x, dtype=np.float64)) if x is not None else np.full(n - 1, dx)
+    weights = np.zeros(n)
+    weights[:-1] += widths / 2
+    weights[1:] += widths / 2
+    weights = weights.astype(np.result_type(_data(y)))
+    shape = [1] * np.ndim(y)
+    shape[axis] = n
+    return (np.expand_dims(out_grad, axis) * np.reshape(weights, shape),)
+
+
+def trapezoid_sample():
+    from hypothesis import strategies as st
+    from hypothesis.extra import numpy as hnp
+
+    values = st.floats(-10.0, 10.0, allow_nan=False, allow_subnormal=False)
+
+    @st.composite
+    def example(draw):
+        shape = draw(hnp.array_shapes(min_dims=1, max_dims=3, min_side=2, max_side=4))
+        axis = draw(st.integers(-len(shape), len(shape) - 1))
+        y = draw(hnp.arrays(np.float64, shape, elements=values))
+        points = None
+        if draw(st.booleans()):
+            points = np.cumsum(draw(hnp.arrays(np.float64, shape[axis],
+                                               elements=st.floats(0.1, 2.0))))
+        return (y,), {"x": points, "dx": draw(st.sampled_from([1.0, 0.5])), "axis": axis}
+
+    return example()
+
+
+def frexp_vjp(cotangents, x, out):
+    """x = m 2**e with e piecewise constant: d m / d x = 2**-e; the exponent takes none."""
+    g_mantissa, _ = cotangents
+    _, exponent = out
+    return (g_mantissa * np.exp2(-np.asarray(exponent, dtype=np.float64)).astype(
+        np.result_type(_data(x))),)
+
+
+def frexp_sample():
+    """Verifier hint: values away from powers of 2 (where the exponent jumps)."""
+    from hypothesis import strategies as st
+    from hypothesis.extra import numpy as hnp
+
+    near = st.builds(lambda k, m, s: s * m * 2.0 ** k, st.integers(-6, 6),
+                     st.floats(0.55, 0.95), st.sampled_from([-1.0, 1.0]))
+
+    @st.composite
+    def example(draw):
+        shape = draw(hnp.array_shapes(min_dims=0, max_dims=3, max_side=4))
+        return (draw(hnp.arrays(np.float64, shape, elements=near)),), {}
+
+    return example()
+
+
+def vecdot(a, b, axis=-1):
+    return np.sum(a * b, axis=axis)
+
+
+def vecdot_vjp(out_grad, a, b, out, axis=-1, needs_grad=(True, True)):
+    g = np.expand_dims(out_grad, axis)
+    return (unbroadcast(g * b, np.shape(a)) if needs_grad[0] else None,
+            unbroadcast(g * a, np.shape(b)) if needs_grad[1] else None)
+
+
+def vecdot_sample():
+    from hypothesis import strategies as st
+    from hypothesis.extra import numpy as hnp
+
+    values = st.floats(-3.0, 3.0, allow_nan=False, allow_subnormal=False)
+
+    @st.composite
+    def operands(draw):
+        shapes = draw(hnp.mutually_broadcastable_shapes(signature="(n),(n)->()", max_side=3))
+        a, b = (draw(hnp.arrays(np.float64, s, elements=values)) for s in shapes.input_shapes)
+        return (a, b), {}
+
+    return operands()
+
+
+def vector_norm(x, axis=None, keepdims=False, ord=2):
+    """np.linalg.vector_norm: a vector norm over the flattened x (axis None) or axes."""
+    return np.linalg.vector_norm(x, axis=axis, keepdims=keepdims, ord=ord)
+
+
+def vector_norm_vjp(out_grad, x, out, axis=None, keepdims=False, ord=2):
+    """norm's vector rule on x with the normed axes moved last and flattened into one."""
+    from .reductions import norm_vjp
+
+    ndim = np.ndim(x)
+    axes = tuple(range(ndim)) if axis is None else tuple(
+        a % ndim for a in (axis if isinstance(axis, tuple) else (axis,)))
+    rest = tuple(a for a in range(ndim) if a not in axes)
+    moved = np.transpose(x, rest + axes)
+    flat = np.reshape(moved, np.shape(moved)[:len(rest)] + (-1,))
+    g = np.reshape(out_grad, np.shape(flat)[:-1])
+    value = np.reshape(out, np.shape(flat)[:-1])
+    (grad,) = norm_vjp(g, flat, value, ord=ord, axis=-1)
+    grad = np.reshape(grad, np.shape(moved))
+    return (np.transpose(grad, tuple(np.argsort(rest + axes))),)
+
+
+def matrix_norm_vjp(out_grad, x, out, keepdims=False, ord="fro"):
+    from .reductions import norm_vjp
+
+    return norm_vjp(out_grad, x, out, ord=ord, axis=(-2, -1), keepdims=keepdims)
+
+
+def vector_norm_sample():
+    """Verifier hint: values at least 1/2 from 0 with distinct magnitudes, any axes, every
+    vector ord."""
+    from hypothesis import strategies as st
+    from hypothesis.extra import numpy as hnp
+
+    from .reductions import axis_params
+
+    @st.composite
+    def example(draw):
+        shape = draw(hnp.array_shapes(min_dims=0, max_dims=3, min_side=1, max_side=3))
+        size = int(np.prod(shape, dtype=np.int64))
+        signs = np.array(draw(st.lists(st.sampled_from([-1.0, 1.0]), min_size=size,
+                                       max_size=size))).reshape(shape)
+        order = np.array(draw(st.permutations(range(size)))).reshape(shape)
+        ord = draw(st.sampled_from([2, 1, 3, 0.5, -1, np.inf, -np.inf, 0]))
+        return (signs * (0.5 + 0.25 * order),), {"axis": draw(axis_params(len(shape))),
+                                                  "keepdims": draw(st.booleans()), "ord": ord}
+
+    return example()
+
+
+def matrix_norm_sample():
+    """Verifier hint: norm's matrix examples over the last two axes."""
+    from .reductions import norm_sample
+
+    def matrices(example):
+        (x,), params = example
+        return np.ndim(x) >= 2 and isinstance(params["axis"], tuple) and len(
+            params["axis"]) == 2 and tuple(a % np.ndim(x) for a in params["axis"]) == (
+            np.ndim(x) - 2, np.ndim(x) - 1)
+
+    def adapt(example):
+        (x,), params = example
+        return (x,), {"keepdims": params["keepdims"],
+                      "ord": "fro" if params["ord"] is None else params["ord"]}
+
+    return norm_sample().filter(matrices).map(adapt)
+
+
+OPS += [
+    *[_predicate(name) for name in ("isnan", "isinf", "isfinite", "signbit")],
+    Op("positive", np.positive, local_grad=lambda x, out: (1.0,), signature=UNARY,
+       doc="+x, a copy"),
+    Op("float_power", np.float_power,
+       local_grad=lambda x, p, out: (np.where(p == 0, 0.0, p * np.float_power(x, p - 1)),
+                                     np.where(x == 0, 0.0, out * np.log(np.where(x == 0, 1.0,
+                                                                                  x)))),
+       signature=BINARY, domain=((0.0, None), (-3.0, 3.0)), dtypes=("float64",),
+       doc="x ** p computed in float64 (np.float_power); the exponent's grad x ** p log(x)"),
+    Op("floor_divide", np.floor_divide, local_grad=lambda a, b, out: (0.0, 0.0),
+       signature=BINARY, sample=lambda: __import__(
+           "gradledger_builtin.ufuncs", fromlist=["remainder_sample"]).remainder_sample(),
+       doc="floor(a / b) (Python's //); grad 0 (none where a / b is an integer)"),
+    Op("heaviside", np.heaviside, local_grad=lambda x, h0, out: (0.0, x == 0),
+       signature=BINARY, kinks=((0.0,), ()),
+       doc="0 for x < 0, h0 at 0, 1 for x > 0; grad 0 to x, 1 to h0 where x == 0"),
+    Op("ptp", lambda x, axis=None, keepdims=False: np.ptp(x, axis=axis, keepdims=keepdims),
+       vjp=ptp_vjp, signature=ANY, sample=lambda: __import__(
+           "gradledger_builtin.reductions", fromlist=["distinct_sample"]).distinct_sample(),
+       param_order=("axis", "out", "keepdims"),
+       doc="max - min over axis (None: all); ties split the grad evenly"),
+    Op("average", average, vjp=average_vjp, signature=ANY, sample=average_sample,
+       doc="np.average with constant weights (None: the mean) over axis"),
+    Op("trapezoid", trapezoid, vjp=trapezoid_vjp, signature=ANY, sample=trapezoid_sample,
+       numpy_names=("trapz",),
+       doc="np.trapezoid: the trapezoidal rule along axis, constant x or dx"),
+    Op("frexp", np.frexp, vjp=frexp_vjp, signature="(*)->(*),(*)", sample=frexp_sample,
+       doc="mantissa and (integer) exponent, x = m 2 ** e; d m / d x = 2 ** -e"),
+    Op("vecdot", vecdot, vjp=vecdot_vjp, signature="(*),(*)->(*)", sample=vecdot_sample,
+       doc="np.vecdot of real tensors: sum(a * b) along axis, broadcasting"),
+    Op("matrix_transpose", lambda x: np.swapaxes(x, -1, -2),
+       vjp=lambda out_grad, x, out: (np.swapaxes(out_grad, -1, -2),),
+       signature="(m,n)->(n,m)", doc="the last two axes swapped (np.matrix_transpose)"),
+    Op("vector_norm", vector_norm, vjp=vector_norm_vjp, signature=ANY,
+       sample=vector_norm_sample, kinks=((0.0,),),
+       doc="np.linalg.vector_norm: any vector ord over the flattened x or axes"),
+    Op("matrix_norm", lambda x, keepdims=False, ord="fro": np.linalg.matrix_norm(
+        x, keepdims=keepdims, ord=ord), vjp=matrix_norm_vjp, signature="(*)->(*)",
+       sample=matrix_norm_sample,
+       doc="np.linalg.matrix_norm: a matrix norm of the last two axes (every ord)"),
+]

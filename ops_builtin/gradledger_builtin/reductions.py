@@ -423,7 +423,7 @@ OPS = [
        param_order=(*NUMPY_REDUCTION_ORDER, "where"),
        doc="mean over axis (None: all), keepdims"),
     Op("cumsum", cumsum, vjp=cumsum_vjp, signature=ANY, params=single_axis_params,
-       param_order=("axis", "dtype", "out"),
+       param_order=("axis", "dtype", "out"), numpy_names=("cumulative_sum",),
        doc="running sums along axis (None: of the flattened x)"),
     Op("max", np.max, vjp=max_vjp, signature=ANY, sample=distinct_sample,
        numpy_names=("amax",),

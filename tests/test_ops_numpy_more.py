@@ -57,6 +57,15 @@ CALLS = [
     ("vector_norm ord 3 axes", lambda a: np.linalg.vector_norm(a, axis=(0, 2), ord=3), [C]),
     ("matrix_norm nuc", lambda a: np.linalg.matrix_norm(a, ord="nuc"), [C]),
     ("matrix_norm fro", lambda a: np.linalg.matrix_norm(a), [C]),
+    ("nanmax", lambda a: np.nanmax(a, axis=0), [DISTINCT]),
+    ("nanmin all", lambda a: np.nanmin(a), [DISTINCT]),
+    ("median odd", lambda a: np.median(a, axis=0), [DISTINCT]),
+    ("median even", lambda a: np.median(a, axis=1, keepdims=True), [DISTINCT]),
+    ("median all", lambda a: np.median(a), [DISTINCT]),
+    ("diagflat", lambda a: np.diagflat(a, -1), [M[:2]]),
+    ("ediff1d", lambda a: np.ediff1d(a), [M]),
+    ("matvec", lambda a, v: np.matvec(a, v), [C, M[0]]),
+    ("vecmat", lambda v, a: np.vecmat(v, a), [M[:2, :3], C.transpose(0, 2, 1)[:, :3]]),
 ]
 
 
@@ -126,7 +135,31 @@ def test_rounding_divisions_and_heaviside_book_zero_grads_and_h0_its_share():
     assert h0.grad == 1.0  # only where a - 7.5 == 0
 
 
+def test_nan_extremes_skip_nans_and_give_them_no_grad():
+    x = gl.tensor([[np.nan, 2.0, -1.0], [4.0, np.nan, 0.5]], requires_grad=True)
+    out = np.nanmax(x, axis=1) + np.nanmin(x, axis=1)
+    np.testing.assert_allclose(out.data, [1.0, 4.5])
+    gl.sum(out).backward()
+    np.testing.assert_array_equal(x.grad, [[0.0, 1.0, 1.0], [1.0, 0.0, 1.0]])
+
+
+def test_logical_functions_are_booleans_without_grad():
+    a = gl.tensor([0.0, 1.0, 2.0], requires_grad=True)
+    for out, want in [(np.logical_and(a, a > 0.5), [False, True, True]),
+                      (np.logical_or(a, a), [False, True, True]),
+                      (np.logical_xor(a, a > 1.5), [False, True, False]),
+                      (np.logical_not(a), [True, False, False])]:
+        assert out.dtype == bool and not out.requires_grad and out.tolist() == want
+
+
 GRAD_CASES = [
+    ("nanmax", "nanmax", [DISTINCT], {"axis": 1}, ()),
+    ("nanmin", "nanmin", [DISTINCT], {"axis": (0, 1), "keepdims": True}, ()),
+    ("median", "median", [DISTINCT], {"axis": 1}, ()),
+    ("diagflat", "diagflat", [M], {"k": 1}, ()),
+    ("ediff1d", "ediff1d", [C], {}, ()),
+    ("matvec", "matvec", [M, M[0]], {}, ()),
+    ("vecmat", "vecmat", [M[:, 0], M], {}, ()),
     ("real", "real", [M], {}, ()),
     ("positive", "positive", [M], {}, ()),
     ("float_power", "float_power", [np.abs(M) + 0.5, M], {}, ()),
@@ -158,7 +191,8 @@ GRAD_CASES = [
     ("eigvalsh", "eigvalsh", [M[:3, :3] + M[:3, :3].T], {}, ()),
 ]
 TESTED_OPS = ["multi_dot", "frexp"]  # a sequence input, two outputs: tested by calls above
-NO_GRAD_OPS = ["isnan", "isinf", "isfinite", "signbit"]
+NO_GRAD_OPS = ["isnan", "isinf", "isfinite", "signbit", "logical_and", "logical_or",
+               "logical_xor", "logical_not"]
 
 
 @pytest.mark.parametrize("name,arrays,params,constants", [c[1:] for c in GRAD_CASES],

@@ -750,3 +750,145 @@ OPS += [
        sample=matrix_norm_sample,
        doc="np.linalg.matrix_norm: a matrix norm of the last two axes (every ord)"),
 ]
+
+
+# -- a last few: logical predicates, NaN-skipping extremes, medians, flat diagonals ----------
+
+
+def _logical(name, binary):
+    return Op(name, getattr(np, name), differentiable=False,
+              signature=BINARY if binary else UNARY,
+              doc=f"np.{name}, elementwise; a boolean tensor without grad")
+
+
+def nanextreme_vjp(out_grad, x, out, axis=None, keepdims=False):
+    """The grad goes to the extreme number (NaNs skipped); tied extremes share it evenly."""
+    winners = (_data(x) == _data(_kept(out, x, axis, keepdims))) * np.result_type(
+        _data(x)).type(1)
+    share = _kept(out_grad, x, axis, keepdims) / np.sum(winners, axis=axis, keepdims=True)
+    return (winners * share,)
+
+
+def median(x, axis=None, keepdims=False):
+    return np.median(x, axis=axis, keepdims=keepdims)
+
+
+def median_vjp(out_grad, x, out, axis=None, keepdims=False):
+    """The middle element gets the grad; of an even count the two middle ones half each
+    (values tied with them share their places' grads evenly)."""
+    data = _data(x)
+    kept = _kept(out_grad, x, axis, keepdims)
+    if axis is None:
+        flat = np.reshape(data, (-1,))
+        n = flat.size
+        order = np.argsort(flat, kind="stable")
+        weights = np.zeros(n, dtype=np.result_type(data))
+        middle = [n // 2] if n % 2 else [n // 2 - 1, n // 2]
+        for k in middle:
+            weights[order[k]] += 1.0 / len(middle)
+        return (kept * np.reshape(weights, np.shape(x)),)
+    axis = axis % np.ndim(x)
+    moved = np.moveaxis(data, axis, -1)
+    n = moved.shape[-1]
+    order = np.argsort(moved, axis=-1, kind="stable")
+    weights = np.zeros(moved.shape, dtype=np.result_type(data))
+    middle = [n // 2] if n % 2 else [n // 2 - 1, n // 2]
+    for k in middle:
+        np.put_along_axis(weights, order[..., k:k + 1], 1.0 / len(middle), axis=-1)
+    return (kept * np.moveaxis(weights, -1, axis),)
+
+
+def median_sample():
+    from hypothesis import strategies as st
+    from hypothesis.extra import numpy as hnp
+
+    from .reductions import _distinct_values
+
+    @st.composite
+    def example(draw):
+        shape = draw(hnp.array_shapes(min_dims=1, max_dims=3, max_side=4))
+        axis = draw(st.none() | st.integers(-len(shape), len(shape) - 1))
+        return (_distinct_values(draw, shape),), {"axis": axis, "keepdims": draw(st.booleans())}
+
+    return example()
+
+
+def nan_distinct_sample():
+    from hypothesis import strategies as st
+    from hypothesis.extra import numpy as hnp
+
+    from .reductions import _distinct_values, axis_params
+
+    @st.composite
+    def example(draw):
+        shape = draw(hnp.array_shapes(min_dims=1, max_dims=3, max_side=4))
+        return (_distinct_values(draw, shape),), {"axis": draw(axis_params(len(shape))),
+                                                  "keepdims": draw(st.booleans())}
+
+    return example()
+
+
+def diagflat_vjp(out_grad, x, out, k=0):
+    """The k-th diagonal of the grad, back in x's shape."""
+    return (np.reshape(np.diagonal(out_grad, k), np.shape(x)),)
+
+
+def ediff1d(x, to_end=None, to_begin=None):
+    if to_end is not None or to_begin is not None:
+        raise OpCallError("to_end and to_begin are not supported: concatenate them yourself")
+    return np.ediff1d(x)
+
+
+def ediff1d_vjp(out_grad, x, out, to_end=None, to_begin=None):
+    """np.diff of the flattened x: x_i gets g_(i-1) - g_i."""
+    from .shape import _diff_once_vjp
+
+    if np.size(x) < 2:
+        return (np.zeros(np.shape(x), dtype=np.result_type(_data(x))),)
+    return (np.reshape(_diff_once_vjp(out_grad, 0), np.shape(x)),)
+
+
+def matvec_vjp(out_grad, a, v, out, needs_grad=(True, True)):
+    """out = a @ v over the last axes, batched: a gets g v^T, v gets a^T g."""
+    grad_a = unbroadcast(out_grad[..., :, np.newaxis] * v[..., np.newaxis, :], np.shape(a)) \
+        if needs_grad[0] else None
+    grad_v = unbroadcast(np.sum(a * out_grad[..., :, np.newaxis], axis=-2), np.shape(v)) \
+        if needs_grad[1] else None
+    return grad_a, grad_v
+
+
+def vecmat_vjp(out_grad, v, a, out, needs_grad=(True, True)):
+    """out = v @ a over the last axes, batched: v gets a g, a gets v g^T."""
+    grad_v = unbroadcast(np.sum(a * out_grad[..., np.newaxis, :], axis=-1), np.shape(v)) \
+        if needs_grad[0] else None
+    grad_a = unbroadcast(v[..., :, np.newaxis] * out_grad[..., np.newaxis, :], np.shape(a)) \
+        if needs_grad[1] else None
+    return grad_v, grad_a
+
+
+OPS += [
+    *[_logical(name, binary) for name, binary in (
+        ("logical_and", True), ("logical_or", True), ("logical_xor", True),
+        ("logical_not", False))],
+    Op("nanmax", lambda x, axis=None, keepdims=False: np.nanmax(x, axis=axis, keepdims=keepdims),
+       vjp=nanextreme_vjp, signature=ANY, sample=nan_distinct_sample,
+       param_order=("axis", "out", "keepdims"),
+       doc="maximum over axis (None: all), NaNs skipped; ties share the grad evenly"),
+    Op("nanmin", lambda x, axis=None, keepdims=False: np.nanmin(x, axis=axis, keepdims=keepdims),
+       vjp=nanextreme_vjp, signature=ANY, sample=nan_distinct_sample,
+       param_order=("axis", "out", "keepdims"),
+       doc="minimum over axis (None: all), NaNs skipped; ties share the grad evenly"),
+    Op("median", median, vjp=median_vjp, signature=ANY, sample=median_sample,
+       param_order=("axis", "out", "overwrite_input", "keepdims"),
+       doc="np.median over axis (None: all): the grad to the middle element (or the two "
+           "middle ones, half each)"),
+    Op("diagflat", lambda x, k=0: np.diagflat(x, k), vjp=diagflat_vjp, signature=ANY,
+       params={"k": [-2, -1, 0, 1, 3]}, doc="the flattened x on the k-th diagonal of a "
+                                             "square matrix"),
+    Op("ediff1d", ediff1d, vjp=ediff1d_vjp, signature=ANY,
+       doc="differences of the flattened x (no to_end, to_begin)"),
+    Op("matvec", np.matvec, vjp=matvec_vjp, signature="(m,n),(n)->(m)",
+       doc="np.matvec: matrix times vector over the last axes, batched"),
+    Op("vecmat", np.vecmat, vjp=vecmat_vjp, signature="(n),(n,m)->(m)",
+       doc="np.vecmat of real tensors: vector times matrix over the last axes, batched"),
+]

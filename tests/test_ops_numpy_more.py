@@ -66,6 +66,13 @@ CALLS = [
     ("ediff1d", lambda a: np.ediff1d(a), [M]),
     ("matvec", lambda a, v: np.matvec(a, v), [C, M[0]]),
     ("vecmat", lambda v, a: np.vecmat(v, a), [M[:2, :3], C.transpose(0, 2, 1)[:, :3]]),
+    ("convolve full", lambda a, v: np.convolve(a, v), [M[0], M[1, :3]]),
+    ("convolve same short first", lambda a, v: np.convolve(a, v, "same"), [M[0, :2], M[1]]),
+    ("convolve valid", lambda a, v: np.convolve(a, v, mode="valid"), [C[0].ravel(), M[1]]),
+    ("quantile", lambda a: np.quantile(a, 0.3), [DISTINCT]),
+    ("quantile axis qs", lambda a: np.quantile(a, [0.0, 0.5, 0.9], axis=1), [DISTINCT]),
+    ("quantile keepdims", lambda a: np.quantile(a, 0.75, axis=0, keepdims=True), [DISTINCT]),
+    ("percentile", lambda a: np.percentile(a, [10.0, 50.0], axis=0), [DISTINCT]),
 ]
 
 
@@ -153,6 +160,9 @@ def test_logical_functions_are_booleans_without_grad():
 
 
 GRAD_CASES = [
+    ("convolve", "convolve", [M[0], M[1, :2]], {"mode": "same"}, ()),
+    ("quantile", "quantile", [DISTINCT], {"q": 0.4, "axis": 1}, ()),
+    ("percentile", "percentile", [DISTINCT], {"q": [25.0, 60.0]}, ()),
     ("nanmax", "nanmax", [DISTINCT], {"axis": 1}, ()),
     ("nanmin", "nanmin", [DISTINCT], {"axis": (0, 1), "keepdims": True}, ()),
     ("median", "median", [DISTINCT], {"axis": 1}, ()),

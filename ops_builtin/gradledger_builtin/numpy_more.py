@@ -892,3 +892,123 @@ OPS += [
     Op("vecmat", np.vecmat, vjp=vecmat_vjp, signature="(n),(n,m)->(m)",
        doc="np.vecmat of real tensors: vector times matrix over the last axes, batched"),
 ]
+
+
+def convolve(a, v, mode="full"):
+    if np.ndim(a) != 1 or np.ndim(v) != 1 or not np.size(a) or not np.size(v):
+        raise OpCallError(f"convolve takes two non-empty 1-D arrays; got shapes {np.shape(a)} "
+                          f"and {np.shape(v)}")
+    if mode not in ("full", "same", "valid"):
+        raise OpCallError(f"mode must be 'full', 'same' or 'valid'; got {mode!r}")
+    return np.convolve(a, v, mode)
+
+
+def convolve_vjp(out_grad, a, v, out, mode="full", needs_grad=(True, True)):
+    """The output's grad placed in the full convolution's positions (zeros elsewhere),
+    then correlated with the other operand: x_i gets sum_k g_k y_(k-i)."""
+    m, n = np.shape(a)[0], np.shape(v)[0]
+    full = m + n - 1
+    start = {"full": 0, "same": (min(m, n) - 1) // 2, "valid": min(m, n) - 1}[mode]
+    length = np.shape(out_grad)[0]
+    g = np.pad(out_grad, (start, full - start - length))
+    grad_a = np.convolve(g, np.flip(v), "valid") if needs_grad[0] else None
+    grad_v = np.convolve(g, np.flip(a), "valid") if needs_grad[1] else None
+    return grad_a, grad_v
+
+
+def convolve_sample():
+    from hypothesis import strategies as st
+    from hypothesis.extra import numpy as hnp
+
+    values = st.floats(-3.0, 3.0, allow_nan=False, allow_subnormal=False)
+
+    @st.composite
+    def operands(draw):
+        a = draw(hnp.arrays(np.float64, draw(st.integers(1, 6)), elements=values))
+        v = draw(hnp.arrays(np.float64, draw(st.integers(1, 6)), elements=values))
+        return (a, v), {"mode": draw(st.sampled_from(["full", "same", "valid"]))}
+
+    return operands()
+
+
+def quantile(x, q, axis=None, method="linear", keepdims=False):
+    """np.quantile with the default (linear) method; q a constant in [0, 1] (or several)."""
+    if method != "linear":
+        raise OpCallError(f"only method='linear' is supported; got method={method!r}")
+    out = np.quantile(x, q, axis=axis, keepdims=keepdims)
+    return np.asarray(out).astype(np.result_type(x), copy=False)
+
+
+def quantile_vjp(out_grad, x, out, q, axis=None, method="linear", keepdims=False):
+    """Linear interpolation between the sorted values at floor and ceil of q (n - 1): their
+    elements get 1 - frac and frac of each quantile's grad (ties: numpy's stable order)."""
+    data = _data(x)
+    shape = np.shape(data)
+    moved = np.reshape(data, (-1,)) if axis is None else np.moveaxis(data, axis, -1)
+    n = moved.shape[-1]
+    order = np.argsort(moved, axis=-1, kind="stable")
+    qs = np.reshape(np.asarray(q, dtype=np.float64), (-1,))
+    weights = np.zeros((len(qs),) + moved.shape, dtype=np.result_type(data))
+    for j, qj in enumerate(qs):
+        position = qj * (n - 1)
+        low = min(int(np.floor(position)), n - 1)
+        high = min(low + 1, n - 1)
+        frac = position - low
+        for place, share in ((low, 1.0 - frac), (high, frac)):
+            w = np.zeros(moved.shape, dtype=weights.dtype)
+            np.put_along_axis(w, order[..., place:place + 1], share, axis=-1)
+            weights[j] += w
+    if axis is None:
+        weights = np.reshape(weights, (len(qs),) + shape)
+        kept_shape = (1,) * len(shape)
+    else:
+        weights = np.moveaxis(weights, -1, axis % len(shape) + 1)
+        kept_shape = tuple(1 if a == axis % len(shape) else d for a, d in enumerate(shape))
+    g = np.reshape(out_grad, (len(qs),) + kept_shape)
+    return (np.sum(g * weights, axis=0),)
+
+
+def quantile_sample():
+    from hypothesis import strategies as st
+    from hypothesis.extra import numpy as hnp
+
+    from .reductions import _distinct_values
+
+    @st.composite
+    def example(draw):
+        shape = draw(hnp.array_shapes(min_dims=1, max_dims=3, max_side=4))
+        axis = draw(st.none() | st.integers(-len(shape), len(shape) - 1))
+        q = draw(st.floats(0.0, 1.0) | st.lists(st.floats(0.0, 1.0), min_size=1,
+                                                 max_size=3).map(np.array))
+        return (_distinct_values(draw, shape),), {"q": q, "axis": axis,
+                                                  "keepdims": draw(st.booleans())}
+
+    return example()
+
+
+OPS += [
+    Op("convolve", convolve, vjp=convolve_vjp, signature="(*),(*)->(*)",
+       sample=convolve_sample, doc="np.convolve of 1-D arrays, mode 'full', 'same' or 'valid'"),
+    Op("quantile", quantile, vjp=quantile_vjp, signature=ANY, sample=quantile_sample,
+       param_order=("q", "axis", "out", "overwrite_input", "method", "keepdims"),
+       doc="np.quantile, linear method, q a constant: grads to the two sorted neighbours"),
+]
+
+
+def percentile(x, q, axis=None, method="linear", keepdims=False):
+    """np.percentile: quantile at q / 100."""
+    return quantile(x, np.asarray(q, dtype=np.float64) / 100.0, axis, method, keepdims)
+
+
+def percentile_vjp(out_grad, x, out, q, axis=None, method="linear", keepdims=False):
+    return quantile_vjp(out_grad, x, out, np.asarray(q, dtype=np.float64) / 100.0, axis,
+                        method, keepdims)
+
+
+OPS.append(
+    Op("percentile", percentile, vjp=percentile_vjp, signature=ANY,
+       sample=lambda: quantile_sample().map(
+           lambda e: (e[0], {**e[1], "q": np.asarray(e[1]["q"]) * 100.0})),
+       param_order=("q", "axis", "out", "overwrite_input", "method", "keepdims"),
+       doc="np.percentile, linear method, q a constant in [0, 100]"),
+)

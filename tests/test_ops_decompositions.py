@@ -113,7 +113,18 @@ def test_svd_refuses_what_has_no_gradient_with_a_way_out():
     with pytest.raises(gl.OpCallError, match="full_matrices=False"):
         np.linalg.svd(t)
     with pytest.raises(gl.OpCallError, match="svdvals"):
-        np.linalg.svd(t, compute_uv=False)
+        gl.svd(t, full_matrices=False, compute_uv=False)
+
+
+def test_numpy_svd_without_uv_gives_the_singular_values_with_their_grads():
+    t = gl.tensor(TALL, requires_grad=True)
+    s = np.linalg.svd(t, full_matrices=False, compute_uv=False)
+    assert s.op == "svdvals"
+    np.testing.assert_allclose(s.data, np.linalg.svd(TALL, compute_uv=False))
+    gl.sum(s).backward()
+    u, _, vh = np.linalg.svd(TALL, full_matrices=False)
+    np.testing.assert_allclose(t.grad, u @ vh, atol=1e-12)  # d sum(s) = U V^T
+    assert np.linalg.svd(gl.tensor(TALL, requires_grad=True), False, False).op == "svdvals"
 
 
 @pytest.mark.parametrize("name,make,arrays", [

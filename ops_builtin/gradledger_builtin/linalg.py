@@ -436,9 +436,9 @@ def svd(a, full_matrices=True, compute_uv=True, hermitian=False):
     """np.linalg.svd's U, S, Vh. full_matrices=True is numpy's default: for a non-square
     a the extra columns of U (or rows of Vh) are arbitrary, so no loss can depend on them
     differentiably; it is refused there (pass full_matrices=False)."""
-    if not compute_uv:
-        raise OpCallError("compute_uv=False returns one array: call np.linalg.svdvals(a) "
-                          "(gl.svdvals), the op for the singular values alone")
+    if not compute_uv:  # np.linalg.svd(t, compute_uv=False) on a Tensor reaches svdvals
+        raise OpCallError("compute_uv=False returns one array: call gl.svdvals(a) (or "
+                          "np.linalg.svd(t, compute_uv=False)), the op for the singular values")
     m, n = np.shape(a)[-2:]
     if full_matrices and m != n:
         raise OpCallError(f"full_matrices=True on a {m}x{n} matrix gives {max(m, n) - min(m, n)}"

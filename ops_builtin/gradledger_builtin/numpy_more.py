@@ -691,21 +691,29 @@ def vector_norm_sample():
 
 
 def matrix_norm_sample():
-    """Verifier hint: norm's matrix examples over the last two axes."""
-    from .reductions import norm_sample
+    """Verifier hint: (batches of) matrices, every matrix ord; distinct singular values for
+    nuc, 2 and -2, distinct row and column sums (magnitudes 2**k / 8) for the others."""
+    from hypothesis import strategies as st
+    from hypothesis.extra import numpy as hnp
 
-    def matrices(example):
-        (x,), params = example
-        return np.ndim(x) >= 2 and isinstance(params["axis"], tuple) and len(
-            params["axis"]) == 2 and tuple(a % np.ndim(x) for a in params["axis"]) == (
-            np.ndim(x) - 2, np.ndim(x) - 1)
+    from .reductions import MATRIX_ORDERS
 
-    def adapt(example):
-        (x,), params = example
-        return (x,), {"keepdims": params["keepdims"],
-                      "ord": "fro" if params["ord"] is None else params["ord"]}
+    @st.composite
+    def example(draw):
+        shape = draw(st.sampled_from([(), (2,)])) + draw(
+            hnp.array_shapes(min_dims=2, max_dims=2, min_side=1, max_side=3))
+        ord = draw(st.sampled_from(MATRIX_ORDERS))
+        rng = np.random.default_rng(draw(st.integers(0, 2 ** 16)))
+        if ord in ("nuc", 2, -2):
+            x = rng.standard_normal(shape) * 0.05
+            k = min(shape[-2:])
+            x[..., np.arange(k), np.arange(k)] += 1.0 + np.arange(k)
+        else:
+            size = int(np.prod(shape))
+            x = (rng.choice([-1.0, 1.0], size) * 2.0 ** rng.permutation(size) / 8).reshape(shape)
+        return (x,), {"keepdims": draw(st.booleans()), "ord": "fro" if ord is None else ord}
 
-    return norm_sample().filter(matrices).map(adapt)
+    return example()
 
 
 OPS += [
@@ -883,7 +891,7 @@ OPS += [
        doc="np.median over axis (None: all): the grad to the middle element (or the two "
            "middle ones, half each)"),
     Op("diagflat", lambda x, k=0: np.diagflat(x, k), vjp=diagflat_vjp, signature=ANY,
-       params={"k": [-2, -1, 0, 1, 3]}, doc="the flattened x on the k-th diagonal of a "
+       sample=lambda: _small_with_k(), doc="the flattened x on the k-th diagonal of a "
                                              "square matrix"),
     Op("ediff1d", ediff1d, vjp=ediff1d_vjp, signature=ANY,
        doc="differences of the flattened x (no to_end, to_begin)"),
@@ -892,6 +900,23 @@ OPS += [
     Op("vecmat", np.vecmat, vjp=vecmat_vjp, signature="(n),(n,m)->(m)",
        doc="np.vecmat of real tensors: vector times matrix over the last axes, batched"),
 ]
+
+
+def _small_with_k():
+    """Verifier hint for diagflat: up to 12 elements (its result is their count squared)
+    and an offset k."""
+    from hypothesis import strategies as st
+    from hypothesis.extra import numpy as hnp
+
+    values = st.floats(-10.0, 10.0, allow_nan=False, allow_subnormal=False)
+
+    @st.composite
+    def example(draw):
+        shape = draw(hnp.array_shapes(min_dims=0, max_dims=2, max_side=3))
+        return (draw(hnp.arrays(np.float64, shape, elements=values)),), {
+            "k": draw(st.integers(-2, 3))}
+
+    return example()
 
 
 def convolve(a, v, mode="full"):

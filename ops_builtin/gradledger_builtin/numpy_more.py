@@ -25,6 +25,27 @@ def _kept(value, x, axis, keepdims):
     return kept(value, x, axis, keepdims)
 
 
+def core_sample(signature):
+    """Verifier hint for ops with core dimensions (matvec, vecmat, matrix_transpose): shapes
+    numpy's gufunc rules accept, batched and broadcasting."""
+
+    def sample():
+        from hypothesis import strategies as st
+        from hypothesis.extra import numpy as hnp
+
+        values = st.floats(-3.0, 3.0, allow_nan=False, allow_subnormal=False)
+
+        @st.composite
+        def operands(draw):
+            shapes = draw(hnp.mutually_broadcastable_shapes(signature=signature, max_side=3))
+            return tuple(draw(hnp.arrays(np.float64, s, elements=values))
+                         for s in shapes.input_shapes), {}
+
+        return operands()
+
+    return sample
+
+
 def nansum_vjp(out_grad, x, out, axis=None, keepdims=False):
     """1 where x is a number, 0 where it is NaN (a NaN contributes nothing)."""
     numbers = ~np.isnan(_data(x))
@@ -749,7 +770,8 @@ OPS += [
        doc="np.vecdot of real tensors: sum(a * b) along axis, broadcasting"),
     Op("matrix_transpose", lambda x: np.swapaxes(x, -1, -2),
        vjp=lambda out_grad, x, out: (np.swapaxes(out_grad, -1, -2),),
-       signature="(m,n)->(n,m)", doc="the last two axes swapped (np.matrix_transpose)"),
+       signature="(m,n)->(n,m)", sample=core_sample("(m,n)->(n,m)"),
+       doc="the last two axes swapped (np.matrix_transpose)"),
     Op("vector_norm", vector_norm, vjp=vector_norm_vjp, signature=ANY,
        sample=vector_norm_sample, kinks=((0.0,),),
        doc="np.linalg.vector_norm: any vector ord over the flattened x or axes"),
@@ -896,8 +918,10 @@ OPS += [
     Op("ediff1d", ediff1d, vjp=ediff1d_vjp, signature=ANY,
        doc="differences of the flattened x (no to_end, to_begin)"),
     Op("matvec", np.matvec, vjp=matvec_vjp, signature="(m,n),(n)->(m)",
+       sample=core_sample("(m,n),(n)->(m)"),
        doc="np.matvec: matrix times vector over the last axes, batched"),
     Op("vecmat", np.vecmat, vjp=vecmat_vjp, signature="(n),(n,m)->(m)",
+       sample=core_sample("(n),(n,m)->(m)"),
        doc="np.vecmat of real tensors: vector times matrix over the last axes, batched"),
 ]
 

@@ -36,7 +36,10 @@ by hand (`tests/test_docs_ops.py` checks that it matches).
 
 
 def builtin_ops() -> list:
-    """The built-in plugin's ops as registered (under any override another plugin made)."""
+    """The built-in plugin's ops as registered (under any override another plugin made),
+    and those of its optional families (special: registered only where scipy is), so that
+    the page reads the same with or without them installed."""
+    import gradledger_builtin
     from gradledger.loader import host
 
     host.ensure_loaded()
@@ -46,7 +49,10 @@ def builtin_ops() -> list:
             op = op.overrides
         if op is not None:
             found.append(op)
-    return found
+    names = {op.name for op in found}
+    for family in getattr(gradledger_builtin, "OPTIONAL", ()):
+        found.extend(op for op in family.OPS if op.name not in names)
+    return sorted(found, key=lambda op: op.name)
 
 
 def _families() -> list[tuple[str, str, list[str]]]:
@@ -90,13 +96,19 @@ def _params(op) -> str:
 def _numpy(op) -> str:
     """The numpy functions dispatching to the op: np.NAME, np.linalg.NAME, numpy_names."""
     import numpy as np
+    from gradledger_builtin import special
 
     names = []
+    scipy = op.forward.__module__ == special.__name__  # named without importing scipy
     for name in (op.name, *op.numpy_names):
-        if callable(getattr(np, name, None)):
+        if scipy:
+            names.append(f"`scipy.special.{name}`")
+        elif callable(getattr(np, name, None)):
             names.append(f"`np.{name}`")
         elif callable(getattr(np.linalg, name, None)):
             names.append(f"`np.linalg.{name}`")
+        elif callable(getattr(np.fft, name, None)):
+            names.append(f"`np.fft.{name}`")
     return ", ".join(dict.fromkeys(names))
 
 

@@ -138,8 +138,40 @@ def add(a: TensorLike, b: TensorLike, /) -> Tensor:
     """a + b"""
 
 
+def angle(x: TensorLike, /, deg: Any = ...) -> Tensor:
+    """np.angle of real numbers: 0 for x >= 0, pi for x < 0; grad 0"""
+
+
+def append(x: TensorLike, values: TensorLike, /, axis: Any = ...) -> Tensor:
+    """np.append: values after x, flattened (axis None) or along axis"""
+
+
+def arccos(x: TensorLike, /) -> Tensor:
+    """inverse cosine, for -1 < x < 1"""
+
+
+def arccosh(x: TensorLike, /) -> Tensor:
+    """inverse hyperbolic cosine, for x > 1"""
+
+
+def arcsin(x: TensorLike, /) -> Tensor:
+    """inverse sine, for -1 < x < 1"""
+
+
+def arcsinh(x: TensorLike, /) -> Tensor:
+    """inverse hyperbolic sine"""
+
+
 def arctan(x: TensorLike, /) -> Tensor:
     """inverse tangent"""
+
+
+def arctan2(x0: TensorLike, x1: TensorLike, /) -> Tensor:
+    """the angle of the point (x, y): arctan2(y, x); it jumps across y = 0, x < 0"""
+
+
+def arctanh(x: TensorLike, /) -> Tensor:
+    """inverse hyperbolic tangent, for -1 < x < 1"""
 
 
 def argmax(x: TensorLike, /, axis: Any = ..., *, keepdims: Any = ...) -> Tensor:
@@ -150,8 +182,39 @@ def argmin(x: TensorLike, /, axis: Any = ..., *, keepdims: Any = ...) -> Tensor:
     """index of the first minimum along axis (None: flattened)"""
 
 
+def argsort(x: TensorLike, /, axis: Any = ..., kind: Any = ..., order: Any = ...) -> Tensor:
+    """the indices that sort x along axis (stable); no grad"""
+
+
+def array_split(x: TensorLike, /, indices_or_sections: Any, axis: Any = ...) -> list[Tensor]:
+    """np.array_split: a list of tensors; sections need not divide the axis"""
+
+
 def astype(x: TensorLike, /, dtype: Any) -> Tensor:
     """the same numbers as dtype; an integer or boolean result carries no grad"""
+
+
+def atleast_1d(x: TensorLike, /) -> Tensor:
+    """x viewed with at least 1 dimension (one array per call)"""
+
+
+def atleast_2d(x: TensorLike, /) -> Tensor:
+    """x viewed with at least 2 dimensions (one array per call)"""
+
+
+def atleast_3d(x: TensorLike, /) -> Tensor:
+    """x viewed with at least 3 dimensions (one array per call)"""
+
+
+def average(
+    x: TensorLike,
+    /,
+    axis: Any = ...,
+    weights: Any = ...,
+    returned: Any = ...,
+    keepdims: Any = ...,
+) -> Tensor:
+    """np.average with constant weights (None: the mean) over axis"""
 
 
 def avg_pool2d(x: TensorLike, /, kernel_size: Any, stride: Any = ..., padding: Any = ...) -> Tensor:
@@ -168,6 +231,18 @@ def broadcast_to(x: TensorLike, /, shape: Any) -> Tensor:
     """x broadcast to shape (a read-only view); the copies' grads are summed"""
 
 
+def cbrt(x: TensorLike, /) -> Tensor:
+    """cube root (of negative numbers too); no derivative at 0"""
+
+
+def ceil(x: TensorLike, /) -> Tensor:
+    """the smallest integer >= x; grad 0 (none at integers)"""
+
+
+def cholesky(a: TensorLike, /, upper: Any = ...) -> Tensor:
+    """np.linalg.cholesky: L with L L^T = a (its lower triangle), a positive definite"""
+
+
 def clip(x: TensorLike, /, a_min: Any = ..., a_max: Any = ...) -> Tensor:
     """x limited to [a_min, a_max] (None: no bound); grad 1 inside (bounds included), 0 outside"""
 
@@ -178,14 +253,30 @@ def col2im(cols: TensorLike, /, shape: Any, stride: Any = ..., padding: Any = ..
     """
 
 
+def column_stack(arrays: Sequence[TensorLike], /) -> Tensor:
+    """np.column_stack: join a sequence of tensors"""
+
+
 def concatenate(arrays: Sequence[TensorLike], /, axis: Any = ...) -> Tensor:
     """join a sequence of tensors along an existing axis: gl.concatenate([a, b], axis=0)"""
+
+
+def conj(x: TensorLike, /) -> Tensor:
+    """np.conj of a real tensor: the tensor itself"""
 
 
 def conv2d(x: TensorLike, w: TensorLike, /, stride: Any = ..., padding: Any = ...) -> Tensor:
     """2-D cross-correlation, x (N,C,H,W), w (O,C,kH,kW); stride, padding; no bias: add it
     (gl.nn.functional.conv2d does)
     """
+
+
+def convolve(a: TensorLike, v: TensorLike, /, mode: Any = ...) -> Tensor:
+    """np.convolve of 1-D arrays, mode 'full', 'same' or 'valid'"""
+
+
+def copysign(x0: TensorLike, x1: TensorLike, /) -> Tensor:
+    """|x| with the sign of y; y gets no grad"""
 
 
 def cos(x: TensorLike, /) -> Tensor:
@@ -196,18 +287,46 @@ def cosh(x: TensorLike, /) -> Tensor:
     """hyperbolic cosine"""
 
 
+def cross(a: TensorLike, b: TensorLike, /, axis: Any = ...) -> Tensor:
+    """cross product of 3-vectors along axis (broadcasting)"""
+
+
 def cross_entropy(logits: TensorLike, labels: TensorLike, /, reduction: Any = ...) -> Tensor:
     """-log softmax(logits)[label], classes on the last axis; integer labels; reduction 'mean'
     (default), 'sum' or 'none'
     """
 
 
+def cumprod(x: TensorLike, /, axis: Any = ...) -> Tensor:
+    """running products along axis (None: of the flattened x); exact grads with zeros"""
+
+
 def cumsum(x: TensorLike, /, axis: Any = ...) -> Tensor:
     """running sums along axis (None: of the flattened x)"""
 
 
+def deg2rad(x: TensorLike, /) -> Tensor:
+    """degrees to radians: x pi / 180"""
+
+
 def det(x: TensorLike, /) -> Tensor:
     """np.linalg.det: the determinant of square matrices, batched"""
+
+
+def diag(x: TensorLike, /, k: Any = ...) -> Tensor:
+    """a 1-D x on the k-th diagonal of a square matrix; of a 2-D x, its k-th diagonal"""
+
+
+def diagflat(x: TensorLike, /, k: Any = ...) -> Tensor:
+    """the flattened x on the k-th diagonal of a square matrix"""
+
+
+def diagonal(x: TensorLike, /, offset: Any = ..., axis1: Any = ..., axis2: Any = ...) -> Tensor:
+    """the offset diagonal of axes axis1, axis2, as the last axis"""
+
+
+def diff(x: TensorLike, /, n: Any = ..., axis: Any = ...) -> Tensor:
+    """n-th differences along axis (no prepend/append)"""
 
 
 def div(a: TensorLike, b: TensorLike, /) -> Tensor:
@@ -226,6 +345,34 @@ def dropout(x: TensorLike, /, p: Any = ..., seed: Any = ...) -> Tensor:
     """
 
 
+def dsplit(x: TensorLike, /, indices_or_sections: Any, axis: Any = ...) -> list[Tensor]:
+    """np.dsplit: a list of tensors"""
+
+
+def dstack(arrays: Sequence[TensorLike], /) -> Tensor:
+    """np.dstack: join a sequence of tensors"""
+
+
+def ediff1d(x: TensorLike, /, to_end: Any = ..., to_begin: Any = ...) -> Tensor:
+    """differences of the flattened x (no to_end, to_begin)"""
+
+
+def eig(a: TensorLike, /) -> tuple[Tensor, ...]:
+    """np.linalg.eig of a real matrix with real eigenvalues (complex ones refused), sorted
+    ascending; no grad where eigenvalues coincide
+    """
+
+
+def eigh(a: TensorLike, /, UPLO: Any = ...) -> tuple[Tensor, ...]:
+    """np.linalg.eigh: eigenvalues (ascending) and eigenvectors of a symmetric matrix (its UPLO
+    triangle); no grad where eigenvalues coincide
+    """
+
+
+def eigvalsh(a: TensorLike, /, UPLO: Any = ...) -> Tensor:
+    """np.linalg.eigvalsh: eigenvalues of a symmetric matrix (its UPLO triangle), ascending"""
+
+
 def einsum(subscripts: Any, /, *operands: TensorLike) -> Tensor:
     """Einstein summation: gl.einsum('ij,jk->ik', a, b), any number of operands"""
 
@@ -242,6 +389,10 @@ def exp(x: TensorLike, /) -> Tensor:
     """e ** x"""
 
 
+def exp2(x: TensorLike, /) -> Tensor:
+    """2 ** x"""
+
+
 def expand_dims(x: TensorLike, /, axis: Any) -> Tensor:
     """insert size-1 axes at axis (int or tuple)"""
 
@@ -250,12 +401,56 @@ def expm1(x: TensorLike, /) -> Tensor:
     """exp(x) - 1, accurate for small x"""
 
 
+def fabs(x: TensorLike, /) -> Tensor:
+    """|x|, as abs; its derivative at 0 is taken as 0"""
+
+
+def fftshift(x: TensorLike, /, axes: Any = ...) -> Tensor:
+    """np.fft.fftshift: the zero frequency moved to the centre (a roll)"""
+
+
 def flatten(x: TensorLike, /, start_dim: Any = ..., end_dim: Any = ...) -> Tensor:
     """merge axes start_dim..end_dim into one (default all: 1-D), as torch.flatten"""
 
 
 def flip(x: TensorLike, /, axis: Any = ...) -> Tensor:
     """reverse the order along axis (None: every axis)"""
+
+
+def fliplr(x: TensorLike, /) -> Tensor:
+    """reverse the order along axis 1"""
+
+
+def flipud(x: TensorLike, /) -> Tensor:
+    """reverse the order along axis 0"""
+
+
+def float_power(x0: TensorLike, x1: TensorLike, /) -> Tensor:
+    """x ** p computed in float64 (np.float_power); the exponent's grad x ** p log(x)"""
+
+
+def floor(x: TensorLike, /) -> Tensor:
+    """the largest integer <= x; grad 0 (none at integers)"""
+
+
+def floor_divide(x0: TensorLike, x1: TensorLike, /) -> Tensor:
+    """floor(a / b) (Python's //); grad 0 (none where a / b is an integer)"""
+
+
+def fmax(x0: TensorLike, x1: TensorLike, /) -> Tensor:
+    """elementwise max(a, b), NaN ignored where the other is a number; a tie splits the grad in half"""
+
+
+def fmin(x0: TensorLike, x1: TensorLike, /) -> Tensor:
+    """elementwise min(a, b), NaN ignored where the other is a number; a tie splits the grad in half"""
+
+
+def fmod(x0: TensorLike, x1: TensorLike, /) -> Tensor:
+    """a - trunc(a / b) b, the sign of a (C's fmod); no grad where a / b is an integer"""
+
+
+def frexp(x: TensorLike, /) -> tuple[Tensor, ...]:
+    """mantissa and (integer) exponent, x = m 2 ** e; d m / d x = 2 ** -e"""
 
 
 def gelu_tanh(x: TensorLike, /) -> Tensor:
@@ -276,6 +471,26 @@ def greater_equal(x0: TensorLike, x1: TensorLike, /) -> Tensor:
     """a >= b, elementwise; a boolean tensor without grad"""
 
 
+def heaviside(x0: TensorLike, x1: TensorLike, /) -> Tensor:
+    """0 for x < 0, h0 at 0, 1 for x > 0; grad 0 to x, 1 to h0 where x == 0"""
+
+
+def hsplit(x: TensorLike, /, indices_or_sections: Any, axis: Any = ...) -> list[Tensor]:
+    """np.hsplit: a list of tensors"""
+
+
+def hstack(arrays: Sequence[TensorLike], /) -> Tensor:
+    """np.hstack: join a sequence of tensors"""
+
+
+def hypot(x0: TensorLike, x1: TensorLike, /) -> Tensor:
+    """sqrt(a ** 2 + b ** 2), without overflow"""
+
+
+def ifftshift(x: TensorLike, /, axes: Any = ...) -> Tensor:
+    """np.fft.ifftshift: fftshift undone"""
+
+
 def im2col(
     x: TensorLike,
     /,
@@ -290,12 +505,40 @@ def im2col(
     """
 
 
+def imag(x: TensorLike, /) -> Tensor:
+    """np.imag of a real tensor: zeros (no grad flows)"""
+
+
+def inner(x0: TensorLike, x1: TensorLike, /) -> Tensor:
+    """np.inner: sums of products over the last axes (a scalar times an array)"""
+
+
 def inv(x: TensorLike, /) -> Tensor:
     """np.linalg.inv: the inverse of square matrices, batched"""
 
 
+def isfinite(x: TensorLike, /) -> Tensor:
+    """np.isfinite, elementwise; a boolean tensor without grad"""
+
+
+def isinf(x: TensorLike, /) -> Tensor:
+    """np.isinf, elementwise; a boolean tensor without grad"""
+
+
+def isnan(x: TensorLike, /) -> Tensor:
+    """np.isnan, elementwise; a boolean tensor without grad"""
+
+
+def kron(x0: TensorLike, x1: TensorLike, /) -> Tensor:
+    """Kronecker product: blocks a_i * b"""
+
+
 def layer_norm(x: TensorLike, weight: TensorLike, bias: TensorLike, /, eps: Any = ...) -> Tensor:
     """(x - mean) / sqrt(var + eps) * weight + bias over x's last weight.ndim axes"""
+
+
+def ldexp(x: TensorLike, n: TensorLike, /) -> Tensor:
+    """x * 2 ** n for integers n (a constant)"""
 
 
 def less(x0: TensorLike, x1: TensorLike, /) -> Tensor:
@@ -310,12 +553,32 @@ def linear(x: TensorLike, weight: TensorLike, /) -> Tensor:
     """x @ weight.T, weight (out_features, in_features): PyTorch's F.linear without its bias"""
 
 
+def linspace(
+    start: TensorLike,
+    stop: TensorLike,
+    /,
+    num: Any = ...,
+    endpoint: Any = ...,
+    *,
+    axis: Any = ...,
+) -> Tensor:
+    """np.linspace from tensors start to stop (no retstep), num points along axis"""
+
+
 def log(x: TensorLike, /) -> Tensor:
     """natural logarithm, for x > 0"""
 
 
+def log10(x: TensorLike, /) -> Tensor:
+    """base-10 logarithm, for x > 0"""
+
+
 def log1p(x: TensorLike, /) -> Tensor:
     """log(1 + x), accurate for small x; x > -1"""
+
+
+def log2(x: TensorLike, /) -> Tensor:
+    """base-2 logarithm, for x > 0"""
 
 
 def log_softmax(x: TensorLike, /, axis: Any = ...) -> Tensor:
@@ -324,6 +587,26 @@ def log_softmax(x: TensorLike, /, axis: Any = ...) -> Tensor:
 
 def logaddexp(x0: TensorLike, x1: TensorLike, /) -> Tensor:
     """log(exp(a) + exp(b)), without overflow"""
+
+
+def logaddexp2(x0: TensorLike, x1: TensorLike, /) -> Tensor:
+    """log2(2 ** a + 2 ** b), without overflow"""
+
+
+def logical_and(x0: TensorLike, x1: TensorLike, /) -> Tensor:
+    """np.logical_and, elementwise; a boolean tensor without grad"""
+
+
+def logical_not(x: TensorLike, /) -> Tensor:
+    """np.logical_not, elementwise; a boolean tensor without grad"""
+
+
+def logical_or(x0: TensorLike, x1: TensorLike, /) -> Tensor:
+    """np.logical_or, elementwise; a boolean tensor without grad"""
+
+
+def logical_xor(x0: TensorLike, x1: TensorLike, /) -> Tensor:
+    """np.logical_xor, elementwise; a boolean tensor without grad"""
 
 
 def logsumexp(x: TensorLike, /, axis: Any = ..., keepdims: Any = ...) -> Tensor:
@@ -336,12 +619,32 @@ def lstm_cell(gates: TensorLike, bias: TensorLike, c: TensorLike, /) -> Tensor:
     """
 
 
+def lstsq(a: TensorLike, b: TensorLike, /, rcond: Any = ...) -> tuple[Tensor, ...]:
+    """np.linalg.lstsq: x, residuals, rank (no grad), singular values; a of full column rank"""
+
+
 def masked_fill(x: TensorLike, mask: TensorLike, /, value: Any = ...) -> Tensor:
     """x with value where the boolean mask holds; the mask takes no gradient"""
 
 
 def matmul(x0: TensorLike, x1: TensorLike, /) -> Tensor:
     """matrix product a @ b (batched, broadcasting, 1-D as in numpy)"""
+
+
+def matrix_norm(x: TensorLike, /, keepdims: Any = ..., ord: Any = ...) -> Tensor:
+    """np.linalg.matrix_norm: a matrix norm of the last two axes (every ord)"""
+
+
+def matrix_power(a: TensorLike, /, n: Any) -> Tensor:
+    """np.linalg.matrix_power: a ** n (an int, negative: of the inverse), batched"""
+
+
+def matrix_transpose(x: TensorLike, /) -> Tensor:
+    """the last two axes swapped (np.matrix_transpose)"""
+
+
+def matvec(x0: TensorLike, x1: TensorLike, /) -> Tensor:
+    """np.matvec: matrix times vector over the last axes, batched"""
 
 
 def max(x: TensorLike, /, axis: Any = ..., *, keepdims: Any = ...) -> Tensor:
@@ -360,6 +663,12 @@ def mean(x: TensorLike, /, axis: Any = ..., *, keepdims: Any = ...) -> Tensor:
     """mean over axis (None: all), keepdims"""
 
 
+def median(x: TensorLike, /, axis: Any = ..., *, keepdims: Any = ...) -> Tensor:
+    """np.median over axis (None: all): the grad to the middle element (or the two middle ones, half
+    each)
+    """
+
+
 def min(x: TensorLike, /, axis: Any = ..., *, keepdims: Any = ...) -> Tensor:
     """minimum over axis (None: all), keepdims; tied minima share the grad evenly"""
 
@@ -376,12 +685,45 @@ def mul(a: TensorLike, b: TensorLike, /) -> Tensor:
     """a * b"""
 
 
+def multi_dot(arrays: Sequence[TensorLike], /) -> Tensor:
+    """np.linalg.multi_dot: a chain of matrix products (vectors allowed at the ends)"""
+
+
+def nan_to_num(
+    x: TensorLike,
+    /,
+    copy: Any = ...,
+    nan: Any = ...,
+    posinf: Any = ...,
+    neginf: Any = ...,
+) -> Tensor:
+    """NaN and infinities replaced by numbers (nan, posinf, neginf); they get no grad"""
+
+
+def nanmax(x: TensorLike, /, axis: Any = ..., *, keepdims: Any = ...) -> Tensor:
+    """maximum over axis (None: all), NaNs skipped; ties share the grad evenly"""
+
+
+def nanmean(x: TensorLike, /, axis: Any = ..., *, keepdims: Any = ...) -> Tensor:
+    """mean of the numbers (NaNs skipped) over axis (None: all); NaNs get no grad"""
+
+
+def nanmin(x: TensorLike, /, axis: Any = ..., *, keepdims: Any = ...) -> Tensor:
+    """minimum over axis (None: all), NaNs skipped; ties share the grad evenly"""
+
+
+def nansum(x: TensorLike, /, axis: Any = ..., *, keepdims: Any = ...) -> Tensor:
+    """sum over axis (None: all), NaNs counted as 0; they get no grad"""
+
+
 def neg(x: TensorLike, /) -> Tensor:
     """-x"""
 
 
 def norm(x: TensorLike, /, ord: Any = ..., axis: Any = ..., keepdims: Any = ...) -> Tensor:
-    """vector 2-norm (ord None or 2) or 1-norm (ord 1) over axis (None: all), keepdims"""
+    """np.linalg.norm, every ord: vector norms over one axis, matrix norms over two (None: all the
+    elements' 2-norm), keepdims
+    """
 
 
 def not_equal(x0: TensorLike, x1: TensorLike, /) -> Tensor:
@@ -396,16 +738,89 @@ def pad(x: TensorLike, /, pad_width: Any, mode: Any = ..., *, constant_values: A
     """surround with constant_values (default 0), pad_width as np.pad; mode 'constant'"""
 
 
+def partition(
+    x: TensorLike,
+    /,
+    kth: Any,
+    axis: Any = ...,
+    kind: Any = ...,
+    order: Any = ...,
+) -> Tensor:
+    """np.partition: the kth element(s) in sorted place; grads go back where numpy took each element
+    from
+    """
+
+
+def percentile(
+    x: TensorLike,
+    /,
+    q: Any,
+    axis: Any = ...,
+    *,
+    keepdims: Any = ...,
+    method: Any = ...,
+) -> Tensor:
+    """np.percentile, linear method, q a constant in [0, 100]"""
+
+
+def pinv(a: TensorLike, /, rcond: Any = ..., hermitian: Any = ...) -> Tensor:
+    """np.linalg.pinv: the Moore-Penrose pseudo-inverse; grads at full rank"""
+
+
+def positive(x: TensorLike, /) -> Tensor:
+    """+x, a copy"""
+
+
 def pow(x: TensorLike, p: TensorLike, /) -> Tensor:
-    """x ** p, for a constant exponent p"""
+    """x ** p; the exponent's grad is x ** p log(x) (0 at x = 0, NaN for x < 0)"""
 
 
 def prod(x: TensorLike, /, axis: Any = ..., *, keepdims: Any = ...) -> Tensor:
     """product over axis (None: all), keepdims; exact grads with zeros"""
 
 
+def ptp(x: TensorLike, /, axis: Any = ..., *, keepdims: Any = ...) -> Tensor:
+    """max - min over axis (None: all); ties split the grad evenly"""
+
+
+def qr(a: TensorLike, /, mode: Any = ...) -> tuple[Tensor, ...]:
+    """np.linalg.qr, mode 'reduced', m >= n: Q and R"""
+
+
+def quantile(
+    x: TensorLike,
+    /,
+    q: Any,
+    axis: Any = ...,
+    *,
+    keepdims: Any = ...,
+    method: Any = ...,
+) -> Tensor:
+    """np.quantile, linear method, q a constant: grads to the two sorted neighbours"""
+
+
+def rad2deg(x: TensorLike, /) -> Tensor:
+    """radians to degrees: x 180 / pi"""
+
+
+def ravel(x: TensorLike, /) -> Tensor:
+    """the numbers in one dimension, in C order"""
+
+
+def real(x: TensorLike, /) -> Tensor:
+    """np.real of a real tensor: the tensor itself"""
+
+
+def reciprocal(x: TensorLike, /) -> Tensor:
+    """1 / x"""
+
+
 def relu(x: TensorLike, /) -> Tensor:
     """max(x, 0); its derivative at 0 is taken as 0"""
+
+
+def remainder(x0: TensorLike, x1: TensorLike, /) -> Tensor:
+    """a - floor(a / b) b, the sign of b (Python's %, np.mod); no grad where a / b is an integer"""
 
 
 def repeat(x: TensorLike, /, repeats: Any, axis: Any = ...) -> Tensor:
@@ -416,24 +831,56 @@ def reshape(x: TensorLike, /, shape: Any) -> Tensor:
     """the same numbers in a new shape"""
 
 
+def rint(x: TensorLike, /) -> Tensor:
+    """x rounded to the nearest integer (halves to even); grad 0 (none at halves)"""
+
+
+def roll(x: TensorLike, /, shift: Any, axis: Any = ...) -> Tensor:
+    """elements shifted along axis (None: the flattened x), wrapping around"""
+
+
+def rollaxis(x: TensorLike, /, axis: Any, start: Any = ...) -> Tensor:
+    """np.rollaxis: the axis moved to before position start"""
+
+
+def rot90(x: TensorLike, /, k: Any = ..., axes: Any = ...) -> Tensor:
+    """rotate by 90 degrees k times in the plane of axes"""
+
+
+def round(x: TensorLike, /, decimals: Any = ...) -> Tensor:
+    """x rounded to `decimals` decimals (halves to even), as np.round; grad 0"""
+
+
 def scatter_add(values: TensorLike, /, index: Any, shape: Any) -> Tensor:
     """zeros(shape) with values added at index (repeats accumulate): getitem's transpose"""
 
 
 def sigmoid(x: TensorLike, /) -> Tensor:
-    """1 / (1 + exp(-x))"""
+    """1 / (1 + exp(-x)) (scipy.special.expit)"""
 
 
 def sign(x: TensorLike, /) -> Tensor:
     """-1, 0 or 1; its derivative is 0 everywhere (as in PyTorch)"""
 
 
+def signbit(x: TensorLike, /) -> Tensor:
+    """np.signbit, elementwise; a boolean tensor without grad"""
+
+
 def sin(x: TensorLike, /) -> Tensor:
     """sine"""
 
 
+def sinc(x: TensorLike, /) -> Tensor:
+    """sin(pi x) / (pi x), 1 at 0 (numpy's normalised sinc)"""
+
+
 def sinh(x: TensorLike, /) -> Tensor:
     """hyperbolic sine"""
+
+
+def slogdet(a: TensorLike, /) -> tuple[Tensor, ...]:
+    """np.linalg.slogdet: the sign (no grad) and log |det a|, batched"""
 
 
 def softmax(x: TensorLike, /, axis: Any = ...) -> Tensor:
@@ -446,6 +893,12 @@ def softplus(x: TensorLike, /) -> Tensor:
 
 def solve(a: TensorLike, b: TensorLike, /) -> Tensor:
     """np.linalg.solve: x with a @ x = b, batched; a vector b gives a vector x"""
+
+
+def sort(x: TensorLike, /, axis: Any = ..., kind: Any = ..., order: Any = ...) -> Tensor:
+    """sorted along axis (None: flattened), stable: a tie's grads go back to the elements in the
+    order numpy placed them
+    """
 
 
 def split(x: TensorLike, /, indices_or_sections: Any, axis: Any = ...) -> list[Tensor]:
@@ -480,8 +933,36 @@ def sum(x: TensorLike, /, axis: Any = ..., *, keepdims: Any = ...) -> Tensor:
     """sum over axis (None: all), keepdims"""
 
 
+def svd(
+    a: TensorLike,
+    /,
+    full_matrices: Any = ...,
+    compute_uv: Any = ...,
+    hermitian: Any = ...,
+) -> tuple[Tensor, ...]:
+    """np.linalg.svd: U, S, Vh (batched); full_matrices=True only for square matrices; no grad where
+    singular values coincide or vanish
+    """
+
+
+def svdvals(x: TensorLike, /) -> Tensor:
+    """np.linalg.svdvals: the singular values, largest first (batched)"""
+
+
 def swapaxes(x: TensorLike, /, axis1: Any, axis2: Any) -> Tensor:
     """interchange two axes"""
+
+
+def take(x: TensorLike, /, indices: Any, axis: Any = ..., mode: Any = ...) -> Tensor:
+    """elements at integer indices along axis (None: flattened), as np.take; repeated indices
+    accumulate their grads
+    """
+
+
+def take_along_axis(x: TensorLike, indices: TensorLike, /, axis: Any) -> Tensor:
+    """x at integer indices along axis (indices as many dims as x), as np.take_along_axis; repeats
+    accumulate
+    """
 
 
 def tan(x: TensorLike, /) -> Tensor:
@@ -492,16 +973,64 @@ def tanh(x: TensorLike, /) -> Tensor:
     """hyperbolic tangent"""
 
 
+def tensordot(a: TensorLike, b: TensorLike, /, axes: Any = ...) -> Tensor:
+    """np.tensordot: sum products over axes (an int: a's last with b's first; or two lists)"""
+
+
 def tile(x: TensorLike, /, reps: Any) -> Tensor:
     """x repeated reps times along each axis, as np.tile"""
+
+
+def trace(x: TensorLike, /, offset: Any = ..., axis1: Any = ..., axis2: Any = ...) -> Tensor:
+    """sum along the offset diagonal of axes axis1, axis2"""
 
 
 def transpose(x: TensorLike, /, axes: Any = ...) -> Tensor:
     """permute axes (None: reverse them)"""
 
 
+def trapezoid(y: TensorLike, /, x: Any = ..., dx: Any = ..., axis: Any = ...) -> Tensor:
+    """np.trapezoid: the trapezoidal rule along axis, constant x or dx"""
+
+
+def tril(x: TensorLike, /, k: Any = ...) -> Tensor:
+    """lower triangle (on and below the k-th diagonal) of the last two axes, the rest 0"""
+
+
+def triu(x: TensorLike, /, k: Any = ...) -> Tensor:
+    """upper triangle (on and above the k-th diagonal) of the last two axes, the rest 0"""
+
+
+def trunc(x: TensorLike, /) -> Tensor:
+    """x rounded toward 0; grad 0 (none at integers)"""
+
+
 def var(x: TensorLike, /, axis: Any = ..., *, ddof: Any = ..., keepdims: Any = ...) -> Tensor:
     """variance over axis (None: all), ddof, keepdims"""
+
+
+def vdot(x0: TensorLike, x1: TensorLike, /) -> Tensor:
+    """np.vdot of real tensors: the dot product of the flattened inputs"""
+
+
+def vecdot(a: TensorLike, b: TensorLike, /, axis: Any = ...) -> Tensor:
+    """np.vecdot of real tensors: sum(a * b) along axis, broadcasting"""
+
+
+def vecmat(x0: TensorLike, x1: TensorLike, /) -> Tensor:
+    """np.vecmat of real tensors: vector times matrix over the last axes, batched"""
+
+
+def vector_norm(x: TensorLike, /, axis: Any = ..., keepdims: Any = ..., ord: Any = ...) -> Tensor:
+    """np.linalg.vector_norm: any vector ord over the flattened x or axes"""
+
+
+def vsplit(x: TensorLike, /, indices_or_sections: Any, axis: Any = ...) -> list[Tensor]:
+    """np.vsplit: a list of tensors"""
+
+
+def vstack(arrays: Sequence[TensorLike], /) -> Tensor:
+    """np.vstack: join a sequence of tensors"""
 
 
 def where(condition: TensorLike, a: TensorLike, b: TensorLike, /) -> Tensor:

@@ -452,6 +452,10 @@ class Tensor:
         if not all(issubclass(t, (Tensor, np.ndarray)) for t in types):
             return NotImplemented
         name = func.__name__
+        if name == "einsum" and args and not isinstance(args[0], str):
+            args = _einsum_sublists(args)
+        elif name == "svd" and not kwargs.get("compute_uv", args[2] if len(args) > 2 else True):
+            name, args, kwargs = "svdvals", args[:1], {}  # one array: the singular values
         if name in _INSPECTIONS:
             source = kwargs.get("src", args[1] if len(args) > 1 else None)
             if name == "copyto" and isinstance(source, Tensor) and source.requires_grad:
@@ -567,6 +571,7 @@ for _dunder, _op_name in {
     setattr(Tensor, f"__{_dunder}__", _method)
     setattr(Tensor, f"__r{_dunder}__", _reflected)
 Tensor.__neg__ = lambda self: tape.apply(host.lookup("neg"), (self,), _NO_PARAMS)
+Tensor.__mod__, Tensor.__rmod__ = _binary("remainder")  # `t % 2`, `2 % t`: np.remainder
 
 
 def _in_place(symbol: str, op_name: str, ufunc):
@@ -628,6 +633,7 @@ _INSPECTIONS = frozenset({
     "shape", "ndim", "size", "result_type", "can_cast", "iscomplexobj", "isrealobj",
     "may_share_memory", "shares_memory", "allclose", "isclose", "array_equal", "array_equiv",
     "array2string", "array_repr", "array_str", "copyto",
+    "zeros_like", "ones_like", "empty_like", "full_like",  # constants: plain arrays
 })
 """numpy functions that only look at the numbers (no result to differentiate): they run
 on the tensors' data rather than needing a registered op."""
@@ -642,6 +648,20 @@ def _plain(value):
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
     return value
+
+
+def _einsum_sublists(args):
+    """np.einsum's sublist form, (a, [0, 1], b, [1, 2], [0, 2]), as subscripts and operands."""
+    letters = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+    def term(sublist):
+        return "".join("..." if s is Ellipsis else letters[s] for s in sublist)
+
+    pairs = len(args) // 2
+    spec = ",".join(term(args[2 * i + 1]) for i in range(pairs))
+    if len(args) % 2:
+        spec += "->" + term(args[-1])
+    return (spec, *args[0:2 * pairs:2])
 
 
 def _plain_index(index):

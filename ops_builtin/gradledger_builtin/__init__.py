@@ -15,16 +15,24 @@ from . import (
     linalg,
     nn,
     nn_fused,
+    numpy_more,
     reductions,
     shape,
+    special,
+    ufuncs,
 )
 
 FAMILIES = (elementwise, comparisons, reductions, shape, indexing, joining, casting, linalg, nn,
-            nn_fused)
+            nn_fused, ufuncs, numpy_more, special)
+OPTIONAL = (special,)
+"""Families registered only when their `available()` says what they need is installed
+(special: scipy)."""
 
 
 @hookimpl
 def gradledger_register_ops(registry):
     for family in FAMILIES:
+        if family in OPTIONAL and not family.available():
+            continue
         for op in family.OPS:
             registry.register(op)

@@ -38,23 +38,37 @@ def relu(x):
 
 def pow_local(x, p, out):
     """d(x ** p)/dx = p * x ** (p - 1); 0 where p == 0 (x ** 0 is constant, even at x = 0).
+    d(x ** p)/dp = x ** p log(x), for an exponent that is an array or a tensor.
 
-    A Python number p (`x ** 2`, the usual case) is tested in Python, not by np.all; the
-    square's 2 * x is the same number as 2 * x ** 1, one pass over x instead of two."""
+    A Python number p (a call on arrays from a rule, `call("pow", x, 2)`) is tested in
+    Python, not by np.all, and has no exponent grad; the square's 2 * x is the same number
+    as 2 * x ** 1, one pass over x instead of two. An exponent the tape hands over (a
+    number in `x ** 2` arrives as a numpy scalar, like a 0-d tensor's value) also gets its
+    local x ** p log(x): the tape books it only if the exponent requires grad."""
     if p.__class__ is int or p.__class__ is float:
         if p == 2:
             return (2 * x, None)
         return (p * x ** (p - 1), None) if p != 0 else (0.0, None)
-    if np.all(p != 0):
-        return (p * x ** (p - 1), None)
     with np.errstate(divide="ignore", invalid="ignore"):
-        return (np.where(p == 0, 0.0, p * x ** (p - 1)), None)
+        if isinstance(p, (np.ndarray, np.generic)) and np.all(p != 0):
+            grad_x = 2 * x if p.ndim == 0 and p == 2 else p * x ** (p - 1)
+        else:  # an exponent 0 somewhere, or a Tensor (a rule being differentiated)
+            grad_x = np.where(p == 0, 0.0, p * x ** (p - 1))
+        return grad_x, _pow_exponent_local(x, out)
+
+
+def _pow_exponent_local(x, out):
+    """d(x ** p)/dp = x ** p log(x): 0 at x = 0 (as PyTorch books it), NaN for x < 0,
+    where x ** p is real only at integer p and has no derivative in p."""
+    zero = x == 0
+    return np.where(zero, 0.0, out * np.log(np.where(zero, 1.0, x)))
 
 
 def power(x, p):
-    """x ** p; a cube or fourth power of a Python int exponent by multiplications: numpy's
-    power loop for them is about 100x slower (negative bases leave its fast path)."""
-    if p.__class__ is int and (p == 3 or p == 4):
+    """x ** p; a cube or fourth power (a number exponent: Python's, or the numpy scalar the
+    tape makes of it) by multiplications: numpy's power loop for them is about 100x slower
+    (negative bases leave its fast path)."""
+    if isinstance(p, (int, float, np.generic)) and (p == 3 or p == 4):
         square = x * x
         return square * x if p == 3 else square * square
     return x ** p
@@ -206,8 +220,8 @@ OPS = [
     Op("neg", lambda x: -x, local_grad=lambda x, out: (-1.0,), signature=UNARY,
        numpy_names=("negative",), doc="-x"),
     Op("pow", power, local_grad=pow_local,
-       signature=BINARY, constants=(1,), domain=(POSITIVE, (-3.0, 3.0)), numpy_names=("power",),
-       doc="x ** p, for a constant exponent p"),
+       signature=BINARY, domain=(POSITIVE, (-3.0, 3.0)), numpy_names=("power",),
+       doc="x ** p; the exponent's grad is x ** p log(x) (0 at x = 0, NaN for x < 0)"),
     # -- transcendental ----------------------------------------------------------------
     Op("exp", np.exp, local_grad=lambda x, out: (out,), signature=UNARY,
        domain=((-20.0, 20.0),), doc="e ** x"),
@@ -218,7 +232,8 @@ OPS = [
     # -- activations -------------------------------------------------------------------
     Op("relu", relu, local_grad=lambda x, out: (x > 0,),
        signature=UNARY, kinks=(AT_ZERO,), doc="max(x, 0); its derivative at 0 is taken as 0"),
-    Op("sigmoid", sigmoid, local_grad=sigmoid_local, signature=UNARY, doc="1 / (1 + exp(-x))"),
+    Op("sigmoid", sigmoid, local_grad=sigmoid_local, signature=UNARY, numpy_names=("expit",),
+       doc="1 / (1 + exp(-x)) (scipy.special.expit)"),
     Op("softplus", softplus,
        local_grad=lambda x, out: (call("sigmoid", x),),
        signature=UNARY, doc="log(1 + exp(x)), a smooth relu"),
@@ -244,7 +259,7 @@ OPS = [
     Op("tan", np.tan, local_grad=lambda x, out: (1.0 + out * out,), signature=UNARY,
        kinks=(TAN_POLES,), doc="tangent; undefined at the poles pi/2 + k pi"),
     Op("arctan", np.arctan, local_grad=lambda x, out: (1.0 / (1.0 + x * x),),
-       signature=UNARY, doc="inverse tangent"),
+       signature=UNARY, numpy_names=("atan",), doc="inverse tangent"),
     Op("sinh", np.sinh, local_grad=lambda x, out: (np.cosh(x),), signature=UNARY,
        domain=(MODERATE,), doc="hyperbolic sine"),
     Op("cosh", np.cosh, local_grad=lambda x, out: (np.sinh(x),), signature=UNARY,

@@ -111,7 +111,7 @@ def split_sample():
 
 OPS = [
     Op("concatenate", concatenate_forward, vjp=concatenate_vjp, signature=JOIN,
-       sample=lambda: _joined_sample(new_axis=False),
+       sample=lambda: _joined_sample(new_axis=False), numpy_names=("concat",),
        doc="join a sequence of tensors along an existing axis: gl.concatenate([a, b], axis=0)"),
     Op("stack", stack_forward, vjp=stack_vjp, signature=JOIN,
        sample=lambda: _joined_sample(new_axis=True),
@@ -120,3 +120,136 @@ OPS = [
        vjp=split_vjp, signature="(*)->[(*)]", out_shape=split_out_shape, sample=split_sample,
        doc="split into a list of tensors: n equal sections, or at the given indices"),
 ]
+
+
+# -- numpy's other joins and splits (issue 21) ----------------------------------------------
+
+
+def _lifted(name, shape):
+    """The shape numpy gives one input of vstack/hstack/column_stack/dstack before joining,
+    and the axis it joins along."""
+    ndim = len(shape)
+    if name == "vstack":
+        return (shape if ndim >= 2 else (1,) * (2 - ndim) + shape), 0
+    if name == "hstack":
+        return (shape if ndim >= 1 else (1,)), (0 if ndim <= 1 else 1)
+    if name == "column_stack":
+        return (shape + (1,) if ndim == 1 else shape if ndim >= 2 else (1, 1)), 1
+    # dstack: np.atleast_3d, then axis 2
+    lifted = {0: (1, 1, 1), 1: (1,) + shape + (1,), 2: shape + (1,)}.get(ndim, shape)
+    return lifted, 2
+
+
+def _stacker(name):
+    function = getattr(np, name)
+
+    def forward(*arrays):
+        return function(arrays)
+
+    def vjp(out_grad, *arrays, out):
+        lifted = [_lifted(name, np.shape(a)) for a in arrays]
+        axis = lifted[0][1]
+        ends = np.cumsum([shape[axis] for shape, _ in lifted])[:-1]
+        pieces = np.split(out_grad, [int(e) for e in ends], axis=axis)
+        return tuple(np.reshape(p, np.shape(a)) for p, a in zip(pieces, arrays, strict=True))
+
+    return forward, vjp
+
+
+def _stack_sample(name):
+    """Verifier hint: 1 to 4 arrays that numpy's `name` joins."""
+
+    def sample():
+        from hypothesis import strategies as st
+        from hypothesis.extra.numpy import arrays
+
+        values = st.floats(-10, 10, allow_nan=False, allow_infinity=False,
+                           allow_subnormal=False)
+
+        @st.composite
+        def draw(draw_):
+            ndim = draw_(st.integers(1 if name == "column_stack" else 0, 3))
+            if name == "column_stack":
+                ndim = min(ndim, 2)
+            base = [draw_(st.integers(1, 4)) for _ in range(ndim)]
+            count = draw_(st.integers(1, 4))
+            parts = []
+            for _ in range(count):
+                shape = list(base)
+                lifted, axis = _lifted(name, tuple(base))
+                if ndim and len(lifted) == ndim:  # joined along one of its own axes
+                    shape[axis] = draw_(st.integers(1, 4))
+                parts.append(draw_(arrays(np.float64, tuple(shape), elements=values)))
+            return tuple(parts), {}
+
+        return draw()
+
+    return sample
+
+
+def _splitter(name, axis_of):
+    function = getattr(np, name)
+
+    def forward(x, indices_or_sections, axis=None):
+        axis = axis_of(np.ndim(x)) if axis is None else axis
+        if name == "array_split":
+            return np.array_split(x, indices_or_sections, axis)
+        return function(x, indices_or_sections)
+
+    def vjp(out_grad, x, out, indices_or_sections, axis=None):
+        axis = axis_of(np.ndim(x)) if axis is None else axis
+        return (np.concatenate(out_grad, axis=axis),)
+
+    def out_shape(shape, indices_or_sections, axis=None):
+        axis = axis_of(len(shape)) if axis is None else axis
+        empty = np.broadcast_to(np.empty((), dtype=np.int8), shape)
+        return tuple(p.shape for p in np.array_split(empty, indices_or_sections, axis))
+
+    return forward, vjp, out_shape
+
+
+def _split_sample(min_dims, axis_of):
+    def sample():
+        from hypothesis import strategies as st
+        from hypothesis.extra.numpy import array_shapes, arrays
+
+        values = st.floats(-10, 10, allow_nan=False, allow_infinity=False,
+                           allow_subnormal=False)
+
+        @st.composite
+        def draw(draw_):
+            shape = draw_(array_shapes(min_dims=min_dims, max_dims=3, min_side=1, max_side=5))
+            axis = axis_of(len(shape))
+            params = {}
+            if axis is None:  # array_split: any axis, any number of sections
+                axis = draw_(st.integers(-len(shape), len(shape) - 1))
+                params["axis"] = axis
+                sections = st.integers(1, 6)
+            else:
+                size = shape[axis]
+                sections = st.sampled_from([n for n in range(1, size + 1) if size % n == 0])
+            indices = st.lists(st.integers(0, shape[axis]), max_size=3).map(sorted).map(tuple)
+            params["indices_or_sections"] = draw_(sections | indices)
+            x = draw_(arrays(np.float64, shape, elements=values))
+            return (x,), params
+
+        return draw()
+
+    return sample
+
+
+for _name in ("vstack", "hstack", "column_stack", "dstack"):
+    _forward, _vjp = _stacker(_name)
+    OPS.append(Op(_name, _forward, vjp=_vjp, signature=JOIN, sample=_stack_sample(_name),
+                  numpy_names=("row_stack",) if _name == "vstack" else (),
+                  doc=f"np.{_name}: join a sequence of tensors"))
+
+for _name, _axis_of, _min in (("array_split", lambda ndim: 0, 1),
+                              ("hsplit", lambda ndim: 0 if ndim == 1 else 1, 1),
+                              ("vsplit", lambda ndim: 0, 2), ("dsplit", lambda ndim: 2, 3)):
+    _forward, _vjp, _shape = _splitter(_name, _axis_of)
+    OPS.append(Op(_name, _forward, vjp=_vjp, signature="(*)->[(*)]", out_shape=_shape,
+                  sample=_split_sample(_min, _axis_of if _name != "array_split" else
+                                       (lambda ndim: None)),
+                  doc=f"np.{_name}: a list of tensors; sections need not divide the axis"
+                  if _name == "array_split" else f"np.{_name}: a list of tensors"))

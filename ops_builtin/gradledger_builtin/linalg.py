@@ -11,7 +11,7 @@ leading dimensions, as in numpy.
 import functools
 
 import numpy as np
-from gradledger.extend import Op, unbroadcast
+from gradledger.extend import Op, OpCallError, unbroadcast
 
 
 def _as_matrices(a, b, out_grad):
@@ -306,3 +306,565 @@ OPS.append(
        sample=einsum_sample,
        doc="Einstein summation: gl.einsum('ij,jk->ik', a, b), any number of operands"),
 )
+
+
+# -- more products (issue 21) ------------------------------------------------------------------
+
+_LETTERS = "abcdefghijklmnopqrstuvwxyz"
+
+
+def _tensordot_subscripts(ndim_a, ndim_b, axes):
+    """The einsum subscripts of np.tensordot(a, b, axes): (a's, b's, the result's)."""
+    if isinstance(axes, (int, np.integer)):
+        axes_a, axes_b = list(range(ndim_a - axes, ndim_a)), list(range(axes))
+    else:
+        axes_a, axes_b = axes
+        axes_a = [axes_a] if isinstance(axes_a, (int, np.integer)) else list(axes_a)
+        axes_b = [axes_b] if isinstance(axes_b, (int, np.integer)) else list(axes_b)
+    axes_a = [a % ndim_a for a in axes_a]
+    axes_b = [b % ndim_b for b in axes_b]
+    a_labels = list(_LETTERS[:ndim_a])
+    b_labels = list(_LETTERS[ndim_a:ndim_a + ndim_b])
+    for a, b in zip(axes_a, axes_b, strict=True):
+        b_labels[b] = a_labels[a]
+    out = ([c for i, c in enumerate(a_labels) if i not in axes_a]
+           + [c for i, c in enumerate(b_labels) if i not in axes_b])
+    return "".join(a_labels), "".join(b_labels), "".join(out)
+
+
+def tensordot_vjp(out_grad, a, b, out, axes=2, needs_grad=(True, True)):
+    """Each operand's grad is an einsum of the output's grad with the other operand."""
+    sa, sb, so = _tensordot_subscripts(np.ndim(a), np.ndim(b), axes)
+    grad_a = np.einsum(f"{so},{sb}->{sa}", out_grad, b) if needs_grad[0] else None
+    grad_b = np.einsum(f"{so},{sa}->{sb}", out_grad, a) if needs_grad[1] else None
+    return grad_a, grad_b
+
+
+def tensordot_sample():
+    """Verifier hint: operands and axes np.tensordot accepts (an int, or two lists)."""
+    from hypothesis import strategies as st
+    from hypothesis.extra import numpy as hnp
+
+    values = st.floats(-3.0, 3.0, allow_nan=False, allow_subnormal=False)
+
+    @st.composite
+    def operands(draw):
+        a_shape = draw(hnp.array_shapes(min_dims=0, max_dims=3, max_side=3))
+        count = draw(st.integers(0, len(a_shape)))
+        if draw(st.booleans()):  # an int: a's last `count` axes with b's first
+            axes, summed = count, list(a_shape[len(a_shape) - count:])
+            b_shape = tuple(summed) + draw(hnp.array_shapes(min_dims=0, max_dims=2, max_side=3))
+        else:
+            axes_a = draw(st.permutations(range(len(a_shape))))[:count]
+            extra = draw(hnp.array_shapes(min_dims=0, max_dims=2, max_side=3))
+            b_ndim = count + len(extra)
+            axes_b = draw(st.permutations(range(b_ndim)))[:count]
+            b_shape = [0] * b_ndim
+            rest = iter(extra)
+            for i in range(b_ndim):
+                b_shape[i] = a_shape[axes_a[axes_b.index(i)]] if i in axes_b else next(rest)
+            axes, b_shape = (list(axes_a), list(axes_b)), tuple(b_shape)
+        a = draw(hnp.arrays(np.float64, a_shape, elements=values))
+        b = draw(hnp.arrays(np.float64, b_shape, elements=values))
+        return (a, b), {"axes": axes}
+
+    return operands()
+
+
+def _kron_parts(a, b):
+    """a and b with numpy's leading 1s, and the interleaved shape of kron's result."""
+    nd = max(np.ndim(a), np.ndim(b))
+    sa = (1,) * (nd - np.ndim(a)) + np.shape(a)
+    sb = (1,) * (nd - np.ndim(b)) + np.shape(b)
+    return nd, sa, sb
+
+
+def kron_vjp(out_grad, a, b, out, needs_grad=(True, True)):
+    """out viewed as (a0, b0, a1, b1, ...) is a_i b_j: sum out_grad times the other."""
+    nd, sa, sb = _kron_parts(a, b)
+    paired = np.reshape(out_grad, [n for pair in zip(sa, sb, strict=True) for n in pair])
+    grad_a = grad_b = None
+    if needs_grad[0]:
+        spread_b = np.reshape(b, [n for s in sb for n in (1, s)])
+        grad_a = np.reshape(np.sum(paired * spread_b, axis=tuple(range(1, 2 * nd, 2))),
+                            np.shape(a))
+    if needs_grad[1]:
+        spread_a = np.reshape(a, [n for s in sa for n in (s, 1)])
+        grad_b = np.reshape(np.sum(paired * spread_a, axis=tuple(range(0, 2 * nd, 2))),
+                            np.shape(b))
+    return grad_a, grad_b
+
+
+def cross(a, b, axis=-1):
+    """np.cross of 3-vectors along axis (the same axis of a, b and the result)."""
+    if np.shape(a)[axis] != 3 or np.shape(b)[axis] != 3:
+        raise OpCallError(f"cross takes 3-vectors along axis {axis}; got shapes {np.shape(a)} "
+                          f"and {np.shape(b)}")
+    return np.cross(a, b, axis=axis)
+
+
+def cross_vjp(out_grad, a, b, out, axis=-1, needs_grad=(True, True)):
+    """d(a x b): a.grad = b x g, b.grad = g x a, each summed over broadcast axes."""
+    grad_a = unbroadcast(np.cross(b, out_grad, axis=axis), np.shape(a)) if needs_grad[0] else None
+    grad_b = unbroadcast(np.cross(out_grad, a, axis=axis), np.shape(b)) if needs_grad[1] else None
+    return grad_a, grad_b
+
+
+def cross_sample():
+    from hypothesis import strategies as st
+    from hypothesis.extra import numpy as hnp
+
+    values = st.floats(-3.0, 3.0, allow_nan=False, allow_subnormal=False)
+
+    @st.composite
+    def operands(draw):
+        shapes = draw(hnp.mutually_broadcastable_shapes(num_shapes=2, max_dims=2, max_side=3))
+        axis = draw(st.integers(-1, 0))
+        place = (lambda s: s + (3,)) if axis == -1 else (lambda s: (3,) + s)
+        a = draw(hnp.arrays(np.float64, place(shapes.input_shapes[0]), elements=values))
+        b = draw(hnp.arrays(np.float64, place(shapes.input_shapes[1]), elements=values))
+        if axis == 0 and (a.ndim != b.ndim):
+            axis = -1
+            a, b = np.moveaxis(a, 0, -1), np.moveaxis(b, 0, -1)
+        return (a, b), {"axis": axis}
+
+    return operands()
+
+
+# -- decompositions (issue 21) ---------------------------------------------------------------
+
+
+def _eye_like(n, x):
+    return np.eye(n, dtype=np.result_type(x))
+
+
+def svd(a, full_matrices=True, compute_uv=True, hermitian=False):
+    """np.linalg.svd's U, S, Vh. full_matrices=True is numpy's default: for a non-square
+    a the extra columns of U (or rows of Vh) are arbitrary, so no loss can depend on them
+    differentiably; it is refused there (pass full_matrices=False)."""
+    if not compute_uv:  # np.linalg.svd(t, compute_uv=False) on a Tensor reaches svdvals
+        raise OpCallError("compute_uv=False returns one array: call gl.svdvals(a) (or "
+                          "np.linalg.svd(t, compute_uv=False)), the op for the singular values")
+    m, n = np.shape(a)[-2:]
+    if full_matrices and m != n:
+        raise OpCallError(f"full_matrices=True on a {m}x{n} matrix gives {max(m, n) - min(m, n)}"
+                          " arbitrary singular vectors with no gradient; pass "
+                          "full_matrices=False")
+    return tuple(np.linalg.svd(a, full_matrices=False, hermitian=hermitian))
+
+
+def svd_vjp(cotangents, a, out, full_matrices=True, compute_uv=True, hermitian=False):
+    """Townsend's 'Differentiating the singular value decomposition' (2016), real case, as
+    HIPS autograd writes it; undefined where two singular values coincide or one is 0."""
+    gu, gs, gvh = cotangents
+    u, s, vh = out
+    v, gv = _mT(vh), _mT(gvh)
+    m, n = np.shape(a)[-2:]
+    k = min(m, n)
+    eye = _eye_like(k, s)
+    f = 1.0 / (s[..., np.newaxis, :] ** 2 - s[..., :, np.newaxis] ** 2 + eye) * (1.0 - eye)
+    utgu = _mT(u) @ gu
+    vtgv = _mT(v) @ gv
+    t = (f * (utgu - _mT(utgu))) * s[..., np.newaxis, :]
+    t = t + eye * gs[..., :, np.newaxis]
+    t = t + s[..., :, np.newaxis] * (f * (vtgv - _mT(vtgv)))
+    grad = u @ t @ vh
+    if m < n:
+        grad = grad + (u / s[..., np.newaxis, :]) @ _mT(gv) @ (_eye_like(n, s) - v @ vh)
+    elif m > n:
+        grad = grad + _mT((v / s[..., np.newaxis, :]) @ _mT(gu) @ (_eye_like(m, s) - u @ _mT(u)))
+    return (grad,)
+
+
+def svd_out_shape(shape, full_matrices=True, compute_uv=True, hermitian=False):
+    *batch, m, n = shape
+    k = min(m, n)
+    return (tuple(batch) + (m, k), tuple(batch) + (k,), tuple(batch) + (k, n))
+
+
+def svdvals_vjp(out_grad, a, out):
+    """d s_i = u_i^T da v_i."""
+    u, _, vh = np.linalg.svd(a, full_matrices=False)
+    return ((u * out_grad[..., np.newaxis, :]) @ vh,)
+
+
+def separated_sample(kind):
+    """Verifier hint: matrices whose singular values (kind 'svd', any m x n) or
+    eigenvalues (kind 'sym', square) are at least about 0.5 apart and away from 0, batched:
+    a diagonal of distinct spaced values, rotated, plus a small random part."""
+
+    def sample():
+        from hypothesis import strategies as st
+        from hypothesis.extra import numpy as hnp
+
+        small = st.floats(-0.05, 0.05, allow_nan=False, allow_subnormal=False)
+
+        @st.composite
+        def matrices(draw):
+            m = draw(st.integers(1, 4))
+            n = m if kind in ("sym", "spd") else draw(st.integers(1, 4))
+            batch = draw(st.sampled_from([(), (2,)]))
+            k = min(m, n)
+            order = draw(st.permutations(range(k)))
+            signs = draw(st.lists(st.sampled_from([-1.0, 1.0]), min_size=k, max_size=k))
+            values = np.array([(1.0 + i) for i in order])
+            if kind == "sym":
+                values = values * np.array(signs)
+            if kind == "spd":
+                values = values + 0.5
+            noise = draw(hnp.arrays(np.float64, batch + (m, n), elements=small))
+            seed = draw(st.integers(0, 2 ** 16))
+            rng = np.random.default_rng(seed)
+            q1 = np.linalg.qr(rng.standard_normal((m, m)))[0]
+            q2 = q1 if kind in ("sym", "spd") else np.linalg.qr(rng.standard_normal((n, n)))[0]
+            core = np.zeros((m, n))
+            core[np.arange(k), np.arange(k)] = values
+            a = q1 @ core @ q2.T + noise
+            if kind in ("sym", "spd"):
+                a = (a + np.swapaxes(a, -1, -2)) / 2
+            return (a,), {"full_matrices": False} if kind == "svd" else {}
+
+        return matrices()
+
+    return sample
+
+
+def eigh(a, UPLO="L"):
+    """np.linalg.eigh, each eigenvector's sign chosen so that its components sum to >= 0.
+
+    LAPACK's signs jump under nudges smaller than 1e-3 (measured), which would make any
+    loss of the eigenvectors discontinuous there; this sign is locally constant except
+    where a column sums to 0. So a column may be -1 times numpy's own."""
+    w, v = np.linalg.eigh(a, UPLO)
+    flip = np.where(np.sum(v, axis=-2, keepdims=True) < 0, -1.0, 1.0).astype(v.dtype)
+    return w, v * flip
+
+
+def eigh_vjp(cotangents, a, out, UPLO="L"):
+    """A = V diag(w) V^T: grad = V (diag(gw) + F * (V^T gV)) V^T with F_ij = 1/(w_j - w_i)
+    off the diagonal; undefined where eigenvalues coincide (degenerate: the eigenvectors
+    are not unique there). numpy reads one triangle of a (UPLO), so the grad lives on
+    that triangle: the symmetric grad's off-diagonal entries, doubled there."""
+    gw, gv = cotangents
+    w, v = out
+    n = np.shape(a)[-1]
+    eye = _eye_like(n, w)
+    f = (1.0 - eye) / (w[..., np.newaxis, :] - w[..., :, np.newaxis] + eye)
+    inner = eye * gw[..., np.newaxis, :] + f * (_mT(v) @ gv)
+    g = v @ inner @ _mT(v)
+    sym = g + _mT(g)
+    below = np.tril(np.ones((n, n), dtype=bool), -1)
+    if UPLO.upper() != "L":
+        below = _mT(below)
+    return (eye * g + np.where(below, sym, 0.0),)
+
+
+def cholesky(a, upper=False):
+    try:
+        return np.linalg.cholesky(a, upper=upper)
+    except np.linalg.LinAlgError as error:
+        raise OpCallError(f"cholesky needs a symmetric positive definite matrix: {error}") \
+            from None
+
+
+def cholesky_vjp(out_grad, a, out, upper=False):
+    """Murray's 'Differentiation of the Cholesky decomposition' (2016): S = L^-T Phi(L^T
+    gL) L^-1 with Phi the lower triangle, diagonal halved; numpy reads the lower triangle
+    (upper: the upper one), so the grad lives there: S + S^T off the diagonal, S on it."""
+    lower = _mT(out) if upper else out
+    g = _mT(out_grad) if upper else out_grad
+    n = np.shape(a)[-1]
+    eye = _eye_like(n, lower)
+    phi = np.tril(_mT(lower) @ g) * (1.0 - 0.5 * eye)
+    s = np.linalg.solve(_mT(lower), _mT(np.linalg.solve(_mT(lower), _mT(phi))))
+    grad = np.tril(s + _mT(s), -1) + eye * s
+    return (_mT(grad) if upper else grad,)
+
+
+def slogdet_vjp(cotangents, a, out):
+    """The sign is piecewise constant (no grad); d log|det a| = a^-T."""
+    _, g = cotangents
+    return (g[..., np.newaxis, np.newaxis] * _mT(np.linalg.inv(a)),)
+
+
+def pinv(a, rcond=None, hermitian=False):
+    if rcond is None:
+        return np.linalg.pinv(a, hermitian=hermitian)
+    return np.linalg.pinv(a, rcond, hermitian=hermitian)
+
+
+def pinv_vjp(out_grad, a, out, rcond=None, hermitian=False):
+    """Golub and Pereyra's derivative of the pseudo-inverse of a matrix of full rank:
+    -P^T G P^T + (I - A P) G^T P P^T + P^T P G^T (I - P A), P = pinv(A); undefined where the
+    rank changes."""
+    p = out
+    m, n = np.shape(a)[-2:]
+    term1 = -_mT(p) @ out_grad @ _mT(p)
+    term2 = (_eye_like(m, p) - a @ p) @ _mT(out_grad) @ p @ _mT(p)
+    term3 = _mT(p) @ p @ _mT(out_grad) @ (_eye_like(n, p) - p @ a)
+    return (term1 + term2 + term3,)
+
+
+def full_rank_sample():
+    """Verifier hint: m x n matrices of full rank, well conditioned: a rotated diagonal of
+    values 1 to 2, plus a small random part."""
+    from hypothesis import strategies as st
+    from hypothesis.extra import numpy as hnp
+
+    small = st.floats(-0.1, 0.1, allow_nan=False, allow_subnormal=False)
+
+    @st.composite
+    def matrices(draw):
+        m, n = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+        rng = np.random.default_rng(draw(st.integers(0, 2 ** 16)))
+        core = np.zeros((m, n))
+        k = min(m, n)
+        core[np.arange(k), np.arange(k)] = rng.uniform(1.0, 2.0, k)
+        q1 = np.linalg.qr(rng.standard_normal((m, m)))[0]
+        q2 = np.linalg.qr(rng.standard_normal((n, n)))[0]
+        a = q1 @ core @ q2.T + draw(hnp.arrays(np.float64, (m, n), elements=small))
+        return (a,), {}
+
+    return matrices()
+
+
+def matrix_power(a, n):
+    if not isinstance(n, (int, np.integer)):
+        raise OpCallError(f"n must be an int; got {n!r}")
+    return np.linalg.matrix_power(a, n)
+
+
+def matrix_power_vjp(out_grad, a, out, n):
+    """d(A^n) = sum_k A^k dA A^(n-1-k); a negative n through the inverse B = A^-1, whose
+    grad -B^T gB B^T goes to A."""
+    base = a if n >= 0 else np.linalg.inv(a)
+    count = abs(n)
+    powers = [None] * max(count, 1)
+    eye = _eye_like(np.shape(a)[-1], a)
+    if count:
+        powers[0] = eye + 0 * base  # a Tensor if base is one
+        for k in range(1, count):
+            powers[k] = powers[k - 1] @ base
+    grad = 0 * _mT(base)
+    for k in range(count):
+        grad = grad + _mT(powers[k]) @ out_grad @ _mT(powers[count - 1 - k])
+    if n < 0:
+        grad = -_mT(base) @ grad @ _mT(base)
+    return (grad,)
+
+
+def matrix_power_sample():
+    from hypothesis import strategies as st
+    from hypothesis.extra import numpy as hnp
+
+    values = st.floats(-0.5, 0.5, allow_nan=False, allow_subnormal=False)
+
+    @st.composite
+    def example(draw):
+        k = draw(st.integers(1, 3))
+        batch = draw(st.sampled_from([(), (2,)]))
+        a = draw(hnp.arrays(np.float64, batch + (k, k), elements=values)) + 1.5 * np.eye(k)
+        return (a,), {"n": draw(st.integers(-3, 4))}
+
+    return example()
+
+
+def qr(a, mode="reduced"):
+    if mode != "reduced":
+        raise OpCallError(f"only mode='reduced' is differentiable here; got mode={mode!r}")
+    m, n = np.shape(a)[-2:]
+    if m < n:
+        raise OpCallError(f"qr's gradient needs m >= n; got a {m}x{n} matrix")
+    return tuple(np.linalg.qr(a, mode="reduced"))
+
+
+def qr_vjp(cotangents, a, out, mode="reduced"):
+    """For m >= n (Walter and Lehmann; Seeger et al. 2017): M = R gR^T - gQ^T Q,
+    grad = (gQ + Q copyltu(M)) R^-T, copyltu copying the lower triangle to the upper."""
+    gq, gr = cotangents
+    q, r = out
+    m_ = r @ _mT(gr) - _mT(gq) @ q
+    copied = np.tril(m_) + _mT(np.tril(m_, -1))
+    rhs = gq + q @ copied
+    return (_mT(np.linalg.solve(r, _mT(rhs))),)
+
+
+def qr_out_shape(shape, mode="reduced"):
+    *batch, m, n = shape
+    return (tuple(batch) + (m, n), tuple(batch) + (n, n))
+
+
+def tall_sample():
+    """Verifier hint for qr: m >= n matrices of full rank, well conditioned."""
+    from hypothesis import strategies as st
+    from hypothesis.extra import numpy as hnp
+
+    small = st.floats(-0.1, 0.1, allow_nan=False, allow_subnormal=False)
+
+    @st.composite
+    def matrices(draw):
+        n = draw(st.integers(1, 3))
+        m = draw(st.integers(n, 4))
+        rng = np.random.default_rng(draw(st.integers(0, 2 ** 16)))
+        core = np.zeros((m, n))
+        core[np.arange(n), np.arange(n)] = rng.uniform(1.0, 2.0, n)
+        q1 = np.linalg.qr(rng.standard_normal((m, m)))[0]
+        q2 = np.linalg.qr(rng.standard_normal((n, n)))[0]
+        return (q1 @ core @ q2.T + draw(hnp.arrays(np.float64, (m, n), elements=small)),), {}
+
+    return matrices()
+
+
+OPS += [
+    Op("tensordot", lambda a, b, axes=2: np.tensordot(a, b, axes), vjp=tensordot_vjp,
+       signature="(*),(*)->(*)", sample=tensordot_sample,
+       doc="np.tensordot: sum products over axes (an int: a's last with b's first; or two "
+           "lists)"),
+    Op("kron", np.kron, vjp=kron_vjp, signature="(*),(*)->(*)",
+       doc="Kronecker product: blocks a_i * b"),
+    Op("cross", cross, vjp=cross_vjp, signature="(*),(*)->(*)", sample=cross_sample,
+       doc="cross product of 3-vectors along axis (broadcasting)"),
+    Op("svd", svd, vjp=svd_vjp, signature="(*)->(*),(*),(*)", out_shape=svd_out_shape,
+       sample=separated_sample("svd"), param_order=("full_matrices", "compute_uv", "hermitian"),
+       doc="np.linalg.svd: U, S, Vh (batched); full_matrices=True only for square matrices; "
+           "no grad where singular values coincide or vanish"),
+    Op("svdvals", np.linalg.svdvals, vjp=svdvals_vjp, signature="(m,n)->(k)",
+       out_shape=lambda shape: shape[:-2] + (min(shape[-2:]),),
+       sample=separated_sample("svdvals"),
+       doc="np.linalg.svdvals: the singular values, largest first (batched)"),
+    Op("eigh", eigh, vjp=eigh_vjp, signature="(m,m)->(m),(m,m)", sample=separated_sample("sym"),
+       doc="np.linalg.eigh: eigenvalues (ascending) and eigenvectors of a symmetric matrix "
+           "(its UPLO triangle); no grad where eigenvalues coincide"),
+    Op("cholesky", cholesky, vjp=cholesky_vjp, signature=SQUARE, sample=separated_sample("spd"),
+       doc="np.linalg.cholesky: L with L L^T = a (its lower triangle), a positive definite"),
+    Op("slogdet", lambda a: tuple(np.linalg.slogdet(a)), vjp=slogdet_vjp,
+       signature="(m,m)->(),()", sample=well_conditioned("(m,m)->()"),
+       doc="np.linalg.slogdet: the sign (no grad) and log |det a|, batched"),
+    Op("pinv", pinv, vjp=pinv_vjp, signature="(m,n)->(n,m)", sample=full_rank_sample,
+       doc="np.linalg.pinv: the Moore-Penrose pseudo-inverse; grads at full rank"),
+    Op("matrix_power", matrix_power, vjp=matrix_power_vjp, signature=SQUARE,
+       sample=matrix_power_sample, doc="np.linalg.matrix_power: a ** n (an int, negative: "
+                                       "of the inverse), batched"),
+    Op("qr", qr, vjp=qr_vjp, signature="(*)->(*),(*)", out_shape=qr_out_shape,
+       sample=tall_sample, doc="np.linalg.qr, mode 'reduced', m >= n: Q and R"),
+]
+
+
+def eig(a):
+    """np.linalg.eig of a real matrix whose eigenvalues are real (complex ones are refused:
+    gradledger's tensors are real), sorted ascending (LAPACK's order jumps under a nudge of
+    a triangular matrix), each unit eigenvector's sign chosen as eigh's (its components
+    sum to >= 0)."""
+    w, v = np.linalg.eig(a)
+    if np.iscomplexobj(w):
+        raise OpCallError("the matrix has complex eigenvalues; gradledger's tensors are real, "
+                          "so eig is differentiable here only where every eigenvalue is real "
+                          "(a symmetric matrix: use eigh)")
+    order = np.argsort(w, axis=-1, kind="stable")
+    w = np.take_along_axis(w, order, axis=-1)
+    v = np.take_along_axis(v, order[..., np.newaxis, :], axis=-1)
+    flip = np.where(np.sum(v, axis=-2, keepdims=True) < 0, -1.0, 1.0).astype(v.dtype)
+    return w, v * flip
+
+
+def eig_vjp(cotangents, a, out):
+    """Real case of PyTorch's linalg_eig_backward (Giles 2008, with unit eigenvectors):
+    grad = V^-T (diag(gw) + (V^T gV - V^T V diag(V^T gV)) / E) V^T, E_ij = w_j - w_i off the
+    diagonal; undefined where eigenvalues coincide."""
+    gw, gv = cotangents
+    w, v = out
+    n = np.shape(a)[-1]
+    eye = _eye_like(n, w)
+    vt_gv = _mT(v) @ gv
+    inner = vt_gv - (_mT(v) @ v) @ (eye * vt_gv)
+    e = w[..., np.newaxis, :] - w[..., :, np.newaxis] + eye
+    core = eye * gw[..., np.newaxis, :] + (1.0 - eye) * inner / e
+    return (np.linalg.solve(_mT(v), core @ _mT(v)),)
+
+
+def real_spectrum_sample():
+    """Verifier hint: P diag(w) P^-1 with eigenvalues 1 apart and P well conditioned."""
+    from hypothesis import strategies as st
+    from hypothesis.extra import numpy as hnp
+
+    small = st.floats(-0.3, 0.3, allow_nan=False, allow_subnormal=False)
+
+    @st.composite
+    def matrices(draw):
+        n = draw(st.integers(1, 4))
+        batch = draw(st.sampled_from([(), (2,)]))
+        p = draw(hnp.arrays(np.float64, batch + (n, n), elements=small)) + np.eye(n)
+        order = np.array(draw(st.permutations(range(n))), dtype=np.float64)
+        w = order - n / 2 + 0.25
+        return (p @ (w[:, np.newaxis] * np.linalg.inv(p)),), {}
+
+    return matrices()
+
+
+def lstsq(a, b, rcond=None):
+    """np.linalg.lstsq: x, the residuals' sums of squares, the rank, the singular values."""
+    x, residuals, rank, s = np.linalg.lstsq(a, b, rcond=rcond)
+    n = np.shape(a)[-1]
+    if rank != n:
+        raise OpCallError(f"lstsq is differentiable here for a of full column rank ({n}); "
+                          f"this one has rank {rank}")
+    return x, residuals, np.asarray(rank), s
+
+
+def lstsq_vjp(cotangents, a, b, out, rcond=None, needs_grad=(True, True)):
+    """x = pinv(a) b; the residuals r = |b - a x|^2 by the envelope theorem (-2 (b - a x)
+    x^T for a, 2 (b - a x) for b); s as svdvals."""
+    gx, gr, _, gs = cotangents
+    x, residuals, _, s = out
+    p = np.linalg.pinv(a)
+    vector = np.ndim(b) == 1
+    b2 = b[:, np.newaxis] if vector else b
+    x2 = x[:, np.newaxis] if vector else x
+    gx2 = gx[:, np.newaxis] if vector else gx
+    grad_p = gx2 @ _mT(b2)
+    grad_a = pinv_vjp(grad_p, a, p)[0]
+    grad_b = _mT(p) @ gx2
+    if np.size(residuals):
+        error = b2 - a @ x2
+        gr2 = np.reshape(gr, (1, -1))
+        grad_a = grad_a - 2.0 * (error * gr2) @ _mT(x2)
+        grad_b = grad_b + 2.0 * error * gr2
+    grad_a = grad_a + svdvals_vjp(gs, a, s)[0]
+    grad_b = grad_b[:, 0] if vector else grad_b
+    return (grad_a if needs_grad[0] else None, grad_b if needs_grad[1] else None)
+
+
+def lstsq_sample():
+    """Verifier hint: a tall or square a of full rank (full_rank_sample's), a vector or a
+    matrix b."""
+    from hypothesis import strategies as st
+    from hypothesis.extra import numpy as hnp
+
+    values = st.floats(-3.0, 3.0, allow_nan=False, allow_subnormal=False)
+    small = st.floats(-0.1, 0.1, allow_nan=False, allow_subnormal=False)
+
+    @st.composite
+    def operands(draw):
+        n = draw(st.integers(1, 3))
+        m = draw(st.integers(n, 4))
+        rng = np.random.default_rng(draw(st.integers(0, 2 ** 16)))
+        core = np.zeros((m, n))
+        core[np.arange(n), np.arange(n)] = rng.uniform(1.0, 2.0, n)
+        q1 = np.linalg.qr(rng.standard_normal((m, m)))[0]
+        q2 = np.linalg.qr(rng.standard_normal((n, n)))[0]
+        a = q1 @ core @ q2.T + draw(hnp.arrays(np.float64, (m, n), elements=small))
+        b_shape = draw(st.sampled_from([(m,), (m, 1), (m, 2)]))
+        return (a, draw(hnp.arrays(np.float64, b_shape, elements=values))), {}
+
+    return operands()
+
+
+OPS += [
+    Op("eig", eig, vjp=eig_vjp, signature="(m,m)->(m),(m,m)", sample=real_spectrum_sample,
+       doc="np.linalg.eig of a real matrix with real eigenvalues (complex ones refused), "
+           "sorted ascending; no grad where eigenvalues coincide"),
+    Op("lstsq", lstsq, vjp=lstsq_vjp, signature="(*),(*)->(*),(*),(*),(*)",
+       sample=lstsq_sample, param_order=("rcond",),
+       doc="np.linalg.lstsq: x, residuals, rank (no grad), singular values; a of full "
+           "column rank"),
+]

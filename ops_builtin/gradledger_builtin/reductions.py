@@ -204,35 +204,96 @@ def std_vjp(out_grad, x, out, axis=None, ddof=0, keepdims=False):
 
 # -- norms -----------------------------------------------------------------------------------
 
-NORM_ORDERS = (None, 1, 2)
+VECTOR_ORDERS = "None, any nonzero number, inf or -inf (0 counts nonzeros: no grad)"
+MATRIX_ORDERS = (None, "fro", "nuc", 1, -1, 2, -2, np.inf, -np.inf)
+
+
+def _is_matrix_norm(x, axis) -> bool:
+    """numpy's rule: a matrix norm over two axes, or of a 2-D x with axis None."""
+    return (axis is None and np.ndim(x) == 2) or (isinstance(axis, tuple) and len(axis) == 2)
 
 
 def _check_norm(x, ord, axis):
-    if ord not in NORM_ORDERS:
-        raise OpCallError(f"ord must be None or 2 (the 2-norm) or 1; got {ord!r}")
-    matrix = (axis is None and np.ndim(x) == 2) or (isinstance(axis, tuple) and len(axis) == 2)
-    if ord is not None and matrix:
-        raise OpCallError(
-            f"ord={ord} over two axes is a matrix norm in numpy (largest singular value or "
-            "column sum), which gradledger does not provide; give one axis, or ord=None "
-            "(the 2-norm of all the elements, numpy's Frobenius norm)"
-        )
+    if _is_matrix_norm(x, axis):
+        if ord not in MATRIX_ORDERS:
+            raise OpCallError(f"a matrix norm takes ord in {MATRIX_ORDERS}; got {ord!r}")
+        return
+    if isinstance(ord, str):
+        raise OpCallError(f"ord={ord!r} is a matrix norm; over one axis ord must be "
+                          f"{VECTOR_ORDERS}")
+    if ord is not None and not isinstance(ord, (int, float, np.integer, np.floating)):
+        raise OpCallError(f"ord must be {VECTOR_ORDERS}; got {ord!r}")
+    several = (axis is None and np.ndim(x) != 1) or (isinstance(axis, tuple) and len(axis) != 1)
+    if several and ord not in (None, 1, 2):
+        raise OpCallError(f"ord={ord!r} over several axes of a {np.ndim(x)}-d array: give one "
+                          "axis, or two for a matrix norm (numpy refuses it too); ord None or "
+                          "2 is the 2-norm of all the elements, 1 the sum of their |x|")
 
 
 def norm(x, ord=None, axis=None, keepdims=False):
-    """The 2-norm (ord None or 2) or 1-norm (ord 1) of the elements over axis (None: all),
-    as np.linalg.norm for vectors; numpy's matrix norms (ord over two axes) are refused."""
+    """np.linalg.norm with every ord numpy accepts: vector norms over one axis (ord None or
+    2, 1, any p, inf, -inf, 0), matrix norms over two axes or of a 2-D x (None or 'fro',
+    'nuc', 1, -1, 2, -2, inf, -inf). Over all the axes of an n-d x (axis None) or over a
+    tuple of other than two axes, ord None is the 2-norm of those elements."""
     _check_norm(x, ord, axis)
+    if _is_matrix_norm(x, axis):
+        return np.linalg.norm(x, ord, axis, keepdims)
+    if ord is None or ord == 2:
+        return np.sqrt(np.sum(x * x, axis=axis, keepdims=keepdims))
     if ord == 1:
         return np.sum(np.abs(x), axis=axis, keepdims=keepdims)
-    return np.sqrt(np.sum(x * x, axis=axis, keepdims=keepdims))
+    return np.linalg.norm(x, ord, axis, keepdims)
+
+
+def _extreme_share(values, kept_out, axis):
+    """1 at the elements equal to the reduction's result, split evenly among ties."""
+    winners = (values == kept_out) * np.result_type(values).type(1)
+    return winners / np.sum(winners, axis=axis, keepdims=True)
+
+
+def _matrix_norm_vjp(out_grad, x, out, ord, axis, keepdims):
+    ndim = np.ndim(x)
+    rows, cols = (ndim - 2, ndim - 1) if axis is None else (axis[0] % ndim, axis[1] % ndim)
+    m = np.moveaxis(x, (rows, cols), (-2, -1))
+    g = _kept(out_grad, x, axis if axis is not None else (rows, cols), keepdims)
+    g = np.moveaxis(g, (rows, cols), (-2, -1))
+    value = np.moveaxis(_kept(out, x, axis if axis is not None else (rows, cols), keepdims),
+                        (rows, cols), (-2, -1))
+    if ord is None or ord == "fro":
+        grad = g * m / value
+    elif ord == "nuc" or ord in (2, -2):
+        u, _, vh = np.linalg.svd(m, full_matrices=False)
+        if ord == 2:
+            u, vh = u[..., :, :1], vh[..., :1, :]
+        elif ord == -2:
+            u, vh = u[..., :, -1:], vh[..., -1:, :]
+        grad = g * (u @ vh)
+    else:  # 1, -1: a column's sum of |x|; inf, -inf: a row's
+        over = -2 if ord in (1, -1) else -1
+        sums = np.sum(np.abs(m), axis=over, keepdims=True)
+        grad = g * np.sign(m) * _extreme_share(sums, value, -1 if over == -2 else -2)
+    return (np.moveaxis(grad, (-2, -1), (rows, cols)),)
 
 
 def norm_vjp(out_grad, x, out, ord=None, axis=None, keepdims=False):
-    """x / |x|_2 for the 2-norm (undefined at 0), sign(x) for the 1-norm (0 at 0)."""
+    """x / |x|_2 for the 2-norm (undefined at 0), sign(x) for the 1-norm (0 at 0),
+    sign(x) |x|^(p-1) / |x|_p^(p-1) for a p-norm, the extreme element(s) for inf and -inf
+    (ties split evenly), 0 for ord 0; matrix norms: x / |x|_F, U Vh (nuc), the top or
+    bottom singular pair (2, -2), the extreme column (1, -1) or row (inf, -inf)."""
+    if _is_matrix_norm(x, axis):
+        return _matrix_norm_vjp(out_grad, x, out, ord, axis, keepdims)
+    if ord is None or ord == 2:
+        return (_kept(out_grad / out, x, axis, keepdims) * x,)
     if ord == 1:
         return (_kept(out_grad, x, axis, keepdims) * np.sign(x),)
-    return (_kept(out_grad / out, x, axis, keepdims) * x,)
+    if ord == 0:
+        return (0.0 * x,)
+    g = _kept(out_grad, x, axis, keepdims)
+    value = _kept(out, x, axis, keepdims)
+    magnitude = np.abs(x)
+    if ord in (np.inf, -np.inf):
+        return (g * np.sign(x) * _extreme_share(magnitude, value, axis),)
+    return (g * np.sign(x) * (magnitude / value) ** (ord - 1),)
 
 
 # -- verifier hints ------------------------------------------------------------------------
@@ -273,25 +334,45 @@ def single_axis_keepdims_params(shapes):
 
 
 def norm_sample():
-    """Verifier hint: values at least MARGIN from 0 (the 1-norm's kink, and the 2-norm's
-    where all are 0), the 2-norm or 1-norm over any axis numpy treats as a vector norm."""
-    from gradledger.verify.sampling import elements
+    """Verifier hint: vector norms of every kind over any axis, values at least 1/2 from 0
+    with distinct magnitudes (a tie is inf's kink); matrix norms of every ord over two axes,
+    with distinct singular values and row and column sums (magnitudes 2**k / 8, whose
+    subsets have distinct sums)."""
     from hypothesis import strategies as st
     from hypothesis.extra import numpy as hnp
 
-    shapes = hnp.array_shapes(min_dims=0, max_dims=4, min_side=1, max_side=4)
-    values = elements((-10.0, 10.0), (0.0,))
-    array_of = functools.cache(lambda shape: hnp.arrays(np.float64, shape, elements=values))
-    matrix_orders, vector_orders = st.sampled_from([None]), st.sampled_from(list(NORM_ORDERS))
+    shapes = hnp.array_shapes(min_dims=0, max_dims=3, min_side=1, max_side=3)
+    signs_of = st.sampled_from([-1.0, 1.0])
+    matrix_orders = st.sampled_from(MATRIX_ORDERS)
 
     @st.composite
     def example(draw):
         shape = draw(shapes)
-        x = draw(array_of(shape))
+        size = int(np.prod(shape, dtype=np.int64))
+        signs = np.array(draw(st.lists(signs_of, min_size=size,
+                                       max_size=size))).reshape(shape)
+        order = np.array(draw(st.permutations(range(size)))).reshape(shape)
         axis = draw(axis_params(len(shape)))
-        matrix = (axis is None and len(shape) == 2) or (isinstance(axis, tuple) and len(axis) == 2)
-        ord = draw(matrix_orders if matrix else vector_orders)
-        return (x,), {"ord": ord, "axis": axis, "keepdims": draw(st.booleans())}
+        keepdims = draw(st.booleans())
+        if (axis is None and len(shape) == 2) or (isinstance(axis, tuple) and len(axis) == 2):
+            ord = draw(matrix_orders)
+            if ord in ("nuc", 2, -2):  # singular values distinct and away from 0
+                rng = np.random.default_rng(draw(st.integers(0, 2 ** 16)))
+                x = rng.standard_normal(shape) * 0.05
+                axes = (0, 1) if axis is None else axis
+                moved = np.moveaxis(x, axes, (-2, -1))
+                m, n = moved.shape[-2:]
+                k = min(m, n)
+                moved[..., np.arange(k), np.arange(k)] += 1.0 + np.arange(k)
+                x = np.moveaxis(moved, (-2, -1), axes)
+            else:
+                x = signs * 2.0 ** order / 8
+            return (x,), {"ord": ord, "axis": axis, "keepdims": keepdims}
+        one_axis = isinstance(axis, int) or (axis is None and len(shape) == 1) or (
+            isinstance(axis, tuple) and len(axis) == 1)
+        ords = [None, 1, 2, 3, 0.5, -1, np.inf, -np.inf, 0] if one_axis else [None, 1, 2]
+        x = signs * (0.5 + 0.25 * order)
+        return (x,), {"ord": draw(st.sampled_from(ords)), "axis": axis, "keepdims": keepdims}
 
     return example()
 
@@ -362,7 +443,7 @@ OPS = [
        param_order=(*NUMPY_REDUCTION_ORDER, "where"),
        doc="mean over axis (None: all), keepdims"),
     Op("cumsum", cumsum, vjp=cumsum_vjp, signature=ANY, params=single_axis_params,
-       param_order=("axis", "dtype", "out"),
+       param_order=("axis", "dtype", "out"), numpy_names=("cumulative_sum",),
        doc="running sums along axis (None: of the flattened x)"),
     Op("max", np.max, vjp=max_vjp, signature=ANY, sample=distinct_sample,
        numpy_names=("amax",),
@@ -380,7 +461,8 @@ OPS = [
     Op("std", np.std, vjp=std_vjp, signature=ANY, sample=lambda: spread_sample(True),
        doc="standard deviation over axis (None: all), ddof, keepdims; no grad where std = 0"),
     Op("norm", norm, vjp=norm_vjp, signature=ANY, sample=norm_sample, kinks=((0.0,),),
-       doc="vector 2-norm (ord None or 2) or 1-norm (ord 1) over axis (None: all), keepdims"),
+       doc="np.linalg.norm, every ord: vector norms over one axis, matrix norms over two "
+           "(None: all the elements' 2-norm), keepdims"),
     Op("argmax", np.argmax, differentiable=False, signature=ANY,
        params=single_axis_keepdims_params,
        doc="index of the first maximum along axis (None: flattened)"),

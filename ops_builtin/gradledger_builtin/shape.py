@@ -301,7 +301,8 @@ OPS = [
        vjp=lambda out_grad, x, out, shape: (np.reshape(out_grad, np.shape(x)),),
        signature=ANY, params=reshape_params, doc="the same numbers in a new shape"),
     Op("transpose", lambda x, axes=None: np.transpose(x, axes), vjp=transpose_vjp,
-       signature=ANY, params=transpose_params, doc="permute axes (None: reverse them)"),
+       signature=ANY, params=transpose_params, numpy_names=("permute_dims",),
+       doc="permute axes (None: reverse them)"),
     Op("squeeze", lambda x, axis=None: np.squeeze(x, axis), vjp=squeeze_vjp, signature=ANY,
        params=squeeze_params, doc="drop size-1 axes (None: all of them)"),
     Op("expand_dims", lambda x, axis: np.expand_dims(x, axis), vjp=expand_dims_vjp,
@@ -327,3 +328,427 @@ OPS = [
        signature=ANY, params=repeat_params,
        doc="each element repeated (an int, or one count per element) along axis (None: flat)"),
 ]
+
+
+# -- more of numpy's shape functions (issue 21) -------------------------------------------------
+
+
+def roll_vjp(out_grad, x, out, shift, axis=None):
+    """Rolled back by the same shift."""
+    back = tuple(-s for s in shift) if isinstance(shift, (tuple, list)) else -shift
+    return (np.roll(out_grad, back, axis),)
+
+
+def rot90_vjp(out_grad, x, out, k=1, axes=(0, 1)):
+    return (np.rot90(out_grad, -k, axes),)
+
+
+def _diff_once_vjp(g, axis):
+    """The transpose of one difference along axis: x_i gets g_(i-1) - g_i."""
+    g = np.moveaxis(g, axis, -1)
+    zero = np.zeros(np.shape(g)[:-1] + (1,), dtype=np.result_type(_data(g)))
+    padded = np.concatenate([zero, g, zero], axis=-1)
+    return np.moveaxis(padded[..., :-1] - padded[..., 1:], -1, axis)
+
+
+def diff(x, n=1, axis=-1):
+    """np.diff without prepend/append (refused: give them as tensors to concatenate)."""
+    if not isinstance(n, (int, np.integer)) or n < 0:
+        raise OpCallError(f"n must be a non-negative int; got {n!r}")
+    return np.diff(x, n, axis)
+
+
+def diff_vjp(out_grad, x, out, n=1, axis=-1):
+    if np.shape(x)[axis] <= n:  # the result is empty: nothing reached x
+        return (np.zeros(np.shape(x), dtype=np.result_type(_data(x))),)
+    grad = out_grad
+    for _ in range(n):
+        grad = _diff_once_vjp(grad, axis)
+    return (grad,)
+
+
+def _others_cumprod(x):
+    """table[..., i, j] = prod of x[..., k] for k <= j, k != i: x with x_i set to 1, run
+    cumprod; no division, so zeros get exact grads."""
+    k = np.shape(x)[-1]
+    table = np.where(np.eye(k, dtype=bool), 1.0, x[..., np.newaxis, :])
+    return np.cumprod(table, axis=-1)
+
+
+def cumprod(x, axis=None):
+    return np.cumprod(x, axis=axis)
+
+
+def cumprod_vjp(out_grad, x, out, axis=None):
+    """d out_j / d x_i = prod_(k <= j, k != i) x_k for j >= i. Without zeros, out_j / x_i
+    summed by a running sum, O(K); with zeros (or on Tensors, for create_graph=True) an
+    O(K**2) table, exact with zeros, differentiable (the table's cumprod is this op again)."""
+    shape = np.shape(x)
+    if axis is None:
+        moved, g = np.reshape(x, (-1,)), np.reshape(out_grad, (-1,))
+    else:
+        moved, g = np.moveaxis(x, axis, -1), np.moveaxis(out_grad, axis, -1)
+    k = np.shape(moved)[-1]
+    if isinstance(moved, np.ndarray) and np.all(moved != 0):
+        # no zeros: sum_(j >= i) g_j out_j / x_i, O(K) (a running sum from the end)
+        out_moved = np.cumprod(moved, axis=-1)
+        tail = np.flip(np.cumsum(np.flip(g * out_moved, -1), axis=-1), -1)
+        grad = tail / moved
+    else:
+        upper = np.triu(np.ones((k, k), dtype=np.result_type(x)))  # j >= i
+        grad = np.sum(_others_cumprod(moved) * upper * g[..., np.newaxis, :], axis=-1)
+    if axis is None:
+        return (np.reshape(grad, shape),)
+    return (np.moveaxis(grad, -1, axis),)
+
+
+def sort(x, axis=-1, kind=None, order=None):
+    """np.sort, stable (a tie keeps the order of the elements, so its grads go back to the
+    element numpy put there)."""
+    if order is not None:
+        raise OpCallError("order= sorts structured arrays; a Tensor holds plain numbers")
+    return np.sort(x, axis=axis, kind="stable")
+
+
+def sort_vjp(out_grad, x, out, axis=-1, kind=None, order=None):
+    """Each sorted place's grad goes back where its element came from: the inverse
+    permutation, a take_along_axis (differentiable: that op's vjp is a scatter)."""
+    if axis is None:
+        index = np.argsort(np.reshape(np.asarray(_data(x)), (-1,)), kind="stable")
+        inverse = np.argsort(index)
+        return (np.reshape(np.take_along_axis(out_grad, inverse, axis=0), np.shape(x)),)
+    index = np.argsort(_data(x), axis=axis, kind="stable")
+    inverse = np.argsort(index, axis=axis)
+    return (np.take_along_axis(out_grad, inverse, axis=axis),)
+
+
+def _data(x):
+    """The numbers of x (a Tensor's data; an array as is), for integer index computations
+    that take no gradient."""
+    return x if isinstance(x, (np.ndarray, np.generic, list, tuple, int, float)) else x.data
+
+
+def _take_index(ndim, indices, axis):
+    """The fancy index that x[index] reads as np.take(x, indices, axis)."""
+    indices = np.asarray(indices)
+    if indices.dtype.kind not in "iu":
+        raise OpCallError(f"indices must be integers; got dtype {indices.dtype}")
+    if axis is None:
+        return indices
+    return (slice(None),) * (axis % ndim) + (indices,)
+
+
+def take(x, indices, axis=None, mode="raise"):
+    """np.take: elements (axis None: of the flattened x) at integer indices; repeats allowed."""
+    if mode != "raise":
+        raise OpCallError(f"only mode='raise' is supported; got mode={mode!r}")
+    if axis is None:
+        return np.reshape(x, (-1,))[_take_index(np.ndim(x), indices, None)]
+    return x[_take_index(np.ndim(x), indices, axis)]
+
+
+def take_vjp(out_grad, x, out, indices, axis=None, mode="raise"):
+    """Each taken element's grad added back where it was read (repeats accumulate)."""
+    index = _take_index(np.ndim(x), indices, axis)
+    if axis is None:
+        flat = call("scatter_add", out_grad, index=index, shape=(int(np.size(x)),))
+        return (np.reshape(flat, np.shape(x)),)
+    return (call("scatter_add", out_grad, index=index, shape=np.shape(x)),)
+
+
+def _along_axis_index(indices, axis, ndim):
+    """The fancy index x[index] that is np.take_along_axis(x, indices, axis)."""
+    indices = np.asarray(indices)
+    if indices.dtype.kind not in "iu":
+        raise OpCallError(f"indices must be integers; got dtype {indices.dtype}")
+    if indices.ndim != ndim:
+        raise OpCallError(f"indices must have as many dimensions as x ({ndim}); got "
+                          f"{indices.ndim}")
+    axis = axis % ndim
+    shape = indices.shape
+    grids = [np.arange(n).reshape((1,) * a + (n,) + (1,) * (ndim - a - 1))
+             for a, n in enumerate(shape)]
+    grids[axis] = indices
+    return tuple(grids)
+
+
+def take_along_axis(x, indices, axis):
+    if axis is None:
+        return np.take_along_axis(np.reshape(x, (-1,)), np.asarray(indices), 0)
+    return np.take_along_axis(x, np.asarray(indices), axis)
+
+
+def take_along_axis_vjp(out_grad, x, indices, out, axis):
+    if axis is None:
+        index = _along_axis_index(np.reshape(_data(indices), (-1,)), 0, 1)
+        flat = call("scatter_add", out_grad, index=index, shape=(int(np.size(x)),))
+        return np.reshape(flat, np.shape(x)), None
+    index = _along_axis_index(_data(indices), axis, np.ndim(x))
+    return call("scatter_add", out_grad, index=index, shape=np.shape(x)), None
+
+
+def trace(x, offset=0, axis1=0, axis2=1):
+    return np.trace(x, offset, axis1, axis2)
+
+
+def _diagonal_mask(x, offset, axis1, axis2):
+    """mask[i, r, c] = 1 where (r, c) is the i-th element of the offset diagonal."""
+    n, m = np.shape(x)[axis1], np.shape(x)[axis2]
+    count = max(0, min(n + min(offset, 0), m - max(offset, 0)))
+    i = np.arange(count)[:, np.newaxis, np.newaxis]
+    rows = np.arange(n)[np.newaxis, :, np.newaxis]
+    cols = np.arange(m)[np.newaxis, np.newaxis, :]
+    on = (rows == i + max(-offset, 0)) & (cols == i + max(offset, 0))
+    return on.astype(np.result_type(x))
+
+
+def trace_vjp(out_grad, x, out, offset=0, axis1=0, axis2=1):
+    """1 on the offset diagonal of axes (axis1, axis2), times the grad of each trace."""
+    n, m = np.shape(x)[axis1], np.shape(x)[axis2]
+    eye = np.eye(n, m, k=offset, dtype=np.result_type(x))
+    spread = out_grad[..., np.newaxis, np.newaxis] * eye
+    return (np.moveaxis(spread, (-2, -1), (axis1, axis2)),)
+
+
+def diagonal(x, offset=0, axis1=0, axis2=1):
+    return np.diagonal(x, offset, axis1, axis2)
+
+
+def diagonal_vjp(out_grad, x, out, offset=0, axis1=0, axis2=1):
+    """Each diagonal element's grad back on its place: an einsum with a 0/1 mask."""
+    mask = _diagonal_mask(x, offset, axis1, axis2)
+    spread = np.einsum("...i,irc->...rc", out_grad, mask)
+    return (np.moveaxis(spread, (-2, -1), (axis1 % np.ndim(x), axis2 % np.ndim(x))),)
+
+
+def diag(x, k=0):
+    if np.ndim(x) not in (1, 2):
+        raise OpCallError(f"diag takes a 1-D or 2-D array; got {np.ndim(x)}-D")
+    return np.diag(x, k)
+
+
+def diag_vjp(out_grad, x, out, k=0):
+    """A 1-D x was put on the k-th diagonal: read it back. A 2-D x's diagonal was read:
+    put the grads back (diagonal's rule)."""
+    if np.ndim(x) == 1:
+        return (np.diagonal(out_grad, k),)
+    return diagonal_vjp(out_grad, x, out, k, 0, 1)
+
+
+def atleast(ndim):
+    function = {1: np.atleast_1d, 2: np.atleast_2d, 3: np.atleast_3d}[ndim]
+    return lambda x: function(x)
+
+
+# -- verifier hints for these ------------------------------------------------------------------
+
+
+def roll_params(shapes):
+    """A shift (maybe negative, maybe longer than the axis) along None, one axis or several."""
+    from hypothesis import strategies as st
+    from hypothesis.extra.numpy import valid_tuple_axes
+
+    ndim = len(shapes[0])
+
+    @st.composite
+    def shift_and_axis(draw):
+        if not ndim or draw(st.booleans()):
+            return draw(st.integers(-5, 5)), None
+        axes = draw(valid_tuple_axes(ndim, min_size=1))
+        if len(axes) == 1 and draw(st.booleans()):
+            return draw(st.integers(-5, 5)), axes[0]
+        return tuple(draw(st.integers(-5, 5)) for _ in axes), axes
+
+    drawn = st.shared(shift_and_axis(), key=("roll", ndim))
+    return {"shift": drawn.map(lambda p: p[0]), "axis": drawn.map(lambda p: p[1])}
+
+
+def at_least_dims(n, params=None):
+    """Verifier hint: arrays of at least n dimensions, params from `params(shapes)`."""
+
+    def sample():
+        from hypothesis import strategies as st
+        from hypothesis.extra import numpy as hnp
+
+        @st.composite
+        def example(draw):
+            shape = draw(hnp.array_shapes(min_dims=n, max_dims=max(n, 3) + 1, max_side=4))
+            values = st.floats(-10.0, 10.0, allow_nan=False, allow_subnormal=False)
+            x = draw(hnp.arrays(np.float64, shape, elements=values))
+            drawn = params((shape,)) if params else {}
+            return (x,), {name: draw(strategy) for name, strategy in drawn.items()}
+
+        return example()
+
+    return sample
+
+
+def rot90_params(shapes):
+    from hypothesis import strategies as st
+    from hypothesis.extra.numpy import valid_tuple_axes
+
+    ndim = len(shapes[0])
+    return {"k": st.integers(-5, 5), "axes": valid_tuple_axes(ndim, min_size=2, max_size=2)}
+
+
+def diff_params(shapes):
+    from hypothesis import strategies as st
+
+    ndim = len(shapes[0])
+    return {"n": st.integers(0, 3), "axis": st.integers(-ndim, ndim - 1)}
+
+
+def two_axes_params(offset_name):
+    def params(shapes):
+        from hypothesis import strategies as st
+        from hypothesis.extra.numpy import valid_tuple_axes
+
+        ndim = len(shapes[0])
+        axes = st.shared(valid_tuple_axes(ndim, min_size=2, max_size=2), key=("2axes", ndim))
+        return {offset_name: st.integers(-3, 3), "axis1": axes.map(lambda a: a[0]),
+                "axis2": axes.map(lambda a: a[1])}
+
+    return params
+
+
+def diag_sample():
+    from hypothesis import strategies as st
+    from hypothesis.extra import numpy as hnp
+
+    @st.composite
+    def example(draw):
+        shape = draw(hnp.array_shapes(min_dims=1, max_dims=2, max_side=4))
+        values = st.floats(-10.0, 10.0, allow_nan=False, allow_subnormal=False)
+        x = draw(hnp.arrays(np.float64, shape, elements=values))
+        return (x,), {"k": draw(st.integers(-3, 3))}
+
+    return example()
+
+
+def sort_params(shapes):
+    from hypothesis import strategies as st
+
+    ndim = len(shapes[0])
+    return {"axis": st.none() | st.integers(-ndim, ndim - 1)}
+
+
+def distinct_sample(params):
+    """Verifier hint for sort: values at least 0.1 apart (a tie is a kink), any shape."""
+
+    def sample():
+        from hypothesis import strategies as st
+        from hypothesis.extra import numpy as hnp
+
+        from .reductions import _distinct_values
+
+        @st.composite
+        def example(draw):
+            shape = draw(hnp.array_shapes(min_dims=1, max_dims=3, max_side=4))
+            x = _distinct_values(draw, shape)
+            drawn = params((shape,))
+            return (x,), {name: draw(strategy) for name, strategy in drawn.items()}
+
+        return example()
+
+    return sample
+
+
+def take_sample():
+    from hypothesis import strategies as st
+    from hypothesis.extra import numpy as hnp
+
+    @st.composite
+    def example(draw):
+        shape = draw(hnp.array_shapes(min_dims=1, max_dims=3, max_side=4))
+        values = st.floats(-10.0, 10.0, allow_nan=False, allow_subnormal=False)
+        x = draw(hnp.arrays(np.float64, shape, elements=values))
+        axis = draw(st.none() | st.integers(-len(shape), len(shape) - 1))
+        n = int(np.prod(shape)) if axis is None else shape[axis]
+        index_shape = draw(hnp.array_shapes(min_dims=0, max_dims=2, max_side=3))
+        indices = draw(hnp.arrays(np.int64, index_shape, elements=st.integers(-n, n - 1)))
+        return (x,), {"indices": indices, "axis": axis}
+
+    return example()
+
+
+def take_along_axis_sample():
+    from hypothesis import strategies as st
+    from hypothesis.extra import numpy as hnp
+
+    @st.composite
+    def example(draw):
+        shape = draw(hnp.array_shapes(min_dims=1, max_dims=3, max_side=4))
+        values = st.floats(-10.0, 10.0, allow_nan=False, allow_subnormal=False)
+        x = draw(hnp.arrays(np.float64, shape, elements=values))
+        axis = draw(st.integers(-len(shape), len(shape) - 1))
+        index_shape = list(shape)
+        index_shape[axis] = draw(st.integers(1, 5))
+        indices = draw(hnp.arrays(np.int64, tuple(index_shape),
+                                  elements=st.integers(0, shape[axis] - 1)))
+        return (x, indices), {"axis": axis}
+
+    return example()
+
+
+def single_axis(shapes):
+    from .reductions import single_axis_params
+
+    return single_axis_params(shapes)
+
+
+OPS += [
+    Op("ravel", lambda x: np.ravel(x), vjp=lambda out_grad, x, out: _restore(out_grad, x),
+       signature=ANY, doc="the numbers in one dimension, in C order"),
+    Op("roll", lambda x, shift, axis=None: np.roll(x, shift, axis), vjp=roll_vjp,
+       signature=ANY, params=roll_params,
+       doc="elements shifted along axis (None: the flattened x), wrapping around"),
+    Op("fliplr", np.fliplr, vjp=lambda out_grad, x, out: (np.fliplr(out_grad),),
+       signature=ANY, sample=at_least_dims(2), doc="reverse the order along axis 1"),
+    Op("flipud", np.flipud, vjp=lambda out_grad, x, out: (np.flipud(out_grad),),
+       signature=ANY, sample=at_least_dims(1), doc="reverse the order along axis 0"),
+    Op("rot90", lambda x, k=1, axes=(0, 1): np.rot90(x, k, axes), vjp=rot90_vjp,
+       signature=ANY, sample=at_least_dims(2, rot90_params),
+       doc="rotate by 90 degrees k times in the plane of axes"),
+    Op("atleast_1d", atleast(1), vjp=lambda out_grad, x, out: _restore(out_grad, x),
+       signature=ANY, doc="x viewed with at least 1 dimension (one array per call)"),
+    Op("atleast_2d", atleast(2), vjp=lambda out_grad, x, out: _restore(out_grad, x),
+       signature=ANY, doc="x viewed with at least 2 dimensions (one array per call)"),
+    Op("atleast_3d", atleast(3), vjp=lambda out_grad, x, out: _restore(out_grad, x),
+       signature=ANY, doc="x viewed with at least 3 dimensions (one array per call)"),
+    Op("diff", diff, vjp=diff_vjp, signature=ANY, sample=at_least_dims(1, diff_params),
+       doc="n-th differences along axis (no prepend/append)"),
+    Op("cumprod", cumprod, vjp=cumprod_vjp, signature=ANY, params=single_axis,
+       domain=((-2.0, 2.0),), numpy_names=("cumulative_prod",),
+       doc="running products along axis (None: of the flattened x); exact grads with zeros"),
+    Op("sort", sort, vjp=sort_vjp, signature=ANY, sample=distinct_sample(sort_params),
+       param_order=("axis", "kind", "order"),
+       doc="sorted along axis (None: flattened), stable: a tie's grads go back to the "
+           "elements in the order numpy placed them"),
+    Op("argsort", lambda x, axis=-1, kind=None, order=None: np.argsort(x, axis, kind="stable"),
+       differentiable=False, signature=ANY, sample=distinct_sample(sort_params),
+       doc="the indices that sort x along axis (stable); no grad"),
+    Op("take", take, vjp=take_vjp, signature=ANY, sample=take_sample,
+       doc="elements at integer indices along axis (None: flattened), as np.take; repeated "
+           "indices accumulate their grads"),
+    Op("take_along_axis", take_along_axis, vjp=take_along_axis_vjp, signature="(*),(*)->(*)",
+       constants=(1,), sample=take_along_axis_sample,
+       doc="x at integer indices along axis (indices as many dims as x), as "
+           "np.take_along_axis; repeats accumulate"),
+    Op("tril", lambda x, k=0: np.tril(x, k), vjp=lambda out_grad, x, out, k=0: (
+        np.tril(out_grad, k),), signature=ANY, sample=at_least_dims(2, lambda s: {
+            "k": __import__("hypothesis").strategies.integers(-3, 3)}),
+       doc="lower triangle (on and below the k-th diagonal) of the last two axes, the rest 0"),
+    Op("triu", lambda x, k=0: np.triu(x, k), vjp=lambda out_grad, x, out, k=0: (
+        np.triu(out_grad, k),), signature=ANY, sample=at_least_dims(2, lambda s: {
+            "k": __import__("hypothesis").strategies.integers(-3, 3)}),
+       doc="upper triangle (on and above the k-th diagonal) of the last two axes, the rest 0"),
+    Op("trace", trace, vjp=trace_vjp, signature=ANY,
+       sample=at_least_dims(2, two_axes_params("offset")),
+       doc="sum along the offset diagonal of axes axis1, axis2"),
+    Op("diagonal", diagonal, vjp=diagonal_vjp, signature=ANY,
+       sample=at_least_dims(2, two_axes_params("offset")),
+       doc="the offset diagonal of axes axis1, axis2, as the last axis"),
+    Op("diag", diag, vjp=diag_vjp, signature=ANY, sample=diag_sample,
+       doc="a 1-D x on the k-th diagonal of a square matrix; of a 2-D x, its k-th diagonal"),
+]
+

@@ -30,8 +30,9 @@ from . import hints
 KINK_MARGIN = 0.05
 """Intermediate values stay this far from declared kinks: nudges move them by ~1e-3 x |J|."""
 
-MAGNITUDE = 1e3
-"""Steps whose result exceeds this (or is not finite) are left out."""
+MAGNITUDE = 1e2
+"""Steps whose result exceeds this (or is not finite) are left out: a larger value fed to
+a periodic op (sin of a squared 28) turns the nudges' 1e-3 steps into noise."""
 
 
 @dataclass
@@ -210,5 +211,8 @@ def _accept(step, values) -> bool:
     data = np.asarray(result.data, dtype=np.float64)
     if data.size == 0 or not np.all(np.isfinite(data)) or np.any(np.abs(data) > MAGNITUDE):
         return False
+    if any(isinstance(a, Tensor) and np.result_type(a.data).itemsize
+           > np.result_type(result.data).itemsize for a in args):
+        return False  # a narrowing cast: a step function at float32's 1e-7, noise to nudges
     values.append(result)
     return True

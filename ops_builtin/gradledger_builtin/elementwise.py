@@ -174,9 +174,9 @@ def where_sample():
 OPS = [
     # -- arithmetic ------------------------------------------------------------------
     Op("add", lambda a, b: a + b, local_grad=lambda a, b, out: (1.0, 1.0), signature=BINARY,
-       doc="a + b"),
+       reads=(), doc="a + b"),
     Op("sub", lambda a, b: a - b, local_grad=lambda a, b, out: (1.0, -1.0), signature=BINARY,
-       numpy_names=("subtract",), doc="a - b"),
+       reads=(), numpy_names=("subtract",), doc="a - b"),
     Op("mul", lambda a, b: a * b, local_grad=lambda a, b, out: (b, a), signature=BINARY,
        numpy_names=("multiply",), doc="a * b"),
     Op("div", lambda a, b: a / b, local_grad=lambda a, b, out: (1.0 / b, -out / b),
@@ -188,14 +188,14 @@ OPS = [
        signature=BINARY, constants=(1,), domain=(POSITIVE, (-3.0, 3.0)), numpy_names=("power",),
        doc="x ** p, for a constant exponent p"),
     # -- transcendental ----------------------------------------------------------------
-    Op("exp", np.exp, local_grad=lambda x, out: (out,), signature=UNARY,
+    Op("exp", np.exp, local_grad=lambda x, out: (out,), signature=UNARY, reads=("out",),
        domain=((-20.0, 20.0),), doc="e ** x"),
     Op("log", np.log, local_grad=lambda x, out: (1.0 / x,), signature=UNARY,
        domain=(POSITIVE,), doc="natural logarithm, for x > 0"),
     Op("tanh", np.tanh, local_grad=lambda x, out: (1.0 - out * out,), signature=UNARY,
        doc="hyperbolic tangent"),
     # -- activations -------------------------------------------------------------------
-    Op("relu", relu, local_grad=lambda x, out: (x > 0,),
+    Op("relu", relu, local_grad=lambda x, out: (out > 0,), reads=("out",),
        signature=UNARY, kinks=(AT_ZERO,), doc="max(x, 0); its derivative at 0 is taken as 0"),
     Op("sigmoid", sigmoid, local_grad=sigmoid_local, signature=UNARY, doc="1 / (1 + exp(-x))"),
     Op("softplus", softplus,

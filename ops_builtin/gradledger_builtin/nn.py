@@ -105,27 +105,36 @@ def cross_entropy(logits, labels, reduction="mean"):
     _check_reduction(reduction)
     labels, onehot, peak, e = _rows(logits, labels)
     picked = np.take_along_axis(logits, labels[..., np.newaxis], axis=-1)
-    others = np.sum(np.where(onehot, 0, e), axis=-1, keepdims=True)
+    masked = np.where(onehot, 0, e)
+    others = np.sum(masked, axis=-1, keepdims=True)
     loss = ((peak - picked) + np.log1p(np.expm1(picked - peak) + others))[..., 0]
+    # Saved for the rule: softmax - onehot, where at the label softmax - 1 is minus the
+    # other classes' probabilities, summed directly rather than subtracted from 1 (which
+    # loses the digits of a confident row).
+    local = np.where(onehot, -others, masked)
+    local /= np.sum(e, axis=-1, keepdims=True)
     if reduction == "mean":
-        return np.mean(loss)
+        return np.mean(loss), (local,)
     if reduction == "sum":
-        return np.sum(loss)
-    return loss
+        return np.sum(loss), (local,)
+    return loss, (local,)
 
 
-def cross_entropy_vjp(out_grad, logits, labels, out, reduction="mean"):
+def cross_entropy_vjp(out_grad, logits, labels, out, saved, reduction="mean"):
     """(softmax(logits) - onehot(label)) times each row's grad; labels get None.
 
-    At the label, softmax - 1 is minus the other classes' probabilities, summed
-    directly rather than subtracted from 1 (which loses the digits of a confident row).
+    The forward saved softmax - onehot; run on Tensors (`saved=None`, create_graph=True)
+    the rule recomputes it from the logits, as the forward did.
     """
-    _, onehot, _, e = _rows(logits, labels)
-    others = np.where(onehot, 0, e)
-    local = (others - onehot * np.sum(others, axis=-1, keepdims=True)) / np.sum(
-        e, axis=-1, keepdims=True)
+    if saved is None:
+        _, onehot, _, e = _rows(logits, labels)
+        others = np.where(onehot, 0, e)
+        local = (others - onehot * np.sum(others, axis=-1, keepdims=True)) / np.sum(
+            e, axis=-1, keepdims=True)
+    else:
+        (local,) = saved
     if reduction == "mean":
-        rows = np.size(e) // np.shape(e)[-1]
+        rows = np.size(local) // np.shape(local)[-1]
         return local * (out_grad / max(rows, 1)), None
     if reduction == "sum":
         return local * out_grad, None
@@ -625,7 +634,7 @@ OPS = [
     Op("log_softmax", log_softmax, vjp=log_softmax_vjp, signature=ANY, params=softmax_params,
        doc="x - logsumexp(x) along axis (default -1; None: all)"),
     Op("cross_entropy", cross_entropy, vjp=cross_entropy_vjp, signature="(*),(*)->(*)",
-       constants=(1,), sample=cross_entropy_sample,
+       constants=(1,), sample=cross_entropy_sample, saves=True, reads=("logits", "labels"),
        doc="-log softmax(logits)[label], classes on the last axis; integer labels; "
            "reduction 'mean' (default), 'sum' or 'none'\n\n"
            "logits (..., C) and labels (...) of the logits' shape without the class axis, "

@@ -178,7 +178,7 @@ OPS = [
     Op("sub", lambda a, b: a - b, local_grad=lambda a, b, out: (1.0, -1.0), signature=BINARY,
        reads=(), numpy_names=("subtract",), doc="a - b"),
     Op("mul", lambda a, b: a * b, local_grad=lambda a, b, out: (b, a), signature=BINARY,
-       numpy_names=("multiply",), doc="a * b"),
+       reads=("a", "b"), numpy_names=("multiply",), doc="a * b"),
     Op("div", lambda a, b: a / b, local_grad=lambda a, b, out: (1.0 / b, -out / b),
        signature=BINARY, kinks=((), AT_ZERO), numpy_names=("divide", "true_divide"),
        doc="a / b"),

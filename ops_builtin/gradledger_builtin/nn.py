@@ -103,16 +103,27 @@ def cross_entropy(logits, labels, reduction="mean"):
     tiny) keeps its relative precision, where `logsumexp - z` would cancel to 0.
     """
     _check_reduction(reduction)
-    labels, onehot, peak, e = _rows(logits, labels)
-    picked = np.take_along_axis(logits, labels[..., np.newaxis], axis=-1)
-    masked = np.where(onehot, 0, e)
-    others = np.sum(masked, axis=-1, keepdims=True)
-    loss = ((peak - picked) + np.log1p(np.expm1(picked - peak) + others))[..., 0]
+    if np.ndim(logits) == 0:
+        raise OpCallError("logits need a class axis (their last); got a 0-d value")
+    labels = _class_labels(logits, labels)
+    peak = np.max(logits, axis=-1, keepdims=True)
+    e = logits - peak  # a new array, which becomes exp(logits - peak), then the saved values
+    if e.dtype.kind != "f":  # integer logits: a float result, as np.exp gives
+        e = e.astype(np.float64)
+    table = e.reshape(-1, e.shape[-1])  # a view: one row per label
+    at = (np.arange(table.shape[0]), labels.reshape(-1))
+    shift = table[at].reshape(peak.shape)  # z - m, the label's logit shifted
+    np.exp(e, out=e)
+    table[at] = 0  # the other classes' terms only
+    others = np.sum(e, axis=-1, keepdims=True)
+    loss = (np.log1p(np.expm1(shift) + others) - shift)[..., 0]
     # Saved for the rule: softmax - onehot, where at the label softmax - 1 is minus the
     # other classes' probabilities, summed directly rather than subtracted from 1 (which
     # loses the digits of a confident row).
-    local = np.where(onehot, -others, masked)
-    local /= np.sum(e, axis=-1, keepdims=True)
+    total = others + np.exp(shift)
+    e /= total
+    table[at] = (-others / total).reshape(-1)
+    local = e
     if reduction == "mean":
         return np.mean(loss), (local,)
     if reduction == "sum":

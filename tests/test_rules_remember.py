@@ -252,3 +252,23 @@ def test_a_verified_op_with_saved_values_passes_the_verifier(fresh_host):
     _register(gl.Op("softmax2", forward, vjp=vjp, signature="(n)->(n)", saves=True,
                     reads=("out",)))
     assert verify_op("softmax2", examples=20).status == "PASS"
+
+
+def test_the_undeclared_input_error_names_the_op_under_create_graph_too(fresh_host):
+    _register(gl.Op("square_out", np.square, local_grad=lambda x, out: (2.0 * x,),
+                    signature="()->()", reads=("out",)))
+    x = gl.tensor([1.0, 2.0], requires_grad=True)
+    loss = gl.sum(gl.square_out(x))
+    with pytest.raises(OpRuleError, match=r"op 'square_out' .*input 1.*reads=\('out',\)"):
+        gl.grad(loss, [x], create_graph=True)
+
+
+def test_the_undeclared_input_error_names_the_op_when_a_tensor_meets_it(fresh_host):
+    # on Tensors the rule's `x * tensor` reaches the tape with the Unread as an input
+    _register(gl.Op("cube_out", lambda x: x ** 3,
+                    local_grad=lambda x, out: (3.0 * (out / out) * x * x,),
+                    signature="()->()", reads=("out",)))
+    x = gl.tensor([1.0, 2.0], requires_grad=True)
+    loss = gl.sum(gl.cube_out(x))
+    with pytest.raises(OpRuleError, match=r"op 'cube_out' .*input 1.*reads=\('out',\)"):
+        gl.grad(loss, [x], create_graph=True)

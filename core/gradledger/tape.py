@@ -439,6 +439,8 @@ def _constant(op, i, x, dtype):
     """A list (or anything else) mixed in with tensors: an array of the tensors' dtype (of
     its own dtype for a declared constant input, so integer labels stay integers)."""
     if not isinstance(x, (int, float, list, tuple)):
+        if type(x) is _saved.Unread:  # a rule run on Tensors used an input it does not read
+            raise x.error()
         raise OpCallError(
             f"{describe_op(op)} input {i + 1}: expected a gl.Tensor, a numpy array or a "
             f"Python number; got {type(x).__name__} {x!r}"

@@ -272,3 +272,18 @@ def test_the_undeclared_input_error_names_the_op_when_a_tensor_meets_it(fresh_ho
     loss = gl.sum(gl.cube_out(x))
     with pytest.raises(OpRuleError, match=r"op 'cube_out' .*input 1.*reads=\('out',\)"):
         gl.grad(loss, [x], create_graph=True)
+
+
+def test_a_saved_value_returned_as_the_grad_is_copied_into_the_leaf(fresh_host):
+    def forward(x):
+        return np.sum(x * x), (2.0 * x,)
+
+    _register(gl.Op("sumsq", forward, vjp=lambda g, x, out, saved: (saved[0],),
+                    signature="(*)->()", saves=True, reads=()))
+    x = gl.tensor([1.0, 2.0], requires_grad=True)
+    loss = gl.sumsq(x)
+    loss.backward(retain_graph=True)
+    x.grad[0] = 100.0  # the leaf's grad is its own array...
+    x.grad = None
+    loss.backward()
+    np.testing.assert_array_equal(x.grad, [2.0, 4.0])  # ...so the saved value is intact

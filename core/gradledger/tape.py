@@ -940,12 +940,15 @@ def _book_leaf(tensor: Tensor, grad) -> None:
 
 
 def _exclusive(grad, node: Node, out_grad, rule_out: tuple) -> bool:
-    """True when a vjp's array is its own: not a view, not a cotangent, an input or an
-    output, not returned twice. Such an array can become a leaf's `.grad` as it is."""
+    """True when a vjp's array is its own: not a view, not a cotangent, an input, an
+    output or a saved value, not returned twice. Such an array can become a leaf's `.grad`
+    as it is."""
     if type(out_grad) is tuple:
         others = (*out_grad, *node.out, *node.arrays)
     else:
         others = (out_grad, node.out, *node.arrays)
+    if node.saved is not None:  # a saved value returned as it is: shared with the call
+        others = (*others, *node.saved)
     return (
         grad.base is None
         and all(grad is not a for a in others)

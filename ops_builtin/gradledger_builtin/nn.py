@@ -640,9 +640,10 @@ def dropout_params(shapes):
 
 
 OPS = [
-    Op("softmax", softmax, vjp=softmax_vjp, signature=ANY, params=softmax_params,
+    Op("softmax", softmax, vjp=softmax_vjp, signature=ANY, params=softmax_params, reads=("out",),
        doc="exp(x) / sum(exp(x)) along axis (default -1; None: all)"),
     Op("log_softmax", log_softmax, vjp=log_softmax_vjp, signature=ANY, params=softmax_params,
+       reads=("out",),
        doc="x - logsumexp(x) along axis (default -1; None: all)"),
     Op("cross_entropy", cross_entropy, vjp=cross_entropy_vjp, signature="(*),(*)->(*)",
        constants=(1,), sample=cross_entropy_sample, saves=True, reads=("logits", "labels"),

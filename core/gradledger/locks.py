@@ -56,7 +56,8 @@ _refcount = getattr(sys, "getrefcount", None)
 
 
 def lock(node) -> None:
-    """Lock the ndarrays `node` saved (`node.arrays`, `node.out`) and their bases for it.
+    """Lock the ndarrays `node` saved (`node.arrays`, `node.out`, `node.saved`) and their
+    bases for it.
 
     Sets `node.locked` (before locking anything: an interrupted lock leaves in it what
     it locked, for the node's release). A saved array that may change through a view
@@ -85,6 +86,11 @@ def lock(node) -> None:
                 exposed = True
         elif out.__class__ is tuple:
             for o in out:
+                if o.__class__ is np.ndarray and _lock_with_bases(o, locked, key, None):
+                    exposed = True
+        saved = node.saved  # what an `Op(saves=True)` forward saved: new values as well
+        if saved is not None:
+            for o in saved:
                 if o.__class__ is np.ndarray and _lock_with_bases(o, locked, key, None):
                     exposed = True
         for root in fresh:
@@ -142,7 +148,7 @@ def _extra_holders(root: np.ndarray, node, locked: list) -> int:
     count -= sum(1 for a in locked if a is root)
     views = set()
     out = node.out
-    for a in (*node.arrays, *(out if out.__class__ is tuple else (out,))):
+    for a in (*node.arrays, *(out if out.__class__ is tuple else (out,)), *(node.saved or ())):
         if a is root:
             count -= 1
         elif a.__class__ is np.ndarray and a.base is root:
@@ -155,6 +161,7 @@ class _Unsaved:
 
     arrays: tuple = ()
     out = None
+    saved = None
 
 
 def _calibrate() -> int:
@@ -185,6 +192,9 @@ def _copy_exposed(node) -> None:
     elif out.__class__ is tuple:
         node.out = tuple(frozen_copy(o) if o.__class__ is np.ndarray and _is_exposed(o)
                          else o for o in out)
+    if node.saved is not None:
+        node.saved = tuple(frozen_copy(o) if o.__class__ is np.ndarray and _is_exposed(o)
+                           else o for o in node.saved)
 
 
 def _is_exposed(array: np.ndarray) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 import numbers
 from collections.abc import Callable, Mapping
@@ -73,6 +74,23 @@ class Op:
         numpy's arguments passed through unchanged.
     dtypes:
         The float dtypes the op supports; the verifier samples each.
+    saves:
+        True when the forward also returns values saved for the rules:
+        `forward(*arrays, **params) -> (out, saved)`, `saved` a tuple of whatever the
+        rule needs (arrays, numbers); the rules then take a keyword `saved` and receive
+        that tuple, locked read-only like saved inputs. Under `create_graph=True` the
+        rules run on Tensors and get `saved=None`: they recompute what they need from
+        the inputs they declare in `reads` (or the op declares `order=1`).
+        `op.forward` is then the forward without the saved values (the output alone),
+        as callers other than the tape want it; `op.saving_forward` is the function given.
+    reads:
+        Which inputs and outputs the rules read: names of the forward's parameters
+        (its inputs), and `"out"` for the output(s). Default None: all of them, as
+        before. The tape drops the rest of a call's arrays when it records it, so an
+        intermediate only an unread input held is freed at once (relu reads
+        `("out",)`, add `()`). A rule may still read the shape, dtype, ndim and size
+        of an input it does not read; anything else raises an error naming the op.
+        Inputs that take no gradient (constants) and numpy scalars are always kept.
     order:
         How many times the op's rules can be differentiated: None (any number: the
         rules use only operators and numpy functions that registered ops stand for, so
@@ -122,6 +140,8 @@ class Op:
     differentiable: bool = True
     numpy_names: tuple = ()
     dtypes: tuple = ("float64", "float32")
+    saves: bool = False
+    reads: tuple | None = None
     order: int | None = None
     override: bool = False
     doc: str = ""
@@ -139,8 +159,15 @@ class Op:
     multi: bool = field(init=False, repr=False, default=False)
     arity: int = field(init=False, repr=False, default=-1)
     guarded: bool = field(init=False, repr=False, default=False)
+    saving_forward: Callable | None = field(init=False, repr=False, default=None)
+    kept: frozenset | None = field(init=False, repr=False, default=None)
+    keeps_out: bool = field(init=False, repr=False, default=True)
+    trims: bool = field(init=False, repr=False, default=False)
+    run: Callable | None = field(init=False, repr=False, default=None)
+    special: bool = field(init=False, repr=False, default=False)
 
     def __post_init__(self) -> None:
+        self._split_saving_forward()
         try:
             sig = parse_signature(self.signature)
         except ValueError:
@@ -150,6 +177,10 @@ class Op:
         object.__setattr__(self, "nin", nin)
         object.__setattr__(self, "variadic", sig.variadic if sig is not None else None)
         object.__setattr__(self, "multi", sig is not None and sig.nout != 1)
+        # What the tape calls (the forward as given, saved values and all), and whether a
+        # call's result needs more than the one-output path (several outputs, saved values).
+        object.__setattr__(self, "run", self.saving_forward or self.forward)
+        object.__setattr__(self, "special", self.multi or self.saves is True)
         # What the tape's hot path reads, one attribute each: the input count a call that
         # needs no binding has (-1: always bind), and whether requiring grad needs a look.
         plain = self.variadic is None and not self.leading_params
@@ -169,6 +200,40 @@ class Op:
         if order is None:
             order = tuple(_ordered_keywords(self.forward, fixed))
         object.__setattr__(self, "positional", tuple(order))
+        self._resolve_reads(fixed)
+
+    def _split_saving_forward(self) -> None:
+        """For `saves=True`: keep the function given as `saving_forward` and make
+        `forward` the output alone (a forward given back by `dataclasses.replace` is
+        unwrapped first)."""
+        forward = getattr(self.forward, "__gl_saving__", self.forward)
+        rules = {name: getattr(getattr(self, name), "__gl_saving__", getattr(self, name))
+                 for name in ("local_grad", "vjp")}
+        saving = self.saves is True and callable(forward)
+        object.__setattr__(self, "saving_forward", forward if saving else None)
+        object.__setattr__(self, "forward", _output_only(forward) if saving else forward)
+        for name, rule in rules.items():
+            if saving and callable(rule):
+                rule = _given_saved(rule, forward, 0 if name == "local_grad" else 1)
+            object.__setattr__(self, name, rule)
+
+    def _resolve_reads(self, fixed: int) -> None:
+        """`reads` as the tape uses it: the input indices kept (`kept`; None: all, and
+        `-1` in it keeps every element of a variadic input) and whether the output is."""
+        if self.reads is None or not isinstance(self.reads, tuple):
+            return
+        names = _input_names(self.forward, fixed)
+        kept = set()
+        for entry in self.reads:
+            if entry == "out":
+                continue
+            if isinstance(entry, int) and not isinstance(entry, bool):
+                kept.add(entry)
+            elif entry in names:
+                kept.add(names[entry])
+        object.__setattr__(self, "kept", frozenset(kept))
+        object.__setattr__(self, "keeps_out", "out" in self.reads)
+        object.__setattr__(self, "trims", True)
 
     @property
     def nout(self) -> int | None:
@@ -290,10 +355,37 @@ class Op:
             )
         if self.sample is not None and not callable(self.sample):
             found.append(f"sample must be a callable returning a strategy; got {self.sample!r}")
+        found.extend(self._saving_problems(nin))
         if self.order is not None and not (isinstance(self.order, int) and self.order >= 1):
             found.append(f"order must be None (any order) or an int >= 1; got {self.order!r}")
         if not isinstance(self.override, bool):
             found.append(f"override must be True or False; got {self.override!r}")
+        return found
+
+
+    def _saving_problems(self, nin: int) -> list[str]:
+        found = []
+        if not isinstance(self.saves, bool):
+            found.append(f"saves must be True or False; got {self.saves!r}")
+        if self.saves is True and not self.differentiable:
+            found.append("an op declared differentiable=False has no rule to save values for; "
+                         "drop saves=True")
+        if self.reads is None:
+            return found
+        names = _input_names(self.forward, nin - 1 if self.variadic else nin)
+        if not isinstance(self.reads, tuple):
+            return [*found, f"reads must be a tuple of input names (the forward's "
+                            f"parameters) and 'out'; got {self.reads!r}"]
+        for entry in self.reads:
+            if isinstance(entry, int) and not isinstance(entry, bool):
+                if not 0 <= entry < nin:
+                    found.append(f"reads: input index {entry} is out of range (the op has "
+                                 f"{nin} input(s))")
+            elif entry != "out" and entry not in names:
+                found.append(
+                    f"reads names {entry!r}, which is neither 'out' nor one of the forward's "
+                    f"inputs ({', '.join(repr(n) for n in names) or 'none found'})"
+                )
         return found
 
 
@@ -320,7 +412,7 @@ def _is_points(entry) -> bool:
     return isinstance(entry, tuple) and all(isinstance(p, numbers.Real) for p in entry)
 
 
-RESERVED = frozenset({"out", "needs_grad"})
+RESERVED = frozenset({"out", "needs_grad", "saved"})
 """Keywords the tape passes to rules itself: no op param may use them."""
 
 
@@ -366,3 +458,51 @@ def _accepts(function, name: str) -> bool:
         return name in inspect.signature(function).parameters
     except (TypeError, ValueError):
         return False
+
+
+def _output_only(forward: Callable) -> Callable:
+    """The forward of a `saves=True` op without its saved values: what callers other than
+    the tape (the verifier, `to_html`'s replay) call."""
+
+    @functools.wraps(forward)
+    def output_only(*arrays, **params):
+        return forward(*arrays, **params)[0]
+
+    output_only.__gl_saving__ = forward
+    return output_only
+
+
+_MISSING = object()
+
+
+def _given_saved(rule: Callable, forward: Callable, skip: int) -> Callable:
+    """The rule of a `saves=True` op as callers other than the tape call it (the
+    verifier: `rule(*arrays, out=...)`, no `saved`): given the saved values its forward
+    makes of those arrays. The tape passes `saved=` itself."""
+
+    @functools.wraps(rule)
+    def given_saved(*args, saved=_MISSING, **kwargs):
+        if saved is _MISSING:
+            params = {k: v for k, v in kwargs.items() if k not in RESERVED}
+            saved = forward(*args[skip:], **params)[1]
+        return rule(*args, saved=saved, **kwargs)
+
+    given_saved.__gl_saving__ = rule
+    return given_saved
+
+
+def _input_names(function, fixed: int) -> dict:
+    """The names of `function`'s first `fixed` positional parameters (its inputs) -> their
+    indices, and its `*args` name (a variadic input) -> -1."""
+    try:
+        parameters = list(inspect.signature(function).parameters.values())
+    except (TypeError, ValueError):
+        return {}
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    names = {}
+    for p in parameters:
+        if p.kind in positional and len(names) < fixed:
+            names[p.name] = len(names)
+        elif p.kind is inspect.Parameter.VAR_POSITIONAL:
+            names[p.name] = -1
+    return names

@@ -42,6 +42,7 @@ from .ledger import (
     show_number,
     tensor_of,
 )
+from .saved import Unread
 from .tape import Node, Output
 from .tensor import Tensor
 
@@ -167,6 +168,8 @@ def capture(root: Tensor, order: list | None = None) -> Picture:
         tensor = tensor_of(item)
         if isinstance(item, Node):
             out = tensor.data if tensor is not None else item.out
+            if isinstance(out, Unread):  # an output its op's rules do not read: dropped
+                out = None
             value = (None if out is None else
                      Shown(f"{len(out)} outputs", None, ()) if isinstance(out, tuple)
                      else shown(out))

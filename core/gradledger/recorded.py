@@ -7,6 +7,11 @@ Tensor; everything it does with them — Python operators, numpy functions and u
 dispatches to registered ops and is recorded. The result can be walked back again:
 the ledger audited by the same bookkeeping.
 
+Saved values (`Op(saves=True)`) are arrays, not connected to the graph: under
+`create_graph=True` the rules get `saved=None` and recompute what they need, on
+Tensors, from the inputs the op declares it `reads` (cross_entropy reads its logits for
+this). An input or output the op does not read stays an `Unread` here too.
+
 An op whose rules cannot run on Tensors declares `order=1`; going through it with
 `create_graph=True` is an error naming the op, never a silently wrong or silently zero
 second derivative. A rule that turns a Tensor that requires grad into a plain array
@@ -20,6 +25,7 @@ import numpy as np
 from .broadcast import unbroadcast
 from .errors import BackwardError, OpRuleError, describe_op
 from .grad_mode import enable_grad, running_rule
+from .saved import Unread
 from .tensor import Tensor
 
 
@@ -42,8 +48,11 @@ def recorded_rule(node, out_grad) -> tuple:
             f"{op.name!r}); pass retain_graph=True to it, or recompute the forward pass."
         )
     inputs = [_input(node, i, parent) for i, parent in enumerate(node.parents)]
-    if node.out.__class__ is tuple:
-        out = tuple(Tensor._result(o, False) if ref is None else _linked(o, Output(node, k))
+    if node.out.__class__ is Unread:
+        out = node.out
+    elif node.out.__class__ is tuple:
+        out = tuple(Tensor._result(o, False) if ref is None or o.__class__ is Unread
+                    else _linked(o, Output(node, k))
                     for k, (o, ref) in enumerate(zip(node.out, node.outputs, strict=True)))
         out_grad = tuple(g if g is None or isinstance(g, Tensor) else Tensor._result(g, False)
                          for g in out_grad)
@@ -52,15 +61,16 @@ def recorded_rule(node, out_grad) -> tuple:
         if not isinstance(out_grad, Tensor):
             out_grad = Tensor._result(out_grad, False)
     elementwise = op.local_grad is not None
+    params = {**node.params, "saved": None} if op.saves else node.params
     with enable_grad(), running_rule(op):
         try:
             if elementwise:
-                rule_out = op.local_grad(*inputs, out=out, **node.params)
+                rule_out = op.local_grad(*inputs, out=out, **params)
             elif op.vjp_wants_needs:
                 needs = tuple(p is not None for p in node.parents)
-                rule_out = op.vjp(out_grad, *inputs, out=out, needs_grad=needs, **node.params)
+                rule_out = op.vjp(out_grad, *inputs, out=out, needs_grad=needs, **params)
             else:
-                rule_out = op.vjp(out_grad, *inputs, out=out, **node.params)
+                rule_out = op.vjp(out_grad, *inputs, out=out, **params)
         except OpRuleError:
             raise
         except KEEP_KIND as error:
@@ -98,8 +108,8 @@ def recorded_rule(node, out_grad) -> tuple:
                     f"input {i + 1} shape {grad.shape}; expected the input's shape "
                     f"{np.shape(like)}"
                 )
-            if grad.dtype != np.result_type(like):
-                grad = grad.astype(np.result_type(like))
+            if grad.dtype != like.dtype:
+                grad = grad.astype(like.dtype)
             contributions.append(grad)
     return contributions, rule_out
 
@@ -122,7 +132,9 @@ def _linked(data, node) -> Tensor:
 
 def _input(node, i: int, parent):
     data = node.arrays[i]
-    if parent is None:  # a constant stays what the rule saw first time: a plain value
+    # A constant stays what the rule saw first time: a plain value; an input the op does
+    # not read stays an Unread.
+    if parent is None or data.__class__ is Unread:
         return data
     if isinstance(parent, Tensor):  # a leaf: the very tensor, so its grad is connected
         # The call saved the leaf's array, or a copy of it (see gradledger.locks): either

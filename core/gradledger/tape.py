@@ -18,6 +18,7 @@ import numpy as np
 from . import anomaly, locks
 from . import dtypes as _dtypes
 from . import grad_mode as _modes
+from . import saved as _saved
 from .broadcast import unbroadcast
 from .errors import BackwardError, OpCallError, OpRuleError, describe_op
 from .op import RESERVED
@@ -47,7 +48,7 @@ class Node:
     """
 
     __slots__ = ("op", "params", "arrays", "out", "parents", "tensor", "locked", "origin",
-                 "outputs", "ticket")
+                 "outputs", "ticket", "saved")
 
     def __init__(self, op, params, arrays, out, parents, tensor):
         self.ticket = _next_ticket()
@@ -57,12 +58,13 @@ class Node:
         self.out = out
         self.parents = parents
         self.tensor = tensor
+        self.saved = None  # what the forward of an `Op(saves=True)` saved for its rules
         self.locked = None  # the numpy arrays this call locked read-only (see LockingNode)
         self.origin = None  # the calling line, recorded under detect_anomaly()
 
     def free(self) -> None:
         """Drop what was saved for backward (the graph's shape stays, to detect a reuse)."""
-        self.arrays = self.out = self.params = None
+        self.arrays = self.out = self.params = self.saved = None
 
 
 class LockingNode(Node):
@@ -164,14 +166,14 @@ def apply(op, args: tuple, params: dict):
             _check_constants(op, parents)
     try:
         # Without params, no keyword dict is built for the call (it costs as much as the rest).
-        out = op.forward(*arrays, **params) if params else op.forward(*arrays)
+        out = op.run(*arrays, **params) if params else op.run(*arrays)
     except KEEP_KIND as error:
         _noted(error, f"in the forward rule of {describe_op(op)}", arrays)
         raise
     except Exception as error:
         raise _forward_error(op, arrays, params, error) from error
-    if op.multi:
-        return _record_outputs(op, arrays, params, parents, requires and recording, detecting,
+    if op.special:  # several outputs, or saved values
+        return _record_special(op, arrays, params, parents, requires and recording, detecting,
                                out)
     if type(out) is np.ndarray:
         if out.ndim == 0:
@@ -204,7 +206,10 @@ def apply(op, args: tuple, params: dict):
         node.out = out
         node.parents = parents
         node.tensor = _weak(result)
+        node.saved = None
         if saves_array:
+            if op.trims:  # drop the arrays its rules do not read (see gradledger.saved)
+                _saved.trim(node)
             locks.lock(node)
         else:
             node.locked = None
@@ -215,7 +220,36 @@ def apply(op, args: tuple, params: dict):
     return result
 
 
-def _record_outputs(op, arrays, params, parents, record, detecting, out):
+def _record_special(op, arrays, params, parents, record, detecting, out):
+    """`apply`'s recording for an op with several outputs or saved values (`Op.special`)."""
+    saved = None
+    if op.saves:
+        out, saved = _saved.split(op, out)
+    if op.multi:
+        return _record_outputs(op, arrays, params, parents, record, detecting, out, saved)
+    out = _single_output(op, out)
+    if detecting:
+        anomaly.check_forward(op, arrays, out)
+    result = Tensor._result(out, False)
+    if record and (type(out) in _FLOATS or out.dtype.kind == "f"):
+        result.requires_grad = True
+        node = result._node = LockingNode(op, params, arrays, out, parents, None)
+        node.tensor = _weak(result)
+        _keep(node, saved, detecting)
+    return result
+
+
+def _keep(node, saved, detecting) -> None:
+    """Keep on a new LockingNode what its rules read, its saved values, locked."""
+    node.saved = saved
+    if node.op.trims:
+        _saved.trim(node)
+    locks.lock(node)
+    if detecting:
+        node.origin = anomaly.user_frame()
+
+
+def _record_outputs(op, arrays, params, parents, record, detecting, out, saved=None):
     """The several outputs of one call: a Tensor each, all recorded by one Node when
     `record` (an input requires grad and this thread records)."""
     if not isinstance(out, (tuple, list)) or (op.nout is not None and len(out) != op.nout):
@@ -232,11 +266,9 @@ def _record_outputs(op, arrays, params, parents, record, detecting, out):
     floats = [o.dtype.kind == "f" for o in outs]  # only these carry a gradient
     if record and any(floats):
         node = LockingNode(op, params, arrays, outs, parents, _nobody)
-        locks.lock(node)
         node.outputs = tuple(weakref.ref(r) if f else None
                              for r, f in zip(results, floats, strict=True))
-        if detecting:
-            node.origin = anomaly.user_frame()
+        _keep(node, saved, detecting)
         for k, (result, f) in enumerate(zip(results, floats, strict=True)):
             if f:
                 result.requires_grad = True
@@ -412,6 +444,8 @@ def _constant(op, i, x, dtype):
     """A list (or anything else) mixed in with tensors: an array of the tensors' dtype (of
     its own dtype for a declared constant input, so integer labels stay integers)."""
     if not isinstance(x, (int, float, list, tuple)):
+        if type(x) is _saved.Unread:  # a rule run on Tensors used an input it does not read
+            raise x.error()
         raise OpCallError(
             f"{describe_op(op)} input {i + 1}: expected a gl.Tensor, a numpy array or a "
             f"Python number; got {type(x).__name__} {x!r}"
@@ -689,7 +723,7 @@ def walk(starts, retain_graph: bool, trace=None, create_graph: bool = False,
                 _book_contributions(node, tensor, out_grad, contributions, locals_, ledger,
                                     waiting, held, booked, capture, trace)
             if not retain_graph:  # `node.free()`, with its arrays unlocked at the end
-                node.arrays = node.out = node.params = None
+                node.arrays = node.out = node.params = node.saved = None
                 if node.locked is not None:
                     unlock.append(node)
         if held:
@@ -837,8 +871,8 @@ def _book_outputs(node: Node, slots: list, booked: set, capture: dict | None) ->
         if ref is None:
             cotangents.append(None)
             continue
-        if grad is None:
-            grad = as_data(np.zeros_like(out))
+        if grad is None:  # (`out` may be an Unread: its shape and dtype only)
+            grad = as_data(np.zeros(out.shape, out.dtype))
         elif capture is not None:
             if (node, k) in capture:
                 capture[(node, k)] = grad
@@ -911,12 +945,15 @@ def _book_leaf(tensor: Tensor, grad) -> None:
 
 
 def _exclusive(grad, node: Node, out_grad, rule_out: tuple) -> bool:
-    """True when a vjp's array is its own: not a view, not a cotangent, an input or an
-    output, not returned twice. Such an array can become a leaf's `.grad` as it is."""
+    """True when a vjp's array is its own: not a view, not a cotangent, an input, an
+    output or a saved value, not returned twice. Such an array can become a leaf's `.grad`
+    as it is."""
     if type(out_grad) is tuple:
         others = (*out_grad, *node.out, *node.arrays)
     else:
         others = (out_grad, node.out, *node.arrays)
+    if node.saved is not None:  # a saved value returned as it is: shared with the call
+        others = (*others, *node.saved)
     return (
         grad.base is None
         and all(grad is not a for a in others)
@@ -958,9 +995,11 @@ def _ask_rule(node: Node, out_grad) -> tuple:
     op, arrays = node.op, node.arrays
     local_grad = op.local_grad
     try:
+        if op.saves:  # (`_ask_saving`: the rule takes saved= too)
+            rule_out = _ask_saving(op, node, out_grad)
         # A call spelt `rule(*arrays, out=...)` costs three times one with the arrays
         # unpacked, so the usual arities (one or two inputs, no params) are spelt out.
-        if local_grad is not None:
+        elif local_grad is not None:
             if node.params:
                 rule_out = local_grad(*arrays, out=node.out, **node.params)
             elif len(arrays) == 2:
@@ -978,6 +1017,8 @@ def _ask_rule(node: Node, out_grad) -> tuple:
             rule_out = op.vjp(out_grad, arrays[0], out=node.out)
         else:
             rule_out = op.vjp(out_grad, *arrays, out=node.out)
+    except _saved.UnreadError:
+        raise
     except KEEP_KIND as error:
         _noted(error, f"in the {op.rule} rule of {describe_op(op)}", arrays)
         raise
@@ -992,6 +1033,16 @@ def _ask_rule(node: Node, out_grad) -> tuple:
             f"(one per input); got {_describe_value(rule_out)}"
         )
     return rule_out
+
+
+def _ask_saving(op, node: Node, out_grad):
+    """The rule of an `Op(saves=True)`: given its call's saved values as `saved=`."""
+    params = node.params
+    if op.local_grad is not None:
+        return op.local_grad(*node.arrays, out=node.out, saved=node.saved, **params)
+    if op.vjp_wants_needs:
+        params = {**params, "needs_grad": tuple(parent is not None for parent in node.parents)}
+    return op.vjp(out_grad, *node.arrays, out=node.out, saved=node.saved, **params)
 
 
 def _local_error(op, i: int, local, out_grad, like, error) -> OpRuleError:

@@ -209,11 +209,11 @@ def where_sample():
 OPS = [
     # -- arithmetic ------------------------------------------------------------------
     Op("add", lambda a, b: a + b, local_grad=lambda a, b, out: (1.0, 1.0), signature=BINARY,
-       doc="a + b"),
+       reads=(), doc="a + b"),
     Op("sub", lambda a, b: a - b, local_grad=lambda a, b, out: (1.0, -1.0), signature=BINARY,
-       numpy_names=("subtract",), doc="a - b"),
+       reads=(), numpy_names=("subtract",), doc="a - b"),
     Op("mul", lambda a, b: a * b, local_grad=lambda a, b, out: (b, a), signature=BINARY,
-       numpy_names=("multiply",), doc="a * b"),
+       reads=("a", "b"), numpy_names=("multiply",), doc="a * b"),
     Op("div", lambda a, b: a / b, local_grad=lambda a, b, out: (1.0 / b, -out / b),
        signature=BINARY, kinks=((), AT_ZERO), numpy_names=("divide", "true_divide"),
        doc="a / b"),
@@ -223,14 +223,14 @@ OPS = [
        signature=BINARY, domain=(POSITIVE, (-3.0, 3.0)), numpy_names=("power",),
        doc="x ** p; the exponent's grad is x ** p log(x) (0 at x = 0, NaN for x < 0)"),
     # -- transcendental ----------------------------------------------------------------
-    Op("exp", np.exp, local_grad=lambda x, out: (out,), signature=UNARY,
+    Op("exp", np.exp, local_grad=lambda x, out: (out,), signature=UNARY, reads=("out",),
        domain=((-20.0, 20.0),), doc="e ** x"),
     Op("log", np.log, local_grad=lambda x, out: (1.0 / x,), signature=UNARY,
        domain=(POSITIVE,), doc="natural logarithm, for x > 0"),
     Op("tanh", np.tanh, local_grad=lambda x, out: (1.0 - out * out,), signature=UNARY,
        doc="hyperbolic tangent"),
     # -- activations -------------------------------------------------------------------
-    Op("relu", relu, local_grad=lambda x, out: (x > 0,),
+    Op("relu", relu, local_grad=lambda x, out: (out > 0,), reads=("out",),
        signature=UNARY, kinks=(AT_ZERO,), doc="max(x, 0); its derivative at 0 is taken as 0"),
     Op("sigmoid", sigmoid, local_grad=sigmoid_local, signature=UNARY, numpy_names=("expit",),
        doc="1 / (1 + exp(-x)) (scipy.special.expit)"),

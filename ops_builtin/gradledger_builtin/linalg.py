@@ -195,7 +195,7 @@ SQUARE = "(m,m)->(m,m)"
 
 
 OPS = [
-    Op("matmul", np.matmul, vjp=matmul_vjp, signature="(n?,k),(k,m?)->(n?,m?)",
+    Op("matmul", np.matmul, vjp=matmul_vjp, signature="(n?,k),(k,m?)->(n?,m?)", reads=(0, 1),
        doc="matrix product a @ b (batched, broadcasting, 1-D as in numpy)"),
     Op("dot", np.dot, vjp=dot_vjp, signature="(*),(*)->(*)", sample=dot_sample,
        doc="np.dot: scalar product, inner product, matrix product, or a sum over a's last "

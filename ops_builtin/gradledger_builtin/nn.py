@@ -105,29 +105,49 @@ def cross_entropy(logits, labels, reduction="mean"):
     tiny) keeps its relative precision, where `logsumexp - z` would cancel to 0.
     """
     _check_reduction(reduction)
-    labels, onehot, peak, e = _rows(logits, labels)
-    picked = np.take_along_axis(logits, labels[..., np.newaxis], axis=-1)
-    others = np.sum(np.where(onehot, 0, e), axis=-1, keepdims=True)
-    loss = ((peak - picked) + np.log1p(np.expm1(picked - peak) + others))[..., 0]
+    if np.ndim(logits) == 0:
+        raise OpCallError("logits need a class axis (their last); got a 0-d value")
+    labels = _class_labels(logits, labels)
+    peak = np.max(logits, axis=-1, keepdims=True)
+    e = logits - peak  # a new array, which becomes exp(logits - peak), then the saved values
+    if e.dtype.kind != "f":  # integer logits: a float result, as np.exp gives
+        e = e.astype(np.float64)
+    table = e.reshape(-1, e.shape[-1])  # a view: one row per label
+    at = (np.arange(table.shape[0]), labels.reshape(-1))
+    shift = table[at].reshape(peak.shape)  # z - m, the label's logit shifted
+    np.exp(e, out=e)
+    table[at] = 0  # the other classes' terms only
+    others = np.sum(e, axis=-1, keepdims=True)
+    loss = (np.log1p(np.expm1(shift) + others) - shift)[..., 0]
+    # Saved for the rule: softmax - onehot, where at the label softmax - 1 is minus the
+    # other classes' probabilities, summed directly rather than subtracted from 1 (which
+    # loses the digits of a confident row).
+    total = others + np.exp(shift)
+    e /= total
+    table[at] = (-others / total).reshape(-1)
+    local = e
     if reduction == "mean":
-        return np.mean(loss)
+        return np.mean(loss), (local,)
     if reduction == "sum":
-        return np.sum(loss)
-    return loss
+        return np.sum(loss), (local,)
+    return loss, (local,)
 
 
-def cross_entropy_vjp(out_grad, logits, labels, out, reduction="mean"):
+def cross_entropy_vjp(out_grad, logits, labels, out, saved, reduction="mean"):
     """(softmax(logits) - onehot(label)) times each row's grad; labels get None.
 
-    At the label, softmax - 1 is minus the other classes' probabilities, summed
-    directly rather than subtracted from 1 (which loses the digits of a confident row).
+    The forward saved softmax - onehot; run on Tensors (`saved=None`, create_graph=True)
+    the rule recomputes it from the logits, as the forward did.
     """
-    _, onehot, _, e = _rows(logits, labels)
-    others = np.where(onehot, 0, e)
-    local = (others - onehot * np.sum(others, axis=-1, keepdims=True)) / np.sum(
-        e, axis=-1, keepdims=True)
+    if saved is None:
+        _, onehot, _, e = _rows(logits, labels)
+        others = np.where(onehot, 0, e)
+        local = (others - onehot * np.sum(others, axis=-1, keepdims=True)) / np.sum(
+            e, axis=-1, keepdims=True)
+    else:
+        (local,) = saved
     if reduction == "mean":
-        rows = np.size(e) // np.shape(e)[-1]
+        rows = np.size(local) // np.shape(local)[-1]
         return local * (out_grad / max(rows, 1)), None
     if reduction == "sum":
         return local * out_grad, None
@@ -649,12 +669,13 @@ def dropout_params(shapes):
 
 
 OPS = [
-    Op("softmax", softmax, vjp=softmax_vjp, signature=ANY, params=softmax_params,
+    Op("softmax", softmax, vjp=softmax_vjp, signature=ANY, params=softmax_params, reads=("out",),
        doc="exp(x) / sum(exp(x)) along axis (default -1; None: all)"),
     Op("log_softmax", log_softmax, vjp=log_softmax_vjp, signature=ANY, params=softmax_params,
+       reads=("out",),
        doc="x - logsumexp(x) along axis (default -1; None: all)"),
     Op("cross_entropy", cross_entropy, vjp=cross_entropy_vjp, signature="(*),(*)->(*)",
-       constants=(1,), sample=cross_entropy_sample,
+       constants=(1,), sample=cross_entropy_sample, saves=True, reads=("logits", "labels"),
        doc="-log softmax(logits)[label], classes on the last axis; integer labels; "
            "reduction 'mean' (default), 'sum' or 'none'\n\n"
            "logits (..., C) and labels (...) of the logits' shape without the class axis, "

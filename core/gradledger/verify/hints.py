@@ -7,6 +7,7 @@ strategies; `checks` uses them to size each element's nudge.
 from __future__ import annotations
 
 import inspect
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -23,6 +24,62 @@ LARGE = 1e6
 
 DTYPES = ("float64", "float32")
 """The float dtypes an op supports when it does not declare `dtypes`."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What one op's declaration says, derived once (`plan(op)`): per declared input its
+    interval and kinks, the dtypes to draw, which inputs take a gradient, whether op(x, x)
+    and the second-order check apply. Flat inputs (a variadic input's elements) map to
+    their declared input."""
+
+    nin: int
+    variadic: str | None
+    intervals: tuple
+    kink_points: tuple
+    dtypes: tuple
+    constants: frozenset
+    differentiable: bool
+    second_order: bool
+    reuses: bool
+    shared: tuple | None
+
+    def declared(self, i: int) -> int:
+        return min(i, self.nin - 1) if self.variadic is not None else i
+
+    def interval(self, i: int) -> tuple:
+        return self.intervals[self.declared(i)]
+
+    def kinks(self, i: int) -> tuple:
+        return self.kink_points[self.declared(i)]
+
+    def wrt(self, count: int | None = None) -> tuple:
+        """The (flat, `count` of them) inputs that take a gradient."""
+        if not self.differentiable:
+            return ()
+        count = self.nin if count is None else count
+        return tuple(i for i in range(count) if i not in self.constants)
+
+
+_PLANS: dict = {}
+
+
+def plan(op) -> Plan:
+    """The op's `Plan`, derived from its declaration once (an op is immutable)."""
+    found = _PLANS.get(id(op))
+    if found is not None and found[0] is op:
+        return found[1]
+    made = Plan(op.nin, op.variadic,
+                tuple(interval(op, i) for i in range(op.nin)),
+                tuple(kinks(op, i) for i in range(op.nin)),
+                dtypes(op), frozenset(op.constants),
+                getattr(op, "differentiable", True) is not False,
+                op.order is None or op.order >= 2,
+                reuses_inputs(op), shared_interval(op) if reuses_inputs(op) else None)
+    if len(_PLANS) > 4096:
+        _PLANS.clear()
+    _PLANS[id(op)] = (op, made)
+    return made
 
 
 def declared(op, i: int) -> int:

@@ -453,10 +453,10 @@ def _shared(op, shapes, arrays, rng_seed: int, dtype) -> np.ndarray | None:
     if not hints.reuses_inputs(op):
         return None
     shape = hints.shared_shape(op, shapes)
-    bounds = hints.shared_interval(op)
+    bounds = hints.plan(op).shared
     if shape is None or bounds is None:
         return None
-    points = hints.kinks(op, 0) + hints.kinks(op, 1)
+    points = hints.plan(op).kinks(0) + hints.plan(op).kinks(1)
     lo, hi, margin = _limits(bounds, points, np.inf)
     for array in arrays:
         values = np.asarray(array, dtype=np.float64)
@@ -509,11 +509,12 @@ def _from_declaration(op) -> st.SearchStrategy:
     strategies = {n: _shapes(sig) for n, sig in sigs.items()}
     count_strategy = st.sampled_from(list(counts))
     top = max(counts)
-    intervals = [hints.interval(op, i) for i in range(top)]
-    kinks = [hints.kinks(op, i) for i in range(top)]
+    plan = hints.plan(op)
+    intervals = [plan.interval(i) for i in range(top)]
+    kinks = [plan.kinks(i) for i in range(top)]
     edge_values = [elements(intervals[i], kinks[i]) for i in range(top)]
     edge_arrays = {}
-    dtype_strategy = st.sampled_from(hints.dtypes(op))
+    dtype_strategy = st.sampled_from(plan.dtypes)
     large_strategy = st.integers(1, LARGE_ODDS)
     low, high = LARGE_SIDES
     stretch_strategy = _digits(2).map(  # (which dimension, its new side), about uniform

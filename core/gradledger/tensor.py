@@ -350,6 +350,7 @@ _INSPECTIONS = frozenset({
     "shape", "ndim", "size", "result_type", "can_cast", "iscomplexobj", "isrealobj",
     "may_share_memory", "shares_memory", "allclose", "isclose", "array_equal", "array_equiv",
     "array2string", "array_repr", "array_str", "copyto",
+    "zeros_like", "ones_like", "full_like", "empty_like",  # constants of t's shape and dtype
 })
 """numpy functions that only look at the numbers (no result to differentiate): they run
 on the tensors' data rather than needing a registered op."""

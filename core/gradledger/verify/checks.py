@@ -67,11 +67,23 @@ class Stats:
     discarded: dict = field(default_factory=dict)
     forward_only: int = 0
     steer: bool = False
+    remarks: dict = field(default_factory=dict)
+    """Findings that are not failures (a sub-check that could not judge an example), by
+    text, with how many examples: `notes()` for the report."""
+    second_unchecked: str | None = None
+    """Set when the first-order rule cannot run on Tensors: the verdict's scope (the
+    second-order check is not run on later examples)."""
 
     def record(self, abs_error: float, rel_error: float, fraction: float) -> None:
         self.worst_abs = max(self.worst_abs, abs_error)
         self.worst_rel = max(self.worst_rel, rel_error)
         self.worst_fraction = max(self.worst_fraction, fraction)
+
+    def remark(self, text: str) -> None:
+        self.remarks[text] = self.remarks.get(text, 0) + 1
+
+    def notes(self) -> list[str]:
+        return [f"{text} ({n} example(s))" for text, n in self.remarks.items()]
 
     def approach(self, check: str, fraction: float) -> None:
         if np.isfinite(fraction):

@@ -23,6 +23,16 @@ from ..tensor import Tensor, as_data
 from . import numeric
 
 
+class RuleNotOnTensors(Exception):
+    """The first-order rule raised when run on Tensors (`create_graph=True`): its second
+    derivative cannot be taken, so it cannot be checked. Not a wrong gradient: the first
+    order was verified on arrays; `error` is what the rule raised."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(f"{type(error).__name__}: {error}")
+        self.error = error
+
+
 def second_order(outputs_of: Callable, arrays: list, wrt: list, u: list, scales: dict,
                  rng: np.random.Generator, accept_factor: float):
     """`(estimate, analytic, terms)` for `<w, d g(x)/dx v>`, where `g = J^T u` is the
@@ -37,13 +47,16 @@ def second_order(outputs_of: Callable, arrays: list, wrt: list, u: list, scales:
     v = {i: as_data(rng.uniform(-1.0, 1.0, np.shape(arrays[i])) * scales[i]) for i in wrt}
     leaves = {i: Tensor(arrays[i], requires_grad=True) for i in wrt}
     args = [leaves.get(i, a) for i, a in enumerate(arrays)]
-    firsts = grad(_weighed(outputs_of(*args), u), [leaves[i] for i in wrt],
-                  create_graph=True, allow_unused=True)
-    total = inner((g, w[i]) for g, i in zip(firsts, wrt, strict=True)
-                  if g is not None and g.requires_grad)
-    seconds = [None] * len(wrt)
-    if total is not None:
-        seconds = grad(total, [leaves[i] for i in wrt], allow_unused=True)
+    try:
+        firsts = grad(_weighed(outputs_of(*args), u), [leaves[i] for i in wrt],
+                      create_graph=True, allow_unused=True)
+        total = inner((g, w[i]) for g, i in zip(firsts, wrt, strict=True)
+                      if g is not None and g.requires_grad)
+        seconds = [None] * len(wrt)
+        if total is not None:
+            seconds = grad(total, [leaves[i] for i in wrt], allow_unused=True)
+    except Exception as error:
+        raise RuleNotOnTensors(error) from error
     products = [np.zeros(()) if s is None else np.asarray(s.data, dtype=np.float64) * v[i]
                 for s, i in zip(seconds, wrt, strict=True)]
     analytic = float(sum(np.sum(p) for p in products))

@@ -15,6 +15,7 @@ Nothing here imports hypothesis.
 
 from __future__ import annotations
 
+from copy import deepcopy
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -70,6 +71,8 @@ class Stats:
     remarks: dict = field(default_factory=dict)
     """Findings that are not failures (a sub-check that could not judge an example), by
     text, with how many examples: `notes()` for the report."""
+    fixed_notes: set = field(default_factory=set)
+    """Notes about the op, not about examples (a call variant it declares inapplicable)."""
     second_unchecked: str | None = None
     """Set when the first-order rule cannot run on Tensors: the verdict's scope (the
     second-order check is not run on later examples)."""
@@ -83,7 +86,8 @@ class Stats:
         self.remarks[text] = self.remarks.get(text, 0) + 1
 
     def notes(self) -> list[str]:
-        return [f"{text} ({n} example(s))" for text, n in self.remarks.items()]
+        return sorted(self.fixed_notes) + [f"{text} ({n} example(s))"
+                                           for text, n in self.remarks.items()]
 
     def approach(self, check: str, fraction: float) -> None:
         if np.isfinite(fraction):
@@ -123,6 +127,9 @@ class Checker:
         self.forward_only = False
         self.multi = bool(getattr(op, "multi", False))
         self.u = self.u_parts = None
+        # the params as drawn, before any call: the first call's state (a Generator's)
+        self.params_at_start = deepcopy(example.params)
+        self.grad_noise: dict | None = None
 
     def call(self, args):
         """The op through the tape, called as a user calls it; a list of output Tensors."""
@@ -163,6 +170,9 @@ class Checker:
             self.check = row.name
             failure = row.run(self)
             if failure is not None:
+                if row.family in ("nudges", "second order", "dtypes"):
+                    # a forward that moves by itself makes nudges measure its noise: say so
+                    failure = DETERMINISTIC.run(self) or failure
                 return failure
             if self.forward_only and row.name == "forward":
                 return self.native_forward() if self.low else None
@@ -180,17 +190,19 @@ class Checker:
 
     def fail(self, check: str, message: str, comparison: Comparison | None = None,
               reference: str | None = None, **how) -> Failure:
-        arrays = self.native if self.stage == "native" else self.arrays
+        arrays = how.pop("arrays", None)
+        if arrays is None:
+            arrays = self.native if self.stage == "native" else self.arrays
         if self.low and self.stage == "float64" and check != "forward":
             message += (f" (a {self.dtype} example, checked first in float64: its inputs "
                         "widened exactly)")
         if "cotangent" in how and self.multi and how["cotangent"] is self.u:
             how["cotangent"] = self.u_parts
         try:
-            code = snippet(self.op, arrays, self.op.constants, self.ex.params, **how)
+            code = snippet(self.op, arrays, self.op.constants, self.params_at_start, **how)
         except Exception as error:  # a param no snippet can spell: say so, keep the finding
             code = f"# no snippet: {type(error).__name__}: {error}"
-        failure = Failure(check, message, code, params=dict(self.ex.params))
+        failure = Failure(check, message, code, params=dict(self.params_at_start))
         if reference is not None:
             failure.reference = reference
         if how.get("call") == "shared":
@@ -260,6 +272,18 @@ class Checker:
                 allowed.add(named)
         return allowed
 
+    def named_dtypes(self) -> set:
+        """Non-float dtypes a param names (astype(x, "int32")): outputs may take them."""
+        named = set()
+        for value in self.ex.params.values():
+            try:
+                if isinstance(value, (np.dtype, str)) or (
+                        isinstance(value, type) and issubclass(value, (np.generic, int, bool))):
+                    named.add(np.dtype(value))
+            except TypeError:
+                continue
+        return named
+
     def expected_shapes(self, arrays) -> list | None:
         """The output shapes promised: by the declared `out_shape`, else by the signature."""
         if self.op.out_shape is not None:
@@ -318,6 +342,15 @@ class Checker:
             self.forward_only = True
             return None
         if not floating:  # integer or boolean outputs only: no gradient to check
+            named = self.named_dtypes()
+            kinds = {d.dtype.kind for d in datas}
+            if not (kinds <= {n.kind for n in named}):
+                which = ", ".join(str(d.dtype) for d in datas)
+                return self.fail(
+                    "forward", f"the op is differentiable, but its output ({which}) is not "
+                    f"floating for {np.dtype(dtype)} inputs: it carries no gradient, so every "
+                    "grad through it is silently lost. Return the inputs' dtype, or declare "
+                    "differentiable=False")
             self.forward_only = True
             return None
         if dtype == np.float64:
@@ -459,5 +492,6 @@ def describe() -> list[tuple[str, str, str]]:
 
 
 from .subchecks import TABLE  # noqa: E402  (the rows use Checker's helpers)
+from .subchecks.variants import DETERMINISTIC  # noqa: E402
 
 CHECKS = tuple(dict.fromkeys(row.name for row in TABLE))

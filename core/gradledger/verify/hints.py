@@ -43,6 +43,13 @@ class Plan:
     second_order: bool
     reuses: bool
     shared: tuple | None
+    skip: dict
+    """Call variants the op declares cannot apply to it: {variant: why}."""
+    defaults: dict
+    """The forward's params with a plain default (None, a bool, a number, a string, a
+    tuple of them): {name: default}; the `defaults` variant leaves each out."""
+    star: tuple
+    """The declared inputs of shape `(*)` that take a gradient."""
 
     def declared(self, i: int) -> int:
         return min(i, self.nin - 1) if self.variadic is not None else i
@@ -75,7 +82,10 @@ def plan(op) -> Plan:
                 dtypes(op), frozenset(op.constants),
                 getattr(op, "differentiable", True) is not False,
                 op.order is None or op.order >= 2,
-                reuses_inputs(op), shared_interval(op) if reuses_inputs(op) else None)
+                reuses_inputs(op), shared_interval(op) if reuses_inputs(op) else None,
+                dict(op.skip_variants or {}), plain_defaults(op),
+                tuple(i for i, dims in enumerate(op.sig.inputs)
+                      if dims == ANY_SHAPE and i not in op.constants))
     if len(_PLANS) > 4096:
         _PLANS.clear()
     _PLANS[id(op)] = (op, made)
@@ -244,6 +254,32 @@ def index_strategy(shape: tuple, *, masks: bool = True, mixed: bool = True):
                 arrays(np.intp, st.integers(1, 3), elements=st.integers(-shape[1], shape[1] - 1)),
             )
     return index
+
+
+def _plain(value) -> bool:
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return True
+    return isinstance(value, tuple) and all(_plain(v) for v in value)
+
+
+def plain_defaults(op) -> dict:
+    """The forward's keyword params (beyond its inputs) that have a plain default."""
+    try:
+        parameters = list(inspect.signature(op.forward).parameters.values())
+    except (TypeError, ValueError):
+        return {}
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    found, taken = {}, 0
+    fixed = op.nin - 1 if op.variadic is not None else op.nin
+    for p in parameters:
+        if p.kind in positional and taken < fixed:
+            taken += 1
+            continue
+        if p.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
+            continue
+        if p.default is not inspect.Parameter.empty and _plain(p.default):
+            found[p.name] = p.default
+    return found
 
 
 def required_params(op) -> tuple:

@@ -266,7 +266,7 @@ def snippet(op, arrays: list, constants: tuple, params: dict, *, call: str = "pl
             shared=None, cotangent=None, scale: float = 1.0, expected: dict | None = None,
             frozen: tuple = (), frozen_as: str = "tensor", wrap: dict | None = None,
             omit: tuple = (), cotangent_code: str | None = None, alone: int | None = None,
-            between: tuple = ()) -> str:
+            between: tuple = (), named_params: tuple = ()) -> str:
     """A program that rebuilds the counterexample and prints what the rule booked.
 
     `op` is the Op (or its name). Inputs are x1, x2, ... in call order, flat (`constants=`
@@ -286,14 +286,17 @@ def snippet(op, arrays: list, constants: tuple, params: dict, *, call: str = "pl
     cotangent_code: Python source for the cotangent u, in place of its literal
     alone:     for an op with several outputs, backward from this output alone
     between:   lines run after the call and before backward (a second call)
+    named_params: params bound to a variable of their name, printed at the end
     """
     name = op if isinstance(op, str) else op.name
     variadic = None if isinstance(op, str) else op.variadic
     fixed = len(arrays) if variadic is None else op.nin - 1
     multi = not isinstance(op, str) and bool(getattr(op, "multi", False))
     lines = ["import numpy as np", "import gradledger as gl", ""]
-    kwargs = "".join(f", {k}={source(v)}" for k, v in params.items() if k not in omit)
+    kwargs = "".join(f", {k}={k if k in named_params else source(v)}"
+                     for k, v in params.items() if k not in omit)
     wrap = wrap or {}
+    lines.extend(f"{k} = {source(params[k])}" for k in named_params)
     if call == "shared":
         names = ["x1"]
         lines.append(f"x1 = gl.tensor({literal(shared)}, requires_grad=True)")
@@ -352,6 +355,7 @@ def snippet(op, arrays: list, constants: tuple, params: dict, *, call: str = "pl
         lines.append(f"u = {cotangent_code or literal(cotangent)}  # the output's grad "
                      "(cotangent)")
         lines.append(f"out.backward({factor}u)")
+    lines.extend(f"print({k})  # drawn as {source(params[k])}" for k in named_params)
     for var in names:
         hint = ""
         if expected and var in expected:

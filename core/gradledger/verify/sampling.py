@@ -39,8 +39,9 @@ from . import hints
 MAX_DIMS = 3
 """Loop (batch) dimensions, or dimensions of a `(*)` operand, drawn at most."""
 MAX_SIDE = 4
-LARGE_SIDES = (100, 400)
-"""A stretched dimension has between these many elements."""
+LARGE_SIDES = (100, 1500)
+"""A stretched dimension has between these many elements (past 1,024 in about a third of
+the stretched examples: blocked code paths)."""
 LARGE_CAP = 8192
 """A stretched input with more elements than this has its other dimensions set to 1."""
 LARGE_ODDS = 8
@@ -50,6 +51,43 @@ DRAWN = 8
 Generator seeded by hypothesis fills the rest, so that an example's cost stays small."""
 MODES = ("edge", "uniform", "log")
 FROZEN_AS = ("tensor", "array", "number")
+
+
+# -- the same seed draws the same examples, however the plugin is installed -------------
+#
+# Hypothesis mixes constants it finds in "local" source files (not under site-packages)
+# into its draws: an editable install of a plugin would draw other examples than a
+# regular install of the same plugin from one --seed. While the verifier draws, it sees
+# no local constants (the switch is ours alone: other hypothesis tests are untouched).
+
+_drawing = 0
+
+
+def _no_local_constants() -> None:
+    try:
+        from hypothesis.internal.conjecture import providers
+    except ImportError:  # pragma: no cover - a hypothesis without local constants
+        return
+    original = getattr(providers, "_get_local_constants", None)
+    if original is None or getattr(original, "_gradledger", False):
+        return
+    empty = type(providers._local_constants)(
+        integers=type(providers._local_constants.integers)(),
+        floats=type(providers._local_constants.floats)(key=providers.float_to_int),
+        bytes=type(providers._local_constants.bytes)(),
+        strings=type(providers._local_constants.strings)())
+
+    def local_constants():
+        return empty if _drawing else original()
+
+    local_constants._gradledger = True
+    providers._get_local_constants = local_constants
+
+
+try:
+    _no_local_constants()
+except Exception:  # pragma: no cover - another hypothesis layout: draws as it does
+    pass
 
 
 class Unverifiable(Exception):
@@ -478,21 +516,28 @@ def _sampled_shared(op, arrays) -> np.ndarray | None:
     return None
 
 
+FROZEN_CHOICES = 3 * 2**12
+"""The frozen-inputs choice is one integer below this: how (its remainder by 3) and which
+inputs (a proper nonempty subset of the flat differentiable inputs, elements of a sequence
+input included)."""
+
+
 def _frozen_strategy(op) -> st.SearchStrategy:
-    """(which differentiable inputs the frozen-inputs check passes without grad, how)."""
-    wrt = hints.differentiable_inputs(op)
+    """One integer that `_frozen` decodes, once the number of flat inputs is known."""
+    if len(hints.differentiable_inputs(op)) < 2 and op.variadic is None:
+        return st.just(0)
+    return st.integers(0, FROZEN_CHOICES - 1)
+
+
+def _frozen(op, k: int, arrays) -> tuple[tuple, str]:
+    """(which flat differentiable inputs the frozen-inputs check passes without grad, how):
+    every element of a sequence input may be frozen, alone or with others."""
+    wrt = hints.differentiable_inputs(op, len(arrays))
     if len(wrt) < 2:
-        return st.just(((), "tensor"))
-    n = len(wrt)
-
-    def decode(k: int) -> tuple:  # one choice: a proper, nonempty subset, and how
-        mask, how = k // len(FROZEN_AS) + 1, FROZEN_AS[k % len(FROZEN_AS)]
-        return tuple(i for j, i in enumerate(wrt) if mask >> j & 1), how
-
-    return st.integers(0, (2**n - 2) * len(FROZEN_AS) - 1).map(decode)
-
-
-def _frozen(frozen: tuple, how: str, arrays) -> tuple[tuple, str]:
+        return (), "tensor"
+    how = FROZEN_AS[k % len(FROZEN_AS)]
+    mask = (k // len(FROZEN_AS)) % (2 ** len(wrt) - 2) + 1
+    frozen = tuple(i for j, i in enumerate(wrt) if mask >> j & 1)
     if how == "number" and any(np.ndim(arrays[i]) for i in frozen):
         how = "array"
     return frozen, how
@@ -534,6 +579,14 @@ def _from_declaration(op) -> st.SearchStrategy:
 
     @st.composite
     def example(draw):
+        global _drawing
+        _drawing += 1
+        try:
+            return drawn_example(draw)
+        finally:
+            _drawing -= 1
+
+    def drawn_example(draw):
         # The same choices are drawn whether or not the example is large, so that the
         # shrinker can turn a large failing example into a small one.
         dtype = draw(dtype_strategy)
@@ -569,7 +622,7 @@ def _from_declaration(op) -> st.SearchStrategy:
         arrays = [_tape_form(a, dtype) for a in arrays]
         seed = draw(seed_strategy)
         shared = _shared(op, shapes, arrays, seed, dtype)
-        frozen, frozen_as = _frozen(*draw(frozen_strategy), arrays)
+        frozen, frozen_as = _frozen(op, draw(frozen_strategy), arrays)
         return Example(arrays, params, seed, expected, shared, np.dtype(dtype), frozen,
                        frozen_as, mode, large)
 
@@ -592,6 +645,14 @@ def _from_sample(op) -> st.SearchStrategy:
 
     @st.composite
     def example(draw):
+        global _drawing
+        _drawing += 1
+        try:
+            return sampled_example(draw)
+        finally:
+            _drawing -= 1
+
+    def sampled_example(draw):
         drawn = draw(strategy)
         dtype = draw(dtype_strategy)
         try:
@@ -616,7 +677,7 @@ def _from_sample(op) -> st.SearchStrategy:
         sig = flat_signature(op.sig, len(arrays))
         expected = hints.result_shapes(sig, shapes) if _fits(op, shapes) else None
         shared = _sampled_shared(op, arrays)
-        frozen, frozen_as = _frozen(*draw(frozen_strategy), arrays)
+        frozen, frozen_as = _frozen(op, draw(frozen_strategy), arrays)
         seed = draw(seed_strategy)
         return Example(arrays, dict(params), seed, expected, shared, np.dtype(dtype), frozen,
                        frozen_as, "sample")

@@ -11,12 +11,18 @@ from . import contract, dtypes, nudges, second_order, variants
 from .base import SubCheck
 
 TABLE: tuple[SubCheck, ...] = (
-    *contract.ROWS,
+    contract.ROWS[0],
+    contract.ROWS[1],
+    variants.PARAMS_UNCHANGED,
     *nudges.ROWS,
     variants.FAN_IN,
     variants.LINEARITY,
     *dtypes.ROWS,
     variants.FROZEN,
+    variants.OUTPUTS_ALONE,
+    variants.NON_CONTIGUOUS,
+    variants.DEFAULTS,
+    variants.BROADCAST,
     *second_order.ROWS,
 )
 

@@ -56,6 +56,7 @@ def vs_float64(c: Checker) -> Failure | None:
     c.native_outs, c.native_grads, c.native_cotangents = outs, grads, cotangents
     how_u = cotangents if c.multi else cotangents[0]
     out_noise, grad_noise = rounding_noise(c)
+    c.grad_noise = grad_noise  # what 1-ulp input rounding moves the rule by: variants use it
     got = {k: np.asarray(o.data) for k, o in enumerate(outs) if o.requires_grad}
     want = {k: np.asarray(c.outs[k].data) for k in got}
     result = low_comparison(got, want, {k: out_noise[k] for k in got}, dtype, unit=1.0)
@@ -67,8 +68,10 @@ def vs_float64(c: Checker) -> Failure | None:
             "vs float64", f"the {dtype} output is not the float64 output to within "
             f"{dtype} rounding", result, reference="the same op in float64",
             cotangent=how_u)
+    size_u = sum(int(np.size(u)) for u in cotangents if u is not None)
+    sums = {i: max(1.0, size_u / max(1, int(np.size(c.native[i])))) for i in c.wrt}
     result = low_comparison(grads, c.grads, grad_noise, dtype,
-                             unit=float(np.max(np.abs(c.u), initial=0.0)))
+                             unit=float(np.max(np.abs(c.u), initial=0.0)), sums=sums)
     if c.stats is not None and not result.failed:
         c.stats.approach("vs float64", result.fraction)
     if result.failed:

@@ -39,9 +39,11 @@ from . import hints
 MAX_DIMS = 3
 """Loop (batch) dimensions, or dimensions of a `(*)` operand, drawn at most."""
 MAX_SIDE = 4
-LARGE_SIDES = (100, 1500)
-"""A stretched dimension has between these many elements (past 1,024 in about a third of
-the stretched examples: blocked code paths)."""
+LARGE_SIDES = (100, 400)
+"""A stretched dimension has between these many elements, or in about one stretched
+example in LONG_ODDS between LONG_SIDES' (past 1,024: blocked code paths)."""
+LONG_SIDES = (1100, 1500)
+LONG_ODDS = 2
 LARGE_CAP = 8192
 """A stretched input with more elements than this has its other dimensions set to 1."""
 LARGE_ODDS = 8
@@ -561,9 +563,8 @@ def _from_declaration(op) -> st.SearchStrategy:
     edge_arrays = {}
     dtype_strategy = st.sampled_from(plan.dtypes)
     large_strategy = st.integers(1, LARGE_ODDS)
-    low, high = LARGE_SIDES
     stretch_strategy = _digits(2).map(  # (which dimension, its new side), about uniform
-        lambda b: (int(b[0]), low + int(b[1]) * (high - low + 1) // 256))
+        lambda b: (int(b[0]), _stretched_side(int(b[1]))))
     mode_strategy = st.sampled_from(MODES)
     seed_strategy = st.integers(0, 2**32 - 1)
     frozen_strategy = _frozen_strategy(op)
@@ -627,6 +628,16 @@ def _from_declaration(op) -> st.SearchStrategy:
                        frozen_as, mode, large)
 
     return example()
+
+
+def _stretched_side(byte: int) -> int:
+    """A stretched side from one byte: LARGE_SIDES, or LONG_SIDES for the top 1/LONG_ODDS."""
+    cut = 256 - 256 // LONG_ODDS
+    if byte < cut:
+        low, high = LARGE_SIDES
+        return low + byte * (high - low + 1) // cut
+    low, high = LONG_SIDES
+    return low + (byte - cut) * (high - low + 1) // (256 - cut)
 
 
 def _from_sample(op) -> st.SearchStrategy:

@@ -111,7 +111,13 @@ def second_order(outputs_of: Callable, arrays: list, wrt: list, u: list, scales:
     reference_u = float(np.dot(weights, first_order(*arrays, *[du[k] for k in moved_u])))
     rounding = max((float(np.finfo(np.asarray(outs[k].data).dtype).eps) for k in moved_u),
                    default=numeric.EPS)
-    bar = 16 * rounding * (terms_u + abs(reference_u))
+    # the rule's own arithmetic cancels terms of the size |w| |du| |out| (softmax's
+    # out * (g - <g, out>)): rounding of those, not of the result, is the bar
+    scale = sum(float(np.sum(np.abs(w[i]))) for i in wrt) * max(
+        (float(np.max(np.abs(du[k]), initial=0.0))
+         * max(1.0, float(np.max(np.abs(np.asarray(outs[k].data, dtype=np.float64)),
+                                 initial=0.0))) for k in moved_u), default=0.0)
+    bar = 64 * rounding * (terms_u + abs(reference_u) + scale)
     moving_u = (numeric.Estimate(reference_u, 0.0, bar), analytic_u, terms_u)
     at_zero = None
     if zeros and any(np.any(z) for z in zeros.values()):

@@ -128,4 +128,5 @@ def test_one_seed_draws_the_same_examples_whatever_constants_local_source_holds(
         bytes=type(planted.bytes)(), strings=type(planted.strings)()))
     assert draws(5) == first
     monkeypatch.setattr(sampling, "_drawing", -1)  # control: the switch off while drawing
+    monkeypatch.setattr(providers, "CONSTANTS_CACHE", providers.LRUCache(1024))
     assert draws(5) != first

@@ -38,7 +38,7 @@ from .report import Failure, snippet
 JACOBIAN_MAX = 64
 """Inputs with at most this many elements (all differentiable inputs together) get the
 per-element check on every example."""
-WORST_ELEMENT_MAX = 1024
+WORST_ELEMENT_MAX = 2048
 """A directional failure names the worst element when the inputs have at most this many."""
 ACCEPT = 0.125
 """A plain central difference within this fraction of the tolerance (truncation left out)

@@ -84,6 +84,22 @@ def _no_local_constants() -> None:
 
     local_constants._gradledger = True
     providers._get_local_constants = local_constants
+    # constants are cached by constraints across test cases: ours have their own cache, so
+    # that another test's local constants never reach the verifier's draws
+    ours = providers.LRUCache(1024)
+    maybe = providers.HypothesisProvider._maybe_draw_constant
+
+    def maybe_draw_constant(self, *args, **kwargs):
+        if not _drawing:
+            return maybe(self, *args, **kwargs)
+        saved = providers.CONSTANTS_CACHE
+        providers.CONSTANTS_CACHE = ours
+        try:
+            return maybe(self, *args, **kwargs)
+        finally:
+            providers.CONSTANTS_CACHE = saved
+
+    providers.HypothesisProvider._maybe_draw_constant = maybe_draw_constant
 
 
 try:

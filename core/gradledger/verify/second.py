@@ -121,12 +121,16 @@ def second_order(outputs_of: Callable, arrays: list, wrt: list, u: list, scales:
     moving_u = (numeric.Estimate(reference_u, 0.0, bar), analytic_u, terms_u)
     at_zero = None
     if zeros and any(np.any(z) for z in zeros.values()):
-        at_zero = _at_zero(first_order, points, wrt, weights, seconds_x, zeros, rng)
+        cancel = sum(float(np.sum(np.abs(w[i]))) for i in wrt) * max(
+            (float(np.max(np.abs(u[k]), initial=0.0))
+             * max(1.0, float(np.max(np.abs(np.asarray(outs[k].data, dtype=np.float64)),
+                                     initial=0.0))) for k in moved_u), default=0.0)
+        at_zero = _at_zero(first_order, points, wrt, weights, seconds_x, zeros, rng, cancel)
     directions = {"w": w, "v": v, "du": du, "moved_u": moved_u}
     return estimate, analytic, terms, at_zero, directions, moving_u
 
 
-def _at_zero(first_order, points, wrt, weights, seconds_x, zeros, rng):
+def _at_zero(first_order, points, wrt, weights, seconds_x, zeros, rng, cancel=0.0):
     """One-sided nudges of the elements that are exactly 0, on both sides (Richardson on
     h and h/2); None when the sides disagree (a kink at 0 the forward need not declare)."""
     v0 = {i: as_data(rng.choice([-1.0, 1.0], np.shape(points[i])) * zeros[i]) for i in wrt}
@@ -149,7 +153,8 @@ def _at_zero(first_order, points, wrt, weights, seconds_x, zeros, rng):
         d_far, d_near = sign * (far - base) / h, sign * (near - base) / (h / 2)
         sides.append(2 * d_near - d_far)
         truncation = max(truncation, abs(d_near - d_far))
-    roundoff = 8 * numeric.EPS * (abs(base) + 1e-300) / h
+    # the first-order rule rounds terms of the size |w| |u| |out| (cancel), not of |base|
+    roundoff = 64 * numeric.EPS * (abs(base) + cancel + 1e-300) / h
     spread = abs(sides[0] - sides[1])
     size = max(abs(sides[0]), abs(sides[1]), terms)
     if spread > 1e-3 * size + roundoff:

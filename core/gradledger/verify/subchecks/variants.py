@@ -369,9 +369,18 @@ def non_contiguous(c: Checker) -> Failure | None:
             return c.fail("non-contiguous", f"{what}, the rule's grad for input x{i + 1} has "
                           f"shape {np.shape(got[i])}; the plain call books "
                           f"{np.shape(c.native_grads[i])}", **how())
-    return _against_plain(c, "non-contiguous", what + " (the rule handed the very same "
-                          "numbers as views)", None, got, how, expected_of=to_storage,
-                          noise=c.grad_noise, rtol_factor=16.0)
+    # compared in the layout of the snippet's leaves (x1 holds x.T's array)
+    saved = c.native_grads
+    c.native_grads = {i: to_storage(i, np.asarray(g)) for i, g in saved.items()}
+    noise = None if c.grad_noise is None else {
+        i: to_storage(i, np.asarray(g)) for i, g in c.grad_noise.items()}
+    try:
+        return _against_plain(c, "non-contiguous", what + " (the rule handed the very same "
+                              "numbers as views)", None,
+                              {i: to_storage(i, np.asarray(g)) for i, g in got.items()}, how,
+                              noise=noise, rtol_factor=16.0)
+    finally:
+        c.native_grads = saved
 
 
 def _view(a, layout):
@@ -482,7 +491,8 @@ def _cotangent_how_plain(c: Checker) -> dict:
 def _other_args(c: Checker, other: list) -> str:
     from ..report import source
 
-    parts = [_literal(a) for a in other]
+    parts = [f"gl.tensor({_literal(a)})" if i in c.wrt else _literal(a)
+             for i, a in enumerate(other)]
     if c.op.variadic == "sequence":
         fixed = c.op.nin - 1
         parts = parts[:fixed] + ["[" + ", ".join(parts[fixed:]) + "]"]

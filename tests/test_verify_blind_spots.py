@@ -9,7 +9,9 @@ import gradledger as gl
 import numpy as np
 import pytest
 import wrong_ops_blind
+import wrong_ops_round3
 from gradledger.verify import FAIL, PASS, verify_op
+from wrong_ops_snippets import shows_the_failure
 
 # op -> (the sub-checks allowed to catch it, at most this many numbers in the shrunk inputs)
 CAUGHT_BY = {
@@ -144,3 +146,63 @@ SPECIFICS = {
     "wrong_repeated_index": _repeated_index,
     "wrong_strict_input": _raised_at_a_nudge,
 }
+
+
+# -- the blind spots of issue 18 (tests/wrong_ops_round3.py) ------------------------------
+
+ROUND3_CAUGHT_BY = {
+    "wrong_unused_output": ({"outputs alone"}, 1),
+    "wrong_memory_order": ({"non-contiguous"}, 16),
+    "wrong_default_axis": ({"defaults"}, 16),
+    "wrong_frozen_element": ({"frozen inputs"}, 4),
+    "wrong_broadcast_mean": ({"broadcast operands"}, 16),
+    "wrong_global_state": ({"two calls"}, 16),
+    "wrong_param_in_place": ({"params unchanged"}, 4),
+    "wrong_integer_output": ({"forward"}, 1),
+    "wrong_blocked_long_rows": ({"directional"}, 2 * wrong_ops_round3.BLOCK),
+    "wrong_data_in_rule": ({"second order"}, 16),
+    "wrong_hessian_at_zero": ({"second order"}, 1),
+}
+_ROUND3 = {}
+
+
+def round3_report(name: str, seed=None, settings=None):
+    key = (name, seed)
+    if key not in _ROUND3:
+        from gradledger.loader import host
+
+        host.reset()
+        gl.register_plugin(wrong_ops_round3.WRONG, name="wrong_round3")
+        gl.register_plugin(wrong_ops_round3.FIXED, name="fixed_round3")
+        try:
+            _ROUND3[key] = verify_op(name, examples=EXAMPLES, seed=seed)
+        finally:
+            host.reset()
+    return _ROUND3[key]
+
+
+def test_every_round3_blind_spot_has_a_wrong_op_and_a_twin():
+    assert {op.name for op in wrong_ops_round3.WRONG_OPS} == set(ROUND3_CAUGHT_BY)
+    assert {op.name for op in wrong_ops_round3.FIXED_OPS} == {
+        name.replace("wrong_", "fixed_") for name in ROUND3_CAUGHT_BY}
+
+
+@pytest.mark.parametrize("name", sorted(ROUND3_CAUGHT_BY))
+def test_round3_wrong_op_is_caught_shrunk_and_its_snippet_shows_it(fresh_host, name):
+    checks, most_numbers = ROUND3_CAUGHT_BY[name]
+    report = round3_report(name)
+    assert report.status == FAIL, str(report)
+    failure = report.failure
+    assert failure.check in checks, str(report)
+    numbers = sum(np.size(a) for a in failure.inputs.values())
+    assert numbers <= most_numbers, f"not shrunk: {failure.inputs}"
+    gl.register_plugin(wrong_ops_round3.WRONG, name="wrong_round3")
+    shows_the_failure(failure)
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+@pytest.mark.parametrize("name", sorted(n.replace("wrong_", "fixed_") for n in ROUND3_CAUGHT_BY))
+def test_round3_twin_passes_in_both_dtypes_with_seeds_1_and_2(name, seed):
+    report = round3_report(name, seed=seed)
+    assert report.status == PASS, str(report)
+    assert set(report.dtypes) == {"float32", "float64"}

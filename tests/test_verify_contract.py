@@ -8,6 +8,7 @@ import io
 import gradledger as gl
 import numpy as np
 import pytest
+import wrong_ops_v01
 from gradledger.verify import FAIL, PASS, verify_op
 
 
@@ -211,3 +212,30 @@ def test_reuse_is_not_fed_inputs_its_params_cannot_take(fresh_host):
     _register(gl.Op("pick", pick, vjp=pick_vjp, signature="(n),(m)->(*)", params=pick_params))
     report = verify_op("pick", examples=100)
     assert report.status == PASS, str(report)
+
+
+# -- upgrades never turn a correct plugin red (issue 18, point 5) ------------------------
+
+
+@pytest.mark.parametrize("name", [op.name for op in wrong_ops_v01.OPS])
+def test_a_correct_op_written_to_the_0_1_contract_still_passes(fresh_host, name):
+    gl.register_plugin(wrong_ops_v01, name="v01")
+    report = verify_op(name, examples=200)
+    assert report.status == PASS, str(report)
+    assert report.ok
+    if name in wrong_ops_v01.NOT_ON_TENSORS:
+        assert report.scope.startswith("first order verified; second order not checked"), \
+            report.scope
+        assert "order=1" in report.scope and name in report.scope
+        assert report.row()[-1] == "PASS (first order only)"
+    else:
+        assert report.scope is None, report.scope
+
+
+def test_numpy_like_constructors_of_a_tensor_give_constants():
+    t = gl.tensor(np.array([[1.0, 2.0]], dtype=np.float32), requires_grad=True)
+    for made, fill in ((np.zeros_like(t), 0.0), (np.ones_like(t), 1.0),
+                       (np.full_like(t, 3.0), 3.0)):
+        assert type(made) is np.ndarray and made.dtype == np.float32
+        assert made.shape == (1, 2) and np.all(made == fill)
+    assert np.empty_like(t).shape == (1, 2)

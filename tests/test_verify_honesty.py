@@ -107,3 +107,23 @@ def test_report_names_worst_element_and_errors(reports):
     assert failure.worst.analytic == pytest.approx(2 * failure.worst.numeric)
     assert failure.max_rel_error == pytest.approx(0.5, rel=1e-3)
     assert failure.max_abs_error > 0 and failure.tolerance < 1e-5
+
+
+@pytest.mark.parametrize("name", sorted(CAUGHT_BY))
+def test_every_wrong_ops_snippet_shows_its_failure_when_pasted(reports, wrong, name):
+    """Issue 18, point 6: the pasted snippet shows the very failure reported."""
+    from wrong_ops_snippets import shows_the_failure
+
+    failure = reports[name].failure
+    if failure.check == "forward" and "in place" in failure.message:
+        namespace = {}
+        with contextlib.redirect_stdout(io.StringIO()):
+            exec(failure.snippet, namespace)
+        before = failure.inputs["x1"]
+        assert not np.array_equal(np.asarray(namespace["x1"].data), before)
+        return
+    if failure.check in ("grad contract", "accumulation", "linearity") and failure.worst is None:
+        with pytest.raises(Exception), contextlib.redirect_stdout(io.StringIO()):  # noqa: B017
+            exec(failure.snippet, {})
+        return
+    shows_the_failure(failure)

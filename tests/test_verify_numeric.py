@@ -82,3 +82,15 @@ def test_gradcheck_does_not_differentiate_a_tensor_without_requires_grad():
     gradcheck(lambda x, c: x * c, 2.0, gl.tensor(3.0))
     with pytest.raises(ValueError, match="constant"):
         gradcheck(lambda c: c * 2, gl.tensor(3.0))
+
+
+def test_grads_whose_double_overflows_are_left_out_of_the_twice_comparisons():
+    """sinh near 710: twice its grad is inf; fan-in and 2u compare the other elements."""
+    from gradledger.verify.subchecks.variants import _finite_doubled
+
+    grads = np.array([1.0e308, 2.0, -1.5e308])
+    booked = np.array([np.inf, 4.0, -np.inf])
+    doubled, kept = _finite_doubled(grads, booked)
+    assert doubled.tolist() == [0.0, 4.0, 0.0] and kept.tolist() == [0.0, 4.0, 0.0]
+    doubled, kept = _finite_doubled(grads, np.array([np.inf, 5.0, -np.inf]))
+    assert kept.tolist() != doubled.tolist()  # a finite element that is wrong still shows

@@ -65,3 +65,68 @@ def test_any_shape_operands_share_one_shape_of_up_to_max_dims():
 def test_zero_bytes_decode_to_the_smallest_shapes(text, broadcast, smallest):
     sig = parse_signature(text)
     assert decode_shapes(sig, bytes(_byte_count(sig, broadcast)), broadcast) == smallest
+
+
+# -- the same seed draws the same examples, however a plugin is installed (issue 18) -------
+
+
+def test_while_the_verifier_draws_hypothesis_mixes_in_no_constants_from_local_source():
+    from gradledger.verify import sampling
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+    from hypothesis.internal.conjecture import providers
+
+    seen = []
+
+    @st.composite
+    def probe(draw):
+        seen.append(len(providers._get_local_constants().floats))
+        return draw(st.integers(0, 3))
+
+    @settings(max_examples=3, database=None)
+    @given(st.data())
+    def draws(data):
+        sampling._drawing += 1
+        try:
+            data.draw(probe())
+        finally:
+            sampling._drawing -= 1
+
+    draws()
+    assert seen and set(seen) == {0}
+    outside = providers._get_local_constants()
+    assert outside is not None and not sampling._drawing
+
+
+def test_one_seed_draws_the_same_examples_whatever_constants_local_source_holds(monkeypatch):
+    """An editable install makes a plugin's source local: its literals must not move draws
+    (and they would, without the switch: the control run below)."""
+    from gradledger.loader import host
+    from gradledger.verify import engine, sampling, verify_op
+    from hypothesis.internal.conjecture import providers
+
+    drawn = []
+
+    class Recording(engine.Checker):
+        def __init__(self, op, example, stats=None):
+            drawn.append(tuple(np.ravel(a).tobytes() for a in example.arrays))
+            super().__init__(op, example, stats)
+
+    monkeypatch.setattr(engine, "Checker", Recording)
+
+    def draws(seed):
+        drawn.clear()
+        host.reset()
+        verify_op("sin", examples=40, seed=seed)
+        return list(drawn)
+
+    first = draws(5)
+    planted = providers._local_constants
+    monkeypatch.setattr(providers, "_local_constants", type(planted)(
+        integers=type(planted.integers)(range(7, 40)),
+        floats=type(planted.floats)([1.2345, -987.25, 3e-9, 55.5], key=providers.float_to_int),
+        bytes=type(planted.bytes)(), strings=type(planted.strings)()))
+    assert draws(5) == first
+    monkeypatch.setattr(sampling, "_drawing", -1)  # control: the switch off while drawing
+    monkeypatch.setattr(providers, "CONSTANTS_CACHE", providers.LRUCache(1024))
+    assert draws(5) != first

@@ -114,6 +114,10 @@ class Op:
     sample:
         Escape hatch for inputs that depend on each other: a callable returning a
         hypothesis strategy of `(arrays, params)`.
+    skip_variants:
+        `{variant: why}` for call variants the verifier must not try on this op (an op
+        that needs contiguous input: `{"non-contiguous": "the C kernel needs C order"}`);
+        the report shows each with its reason. docs/verifier.md lists the variants.
 
     override:
         Set True to replace an op of the same name on purpose.
@@ -145,6 +149,7 @@ class Op:
     order: int | None = None
     override: bool = False
     doc: str = ""
+    skip_variants: Mapping | None = None
     plugin: str | None = None
     distribution: str | None = None
     version: str | None = None
@@ -356,6 +361,13 @@ class Op:
         if self.sample is not None and not callable(self.sample):
             found.append(f"sample must be a callable returning a strategy; got {self.sample!r}")
         found.extend(self._saving_problems(nin))
+        if self.skip_variants is not None and not (
+            isinstance(self.skip_variants, Mapping)
+            and all(isinstance(k, str) and isinstance(v, str)
+                    for k, v in self.skip_variants.items())
+        ):
+            found.append("skip_variants must be a mapping {variant name: why}; got "
+                         f"{self.skip_variants!r}")
         if self.order is not None and not (isinstance(self.order, int) and self.order >= 1):
             found.append(f"order must be None (any order) or an int >= 1; got {self.order!r}")
         if not isinstance(self.override, bool):

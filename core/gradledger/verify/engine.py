@@ -135,9 +135,12 @@ def verify_op(name, *, examples: int | None = None, seed: int | None = None,
     if op.differentiable is False:
         report.scope = ("forward contract only: the op is declared differentiable=False, so "
                         "it has no gradient to check")
+    elif stats.second_unchecked and report.status == PASS:
+        report.scope = stats.second_unchecked
     elif stats.forward_only:
         report.notes.append(f"{stats.forward_only} example(s) had no floating output: forward "
                             "contract only")
+    report.notes.extend(stats.notes())
     note = hints.reuse_note(op)
     if note:
         report.notes.append(note)

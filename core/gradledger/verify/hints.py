@@ -7,6 +7,7 @@ strategies; `checks` uses them to size each element's nudge.
 from __future__ import annotations
 
 import inspect
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -23,6 +24,72 @@ LARGE = 1e6
 
 DTYPES = ("float64", "float32")
 """The float dtypes an op supports when it does not declare `dtypes`."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What one op's declaration says, derived once (`plan(op)`): per declared input its
+    interval and kinks, the dtypes to draw, which inputs take a gradient, whether op(x, x)
+    and the second-order check apply. Flat inputs (a variadic input's elements) map to
+    their declared input."""
+
+    nin: int
+    variadic: str | None
+    intervals: tuple
+    kink_points: tuple
+    dtypes: tuple
+    constants: frozenset
+    differentiable: bool
+    second_order: bool
+    reuses: bool
+    shared: tuple | None
+    skip: dict
+    """Call variants the op declares cannot apply to it: {variant: why}."""
+    defaults: dict
+    """The forward's params with a plain default (None, a bool, a number, a string, a
+    tuple of them): {name: default}; the `defaults` variant leaves each out."""
+    star: tuple
+    """The declared inputs of shape `(*)` that take a gradient."""
+
+    def declared(self, i: int) -> int:
+        return min(i, self.nin - 1) if self.variadic is not None else i
+
+    def interval(self, i: int) -> tuple:
+        return self.intervals[self.declared(i)]
+
+    def kinks(self, i: int) -> tuple:
+        return self.kink_points[self.declared(i)]
+
+    def wrt(self, count: int | None = None) -> tuple:
+        """The (flat, `count` of them) inputs that take a gradient."""
+        if not self.differentiable:
+            return ()
+        count = self.nin if count is None else count
+        return tuple(i for i in range(count) if i not in self.constants)
+
+
+_PLANS: dict = {}
+
+
+def plan(op) -> Plan:
+    """The op's `Plan`, derived from its declaration once (an op is immutable)."""
+    found = _PLANS.get(id(op))
+    if found is not None and found[0] is op:
+        return found[1]
+    made = Plan(op.nin, op.variadic,
+                tuple(interval(op, i) for i in range(op.nin)),
+                tuple(kinks(op, i) for i in range(op.nin)),
+                dtypes(op), frozenset(op.constants),
+                getattr(op, "differentiable", True) is not False,
+                op.order is None or op.order >= 2,
+                reuses_inputs(op), shared_interval(op) if reuses_inputs(op) else None,
+                dict(op.skip_variants or {}), plain_defaults(op),
+                tuple(i for i, dims in enumerate(op.sig.inputs)
+                      if dims == ANY_SHAPE and i not in op.constants))
+    if len(_PLANS) > 4096:
+        _PLANS.clear()
+    _PLANS[id(op)] = (op, made)
+    return made
 
 
 def declared(op, i: int) -> int:
@@ -187,6 +254,32 @@ def index_strategy(shape: tuple, *, masks: bool = True, mixed: bool = True):
                 arrays(np.intp, st.integers(1, 3), elements=st.integers(-shape[1], shape[1] - 1)),
             )
     return index
+
+
+def _plain(value) -> bool:
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return True
+    return isinstance(value, tuple) and all(_plain(v) for v in value)
+
+
+def plain_defaults(op) -> dict:
+    """The forward's keyword params (beyond its inputs) that have a plain default."""
+    try:
+        parameters = list(inspect.signature(op.forward).parameters.values())
+    except (TypeError, ValueError):
+        return {}
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    found, taken = {}, 0
+    fixed = op.nin - 1 if op.variadic is not None else op.nin
+    for p in parameters:
+        if p.kind in positional and taken < fixed:
+            taken += 1
+            continue
+        if p.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
+            continue
+        if p.default is not inspect.Parameter.empty and _plain(p.default):
+            found[p.name] = p.default
+    return found
 
 
 def required_params(op) -> tuple:

@@ -122,7 +122,9 @@ class OpReport:
     dtypes:       passing examples per dtype
     discarded:    examples left out, by reason (an overflow far out in an open domain)
     scope:        what was checked when less than everything: "forward contract only" for
-                  an op declared differentiable=False (still PASS or FAIL, never skipped)
+                  an op declared differentiable=False (still PASS or FAIL, never skipped);
+                  "first order verified; second order not checked" (why, how to fix) for
+                  an op whose rule cannot run on Tensors (PASS: a correct first order)
     notes:        what else the run says (a sub-check that does not apply, and why)
     failure:      the failing sub-check on the shrunk counterexample (FAIL)
     reason:       why the op cannot be verified (UNVERIFIABLE)
@@ -162,14 +164,16 @@ class OpReport:
         (above 1 fails): over the passing examples, or for a failure the failing
         example's own ("-" when its sub-check compares no numbers: a contract breach).
         """
-        worst = f"{self.worst_tolerance_fraction:.1e}" if self.examples and not self.scope \
+        forward_only = bool(self.scope) and not self.scope.startswith("first order")
+        worst = f"{self.worst_tolerance_fraction:.1e}" if self.examples and not forward_only \
             else "-"
         if self.failure is not None:
             fraction = self.failure.tolerance_fraction
             worst = "-" if fraction is None else f"{fraction:.1e}"
         status = self.status if self.failure is None else f"{self.status} ({self.failure.check})"
         if self.scope and self.failure is None and self.status == PASS:
-            status = f"{self.status} (forward only)"
+            only = "first order only" if self.scope.startswith("first order") else "forward only"
+            status = f"{self.status} ({only})"
         return (self.op, self.plugin or "-", self.examples, worst, status)
 
     def __str__(self) -> str:
@@ -286,7 +290,9 @@ def source(value) -> str:
 
 def snippet(op, arrays: list, constants: tuple, params: dict, *, call: str = "plain",
             shared=None, cotangent=None, scale: float = 1.0, expected: dict | None = None,
-            frozen: tuple = (), frozen_as: str = "tensor") -> str:
+            frozen: tuple = (), frozen_as: str = "tensor", wrap: dict | None = None,
+            omit: tuple = (), cotangent_code: str | None = None, alone: int | None = None,
+            between: tuple = (), named_params: tuple = ()) -> str:
     """A program that rebuilds the counterexample and prints what the rule booked.
 
     `op` is the Op (or its name). Inputs are x1, x2, ... in call order, flat (`constants=`
@@ -300,13 +306,23 @@ def snippet(op, arrays: list, constants: tuple, params: dict, *, call: str = "pl
                several outputs a list, one per output (None for one without grad); None
                to stop after forward
     expected:  per input name, the grad the reference gives (printed as a comment)
+    wrap:      per flat input index, how the call passes it: "{}.T" passes x.T (the leaf
+               holds the transposed array), "{}[::-1]" a reversed view
+    omit:      params left out of the call (their defaults apply)
+    cotangent_code: Python source for the cotangent u, in place of its literal
+    alone:     for an op with several outputs, backward from this output alone
+    between:   lines run after the call and before backward (a second call)
+    named_params: params bound to a variable of their name, printed at the end
     """
     name = op if isinstance(op, str) else op.name
     variadic = None if isinstance(op, str) else op.variadic
     fixed = len(arrays) if variadic is None else op.nin - 1
     multi = not isinstance(op, str) and bool(getattr(op, "multi", False))
     lines = ["import numpy as np", "import gradledger as gl", ""]
-    kwargs = "".join(f", {k}={source(v)}" for k, v in params.items())
+    kwargs = "".join(f", {k}={k if k in named_params else source(v)}"
+                     for k, v in params.items() if k not in omit)
+    wrap = wrap or {}
+    lines.extend(f"{k} = {source(params[k])}" for k in named_params)
     if call == "shared":
         names = ["x1"]
         lines.append(f"x1 = gl.tensor({literal(shared)}, requires_grad=True)")
@@ -327,7 +343,7 @@ def snippet(op, arrays: list, constants: tuple, params: dict, *, call: str = "pl
             else:
                 names.append(var)
                 lines.append(f"{var} = gl.tensor({literal(array)}, requires_grad=True)")
-        given = [f"x{i + 1}" for i in range(len(arrays))]
+        given = [wrap.get(i, "{}").format(f"x{i + 1}") for i in range(len(arrays))]
         if variadic == "sequence":
             given = given[:fixed] + ["[" + ", ".join(given[fixed:]) + "]"]
         args = ", ".join(given) + kwargs
@@ -340,11 +356,19 @@ def snippet(op, arrays: list, constants: tuple, params: dict, *, call: str = "pl
                              f"gl.ops.{name}({args}))")
         else:
             lines.append(f"{target} = gl.ops.{name}({args})")
-    if cotangent is None:
+    lines.extend(between)
+    if cotangent is None and cotangent_code is None:
         lines.append("print(outs)" if multi and call != "shared" else "print(out)")
         return "\n".join(lines)
     factor = "" if scale == 1.0 else f"{scale!r} * "
-    if multi and call != "shared":
+    if multi and alone is not None:
+        lines.append(f"u = {cotangent_code or literal(cotangent[alone])}  # output "
+                     f"{alone + 1}'s grad; the other outputs unused")
+        lines.append(f"outs[{alone}].backward({factor}u)")
+    elif multi and call != "shared" and cotangent_code is not None:
+        lines.append(f"u = {cotangent_code}  # one cotangent per output (None: no grad)")
+        lines.append("gl.verify.weigh(outs, u).backward()  # sum_k <u_k, outs_k>")
+    elif multi and call != "shared":
         parts = ", ".join("None" if c is None else literal(c) for c in cotangent)
         lines.append(f"u = [{parts}]  # one cotangent per output (None: no grad)")
         scaled = "u" if scale == 1.0 else f"[None if c is None else {factor}c for c in u]"
@@ -354,8 +378,10 @@ def snippet(op, arrays: list, constants: tuple, params: dict, *, call: str = "pl
         else:
             lines.append(f"gl.verify.weigh(outs, {scaled}).backward()  # sum_k <u_k, outs_k>")
     else:
-        lines.append(f"u = {literal(cotangent)}  # the output's grad (cotangent)")
+        lines.append(f"u = {cotangent_code or literal(cotangent)}  # the output's grad "
+                     "(cotangent)")
         lines.append(f"out.backward({factor}u)")
+    lines.extend(f"print({k})  # drawn as {source(params[k])}" for k in named_params)
     for var in names:
         hint = ""
         if expected and var in expected:

@@ -40,7 +40,10 @@ MAX_DIMS = 3
 """Loop (batch) dimensions, or dimensions of a `(*)` operand, drawn at most."""
 MAX_SIDE = 4
 LARGE_SIDES = (100, 400)
-"""A stretched dimension has between these many elements."""
+"""A stretched dimension has between these many elements, or in about one stretched
+example in LONG_ODDS between LONG_SIDES' (past 1,024: blocked code paths)."""
+LONG_SIDES = (1100, 1500)
+LONG_ODDS = 2
 LARGE_CAP = 8192
 """A stretched input with more elements than this has its other dimensions set to 1."""
 LARGE_ODDS = 8
@@ -50,6 +53,59 @@ DRAWN = 8
 Generator seeded by hypothesis fills the rest, so that an example's cost stays small."""
 MODES = ("edge", "uniform", "log")
 FROZEN_AS = ("tensor", "array", "number")
+
+
+# -- the same seed draws the same examples, however the plugin is installed -------------
+#
+# Hypothesis mixes constants it finds in "local" source files (not under site-packages)
+# into its draws: an editable install of a plugin would draw other examples than a
+# regular install of the same plugin from one --seed. While the verifier draws, it sees
+# no local constants (the switch is ours alone: other hypothesis tests are untouched).
+
+_drawing = 0
+
+
+def _no_local_constants() -> None:
+    try:
+        from hypothesis.internal.conjecture import providers
+    except ImportError:  # pragma: no cover - a hypothesis without local constants
+        return
+    original = getattr(providers, "_get_local_constants", None)
+    if original is None or getattr(original, "_gradledger", False):
+        return
+    empty = type(providers._local_constants)(
+        integers=type(providers._local_constants.integers)(),
+        floats=type(providers._local_constants.floats)(key=providers.float_to_int),
+        bytes=type(providers._local_constants.bytes)(),
+        strings=type(providers._local_constants.strings)())
+
+    def local_constants():
+        return empty if _drawing else original()
+
+    local_constants._gradledger = True
+    providers._get_local_constants = local_constants
+    # constants are cached by constraints across test cases: ours have their own cache, so
+    # that another test's local constants never reach the verifier's draws
+    ours = providers.LRUCache(1024)
+    maybe = providers.HypothesisProvider._maybe_draw_constant
+
+    def maybe_draw_constant(self, *args, **kwargs):
+        if not _drawing:
+            return maybe(self, *args, **kwargs)
+        saved = providers.CONSTANTS_CACHE
+        providers.CONSTANTS_CACHE = ours
+        try:
+            return maybe(self, *args, **kwargs)
+        finally:
+            providers.CONSTANTS_CACHE = saved
+
+    providers.HypothesisProvider._maybe_draw_constant = maybe_draw_constant
+
+
+try:
+    _no_local_constants()
+except Exception:  # pragma: no cover - another hypothesis layout: draws as it does
+    pass
 
 
 class Unverifiable(Exception):
@@ -453,10 +509,10 @@ def _shared(op, shapes, arrays, rng_seed: int, dtype) -> np.ndarray | None:
     if not hints.reuses_inputs(op):
         return None
     shape = hints.shared_shape(op, shapes)
-    bounds = hints.shared_interval(op)
+    bounds = hints.plan(op).shared
     if shape is None or bounds is None:
         return None
-    points = hints.kinks(op, 0) + hints.kinks(op, 1)
+    points = hints.plan(op).kinks(0) + hints.plan(op).kinks(1)
     lo, hi, margin = _limits(bounds, points, np.inf)
     for array in arrays:
         values = np.asarray(array, dtype=np.float64)
@@ -478,21 +534,28 @@ def _sampled_shared(op, arrays) -> np.ndarray | None:
     return None
 
 
+FROZEN_CHOICES = 3 * 2**12
+"""The frozen-inputs choice is one integer below this: how (its remainder by 3) and which
+inputs (a proper nonempty subset of the flat differentiable inputs, elements of a sequence
+input included)."""
+
+
 def _frozen_strategy(op) -> st.SearchStrategy:
-    """(which differentiable inputs the frozen-inputs check passes without grad, how)."""
-    wrt = hints.differentiable_inputs(op)
+    """One integer that `_frozen` decodes, once the number of flat inputs is known."""
+    if len(hints.differentiable_inputs(op)) < 2 and op.variadic is None:
+        return st.just(0)
+    return st.integers(0, FROZEN_CHOICES - 1)
+
+
+def _frozen(op, k: int, arrays) -> tuple[tuple, str]:
+    """(which flat differentiable inputs the frozen-inputs check passes without grad, how):
+    every element of a sequence input may be frozen, alone or with others."""
+    wrt = hints.differentiable_inputs(op, len(arrays))
     if len(wrt) < 2:
-        return st.just(((), "tensor"))
-    n = len(wrt)
-
-    def decode(k: int) -> tuple:  # one choice: a proper, nonempty subset, and how
-        mask, how = k // len(FROZEN_AS) + 1, FROZEN_AS[k % len(FROZEN_AS)]
-        return tuple(i for j, i in enumerate(wrt) if mask >> j & 1), how
-
-    return st.integers(0, (2**n - 2) * len(FROZEN_AS) - 1).map(decode)
-
-
-def _frozen(frozen: tuple, how: str, arrays) -> tuple[tuple, str]:
+        return (), "tensor"
+    how = FROZEN_AS[k % len(FROZEN_AS)]
+    mask = (k // len(FROZEN_AS)) % (2 ** len(wrt) - 2) + 1
+    frozen = tuple(i for j, i in enumerate(wrt) if mask >> j & 1)
     if how == "number" and any(np.ndim(arrays[i]) for i in frozen):
         how = "array"
     return frozen, how
@@ -509,15 +572,15 @@ def _from_declaration(op) -> st.SearchStrategy:
     strategies = {n: _shapes(sig) for n, sig in sigs.items()}
     count_strategy = st.sampled_from(list(counts))
     top = max(counts)
-    intervals = [hints.interval(op, i) for i in range(top)]
-    kinks = [hints.kinks(op, i) for i in range(top)]
+    plan = hints.plan(op)
+    intervals = [plan.interval(i) for i in range(top)]
+    kinks = [plan.kinks(i) for i in range(top)]
     edge_values = [elements(intervals[i], kinks[i]) for i in range(top)]
     edge_arrays = {}
-    dtype_strategy = st.sampled_from(hints.dtypes(op))
+    dtype_strategy = st.sampled_from(plan.dtypes)
     large_strategy = st.integers(1, LARGE_ODDS)
-    low, high = LARGE_SIDES
     stretch_strategy = _digits(2).map(  # (which dimension, its new side), about uniform
-        lambda b: (int(b[0]), low + int(b[1]) * (high - low + 1) // 256))
+        lambda b: (int(b[0]), _stretched_side(int(b[1]))))
     mode_strategy = st.sampled_from(MODES)
     seed_strategy = st.integers(0, 2**32 - 1)
     frozen_strategy = _frozen_strategy(op)
@@ -533,6 +596,14 @@ def _from_declaration(op) -> st.SearchStrategy:
 
     @st.composite
     def example(draw):
+        global _drawing
+        _drawing += 1
+        try:
+            return drawn_example(draw)
+        finally:
+            _drawing -= 1
+
+    def drawn_example(draw):
         # The same choices are drawn whether or not the example is large, so that the
         # shrinker can turn a large failing example into a small one.
         dtype = draw(dtype_strategy)
@@ -568,11 +639,21 @@ def _from_declaration(op) -> st.SearchStrategy:
         arrays = [_tape_form(a, dtype) for a in arrays]
         seed = draw(seed_strategy)
         shared = _shared(op, shapes, arrays, seed, dtype)
-        frozen, frozen_as = _frozen(*draw(frozen_strategy), arrays)
+        frozen, frozen_as = _frozen(op, draw(frozen_strategy), arrays)
         return Example(arrays, params, seed, expected, shared, np.dtype(dtype), frozen,
                        frozen_as, mode, large)
 
     return example()
+
+
+def _stretched_side(byte: int) -> int:
+    """A stretched side from one byte: LARGE_SIDES, or LONG_SIDES for the top 1/LONG_ODDS."""
+    cut = 256 - 256 // LONG_ODDS
+    if byte < cut:
+        low, high = LARGE_SIDES
+        return low + byte * (high - low + 1) // cut
+    low, high = LONG_SIDES
+    return low + (byte - cut) * (high - low + 1) // (256 - cut)
 
 
 def _from_sample(op) -> st.SearchStrategy:
@@ -591,6 +672,14 @@ def _from_sample(op) -> st.SearchStrategy:
 
     @st.composite
     def example(draw):
+        global _drawing
+        _drawing += 1
+        try:
+            return sampled_example(draw)
+        finally:
+            _drawing -= 1
+
+    def sampled_example(draw):
         drawn = draw(strategy)
         dtype = draw(dtype_strategy)
         try:
@@ -615,7 +704,7 @@ def _from_sample(op) -> st.SearchStrategy:
         sig = flat_signature(op.sig, len(arrays))
         expected = hints.result_shapes(sig, shapes) if _fits(op, shapes) else None
         shared = _sampled_shared(op, arrays)
-        frozen, frozen_as = _frozen(*draw(frozen_strategy), arrays)
+        frozen, frozen_as = _frozen(op, draw(frozen_strategy), arrays)
         seed = draw(seed_strategy)
         return Example(arrays, dict(params), seed, expected, shared, np.dtype(dtype), frozen,
                        frozen_as, "sample")

@@ -24,48 +24,144 @@ from ..tensor import Tensor, as_data
 from . import numeric
 
 
-def second_order(outputs_of: Callable, arrays: list, wrt: list, u: list, scales: dict,
-                 rng: np.random.Generator, accept_factor: float):
-    """`(estimate, analytic, terms)` for `<w, d g(x)/dx v>`, where `g = J^T u` is the
-    first-order rule's grad of `outputs_of(*inputs)` (a list of output Tensors, one
-    cotangent each in `u`, None for outputs without gradient).
+class RuleNotOnTensors(Exception):
+    """The first-order rule raised when run on Tensors (`create_graph=True`): its second
+    derivative cannot be taken, so it cannot be checked. Not a wrong gradient: the first
+    order was verified on arrays; `error` is what the rule raised."""
 
-    A first-order grad that does not depend on the inputs through the tape (a
-    constant, or a rule that reached for `.data`) counts as a second derivative of 0,
-    and the nudges say whether that is true (it is, for a linear op).
+    def __init__(self, error: Exception) -> None:
+        super().__init__(f"{type(error).__name__}: {error}")
+        self.error = error
+
+
+def second_order(outputs_of: Callable, arrays: list, wrt: list, u: list, scales: dict,
+                 rng: np.random.Generator, accept_factor: float, zeros: dict | None = None):
+    """`(estimate, analytic, terms, at_zero)` for `<w, d g(x, u)>` along `(v, du)`, where
+    `g = J(x)^T u` is the first-order rule's grad of `outputs_of(*inputs)` (a list of
+    output Tensors, one cotangent each in `u`, None for outputs without gradient).
+
+    Both the inputs and the cotangent move (as gradgradcheck does): `d/du <w, J^T u>` along
+    du is `<w, J^T du>`, so a linear op's rule that reads `out_grad.data` (its second
+    derivative cut) shows. A first-order grad that does not depend on the inputs through
+    the tape (a constant, or a rule that reached for `.data`) counts as 0 there, and the
+    nudges say whether that is true.
+
+    `zeros` (per input, the nudge scale of its elements that are exactly 0, 0 elsewhere):
+    those elements, which the central nudges above leave alone (a rule built on |x| has a
+    kink at 0 its forward need not declare), are nudged once more on each side; when the
+    two one-sided estimates agree (no kink), `at_zero` is `(estimate, analytic, terms)`
+    for that direction, else None.
     """
     w = {i: as_data(rng.uniform(-1.0, 1.0, np.shape(arrays[i]))) for i in wrt}
     v = {i: as_data(rng.uniform(-1.0, 1.0, np.shape(arrays[i])) * scales[i]) for i in wrt}
+    floating = [k for k, uk in enumerate(u) if uk is not None]
+    du = {k: as_data(rng.uniform(-1.0, 1.0, np.shape(u[k]))) for k in floating}
     leaves = {i: Tensor(arrays[i], requires_grad=True) for i in wrt}
+    u_leaves = {k: Tensor(u[k], requires_grad=True) for k in floating}
     args = [leaves.get(i, a) for i, a in enumerate(arrays)]
-    firsts = grad(_weighed(outputs_of(*args), u), [leaves[i] for i in wrt],
-                  create_graph=True, allow_unused=True)
-    total = inner((g, w[i]) for g, i in zip(firsts, wrt, strict=True)
-                  if g is not None and g.requires_grad)
-    seconds = [None] * len(wrt)
-    if total is not None:
-        seconds = grad(total, [leaves[i] for i in wrt], allow_unused=True)
-    products = [np.zeros(()) if s is None else np.asarray(s.data, dtype=np.float64) * v[i]
-                for s, i in zip(seconds, wrt, strict=True)]
+    try:
+        outs = outputs_of(*args)
+        pairs = [(outs[k], u_leaves[k]) for k in floating if outs[k].requires_grad]
+        if not pairs:
+            raise ValueError("no output carries a gradient")
+        firsts = grad([o for o, _ in pairs], [leaves[i] for i in wrt],
+                      [t for _, t in pairs], create_graph=True, allow_unused=True)
+        total = inner((g, w[i]) for g, i in zip(firsts, wrt, strict=True)
+                      if g is not None and g.requires_grad)
+        targets = [leaves[i] for i in wrt] + [t for _, t in pairs]
+        seconds = [None] * len(targets)
+        if total is not None:
+            seconds = grad(total, targets, allow_unused=True)
+    except Exception as error:
+        raise RuleNotOnTensors(error) from error
+    seconds_x = dict(zip(wrt, seconds[:len(wrt)], strict=True))
+    moved_u = [k for k in floating if outs[k].requires_grad]
+    seconds_u = dict(zip(moved_u, seconds[len(wrt):], strict=True))
+    products = [np.zeros(()) if seconds_x[i] is None
+                else np.asarray(seconds_x[i].data, dtype=np.float64) * v[i] for i in wrt]
     analytic = float(sum(np.sum(p) for p in products))
     terms = float(sum(np.sum(np.abs(p)) for p in products))
+    products_u = [np.zeros(()) if seconds_u[k] is None
+                  else np.asarray(seconds_u[k].data, dtype=np.float64) * du[k] for k in moved_u]
+    analytic_u = float(sum(np.sum(p) for p in products_u))
+    terms_u = float(sum(np.sum(np.abs(p)) for p in products_u))
+    n = len(arrays)
 
     def first_order(*values):
-        """The first-order rule's grads at `values`, flattened: the function nudged."""
+        """The first-order rule's grads at the inputs and cotangents `values`, flattened."""
         fresh = {i: Tensor(values[i], requires_grad=True) for i in wrt}
-        outs = outputs_of(*[fresh.get(i, a) for i, a in enumerate(values)])
-        gs = grad(_weighed(outs, u), [fresh[i] for i in wrt], allow_unused=True)
+        outs = outputs_of(*[fresh.get(i, a) for i, a in enumerate(values[:n])])
+        cotangents = dict(zip(moved_u, values[n:], strict=True))
+        kept = [k for k in moved_u if outs[k].requires_grad]
+        gs = grad([outs[k] for k in kept], [fresh[i] for i in wrt],
+                  [cotangents[k] for k in kept], allow_unused=True)
         return np.concatenate([np.ravel(np.zeros(np.shape(values[i])) if g is None
                                         else np.asarray(g.data, dtype=np.float64))
                                for g, i in zip(gs, wrt, strict=True)])
 
     weights = as_data(np.concatenate([np.ravel(w[i]) for i in wrt]))
+    points = list(arrays) + [u[k] for k in moved_u]
 
     def accept(value, roundoff):
         return abs(value - analytic) <= accept_factor * (numeric.RTOL * terms + roundoff)
 
-    estimate = numeric.directional(first_order, arrays, wrt, weights, v, accept=accept)
-    return estimate, analytic, terms
+    estimate = numeric.directional(first_order, points, list(wrt), weights, v, accept=accept)
+    # The rule is linear in the cotangent: d/du <w, J^T u> along du is <w, J^T du> itself,
+    # the first-order rule run with du for u (no nudge, no step error). The cotangent is
+    # cast to the output's dtype there: its rounding is the tolerance.
+    reference_u = float(np.dot(weights, first_order(*arrays, *[du[k] for k in moved_u])))
+    rounding = max((float(np.finfo(np.asarray(outs[k].data).dtype).eps) for k in moved_u),
+                   default=numeric.EPS)
+    # the rule's own arithmetic cancels terms of the size |w| |du| |out| (softmax's
+    # out * (g - <g, out>)): rounding of those, not of the result, is the bar
+    scale = sum(float(np.sum(np.abs(w[i]))) for i in wrt) * max(
+        (float(np.max(np.abs(du[k]), initial=0.0))
+         * max(1.0, float(np.max(np.abs(np.asarray(outs[k].data, dtype=np.float64)),
+                                 initial=0.0))) for k in moved_u), default=0.0)
+    bar = 64 * rounding * (terms_u + abs(reference_u) + scale)
+    moving_u = (numeric.Estimate(reference_u, 0.0, bar), analytic_u, terms_u)
+    at_zero = None
+    if zeros and any(np.any(z) for z in zeros.values()):
+        cancel = sum(float(np.sum(np.abs(w[i]))) for i in wrt) * max(
+            (float(np.max(np.abs(u[k]), initial=0.0))
+             * max(1.0, float(np.max(np.abs(np.asarray(outs[k].data, dtype=np.float64)),
+                                     initial=0.0))) for k in moved_u), default=0.0)
+        at_zero = _at_zero(first_order, points, wrt, weights, seconds_x, zeros, rng, cancel)
+    directions = {"w": w, "v": v, "du": du, "moved_u": moved_u}
+    return estimate, analytic, terms, at_zero, directions, moving_u
+
+
+def _at_zero(first_order, points, wrt, weights, seconds_x, zeros, rng, cancel=0.0):
+    """One-sided nudges of the elements that are exactly 0, on both sides (Richardson on
+    h and h/2); None when the sides disagree (a kink at 0 the forward need not declare)."""
+    v0 = {i: as_data(rng.choice([-1.0, 1.0], np.shape(points[i])) * zeros[i]) for i in wrt}
+    analytic = float(sum(np.sum(np.asarray(seconds_x[i].data, dtype=np.float64) * v0[i])
+                         for i in wrt if seconds_x[i] is not None))
+    terms = float(sum(np.sum(np.abs(np.asarray(seconds_x[i].data, dtype=np.float64) * v0[i]))
+                      for i in wrt if seconds_x[i] is not None))
+
+    def phi(t):
+        moved = list(points)
+        for i in wrt:
+            moved[i] = points[i] + t * v0[i]
+        return float(np.dot(weights, first_order(*moved)))
+
+    h = numeric.STEP
+    base = phi(0.0)
+    sides, truncation = [], 0.0
+    for sign in (1.0, -1.0):
+        far, near = phi(sign * h), phi(sign * h / 2)
+        d_far, d_near = sign * (far - base) / h, sign * (near - base) / (h / 2)
+        sides.append(2 * d_near - d_far)
+        truncation = max(truncation, abs(d_near - d_far))
+    # the first-order rule rounds terms of the size |w| |u| |out| (cancel), not of |base|
+    roundoff = 64 * numeric.EPS * (abs(base) + cancel + 1e-300) / h
+    spread = abs(sides[0] - sides[1])
+    size = max(abs(sides[0]), abs(sides[1]), terms)
+    if spread > 1e-3 * size + roundoff:
+        return None  # the first-order rule has a kink at 0: no second derivative there
+    estimate = numeric.Estimate((sides[0] + sides[1]) / 2, spread + truncation, roundoff)
+    return estimate, analytic, terms, v0
 
 
 def _weighed(outputs: list, u: list) -> Tensor:

@@ -1,0 +1,132 @@
+"""dtype sub-checks: a float32 example in its own dtype against the same op in float64."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ...tensor import as_data
+from ..compare import low_comparison
+from .base import SubCheck
+
+if TYPE_CHECKING:
+    from ..checks import Checker
+    from ..report import Failure
+
+from ..checks import Discard  # noqa: E402
+
+
+def vs_float64(c: Checker) -> Failure | None:
+    """A float32 (or other non-float64) example, run in its own dtype: its contract, and
+    agreement with the float64 results that the checks above verified."""
+    if not c.low:
+        c.native_outs, c.native_grads = c.outs, c.grads
+        c.native_cotangents = c.cotangents(c.outs)
+        return None
+    c.stage = "native"
+    dtype = c.dtype
+    leaves, args = c.fresh_args(c.native)
+    try:
+        outs = c.call(args)
+    except Exception as error:
+        return c.fail("forward", f"the op raised {type(error).__name__}: {error} on "
+                          f"{dtype} inputs (it ran on the same values in float64)")
+    allowed = c.allowed_dtypes(dtype)
+    for k, (o, ref) in enumerate(zip(outs, c.outs, strict=True)):
+        data = np.asarray(o.data)
+        which = f"output {k + 1}" if len(outs) > 1 else "the output"
+        if data.dtype.kind == "f" and data.dtype not in allowed:
+            return c.fail("forward", f"{which} has dtype {data.dtype}; {dtype} inputs "
+                              f"must give a {dtype} output")
+        if data.shape != np.shape(ref.data):
+            return c.fail("forward", f"{which} has shape {data.shape} on {dtype} "
+                              f"inputs; {np.shape(ref.data)} on the same values in float64")
+        if data.dtype.kind == "f" and not np.all(np.isfinite(data)):
+            raise Discard(f"the {dtype} {which} overflows where float64's is finite "
+                          f"(beyond {dtype}'s range)")
+    mutated = c.mutated(c.native, args, leaves)
+    if mutated:
+        return c.fail("forward", f"the forward rule modified {mutated} in place")
+    cotangents = c.cotangents(outs)
+    failure = c.backward_contract(outs, leaves, args, c.native, cotangents)
+    if failure is not None:
+        return failure
+    grads = c.grads_of(leaves)
+    c.native_outs, c.native_grads, c.native_cotangents = outs, grads, cotangents
+    how_u = cotangents if c.multi else cotangents[0]
+    out_noise, grad_noise = rounding_noise(c)
+    c.grad_noise = grad_noise  # what 1-ulp input rounding moves the rule by: variants use it
+    got = {k: np.asarray(o.data) for k, o in enumerate(outs) if o.requires_grad}
+    want = {k: np.asarray(c.outs[k].data) for k in got}
+    result = low_comparison(got, want, {k: out_noise[k] for k in got}, dtype, unit=1.0)
+    if c.stats is not None and not result.failed:
+        c.stats.approach("vs float64", result.fraction)
+    if result.failed:
+        result.worst = None
+        return c.fail(
+            "vs float64", f"the {dtype} output is not the float64 output to within "
+            f"{dtype} rounding", result, reference="the same op in float64",
+            cotangent=how_u)
+    size_u = sum(int(np.size(u)) for u in cotangents if u is not None)
+    sums = {i: max(1.0, size_u / max(1, int(np.size(c.native[i])))) for i in c.wrt}
+    result = low_comparison(grads, c.grads, grad_noise, dtype,
+                             unit=float(np.max(np.abs(c.u), initial=0.0)), sums=sums)
+    if c.stats is not None and not result.failed:
+        c.stats.approach("vs float64", result.fraction)
+    if result.failed:
+        w = result.worst
+        return c.fail(
+            "vs float64", f"the {dtype} grad of input x{w.input} is not the float64 grad "
+            f"to within {dtype} rounding: element {w.index or '()'} is {w.analytic:.8g} in "
+            f"{dtype}, {w.numeric:.8g} in float64", result,
+            reference="the same op in float64", cotangent=how_u,
+            expected={f"x{w.input}": result.numeric})
+    return None
+
+
+def rounding_noise(c: Checker) -> tuple[dict, dict]:
+    """How far the float64 outputs and grads move when the inputs, the outputs and the
+    cotangents move by one rounding of the example's dtype (three patterns: all up,
+    alternating, random). That is the scale of what the dtype's own rounding does to a
+    correct rule, reductions included."""
+    eps = float(np.finfo(c.dtype).eps)
+    outs64 = [np.asarray(o.data) for o in c.outs]
+    out_noise = {k: np.zeros(np.shape(o)) for k, o in enumerate(outs64)}
+    grad_noise = {i: np.zeros(np.shape(c.grads[i])) for i in c.wrt}
+    cotangents = c.cotangents(c.outs)
+    for pattern in ("up", "alternating", "random"):
+        def wiggle(a, pattern=pattern):
+            if a is None or np.asarray(a).dtype.kind != "f":
+                return a
+            a = np.asarray(a, dtype=np.float64)
+            if pattern == "up":
+                r = np.ones(np.shape(a))
+            elif pattern == "alternating":
+                r = np.where(np.arange(np.size(a)).reshape(np.shape(a)) % 2 == 0, 1.0, -1.0)
+            else:
+                r = c.rng.uniform(-1.0, 1.0, np.shape(a))
+            return as_data(a * (1.0 + eps * r))
+
+        moved = [wiggle(a) for a in c.arrays]
+        try:
+            out = c.op.forward(*moved, **c.ex.params)
+            outs = list(out) if c.multi else [out]
+            grads = c.call_rule(moved, [wiggle(o) for o in outs],
+                                    [wiggle(t) for t in cotangents])
+        except Exception:  # a rule that raises here is judged by the checks above
+            continue
+        for k, o in enumerate(outs):
+            o = np.asarray(o)
+            if o.dtype.kind == "f" and np.shape(o) == np.shape(outs64[k]):
+                out_noise[k] = np.fmax(out_noise[k], np.abs(o - outs64[k]))
+        for i in c.wrt:
+            if np.shape(grads[i]) == np.shape(grad_noise[i]):
+                grad_noise[i] = np.fmax(grad_noise[i], np.abs(grads[i] - c.grads[i]))
+    return out_noise, grad_noise
+
+
+ROWS = (
+    SubCheck("vs float64", "dtypes", "the same op in float64, to within what the dtype's "
+             "rounding of inputs, outputs and cotangents moves it", vs_float64),
+)

@@ -1,0 +1,169 @@
+"""Nudge sub-checks: the rule against the seed's nudge method on the forward rule
+(directional derivatives, the per-element loop, and op(x, x) for binary ops)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ...tape import apply
+from ...tensor import Tensor, as_data
+from .. import hints, numeric
+from ..compare import compare_elements, compare_scalar, steer
+from .base import SubCheck
+
+if TYPE_CHECKING:
+    from ..checks import Checker
+    from ..report import Failure
+
+from ..checks import ACCEPT, JACOBIAN_MAX, WORST_ELEMENT_MAX  # noqa: E402
+
+REFINE = (2, 4, 8)
+"""On a would-be directional failure, the nudge is refined to these fractions of its step."""
+
+
+def directional(c: Checker) -> Failure | None:
+    v = {i: as_data(c.rng.uniform(-1.0, 1.0, np.shape(c.grads[i])) * c.scales[i])
+         for i in c.wrt}
+    products = [np.asarray(c.grads[i], dtype=np.float64) * v[i] for i in c.wrt]
+    analytic = float(sum(np.sum(p) for p in products))
+    terms = float(sum(np.sum(np.abs(p)) for p in products))
+
+    def accept(value, roundoff):
+        return abs(value - analytic) <= ACCEPT * (numeric.RTOL * terms + roundoff)
+
+    estimate, failure = c.nudged("directional", lambda: numeric.directional(
+        c.forward_rule, c.arrays, c.wrt, c.u, v, accept=accept))
+    if failure is not None:
+        return failure
+    # the nudged point x + t v is itself rounded, by eps |x| per element
+    rounded = numeric.ROUNDOFF * numeric.EPS * float(sum(
+        np.sum(np.abs(c.grads[i]) * np.abs(c.arrays[i])) for i in c.wrt))
+    rounded /= numeric.STEP
+    estimate = numeric.Estimate(estimate.value, estimate.truncation,
+                                estimate.roundoff + rounded)
+    result = compare_scalar(estimate, analytic, terms)
+    sequence = [estimate.value]
+    if result.failed:
+        # a nudge that checks itself: refine the step; a rule the estimates converge to
+        # passes (the first step sat in a region its error bars do not model)
+        for k in REFINE:
+            refined, failure = c.nudged("directional", lambda k=k: numeric.directional(
+                c.forward_rule, c.arrays, c.wrt, c.u, v, h=numeric.STEP / k))
+            if failure is not None:
+                break
+            sequence.append(refined.value)
+            refined = numeric.Estimate(refined.value, refined.truncation,
+                                       refined.roundoff + rounded * k)
+            again = compare_scalar(refined, analytic, terms)
+            if not again.failed:
+                result = again
+                break
+    if c.stats is not None and not result.failed:
+        c.stats.record(result.abs_error, result.rel_error, result.fraction)
+        c.stats.approach("directional", result.fraction)
+        if c.stats.steer:
+            steer(result.fraction)
+    if not result.failed:
+        return None
+    worst = None
+    if c.size() <= WORST_ELEMENT_MAX:
+        worst, failure = c.nudged("directional", c.elements)
+        if failure is not None:
+            return failure
+    steps = ", ".join(f"h/{k}: {x:.10g}" if k > 1 else f"h: {x:.10g}"
+                      for k, x in zip((1, *REFINE), sequence, strict=False))
+    message = (f"<u, J v> by the nudge method is {estimate.value:.10g}; the rule's "
+               f"sum_i <grad_i, v_i> is {analytic:.10g} (the nudge refined, {steps}: the "
+               "estimates do not come to the rule)")
+    failure = c.fail("directional", message, result, **c.how_plain(worst))
+    if worst is not None:
+        failure.worst = worst.worst
+        failure.numeric, failure.analytic = worst.numeric, worst.analytic
+        failure.max_abs_error = max(failure.max_abs_error, worst.abs_error)
+    return failure
+
+
+def jacobian(c: Checker) -> Failure | None:
+    if c.size() > JACOBIAN_MAX:
+        return None
+    result, failure = c.nudged("jacobian", c.elements)
+    if failure is not None:
+        return failure
+    if c.stats is not None and not result.failed:
+        c.stats.approach("jacobian", result.fraction)
+    if not result.failed:
+        return None
+    w = result.worst
+    message = (f"the nudge loop gives {w.numeric:.10g} for element {w.index or '()'} of "
+               f"input x{w.input}; the rule booked {w.analytic:.10g}")
+    return c.fail("jacobian", message, result, **c.how_plain(result))
+
+
+def reused_input(c: Checker) -> Failure | None:
+    shared = c.shared
+    if shared is None or c.multi:
+        return None
+    if c.ex.params and any(np.shape(a) != np.shape(shared) for a in c.arrays):
+        return None  # the params were drawn for the inputs' shapes, not for x's
+    how = {"call": "shared", "shared": shared}
+    x = Tensor(shared, requires_grad=True)
+    try:
+        y = apply(c.op, (x, x), c.ex.params)
+    except Exception as error:
+        return c.fail("accumulation", f"op(x, x) raised {type(error).__name__}: {error}",
+                          **how)
+    if not np.all(np.isfinite(y.data)):
+        return None  # op(x, x) is undefined here (div at x = 0): nothing to accumulate
+    u = as_data(c.rng.uniform(-1.0, 1.0, np.shape(y.data)))
+    how["cotangent"] = u
+    try:
+        y.backward(u)
+    except Exception as error:
+        return c.fail("accumulation", f"backward of op(x, x) raised "
+                          f"{type(error).__name__}: {error}", **how)
+    grad = np.zeros(np.shape(shared)) if x.grad is None else np.asarray(x.grad)
+    bounds = c.plan.shared
+    scale = hints.nudge_scale(shared, bounds, c.plan.kinks(0) + c.plan.kinks(1))
+    v = as_data(c.rng.uniform(-1.0, 1.0, np.shape(shared)) * scale)
+
+    def twice(z):
+        return c.forward_rule(z, z)
+
+    analytic = float(np.sum(grad * v))
+    terms = float(np.sum(np.abs(grad * v)))
+    estimate, failure = c.nudged("accumulation", lambda: numeric.directional(
+        twice, [shared], (0,), u, {0: v},
+        accept=lambda value, roundoff: abs(value - analytic)
+        <= ACCEPT * (numeric.RTOL * terms + roundoff)))
+    if failure is not None:
+        return failure
+    result = compare_scalar(estimate, analytic, terms)
+    if not result.failed:
+        return None
+    if np.size(shared) <= WORST_ELEMENT_MAX:
+        try:
+            numerics, bars = numeric.per_element(twice, [shared], 0, u, scale)
+        except Exception:  # the scalar comparison above is the finding; keep it
+            numerics = None
+        if numerics is not None:
+            elements = compare_elements({0: numerics}, {0: bars}, {0: grad})
+            result.worst, result.numeric, result.analytic = (
+                elements.worst, elements.numeric, elements.analytic)
+            how["expected"] = {"x1": elements.numeric}
+    return c.fail(
+        "accumulation", "op(x1, x1), one tensor passed as both inputs, did not book the sum "
+        f"of both paths: the nudge method on x -> op(x, x) gives <u, J v> = "
+        f"{estimate.value:.10g}, the booked grad gives {analytic:.10g}", result,
+        reference="the nudge method on x -> op(x, x)", **how)
+
+
+ROWS = (
+    SubCheck("directional", "nudges", "<u, J v> by the nudge method (Richardson) on the "
+             "forward rule", directional),
+    SubCheck("jacobian", "nudges", "the nudge loop over every element of the forward rule",
+             jacobian, float64_only=True),
+    SubCheck("accumulation", "nudges", "the nudge method on x -> op(x, x)", reused_input,
+             float64_only=True),
+)

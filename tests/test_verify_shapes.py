@@ -102,17 +102,17 @@ def test_one_seed_draws_the_same_examples_whatever_constants_local_source_holds(
     """An editable install makes a plugin's source local: its literals must not move draws
     (and they would, without the switch: the control run below)."""
     from gradledger.loader import host
-    from gradledger.verify import engine, sampling, verify_op
+    from gradledger.verify import checks, sampling, verify_op
     from hypothesis.internal.conjecture import providers
 
     drawn = []
 
-    class Recording(engine.Checker):
+    class Recording(checks.Checker):
         def __init__(self, op, example, stats=None):
             drawn.append(tuple(np.ravel(a).tobytes() for a in example.arrays))
             super().__init__(op, example, stats)
 
-    monkeypatch.setattr(engine, "Checker", Recording)
+    monkeypatch.setattr(checks, "Checker", Recording)  # the engine looks it up per run
 
     def draws(seed):
         drawn.clear()

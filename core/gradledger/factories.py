@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .random import resolve
 from . import dtypes as _dtypes
+from .random import resolve
 from .tensor import Tensor
 
 __all__ = ["arange", "eye", "full", "ones", "ones_like", "rand", "randn", "zeros", "zeros_like"]

@@ -53,7 +53,9 @@ def pow_local(x, p, out):
         if isinstance(p, (np.ndarray, np.generic)) and np.all(p != 0):
             grad_x = 2 * x if p.ndim == 0 and p == 2 else p * x ** (p - 1)
         else:  # an exponent 0 somewhere, or a Tensor (a rule being differentiated)
-            grad_x = np.where(p == 0, 0.0, p * x ** (p - 1))
+            # Only 0 ** 0 needs the constant (0 * inf there); elsewhere p * x ** (p - 1)
+            # is 0 at p = 0 by itself and keeps its derivative in p (x ** -1 at p = 0).
+            grad_x = np.where(np.logical_and(p == 0, x == 0), 0.0, p * x ** (p - 1))
         return grad_x, _pow_exponent_local(x, out)
 
 

@@ -109,7 +109,9 @@ def cross_entropy(logits, labels, reduction="mean"):
         raise OpCallError("logits need a class axis (their last); got a 0-d value")
     labels = _class_labels(logits, labels)
     peak = np.max(logits, axis=-1, keepdims=True)
-    e = logits - peak  # a new array, which becomes exp(logits - peak), then the saved values
+    # a new C-ordered array (so `table` below is a view of it whatever the logits' strides),
+    # which becomes exp(logits - peak), then the saved values
+    e = np.subtract(logits, peak, order="C")
     if e.dtype.kind != "f":  # integer logits: a float result, as np.exp gives
         e = e.astype(np.float64)
     table = e.reshape(-1, e.shape[-1])  # a view: one row per label

@@ -742,7 +742,8 @@ OPS += [
     Op("positive", np.positive, local_grad=lambda x, out: (1.0,), signature=UNARY,
        doc="+x, a copy"),
     Op("float_power", np.float_power,
-       local_grad=lambda x, p, out: (np.where(p == 0, 0.0, p * np.float_power(x, p - 1)),
+       local_grad=lambda x, p, out: (np.where(np.logical_and(p == 0, x == 0), 0.0,
+                                                       p * np.float_power(x, p - 1)),
                                      np.where(x == 0, 0.0, out * np.log(np.where(x == 0, 1.0,
                                                                                   x)))),
        signature=BINARY, domain=((0.0, None), (-3.0, 3.0)), dtypes=("float64",),
@@ -1037,7 +1038,9 @@ def quantile_sample():
 
 OPS += [
     Op("convolve", convolve, vjp=convolve_vjp, signature="(*),(*)->(*)",
-       sample=convolve_sample, doc="np.convolve of 1-D arrays, mode 'full', 'same' or 'valid'"),
+       sample=convolve_sample,
+       skip_variants={"broadcast operands": "its operands are two 1-D sequences whose lengths "
+                      "define the result; they never broadcast"}, doc="np.convolve of 1-D arrays, mode 'full', 'same' or 'valid'"),
     Op("quantile", quantile, vjp=quantile_vjp, signature=ANY, sample=quantile_sample,
        param_order=("q", "axis", "out", "overwrite_input", "method", "keepdims"),
        doc="np.quantile, linear method, q a constant: grads to the two sorted neighbours"),

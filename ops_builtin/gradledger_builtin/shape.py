@@ -718,7 +718,8 @@ OPS += [
     Op("diff", diff, vjp=diff_vjp, signature=ANY, sample=at_least_dims(1, diff_params),
        doc="n-th differences along axis (no prepend/append)"),
     Op("cumprod", cumprod, vjp=cumprod_vjp, signature=ANY, params=single_axis,
-       domain=((-2.0, 2.0),), numpy_names=("cumulative_prod",),
+       domain=((-1.08, 1.08),),  # as prod's: a stretched input's products stay finite
+       numpy_names=("cumulative_prod",),
        doc="running products along axis (None: of the flattened x); exact grads with zeros"),
     Op("sort", sort, vjp=sort_vjp, signature=ANY, sample=distinct_sample(sort_params),
        param_order=("axis", "kind", "order"),

@@ -1,7 +1,7 @@
 """Bugs the verifier's new call variants and moving second order found in built-ins."""
 
-import numpy as np
 import gradledger as gl
+import numpy as np
 
 
 def test_cross_entropy_of_transposed_logits_is_that_of_their_copy():

@@ -1040,7 +1040,8 @@ OPS += [
     Op("convolve", convolve, vjp=convolve_vjp, signature="(*),(*)->(*)",
        sample=convolve_sample,
        skip_variants={"broadcast operands": "its operands are two 1-D sequences whose lengths "
-                      "define the result; they never broadcast"}, doc="np.convolve of 1-D arrays, mode 'full', 'same' or 'valid'"),
+                      "define the result; they never broadcast"},
+       doc="np.convolve of 1-D arrays, mode 'full', 'same' or 'valid'"),
     Op("quantile", quantile, vjp=quantile_vjp, signature=ANY, sample=quantile_sample,
        param_order=("q", "axis", "out", "overwrite_input", "method", "keepdims"),
        doc="np.quantile, linear method, q a constant: grads to the two sorted neighbours"),

@@ -182,3 +182,14 @@ def test_pytest_plugin_spreads_over_xdist_workers(tmp_path):
                   "gradledger-example-ops", "--gradledger-examples", "5", "-q")
     assert run.returncode == 0, run.stdout + run.stderr
     assert f"{len(EXAMPLE_OPS)} passed" in run.stdout
+
+
+def test_pytest_door_runs_the_clis_200_examples_unless_told_and_says_how_many(tmp_path,
+                                                                            monkeypatch):
+    monkeypatch.delenv("HYPOTHESIS_PROFILE", raising=False)
+    default = _pytest(tmp_path, "--gradledger-verify", "-k", "verify[exp]", "-q")
+    assert default.returncode == 0, default.stdout + default.stderr
+    assert "gradledger verify: 200 examples per op" in default.stdout
+    told = _pytest(tmp_path, "--gradledger-verify", "-k", "verify[exp]",
+                   "--gradledger-examples", "7", "-q")
+    assert "gradledger verify: 7 examples per op" in told.stdout

@@ -7,7 +7,9 @@ not register it twice. Options, in the `gradledger` group:
     --gradledger-verify           add a test `gradledger::verify[OP]` per registered op
     --gradledger-plugin NAME      only the ops of plugin NAME, an entry-point or distribution
                                   name (what a plugin's CI wants)
-    --gradledger-examples N       examples per op (default: the hypothesis profile's)
+    --gradledger-examples N       examples per op (default: the CLI's 200, or the
+                                  max_examples of a profile chosen with --hypothesis-profile
+                                  or $HYPOTHESIS_PROFILE)
     --gradledger-time-limit S     seconds one op may take before its test fails (default
                                   $GRADLEDGER_VERIFY_TIME_LIMIT, else 600; 0: no limit)
     --gradledger-in-process       verify in pytest's own process, without isolation
@@ -32,8 +34,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--gradledger-plugin", metavar="NAME", default=None,
                     help="with --gradledger-verify: only the ops of this plugin")
     group.addoption("--gradledger-examples", metavar="N", type=int, default=None,
-                    help="with --gradledger-verify: examples per op (default: the hypothesis "
-                    "profile's max_examples)")
+                    help="with --gradledger-verify: examples per op (default: as the CLI, "
+                    "200, or the max_examples of a profile chosen by --hypothesis-profile "
+                    "or $HYPOTHESIS_PROFILE)")
     group.addoption("--gradledger-time-limit", metavar="S", type=float, default=None,
                     help="with --gradledger-verify: seconds one op may take before its test "
                     "fails (default $GRADLEDGER_VERIFY_TIME_LIMIT, else 600; 0: no limit)")
@@ -121,6 +124,32 @@ class OpVerification(pytest.Item):
         return self.path, None, f"gradledger verify {self.op_name}"
 
 
+def _examples(config: pytest.Config) -> int:
+    """Examples per op: as asked, else a chosen profile's, else the CLI's default (200)."""
+    asked = config.getoption("gradledger_examples")
+    if asked is not None:
+        if asked < 1:
+            raise pytest.UsageError(f"--gradledger-examples: expected at least 1; got {asked}")
+        return asked
+    import os
+
+    from hypothesis import settings
+
+    chosen = getattr(config.option, "hypothesis_profile", None) or os.environ.get(
+        "HYPOTHESIS_PROFILE")
+    if chosen:
+        return settings().max_examples  # hypothesis's own plugin has loaded that profile
+    from gradledger.verify.cli import DEFAULT_EXAMPLES
+
+    return DEFAULT_EXAMPLES
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
+    if config.getoption("gradledger_verify") and hasattr(config, "_gradledger_examples"):
+        terminalreporter.write_line(
+            f"gradledger verify: {config._gradledger_examples} examples per op")
+
+
 def _verify(config: pytest.Config, name: str):
     """Verify op `name` in this session's worker process (started on first use), or here."""
     from gradledger.loader import host
@@ -128,7 +157,7 @@ def _verify(config: pytest.Config, name: str):
     from gradledger.verify.progress import Progress
     from gradledger.verify.workers import Pool, Task, hand_plugins, in_process_note
 
-    examples = config.getoption("gradledger_examples")
+    examples = config._gradledger_examples = _examples(config)
     if config.getoption("gradledger_in_process"):
         return verify_op(name, examples=examples)
     pool = getattr(config, "_gradledger_pool", None)

@@ -33,19 +33,15 @@ _REPORTS = {}
 
 
 def report_of(name: str):
-    """The op's report at the default profile, verified once per test process, in a
-    worker process as `gradledger verify` runs it: how far one of these ops shrinks
-    (wrong_one_segment) was seen to depend on what earlier tests left in this process."""
+    """The op's report at the default profile, verified once per test process."""
     if name not in _REPORTS:
         from gradledger.loader import host
-        from gradledger.verify.engine import run_ops
 
         host.reset()
         gl.register_plugin(wrong_ops_blind.WRONG, name="wrong_blind")
         gl.register_plugin(wrong_ops_blind.FIXED, name="fixed_blind")
         try:
-            (_REPORTS[name],) = run_ops([host.lookup(name)], examples=EXAMPLES, workers=1,
-                                        progress=False)
+            _REPORTS[name] = verify_op(name, examples=EXAMPLES)
         finally:
             host.reset()
     return _REPORTS[name]

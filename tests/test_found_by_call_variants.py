@@ -2,6 +2,7 @@
 
 import gradledger as gl
 import numpy as np
+import pytest
 
 
 def test_cross_entropy_of_transposed_logits_is_that_of_their_copy():
@@ -25,3 +26,12 @@ def test_pow_exponent_grad_of_the_base_grad_at_exponent_zero_is_one_over_x():
     (dxdp,) = gl.grad(dx, [p])
     # d/dp (p x ** (p - 1)) = x ** (p - 1) (1 + p log x) = 1/2 at x = 2, p = 0
     assert dxdp == 0.5
+
+
+def test_xlogy_grad_in_y_keeps_its_derivative_in_x_at_x_zero():
+    pytest.importorskip("scipy", reason="xlogy is registered with scipy (gradledger[special])")
+    x = gl.tensor(0.0, requires_grad=True)
+    y = gl.tensor(2.0, requires_grad=True)
+    (dy,) = gl.grad(gl.xlogy(x, y), [y], create_graph=True)
+    (dydx,) = gl.grad(dy, [x])
+    assert dydx == 0.5  # d/dx (x / y) = 1 / y

@@ -88,8 +88,11 @@ def i1e_local(x, out):
 
 
 def _x_where_nonzero(x, y):
-    """xlogy's grad in y, x / y, with 0 where x == 0 (as xlogy is 0 there whatever y)."""
-    return np.where(x == 0, 0.0, x / np.where(x == 0, 1.0, y))
+    """xlogy's grad in y, x / y, with 0 where x == y == 0 (xlogy is 0 at x == 0 whatever
+    y). Only there: elsewhere x / y is 0 at x == 0 by itself and keeps its derivative in x
+    (1 / y), which the second order needs."""
+    both = np.logical_and(x == 0, y == 0)
+    return np.where(both, 0.0, x / np.where(both, 1.0, y))
 
 
 OPS = [

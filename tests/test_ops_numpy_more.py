@@ -41,8 +41,9 @@ CALLS = [
     ("asin acos atan", lambda a: np.asin(a / 4) + np.acos(a / 4) * np.atan(a), [M]),
     ("asinh acosh atanh atan2", lambda a, b: np.asinh(a) + np.acosh(b + 2) + np.atanh(a / 4)
      + np.atan2(a, b), [M, np.abs(M) + 0.5]),
-    ("concat permute_dims cumulative_sum", lambda a: np.cumulative_sum(
-        np.permute_dims(np.concat([a, a * 2])), axis=1), [M]),
+    *([("concat permute_dims cumulative_sum", lambda a: np.cumulative_sum(
+        np.permute_dims(np.concat([a, a * 2])), axis=1), [M])]
+      if hasattr(np, "cumulative_sum") else []),  # numpy >= 2.1
     ("positive", lambda a: np.positive(a) * a, [M]),
     ("float_power", lambda a, p: np.float_power(a, p), [np.abs(M) + 0.5, M]),
     ("ptp", lambda a: np.ptp(a, axis=1), [DISTINCT]),
@@ -64,8 +65,9 @@ CALLS = [
     ("median all", lambda a: np.median(a), [DISTINCT]),
     ("diagflat", lambda a: np.diagflat(a, -1), [M[:2]]),
     ("ediff1d", lambda a: np.ediff1d(a), [M]),
-    ("matvec", lambda a, v: np.matvec(a, v), [C, M[0]]),
-    ("vecmat", lambda v, a: np.vecmat(v, a), [M[:2, :3], C.transpose(0, 2, 1)[:, :3]]),
+    *([("matvec", lambda a, v: np.matvec(a, v), [C, M[0]]),
+       ("vecmat", lambda v, a: np.vecmat(v, a), [M[:2, :3], C.transpose(0, 2, 1)[:, :3]])]
+      if hasattr(np, "matvec") else []),  # numpy >= 2.2 (gl.matvec works on any numpy)
     ("convolve full", lambda a, v: np.convolve(a, v), [M[0], M[1, :3]]),
     ("convolve same short first", lambda a, v: np.convolve(a, v, "same"), [M[0, :2], M[1]]),
     ("convolve valid", lambda a, v: np.convolve(a, v, mode="valid"), [C[0].ravel(), M[1]]),

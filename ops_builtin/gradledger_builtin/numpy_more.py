@@ -879,6 +879,16 @@ def ediff1d_vjp(out_grad, x, out, to_end=None, to_begin=None):
     return (np.reshape(_diff_once_vjp(out_grad, 0), np.shape(x)),)
 
 
+def _matvec(a, v):
+    """np.matvec (numpy >= 2.2) on an older numpy: the same product through matmul."""
+    return np.matmul(a, v[..., None])[..., 0]
+
+
+def _vecmat(v, a):
+    """np.vecmat (numpy >= 2.2) of real arrays on an older numpy, through matmul."""
+    return np.matmul(v[..., None, :], a)[..., 0, :]
+
+
 def matvec_vjp(out_grad, a, v, out, needs_grad=(True, True)):
     """out = a @ v over the last axes, batched: a gets g v^T, v gets a^T g."""
     grad_a = unbroadcast(out_grad[..., :, np.newaxis] * v[..., np.newaxis, :], np.shape(a)) \
@@ -918,10 +928,10 @@ OPS += [
                                              "square matrix"),
     Op("ediff1d", ediff1d, vjp=ediff1d_vjp, signature=ANY,
        doc="differences of the flattened x (no to_end, to_begin)"),
-    Op("matvec", np.matvec, vjp=matvec_vjp, signature="(m,n),(n)->(m)",
+    Op("matvec", getattr(np, "matvec", _matvec), vjp=matvec_vjp, signature="(m,n),(n)->(m)",
        sample=core_sample("(m,n),(n)->(m)"),
        doc="np.matvec: matrix times vector over the last axes, batched"),
-    Op("vecmat", np.vecmat, vjp=vecmat_vjp, signature="(n),(n,m)->(m)",
+    Op("vecmat", getattr(np, "vecmat", _vecmat), vjp=vecmat_vjp, signature="(n),(n,m)->(m)",
        sample=core_sample("(n),(n,m)->(m)"),
        doc="np.vecmat of real tensors: vector times matrix over the last axes, batched"),
 ]

@@ -52,3 +52,19 @@ class BackwardError(GradledgerError, RuntimeError):
 def describe_op(op) -> str:
     """`op 'mul' (plugin 'builtin', gradledger 0.1.0)`: the op and where it came from."""
     return f"op {op.name!r} ({op.provenance})"
+
+
+def add_note(error: BaseException, note: str) -> None:
+    """`error.add_note(note)`; on Python 3.10, which has no add_note, the same list
+    (`error.__notes__`), which PEP 678's readers (pytest, the exceptiongroup backport) show."""
+    if hasattr(error, "add_note"):
+        error.add_note(note)
+    else:
+        notes = getattr(error, "__notes__", None)
+        if not isinstance(notes, list):
+            notes = []
+            try:
+                error.__notes__ = notes
+            except AttributeError:  # an exception type that takes no new attributes
+                return
+        notes.append(note)

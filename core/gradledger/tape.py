@@ -20,7 +20,7 @@ from . import dtypes as _dtypes
 from . import grad_mode as _modes
 from . import saved as _saved
 from .broadcast import unbroadcast
-from .errors import BackwardError, OpCallError, OpRuleError, describe_op
+from .errors import BackwardError, OpCallError, OpRuleError, add_note, describe_op
 from .op import RESERVED
 from .signature import SEQUENCE, STAR, shape_mismatch
 from .tensor import Tensor, as_data
@@ -510,10 +510,9 @@ KEEP_KIND = (MemoryError, RecursionError, KeyboardInterrupt)
 
 
 def _noted(error: BaseException, where: str, arrays) -> BaseException:
-    """`error`, with a note saying which op's rule it came from (Python 3.11+)."""
-    if hasattr(error, "add_note"):
-        error.add_note(f"(raised {where}, input shapes "
-                       f"{', '.join(str(np.shape(a)) for a in arrays)})")
+    """`error`, with a note saying which op's rule it came from."""
+    add_note(error, f"(raised {where}, input shapes "
+                    f"{', '.join(str(np.shape(a)) for a in arrays)})")
     return error
 
 
@@ -732,12 +731,13 @@ def walk(starts, retain_graph: bool, trace=None, create_graph: bool = False,
         interrupted = not isinstance(error, Exception)  # KeyboardInterrupt, SystemExit
         if held and not interrupted:
             _book_all(held, booked)
-        if interrupted and not booked and capture is None and hasattr(error, "add_note"):
-            error.add_note("backward() was interrupted before it booked anything: every "
-                           ".grad is as it was. Recompute the forward pass to try again.")
-        if booked and capture is None and hasattr(error, "add_note"):
+        if interrupted and not booked and capture is None:
+            add_note(error, "backward() was interrupted before it booked anything: every "
+                            ".grad is as it was. Recompute the forward pass to try again.")
+        if booked and capture is None:
             names = ", ".join(sorted(t.name or f"a tensor of shape {t.shape}" for t in booked))
-            error.add_note(
+            add_note(
+                error,
                 f"backward() stopped part-way: {len(booked)} tensor(s) already had grads "
                 f"booked ({names}) and keep them; clear them with zero_grad() and recompute "
                 "the forward pass before trying again."

@@ -768,7 +768,14 @@ def _numpy_caller() -> str | None:
         found, frame = frame, frame.f_back
     if found is None:
         return None
-    name = getattr(found.f_code, "co_qualname", found.f_code.co_name)  # qualname: 3.11+
+    name = getattr(found.f_code, "co_qualname", None)  # 3.11+
+    if name is None:  # Python 3.10: a method's class from its `self`
+        owner = found.f_locals.get("self")
+        name = found.f_code.co_name
+        for cls in type(owner).__mro__ if owner is not None else ():
+            if getattr(cls.__dict__.get(name), "__code__", None) is found.f_code:
+                name = f"{cls.__name__}.{name}"  # the class defining it, as co_qualname
+                break
     return f"numpy's {name} ({found.f_globals['__name__']})"
 
 

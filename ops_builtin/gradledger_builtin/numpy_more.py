@@ -879,14 +879,15 @@ def ediff1d_vjp(out_grad, x, out, to_end=None, to_begin=None):
     return (np.reshape(_diff_once_vjp(out_grad, 0), np.shape(x)),)
 
 
-def _matvec(a, v):
-    """np.matvec (numpy >= 2.2) on an older numpy: the same product through matmul."""
-    return np.matmul(a, v[..., None])[..., 0]
+def _matvec(x0, x1, /):
+    """np.matvec (numpy >= 2.2) on an older numpy: the same product through matmul (its
+    params named as the ufunc's, so the typed stub reads the same on every numpy)."""
+    return np.matmul(x0, x1[..., None])[..., 0]
 
 
-def _vecmat(v, a):
+def _vecmat(x0, x1, /):
     """np.vecmat (numpy >= 2.2) of real arrays on an older numpy, through matmul."""
-    return np.matmul(v[..., None, :], a)[..., 0, :]
+    return np.matmul(x0[..., None, :], x1)[..., 0, :]
 
 
 def matvec_vjp(out_grad, a, v, out, needs_grad=(True, True)):

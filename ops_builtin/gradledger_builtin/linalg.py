@@ -756,6 +756,8 @@ def eig(a):
     a triangular matrix), each unit eigenvector's sign chosen as eigh's (its components
     sum to >= 0)."""
     w, v = np.linalg.eig(a)
+    if np.iscomplexobj(w) and not np.any(w.imag) and not np.any(v.imag):
+        w, v = w.real, v.real  # numpy >= 2.5 answers complex even when every part is real
     if np.iscomplexobj(w):
         raise OpCallError("the matrix has complex eigenvalues; gradledger's tensors are real, "
                           "so eig is differentiable here only where every eigenvalue is real "

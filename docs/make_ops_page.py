@@ -109,6 +109,8 @@ def _numpy(op) -> str:
             names.append(f"`np.linalg.{name}`")
         elif callable(getattr(np.fft, name, None)):
             names.append(f"`np.fft.{name}`")
+        elif name in op.numpy_names:  # a numpy name this numpy lacks (newer, or removed
+            names.append(f"`np.{name}`")  # since): the page reads the same on every numpy
     return ", ".join(dict.fromkeys(names))
 
 

@@ -34,19 +34,26 @@ EXAMPLES = 200  # the CLI's default
 _REPORTS = {}
 
 
-def report_of(name: str):
-    """The op's report at the default profile, verified once per test process."""
-    if name not in _REPORTS:
+def _verified(module, suffix: str, name: str, seed=None):
+    """Op `name` of a wrong-ops module (its WRONG and FIXED plugins registered by hand),
+    verified at the default profile once per test process and seed."""
+    key = (module.__name__, name, seed)
+    if key not in _REPORTS:
         from gradledger.loader import host
 
         host.reset()
-        gl.register_plugin(wrong_ops_blind.WRONG, name="wrong_blind")
-        gl.register_plugin(wrong_ops_blind.FIXED, name="fixed_blind")
+        gl.register_plugin(module.WRONG, name=f"wrong_{suffix}")
+        gl.register_plugin(module.FIXED, name=f"fixed_{suffix}")
         try:
-            _REPORTS[name] = verify_op(name, examples=EXAMPLES)
+            _REPORTS[key] = verify_op(name, examples=EXAMPLES, seed=seed)
         finally:
             host.reset()
-    return _REPORTS[name]
+    return _REPORTS[key]
+
+
+def report_of(name: str):
+    """The op's report at the default profile, verified once per test process."""
+    return _verified(wrong_ops_blind, "blind", name)
 
 
 def test_every_blind_spot_op_is_listed():
@@ -169,22 +176,10 @@ ROUND3_CAUGHT_BY = {
     "wrong_data_in_rule": ({"second order"}, 16),
     "wrong_hessian_at_zero": ({"second order"}, 1),
 }
-_ROUND3 = {}
 
 
-def round3_report(name: str, seed=None, settings=None):
-    key = (name, seed)
-    if key not in _ROUND3:
-        from gradledger.loader import host
-
-        host.reset()
-        gl.register_plugin(wrong_ops_round3.WRONG, name="wrong_round3")
-        gl.register_plugin(wrong_ops_round3.FIXED, name="fixed_round3")
-        try:
-            _ROUND3[key] = verify_op(name, examples=EXAMPLES, seed=seed)
-        finally:
-            host.reset()
-    return _ROUND3[key]
+def round3_report(name: str, seed=None):
+    return _verified(wrong_ops_round3, "round3", name, seed)
 
 
 def test_every_round3_blind_spot_has_a_wrong_op_and_a_twin():

@@ -13,6 +13,8 @@ from __future__ import annotations
 import difflib
 import importlib
 
+from . import tape as _tape
+from . import tensor as _tensor_module
 from .dtypes import (
     float16,
     float32,
@@ -44,11 +46,13 @@ from .grad_mode import (
     no_grad,
 )
 from .hookspecs import hookimpl
+from .loader import host as _host
 from .loader import register_plugin, unregister_plugin
 from .op import Op
 from .ops import ops
 from .random import Generator, default_generator, initial_seed, manual_seed
 from .tensor import Tensor, tensor
+from .tensor import doors as _doors
 
 __version__ = "0.3.0"  # the one place; pyproject.toml reads it (hatch)
 
@@ -134,6 +138,24 @@ def __getattr__(name: str):
 
 def _own_names() -> list[str]:
     return sorted(set(__all__) | _SUBMODULES | set(_LAZY_FUNCTIONS))
+
+
+def _shadowed(name: str) -> str | None:
+    """Which of gradledger's own names an op called `name` hides behind, as advice."""
+    if name in _own_names() or name in globals():
+        return (f"gl.{name} is gradledger's own, so the op is reachable only as "
+                f"gl.ops.{name}(...); rename it to make gl.{name} work")
+    if hasattr(Tensor, name) and name not in _tensor_module.OP_METHODS:
+        return (f"Tensor.{name} is a tensor attribute, so x.{name}(...) is not the op; "
+                f"gl.{name}(x) and gl.ops.{name}(x) are")
+    return None
+
+
+# The layers meet here, once. tensor.py sits below the tape (which builds Tensors) and
+# the loader (which knows no Tensor) and imports neither: a Tensor's methods reach them
+# through `tensor.doors`. The registry knows no Tensor either: it asks `_shadowed`.
+_doors.apply, _doors.backward, _doors.host = _tape.apply, _tape.backward, _host
+_host.shadowed = _shadowed
 
 
 def __dir__() -> list[str]:

@@ -215,12 +215,13 @@ class PluginHost:
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
+        self.shadowed = None  # advice on names an op hides behind (set by gradledger/__init__)
         self.reset()
 
     def reset(self) -> None:
         """Forget every plugin and op; the next lookup loads again (tests use this)."""
         with self._lock:
-            self.registry = Registry()
+            self.registry = Registry(lambda name: self.shadowed and self.shadowed(name))
             self.records: dict[str, PluginRecord] = {}
             self.manager = pluggy.PluginManager(hookspecs.PROJECT)
             self.manager.add_hookspecs(hookspecs)

@@ -25,6 +25,7 @@ import numpy as np
 from .broadcast import unbroadcast
 from .errors import BackwardError, OpRuleError, describe_op
 from .grad_mode import enable_grad, running_rule
+from .record import KEEP_KIND, Output, _noted
 from .saved import Unread
 from .tensor import Tensor
 
@@ -32,8 +33,6 @@ from .tensor import Tensor
 def recorded_rule(node, out_grad) -> tuple:
     """Like the tape's `_local_rule`, on Tensors: one contribution per input (None where
     an input takes no gradient), and what the rule itself returned."""
-    from .tape import KEEP_KIND, Output, _noted
-
     op = node.op
     if op.order is not None and op.order < 2:
         raise BackwardError(

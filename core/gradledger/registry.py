@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 
 from .errors import DuplicateOpError, OpDefinitionError
 from .op import Op
@@ -28,9 +28,12 @@ class Registry:
     plain ops with one name are an error naming both distributions.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, shadowed: Callable[[str], str | None] | None = None) -> None:
         self.ops: dict[str, Op] = {}
         self._numpy: dict[str, str] | None = None
+        # Which of the host program's own names an op name hides behind, as advice (the
+        # package passes gradledger's: gl.NAME, Tensor.NAME); the registry knows neither.
+        self.shadowed = shadowed
 
     def get(self, name: str) -> Op | None:
         return self.ops.get(name)
@@ -76,7 +79,7 @@ class Registry:
             self.ops[op.name] = stamped = dataclasses.replace(stamped, overrides=existing)
         else:
             self.ops[op.name] = _insert_under_overrides(existing, stamped)
-        shadow = _shadowed(op.name)
+        shadow = self.shadowed(op.name) if self.shadowed is not None else None
         if shadow:
             warnings.warn(f"{who} registered op {op.name!r}: {shadow}", RuntimeWarning,
                           stacklevel=4)
@@ -91,21 +94,6 @@ class Registry:
                 del self.ops[name]
             elif kept is not op:
                 self.ops[name] = kept
-
-
-def _shadowed(name: str) -> str | None:
-    """Which of gradledger's own names an op called `name` hides behind, as advice."""
-    import gradledger
-
-    from .tensor import OP_METHODS, Tensor
-
-    if name in gradledger._own_names() or name in vars(gradledger):
-        return (f"gl.{name} is gradledger's own, so the op is reachable only as "
-                f"gl.ops.{name}(...); rename it to make gl.{name} work")
-    if hasattr(Tensor, name) and name not in OP_METHODS:
-        return (f"Tensor.{name} is a tensor attribute, so x.{name}(...) is not the op; "
-                f"gl.{name}(x) and gl.ops.{name}(x) are")
-    return None
 
 
 def _insert_under_overrides(top: Op, new: Op) -> Op:

@@ -33,7 +33,6 @@ if TYPE_CHECKING:
 from . import dtypes as _dtypes
 from .errors import OpCallError, OpNotFoundError, OpRuleError, RequiresGradError, describe_op
 from .grad_mode import is_grad_enabled, rule_running
-from .loader import host
 
 _GRAD_DTYPE_KINDS = "f"
 
@@ -44,6 +43,21 @@ def as_data(array):
         return array[()]
     return array
 
+
+class Doors:
+    """Where a Tensor's methods reach the tape and the plugins above this module.
+
+    The tape builds Tensors and the loader knows no Tensor, so tensor.py imports
+    neither (tools/import_cycles.py checks that no module imports itself round a
+    circle). `gradledger/__init__.py` opens these doors as the package is imported,
+    before any op can be called: `apply` and `backward` are the tape's, `host` the
+    loader's plugin host (its registry, `lookup` and `ensure_loaded`).
+    """
+
+    __slots__ = ("apply", "backward", "host")
+
+
+doors = Doors()
 
 class Tensor:
     """A value in the graph.
@@ -110,7 +124,7 @@ class Tensor:
         then a Tensor (not a numpy array) that can be differentiated again, and
         `retain_graph` defaults to True.
         """
-        tape.backward(self, grad, retain_graph, trace, create_graph)
+        doors.backward(self, grad, retain_graph, trace, create_graph)
 
     def __deepcopy__(self, memo: dict) -> Tensor:
         """A leaf's copy: its data, grad, requires_grad and name, copied. A tensor computed
@@ -445,7 +459,7 @@ class Tensor:
                 "without out= or methods such as reduce; use the matching op (gl.sum for "
                 "np.add.reduce) or t.detach().numpy() for the numbers without grad"
             )
-        return tape.apply(_numpy_op(ufunc.__name__, "np"), inputs, kwargs)
+        return doors.apply(_numpy_op(ufunc.__name__, "np"), inputs, kwargs)
 
     def __array_function__(self, func, types, args, kwargs):
         """`np.concatenate([t, u])`, `np.sum(t, axis=0)`: the op standing for the function."""
@@ -461,7 +475,7 @@ class Tensor:
             if name == "copyto" and isinstance(source, Tensor) and source.requires_grad:
                 raise RequiresGradError(_numbers_message(source, "np.copyto"))
             return func(*_plain(args), **_plain(kwargs))
-        return tape.apply(_numpy_op(name, func.__module__.replace("numpy", "np", 1)), args,
+        return doors.apply(_numpy_op(name, func.__module__.replace("numpy", "np", 1)), args,
                           kwargs)
 
     # -- comparisons: elementwise, boolean, without grad ---------------------------
@@ -516,15 +530,15 @@ class Tensor:
         if name.startswith("_"):
             raise AttributeError(name)
         try:
-            op = host.lookup(name)
+            op = doors.host.lookup(name)
         except LookupError:
             raise AttributeError(_missing_attribute(name)) from None
-        return lambda *args, **params: tape.apply(op, (self, *args), params)
+        return lambda *args, **params: doors.apply(op, (self, *args), params)
 
     def __dir__(self) -> list[str]:
         """Tensor's own attributes and every registered op (`x.relu()`): tab completion."""
-        host.ensure_loaded()
-        return sorted(set(object.__dir__(self)) | set(host.registry.ops))
+        doors.host.ensure_loaded()
+        return sorted(set(object.__dir__(self)) | set(doors.host.registry.ops))
 
     if TYPE_CHECKING:  # for type checkers only: what __slots__ hold, and the operators below
         data: Any  # a numpy array; a numpy scalar (np.float64) for a 0-d value
@@ -554,12 +568,14 @@ def _binary(name: str):
     # The registry is read at every call (never cached here), so an override registered
     # later is what runs; `host.lookup` handles loading and the error for a missing op.
     def method(self, other):
+        host = doors.host
         op = host.registry.ops.get(name) if host.loaded else None
-        return tape.apply(op or host.lookup(name), (self, other), _NO_PARAMS)
+        return doors.apply(op or host.lookup(name), (self, other), _NO_PARAMS)
 
     def reflected(self, other):
+        host = doors.host
         op = host.registry.ops.get(name) if host.loaded else None
-        return tape.apply(op or host.lookup(name), (other, self), _NO_PARAMS)
+        return doors.apply(op or host.lookup(name), (other, self), _NO_PARAMS)
 
     return method, reflected
 
@@ -570,7 +586,7 @@ for _dunder, _op_name in {
     _method, _reflected = _binary(_op_name)
     setattr(Tensor, f"__{_dunder}__", _method)
     setattr(Tensor, f"__r{_dunder}__", _reflected)
-Tensor.__neg__ = lambda self: tape.apply(host.lookup("neg"), (self,), _NO_PARAMS)
+Tensor.__neg__ = lambda self: doors.apply(doors.host.lookup("neg"), (self,), _NO_PARAMS)
 Tensor.__mod__, Tensor.__rmod__ = _binary("remainder")  # `t % 2`, `2 % t`: np.remainder
 
 
@@ -594,7 +610,7 @@ def _in_place(symbol: str, op_name: str, ufunc):
                     f"`with gl.no_grad(): p {symbol}= lr * p.grad`; or write x = x {symbol} ... "
                     "for a new tensor."
                 )
-            return tape.apply(host.lookup(op_name), (self, other), _NO_PARAMS)
+            return doors.apply(doors.host.lookup(op_name), (self, other), _NO_PARAMS)
         value = other._data if isinstance(other, Tensor) else other
         data = self._data
         if type(data) is not np.ndarray or not data.flags.writeable:
@@ -794,8 +810,8 @@ def _numbers_message(tensor: Tensor, caller: str | None) -> str:
 
 def _numpy_op(name: str, module: str):
     """The op standing for numpy's `name`, or an error saying no plugin registers one."""
-    host.ensure_loaded()
-    op = host.registry.for_numpy(name)
+    doors.host.ensure_loaded()
+    op = doors.host.registry.for_numpy(name)
     if op is None:
         call = f"{module}.{name}"
         raise OpNotFoundError(
@@ -815,7 +831,7 @@ def _missing_attribute(name: str) -> str:
     close = difflib.get_close_matches(name, own, n=1)
     if close:
         return f"'Tensor' object has no attribute {name!r}. Did you mean {close[0]!r}?"
-    ops = difflib.get_close_matches(name, list(host.registry.ops), n=3)
+    ops = difflib.get_close_matches(name, list(doors.host.registry.ops), n=3)
     hint = f" Did you mean {', '.join(map(repr, ops))}?" if ops else ""
     return (f"'Tensor' object has no attribute {name!r}, and no op named {name!r} is "
             f"registered.{hint} `gradledger ops` lists the ops; more come from plugins.")
@@ -861,7 +877,5 @@ def _preview(data) -> str:
 
 def call(name: str, *args, **params) -> Tensor:
     """Call the registered op `name` on tensors (and numbers or arrays mixed in)."""
-    return tape.apply(host.lookup(name), args, params)
+    return doors.apply(doors.host.lookup(name), args, params)
 
-
-from . import tape  # noqa: E402  (the tape builds on Tensor, defined above)

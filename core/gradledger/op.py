@@ -83,6 +83,11 @@ class Op:
         the inputs they declare in `reads` (or the op declares `order=1`).
         `op.forward` is then the forward without the saved values (the output alone),
         as callers other than the tape want it; `op.saving_forward` is the function given.
+    saved_constants:
+        True when what the forward saves is constant where the op is differentiable
+        (a mask of winners, a permutation, a random draw): its derivative is zero, so
+        under `create_graph=True` the rules get the saved values too, rather than
+        `saved=None`, and need not recompute them (nor read the inputs to do it).
     reads:
         Which inputs and outputs the rules read: names of the forward's parameters
         (its inputs), and `"out"` for the output(s). Default None: all of them, as
@@ -146,6 +151,7 @@ class Op:
     dtypes: tuple = ("float64", "float32")
     saves: bool = False
     reads: tuple | None = None
+    saved_constants: bool = False
     order: int | None = None
     override: bool = False
     doc: str = ""
@@ -379,6 +385,11 @@ class Op:
         found = []
         if not isinstance(self.saves, bool):
             found.append(f"saves must be True or False; got {self.saves!r}")
+        if not isinstance(self.saved_constants, bool):
+            found.append(f"saved_constants must be True or False; got {self.saved_constants!r}")
+        elif self.saved_constants and self.saves is not True:
+            found.append(f"saved_constants={self.saved_constants!r} says what the forward "
+                         "saves; it needs saves=True")
         if self.saves is True and not self.differentiable:
             found.append("an op declared differentiable=False has no rule to save values for; "
                          "drop saves=True")

@@ -10,7 +10,9 @@ the ledger audited by the same bookkeeping.
 Saved values (`Op(saves=True)`) are arrays, not connected to the graph: under
 `create_graph=True` the rules get `saved=None` and recompute what they need, on
 Tensors, from the inputs the op declares it `reads` (cross_entropy reads its logits for
-this). An input or output the op does not read stays an `Unread` here too.
+this); unless the op declares `saved_constants=True` (max's winners, sort's permutation,
+dropout's mask: values whose derivative is zero), then they get the saved values.
+An input or output the op does not read stays an `Unread` here too.
 
 An op whose rules cannot run on Tensors declares `order=1`; going through it with
 `create_graph=True` is an error naming the op, never a silently wrong or silently zero
@@ -60,7 +62,10 @@ def recorded_rule(node, out_grad) -> tuple:
         if not isinstance(out_grad, Tensor):
             out_grad = Tensor._result(out_grad, False)
     elementwise = op.local_grad is not None
-    params = {**node.params, "saved": None} if op.saves else node.params
+    if op.saves:  # constants of the call (masks, permutations, draws) are there as they are
+        params = {**node.params, "saved": node.saved if op.saved_constants else None}
+    else:
+        params = node.params
     with enable_grad(), running_rule(op):
         try:
             if elementwise:

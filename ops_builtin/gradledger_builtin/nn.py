@@ -638,36 +638,44 @@ def embedding_sample():
 # -- dropout ---------------------------------------------------------------------------------
 
 
-def dropout_mask(shape, p, seed, dtype):
-    """The kept elements scaled by 1 / (1 - p): `default_rng(seed).random(shape) >= p`."""
+def dropout_mask(shape, p, seed, dtype, rng=None):
+    """The kept elements scaled by 1 / (1 - p): `rng.random(shape) >= p`, rng the Generator
+    given, else `default_rng(seed)`."""
     if not 0.0 <= p <= 1.0:
         raise OpCallError(f"p must be a probability in [0, 1]; got {p!r}")
+    if rng is not None and not isinstance(rng, np.random.Generator):
+        raise OpCallError(f"rng must be a np.random.Generator (or None: the int seed draws "
+                          f"the mask); got {type(rng).__name__}")
     if p == 1.0:
         return np.zeros(shape, dtype=dtype)
-    keep = np.random.default_rng(seed).random(shape) >= p
+    source = rng if rng is not None else np.random.default_rng(seed)
+    keep = source.random(shape) >= p
     return keep * np.asarray(1.0 / (1.0 - p), dtype=dtype)
 
 
-def dropout(x, p=0.5, seed=0):
+def dropout(x, p=0.5, seed=0, rng=None):
     """Zero each element with probability p and scale the rest by 1 / (1 - p).
 
-    The mask is a constant of the call, drawn from `seed` (an int): the same seed
-    gives the same mask, so the rule redraws the very mask the forward used and the
-    verifier checks a fixed function of x. A fresh mask per step comes from a fresh
-    seed (`gl.nn.functional.dropout` and `gl.nn.Dropout` draw one from their rng).
+    The mask is drawn from `rng` (a np.random.Generator: a fresh mask each call) or, without
+    one, from `seed` (an int: the same seed gives the same mask). The forward saves the
+    mask it drew, and the rule reads it there: the verifier checks a fixed function of x
+    given its draw.
     """
-    return x * dropout_mask(np.shape(x), p, seed, np.result_type(x))
+    mask = dropout_mask(np.shape(x), p, seed, np.result_type(x), rng)
+    return x * mask, (mask,)
 
 
-def dropout_local(x, out, p=0.5, seed=0):
-    return (dropout_mask(np.shape(x), p, seed, np.result_type(x)),)
+def dropout_local(x, out, saved, p=0.5, seed=0, rng=None):
+    return saved
 
 
 def dropout_params(shapes):
-    """Verifier hint: any probability, any seed."""
+    """Verifier hint: any probability; an int seed, or a Generator to draw from."""
     from hypothesis import strategies as st
 
-    return {"p": st.sampled_from([0.0, 0.1, 0.5, 0.9, 1.0]), "seed": st.integers(0, 2**32 - 1)}
+    seeds = st.integers(0, 2**32 - 1)
+    return {"p": st.sampled_from([0.0, 0.1, 0.5, 0.9, 1.0]), "seed": seeds,
+            "rng": st.none() | seeds.map(np.random.default_rng)}
 
 
 OPS = [
@@ -717,11 +725,13 @@ OPS = [
        sample=embedding_sample,
        doc="weight[ids]: rows of weight (V, D) by integer ids; repeated ids accumulate"),
     Op("dropout", dropout, local_grad=dropout_local, signature="()->()", params=dropout_params,
+       saves=True, saved_constants=True, reads=(),
        doc="zero elements with probability p, scale the rest by 1/(1-p); the mask is "
-           "drawn from the int seed\n\n"
-           "The mask is a constant of the call: default_rng(seed).random(x.shape) >= p. The "
-           "same seed gives the same mask, so the rule redraws exactly the mask the forward "
-           "used, and the verifier checks a fixed function of x. A fresh mask per training "
-           "step needs a fresh seed: gl.nn.functional.dropout and gl.nn.Dropout draw one "
-           "from their rng. p = 1 gives zeros; p outside [0, 1] is an error."),
+           "drawn from rng (a np.random.Generator) or the int seed\n\n"
+           "The mask is a constant of the call: rng.random(x.shape) >= p, or "
+           "default_rng(seed).random(x.shape) >= p without an rng (the same seed gives the "
+           "same mask). The forward saves the mask it drew and the rule reads it there, so "
+           "the verifier checks a fixed function of x given its draw. gl.nn.functional.dropout "
+           "and gl.nn.Dropout draw a seed from their rng. p = 1 gives zeros; p outside "
+           "[0, 1] is an error."),
 ]

@@ -121,14 +121,30 @@ def cumsum_vjp(out_grad, x, out, axis=None):
 # -- extremes ------------------------------------------------------------------------------
 
 
-def max_vjp(out_grad, x, out, axis=None, keepdims=False):
+def _extreme(reduce):
+    """max or min, saving where the winners are (a mask of x's shape, one byte an element):
+    the rule needs neither x nor the output, so the tape keeps neither."""
+
+    def forward(x, axis=None, keepdims=False):
+        out = reduce(x, axis=axis, keepdims=keepdims)
+        return out, (x == _kept(out, x, axis, keepdims),)
+
+    forward.__name__ = forward.__qualname__ = reduce.__name__
+    return forward
+
+
+NUMPY_EXTREME_ORDER = ("axis", "out", "keepdims", "initial", "where")
+"""np.max's and np.min's positional order for their params (out, initial, where refused)."""
+
+
+def max_vjp(out_grad, x, out, saved, axis=None, keepdims=False):
     """The grad goes to the maximum; tied maxima share it evenly.
 
-    The winners are 1s of x's dtype: counted as bools they would be int64, and a float32
-    grad divided by int64 counts is float64."""
-    winners = (x == _kept(out, x, axis, keepdims)) * x.dtype.type(1)
-    share = _kept(out_grad, x, axis, keepdims) / np.sum(winners, axis=axis, keepdims=True)
-    return (winners * share,)
+    The winners are the mask the forward saved; they are counted in x's dtype (counted
+    as ints they would be int64, and a float32 grad divided by int64 counts is float64)."""
+    (winners,) = saved
+    counts = np.sum(winners, axis=axis, keepdims=True, dtype=x.dtype)
+    return (np.multiply(winners, _kept(out_grad, x, axis, keepdims) / counts),)
 
 
 def logsumexp(x, axis=None, keepdims=False):
@@ -445,11 +461,13 @@ OPS = [
     Op("cumsum", cumsum, vjp=cumsum_vjp, signature=ANY, params=single_axis_params,
        param_order=("axis", "dtype", "out"), numpy_names=("cumulative_sum",),
        doc="running sums along axis (None: of the flattened x)"),
-    Op("max", np.max, vjp=max_vjp, signature=ANY, sample=distinct_sample,
-       numpy_names=("amax",),
+    Op("max", _extreme(np.max), vjp=max_vjp, signature=ANY, sample=distinct_sample,
+       numpy_names=("amax",), saves=True, saved_constants=True, reads=(),
+       param_order=NUMPY_EXTREME_ORDER,
        doc="maximum over axis (None: all), keepdims; tied maxima share the grad evenly"),
-    Op("min", np.min, vjp=max_vjp, signature=ANY, sample=distinct_sample,
-       numpy_names=("amin",),
+    Op("min", _extreme(np.min), vjp=max_vjp, signature=ANY, sample=distinct_sample,
+       numpy_names=("amin",), saves=True, saved_constants=True, reads=(),
+       param_order=NUMPY_EXTREME_ORDER,
        doc="minimum over axis (None: all), keepdims; tied minima share the grad evenly"),
     Op("logsumexp", logsumexp, vjp=logsumexp_vjp, signature=ANY, params=reduction_params,
        doc="log(sum(exp(x))) over axis (None: all), keepdims, without overflow"),

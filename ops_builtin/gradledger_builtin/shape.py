@@ -404,22 +404,30 @@ def cumprod_vjp(out_grad, x, out, axis=None):
 
 def sort(x, axis=-1, kind=None, order=None):
     """np.sort, stable (a tie keeps the order of the elements, so its grads go back to the
-    element numpy put there)."""
+    element numpy put there). Saves the permutation that sorts x (its argsort), so the
+    rule scatters the grads back without sorting again and keeps neither x nor the output."""
     if order is not None:
         raise OpCallError("order= sorts structured arrays; a Tensor holds plain numbers")
-    return np.sort(x, axis=axis, kind="stable")
-
-
-def sort_vjp(out_grad, x, out, axis=-1, kind=None, order=None):
-    """Each sorted place's grad goes back where its element came from: the inverse
-    permutation, a take_along_axis (differentiable: that op's vjp is a scatter)."""
     if axis is None:
-        index = np.argsort(np.reshape(np.asarray(_data(x)), (-1,)), kind="stable")
-        inverse = np.argsort(index)
-        return (np.reshape(np.take_along_axis(out_grad, inverse, axis=0), np.shape(x)),)
-    index = np.argsort(_data(x), axis=axis, kind="stable")
-    inverse = np.argsort(index, axis=axis)
-    return (np.take_along_axis(out_grad, inverse, axis=axis),)
+        x = np.reshape(x, (-1,))
+        axis = 0
+    index = np.argsort(x, axis=axis, kind="stable")
+    return np.take_along_axis(x, index, axis=axis), (index,)
+
+
+def sort_vjp(out_grad, x, out, saved, axis=-1, kind=None, order=None):
+    """Each sorted place's grad goes back where its element came from, by the permutation
+    the forward saved: scattered in one pass on arrays; on Tensors (a rule being
+    differentiated) a take_along_axis by the inverse permutation (differentiable: that
+    op's vjp is a scatter)."""
+    (index,) = saved
+    along = 0 if axis is None else axis
+    if isinstance(out_grad, np.ndarray):
+        grad = np.empty(out_grad.shape, out_grad.dtype)
+        np.put_along_axis(grad, index, out_grad, axis=along)
+        return (np.reshape(grad, np.shape(x)),)
+    inverse = np.argsort(index, axis=along)
+    return (np.reshape(np.take_along_axis(out_grad, inverse, axis=along), np.shape(x)),)
 
 
 def _data(x):
@@ -722,7 +730,7 @@ OPS += [
        numpy_names=("cumulative_prod",),
        doc="running products along axis (None: of the flattened x); exact grads with zeros"),
     Op("sort", sort, vjp=sort_vjp, signature=ANY, sample=distinct_sample(sort_params),
-       param_order=("axis", "kind", "order"),
+       param_order=("axis", "kind", "order"), saves=True, saved_constants=True, reads=(),
        doc="sorted along axis (None: flattened), stable: a tie's grads go back to the "
            "elements in the order numpy placed them"),
     Op("argsort", lambda x, axis=-1, kind=None, order=None: np.argsort(x, axis, kind="stable"),

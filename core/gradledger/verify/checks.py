@@ -131,14 +131,20 @@ class Checker:
         self.params_at_start = deepcopy(example.params)
         self.grad_noise: dict | None = None
 
+    @property
+    def params(self) -> dict:
+        """The example's params for one call: a Generator among them in the state drawn,
+        so every call draws what the first drew (see subchecks/saved.py)."""
+        return fixed_draws(self.ex.params, self.params_at_start)
+
     def call(self, args):
         """The op through the tape, called as a user calls it; a list of output Tensors."""
-        result = apply(self.op, call_form(self.op, args), self.ex.params)
+        result = apply(self.op, call_form(self.op, args), self.params)
         return list(result) if self.multi else [result]
 
     def forward_rule(self, *arrays):
         """The forward rule alone; several floating outputs as one flat vector."""
-        out = self.op.forward(*arrays, **self.ex.params)
+        out = self.op.forward(*arrays, **self.params)
         if not self.multi:
             return out
         floats = [np.ravel(o) for o in out if np.asarray(o).dtype.kind == "f"]
@@ -438,12 +444,12 @@ class Checker:
         out = tuple(outs) if self.multi else outs[0]
         u = tuple(cotangents) if self.multi else cotangents[0]
         if op.local_grad is not None:
-            results = op.local_grad(*arrays, out=out, **self.ex.params)
+            results = op.local_grad(*arrays, out=out, **self.params)
         elif op.vjp_wants_needs:
             needs = tuple(i in self.wrt for i in range(len(arrays)))
-            results = op.vjp(u, *arrays, out=out, needs_grad=needs, **self.ex.params)
+            results = op.vjp(u, *arrays, out=out, needs_grad=needs, **self.params)
         else:
-            results = op.vjp(u, *arrays, out=out, **self.ex.params)
+            results = op.vjp(u, *arrays, out=out, **self.params)
         if raw:
             return results
         grads = {}
@@ -492,6 +498,7 @@ def describe() -> list[tuple[str, str, str]]:
 
 
 from .subchecks import TABLE  # noqa: E402  (the rows use Checker's helpers)
+from .subchecks.saved import fixed_draws  # noqa: E402
 from .subchecks.variants import DETERMINISTIC  # noqa: E402
 
 CHECKS = tuple(dict.fromkeys(row.name for row in TABLE))

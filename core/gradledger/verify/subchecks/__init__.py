@@ -7,13 +7,14 @@ inputs row compares with.
 
 from __future__ import annotations
 
-from . import contract, dtypes, nudges, second_order, variants
+from . import contract, dtypes, nudges, saved, second_order, variants
 from .base import SubCheck
 
 TABLE: tuple[SubCheck, ...] = (
     contract.ROWS[0],
     contract.ROWS[1],
     variants.PARAMS_UNCHANGED,
+    *saved.ROWS,
     *nudges.ROWS,
     variants.FAN_IN,
     variants.LINEARITY,

@@ -110,7 +110,7 @@ def rounding_noise(c: Checker) -> tuple[dict, dict]:
 
         moved = [wiggle(a) for a in c.arrays]
         try:
-            out = c.op.forward(*moved, **c.ex.params)
+            out = c.op.forward(*moved, **c.params)
             outs = list(out) if c.multi else [out]
             grads = c.call_rule(moved, [wiggle(o) for o in outs],
                                     [wiggle(t) for t in cotangents])

@@ -110,7 +110,7 @@ def reused_input(c: Checker) -> Failure | None:
     how = {"call": "shared", "shared": shared}
     x = Tensor(shared, requires_grad=True)
     try:
-        y = apply(c.op, (x, x), c.ex.params)
+        y = apply(c.op, (x, x), c.params)
     except Exception as error:
         return c.fail("accumulation", f"op(x, x) raised {type(error).__name__}: {error}",
                           **how)

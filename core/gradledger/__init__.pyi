@@ -339,9 +339,9 @@ def dot(x0: TensorLike, x1: TensorLike, /) -> Tensor:
     """
 
 
-def dropout(x: TensorLike, /, p: Any = ..., seed: Any = ...) -> Tensor:
-    """zero elements with probability p, scale the rest by 1/(1-p); the mask is drawn from the int
-    seed
+def dropout(x: TensorLike, /, p: Any = ..., seed: Any = ..., rng: Any = ...) -> Tensor:
+    """zero elements with probability p, scale the rest by 1/(1-p); the mask is drawn from rng (a
+    np.random.Generator) or the int seed
     """
 
 

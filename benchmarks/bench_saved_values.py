@@ -5,7 +5,12 @@
 Each figure is a same-process ratio, gradledger over hand-written numpy, one BLAS thread:
 
 - peak memory (tracemalloc) of one forward+backward of the benchmark MLP (batch 128,
-  784-512-512-10, relu, MSE: bench_memory.py's workload), float32 and float64;
+  784-512-512-10, relu, MSE: bench_memory.py's workload), float32 and float64, each
+  measured after one warm-up pass (the first pass loads the plugins: imports are not
+  what a forward+backward holds);
+- peak memory of one training step (forward, backward, Adam) of the two example models
+  of bench_models.py (the digits CNN, the char MLP) against their numpy versions there,
+  after two warm-up steps; the numpy CNN's preallocated im2col buffers are counted;
 - cross_entropy forward+backward (mean over rows, integer labels) against numpy by hand:
   the softmax, the loss, and softmax - onehot over the rows; median of interleaved rounds.
 
@@ -41,11 +46,44 @@ def mlp_memory() -> dict:
     tracemalloc.start()
     for dtype in (np.float32, np.float64):
         weights, x, y = mlp_problem(dtype)
+        gradledger_pass(weights, x, y)  # warm-up: plugins load, caches fill
+        numpy_pass(weights, x, y)
         ours = gradledger_pass(weights, x, y)
         hand = numpy_pass(weights, x, y)
         ratios[dtype.__name__] = (ours, hand)
     tracemalloc.stop()
     return ratios
+
+
+def _step_peak(make_step) -> int:
+    """Peak traced memory of one call of the step `make_step()` builds (after two warm-up
+    steps), above what was traced before it was built."""
+    start = tracemalloc.get_traced_memory()[0]
+    step = make_step()
+    step()
+    step()
+    tracemalloc.reset_peak()
+    step()
+    return tracemalloc.get_traced_memory()[1] - start
+
+
+def model_memory() -> dict:
+    import bench_models as models
+
+    figures = {}
+    tracemalloc.start()
+    x, y = models.digits_batch()
+    _, model = models.gradledger_cnn_step(x, y)
+    figures["digits CNN step"] = (
+        _step_peak(lambda: models.gradledger_cnn_step(x, y)[0]),
+        _step_peak(lambda: models.numpy_cnn_step(x, y, model)))
+    x, y, vocab = models.char_batch()
+    _, model = models.gradledger_mlp_step(x, y, vocab)
+    figures["char MLP step"] = (
+        _step_peak(lambda: models.gradledger_mlp_step(x, y, vocab)[0]),
+        _step_peak(lambda: models.numpy_mlp_step(x, y, model)))
+    tracemalloc.stop()
+    return figures
 
 
 def numpy_cross_entropy(logits, labels):
@@ -91,6 +129,9 @@ def cross_entropy_times(rounds: int) -> dict:
 def report(rounds: int) -> None:
     for dtype, (ours, hand) in mlp_memory().items():
         print(f"  MLP peak memory {dtype}: gradledger {ours / 2**20:.2f} MiB, numpy "
+              f"{hand / 2**20:.2f} MiB, ratio {ours / hand:.3f}")
+    for name, (ours, hand) in model_memory().items():
+        print(f"  {name} peak memory: gradledger {ours / 2**20:.2f} MiB, numpy "
               f"{hand / 2**20:.2f} MiB, ratio {ours / hand:.3f}")
     for size, (ours, hand) in cross_entropy_times(rounds).items():
         print(f"  cross_entropy fwd+bwd {size}: gradledger {ours * 1e6:.1f} us, numpy "

@@ -27,15 +27,15 @@ def _register(*ops):
 # -- max and min: the winners ------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["max", "min", "sort"])
-def test_max_min_and_sort_release_their_input_before_backward(name):
+@pytest.mark.parametrize("name", ["max", "min", "sort", "sum", "mean", "cumsum"])
+def test_reductions_and_sort_release_their_input_before_backward(name):
     x = gl.tensor(rng.normal(size=(300, 200)), requires_grad=True)
     h = x * 2.0
     y = getattr(gl, name)(h, axis=1)
     big = weakref.ref(h.data)
     del h
     gc.collect()
-    assert big() is None  # only the winners (or the permutation) are kept
+    assert big() is None  # only the winners or the permutation are kept, or nothing
     gl.sum(y * y).backward()
     assert x.grad.shape == x.shape
 

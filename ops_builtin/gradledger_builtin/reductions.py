@@ -452,13 +452,13 @@ def spread_sample(distinct):
 
 
 OPS = [
-    Op("sum", sum_, vjp=sum_vjp, signature=ANY, params=reduction_params,
+    Op("sum", sum_, vjp=sum_vjp, signature=ANY, params=reduction_params, reads=(),
        param_order=(*NUMPY_REDUCTION_ORDER, "initial", "where"),
        doc="sum over axis (None: all), keepdims"),
-    Op("mean", mean, vjp=mean_vjp, signature=ANY, params=reduction_params,
+    Op("mean", mean, vjp=mean_vjp, signature=ANY, params=reduction_params, reads=(),
        param_order=(*NUMPY_REDUCTION_ORDER, "where"),
        doc="mean over axis (None: all), keepdims"),
-    Op("cumsum", cumsum, vjp=cumsum_vjp, signature=ANY, params=single_axis_params,
+    Op("cumsum", cumsum, vjp=cumsum_vjp, signature=ANY, params=single_axis_params, reads=(),
        param_order=("axis", "dtype", "out"), numpy_names=("cumulative_sum",),
        doc="running sums along axis (None: of the flattened x)"),
     Op("max", _extreme(np.max), vjp=max_vjp, signature=ANY, sample=distinct_sample,
@@ -471,7 +471,7 @@ OPS = [
        doc="minimum over axis (None: all), keepdims; tied minima share the grad evenly"),
     Op("logsumexp", logsumexp, vjp=logsumexp_vjp, signature=ANY, params=reduction_params,
        doc="log(sum(exp(x))) over axis (None: all), keepdims, without overflow"),
-    Op("prod", np.prod, vjp=prod_vjp, signature=ANY, params=reduction_params,
+    Op("prod", np.prod, vjp=prod_vjp, signature=ANY, params=reduction_params, reads=("a",),
        domain=((-1.08, 1.08),),  # a stretched input's product stays finite: 1.08**8192 ~ 1e274
        doc="product over axis (None: all), keepdims; exact grads with zeros"),
     Op("var", np.var, vjp=var_vjp, signature=ANY, sample=lambda: spread_sample(False),

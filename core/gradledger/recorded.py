@@ -33,7 +33,7 @@ from .tensor import Tensor
 
 
 def recorded_rule(node, out_grad) -> tuple:
-    """Like the tape's `_local_rule`, on Tensors: one contribution per input (None where
+    """Like `rules._local_rule`, on Tensors: one contribution per input (None where
     an input takes no gradient), and what the rule itself returned."""
     op = node.op
     if op.order is not None and op.order < 2:

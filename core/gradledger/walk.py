@@ -163,16 +163,7 @@ def walk(starts, retain_graph: bool, trace=None, create_graph: bool = False,
     # heap (the latest call's on top), and the calls by ticket. (Bare int tickets compare
     # at a third of the cost of (ticket, call) pairs.)
     waiting = Waiting([], {})
-    for root, seed in starts:
-        node = root._node
-        if node is None:
-            _deliver(root, seed, capture)
-            if trace is not None:
-                trace(Booking(None, None, 0, root, None, None, seed, root.grad, None, root))
-        else:
-            total = _gather(ledger, waiting, node, seed)
-            if trace is not None:
-                trace(Booking(None, None, 0, root, None, None, seed, total, None, node))
+    _book_seeds(starts, ledger, waiting, capture, trace)
     # The nodes this pass frees, their arrays unlocked together when it ends (one lock
     # taken, not one per node); a node's list has bases before views, as `release` wants,
     # and a view whose base some other node still locks is retried by `release` itself.
@@ -241,6 +232,20 @@ def walk(starts, retain_graph: bool, trace=None, create_graph: bool = False,
     finally:
         if unlock:
             locks.release_all(unlock)
+
+
+def _book_seeds(starts, ledger: dict, waiting: Waiting, capture, trace) -> None:
+    """Book each root's seed: into a leaf root directly, else into the ledger."""
+    for root, seed in starts:
+        node = root._node
+        if node is None:
+            _deliver(root, seed, capture)
+            if trace is not None:
+                trace(Booking(None, None, 0, root, None, None, seed, root.grad, None, root))
+        else:
+            total = _gather(ledger, waiting, node, seed)
+            if trace is not None:
+                trace(Booking(None, None, 0, root, None, None, seed, total, None, node))
 
 
 def _check_not_freed(nodes) -> None:

@@ -29,6 +29,7 @@ class _GradMode(threading.local):
     enabled = True
     anomaly = _ANOMALY_FROM_ENV
     rule = None
+    depth = 0  # how many of the count's mode blocks this thread has open
 
 
 _state = _GradMode()
@@ -43,13 +44,18 @@ def _enter() -> None:
     global _inside, plain
     with _count_lock:
         _inside += 1
+        _state.depth += 1  # with the count, before a KeyboardInterrupt can land between
         plain = False
 
 
-def _leave() -> None:
+def _leave(depth: int) -> None:
+    """Count out a block that counted itself in: this thread's depth is above `depth`,
+    what it was before the block (an interrupt may have landed before `_enter` ran)."""
     global _inside, plain
     with _count_lock:
-        _inside -= 1
+        if _state.depth > depth:
+            _state.depth -= 1
+            _inside -= 1
         plain = _inside == 0 and not _ANOMALY_FROM_ENV
 
 
@@ -68,17 +74,19 @@ def is_grad_enabled() -> bool:
 
 @contextmanager
 def _mode(name: str, value: bool):
-    # The state changes inside `try`: a KeyboardInterrupt at any point restores it. (One
-    # landing between `_enter` and `try` leaves the count one too high: `plain` then stays
-    # False, which costs speed, never a wrong mode.)
-    _enter()
+    # The count and the state change inside `try`: a KeyboardInterrupt at any point
+    # restores both. `_leave` counts out only what `_enter` counted in (this thread's depth
+    # says whether it ran), so an interrupt never leaves the count too high (`plain` False
+    # for good, costing speed) nor too low (a wrong mode).
+    depth = _state.depth
     previous = getattr(_state, name)
     try:
+        _enter()
         setattr(_state, name, value)
         yield
     finally:
         setattr(_state, name, previous)
-        _leave()
+        _leave(depth)
 
 
 def no_grad():

@@ -14,6 +14,10 @@ Each figure is a same-process ratio, gradledger over hand-written numpy, one BLA
 - cross_entropy forward+backward (mean over rows, integer labels) against numpy by hand:
   the softmax, the loss, and softmax - onehot over the rows; median of interleaved rounds.
 
+- max (axis 1), sort (axis 1) and dropout (a Generator) forward+backward on 256x512
+  float64, against numpy by hand (the winners' mask, the argsort scattered back, the
+  mask times the grad); median of interleaved rounds.
+
 `--tree PATH` runs the same measurements on another checkout (e.g. the commit before
 issue 20, extracted with `git archive`): its `core` and `ops_builtin` go first on
 PYTHONPATH in a child process. Without it, this checkout only.
@@ -126,6 +130,52 @@ def cross_entropy_times(rounds: int) -> dict:
     return figures
 
 
+def adopted_times(rounds: int) -> dict:
+    """max, sort and dropout forward+backward, gradledger and numpy by hand."""
+    import gradledger as gl
+    from timing import interleaved
+
+    rng = np.random.default_rng(1)
+    value = rng.normal(size=(256, 512))
+    g = rng.normal(size=(256, 512))
+    x = gl.tensor(value, requires_grad=True)
+
+    def hand_max():
+        out = value.max(axis=1)
+        winners = value == out[:, None]
+        return winners * (g[:, 0] / winners.sum(axis=1))[:, None]
+
+    def hand_sort():
+        index = np.argsort(value, axis=1, kind="stable")
+        grad = np.empty_like(g)
+        np.put_along_axis(grad, index, g, axis=1)
+        return np.take_along_axis(value, index, axis=1), grad
+
+    hand_draws, our_draws = np.random.default_rng(0), np.random.default_rng(0)
+
+    def hand_dropout():
+        mask = (hand_draws.random(value.shape) >= 0.5) * 2.0
+        return value * mask, g * mask
+
+    def ours(name):
+        def run():
+            x.grad = None
+            if name == "max":
+                out, seed = gl.max(x, axis=1), g[:, 0]
+            elif name == "sort":
+                out, seed = gl.sort(x, axis=1), g
+            else:
+                out, seed = gl.dropout(x, p=0.5, rng=our_draws), g
+            out.backward(seed)
+        return run
+
+    figures = {}
+    for name, hand in (("max", hand_max), ("sort", hand_sort), ("dropout", hand_dropout)):
+        times = interleaved({"ours": ours(name), "hand": hand}, rounds)
+        figures[name] = (times["ours"], times["hand"])
+    return figures
+
+
 def report(rounds: int) -> None:
     for dtype, (ours, hand) in mlp_memory().items():
         print(f"  MLP peak memory {dtype}: gradledger {ours / 2**20:.2f} MiB, numpy "
@@ -135,6 +185,9 @@ def report(rounds: int) -> None:
               f"{hand / 2**20:.2f} MiB, ratio {ours / hand:.3f}")
     for size, (ours, hand) in cross_entropy_times(rounds).items():
         print(f"  cross_entropy fwd+bwd {size}: gradledger {ours * 1e6:.1f} us, numpy "
+              f"{hand * 1e6:.1f} us, ratio {ours / hand:.2f}")
+    for name, (ours, hand) in adopted_times(rounds).items():
+        print(f"  {name} fwd+bwd 256x512: gradledger {ours * 1e6:.1f} us, numpy "
               f"{hand * 1e6:.1f} us, ratio {ours / hand:.2f}")
 
 

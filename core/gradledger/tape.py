@@ -32,6 +32,7 @@ _ledger_lock = threading.Lock()
 
 _NUMERIC_KINDS = "biuf"
 _FLOATS = frozenset({np.float64, np.float32, np.float16, np.longdouble})
+_COMPLEX = frozenset({np.complex128, np.complex64, np.clongdouble})
 _PLAIN = (True, False)  # (recording, anomaly detection) while grad_mode.plain
 
 
@@ -188,8 +189,10 @@ def apply(op, args: tuple, params: dict):
     result = _new_tensor(Tensor)
     result._data = out  # the slot behind Tensor.data (whose setter checks what users assign)
     result.grad = result.name = None
-    # Only floating outputs carry a gradient: an integer or boolean result is a constant.
-    if requires and recording and (type(out) in _FLOATS or out.dtype.kind == "f"):
+    # Only floating (and complex) outputs carry a gradient: an integer or boolean result is
+    # a constant. A complex one needs an op that declares complex dtypes (`_complex_out`).
+    if requires and recording and (type(out) in _FLOATS or out.dtype.kind == "f"
+                                   or (out.dtype.kind == "c" and _complex_out(op, out))):
         # A float32 tensor requiring grad exists and this call computed in float64: did it
         # widen one? (A float32 model that stays float32 pays one comparison.)
         if _dtypes.watching and out.dtype is _dtypes.FLOAT64:
@@ -231,12 +234,29 @@ def _record_special(op, arrays, params, parents, record, detecting, out):
     if detecting:
         anomaly.check_forward(op, arrays, out)
     result = Tensor._result(out, False)
-    if record and (type(out) in _FLOATS or out.dtype.kind == "f"):
+    if record and (type(out) in _FLOATS or out.dtype.kind == "f"
+                   or (out.dtype.kind == "c" and _complex_out(op, out))):
         result.requires_grad = True
         node = result._node = LockingNode(op, params, arrays, out, parents, None)
         node.tensor = _weak(result)
         _keep(node, saved, detecting)
     return result
+
+
+def _complex_out(op, out) -> bool:
+    """A complex output of a call that records: fine when the op declares complex dtypes;
+    an error otherwise, since its rules were written for real numbers and the gradient
+    would be lost (or wrong) without a word."""
+    if op.complex:
+        return True
+    raise OpRuleError(
+        f"{describe_op(op)} returned a {out.dtype} output for inputs that require grad, but "
+        f"declares only real dtypes ({', '.join(map(str, op.dtypes))}): its rules are "
+        "written for real numbers. Declare the complex dtypes it supports, e.g. "
+        "dtypes=('float64', 'float32', 'complex128', 'complex64'), or "
+        "'float64->complex128' for real inputs with a complex output, with rules that follow "
+        "docs/plugins.md (\"Complex numbers\"); or call it on real numbers."
+    )
 
 
 def _keep(node, saved, detecting) -> None:
@@ -263,7 +283,9 @@ def _record_outputs(op, arrays, params, parents, record, detecting, out, saved=N
         for o in outs:
             anomaly.check_forward(op, arrays, o)
     results = [Tensor._result(o, False) for o in outs]
-    floats = [o.dtype.kind == "f" for o in outs]  # only these carry a gradient
+    # only these carry a gradient (complex ones if the op declares complex dtypes)
+    floats = [o.dtype.kind == "f" or (record and o.dtype.kind == "c" and _complex_out(op, o))
+              for o in outs]
     if record and any(floats):
         node = LockingNode(op, params, arrays, outs, parents, _nobody)
         node.outputs = tuple(weakref.ref(r) if f else None
@@ -412,9 +434,12 @@ def _wrap_constants(op, args, arrays) -> bool:
             if kind is not int and kind is not float:
                 arrays[i] = _constant(op, i, x, None)
         elif kind is float:
-            arrays[i] = dtype.type(x) if dtype.kind == "f" else np.float64(x)
-        elif kind is int and dtype.kind == "f":
+            arrays[i] = dtype.type(x) if dtype.kind in "fc" else np.float64(x)
+        elif kind is int and dtype.kind in "fc":
             arrays[i] = dtype.type(x)
+        elif kind is complex:  # as numpy: a float32 tensor with 1j gives complex64
+            arrays[i] = np.result_type(dtype, 1j).type(x) if dtype.kind in "fc" \
+                else np.complex128(x)
         else:
             arrays[i] = _constant(op, i, x, dtype)
         if type(arrays[i]) is np.ndarray:
@@ -690,12 +715,15 @@ def walk(starts, retain_graph: bool, trace=None, create_graph: bool = False,
                 # of the input's own type passes them as it is (shape (), the right dtype).
                 rule_out = _ask_rule(node, out_grad)
                 elementwise = node.op.local_grad is not None
+                conjugate = elementwise and node.op.complex
                 i = -1  # the input's index, for the messages
                 for parent, grad, like in zip(node.parents, rule_out, node.arrays):  # noqa: B905 (checked)
                     i += 1
                     if parent is None or grad is None:
                         continue
                     if elementwise:  # local * out_grad (a local of exactly 1 books out_grad)
+                        if conjugate:
+                            grad = _conjugate_local(grad)
                         try:
                             grad = out_grad if type(grad) is float and grad == 1.0 \
                                 else grad * out_grad
@@ -904,6 +932,13 @@ def _seed(root: Tensor, grad, create_graph: bool = False):
                 f"output has shape {root.shape}. Pass grad=, an array of that shape (the "
                 "output's sensitivity), or reduce it first, e.g. gl.sum(out)."
             )
+        if root.data.dtype.kind == "c":
+            raise BackwardError(
+                f"backward() without a grad needs a real scalar loss; this output is "
+                f"{root.data.dtype}: a complex number has no direction of steepest descent. "
+                "Take a real number of it first (gl.abs(z) ** 2, gl.real(z)), or pass grad= "
+                "(as PyTorch refuses too)."
+            )
         seed = root.data.dtype.type(1)
         return Tensor._result(seed, False) if create_graph else seed
     if create_graph and isinstance(grad, Tensor):  # a seed that may itself be differentiated
@@ -970,12 +1005,15 @@ def _local_rule(node: Node, out_grad) -> tuple:
     """
     rule_out = _ask_rule(node, out_grad)
     elementwise = node.op.local_grad is not None
+    conjugate = elementwise and node.op.complex
     contributions = []  # its length is the index of the input at hand (for the messages)
     for parent, grad, like in zip(node.parents, rule_out, node.arrays):  # noqa: B905 (checked)
         if parent is None or grad is None:
             contributions.append(None)
             continue
         if elementwise:
+            if conjugate:
+                grad = _conjugate_local(grad)
             try:
                 grad = out_grad if type(grad) is float and grad == 1.0 else grad * out_grad
             except (ValueError, TypeError) as error:
@@ -987,6 +1025,14 @@ def _local_rule(node: Node, out_grad) -> tuple:
     if not _modes.plain and _modes.modes()[1]:
         anomaly.check_backward(node, out_grad, contributions)
     return contributions, rule_out
+
+
+def _conjugate_local(local):
+    """A complex local derivative f'(z) books conj(f'(z)) * out_grad (the convention of
+    docs/plugins.md, "Complex numbers"); a real one is booked as it is."""
+    if type(local) in _COMPLEX or (type(local) is np.ndarray and local.dtype.kind == "c"):
+        return np.conj(local)
+    return local
 
 
 def _ask_rule(node: Node, out_grad) -> tuple:
@@ -1099,6 +1145,12 @@ def _wrong_shape(op, i, grad, shape):
 
 
 def _cast(op, i, grad, dtype):
+    if grad.dtype.kind == "c":
+        if dtype.kind == "c":
+            return grad.astype(dtype)
+        # A real input of a complex output: its grad is the real part of the complex one
+        # (d loss / d x, for real x; see docs/plugins.md, "Complex numbers").
+        return np.real(grad).astype(dtype)
     if grad.dtype.kind not in _NUMERIC_KINDS:
         raise OpRuleError(
             f"{describe_op(op)}: its {op.rule} rule returned a {grad.dtype} gradient for "

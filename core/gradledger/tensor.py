@@ -64,8 +64,8 @@ class Tensor:
         if requires_grad:
             if array.dtype.kind not in _GRAD_DTYPE_KINDS:
                 raise TypeError(
-                    f"requires_grad=True needs a floating-point or complex dtype; got "
-                    f"{array.dtype}. "
+                    f"requires_grad=True needs a floating-point dtype; got {array.dtype} "
+                    "(complex dtypes carry grads too). "
                     f"Pass floats, or dtype='float64' (or 'float32')."
                 )
             _dtypes.watch(array.dtype)
@@ -147,8 +147,8 @@ class Tensor:
                 f"{self.op!r}. Use t.detach().requires_grad_() for a new leaf."
             )
         if requires_grad and np.dtype(self.dtype).kind not in _GRAD_DTYPE_KINDS:
-            raise TypeError(f"requires_grad needs a floating-point or complex dtype; this "
-                            f"tensor is {self.dtype}. Use t.astype('float64') first.")
+            raise TypeError(f"requires_grad needs a floating-point dtype (or a complex one); "
+                            f"this tensor is {self.dtype}. Use t.astype('float64') first.")
         if requires_grad:
             _dtypes.watch(np.dtype(self.dtype))
         self.requires_grad = bool(requires_grad)
@@ -748,7 +748,8 @@ def _checked_data(tensor: Tensor, value):
             "(PyTorch refuses a non-tensor too)."
         )
     if value.dtype.kind not in "biufc":
-        raise TypeError(f"t.data = ... expected numbers (bool, int, float or complex); got dtype "
+        raise TypeError(f"t.data = ... expected real numbers (bool, int or float) or complex "
+                        f"ones; got dtype "
                         f"{value.dtype}")
     if tensor.requires_grad:
         if value.dtype.kind not in _GRAD_DTYPE_KINDS:

@@ -129,8 +129,14 @@ def irfft_vjp(out_grad, a, out, n=None, axis=-1, norm=None):
 # -- several axes --------------------------------------------------------------------
 
 
+def _last(s, axes):
+    """numpy's axes for s without axes (the last len(s)), said outright: numpy 2 deprecates
+    leaving them out."""
+    return tuple(range(-len(s), 0)) if axes is None and s is not None else axes
+
+
 def fftn(a, s=None, axes=None, norm=None):
-    return np.fft.fftn(a, s, axes, norm)
+    return np.fft.fftn(a, s, _last(s, axes), norm)
 
 
 def fftn_vjp(out_grad, a, out, s=None, axes=None, norm=None):
@@ -140,7 +146,7 @@ def fftn_vjp(out_grad, a, out, s=None, axes=None, norm=None):
 
 
 def ifftn(a, s=None, axes=None, norm=None):
-    return np.fft.ifftn(a, s, axes, norm)
+    return np.fft.ifftn(a, s, _last(s, axes), norm)
 
 
 def ifftn_vjp(out_grad, a, out, s=None, axes=None, norm=None):
@@ -150,7 +156,7 @@ def ifftn_vjp(out_grad, a, out, s=None, axes=None, norm=None):
 
 
 def rfftn(a, s=None, axes=None, norm=None):
-    return np.fft.rfftn(a, s, axes, norm)
+    return np.fft.rfftn(a, s, _last(s, axes), norm)
 
 
 def rfftn_vjp(out_grad, a, out, s=None, axes=None, norm=None):
@@ -162,7 +168,7 @@ def rfftn_vjp(out_grad, a, out, s=None, axes=None, norm=None):
 
 
 def irfftn(a, s=None, axes=None, norm=None):
-    return np.fft.irfftn(a, s, axes, norm)
+    return np.fft.irfftn(a, s, _last(s, axes), norm)
 
 
 def irfftn_vjp(out_grad, a, out, s=None, axes=None, norm=None):
@@ -262,6 +268,8 @@ def many_axes_sample(two=False):
             count = len(axes) if axes is not None else ndim
             s = draw(st.none() | st.lists(st.integers(2, 6), min_size=count, max_size=count)
                      .map(tuple))
+            if s is not None and axes is None and not two:
+                axes = tuple(range(ndim))  # numpy 2 deprecates s without axes
             x = draw(hnp.arrays(np.float64, shape, elements=values))
             params = {"s": s, "axes": axes, "norm": draw(st.sampled_from(NORMS))}
             if two and axes == (-2, -1) and draw(st.booleans()):

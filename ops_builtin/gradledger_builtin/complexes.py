@@ -8,9 +8,18 @@ declared complex here, in one list, when the built-in plugin registers them
 (`gradledger_builtin.gradledger_register_ops`), rather than row by row in their
 families' modules. Ops with complex arithmetic of their own (mul, exp, abs, the
 transforms) declare their dtypes where they are written.
+
+The products (matmul, dot, einsum, ...) and the linear-algebra functions whose real
+vjp is an analytic formula, J^T g written with products, sums and inverses, are
+holomorphic: their complex vjp is J^H g = conj(J^T conj(g)), the real rule applied to
+the conjugated cotangent, conjugated (`holomorphic`). They are declared here too (list
+HOLOMORPHIC), with that rule; on real numbers it is the real rule itself.
 """
 
+import functools
 from dataclasses import replace
+
+import numpy as np
 
 COMPLEX = ("float64", "float32", "complex128", "complex64")
 
@@ -28,8 +37,39 @@ MOVERS = frozenset({
 """Names of the built-ins whose real rules serve complex numbers as they are."""
 
 
+HOLOMORPHIC = frozenset({
+    "matmul", "dot", "outer", "inner", "einsum", "tensordot", "kron", "multi_dot",
+    "solve", "inv", "det", "prod",
+})
+"""Names of the built-ins whose real vjp, applied as `holomorphic` does, is their complex
+rule (each checked by the verifier's complex examples)."""
+
+
+def holomorphic(vjp):
+    """The complex vjp of a holomorphic op from its real one: conj(vjp(conj(g), ...)).
+    On real numbers (a real cotangent and real inputs) the real vjp is called as it is."""
+
+    @functools.wraps(vjp)
+    def complex_vjp(out_grad, *arrays, **params):
+        if not (_is_complex(out_grad) or any(_is_complex(a) for a in arrays)):
+            return vjp(out_grad, *arrays, **params)
+        grads = vjp(np.conj(out_grad), *arrays, **params)
+        return tuple(None if g is None else np.conj(g) for g in grads)
+
+    return complex_vjp
+
+
+def _is_complex(value) -> bool:
+    dtype = getattr(value, "dtype", None)
+    return dtype is not None and dtype.kind == "c"
+
+
 def declared(op):
-    """`op` as registered: with complex dtypes when it is one of MOVERS."""
-    if op.name in MOVERS and not op.complex and tuple(op.dtypes) == COMPLEX[:2]:
+    """`op` as registered: with complex dtypes when it is one of MOVERS or HOLOMORPHIC."""
+    if op.complex or tuple(op.dtypes) != COMPLEX[:2]:
+        return op
+    if op.name in MOVERS:
         return replace(op, dtypes=COMPLEX)
+    if op.name in HOLOMORPHIC and op.vjp is not None:
+        return replace(op, dtypes=COMPLEX, vjp=holomorphic(op.vjp))
     return op

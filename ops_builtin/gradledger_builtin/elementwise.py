@@ -80,7 +80,7 @@ def angle_vjp(out_grad, x, out, deg=False):
     grad) is 0. Undefined at z = 0."""
     if x.dtype.kind != "c":
         return (out_grad * 0.0,)
-    scale = np.pi / 180.0 if deg else 1.0
+    scale = 180.0 / np.pi if deg else 1.0
     return (out_grad * (1j * scale) / np.conj(x),)
 
 
@@ -348,6 +348,7 @@ OPS = [
        reads=(), numpy_names=("conjugate",), dtypes=COMPLEX,
        doc="np.conj: the complex conjugate (of a real tensor: itself)"),
     Op("angle", angle, vjp=angle_vjp, signature=UNARY, kinks=(AT_ZERO,), dtypes=COMPLEX,
+       params={"deg": [False, True]},
        doc="np.angle: the argument of z in (-pi, pi] (degrees with deg=True); of a real "
            "tensor 0 or pi, grad 0"),
 ]

@@ -1,5 +1,5 @@
 """More of numpy's functions that numpy code reaches for: NaN-skipping sums and means,
-sign and exponent manipulation, inner products, appends, fft's shifts, partial sorts.
+sign and exponent manipulation, inner products, appends, partial sorts.
 
 Each takes numpy's name and argument order, so `np.nansum(t)` and `np.inner(a, b)` on
 Tensors reach it. The verifier draws finite inputs; NaN and infinities are tested by hand.

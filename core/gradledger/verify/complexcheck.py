@@ -5,8 +5,10 @@ each: the rule's grad (docs/plugins.md, "Complex numbers": d loss / dx + i d los
 predicts the change of `L = Re <u, f(z)>` (u a random complex cotangent) along a nudge
 `z + t v` as `Re sum(conj(grad) v)`. Two nudges check it: along real directions v, and
 along imaginary ones i v, each by the nudge method of `numeric.richardson` on the
-forward rule, in complex128. A complex64 example is then run in its own dtype and must
-agree with complex128 to within float32-like rounding. An op whose rules run on Tensors
+forward rule, in complex128. The example is then run in complex64 (as drawn, or rounded
+from complex128 when the op declares both) and must agree with complex128 to within
+float32-like rounding: each complex example checks both precisions, and the report
+counts it under both. An op whose rules run on Tensors
 gets the same two nudges on its first-order grads (second order, through
 create_graph=True).
 
@@ -104,6 +106,9 @@ class ComplexChecker:
             self.stats.examples += 1
             name = self.dtype.name
             self.stats.by_dtype[name] = self.stats.by_dtype.get(name, 0) + 1
+            if name == "complex64":  # its nudges ran in complex128, on the widened inputs
+                by = self.stats.by_dtype
+                by["complex128"] = by.get("complex128", 0) + 1
         return failure
 
     def _run(self) -> Failure | None:
@@ -137,11 +142,15 @@ class ComplexChecker:
             failure = self.nudge(kind)
             if failure is not None:
                 return failure
-        if self.dtype != np.complex128:
+        for native, dtype in self._low_precision():
             self.check = "vs complex128"
+            self.native, self.dtype = native, dtype
             failure = self.vs_complex128(datas)
             if failure is not None:
                 return failure
+            if self.stats is not None and self.ex.dtype != dtype:
+                self.stats.by_dtype[dtype.name] = self.stats.by_dtype.get(dtype.name, 0) + 1
+        self.dtype = np.dtype(self.ex.dtype)
         if self.plan.second_order:
             for kind in self._directions():
                 self.check = f"second order, {kind}"
@@ -149,6 +158,25 @@ class ComplexChecker:
                 if failure is not None:
                     return failure
         return None
+
+    def _low_precision(self) -> list:
+        """The example in complex64 (its inputs and its dtype), when the op declares it: a
+        complex64 example as drawn; a complex128 one rounded to complex64 too, so that
+        every complex example checks both precisions."""
+        if self.dtype == np.complex64:
+            return [(self.native, self.dtype)]
+        declared = {str(d) for d in self.op.dtypes}
+        inputs_complex = any(np.asarray(a).dtype.kind == "c" for a in self.native)
+        wanted = "complex64" if inputs_complex else "float32->complex64"
+        if wanted not in {d.replace(" ", "") for d in declared}:
+            return []
+        narrow = [as_data(np.asarray(a).astype(np.complex64 if np.asarray(a).dtype.kind == "c"
+                                                else np.float32))
+                  if i in self.wrt or np.asarray(a).dtype.kind in "fc" and
+                  i not in self.op.constants else a
+                  for i, a in enumerate(self.native)]
+        narrow = [n[()] if np.ndim(n) == 0 and isinstance(n, np.ndarray) else n for n in narrow]
+        return [(narrow, np.dtype(np.complex64))]
 
     def _directions(self) -> tuple:
         complex_in = any(np.asarray(self.arrays[i]).dtype.kind == "c" for i in self.wrt)
@@ -226,6 +254,9 @@ class ComplexChecker:
                 return self.fail("vs complex128", f"output {k + 1} has dtype {got.dtype}; "
                                  f"{self.dtype} inputs must give {self.dtype} (or {narrow}) "
                                  "outputs", stage="native")
+            if got.dtype.kind in "fc" and not np.all(np.isfinite(got)):
+                raise Discard(f"the {self.dtype} output {k + 1} overflows where complex128's "
+                              f"is finite (beyond {self.dtype}'s range)")
             failure = self._close(f"output {k + 1}", got, want)
             if failure is not None:
                 return failure

@@ -11,7 +11,8 @@ def test_plugin_guide_python_blocks_run_in_order_as_the_module_my_ops(fresh_host
     assert len(blocks) >= 8, "the plugin guide has lost its examples"
     record = fresh_host.records["my_ops"]
     assert record.ops == ["silu", "logit", "leaky_relu", "reverse_cumsum", "batched_outer",
-                          "switch", "add_n", "top_k", "soft_cross_entropy", "gather_rows"]
+                          "switch", "add_n", "top_k", "soft_cross_entropy", "gather_rows",
+                          "cubic", "abs2"]
     assert "fast_relu" not in fresh_host.records
     # The guide teaches these declarations: each must pass the verifier it advertises.
     from gradledger.verify import verify_op

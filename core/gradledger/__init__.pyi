@@ -909,6 +909,12 @@ def real(x: TensorLike, /) -> Tensor:
     """np.real: the real part (of a real tensor: itself)"""
 
 
+def real_if_close(a: TensorLike, /, tol: Any = ...) -> Tensor:
+    """np.real_if_close: the real parts if every imaginary part is within tol eps of 0, else the
+    input
+    """
+
+
 def reciprocal(x: TensorLike, /) -> Tensor:
     """1 / x"""
 

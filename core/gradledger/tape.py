@@ -33,6 +33,8 @@ _ledger_lock = threading.Lock()
 _NUMERIC_KINDS = "biuf"
 _FLOATS = frozenset({np.float64, np.float32, np.float16, np.longdouble})
 _COMPLEX = frozenset({np.complex128, np.complex64, np.clongdouble})
+_REAL_LOCALS = frozenset({float, int, bool, np.float64, np.float32, np.float16, np.bool_})
+"""Locals that need no conjugate: checked by one set look-up before `_conjugate_local`."""
 _PLAIN = (True, False)  # (recording, anomaly detection) while grad_mode.plain
 
 
@@ -722,7 +724,7 @@ def walk(starts, retain_graph: bool, trace=None, create_graph: bool = False,
                     if parent is None or grad is None:
                         continue
                     if elementwise:  # local * out_grad (a local of exactly 1 books out_grad)
-                        if conjugate:
+                        if conjugate and grad.__class__ not in _REAL_LOCALS:
                             grad = _conjugate_local(grad)
                         try:
                             grad = out_grad if type(grad) is float and grad == 1.0 \
@@ -1012,7 +1014,7 @@ def _local_rule(node: Node, out_grad) -> tuple:
             contributions.append(None)
             continue
         if elementwise:
-            if conjugate:
+            if conjugate and grad.__class__ not in _REAL_LOCALS:
                 grad = _conjugate_local(grad)
             try:
                 grad = out_grad if type(grad) is float and grad == 1.0 else grad * out_grad

@@ -36,6 +36,11 @@ MOVERS = frozenset({
 })
 """Names of the built-ins whose real rules serve complex numbers as they are."""
 
+SPREADS = frozenset({"var", "std"})
+"""var and std of complex numbers are real: mean |x - mean|^2 (and its root). Their real
+rules, g (x - mean) times a real factor, are the complex grads as they stand (the grad
+of |d|^2 is 2 g d)."""
+
 
 HOLOMORPHIC = frozenset({
     "matmul", "dot", "outer", "inner", "einsum", "tensordot", "kron", "multi_dot",
@@ -51,7 +56,10 @@ def holomorphic(vjp):
 
     @functools.wraps(vjp)
     def complex_vjp(out_grad, *arrays, **params):
-        if not (_is_complex(out_grad) or any(_is_complex(a) for a in arrays)):
+        for value in (out_grad, *arrays):
+            if _kind(value) == "c":
+                break
+        else:  # real numbers: the real rule
             return vjp(out_grad, *arrays, **params)
         grads = vjp(np.conj(out_grad), *arrays, **params)
         return tuple(None if g is None else np.conj(g) for g in grads)
@@ -59,16 +67,18 @@ def holomorphic(vjp):
     return complex_vjp
 
 
-def _is_complex(value) -> bool:
-    dtype = getattr(value, "dtype", None)
-    return dtype is not None and dtype.kind == "c"
+def _kind(value) -> str:
+    try:
+        return value.dtype.kind
+    except AttributeError:  # a Python number
+        return "f"
 
 
 def declared(op):
     """`op` as registered: with complex dtypes when it is one of MOVERS or HOLOMORPHIC."""
     if op.complex or tuple(op.dtypes) != COMPLEX[:2]:
         return op
-    if op.name in MOVERS:
+    if op.name in MOVERS or op.name in SPREADS:
         return replace(op, dtypes=COMPLEX)
     if op.name in HOLOMORPHIC and op.vjp is not None:
         return replace(op, dtypes=COMPLEX, vjp=holomorphic(op.vjp))

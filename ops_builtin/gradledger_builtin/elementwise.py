@@ -52,6 +52,17 @@ def real_part(x):
     return np.real(x) + 0
 
 
+def real_if_close(a, tol=100):
+    """np.real_if_close: the real parts when every imaginary part is within tol machine
+    epsilons of 0, else a (a copy)."""
+    return np.real_if_close(a, tol=tol) + 0
+
+
+def real_if_close_vjp(out_grad, a, out, tol=100):
+    """The identity, or Re as `real`'s: a real out_grad is the grad of a's real part."""
+    return (out_grad,)
+
+
 def imag_part(x):
     """np.imag (zeros for real x)."""
     return np.imag(x) + 0 if np.iscomplexobj(x) else np.zeros_like(x)
@@ -342,6 +353,9 @@ OPS = [
     # -- complex parts (of a real tensor: itself, zeros, itself, 0 or pi) -----------------
     Op("real", real_part, vjp=lambda out_grad, x, out: (out_grad,), signature=UNARY,
        reads=(), dtypes=COMPLEX, doc="np.real: the real part (of a real tensor: itself)"),
+    Op("real_if_close", real_if_close, vjp=real_if_close_vjp, signature="(*)->(*)", reads=(),
+       dtypes=COMPLEX, doc="np.real_if_close: the real parts if every imaginary part is "
+                           "within tol eps of 0, else the input"),
     Op("imag", imag_part, vjp=imag_vjp, signature=UNARY, reads=(), dtypes=COMPLEX,
        doc="np.imag: the imaginary part (of a real tensor: zeros, no grad flows)"),
     Op("conj", conj_part, vjp=lambda out_grad, x, out: (np.conj(out_grad),), signature=UNARY,

@@ -12,11 +12,9 @@ import pytest
     ("abc", "dtype <U3"),
     ([object(), object()], "dtype object"),
     ([[1.0, 2.0], [3.0]], "rectangular"),
-    (1 + 2j, "dtype complex128"),
-    (np.array([1 + 1j]), "dtype complex128"),
     (None, "dtype object"),
 ])
-def test_tensor_of_non_real_or_ragged_data_says_what_it_expected(value, came):
+def test_tensor_of_non_numeric_or_ragged_data_says_what_it_expected(value, came):
     with pytest.raises(TypeError, match="expected") as caught:
         gl.tensor(value)
     assert came in str(caught.value)

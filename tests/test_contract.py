@@ -367,8 +367,8 @@ def test_an_array_on_the_left_of_an_operator_still_dispatches_to_the_op():
 
 
 def test_a_numpy_function_no_plugin_registers_says_so():
-    with pytest.raises(gl.OpNotFoundError, match=r"np.fft.fft.*no plugin registers"):
-        np.fft.fft(gl.tensor([1.0, 2.0]))
+    with pytest.raises(gl.OpNotFoundError, match=r"np.fft.hfft.*no plugin registers"):
+        np.fft.hfft(gl.tensor([1.0, 2.0]))
     with pytest.raises(TypeError, match=r"np.add.reduce.*not supported"):
         np.add.reduce(gl.tensor([1.0, 2.0]))
 

@@ -12,7 +12,7 @@ def test_plugin_guide_python_blocks_run_in_order_as_the_module_my_ops(fresh_host
     record = fresh_host.records["my_ops"]
     assert record.ops == ["silu", "logit", "leaky_relu", "reverse_cumsum", "batched_outer",
                           "switch", "add_n", "top_k", "soft_cross_entropy", "noisy_scale",
-                          "gather_rows"]
+                          "gather_rows", "cubic", "abs2"]
     assert "fast_relu" not in fresh_host.records
     # The guide teaches these declarations: each must pass the verifier it advertises.
     from gradledger.verify import verify_op

@@ -131,7 +131,7 @@ def __getattr__(name: str) -> Any:
 # -- the built-in ops ----------------------------------------------------------------------
 
 def abs(x: TensorLike, /) -> Tensor:
-    """|x|; its derivative at 0 is 0"""
+    """|x| (of complex z: its modulus, real); its derivative at 0 is 0"""
 
 
 def add(a: TensorLike, b: TensorLike, /) -> Tensor:
@@ -139,7 +139,9 @@ def add(a: TensorLike, b: TensorLike, /) -> Tensor:
 
 
 def angle(x: TensorLike, /, deg: Any = ...) -> Tensor:
-    """np.angle of real numbers: 0 for x >= 0, pi for x < 0; grad 0"""
+    """np.angle: the argument of z in (-pi, pi] (degrees with deg=True); of a real tensor 0 or pi,
+    grad 0
+    """
 
 
 def append(x: TensorLike, values: TensorLike, /, axis: Any = ...) -> Tensor:
@@ -262,7 +264,7 @@ def concatenate(arrays: Sequence[TensorLike], /, axis: Any = ...) -> Tensor:
 
 
 def conj(x: TensorLike, /) -> Tensor:
-    """np.conj of a real tensor: the tensor itself"""
+    """np.conj: the complex conjugate (of a real tensor: itself)"""
 
 
 def conv2d(x: TensorLike, w: TensorLike, /, stride: Any = ..., padding: Any = ...) -> Tensor:
@@ -329,6 +331,10 @@ def diff(x: TensorLike, /, n: Any = ..., axis: Any = ...) -> Tensor:
     """n-th differences along axis (no prepend/append)"""
 
 
+def digamma(x: TensorLike, /) -> Tensor:
+    """d/dx log gamma(x) (scipy.special.psi); grads checked for x > 0"""
+
+
 def div(a: TensorLike, b: TensorLike, /) -> Tensor:
     """a / b"""
 
@@ -385,6 +391,22 @@ def equal(x0: TensorLike, x1: TensorLike, /) -> Tensor:
     """a == b, elementwise; a boolean tensor without grad"""
 
 
+def erf(x: TensorLike, /) -> Tensor:
+    """the error function, scipy.special.erf"""
+
+
+def erfc(x: TensorLike, /) -> Tensor:
+    """1 - erf(x), accurate where erf(x) is near 1"""
+
+
+def erfcinv(x: TensorLike, /) -> Tensor:
+    """the inverse of erfc, for 0 < x < 2"""
+
+
+def erfinv(x: TensorLike, /) -> Tensor:
+    """the inverse of erf, for -1 < x < 1"""
+
+
 def exp(x: TensorLike, /) -> Tensor:
     """e ** x"""
 
@@ -403,6 +425,18 @@ def expm1(x: TensorLike, /) -> Tensor:
 
 def fabs(x: TensorLike, /) -> Tensor:
     """|x|, as abs; its derivative at 0 is taken as 0"""
+
+
+def fft(a: TensorLike, /, n: Any = ..., axis: Any = ..., norm: Any = ...) -> Tensor:
+    """np.fft.fft: the discrete Fourier transform along axis (n points)"""
+
+
+def fft2(a: TensorLike, /, s: Any = ..., axes: Any = ..., norm: Any = ...) -> Tensor:
+    """np.fft.fft2: the 2-D Fourier transform over axes (default the last two)"""
+
+
+def fftn(a: TensorLike, /, s: Any = ..., axes: Any = ..., norm: Any = ...) -> Tensor:
+    """np.fft.fftn: the n-D Fourier transform over axes (default all, or the last len(s))"""
 
 
 def fftshift(x: TensorLike, /, axes: Any = ...) -> Tensor:
@@ -453,6 +487,14 @@ def frexp(x: TensorLike, /) -> tuple[Tensor, ...]:
     """mantissa and (integer) exponent, x = m 2 ** e; d m / d x = 2 ** -e"""
 
 
+def gamma(x: TensorLike, /) -> Tensor:
+    """the gamma function"""
+
+
+def gammaln(x: TensorLike, /) -> Tensor:
+    """log |gamma(x)|; grads checked for x > 0"""
+
+
 def gelu_tanh(x: TensorLike, /) -> Tensor:
     """GELU, tanh approximation: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))"""
 
@@ -487,6 +529,26 @@ def hypot(x0: TensorLike, x1: TensorLike, /) -> Tensor:
     """sqrt(a ** 2 + b ** 2), without overflow"""
 
 
+def i0e(x: TensorLike, /) -> Tensor:
+    """exp(-|x|) I0(x), the scaled modified Bessel function of order 0"""
+
+
+def i1e(x: TensorLike, /) -> Tensor:
+    """exp(-|x|) I1(x), the scaled modified Bessel function of order 1"""
+
+
+def ifft(a: TensorLike, /, n: Any = ..., axis: Any = ..., norm: Any = ...) -> Tensor:
+    """np.fft.ifft: the inverse discrete Fourier transform along axis"""
+
+
+def ifft2(a: TensorLike, /, s: Any = ..., axes: Any = ..., norm: Any = ...) -> Tensor:
+    """np.fft.ifft2: the 2-D inverse Fourier transform"""
+
+
+def ifftn(a: TensorLike, /, s: Any = ..., axes: Any = ..., norm: Any = ...) -> Tensor:
+    """np.fft.ifftn: the n-D inverse Fourier transform"""
+
+
 def ifftshift(x: TensorLike, /, axes: Any = ...) -> Tensor:
     """np.fft.ifftshift: fftshift undone"""
 
@@ -506,7 +568,7 @@ def im2col(
 
 
 def imag(x: TensorLike, /) -> Tensor:
-    """np.imag of a real tensor: zeros (no grad flows)"""
+    """np.imag: the imaginary part (of a real tensor: zeros, no grad flows)"""
 
 
 def inner(x0: TensorLike, x1: TensorLike, /) -> Tensor:
@@ -515,6 +577,18 @@ def inner(x0: TensorLike, x1: TensorLike, /) -> Tensor:
 
 def inv(x: TensorLike, /) -> Tensor:
     """np.linalg.inv: the inverse of square matrices, batched"""
+
+
+def irfft(a: TensorLike, /, n: Any = ..., axis: Any = ..., norm: Any = ...) -> Tensor:
+    """np.fft.irfft: rfft undone: n real numbers (default 2 (m - 1)) from a half spectrum"""
+
+
+def irfft2(a: TensorLike, /, s: Any = ..., axes: Any = ..., norm: Any = ...) -> Tensor:
+    """np.fft.irfft2: rfft2 undone"""
+
+
+def irfftn(a: TensorLike, /, s: Any = ..., axes: Any = ..., norm: Any = ...) -> Tensor:
+    """np.fft.irfftn: rfftn undone"""
 
 
 def isfinite(x: TensorLike, /) -> Tensor:
@@ -566,7 +640,7 @@ def linspace(
 
 
 def log(x: TensorLike, /) -> Tensor:
-    """natural logarithm, for x > 0"""
+    """natural logarithm, for x > 0 (complex: the principal branch)"""
 
 
 def log10(x: TensorLike, /) -> Tensor:
@@ -579,6 +653,18 @@ def log1p(x: TensorLike, /) -> Tensor:
 
 def log2(x: TensorLike, /) -> Tensor:
     """base-2 logarithm, for x > 0"""
+
+
+def log_expit(x: TensorLike, /) -> Tensor:
+    """log(sigmoid(x)) without overflow"""
+
+
+def log_ndtr(x: TensorLike, /) -> Tensor:
+    """log of the standard normal CDF, accurate in both tails"""
+
+
+def log_odds(x: TensorLike, /) -> Tensor:
+    """log(x / (1 - x)) for 0 < x < 1 (scipy.special.logit)"""
 
 
 def log_softmax(x: TensorLike, /, axis: Any = ...) -> Tensor:
@@ -716,6 +802,14 @@ def nansum(x: TensorLike, /, axis: Any = ..., *, keepdims: Any = ...) -> Tensor:
     """sum over axis (None: all), NaNs counted as 0; they get no grad"""
 
 
+def ndtr(x: TensorLike, /) -> Tensor:
+    """the standard normal CDF"""
+
+
+def ndtri(x: TensorLike, /) -> Tensor:
+    """the inverse of ndtr, for 0 < x < 1"""
+
+
 def neg(x: TensorLike, /) -> Tensor:
     """-x"""
 
@@ -767,6 +861,10 @@ def pinv(a: TensorLike, /, rcond: Any = ..., hermitian: Any = ...) -> Tensor:
     """np.linalg.pinv: the Moore-Penrose pseudo-inverse; grads at full rank"""
 
 
+def polygamma(n: TensorLike, x: TensorLike, /) -> Tensor:
+    """the n-th derivative of digamma, n integer >= 0 (gl.polygamma: scipy's is not a ufunc)"""
+
+
 def positive(x: TensorLike, /) -> Tensor:
     """+x, a copy"""
 
@@ -808,7 +906,13 @@ def ravel(x: TensorLike, /) -> Tensor:
 
 
 def real(x: TensorLike, /) -> Tensor:
-    """np.real of a real tensor: the tensor itself"""
+    """np.real: the real part (of a real tensor: itself)"""
+
+
+def real_if_close(a: TensorLike, /, tol: Any = ...) -> Tensor:
+    """np.real_if_close: the real parts if every imaginary part is within tol eps of 0, else the
+    input
+    """
 
 
 def reciprocal(x: TensorLike, /) -> Tensor:
@@ -829,6 +933,18 @@ def repeat(x: TensorLike, /, repeats: Any, axis: Any = ...) -> Tensor:
 
 def reshape(x: TensorLike, /, shape: Any) -> Tensor:
     """the same numbers in a new shape"""
+
+
+def rfft(a: TensorLike, /, n: Any = ..., axis: Any = ..., norm: Any = ...) -> Tensor:
+    """np.fft.rfft: the Fourier transform of real input: the n // 2 + 1 non-negative frequencies"""
+
+
+def rfft2(a: TensorLike, /, s: Any = ..., axes: Any = ..., norm: Any = ...) -> Tensor:
+    """np.fft.rfft2: the 2-D Fourier transform of real input (half spectrum on the last axis)"""
+
+
+def rfftn(a: TensorLike, /, s: Any = ..., axes: Any = ..., norm: Any = ...) -> Tensor:
+    """np.fft.rfftn: the n-D Fourier transform of real input (half spectrum on the last axis)"""
 
 
 def rint(x: TensorLike, /) -> Tensor:
@@ -906,7 +1022,7 @@ def split(x: TensorLike, /, indices_or_sections: Any, axis: Any = ...) -> list[T
 
 
 def sqrt(x: TensorLike, /) -> Tensor:
-    """square root, for x > 0"""
+    """square root, for x > 0 (complex: the principal branch)"""
 
 
 def square(x: TensorLike, /) -> Tensor:
@@ -1035,3 +1151,11 @@ def vstack(arrays: Sequence[TensorLike], /) -> Tensor:
 
 def where(condition: TensorLike, a: TensorLike, b: TensorLike, /) -> Tensor:
     """a where the boolean condition holds, else b; the condition takes no gradient"""
+
+
+def xlog1py(x0: TensorLike, x1: TensorLike, /) -> Tensor:
+    """x log(1 + y), 0 where x == 0"""
+
+
+def xlogy(x0: TensorLike, x1: TensorLike, /) -> Tensor:
+    """x log(y), 0 where x == 0"""

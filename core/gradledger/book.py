@@ -174,6 +174,13 @@ def _seed(root: Tensor, grad, create_graph: bool = False):
                 f"output has shape {root.shape}. Pass grad=, an array of that shape (the "
                 "output's sensitivity), or reduce it first, e.g. gl.sum(out)."
             )
+        if root.data.dtype.kind == "c":
+            raise BackwardError(
+                f"backward() without a grad needs a real scalar loss; this output is "
+                f"{root.data.dtype}: a complex number has no direction of steepest descent. "
+                "Take a real number of it first (gl.abs(z) ** 2, gl.real(z)), or pass grad= "
+                "(as PyTorch refuses too)."
+            )
         seed = root.data.dtype.type(1)
         return Tensor._result(seed, False) if create_graph else seed
     if create_graph and isinstance(grad, Tensor):  # a seed that may itself be differentiated

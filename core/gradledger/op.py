@@ -73,7 +73,12 @@ class Op:
         (mul: `("multiply",)`): `np.multiply(t, 2)` on a Tensor dispatches here, with
         numpy's arguments passed through unchanged.
     dtypes:
-        The float dtypes the op supports; the verifier samples each.
+        The dtypes the op supports; the verifier samples each. Float names
+        ("float64", "float32") are real inputs giving real outputs. Complex names
+        ("complex128", "complex64") say the op takes complex inputs (its outputs complex
+        or real: abs); "float64->complex128" says real inputs give a complex output
+        (rfft). An op that names no complex dtype and returns complex for inputs that
+        require grad is an error (see docs/plugins.md, "Complex numbers").
     saves:
         True when the forward also returns values saved for the rules:
         `forward(*arrays, **params) -> (out, saved)`, `saved` a tuple of whatever the
@@ -176,6 +181,7 @@ class Op:
     trims: bool = field(init=False, repr=False, default=False)
     run: Callable | None = field(init=False, repr=False, default=None)
     special: bool = field(init=False, repr=False, default=False)
+    complex: bool = field(init=False, repr=False, default=False)
 
     def __post_init__(self) -> None:
         self._split_saving_forward()
@@ -212,6 +218,7 @@ class Op:
             order = tuple(_ordered_keywords(self.forward, fixed))
         object.__setattr__(self, "positional", tuple(order))
         self._resolve_reads(fixed)
+        object.__setattr__(self, "complex", _names_complex(self.dtypes))
 
     def _split_saving_forward(self) -> None:
         """For `saves=True`: keep the function given as `saving_forward` and make
@@ -329,12 +336,10 @@ class Op:
                          f"{self.dtypes!r}")
         else:
             for name in self.dtypes:
-                try:
-                    kind = np.dtype(name).kind
-                except TypeError:
-                    kind = None
-                if kind != "f":
-                    found.append(f"dtypes must name float dtypes such as 'float32'; got {name!r}")
+                if _dtype_entry(name) is None:
+                    found.append(f"dtypes must name float or complex dtypes such as 'float32', "
+                                 f"'complex128', or 'float64->complex128' (real inputs, "
+                                 f"complex output); got {name!r}")
         return found
 
     def _hint_problems(self) -> list[str]:
@@ -418,6 +423,31 @@ def provenance(plugin: str | None, distribution: str | None, version: str | None
     if distribution:
         return f"{named}, {distribution} {version or '(unknown version)'}"
     return f"{named}, registered by hand"
+
+
+def _dtype_entry(entry) -> tuple | None:
+    """A `dtypes` entry as (input dtype, output kind or None): "float32" -> (float32, None),
+    "float64->complex128" -> (float64, "c"); None when it is no such entry."""
+    if not isinstance(entry, str):
+        return None
+    names = entry.split("->")
+    try:
+        dtypes = [np.dtype(name.strip()) for name in names]
+    except TypeError:
+        return None
+    if len(dtypes) == 1 and dtypes[0].kind in "fc":
+        return dtypes[0], None
+    if len(dtypes) == 2 and dtypes[0].kind == "f" and dtypes[1].kind == "c":
+        return dtypes[0], "c"
+    return None
+
+
+def _names_complex(dtypes) -> bool:
+    """Whether a `dtypes` declaration lets the op take or give complex numbers."""
+    if not isinstance(dtypes, tuple):
+        return False
+    entries = [_dtype_entry(name) for name in dtypes]
+    return any(e is not None and (e[0].kind == "c" or e[1] == "c") for e in entries)
 
 
 def _is_interval(entry) -> bool:

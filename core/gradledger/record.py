@@ -28,6 +28,7 @@ _weak = weakref.ref
 _next_ticket = count(0, -1).__next__  # each recorded call's ticket: 0, -1, -2, ... (see Node)
 
 _FLOATS = frozenset({np.float64, np.float32, np.float16, np.longdouble})
+_COMPLEX = frozenset({np.complex128, np.complex64, np.clongdouble})
 _PLAIN = (True, False)  # (recording, anomaly detection) while grad_mode.plain
 
 
@@ -182,7 +183,8 @@ def apply(op, args: tuple, params: dict):
     result._data = out  # the slot behind Tensor.data (whose setter checks what users assign)
     result.grad = result.name = None
     # Only floating outputs carry a gradient: an integer or boolean result is a constant.
-    if requires and recording and (type(out) in _FLOATS or out.dtype.kind == "f"):
+    if requires and recording and (type(out) in _FLOATS or out.dtype.kind == "f"
+                                   or (out.dtype.kind == "c" and _complex_out(op, out))):
         # A float32 tensor requiring grad exists and this call computed in float64: did it
         # widen one? (A float32 model that stays float32 pays one comparison.)
         if _dtypes.watching and out.dtype is _dtypes.FLOAT64:
@@ -224,12 +226,29 @@ def _record_special(op, arrays, params, parents, record, detecting, out):
     if detecting:
         anomaly.check_forward(op, arrays, out)
     result = Tensor._result(out, False)
-    if record and (type(out) in _FLOATS or out.dtype.kind == "f"):
+    if record and (type(out) in _FLOATS or out.dtype.kind == "f"
+                   or (out.dtype.kind == "c" and _complex_out(op, out))):
         result.requires_grad = True
         node = result._node = LockingNode(op, params, arrays, out, parents, None)
         node.tensor = _weak(result)
         _keep(node, saved, detecting)
     return result
+
+
+def _complex_out(op, out) -> bool:
+    """A complex output of a call that records: fine when the op declares complex dtypes;
+    an error otherwise, since its rules were written for real numbers and the gradient
+    would be lost (or wrong) without a word."""
+    if op.complex:
+        return True
+    raise OpRuleError(
+        f"{describe_op(op)} returned a {out.dtype} output for inputs that require grad, but "
+        f"declares only real dtypes ({', '.join(map(str, op.dtypes))}): its rules are "
+        "written for real numbers. Declare the complex dtypes it supports, e.g. "
+        "dtypes=('float64', 'float32', 'complex128', 'complex64'), or "
+        "'float64->complex128' for real inputs with a complex output, with rules that follow "
+        "docs/plugins.md (\"Complex numbers\"); or call it on real numbers."
+    )
 
 
 def _keep(node, saved, detecting) -> None:
@@ -256,7 +275,9 @@ def _record_outputs(op, arrays, params, parents, record, detecting, out, saved=N
         for o in outs:
             anomaly.check_forward(op, arrays, o)
     results = [Tensor._result(o, False) for o in outs]
-    floats = [o.dtype.kind == "f" for o in outs]  # only these carry a gradient
+    # only these carry a gradient (complex ones if the op declares complex dtypes)
+    floats = [o.dtype.kind == "f" or (record and o.dtype.kind == "c" and _complex_out(op, o))
+              for o in outs]
     if record and any(floats):
         node = LockingNode(op, params, arrays, outs, parents, _nobody)
         node.outputs = tuple(weakref.ref(r) if f else None
@@ -405,9 +426,12 @@ def _wrap_constants(op, args, arrays) -> bool:
             if kind is not int and kind is not float:
                 arrays[i] = _constant(op, i, x, None)
         elif kind is float:
-            arrays[i] = dtype.type(x) if dtype.kind == "f" else np.float64(x)
-        elif kind is int and dtype.kind == "f":
+            arrays[i] = dtype.type(x) if dtype.kind in "fc" else np.float64(x)
+        elif kind is int and dtype.kind in "fc":
             arrays[i] = dtype.type(x)
+        elif kind is complex:  # as numpy: a float32 tensor with 1j gives complex64
+            arrays[i] = np.result_type(dtype, 1j).type(x) if dtype.kind in "fc" \
+                else np.complex128(x)
         else:
             arrays[i] = _constant(op, i, x, dtype)
         if type(arrays[i]) is np.ndarray:

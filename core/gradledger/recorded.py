@@ -100,6 +100,8 @@ def recorded_rule(node, out_grad) -> tuple:
                 contributions.append(None)
                 continue
             if elementwise:
+                if op.complex and np.result_type(grad).kind == "c":
+                    grad = np.conj(grad)  # conj(f'(z)) * out_grad: see docs/plugins.md
                 grad = out_grad if _is_one(grad) else grad * out_grad
                 if np.shape(grad) != np.shape(like):
                     grad = unbroadcast(grad, np.shape(like))
@@ -112,6 +114,8 @@ def recorded_rule(node, out_grad) -> tuple:
                     f"input {i + 1} shape {grad.shape}; expected the input's shape "
                     f"{np.shape(like)}"
                 )
+            if grad.dtype.kind == "c" and like.dtype.kind != "c":
+                grad = np.real(grad)  # a real input's grad: the real part (docs/plugins.md)
             if grad.dtype != like.dtype:
                 grad = grad.astype(like.dtype)
             contributions.append(grad)

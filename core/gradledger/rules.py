@@ -19,6 +19,9 @@ from .record import KEEP_KIND, NODES, Node, _describe_value, _noted
 from .tensor import as_data
 
 _NUMERIC_KINDS = "biuf"
+_COMPLEX = frozenset({np.complex128, np.complex64, np.clongdouble})
+_REAL_LOCALS = frozenset({float, int, bool, np.float64, np.float32, np.float16, np.bool_})
+"""Locals that need no conjugate: checked by one set look-up before `_conjugate_local`."""
 
 
 def _exclusive(grad, node: Node, out_grad, rule_out: tuple) -> bool:
@@ -47,12 +50,15 @@ def _local_rule(node: Node, out_grad) -> tuple:
     """
     rule_out = _ask_rule(node, out_grad)
     elementwise = node.op.local_grad is not None
+    conjugate = elementwise and node.op.complex
     contributions = []  # its length is the index of the input at hand (for the messages)
     for parent, grad, like in zip(node.parents, rule_out, node.arrays):  # noqa: B905 (checked)
         if parent is None or grad is None:
             contributions.append(None)
             continue
         if elementwise:
+            if conjugate and grad.__class__ not in _REAL_LOCALS:
+                grad = _conjugate_local(grad)
             try:
                 grad = out_grad if type(grad) is float and grad == 1.0 else grad * out_grad
             except (ValueError, TypeError) as error:
@@ -64,6 +70,14 @@ def _local_rule(node: Node, out_grad) -> tuple:
     if not _modes.plain and _modes.modes()[1]:
         anomaly.check_backward(node, out_grad, contributions)
     return contributions, rule_out
+
+
+def _conjugate_local(local):
+    """A complex local derivative f'(z) books conj(f'(z)) * out_grad (the convention of
+    docs/plugins.md, "Complex numbers"); a real one is booked as it is."""
+    if type(local) in _COMPLEX or (type(local) is np.ndarray and local.dtype.kind == "c"):
+        return np.conj(local)
+    return local
 
 
 def _ask_rule(node: Node, out_grad) -> tuple:
@@ -176,6 +190,12 @@ def _wrong_shape(op, i, grad, shape):
 
 
 def _cast(op, i, grad, dtype):
+    if grad.dtype.kind == "c":
+        if dtype.kind == "c":
+            return grad.astype(dtype)
+        # A real input of a complex output: its grad is the real part of the complex one
+        # (d loss / d x, for real x; see docs/plugins.md, "Complex numbers").
+        return np.real(grad).astype(dtype)
     if grad.dtype.kind not in _NUMERIC_KINDS:
         raise OpRuleError(
             f"{describe_op(op)}: its {op.rule} rule returned a {grad.dtype} gradient for "

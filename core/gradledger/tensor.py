@@ -34,7 +34,7 @@ from . import dtypes as _dtypes
 from .errors import OpCallError, OpNotFoundError, OpRuleError, RequiresGradError, describe_op
 from .grad_mode import is_grad_enabled, rule_running
 
-_GRAD_DTYPE_KINDS = "f"
+_GRAD_DTYPE_KINDS = "fc"  # floating-point and complex numbers carry a gradient
 
 
 def as_data(array):
@@ -78,7 +78,8 @@ class Tensor:
         if requires_grad:
             if array.dtype.kind not in _GRAD_DTYPE_KINDS:
                 raise TypeError(
-                    f"requires_grad=True needs a floating-point dtype; got {array.dtype}. "
+                    f"requires_grad=True needs a floating-point dtype; got {array.dtype} "
+                    "(complex dtypes carry grads too). "
                     f"Pass floats, or dtype='float64' (or 'float32')."
                 )
             _dtypes.watch(array.dtype)
@@ -159,9 +160,9 @@ class Tensor:
                 f"requires_grad_() works on leaf tensors; this one was computed by op "
                 f"{self.op!r}. Use t.detach().requires_grad_() for a new leaf."
             )
-        if requires_grad and np.dtype(self.dtype).kind != "f":
-            raise TypeError(f"requires_grad needs a floating-point dtype; this tensor is "
-                            f"{self.dtype}. Use t.astype('float64') first.")
+        if requires_grad and np.dtype(self.dtype).kind not in _GRAD_DTYPE_KINDS:
+            raise TypeError(f"requires_grad needs a floating-point dtype (or a complex one); "
+                            f"this tensor is {self.dtype}. Use t.astype('float64') first.")
         if requires_grad:
             _dtypes.watch(np.dtype(self.dtype))
         self.requires_grad = bool(requires_grad)
@@ -762,8 +763,9 @@ def _checked_data(tensor: Tensor, value):
             f"{type(value).__name__} {_preview(value)}. Write t.data = np.asarray(...) "
             "(PyTorch refuses a non-tensor too)."
         )
-    if value.dtype.kind not in "biuf":
-        raise TypeError(f"t.data = ... expected real numbers (bool, int or float); got dtype "
+    if value.dtype.kind not in "biufc":
+        raise TypeError(f"t.data = ... expected real numbers (bool, int or float) or complex "
+                        f"ones; got dtype "
                         f"{value.dtype}")
     if tensor.requires_grad:
         if value.dtype.kind not in _GRAD_DTYPE_KINDS:
@@ -859,9 +861,9 @@ def _to_array(data, dtype) -> np.ndarray:
             f"gl.tensor() expected a number, a rectangular (nested) list of numbers or a "
             f"numpy array; got {type(data).__name__}: {error}"
         ) from None
-    if array.dtype.kind not in "biuf":
+    if array.dtype.kind not in "biufc":
         raise TypeError(
-            f"gl.tensor() expected real numbers (bool, int or float); got dtype {array.dtype} "
+            f"gl.tensor() expected numbers (bool, int, float or complex); got dtype {array.dtype} "
             f"from {type(data).__name__} {_preview(data)}"
         )
     if (dtype is None and array.dtype == np.float64 and _dtypes.default != np.float64

@@ -40,7 +40,7 @@ from .book import (
 from .errors import BackwardError, add_note
 from .record import NODES, LockingNode, Node, Output
 from .recorded import recorded_rule
-from .rules import _ask_rule, _checked, _local_error, _local_rule
+from .rules import _REAL_LOCALS, _ask_rule, _checked, _conjugate_local, _local_error, _local_rule
 from .tensor import Tensor
 
 
@@ -194,12 +194,15 @@ def walk(starts, retain_graph: bool, trace=None, create_graph: bool = False,
                             else out_grad
                 rule_out = _ask_rule(node, out_grad)
                 elementwise = node.op.local_grad is not None
+                conjugate = elementwise and node.op.complex
                 i = -1  # the input's index, for the messages
                 for parent, grad, like in zip(node.parents, rule_out, node.arrays):  # noqa: B905 (checked)
                     i += 1
                     if parent is None or grad is None:
                         continue
                     if elementwise:  # local * out_grad (a local of exactly 1 books out_grad)
+                        if conjugate and grad.__class__ not in _REAL_LOCALS:
+                            grad = _conjugate_local(grad)
                         try:
                             grad = out_grad if type(grad) is float and grad == 1.0 \
                                 else grad * out_grad

@@ -9,7 +9,9 @@ from gradledger.extend import hookimpl
 from . import (
     casting,
     comparisons,
+    complexes,
     elementwise,
+    fft,
     indexing,
     joining,
     linalg,
@@ -23,7 +25,7 @@ from . import (
 )
 
 FAMILIES = (elementwise, comparisons, reductions, shape, indexing, joining, casting, linalg, nn,
-            nn_fused, ufuncs, numpy_more, special)
+            nn_fused, ufuncs, numpy_more, special, fft)
 OPTIONAL = (special,)
 """Families registered only when their `available()` says what they need is installed
 (special: scipy)."""
@@ -35,4 +37,4 @@ def gradledger_register_ops(registry):
         if family in OPTIONAL and not family.available():
             continue
         for op in family.OPS:
-            registry.register(op)
+            registry.register(complexes.declared(op))

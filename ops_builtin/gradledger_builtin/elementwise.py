@@ -9,6 +9,13 @@ tie with a bound entirely to x, as its bounds are params, not inputs).
 Each `local_grad(*inputs, out)` returns d out / d input; the tape books
 `input.grad += unbroadcast(local * out.grad)` — the seed's formula.
 
+Complex numbers (docs/plugins.md, "Complex numbers"): the ops declared with `COMPLEX`
+dtypes take complex tensors. For a holomorphic op (add, mul, exp, sin, ...) the local
+derivative is f'(z), the same formula as for reals, and the tape books
+conj(f'(z)) * out_grad. abs, real, imag, conj and angle are not holomorphic: abs's local
+is written conjugated already, the others book by a vjp, in the convention
+grad = d loss / d Re + i d loss / d Im.
+
 Forward rules use Python operators rather than calling ufuncs by name: on numpy
 scalars (0-d values) `a * b` costs about 0.1 µs, `np.multiply(a, b)` about 1.5 µs;
 on arrays both are the same ufunc.
@@ -25,8 +32,67 @@ POSITIVE = (0.0, None)
 AT_ZERO = (0.0,)
 MODERATE = (-20.0, 20.0)
 """Where exp-like results stay finite in float32 too (exp(88.7) overflows it)."""
+COMPLEX = ("float64", "float32", "complex128", "complex64")
+"""The dtypes of an op that takes complex tensors as well as real ones."""
 TAN_POLES = tuple((k + 0.5) * np.pi for k in range(-33, 33))
 """Every pole of tan within the verifier's +-100 sampling range."""
+
+
+def abs_local(x, out):
+    """d|x|/dx = sign(x) (0 at 0). For complex z, |z| is not holomorphic: its grad is
+    out_grad * z / |z|, which the tape's conj(local) * out_grad books from
+    local = conj(z) / |z| (0 at 0, as PyTorch's)."""
+    if x.dtype.kind != "c":
+        return (np.sign(x),)
+    return (np.conj(x) / np.where(out == 0, 1.0, out),)
+
+
+def real_part(x):
+    """np.real as a new array (numpy's is x itself for real x)."""
+    return np.real(x) + 0
+
+
+def real_if_close(a, tol=100):
+    """np.real_if_close: the real parts when every imaginary part is within tol machine
+    epsilons of 0, else a (a copy)."""
+    return np.real_if_close(a, tol=tol) + 0
+
+
+def real_if_close_vjp(out_grad, a, out, tol=100):
+    """The identity, or Re as `real`'s: a real out_grad is the grad of a's real part."""
+    return (out_grad,)
+
+
+def imag_part(x):
+    """np.imag (zeros for real x)."""
+    return np.imag(x) + 0 if np.iscomplexobj(x) else np.zeros_like(x)
+
+
+def imag_vjp(out_grad, x, out):
+    """y = Im(z): d loss / d Im z = out_grad, so grad = i out_grad (the tape keeps the
+    real part, 0, for a real x: zeros)."""
+    return (out_grad * 1j if x.dtype.kind == "c" else out_grad * 0.0,)
+
+
+def conj_part(x):
+    return np.conj(x) + 0 if np.iscomplexobj(x) else x + 0
+
+
+def angle(x, deg=False):
+    """np.angle: the argument of z in (-pi, pi] (of a real number: 0 for x >= 0, pi for
+    x < 0), in the input's real dtype; degrees with deg=True."""
+    real = np.real(np.zeros((), np.result_type(x))).dtype
+    return np.angle(x, deg=deg).astype(real, copy=False)
+
+
+def angle_vjp(out_grad, x, out, deg=False):
+    """arg z = atan2(b, a): d/da = -b / |z|^2, d/db = a / |z|^2, so
+    grad = out_grad (-b + i a) / |z|^2 = out_grad i / conj(z); its real part (a real x's
+    grad) is 0. Undefined at z = 0."""
+    if x.dtype.kind != "c":
+        return (out_grad * 0.0,)
+    scale = 180.0 / np.pi if deg else 1.0
+    return (out_grad * (1j * scale) / np.conj(x),)
 
 
 def relu(x):
@@ -211,26 +277,27 @@ def where_sample():
 OPS = [
     # -- arithmetic ------------------------------------------------------------------
     Op("add", lambda a, b: a + b, local_grad=lambda a, b, out: (1.0, 1.0), signature=BINARY,
-       reads=(), doc="a + b"),
+       reads=(), dtypes=COMPLEX, doc="a + b"),
     Op("sub", lambda a, b: a - b, local_grad=lambda a, b, out: (1.0, -1.0), signature=BINARY,
-       reads=(), numpy_names=("subtract",), doc="a - b"),
+       reads=(), numpy_names=("subtract",), dtypes=COMPLEX, doc="a - b"),
     Op("mul", lambda a, b: a * b, local_grad=lambda a, b, out: (b, a), signature=BINARY,
-       reads=("a", "b"), numpy_names=("multiply",), doc="a * b"),
+       reads=("a", "b"), numpy_names=("multiply",), dtypes=COMPLEX, doc="a * b"),
     Op("div", lambda a, b: a / b, local_grad=lambda a, b, out: (1.0 / b, -out / b),
        signature=BINARY, kinks=((), AT_ZERO), numpy_names=("divide", "true_divide"),
-       doc="a / b"),
+       dtypes=COMPLEX, doc="a / b"),
     Op("neg", lambda x: -x, local_grad=lambda x, out: (-1.0,), signature=UNARY,
-       numpy_names=("negative",), doc="-x"),
+       numpy_names=("negative",), dtypes=COMPLEX, doc="-x"),
     Op("pow", power, local_grad=pow_local,
-       signature=BINARY, domain=(POSITIVE, (-3.0, 3.0)), numpy_names=("power",),
+       signature=BINARY, domain=(POSITIVE, (-3.0, 3.0)), numpy_names=("power",), dtypes=COMPLEX,
        doc="x ** p; the exponent's grad is x ** p log(x) (0 at x = 0, NaN for x < 0)"),
     # -- transcendental ----------------------------------------------------------------
     Op("exp", np.exp, local_grad=lambda x, out: (out,), signature=UNARY, reads=("out",),
-       domain=((-20.0, 20.0),), doc="e ** x"),
+       domain=((-20.0, 20.0),), dtypes=COMPLEX, doc="e ** x"),
     Op("log", np.log, local_grad=lambda x, out: (1.0 / x,), signature=UNARY,
-       domain=(POSITIVE,), doc="natural logarithm, for x > 0"),
+       domain=(POSITIVE,), dtypes=COMPLEX,
+       doc="natural logarithm, for x > 0 (complex: the principal branch)"),
     Op("tanh", np.tanh, local_grad=lambda x, out: (1.0 - out * out,), signature=UNARY,
-       doc="hyperbolic tangent"),
+       dtypes=COMPLEX, doc="hyperbolic tangent"),
     # -- activations -------------------------------------------------------------------
     Op("relu", relu, local_grad=lambda x, out: (out > 0,), reads=("out",),
        signature=UNARY, kinks=(AT_ZERO,), doc="max(x, 0); its derivative at 0 is taken as 0"),
@@ -242,30 +309,35 @@ OPS = [
     Op("logaddexp", np.logaddexp, local_grad=lambda a, b, out: (np.exp(a - out), np.exp(b - out)),
        signature=BINARY, doc="log(exp(a) + exp(b)), without overflow"),
     # -- magnitude and sign ------------------------------------------------------------
-    Op("abs", np.abs, local_grad=lambda x, out: (np.sign(x),), signature=UNARY,
-       kinks=(AT_ZERO,), numpy_names=("absolute",), doc="|x|; its derivative at 0 is 0"),
+    Op("abs", np.abs, local_grad=abs_local, signature=UNARY,
+       kinks=(AT_ZERO,), numpy_names=("absolute",), dtypes=COMPLEX,
+       doc="|x| (of complex z: its modulus, real); its derivative at 0 is 0"),
     Op("sign", np.sign, local_grad=lambda x, out: (0.0,), signature=UNARY,
        kinks=(AT_ZERO,), doc="-1, 0 or 1; its derivative is 0 everywhere (as in PyTorch)"),
     Op("sqrt", np.sqrt, local_grad=lambda x, out: (0.5 / out,), signature=UNARY,
-       domain=(POSITIVE,), doc="square root, for x > 0"),
+       domain=(POSITIVE,), dtypes=COMPLEX,
+       doc="square root, for x > 0 (complex: the principal branch)"),
     Op("square", np.square, local_grad=lambda x, out: (2.0 * x,), signature=UNARY,
-       doc="x * x"),
+       dtypes=COMPLEX, doc="x * x"),
     # -- exponential and logarithm near zero -----------------------------------------------
     Op("log1p", np.log1p, local_grad=lambda x, out: (1.0 / (1.0 + x),), signature=UNARY,
-       domain=((-1.0, None),), doc="log(1 + x), accurate for small x; x > -1"),
-    Op("expm1", np.expm1, local_grad=lambda x, out: (out + 1.0,), signature=UNARY,
-       domain=(MODERATE,), doc="exp(x) - 1, accurate for small x"),
+       domain=((-1.0, None),), dtypes=COMPLEX,
+       doc="log(1 + x), accurate for small x; x > -1"),
+    Op("expm1", np.expm1, local_grad=lambda x, out: (np.exp(x),), signature=UNARY,
+       domain=(MODERATE,), dtypes=COMPLEX, doc="exp(x) - 1, accurate for small x"),
     # -- trigonometric and hyperbolic ------------------------------------------------------
-    Op("sin", np.sin, local_grad=lambda x, out: (np.cos(x),), signature=UNARY, doc="sine"),
-    Op("cos", np.cos, local_grad=lambda x, out: (-np.sin(x),), signature=UNARY, doc="cosine"),
+    Op("sin", np.sin, local_grad=lambda x, out: (np.cos(x),), signature=UNARY,
+       dtypes=COMPLEX, doc="sine"),
+    Op("cos", np.cos, local_grad=lambda x, out: (-np.sin(x),), signature=UNARY,
+       dtypes=COMPLEX, doc="cosine"),
     Op("tan", np.tan, local_grad=lambda x, out: (1.0 + out * out,), signature=UNARY,
-       kinks=(TAN_POLES,), doc="tangent; undefined at the poles pi/2 + k pi"),
+       kinks=(TAN_POLES,), dtypes=COMPLEX, doc="tangent; undefined at the poles pi/2 + k pi"),
     Op("arctan", np.arctan, local_grad=lambda x, out: (1.0 / (1.0 + x * x),),
        signature=UNARY, numpy_names=("atan",), doc="inverse tangent"),
     Op("sinh", np.sinh, local_grad=lambda x, out: (np.cosh(x),), signature=UNARY,
-       domain=(MODERATE,), doc="hyperbolic sine"),
+       domain=(MODERATE,), dtypes=COMPLEX, doc="hyperbolic sine"),
     Op("cosh", np.cosh, local_grad=lambda x, out: (np.sinh(x),), signature=UNARY,
-       domain=(MODERATE,), doc="hyperbolic cosine"),
+       domain=(MODERATE,), dtypes=COMPLEX, doc="hyperbolic cosine"),
     # -- choosing between values ------------------------------------------------------------
     Op("maximum", np.maximum, local_grad=maximum_local, signature=BINARY, sample=untied_sample,
        doc="elementwise max(a, b), broadcasting; a tie splits the grad in half"),
@@ -276,6 +348,21 @@ OPS = [
        doc="x limited to [a_min, a_max] (None: no bound); grad 1 inside (bounds included), "
            "0 outside"),
     Op("where", where, local_grad=where_local, signature="(),(),()->()", constants=(0,),
-       sample=where_sample,
+       sample=where_sample, dtypes=COMPLEX,
        doc="a where the boolean condition holds, else b; the condition takes no gradient"),
+    # -- complex parts (of a real tensor: itself, zeros, itself, 0 or pi) -----------------
+    Op("real", real_part, vjp=lambda out_grad, x, out: (out_grad,), signature=UNARY,
+       reads=(), dtypes=COMPLEX, doc="np.real: the real part (of a real tensor: itself)"),
+    Op("real_if_close", real_if_close, vjp=real_if_close_vjp, signature="(*)->(*)", reads=(),
+       dtypes=COMPLEX, doc="np.real_if_close: the real parts if every imaginary part is "
+                           "within tol eps of 0, else the input"),
+    Op("imag", imag_part, vjp=imag_vjp, signature=UNARY, reads=(), dtypes=COMPLEX,
+       doc="np.imag: the imaginary part (of a real tensor: zeros, no grad flows)"),
+    Op("conj", conj_part, vjp=lambda out_grad, x, out: (np.conj(out_grad),), signature=UNARY,
+       reads=(), numpy_names=("conjugate",), dtypes=COMPLEX,
+       doc="np.conj: the complex conjugate (of a real tensor: itself)"),
+    Op("angle", angle, vjp=angle_vjp, signature=UNARY, kinks=(AT_ZERO,), dtypes=COMPLEX,
+       params={"deg": [False, True]},
+       doc="np.angle: the argument of z in (-pi, pi] (degrees with deg=True); of a real "
+           "tensor 0 or pi, grad 0"),
 ]

@@ -1,5 +1,5 @@
 """More of numpy's functions that numpy code reaches for: NaN-skipping sums and means,
-sign and exponent manipulation, inner products, appends, fft's shifts, partial sorts.
+sign and exponent manipulation, inner products, appends, partial sorts.
 
 Each takes numpy's name and argument order, so `np.nansum(t)` and `np.inner(a, b)` on
 Tensors reach it. The verifier draws finite inputs; NaN and infinities are tested by hand.
@@ -116,14 +116,6 @@ def append_vjp(out_grad, x, values, out, axis=None):
         return np.reshape(flat[:cut], np.shape(x)), np.reshape(flat[cut:], np.shape(values))
     first, second = np.split(out_grad, [cut], axis=axis)
     return first, second
-
-
-def fftshift_vjp(out_grad, x, out, axes=None):
-    return (np.fft.ifftshift(out_grad, axes),)
-
-
-def ifftshift_vjp(out_grad, x, out, axes=None):
-    return (np.fft.fftshift(out_grad, axes),)
 
 
 def partition(x, kth, axis=-1, kind="introselect", order=None):
@@ -256,23 +248,6 @@ def append_sample():
     return operands()
 
 
-def shift_params(shapes):
-    from hypothesis import strategies as st
-    from hypothesis.extra.numpy import valid_tuple_axes
-
-    ndim = len(shapes[0])
-    axes = st.none()
-    if ndim:
-        axes = axes | st.integers(-ndim, ndim - 1) | valid_tuple_axes(ndim, min_size=1)
-    return {"axes": axes}
-
-
-def _at_least_1d(params):
-    from .shape import at_least_dims
-
-    return at_least_dims(1, params)
-
-
 def partition_sample():
     from hypothesis import strategies as st
     from hypothesis.extra import numpy as hnp
@@ -322,11 +297,6 @@ OPS = [
        doc="np.inner: sums of products over the last axes (a scalar times an array)"),
     Op("append", append, vjp=append_vjp, signature="(*),(*)->(*)", sample=append_sample,
        doc="np.append: values after x, flattened (axis None) or along axis"),
-    Op("fftshift", lambda x, axes=None: np.fft.fftshift(x, axes), vjp=fftshift_vjp,
-       signature=ANY, sample=_at_least_1d(shift_params),
-       doc="np.fft.fftshift: the zero frequency moved to the centre (a roll)"),
-    Op("ifftshift", lambda x, axes=None: np.fft.ifftshift(x, axes), vjp=ifftshift_vjp,
-       signature=ANY, sample=_at_least_1d(shift_params), doc="np.fft.ifftshift: fftshift undone"),
     Op("partition", partition, vjp=partition_vjp, signature=ANY, sample=partition_sample,
        doc="np.partition: the kth element(s) in sorted place; grads go back where numpy "
            "took each element from"),
@@ -352,20 +322,7 @@ def _ldexp_sample():
 
 
 
-# -- complex parts of real tensors, ranges, products (issue 21) ---------------------------------
-
-
-def _real_only(name):
-    def check(x):
-        if np.iscomplexobj(x):
-            raise OpCallError(f"{name} got complex numbers; gradledger's tensors are real")
-
-    return check
-
-
-def angle(x, deg=False):
-    """np.angle of real numbers: 0 for x >= 0, pi (180 with deg) for x < 0."""
-    return np.angle(x, deg=deg).astype(np.result_type(x), copy=False)
+# -- ranges, products (issue 21; complex parts: elementwise.py) ---------------------------------
 
 
 def linspace(start, stop, num=50, endpoint=True, axis=0):
@@ -491,15 +448,6 @@ def multi_dot_sample():
 
 
 OPS += [
-    Op("real", lambda x: np.real(x) + 0, vjp=lambda out_grad, x, out: (out_grad,),
-       signature=ANY, doc="np.real of a real tensor: the tensor itself"),
-    Op("imag", lambda x: np.zeros_like(x), vjp=lambda out_grad, x, out: (0.0 * out_grad,),
-       signature=ANY, doc="np.imag of a real tensor: zeros (no grad flows)"),
-    Op("conj", lambda x: np.conj(x), vjp=lambda out_grad, x, out: (out_grad,),
-       signature=ANY, numpy_names=("conjugate",),
-       doc="np.conj of a real tensor: the tensor itself"),
-    Op("angle", angle, local_grad=lambda x, out, deg=False: (0.0,), signature=UNARY,
-       kinks=((0.0,),), doc="np.angle of real numbers: 0 for x >= 0, pi for x < 0; grad 0"),
     Op("linspace", linspace, vjp=linspace_vjp, signature="(*),(*)->(*)",
        sample=linspace_sample, param_order=("num", "endpoint", "retstep", "dtype", "axis"),
        doc="np.linspace from tensors start to stop (no retstep), num points along axis"),

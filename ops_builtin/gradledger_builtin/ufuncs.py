@@ -112,7 +112,8 @@ OPS = [
     Op("cbrt", np.cbrt, local_grad=lambda x, out: (1.0 / (3.0 * out * out),), signature=UNARY,
        kinks=(AT_ZERO,), doc="cube root (of negative numbers too); no derivative at 0"),
     Op("reciprocal", np.reciprocal, local_grad=lambda x, out: (-(out * out),), signature=UNARY,
-       kinks=(AT_ZERO,), doc="1 / x"),
+       kinks=(AT_ZERO,), dtypes=("float64", "float32", "complex128", "complex64"),
+       doc="1 / x"),
     # -- inverse trigonometric and hyperbolic ------------------------------------------
     Op("arcsin", np.arcsin, local_grad=lambda x, out: (1.0 / np.sqrt(1.0 - x * x),),
        signature=UNARY, domain=((-1.0, 1.0),), numpy_names=("asin",),

@@ -148,15 +148,25 @@ def verify_op(name, *, examples: int | None = None, seed: int | None = None,
 
 
 def _watching(watch, stats) -> Callable:
-    """`checks.Checker`, or a stand-in that calls `watch(number, example)` first."""
+    """`checks.Checker` (for a complex example `complexcheck.ComplexChecker`), or a
+    stand-in that calls `watch(number, example)` first."""
     if watch is None:
-        return checks.Checker
+        return _checker_for
 
     def checker(op, example, stats_):
         watch(stats.examples + 1, example)
-        return checks.Checker(op, example, stats_)
+        return _checker_for(op, example, stats_)
 
     return checker
+
+
+def _checker_for(op, example, stats):
+    """The checker of one example: the complex checks for a complex one."""
+    if example.dtype.kind == "c":
+        from .complexcheck import ComplexChecker
+
+        return ComplexChecker(op, example, stats)
+    return checks.Checker(op, example, stats)
 
 
 def _from_group(group) -> Failure:

@@ -149,9 +149,13 @@ def shared_interval(op) -> tuple | None:
 
 
 def dtypes(op) -> tuple:
-    """The float dtypes the op declares it supports (default float64 and float32)."""
+    """The dtypes the op declares it supports (default float64 and float32), each drawn
+    for examples: a numpy dtype (float: the real checks; complex: the complex checks,
+    `verify.complexcheck`), or the text of a "float64->complex128" entry (real inputs, a
+    complex output: the complex checks)."""
     declared = getattr(op, "dtypes", None) or DTYPES
-    return tuple(np.dtype(d) for d in declared)
+    return tuple(d.replace(" ", "") if isinstance(d, str) and "->" in d else np.dtype(d)
+                 for d in declared)
 
 
 def differentiable_inputs(op, count: int | None = None) -> tuple:

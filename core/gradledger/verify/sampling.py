@@ -503,6 +503,42 @@ def _tape_form(array, dtype=np.float64, integral_ok: bool = False):
     return array[()] if array.ndim == 0 else array
 
 
+def _input_dtype(entry) -> np.dtype:
+    """The dtype the inputs are drawn in for one of `hints.dtypes(op)`: the entry itself
+    for a float dtype, its real counterpart for a complex one (the imaginary parts come
+    after, `_complex_form`), the left side of "float64->complex128"."""
+    if isinstance(entry, str):
+        return np.dtype(entry.split("->")[0].strip())
+    entry = np.dtype(entry)
+    return np.finfo(entry).dtype if entry.kind == "c" else entry
+
+
+IMAG = (0.25, 1.5)
+"""A complex example's imaginary parts: of either sign, their size drawn from this range,
+so that it keeps away from the real axis, where the branch cuts of log and sqrt lie."""
+
+
+def _complex_form(op, arrays: list, shared, entry, seed: int) -> tuple:
+    """A complex example (a complex `entry` of the op's dtypes): each differentiable input
+    drawn in real numbers gets an imaginary part; "float64->complex128" (real inputs, a
+    complex output) keeps the inputs real. Returns (arrays, shared, the example's dtype):
+    that of the complex output. A real entry changes nothing."""
+    if isinstance(entry, str):
+        return arrays, None, np.dtype(entry.split("->")[1].strip())
+    entry = np.dtype(entry)
+    if entry.kind != "c":
+        return arrays, shared, entry
+    rng = np.random.default_rng([seed, 21])
+    made = []
+    for i, a in enumerate(arrays):
+        if i in op.constants or np.asarray(a).dtype.kind != "f":
+            made.append(a)
+            continue
+        size = rng.uniform(*IMAG, np.shape(a)) * rng.choice([-1.0, 1.0], np.shape(a))
+        made.append(_tape_form(np.asarray(a, dtype=np.float64) + 1j * size, entry))
+    return made, None, entry
+
+
 def _shared(op, shapes, arrays, rng_seed: int, dtype) -> np.ndarray | None:
     """The x of op(x, x): a drawn input that fits (copied), else values spread over the
     intersection of both inputs' domains."""
@@ -636,10 +672,11 @@ def _from_declaration(op) -> st.SearchStrategy:
                 units = _units(draw(_digits(drawn + 1)), rng)
                 head = place(units[1:], intervals[i], kinks[i], mode, units[0])
             arrays.append(repeat(head, size, rng, intervals[i]).reshape(shape))
-        arrays = [_tape_form(a, dtype) for a in arrays]
+        arrays = [_tape_form(a, _input_dtype(dtype)) for a in arrays]
         seed = draw(seed_strategy)
-        shared = _shared(op, shapes, arrays, seed, dtype)
+        shared = _shared(op, shapes, arrays, seed, _input_dtype(dtype))
         frozen, frozen_as = _frozen(op, draw(frozen_strategy), arrays)
+        arrays, shared, dtype = _complex_form(op, arrays, shared, dtype, seed)
         return Example(arrays, params, seed, expected, shared, np.dtype(dtype), frozen,
                        frozen_as, mode, large)
 
@@ -685,7 +722,7 @@ def _from_sample(op) -> st.SearchStrategy:
         try:
             arrays, params = drawn
             arrays = _flatten(op, list(arrays))
-            arrays = [_tape_form(a, dtype, integral_ok=i in op.constants)
+            arrays = [_tape_form(a, _input_dtype(dtype), integral_ok=i in op.constants)
                       for i, a in enumerate(arrays)]
         except (TypeError, ValueError) as error:
             raise HintError(
@@ -706,6 +743,7 @@ def _from_sample(op) -> st.SearchStrategy:
         shared = _sampled_shared(op, arrays)
         frozen, frozen_as = _frozen(op, draw(frozen_strategy), arrays)
         seed = draw(seed_strategy)
+        arrays, shared, dtype = _complex_form(op, arrays, shared, dtype, seed)
         return Example(arrays, dict(params), seed, expected, shared, np.dtype(dtype), frozen,
                        frozen_as, "sample")
 

@@ -118,18 +118,79 @@ def _batch_axes(x, weight, bias):
     return (0, *range(2, len(shape))), (1, c) + (1,) * (len(shape) - 2)
 
 
+_MATVEC_SPAN = 4096  # longest per-channel run summed by BLAS in x's own dtype (see below)
+
+
+def channel_sums(x3):
+    """Per-channel sums of x3 (N, C, L), float64 (C,): each (n, c) row of L numbers summed
+    by one BLAS matrix-vector product (for L <= 4096: BLAS sums in blocks, within a few
+    roundings of x's dtype), those N partial sums added in float64. Three to six times
+    numpy's float64-accumulating reduction over the non-contiguous axes (N, L)."""
+    n, c, span = x3.shape
+    if span <= _MATVEC_SPAN and x3.dtype.kind == "f":
+        rows = np.matmul(x3, np.ones(span, dtype=x3.dtype))
+    else:
+        rows = np.add.reduce(x3, axis=2, dtype=np.float64)
+    return np.add.reduce(rows, axis=0, dtype=np.float64)
+
+
+def channel_statistics(x3):
+    """The per-channel mean and biased variance (float64, (C,)) of x3 (N, C, L), and x3
+    minus its mean (x3's dtype): the mean's sum, then the centred squares' sum."""
+    count = x3.shape[0] * x3.shape[2]
+    mean = channel_sums(x3) / count
+    centred = x3 - mean.astype(x3.dtype)[:, np.newaxis]
+    return mean, channel_sums(centred * centred) / count, centred
+
+
 def batch_norm(x, weight, bias, eps=1e-5):
     """Training-mode batch normalisation of x (N, C, ...) per channel C: the statistics over
     every axis but C, then `* weight + bias` (each (C,)), as torch.nn.functional.batch_norm
-    with training=True."""
-    axes, channel = _batch_axes(x, weight, bias)
-    xhat, _ = _normalised(x, axes, eps)
-    return xhat * np.reshape(weight, channel) + np.reshape(bias, channel)
+    with training=True. Saves the normalised x and 1 / sqrt(var + eps) for the rule."""
+    _batch_axes(x, weight, bias)
+    if x.dtype.kind != "f" or not x.size:
+        axes, channel = _batch_axes(x, weight, bias)
+        xhat, invstd = _normalised(x, axes, eps)
+        return xhat * np.reshape(weight, channel) + np.reshape(bias, channel), (xhat, invstd)
+    n, c = x.shape[:2]
+    _, variance, centred = channel_statistics(np.reshape(x, (n, c, -1)))
+    invstd = (1.0 / np.sqrt(variance + eps)).astype(x.dtype)[:, np.newaxis]
+    xhat = np.multiply(centred, invstd, out=centred)
+    out = xhat * weight[:, np.newaxis]
+    out += bias[:, np.newaxis]
+    return np.reshape(out, x.shape), (np.reshape(xhat, x.shape), invstd)
 
 
-def batch_norm_vjp(out_grad, x, weight, bias, out, eps=1e-5, needs_grad=(True, True, True)):
+def batch_norm_vjp(out_grad, x, weight, bias, out, saved=None, eps=1e-5,
+                   needs_grad=(True, True, True)):
+    """The normalisation's rule (see `_affine_vjp`). On arrays with the forward's saved
+    normalised x and 1 / sqrt(var + eps), per-channel sums by `channel_sums`; on Tensors
+    (create_graph=True, `saved` None) recomputed from x with ops."""
     axes, channel = _batch_axes(x, weight, bias)
-    return _affine_vjp(out_grad, x, weight, axes, eps, needs_grad, channel, axes)
+    if (saved is None or out_grad.__class__ is not np.ndarray or weight.__class__ is not np.ndarray
+            or x.dtype.kind != "f" or not x.size):
+        return _affine_vjp(out_grad, x, weight, axes, eps, needs_grad, channel, axes)
+    xhat, invstd = saved
+    n, c = x.shape[:2]
+    g3 = np.reshape(out_grad, (n, c, -1))
+    xhat3 = np.reshape(xhat, (n, c, -1))
+    sum_g = channel_sums(g3)
+    sum_gx = channel_sums(g3 * xhat3)
+    grad_x = grad_w = grad_b = None
+    if needs_grad[0]:
+        count = g3.shape[0] * g3.shape[2]
+        dtype = np.result_type(out_grad, weight)
+        scale = (invstd[:, 0] * weight).astype(dtype)[:, np.newaxis]
+        grad_x = xhat3 * (sum_gx / count).astype(dtype)[:, np.newaxis]
+        np.subtract(g3, grad_x, out=grad_x)
+        grad_x -= (sum_g / count).astype(dtype)[:, np.newaxis]
+        grad_x *= scale
+        grad_x = np.reshape(grad_x, x.shape)
+    if needs_grad[1]:
+        grad_w = sum_gx.astype(np.result_type(out_grad, weight))
+    if needs_grad[2]:
+        grad_b = sum_g.astype(np.result_type(out_grad, bias))
+    return grad_x, grad_w, grad_b
 
 
 def _layer_axes(x, weight, bias):
@@ -336,7 +397,7 @@ OPS = [
            "One recorded op for a Linear layer's product (gl.nn.Linear adds its bias after). "
            "x may have any number of leading axes; weight.grad sums over them."),
     Op("batch_norm", batch_norm, vjp=batch_norm_vjp, signature="(*),(*),(*)->(*)",
-       sample=batch_norm_sample,
+       sample=batch_norm_sample, saves=True, reads=("x", "weight", "bias"),
        doc="training-mode batch normalisation of x (N, C, ...) per channel; weight, bias (C,); "
            "eps\n\n"
            "torch.nn.functional.batch_norm with training=True, as one op: the mean and biased "

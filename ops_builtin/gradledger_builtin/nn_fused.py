@@ -273,16 +273,44 @@ GELU_A = 0.044715
 
 
 def gelu_tanh(x):
-    """0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), PyTorch's GELU(approximate='tanh')
-    (the cube as two multiplications, never numpy's slow power loop)."""
-    inner = GELU_C * (x + GELU_A * (x * x * x))
-    return 0.5 * x * (1.0 + np.tanh(inner))
+    """0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), PyTorch's GELU(approximate='tanh').
+
+    The inner polynomial as x (c + a c x^2) (c = sqrt(2/pi), a = 0.044715), in place in
+    one buffer: no cube through numpy's slow power loop, and three temporaries where
+    the formula as written makes nine. Saves t = tanh(inner) for the rule."""
+    if x.__class__ is not np.ndarray or x.dtype.kind != "f":
+        t = np.tanh(GELU_C * (x + GELU_A * (x * x * x)))
+        return 0.5 * x * (1.0 + t), (t,)
+    inner = x * x
+    inner *= GELU_A * GELU_C
+    inner += GELU_C
+    inner *= x
+    t = np.tanh(inner, out=inner)
+    out = t + 1.0
+    out *= x
+    out *= 0.5
+    return out, (t,)
 
 
-def gelu_tanh_local(x, out):
-    """0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2/pi) (1 + 3 0.044715 x^2), t = tanh(inner)."""
-    t = np.tanh(GELU_C * (x + GELU_A * (x * x * x)))
-    return (0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * GELU_C * (1.0 + 3.0 * GELU_A * (x * x)),)
+def gelu_tanh_local(x, out, saved=None):
+    """0.5 (1 + t) + 0.5 x (1 - t^2) (c + 3 a c x^2), t = tanh(inner): with the forward's
+    saved t on arrays (in place, four temporaries fewer); recomputed on Tensors."""
+    if saved is None or x.__class__ is not np.ndarray or x.dtype.kind != "f":
+        t = np.tanh(GELU_C * (x + GELU_A * (x * x * x)))
+        return (0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * GELU_C
+                * (1.0 + 3.0 * GELU_A * (x * x)),)
+    (t,) = saved
+    slope = x * x
+    slope *= 1.5 * GELU_A * GELU_C
+    slope += 0.5 * GELU_C
+    slope *= x
+    square = t * t
+    np.subtract(1.0, square, out=square)
+    slope *= square
+    square = np.multiply(t, 0.5, out=square)
+    slope += square
+    slope += 0.5
+    return (slope,)
 
 
 # -- recurrent -------------------------------------------------------------------------------
@@ -409,7 +437,8 @@ OPS = [
        doc="(x - mean) / sqrt(var + eps) * weight + bias over x's last weight.ndim axes\n\n"
            "torch.nn.functional.layer_norm with a weight and bias of the normalized_shape, as "
            "one op; the biased variance, statistics accumulated in float64."),
-    Op("gelu_tanh", gelu_tanh, local_grad=gelu_tanh_local, signature="()->()",
+    Op("gelu_tanh", gelu_tanh, local_grad=gelu_tanh_local, signature="()->()", saves=True,
+       reads=("x",),
        doc="GELU, tanh approximation: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))\n\n"
            "torch.nn.functional.gelu(x, approximate='tanh'); gl.nn.GELU('tanh') calls it."),
     Op("lstm_cell", lstm_cell, vjp=lstm_cell_vjp, signature="(*),(*),(*)->(*)",

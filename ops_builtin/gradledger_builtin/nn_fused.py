@@ -1,4 +1,5 @@
-"""Fused layer ops: linear, batch_norm, layer_norm, the tanh GELU, an LSTM step, masked_fill.
+"""Fused layer ops: linear, batch_norm, layer_norm, the tanh GELU, an LSTM step, masked_fill,
+scaled-dot-product attention.
 
 A layer PyTorch runs as one kernel is one recorded op here too, with one rule, rather
 than the eight or nine elementwise ops and reductions it is made of.
@@ -14,7 +15,7 @@ that registered ops stand for, so they run on Tensors and differentiate again.
 
 import numpy as np
 from gradledger.errors import OpCallError
-from gradledger.extend import Op, call
+from gradledger.extend import Op, call, unbroadcast
 
 from .linalg import matmul_vjp
 
@@ -384,6 +385,112 @@ def lstm_cell_sample():
     return example()
 
 
+# -- attention ------------------------------------------------------------------------------
+
+
+def _attention_check(query, key, value, scale):
+    q, k, v = np.shape(query), np.shape(key), np.shape(value)
+    if len(q) < 2 or len(k) < 2 or len(v) < 2 or q[-1] != k[-1] or k[-2] != v[-2]:
+        raise OpCallError(
+            f"attention takes query (..., L, E), key (..., S, E) and value (..., S, Ev); got "
+            f"query {q}, key {k}, value {v}"
+        )
+    return 1.0 / np.sqrt(q[-1]) if scale is None else float(scale)
+
+
+def _causal(length, source):
+    """True above the diagonal: the key positions after each query's (PyTorch's is_causal,
+    aligned at the top left)."""
+    return np.triu(np.ones((length, source), dtype=bool), k=1)
+
+
+def _attention_weights(query, key, scale, is_causal):
+    """softmax(query key^T scale), the future masked out when is_causal: on arrays in place
+    in one (..., L, S) buffer; on Tensors with ops (masked_fill, softmax)."""
+    scores = np.matmul(query, np.swapaxes(key, -1, -2))
+    if scores.__class__ is not np.ndarray:
+        scores = scores * scale
+        if is_causal:
+            scores = call("masked_fill", scores, _causal(*np.shape(scores)[-2:]),
+                          value=-np.inf)
+        return call("softmax", scores, axis=-1)
+    scores *= scale
+    if is_causal:
+        np.copyto(scores, -np.inf, where=_causal(*scores.shape[-2:]))
+    scores -= np.max(scores, axis=-1, keepdims=True)
+    weights = np.exp(scores, out=scores)
+    weights /= np.sum(weights, axis=-1, keepdims=True)
+    return weights
+
+
+def attention(query, key, value, is_causal=False, scale=None):
+    """softmax(query @ key^T * scale) @ value over the last two axes, the future masked out
+    when is_causal: torch.nn.functional.scaled_dot_product_attention without a mask or
+    dropout, as one op. scale defaults to 1 / sqrt(E). Saves the attention weights."""
+    scale = _attention_check(query, key, value, scale)
+    query, key, value = _contiguous(query, key, value)
+    weights = _attention_weights(query, key, scale, is_causal)
+    return np.matmul(weights, value), (weights,)
+
+
+def _contiguous(*arrays):
+    """C-ordered copies of views (the same BLAS kernels, so the same roundings, whatever
+    the layout the caller passed); Tensors as they are."""
+    return tuple(np.ascontiguousarray(a) if a.__class__ is np.ndarray else a for a in arrays)
+
+
+def attention_vjp(out_grad, query, key, value, out, saved=None, is_causal=False, scale=None,
+                  needs_grad=(True, True, True)):
+    """With P the weights: value.grad = P^T g; dP = g value^T; the scores' grad
+    dS = P (dP - rowsum(dP P)) (0 where masked, as P is); query.grad = dS key scale;
+    key.grad = dS^T query scale. The weights saved on arrays, recomputed on Tensors."""
+    scale = _attention_check(query, key, value, scale)
+    out_grad, query, key, value = _contiguous(out_grad, query, key, value)
+    weights = (saved[0] if saved is not None and out_grad.__class__ is np.ndarray
+               else _attention_weights(query, key, scale, is_causal))
+    grad_q = grad_k = grad_v = None
+    if needs_grad[2]:
+        grad_v = unbroadcast(np.matmul(np.swapaxes(weights, -1, -2), out_grad),
+                             np.shape(value))
+    if needs_grad[0] or needs_grad[1]:
+        d_weights = np.matmul(out_grad, np.swapaxes(value, -1, -2))
+        if d_weights.__class__ is np.ndarray:
+            d_scores = d_weights * weights
+            d_weights -= np.sum(d_scores, axis=-1, keepdims=True)
+            np.multiply(d_weights, weights, out=d_scores)
+            d_scores *= scale
+        else:
+            d_scores = weights * (d_weights - np.sum(d_weights * weights, axis=-1,
+                                                     keepdims=True)) * scale
+        if needs_grad[0]:
+            grad_q = unbroadcast(np.matmul(d_scores, key), np.shape(query))
+        if needs_grad[1]:
+            grad_k = unbroadcast(np.matmul(np.swapaxes(d_scores, -1, -2), query),
+                                 np.shape(key))
+    return grad_q, grad_k, grad_v
+
+
+def attention_sample():
+    """Verifier hint: query (..., L, E), key (..., S, E), value (..., S, Ev), causal or not."""
+    from hypothesis import strategies as st
+    from hypothesis.extra import numpy as hnp
+
+    values = st.floats(-2.0, 2.0, allow_nan=False, allow_subnormal=False)
+
+    @st.composite
+    def example(draw):
+        lead = draw(st.sampled_from([(), (1,), (2,), (2, 1)]))
+        length, source = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+        e, ev = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+        query = draw(hnp.arrays(np.float64, lead + (length, e), elements=values))
+        key = draw(hnp.arrays(np.float64, lead + (source, e), elements=values))
+        value = draw(hnp.arrays(np.float64, lead + (source, ev), elements=values))
+        return (query, key, value), {"is_causal": draw(st.booleans()),
+                                     "scale": draw(st.sampled_from([None, 0.5]))}
+
+    return example()
+
+
 # -- masking ---------------------------------------------------------------------------------
 
 
@@ -449,6 +556,14 @@ OPS = [
            "h' = sigmoid(o) tanh(c'), returned side by side as one array (split it in two on "
            "the last axis). gl.nn.LSTM and LSTMCell call it with gates = "
            "x W_ih^T + b_ih + h W_hh^T and bias = b_hh."),
+    Op("attention", attention, vjp=attention_vjp, signature="(*),(*),(*)->(*)",
+       sample=attention_sample, saves=True, reads=("query", "key", "value"),
+       doc="softmax(query @ key^T * scale) @ value, the future masked when is_causal; "
+           "scale (default 1/sqrt(E))\n\n"
+           "torch.nn.functional.scaled_dot_product_attention without attn_mask or dropout, "
+           "as one op: query (..., L, E), key (..., S, E), value (..., S, Ev). is_causal masks "
+           "the key positions after each query's (aligned at the top left, as PyTorch). "
+           "gl.nn.functional.scaled_dot_product_attention calls it when it can."),
     Op("masked_fill", masked_fill, local_grad=masked_fill_local, signature="(),()->()",
        constants=(1,), sample=masked_fill_sample,
        doc="x with value where the boolean mask holds; the mask takes no gradient\n\n"

@@ -300,9 +300,13 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p: f
     value (..., S, Ev); scale defaults to 1 / sqrt(E). A boolean `attn_mask` says where
     to attend (False: masked out); a float one is added to the scores; `is_causal` masks
     the future (key positions after the query's). `dropout_p` drops attention weights,
-    drawing from `rng` (default: the global generator)."""
+    drawing from `rng` (default: the global generator). Without a mask or dropout it is
+    one op, `attention`."""
     query, key, value = (t if isinstance(t, Tensor) else Tensor(t) for t in (query, key, value))
     e = _shape(query)[-1]
+    if attn_mask is None and dropout_p == 0.0 and "attention" in ops:
+        return ops.attention(query, key, value, is_causal=bool(is_causal),
+                             scale=None if scale is None else float(scale))
     scale = 1.0 / math.sqrt(e) if scale is None else float(scale)
     scores = ops.matmul(query, ops.swapaxes(key, -2, -1)) * scale
     length, source = _shape(query)[-2], _shape(key)[-2]

@@ -338,27 +338,70 @@ def _lstm_check(gates, bias, c):
         )
 
 
+def _activated(gates, bias):
+    """On arrays: the activated gates [i, f, g, o] side by side, (..., 4 hidden), in one
+    buffer: sigmoid as 1 / (1 + exp(-z)) in place (PyTorch's formula: exp overflowing to
+    inf gives exactly 0, and both tails keep their relative precision), tanh for g."""
+    z = gates + bias
+    h = z.shape[-1] // 4
+    g = np.tanh(z[..., 2 * h:3 * h])
+    np.negative(z, out=z)
+    with np.errstate(over="ignore"):
+        np.exp(z, out=z)
+    z += 1
+    np.reciprocal(z, out=z)
+    z[..., 2 * h:3 * h] = g
+    return z
+
+
 def lstm_cell(gates, bias, c):
     """One LSTM step from its pre-activations: with i, f, g, o the activated gates of
     gates + bias, c' = f c + i g and h' = o tanh(c'). Returns h' and c' side by side,
-    (..., 2 hidden): one output, split by the caller."""
+    (..., 2 hidden): one output, split by the caller. Saves the activated gates and
+    tanh(c') for the rule."""
     _lstm_check(gates, bias, c)
-    i, f, g, o = _lstm_gates(gates, bias)
-    c_next = f * c + i * g
-    return np.concatenate([o * np.tanh(c_next), c_next], axis=-1)
+    if not all(a.__class__ is np.ndarray and a.dtype.kind == "f" for a in (gates, bias, c)):
+        i, f, g, o = _lstm_gates(gates, bias)
+        c_next = f * c + i * g
+        t = np.tanh(c_next)
+        return np.concatenate([o * t, c_next], axis=-1), (np.concatenate([i, f, g, o], axis=-1), t)
+    act = _activated(gates, bias)
+    h = np.shape(c)[-1]
+    i, f, g, o = act[..., :h], act[..., h:2 * h], act[..., 2 * h:3 * h], act[..., 3 * h:]
+    out = np.empty((*act.shape[:-1], 2 * h), dtype=np.result_type(act, c))
+    c_next = out[..., h:]
+    np.multiply(f, c, out=c_next)
+    c_next += i * g
+    t = np.tanh(c_next)
+    np.multiply(o, t, out=out[..., :h])
+    return out, (act, t)
 
 
-def lstm_cell_vjp(out_grad, gates, bias, c, out, needs_grad=(True, True, True)):
+def lstm_cell_vjp(out_grad, gates, bias, c, out, saved=None, needs_grad=(True, True, True)):
     """Through c' and h': dc' = grad_c' + grad_h' o (1 - tanh(c')^2); each gate's grad is its
     activation's derivative times what multiplies it; bias.grad sums the gates' grad over
-    the leading axes; c.grad = dc' f."""
+    the leading axes; c.grad = dc' f. The activated gates and tanh(c') the forward saved
+    on arrays; recomputed on Tensors."""
     hidden = np.shape(c)[-1]
     grad_h, grad_c = out_grad[..., :hidden], out_grad[..., hidden:]
-    i, f, g, o = _lstm_gates(gates, bias)
-    t = np.tanh(out[..., hidden:])
-    dc = grad_c + grad_h * o * (1 - t * t)
-    d_gates = np.concatenate([dc * g * i * (1 - i), dc * c * f * (1 - f), dc * i * (1 - g * g),
-                              grad_h * t * o * (1 - o)], axis=-1)
+    if saved is not None and out_grad.__class__ is np.ndarray:
+        act, t = saved
+        i, f, g, o = (act[..., :hidden], act[..., hidden:2 * hidden],
+                      act[..., 2 * hidden:3 * hidden], act[..., 3 * hidden:])
+        dc = grad_h * o
+        dc *= 1 - t * t
+        dc += grad_c
+        d_gates = np.empty((*dc.shape[:-1], 4 * hidden), dtype=dc.dtype)
+        np.multiply(dc * g, i * (1 - i), out=d_gates[..., :hidden])
+        np.multiply(dc * c, f * (1 - f), out=d_gates[..., hidden:2 * hidden])
+        np.multiply(dc * i, 1 - g * g, out=d_gates[..., 2 * hidden:3 * hidden])
+        np.multiply(grad_h * t, o * (1 - o), out=d_gates[..., 3 * hidden:])
+    else:
+        i, f, g, o = _lstm_gates(gates, bias)
+        t = np.tanh(out[..., hidden:])
+        dc = grad_c + grad_h * o * (1 - t * t)
+        d_gates = np.concatenate([dc * g * i * (1 - i), dc * c * f * (1 - f),
+                                  dc * i * (1 - g * g), grad_h * t * o * (1 - o)], axis=-1)
     grad_bias = None
     if needs_grad[1]:
         lead = tuple(range(np.ndim(d_gates) - 1))
@@ -549,7 +592,7 @@ OPS = [
        doc="GELU, tanh approximation: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))\n\n"
            "torch.nn.functional.gelu(x, approximate='tanh'); gl.nn.GELU('tanh') calls it."),
     Op("lstm_cell", lstm_cell, vjp=lstm_cell_vjp, signature="(*),(*),(*)->(*)",
-       sample=lstm_cell_sample,
+       sample=lstm_cell_sample, saves=True,
        doc="one LSTM step from pre-activations: [h', c'] (..., 2H) of gates (..., 4H) + bias "
            "(4H,) and c (..., H)\n\n"
            "Gates in PyTorch's order i, f, g, o: c' = sigmoid(f) c + sigmoid(i) tanh(g), "

@@ -82,16 +82,23 @@ def _normalised(x, axes, eps, wide=True):
     centred = x - _mean(x, axes, wide)
     variance = _mean(centred * centred, axes, wide) + eps
     # 1 / sqrt on arrays (numpy's power has no fast loop for -0.5); the pow op on Tensors
-    invstd = 1 / np.sqrt(variance) if variance.__class__ is np.ndarray else variance ** -0.5
+    if variance.__class__ is not np.ndarray:
+        invstd = variance ** -0.5
+        return centred * invstd, invstd
+    invstd = 1 / np.sqrt(variance)
+    if centred.__class__ is np.ndarray and centred.dtype == np.result_type(centred, invstd):
+        return np.multiply(centred, invstd, out=centred), invstd  # centred is ours: in place
     return centred * invstd, invstd
 
 
-def _affine_vjp(out_grad, x, weight, axes, eps, needs_grad, view, param_axes, wide=True):
+def _affine_vjp(out_grad, x, weight, axes, eps, needs_grad, view, param_axes, wide=True,
+                stats=None):
     """The normalisation's rule: with xhat the normalised x and g' = out_grad * weight,
     x.grad = invstd (g' - mean(g') - xhat mean(g' xhat)); weight.grad = sum(out_grad xhat);
     bias.grad = sum(out_grad), the statistics over `axes`, the parameters' sums over
-    `param_axes`; `view` is the shape weight broadcasts against x as."""
-    xhat, invstd = _normalised(x, axes, eps, wide)
+    `param_axes`; `view` is the shape weight broadcasts against x as. `stats`: the
+    forward's (xhat, invstd), else recomputed from x."""
+    xhat, invstd = _normalised(x, axes, eps, wide) if stats is None else stats
     shape = np.shape(weight)
     w = np.reshape(weight, view) if view != shape else weight
     grad_x = grad_w = grad_b = None
@@ -207,16 +214,24 @@ def _layer_axes(x, weight, bias):
 
 def layer_norm(x, weight, bias, eps=1e-5):
     """(x - mean) / sqrt(var + eps) over x's last weight.ndim dimensions (the biased
-    variance), then `* weight + bias`: torch.nn.functional.layer_norm."""
-    xhat, _ = _normalised(x, _layer_axes(x, weight, bias), eps, wide=False)
-    return xhat * weight + bias
+    variance), then `* weight + bias`: torch.nn.functional.layer_norm. Saves the
+    normalised x and 1 / sqrt(var + eps) for the rule."""
+    xhat, invstd = _normalised(x, _layer_axes(x, weight, bias), eps, wide=False)
+    out = xhat * weight
+    if out.dtype == np.result_type(out, bias):
+        out += bias
+    else:
+        out = out + bias
+    return out, (xhat, invstd)
 
 
-def layer_norm_vjp(out_grad, x, weight, bias, out, eps=1e-5, needs_grad=(True, True, True)):
+def layer_norm_vjp(out_grad, x, weight, bias, out, saved=None, eps=1e-5,
+                   needs_grad=(True, True, True)):
     axes = _layer_axes(x, weight, bias)
     leading = tuple(range(np.ndim(x) - len(axes)))
+    stats = saved if out_grad.__class__ is np.ndarray else None
     return _affine_vjp(out_grad, x, weight, axes, eps, needs_grad, np.shape(weight), leading,
-                       wide=False)
+                       wide=False, stats=stats)
 
 
 def _spread(draw, shape):
@@ -583,7 +598,7 @@ OPS = [
            "(x - mean) / sqrt(var + eps) * weight + bias. gl.nn.BatchNorm1d/2d keep the "
            "running statistics and use them in eval mode."),
     Op("layer_norm", layer_norm, vjp=layer_norm_vjp, signature="(*),(*),(*)->(*)",
-       sample=layer_norm_sample,
+       sample=layer_norm_sample, saves=True, reads=("x", "weight"),
        doc="(x - mean) / sqrt(var + eps) * weight + bias over x's last weight.ndim axes\n\n"
            "torch.nn.functional.layer_norm with a weight and bias of the normalized_shape, as "
            "one op; the biased variance, statistics accumulated in float64."),

@@ -150,12 +150,12 @@ def test_lstm_lm_with_truncated_bptt_falls_well_below_the_uniform_baseline(tmp_p
 
 @needs_sklearn
 def test_bn_cnn_learns_the_digits_with_batchnorm_and_dropout(tmp_path):
-    out = run_example("bn_cnn.py", "--epochs", "2", "--train-size", "600", cwd=tmp_path)
+    out = run_example("bn_cnn.py", "--epochs", "2", "--train-size", "1000", cwd=tmp_path)
     epochs = re.findall(r"^epoch (\d)/2  loss ([\d.]+)  test accuracy\s+([\d.]+)%", out, re.M)
     assert [int(e[0]) for e in epochs] == [1, 2]
     assert float(epochs[1][1]) < float(epochs[0][1])
     final = float(re.search(r"^test accuracy ([\d.]+)% after 2 epochs", out, re.M).group(1))
-    assert final >= 80.0  # the full run (10 epochs, every training image) reaches 98.7%
+    assert final >= 80.0  # the full run (10 epochs, every training image) reaches 99.3%
 
 
 @needs_sklearn

@@ -206,6 +206,19 @@ def atleast_3d(x: TensorLike, /) -> Tensor:
     """x viewed with at least 3 dimensions (one array per call)"""
 
 
+def attention(
+    query: TensorLike,
+    key: TensorLike,
+    value: TensorLike,
+    /,
+    is_causal: Any = ...,
+    scale: Any = ...,
+) -> Tensor:
+    """softmax(query @ key^T * scale) @ value, the future masked when is_causal; scale (default
+    1/sqrt(E))
+    """
+
+
 def average(
     x: TensorLike,
     /,

@@ -557,16 +557,21 @@ def max_pool2d_vjp(out_grad, x, out, kernel_size, stride=None, padding=0):
     kernel, stride, padding, shape = _pool_geometry(np.shape(x), kernel_size, stride, padding)
     if out_grad.__class__ is np.ndarray and x.__class__ is np.ndarray:
         padded = _pad(x, padding, -np.inf)
-        one = x.dtype.type(1)
-        wins = [(where, (padded[where] == out) * one)
+        wins = [(where, np.equal(padded[where], out))
                 for where in _offsets(padded, kernel, stride, shape)]
-        count = wins[0][1].copy()
+        # counted in x's dtype: as bools they would be int64, and a float32 grad divided
+        # by int64 counts is float64
+        count = wins[0][1].astype(x.dtype)
         for _, won in wins[1:]:
             count += won
         share = out_grad / count
         grad = np.zeros(np.shape(padded), dtype=np.result_type(out_grad, x))
+        tiled = stride[0] >= kernel[0] and stride[1] >= kernel[1]  # no element in two windows
         for where, won in wins:
-            grad[where] += won * share
+            if tiled:  # each slice written once: straight into it
+                np.multiply(won, share, out=grad[where])
+            else:
+                grad[where] += won * share
         return (_unpad(grad, padding),)
     windows = call("im2col", x, kernel_size=kernel, stride=stride, padding=padding,
                    pad_value=-np.inf)

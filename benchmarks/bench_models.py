@@ -29,6 +29,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # read when numpy loads Open
 import argparse  # noqa: E402
 import importlib.util  # noqa: E402
 import sys  # noqa: E402
+import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import gradledger as gl  # noqa: E402
@@ -250,9 +251,9 @@ def check_same_losses(steps: dict, rounds: int = 3) -> None:
             raise SystemExit(f"{name} and hand-written numpy disagree: {values} vs {reference}")
 
 
-def measure(name: str, steps: dict, rounds: int) -> dict:
+def measure(name: str, steps: dict, rounds: int, clock=time.perf_counter) -> dict:
     check_same_losses(steps)
-    times = interleaved(steps, rounds)
+    times = interleaved(steps, rounds, clock)
     line = [f"{name}:"]
     for version, seconds in times.items():
         line.append(f"{version} {seconds * 1e3:.3f} ms")
@@ -268,6 +269,9 @@ def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="few rounds, for a smoke run")
     parser.add_argument("--rounds", type=int, default=None, help="rounds per workload")
+    parser.add_argument("--cpu-time", action="store_true",
+                        help="time by this process's CPU time (time.process_time), not the "
+                             "wall clock: for a machine loaded past its cores")
     args = parser.parse_args(argv)
     rounds = args.rounds or (20 if args.quick else 400)
     has_torch = importlib.util.find_spec("torch") is not None
@@ -279,23 +283,24 @@ def main(argv=None) -> dict:
         version = f"torch {torch.__version__} ({torch.get_num_threads()} threads)"
     else:
         version = "torch not installed: no torch column"
+    clock = time.process_time if args.cpu_time else time.perf_counter
     print(f"python {sys.version.split()[0]}, numpy {np.__version__}, {version}, "
           f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}, "
-          f"{rounds} rounds, medians")
+          f"{rounds} rounds, medians of {'CPU' if args.cpu_time else 'wall-clock'} time")
 
     x, y = digits_batch()
     step, model = gradledger_cnn_step(x, y)
     steps = {"gradledger": step, "numpy": numpy_cnn_step(x, y, model)}
     if has_torch:
         steps["torch"] = torch_cnn_step(x, y, model)
-    cnn = measure("(a) digits CNN step, batch 64", steps, rounds)
+    cnn = measure("(a) digits CNN step, batch 64", steps, rounds, clock)
 
     x, y, vocab_size = char_batch()
     step, model = gradledger_mlp_step(x, y, vocab_size)
     steps = {"gradledger": step, "numpy": numpy_mlp_step(x, y, model)}
     if has_torch:
         steps["torch"] = torch_mlp_step(x, y, model)
-    mlp = measure("(b) char MLP step, batch 128", steps, rounds)
+    mlp = measure("(b) char MLP step, batch 128", steps, rounds, clock)
     return {"cnn": cnn, "mlp": mlp}
 
 

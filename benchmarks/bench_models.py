@@ -158,8 +158,8 @@ def torch_cnn_step(x, y, model):
     with torch.no_grad():
         net[0].weight.copy_(torch.from_numpy(model[0].weight.data))
         net[4].weight.copy_(torch.from_numpy(model[4].weight.data.copy()))
-        net[0].bias.zero_()
-        net[4].bias.zero_()
+        net[0].bias.copy_(torch.from_numpy(model[0].bias.data))
+        net[4].bias.copy_(torch.from_numpy(model[4].bias.data))
     opt = torch.optim.Adam(net.parameters(), lr=LR)
     tx, ty = torch.from_numpy(x), torch.from_numpy(y.astype(np.int64))
 
@@ -222,8 +222,8 @@ def torch_mlp_step(x, y, model):
     with torch.no_grad():
         lin1.weight.copy_(torch.from_numpy(model.hidden.weight.data.copy()))
         lin2.weight.copy_(torch.from_numpy(model.out.weight.data.copy()))
-        lin1.bias.zero_()
-        lin2.bias.zero_()
+        lin1.bias.copy_(torch.from_numpy(model.hidden.bias.data))
+        lin2.bias.copy_(torch.from_numpy(model.out.bias.data))
     params = [C, *lin1.parameters(), *lin2.parameters()]
     opt = torch.optim.Adam(params, lr=LR)
     tx, ty = torch.from_numpy(x), torch.from_numpy(y)

@@ -152,3 +152,19 @@ def test_conv2d_output_is_contiguous_nchw_and_its_grads_match_a_loop_over_pixels
                 x, w - e, stride, padding)
             numeric[i] = np.sum((plus - minus) * u) / (2 * h)
         np.testing.assert_allclose(t.grad, numeric, rtol=1e-6, atol=1e-8)
+
+
+def test_lstm_step_is_linear_add_and_lstm_cell_in_one_op():
+    x_proj, h = rng.normal(size=(1, 3, 8)), rng.normal(size=(1, 3, 2))
+    w, b, c = rng.normal(size=(8, 2)), rng.normal(size=8), rng.normal(size=(1, 3, 2))
+    u = rng.normal(size=(1, 3, 4))
+    fused = [gl.tensor(a, requires_grad=True) for a in (x_proj, h, w, b, c)]
+    parts = [gl.tensor(a, requires_grad=True) for a in (x_proj, h, w, b, c)]
+    one = gl.lstm_step(*fused)
+    xp, hh, ww, bb, cc = parts
+    three = gl.lstm_cell(xp + gl.linear(hh, ww), bb, cc)
+    np.testing.assert_allclose(one.data, three.data, rtol=1e-14, atol=1e-14)
+    gl.sum(one * u).backward()
+    gl.sum(three * u).backward()
+    for a, b_ in zip(fused, parts, strict=True):
+        np.testing.assert_allclose(a.grad, b_.grad, rtol=1e-12, atol=1e-14)

@@ -632,6 +632,19 @@ def lstm_cell(gates: TensorLike, bias: TensorLike, c: TensorLike, /) -> Tensor:
     """
 
 
+def lstm_step(
+    x_proj: TensorLike,
+    h: TensorLike,
+    weight_hh: TensorLike,
+    bias_hh: TensorLike,
+    c: TensorLike,
+    /,
+) -> Tensor:
+    """one LSTM step from the input's projection: lstm_cell(x_proj + h @ weight_hh.T, bias_hh, c),
+    [h', c'] (..., 2H)
+    """
+
+
 def lstsq(a: TensorLike, b: TensorLike, /, rcond: Any = ...) -> tuple[Tensor, ...]:
     """np.linalg.lstsq: x, residuals, rank (no grad), singular values; a of full column rank"""
 

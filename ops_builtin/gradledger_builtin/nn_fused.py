@@ -1,4 +1,4 @@
-"""Fused layer ops: linear, batch_norm, layer_norm, the tanh GELU, an LSTM step, masked_fill,
+"""Fused layer ops: linear, batch_norm, layer_norm, the tanh GELU, an LSTM cell and step, masked_fill,
 scaled-dot-product attention.
 
 A layer PyTorch runs as one kernel is one recorded op here too, with one rule, rather
@@ -424,6 +424,63 @@ def lstm_cell_vjp(out_grad, gates, bias, c, out, saved=None, needs_grad=(True, T
     return d_gates if needs_grad[0] else None, grad_bias, dc * f if needs_grad[2] else None
 
 
+def _step_gates(x_proj, h, weight):
+    """x_proj + h @ weight.T: an LSTM step's pre-activations (before the bias)."""
+    shapes = np.shape(x_proj), np.shape(h), np.shape(weight)
+    if (len(shapes[2]) != 2 or not shapes[0] or not shapes[1] or shapes[2][0] != shapes[0][-1]
+            or shapes[2][1] != shapes[1][-1]):
+        raise OpCallError(
+            f"lstm_step takes x_proj (..., 4 hidden), h (..., hidden) and weight_hh "
+            f"(4 hidden, hidden); got x_proj {shapes[0]}, h {shapes[1]}, weight_hh {shapes[2]}"
+        )
+    return x_proj + np.matmul(h, np.transpose(weight))
+
+
+def lstm_step(x_proj, h, weight_hh, bias_hh, c):
+    """One LSTM step from the input's projection: lstm_cell(x_proj + h @ weight_hh.T,
+    bias_hh, c), one op where linear, add and lstm_cell are three. Returns [h', c']
+    (..., 2 hidden); saves lstm_cell's values."""
+    return lstm_cell(_step_gates(x_proj, h, weight_hh), bias_hh, c)
+
+
+def lstm_step_vjp(out_grad, x_proj, h, weight_hh, bias_hh, c, out, saved=None,
+                  needs_grad=(True, True, True, True, True)):
+    """lstm_cell's rule gives the pre-activations' grad d; then x_proj.grad = d,
+    h.grad = d weight_hh, weight_hh.grad = d^T h (over every leading row)."""
+    gates = (None if saved is not None and out_grad.__class__ is np.ndarray
+             else _step_gates(x_proj, h, weight_hh))
+    d_gates, grad_bias, grad_c = lstm_cell_vjp(
+        out_grad, gates, bias_hh, c, out, saved=None if gates is not None else saved,
+        needs_grad=(True, needs_grad[3], needs_grad[4]))
+    grad_x = unbroadcast(d_gates, np.shape(x_proj)) if needs_grad[0] else None
+    grad_h = unbroadcast(np.matmul(d_gates, weight_hh), np.shape(h)) if needs_grad[1] else None
+    grad_w = None
+    if needs_grad[2]:
+        four, hidden = np.shape(weight_hh)
+        rows = np.reshape(np.broadcast_to(h, (*np.shape(d_gates)[:-1], hidden)), (-1, hidden))
+        grad_w = np.matmul(np.transpose(np.reshape(d_gates, (-1, four))), rows)
+    return grad_x, grad_h, grad_w, grad_bias, grad_c
+
+
+def lstm_step_sample():
+    """Verifier hint: x_proj (N, 4H), h (N, H), weight_hh (4H, H), bias (4H,), c (N, H)."""
+    from hypothesis import strategies as st
+    from hypothesis.extra import numpy as hnp
+
+    values = st.floats(-2.0, 2.0, allow_nan=False, allow_subnormal=False)
+
+    @st.composite
+    def example(draw):
+        lead = draw(st.sampled_from([(), (1,), (2,), (1, 2)]))
+        hidden = draw(st.integers(1, 3))
+        arrays = [draw(hnp.arrays(np.float64, shape, elements=values)) for shape in (
+            lead + (4 * hidden,), lead + (hidden,), (4 * hidden, hidden), (4 * hidden,),
+            lead + (hidden,))]
+        return tuple(arrays), {}
+
+    return example()
+
+
 def lstm_cell_sample():
     """Verifier hint: gates (N, 4H), bias (4H,), c (N, H), moderate values."""
     from hypothesis import strategies as st
@@ -614,6 +671,12 @@ OPS = [
            "h' = sigmoid(o) tanh(c'), returned side by side as one array (split it in two on "
            "the last axis). gl.nn.LSTM and LSTMCell call it with gates = "
            "x W_ih^T + b_ih + h W_hh^T and bias = b_hh."),
+    Op("lstm_step", lstm_step, vjp=lstm_step_vjp, signature="(*),(*),(*),(*),(*)->(*)",
+       sample=lstm_step_sample, saves=True,
+       doc="one LSTM step from the input's projection: lstm_cell(x_proj + h @ weight_hh.T, "
+           "bias_hh, c), [h', c'] (..., 2H)\n\n"
+           "One op where linear, add and lstm_cell are three: gl.nn.LSTM and LSTMCell call it "
+           "once per time step with x_proj = x W_ih^T + b_ih (all steps projected at once)."),
     Op("attention", attention, vjp=attention_vjp, signature="(*),(*),(*)->(*)",
        sample=attention_sample, saves=True, reads=("query", "key", "value"),
        doc="softmax(query @ key^T * scale) @ value, the future masked when is_causal; "

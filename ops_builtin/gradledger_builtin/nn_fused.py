@@ -1,5 +1,5 @@
-"""Fused layer ops: linear, batch_norm, layer_norm, the tanh GELU, an LSTM cell and step, masked_fill,
-scaled-dot-product attention.
+"""Fused layer ops: linear, batch_norm, layer_norm, the tanh GELU, an LSTM cell and step,
+masked_fill, scaled-dot-product attention.
 
 A layer PyTorch runs as one kernel is one recorded op here too, with one rule, rather
 than the eight or nine elementwise ops and reductions it is made of.

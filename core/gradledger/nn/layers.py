@@ -7,7 +7,8 @@ the network runs.
 Initialisation: PyTorch's. Linear and Conv2d weights and biases are
 U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (`kaiming_uniform_(a=sqrt(5))` for the weights, drawn
 weight first, then bias); Embedding rows are N(0, 1) and LayerNorm starts as the
-identity (weight 1, bias 0), as in PyTorch; the recurrent layers draw U(-1/sqrt(hidden), 1/sqrt(hidden)) as PyTorch's.
+identity (weight 1, bias 0), as in PyTorch; the recurrent layers draw
+U(-1/sqrt(hidden), 1/sqrt(hidden)) as PyTorch's.
 (`gl.nn.init` re-initialises any parameter PyTorch's way.) Every draw without an `rng`
 comes from the global generator (`gl.manual_seed`); pass `rng=` an int seed or a
 `np.random.Generator` to give a layer its own.

@@ -10,7 +10,7 @@ import gradledger as gl
 import numpy as np
 import pytest
 
-GLIBC = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
+GLIBC = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"  # (the slow way)
 resource = pytest.importorskip("resource")  # Unix only: the fault counter
 
 
@@ -37,7 +37,7 @@ def test_raised_thresholds_stop_the_page_faults_of_fresh_temporaries():
 
 
 def test_elsewhere_than_glibc_tune_malloc_does_nothing_and_says_so(monkeypatch):
-    monkeypatch.setattr(platform, "libc_ver", lambda *args, **kwargs: ("", ""))
+    monkeypatch.setattr(gl.nn.malloc, "_is_glibc", lambda: False)
     assert gl.nn.malloc.tune_malloc() is False
     assert gl.nn.malloc.tune_malloc(False) is False
 
@@ -62,3 +62,7 @@ def test_importing_nn_tunes_malloc_unless_the_environment_says_default(setting, 
     faults = int(subprocess.run([sys.executable, "-c", script], env=env, check=True,
                                 capture_output=True, text=True).stdout)
     assert (faults < 3000) if tuned else (faults > 10000)
+
+
+def test_glibc_is_recognised_as_platform_libc_ver_says_without_reading_the_binary():
+    assert gl.nn.malloc._is_glibc() == (platform.libc_ver()[0] == "glibc")

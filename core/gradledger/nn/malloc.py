@@ -30,9 +30,18 @@ MMAP_THRESHOLD = 32 * 1024 * 1024  # glibc's largest (DEFAULT_MMAP_THRESHOLD_MAX
 TRIM_THRESHOLD = 64 * 1024 * 1024
 
 
+def _is_glibc() -> bool:
+    """Whether the C library is glibc: its own answer (os.confstr), not
+    platform.libc_ver(), which reads the Python binary (about 100 ms)."""
+    try:
+        return os.confstr("CS_GNU_LIBC_VERSION").startswith("glibc")
+    except (AttributeError, ValueError, OSError):  # no confstr, or no such name here
+        return False
+
+
 def _glibc_mallopt():
     """glibc's `mallopt`, or None where the C library is not glibc."""
-    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+    if platform.system() != "Linux" or not _is_glibc():
         return None
     import ctypes
 

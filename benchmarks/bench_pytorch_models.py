@@ -24,6 +24,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # read when numpy loads Open
 import argparse  # noqa: E402
 import importlib.util  # noqa: E402
 import sys  # noqa: E402
+import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import gradledger as gl  # noqa: E402
@@ -236,12 +237,12 @@ def vae_workload():
     return steps, False  # the noise differs
 
 
-def measure(name: str, steps: dict, compare: bool, rounds: int) -> dict:
+def measure(name: str, steps: dict, compare: bool, rounds: int, clock=time.perf_counter) -> dict:
     if compare and "torch" in steps:
         ours, theirs = steps["gradledger"](), steps["torch"]()
         if not np.isclose(ours, theirs, rtol=1e-4):
             raise SystemExit(f"{name}: first losses differ: gradledger {ours}, torch {theirs}")
-    times = interleaved(steps, rounds)
+    times = interleaved(steps, rounds, clock)
     line = [f"{name}:"] + [f"{k} {v * 1e3:.3f} ms" for k, v in times.items()]
     if "torch" in times:
         line.append(f"| gradledger / torch {times['gradledger'] / times['torch']:.2f}x")
@@ -253,6 +254,9 @@ def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="few rounds, for a smoke run")
     parser.add_argument("--rounds", type=int, default=None)
+    parser.add_argument("--cpu-time", action="store_true",
+                        help="time by this process's CPU time (time.process_time), not the "
+                             "wall clock: for a machine loaded past its cores")
     args = parser.parse_args(argv)
     rounds = args.rounds or (10 if args.quick else 200)
     if HAS_TORCH:
@@ -263,15 +267,16 @@ def main(argv=None) -> dict:
         version = f"torch {torch.__version__} ({torch.get_num_threads()} threads)"
     else:
         version = "torch not installed: no torch column"
+    clock = time.process_time if args.cpu_time else time.perf_counter
     print(f"python {sys.version.split()[0]}, numpy {np.__version__}, {version}, "
-          f"{rounds} rounds, medians")
+          f"{rounds} rounds, medians of {'CPU' if args.cpu_time else 'wall-clock'} time")
     results = {}
     for name, workload in (("(c) char GPT step, batch 32", gpt_workload),
                            ("(d) CNN + BatchNorm + Dropout step, batch 64", bn_cnn_workload),
                            ("(e) LSTM LM step, 32 x 16 characters", lstm_workload),
                            ("(f) VAE step, batch 64", vae_workload)):
         steps, compare = workload()
-        results[name] = measure(name, steps, compare, rounds)
+        results[name] = measure(name, steps, compare, rounds, clock)
     return results
 
 

@@ -46,18 +46,21 @@ def scalar_mlp_step():
     return step
 
 
-def interleaved(fns: dict, rounds: int) -> dict:
+def interleaved(fns: dict, rounds: int, clock=time.perf_counter) -> dict:
     """Median seconds per call of each function, the functions alternating round by round,
     so that a noisy neighbour slows them all alike. The order flips every round: a call
     that follows another workload runs measurably slower (caches, allocator), and
-    flipping lets no function always take that place."""
+    flipping lets no function always take that place. `clock=time.process_time` counts
+    this process's CPU time only (user and system: page faults included), not the time
+    other processes held the core: on a machine loaded well past its cores, where a
+    wall-clock round of a few ms is preempted more often than not."""
     times = {name: [] for name in fns}
     order = list(fns.items())
     for round_number in range(rounds):
         for name, fn in order if round_number % 2 == 0 else reversed(order):
-            start = time.perf_counter()
+            start = clock()
             fn()
-            times[name].append(time.perf_counter() - start)
+            times[name].append(clock() - start)
     return {name: statistics.median(t) for name, t in times.items()}
 
 

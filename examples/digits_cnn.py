@@ -8,7 +8,7 @@ into training and test sets (stratified, 75/25). The network is
 trained with Adam on the cross-entropy of its scores, in minibatches of 64, every
 layer a registered op. One progress line per epoch (loss, accuracies, time):
 
-    python examples/digits_cnn.py                 # 15 epochs, a few seconds; ~98% on test
+    python examples/digits_cnn.py                 # 15 epochs, a few seconds; ~97% on test
     python examples/digits_cnn.py --epochs 5 --seed 1
 
 When matplotlib is installed it saves the training curves and the 16 learned 3x3

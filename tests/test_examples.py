@@ -82,7 +82,7 @@ def test_digits_cnn_learns_the_digits_in_a_few_epochs_without_matplotlib(tmp_pat
     losses = [float(e[1]) for e in epochs]
     assert losses[2] < losses[0] / 2
     final = float(re.search(r"^test accuracy ([\d.]+)% after 3 epochs", out, re.M).group(1))
-    assert final >= 90.0  # the full run (15 epochs) reaches about 98%
+    assert final >= 90.0  # the full run (15 epochs) reaches about 97%
     assert NO_PLOT_NOTE in out
     assert not list(tmp_path.glob("*.png"))
 
@@ -136,7 +136,7 @@ def test_char_gpt_learns_the_names_well_below_the_uniform_baseline(tmp_path):
     assert [int(s[0]) for s in steps] == list(range(6, 61, 6))
     baseline = float(re.search(r"uniform baseline log\(27\) = ([\d.]+)", out).group(1))
     final = float(re.search(r"^final validation loss ([\d.]+)", out, re.M).group(1))
-    assert final < baseline - 0.7  # the full run (1,500 steps, 104k parameters) reaches 1.94
+    assert final < baseline - 0.7  # the full run (1,500 steps, 104k parameters) reaches 1.95
 
 
 def test_lstm_lm_with_truncated_bptt_falls_well_below_the_uniform_baseline(tmp_path):
@@ -145,17 +145,17 @@ def test_lstm_lm_with_truncated_bptt_falls_well_below_the_uniform_baseline(tmp_p
                      re.M)
     baseline = float(re.search(r"uniform baseline log\(27\) = ([\d.]+)", out).group(1))
     final = float(re.search(r"^final validation loss ([\d.]+)", out, re.M).group(1))
-    assert final < baseline - 0.9  # the full run (3 epochs, hidden 128) reaches 1.96
+    assert final < baseline - 0.9  # the full run (3 epochs, hidden 128) reaches 1.97
 
 
 @needs_sklearn
 def test_bn_cnn_learns_the_digits_with_batchnorm_and_dropout(tmp_path):
-    out = run_example("bn_cnn.py", "--epochs", "2", "--train-size", "600", cwd=tmp_path)
+    out = run_example("bn_cnn.py", "--epochs", "2", "--train-size", "1000", cwd=tmp_path)
     epochs = re.findall(r"^epoch (\d)/2  loss ([\d.]+)  test accuracy\s+([\d.]+)%", out, re.M)
     assert [int(e[0]) for e in epochs] == [1, 2]
     assert float(epochs[1][1]) < float(epochs[0][1])
     final = float(re.search(r"^test accuracy ([\d.]+)% after 2 epochs", out, re.M).group(1))
-    assert final >= 80.0  # the full run (10 epochs, every training image) reaches 98.7%
+    assert final >= 80.0  # the full run (10 epochs, every training image) reaches 99.3%
 
 
 @needs_sklearn

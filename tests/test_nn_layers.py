@@ -47,11 +47,13 @@ def test_conv2d_layer_grads_match_the_nudge_method():
     np.testing.assert_allclose(layer.bias.grad, db, rtol=1e-6, atol=1e-8)
 
 
-def test_conv2d_is_he_initialised_and_names_its_weights_as_pytorch():
+def test_conv2d_is_initialised_and_names_its_weights_as_pytorch():
     layer = gl.nn.Conv2d(8, 16, 3, rng=0)
     assert layer.weight.shape == (16, 8, 3, 3) and layer.bias.shape == (16,)
     assert [p for p, _ in layer.named_parameters()] == ["weight", "bias"]
-    assert np.std(layer.weight.data) == pytest.approx(np.sqrt(2 / (8 * 9)), rel=0.05)
+    bound = 1 / np.sqrt(8 * 9)  # U(-1/sqrt(fan_in), 1/sqrt(fan_in)), weight and bias
+    assert np.abs(layer.weight.data).max() <= bound and np.abs(layer.bias.data).max() <= bound
+    assert np.std(layer.weight.data) == pytest.approx(bound / np.sqrt(3), rel=0.05)
     assert gl.nn.Conv2d(1, 1, 2, bias=False, rng=0).parameters()[0].shape == (1, 1, 2, 2)
     with pytest.raises(ValueError, match="Conv2d kernel_size: expected an int >= 1"):
         gl.nn.Conv2d(1, 1, 0)

@@ -1,5 +1,5 @@
-"""The fused layer ops (linear, batch_norm, layer_norm, gelu_tanh, lstm_cell, masked_fill) on fixed
-inputs:
+"""The fused layer ops (linear, batch_norm, layer_norm, gelu_tanh, lstm_cell, lstm_step,
+attention, masked_fill) on fixed inputs:
 grads against central differences, forwards against their definitions."""
 
 import gradledger as gl
@@ -26,6 +26,13 @@ GRAD_CASES = [
      [rng.normal(size=(2, 8)), rng.normal(size=8), rng.normal(size=(2, 2))], {}, ()),
     ("masked_fill", "masked_fill", [rng.normal(size=(3, 4)), rng.random((1, 4)) > 0.5],
      {"value": -2.0}, (1,)),
+    ("lstm_step", "lstm_step",
+     [rng.normal(size=(1, 2, 8)), rng.normal(size=(1, 2, 2)), rng.normal(size=(8, 2)),
+      rng.normal(size=8), rng.normal(size=(1, 2, 2))], {}, ()),
+    ("attention", "attention", [rng.normal(size=(2, 3, 4)) for _ in range(3)], {}, ()),
+    ("attention causal, scaled", "attention",
+     [rng.normal(size=(3, 2)), rng.normal(size=(4, 2)), rng.normal(size=(4, 3))],
+     {"is_causal": True, "scale": 0.7}, ()),
 ]
 
 

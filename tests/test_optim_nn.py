@@ -102,16 +102,17 @@ def test_linear_without_bias_has_only_weight():
     assert layer(np.ones((1, 3))).op == "linear"
 
 
-def test_init_is_seedable_and_he_scaled():
+def test_init_is_seedable_and_pytorchs_uniform():
     a = gl.nn.MLP(2, [64, 64], 1, rng=7)
     b = gl.nn.MLP(2, [64, 64], 1, rng=np.random.default_rng(7))
     for wa, wb in zip(a.parameters(), b.parameters(), strict=True):
         np.testing.assert_array_equal(wa.data, wb.data)
     c = gl.nn.MLP(2, [64, 64], 1, rng=8)
     assert not np.array_equal(a.layers[0].weight.data, c.layers[0].weight.data)
-    big = gl.nn.Linear(400, 300, rng=0)
-    assert np.std(big.weight.data) == pytest.approx(np.sqrt(2 / 400), rel=0.02)
-    np.testing.assert_array_equal(big.bias.data, 0.0)
+    big = gl.nn.Linear(400, 300, rng=0)  # PyTorch's: U(-1/sqrt(400), 1/sqrt(400)) = U(-0.05, 0.05)
+    assert np.abs(big.weight.data).max() <= 0.05 and np.abs(big.bias.data).max() <= 0.05
+    assert np.std(big.weight.data) == pytest.approx(0.05 / np.sqrt(3), rel=0.02)
+    assert np.abs(big.weight.data).max() > 0.049 and np.std(big.bias.data) > 0.02
 
 
 def test_mlp_parameters_are_every_layer_in_order_with_display_names():

@@ -208,6 +208,19 @@ def atleast_3d(x: TensorLike, /) -> Tensor:
     """x viewed with at least 3 dimensions (one array per call)"""
 
 
+def attention(
+    query: TensorLike,
+    key: TensorLike,
+    value: TensorLike,
+    /,
+    is_causal: Any = ...,
+    scale: Any = ...,
+) -> Tensor:
+    """softmax(query @ key^T * scale) @ value, the future masked when is_causal; scale (default
+    1/sqrt(E))
+    """
+
+
 def average(
     x: TensorLike,
     /,
@@ -702,6 +715,19 @@ def logsumexp(x: TensorLike, /, axis: Any = ..., keepdims: Any = ...) -> Tensor:
 def lstm_cell(gates: TensorLike, bias: TensorLike, c: TensorLike, /) -> Tensor:
     """one LSTM step from pre-activations: [h', c'] (..., 2H) of gates (..., 4H) + bias (4H,) and c
     (..., H)
+    """
+
+
+def lstm_step(
+    x_proj: TensorLike,
+    h: TensorLike,
+    weight_hh: TensorLike,
+    bias_hh: TensorLike,
+    c: TensorLike,
+    /,
+) -> Tensor:
+    """one LSTM step from the input's projection: lstm_cell(x_proj + h @ weight_hh.T, bias_hh, c),
+    [h', c'] (..., 2H)
     """
 
 

@@ -210,11 +210,18 @@ def _geometry(spatial, kernel, stride, padding):
 
 
 def _pad(x, padding, value=0.0):
-    """x padded on its last two axes."""
+    """x padded on its last two axes by `value`: one np.full and one slice copy (np.pad
+    costs about three times that on the small images of a training step)."""
     if padding == (0, 0):
         return x
-    widths = [(0, 0)] * (np.ndim(x) - 2) + [(padding[0],) * 2, (padding[1],) * 2]
-    return np.pad(x, widths, constant_values=value)
+    x = np.asarray(x)
+    if x.dtype.kind not in "fc":  # -inf does not fit an integer array: np.pad's error
+        widths = [(0, 0)] * (x.ndim - 2) + [(padding[0],) * 2, (padding[1],) * 2]
+        return np.pad(x, widths, constant_values=value)
+    (ph, pw), (h, w) = padding, x.shape[-2:]
+    padded = np.full((*x.shape[:-2], h + 2 * ph, w + 2 * pw), value, dtype=x.dtype)
+    padded[..., ph:ph + h, pw:pw + w] = x
+    return padded
 
 
 def _windows(x, kernel, stride):
@@ -386,34 +393,74 @@ def conv2d_shape(x_shape, w_shape, stride=1, padding=0):
     return (x_shape[0], w_shape[0], *out)
 
 
-def _im2col(x, kernel, stride, padding):
-    """The padded input's windows as rows: (N * P * Q, C * kH * kW), one copy."""
-    windows = _windows(_pad(x, padding), kernel, stride)  # (N, C, P, Q, kH, kW), a view
-    n, c, p, q, kh, kw = np.shape(windows)
-    return np.reshape(np.transpose(windows, (0, 2, 3, 1, 4, 5)), (n * p * q, c * kh * kw))
+def _columns(x, kernel, stride, padding, out):
+    """The padded input's windows as (N, C, kH, kW, P, Q), contiguous: one strided slice
+    copy per kernel offset (kH * kW of them), so that each image's windows are a
+    (C kH kW, P Q) matrix."""
+    padded = _pad(x, padding)
+    n, c = np.shape(x)[:2]
+    cols = np.empty((n, c, *kernel, *out), dtype=padded.dtype)
+    offsets = _offsets(padded, kernel, stride, out)
+    for a in range(kernel[0]):
+        for b in range(kernel[1]):
+            cols[:, :, a, b] = padded[next(offsets)]
+    return cols
 
 
 def conv2d(x, w, stride=1, padding=0):
     """Cross-correlation of NCHW images with OIHW kernels, as torch.nn.functional.conv2d.
 
-    im2col (the input's windows as the rows of a matrix, read through a strided view),
-    then one BLAS matmul with the kernels as columns.
+    im2col (each image's windows as a (C kH kW, P Q) matrix, copied by kH * kW strided
+    slices), then one batched BLAS matmul, the kernels (O, C kH kW) times each image's
+    windows: the output comes out (N, O, P Q), contiguous NCHW, so that what follows it
+    (a bias, a batch norm over N, H, W) reads it in order. Saves the windows for the
+    kernels' grad.
     """
     kernel, stride, padding, (p, q) = _conv_geometry(np.shape(x), np.shape(w), stride, padding)
-    n, o = np.shape(x)[0], np.shape(w)[0]
-    out = _im2col(x, kernel, stride, padding) @ np.transpose(np.reshape(w, (o, -1)))
-    return np.transpose(np.reshape(out, (n, p, q, o)), (0, 3, 1, 2))
+    (n, c), o = np.shape(x)[:2], np.shape(w)[0]
+    size = c * kernel[0] * kernel[1]
+    cols = _columns(x, kernel, stride, padding, (p, q))
+    out = np.matmul(np.reshape(w, (o, size)), np.reshape(cols, (n, size, p * q)))
+    return np.reshape(out, (n, o, p, q)), (cols,)
 
 
-def conv2d_vjp(out_grad, x, w, out, stride=1, padding=0, needs_grad=(True, True)):
+def _col2im_arrays(cols, x_shape, kernel, stride, padding, dtype):
+    """The windows' grads (N, C, kH, kW, P, Q) added back where they were read: one
+    strided slice-add per kernel offset into a zero padded image, then the padding cut."""
+    (h, w), (ph, pw) = x_shape[-2:], padding
+    grad = np.zeros((*x_shape[:-2], h + 2 * ph, w + 2 * pw), dtype=dtype)
+    offsets = _offsets(grad, kernel, stride, np.shape(cols)[-2:])
+    for a in range(kernel[0]):
+        for b in range(kernel[1]):
+            grad[next(offsets)] += cols[:, :, a, b]
+    return grad if padding == (0, 0) else grad[..., ph:ph + h, pw:pw + w]
+
+
+def conv2d_vjp(out_grad, x, w, out, saved=None, stride=1, padding=0, needs_grad=(True, True)):
     """w.grad: out_grad against the input's windows (one matmul); x.grad: out_grad times
     the kernels (one matmul) gives each window's grad, added back where the window read
-    (col2im: one strided slice-add per kernel offset, not per pixel). Written with ops
-    (im2col, col2im, matmul, reshapes), so it differentiates again."""
+    (col2im: one strided slice-add per kernel offset, not per pixel).
+
+    On arrays, the windows the forward saved and batched matmuls over the images; on
+    Tensors (create_graph=True, `saved` None) the same rule written with ops (im2col,
+    col2im, matmul, reshapes), so it differentiates again."""
     kernel, stride, padding, (p, q) = _conv_geometry(np.shape(x), np.shape(w), stride, padding)
     (n, c), o = np.shape(x)[:2], np.shape(w)[0]
-    rows = np.reshape(np.transpose(out_grad, (0, 2, 3, 1)), (n * p * q, o))
+    size = c * kernel[0] * kernel[1]
     grad_x = grad_w = None
+    if out_grad.__class__ is np.ndarray and w.__class__ is np.ndarray:
+        rows = np.reshape(out_grad, (n, o, p * q))
+        if needs_grad[1]:
+            cols = (saved[0] if saved is not None
+                    else _columns(np.asarray(x), kernel, stride, padding, (p, q)))
+            per_image = np.matmul(rows, np.swapaxes(np.reshape(cols, (n, size, p * q)), 1, 2))
+            grad_w = np.reshape(np.add.reduce(per_image, axis=0), np.shape(w))
+        if needs_grad[0]:
+            cols = np.matmul(np.transpose(np.reshape(w, (o, size))), rows)
+            grad_x = _col2im_arrays(np.reshape(cols, (n, c, *kernel, p, q)), np.shape(x),
+                                    kernel, stride, padding, cols.dtype)
+        return grad_x, grad_w
+    rows = np.reshape(np.transpose(out_grad, (0, 2, 3, 1)), (n * p * q, o))
     if needs_grad[1]:
         windows = call("im2col", x, kernel_size=kernel, stride=stride, padding=padding)
         cols = np.reshape(np.transpose(windows, (0, 2, 3, 1, 4, 5)), (n * p * q, -1))
@@ -510,16 +557,21 @@ def max_pool2d_vjp(out_grad, x, out, kernel_size, stride=None, padding=0):
     kernel, stride, padding, shape = _pool_geometry(np.shape(x), kernel_size, stride, padding)
     if out_grad.__class__ is np.ndarray and x.__class__ is np.ndarray:
         padded = _pad(x, padding, -np.inf)
-        one = x.dtype.type(1)
-        wins = [(where, (padded[where] == out) * one)
+        wins = [(where, np.equal(padded[where], out))
                 for where in _offsets(padded, kernel, stride, shape)]
-        count = wins[0][1].copy()
+        # counted in x's dtype: as bools they would be int64, and a float32 grad divided
+        # by int64 counts is float64
+        count = wins[0][1].astype(x.dtype)
         for _, won in wins[1:]:
             count += won
         share = out_grad / count
         grad = np.zeros(np.shape(padded), dtype=np.result_type(out_grad, x))
+        tiled = stride[0] >= kernel[0] and stride[1] >= kernel[1]  # no element in two windows
         for where, won in wins:
-            grad[where] += won * share
+            if tiled:  # each slice written once: straight into it
+                np.multiply(won, share, out=grad[where])
+            else:
+                grad[where] += won * share
         return (_unpad(grad, padding),)
     windows = call("im2col", x, kernel_size=kernel, stride=stride, padding=padding,
                    pad_value=-np.inf)
@@ -694,7 +746,7 @@ OPS = [
            "axis 1, gradledger on the last. 'mean' averages over every row. labels are a "
            "constant input: they take no gradient."),
     Op("conv2d", conv2d, vjp=conv2d_vjp, signature="(n,c,h,w),(o,c,i,j)->(n,o,p,q)",
-       out_shape=conv2d_shape, sample=conv2d_sample,
+       out_shape=conv2d_shape, sample=conv2d_sample, saves=True, reads=("x", "w"),
        doc="2-D cross-correlation, x (N,C,H,W), w (O,C,kH,kW); stride, padding; no bias: "
            "add it (gl.nn.functional.conv2d does)\n\n"
            "As torch.nn.functional.conv2d without its bias: an op has a fixed number of "
@@ -702,7 +754,8 @@ OPS = [
            "(its grad, the sum over N, P, Q, is booked by add). stride and padding are ints "
            "or (height, width) pairs; padding is zeros. Channels that differ between x and w "
            "are an error blamed on the call, as is a kernel larger than the padded input. "
-           "im2col through a strided view, then one BLAS matmul each way."),
+           "im2col by strided slice copies, then one batched BLAS matmul over the images each "
+           "way; the output is contiguous NCHW."),
     Op("max_pool2d", max_pool2d, vjp=max_pool2d_vjp, signature=ANY, sample=pool_sample,
        out_shape=pool_shape,
        doc="max over kernel_size windows of the last two axes; stride (default: kernel), "

@@ -1,4 +1,5 @@
-"""Fused layer ops: linear, batch_norm, layer_norm, the tanh GELU, an LSTM step, masked_fill.
+"""Fused layer ops: linear, batch_norm, layer_norm, the tanh GELU, an LSTM cell and step,
+masked_fill, scaled-dot-product attention.
 
 A layer PyTorch runs as one kernel is one recorded op here too, with one rule, rather
 than the eight or nine elementwise ops and reductions it is made of.
@@ -14,7 +15,7 @@ that registered ops stand for, so they run on Tensors and differentiate again.
 
 import numpy as np
 from gradledger.errors import OpCallError
-from gradledger.extend import Op, call
+from gradledger.extend import Op, call, unbroadcast
 
 from .linalg import matmul_vjp
 
@@ -81,16 +82,23 @@ def _normalised(x, axes, eps, wide=True):
     centred = x - _mean(x, axes, wide)
     variance = _mean(centred * centred, axes, wide) + eps
     # 1 / sqrt on arrays (numpy's power has no fast loop for -0.5); the pow op on Tensors
-    invstd = 1 / np.sqrt(variance) if variance.__class__ is np.ndarray else variance ** -0.5
+    if variance.__class__ is not np.ndarray:
+        invstd = variance ** -0.5
+        return centred * invstd, invstd
+    invstd = 1 / np.sqrt(variance)
+    if centred.__class__ is np.ndarray and centred.dtype == np.result_type(centred, invstd):
+        return np.multiply(centred, invstd, out=centred), invstd  # centred is ours: in place
     return centred * invstd, invstd
 
 
-def _affine_vjp(out_grad, x, weight, axes, eps, needs_grad, view, param_axes, wide=True):
+def _affine_vjp(out_grad, x, weight, axes, eps, needs_grad, view, param_axes, wide=True,
+                stats=None):
     """The normalisation's rule: with xhat the normalised x and g' = out_grad * weight,
     x.grad = invstd (g' - mean(g') - xhat mean(g' xhat)); weight.grad = sum(out_grad xhat);
     bias.grad = sum(out_grad), the statistics over `axes`, the parameters' sums over
-    `param_axes`; `view` is the shape weight broadcasts against x as."""
-    xhat, invstd = _normalised(x, axes, eps, wide)
+    `param_axes`; `view` is the shape weight broadcasts against x as. `stats`: the
+    forward's (xhat, invstd), else recomputed from x."""
+    xhat, invstd = _normalised(x, axes, eps, wide) if stats is None else stats
     shape = np.shape(weight)
     w = np.reshape(weight, view) if view != shape else weight
     grad_x = grad_w = grad_b = None
@@ -118,18 +126,79 @@ def _batch_axes(x, weight, bias):
     return (0, *range(2, len(shape))), (1, c) + (1,) * (len(shape) - 2)
 
 
+_MATVEC_SPAN = 4096  # longest per-channel run summed by BLAS in x's own dtype (see below)
+
+
+def channel_sums(x3):
+    """Per-channel sums of x3 (N, C, L), float64 (C,): each (n, c) row of L numbers summed
+    by one BLAS matrix-vector product (for L <= 4096: BLAS sums in blocks, within a few
+    roundings of x's dtype), those N partial sums added in float64. Three to six times
+    numpy's float64-accumulating reduction over the non-contiguous axes (N, L)."""
+    n, c, span = x3.shape
+    if span <= _MATVEC_SPAN and x3.dtype.kind == "f":
+        rows = np.matmul(x3, np.ones(span, dtype=x3.dtype))
+    else:
+        rows = np.add.reduce(x3, axis=2, dtype=np.float64)
+    return np.add.reduce(rows, axis=0, dtype=np.float64)
+
+
+def channel_statistics(x3):
+    """The per-channel mean and biased variance (float64, (C,)) of x3 (N, C, L), and x3
+    minus its mean (x3's dtype): the mean's sum, then the centred squares' sum."""
+    count = x3.shape[0] * x3.shape[2]
+    mean = channel_sums(x3) / count
+    centred = x3 - mean.astype(x3.dtype)[:, np.newaxis]
+    return mean, channel_sums(centred * centred) / count, centred
+
+
 def batch_norm(x, weight, bias, eps=1e-5):
     """Training-mode batch normalisation of x (N, C, ...) per channel C: the statistics over
     every axis but C, then `* weight + bias` (each (C,)), as torch.nn.functional.batch_norm
-    with training=True."""
-    axes, channel = _batch_axes(x, weight, bias)
-    xhat, _ = _normalised(x, axes, eps)
-    return xhat * np.reshape(weight, channel) + np.reshape(bias, channel)
+    with training=True. Saves the normalised x and 1 / sqrt(var + eps) for the rule."""
+    _batch_axes(x, weight, bias)
+    if x.dtype.kind != "f" or not x.size:
+        axes, channel = _batch_axes(x, weight, bias)
+        xhat, invstd = _normalised(x, axes, eps)
+        return xhat * np.reshape(weight, channel) + np.reshape(bias, channel), (xhat, invstd)
+    n, c = x.shape[:2]
+    _, variance, centred = channel_statistics(np.reshape(x, (n, c, -1)))
+    invstd = (1.0 / np.sqrt(variance + eps)).astype(x.dtype)[:, np.newaxis]
+    xhat = np.multiply(centred, invstd, out=centred)
+    out = xhat * weight[:, np.newaxis]
+    out += bias[:, np.newaxis]
+    return np.reshape(out, x.shape), (np.reshape(xhat, x.shape), invstd)
 
 
-def batch_norm_vjp(out_grad, x, weight, bias, out, eps=1e-5, needs_grad=(True, True, True)):
+def batch_norm_vjp(out_grad, x, weight, bias, out, saved=None, eps=1e-5,
+                   needs_grad=(True, True, True)):
+    """The normalisation's rule (see `_affine_vjp`). On arrays with the forward's saved
+    normalised x and 1 / sqrt(var + eps), per-channel sums by `channel_sums`; on Tensors
+    (create_graph=True, `saved` None) recomputed from x with ops."""
     axes, channel = _batch_axes(x, weight, bias)
-    return _affine_vjp(out_grad, x, weight, axes, eps, needs_grad, channel, axes)
+    if (saved is None or out_grad.__class__ is not np.ndarray or weight.__class__ is not np.ndarray
+            or x.dtype.kind != "f" or not x.size):
+        return _affine_vjp(out_grad, x, weight, axes, eps, needs_grad, channel, axes)
+    xhat, invstd = saved
+    n, c = x.shape[:2]
+    g3 = np.reshape(out_grad, (n, c, -1))
+    xhat3 = np.reshape(xhat, (n, c, -1))
+    sum_g = channel_sums(g3)
+    sum_gx = channel_sums(g3 * xhat3)
+    grad_x = grad_w = grad_b = None
+    if needs_grad[0]:
+        count = g3.shape[0] * g3.shape[2]
+        dtype = np.result_type(out_grad, weight)
+        scale = (invstd[:, 0] * weight).astype(dtype)[:, np.newaxis]
+        grad_x = xhat3 * (sum_gx / count).astype(dtype)[:, np.newaxis]
+        np.subtract(g3, grad_x, out=grad_x)
+        grad_x -= (sum_g / count).astype(dtype)[:, np.newaxis]
+        grad_x *= scale
+        grad_x = np.reshape(grad_x, x.shape)
+    if needs_grad[1]:
+        grad_w = sum_gx.astype(np.result_type(out_grad, weight))
+    if needs_grad[2]:
+        grad_b = sum_g.astype(np.result_type(out_grad, bias))
+    return grad_x, grad_w, grad_b
 
 
 def _layer_axes(x, weight, bias):
@@ -145,16 +214,24 @@ def _layer_axes(x, weight, bias):
 
 def layer_norm(x, weight, bias, eps=1e-5):
     """(x - mean) / sqrt(var + eps) over x's last weight.ndim dimensions (the biased
-    variance), then `* weight + bias`: torch.nn.functional.layer_norm."""
-    xhat, _ = _normalised(x, _layer_axes(x, weight, bias), eps, wide=False)
-    return xhat * weight + bias
+    variance), then `* weight + bias`: torch.nn.functional.layer_norm. Saves the
+    normalised x and 1 / sqrt(var + eps) for the rule."""
+    xhat, invstd = _normalised(x, _layer_axes(x, weight, bias), eps, wide=False)
+    out = xhat * weight
+    if out.dtype == np.result_type(out, bias):
+        out += bias
+    else:
+        out = out + bias
+    return out, (xhat, invstd)
 
 
-def layer_norm_vjp(out_grad, x, weight, bias, out, eps=1e-5, needs_grad=(True, True, True)):
+def layer_norm_vjp(out_grad, x, weight, bias, out, saved=None, eps=1e-5,
+                   needs_grad=(True, True, True)):
     axes = _layer_axes(x, weight, bias)
     leading = tuple(range(np.ndim(x) - len(axes)))
+    stats = saved if out_grad.__class__ is np.ndarray else None
     return _affine_vjp(out_grad, x, weight, axes, eps, needs_grad, np.shape(weight), leading,
-                       wide=False)
+                       wide=False, stats=stats)
 
 
 def _spread(draw, shape):
@@ -212,16 +289,44 @@ GELU_A = 0.044715
 
 
 def gelu_tanh(x):
-    """0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), PyTorch's GELU(approximate='tanh')
-    (the cube as two multiplications, never numpy's slow power loop)."""
-    inner = GELU_C * (x + GELU_A * (x * x * x))
-    return 0.5 * x * (1.0 + np.tanh(inner))
+    """0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), PyTorch's GELU(approximate='tanh').
+
+    The inner polynomial as x (c + a c x^2) (c = sqrt(2/pi), a = 0.044715), in place in
+    one buffer: no cube through numpy's slow power loop, and three temporaries where
+    the formula as written makes nine. Saves t = tanh(inner) for the rule."""
+    if x.__class__ is not np.ndarray or x.dtype.kind != "f":
+        t = np.tanh(GELU_C * (x + GELU_A * (x * x * x)))
+        return 0.5 * x * (1.0 + t), (t,)
+    inner = x * x
+    inner *= GELU_A * GELU_C
+    inner += GELU_C
+    inner *= x
+    t = np.tanh(inner, out=inner)
+    out = t + 1.0
+    out *= x
+    out *= 0.5
+    return out, (t,)
 
 
-def gelu_tanh_local(x, out):
-    """0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2/pi) (1 + 3 0.044715 x^2), t = tanh(inner)."""
-    t = np.tanh(GELU_C * (x + GELU_A * (x * x * x)))
-    return (0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * GELU_C * (1.0 + 3.0 * GELU_A * (x * x)),)
+def gelu_tanh_local(x, out, saved=None):
+    """0.5 (1 + t) + 0.5 x (1 - t^2) (c + 3 a c x^2), t = tanh(inner): with the forward's
+    saved t on arrays (in place, four temporaries fewer); recomputed on Tensors."""
+    if saved is None or x.__class__ is not np.ndarray or x.dtype.kind != "f":
+        t = np.tanh(GELU_C * (x + GELU_A * (x * x * x)))
+        return (0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * GELU_C
+                * (1.0 + 3.0 * GELU_A * (x * x)),)
+    (t,) = saved
+    slope = x * x
+    slope *= 1.5 * GELU_A * GELU_C
+    slope += 0.5 * GELU_C
+    slope *= x
+    square = t * t
+    np.subtract(1.0, square, out=square)
+    slope *= square
+    square = np.multiply(t, 0.5, out=square)
+    slope += square
+    slope += 0.5
+    return (slope,)
 
 
 # -- recurrent -------------------------------------------------------------------------------
@@ -248,32 +353,132 @@ def _lstm_check(gates, bias, c):
         )
 
 
+def _activated(gates, bias):
+    """On arrays: the activated gates [i, f, g, o] side by side, (..., 4 hidden), in one
+    buffer: sigmoid as 1 / (1 + exp(-z)) in place (PyTorch's formula: exp overflowing to
+    inf gives exactly 0, and both tails keep their relative precision), tanh for g."""
+    z = gates + bias
+    h = z.shape[-1] // 4
+    g = np.tanh(z[..., 2 * h:3 * h])
+    np.negative(z, out=z)
+    with np.errstate(over="ignore"):
+        np.exp(z, out=z)
+    z += 1
+    np.reciprocal(z, out=z)
+    z[..., 2 * h:3 * h] = g
+    return z
+
+
 def lstm_cell(gates, bias, c):
     """One LSTM step from its pre-activations: with i, f, g, o the activated gates of
     gates + bias, c' = f c + i g and h' = o tanh(c'). Returns h' and c' side by side,
-    (..., 2 hidden): one output, split by the caller."""
+    (..., 2 hidden): one output, split by the caller. Saves the activated gates and
+    tanh(c') for the rule."""
     _lstm_check(gates, bias, c)
-    i, f, g, o = _lstm_gates(gates, bias)
-    c_next = f * c + i * g
-    return np.concatenate([o * np.tanh(c_next), c_next], axis=-1)
+    if not all(a.__class__ is np.ndarray and a.dtype.kind == "f" for a in (gates, bias, c)):
+        i, f, g, o = _lstm_gates(gates, bias)
+        c_next = f * c + i * g
+        t = np.tanh(c_next)
+        return np.concatenate([o * t, c_next], axis=-1), (np.concatenate([i, f, g, o], axis=-1), t)
+    act = _activated(gates, bias)
+    h = np.shape(c)[-1]
+    i, f, g, o = act[..., :h], act[..., h:2 * h], act[..., 2 * h:3 * h], act[..., 3 * h:]
+    out = np.empty((*act.shape[:-1], 2 * h), dtype=np.result_type(act, c))
+    c_next = out[..., h:]
+    np.multiply(f, c, out=c_next)
+    c_next += i * g
+    t = np.tanh(c_next)
+    np.multiply(o, t, out=out[..., :h])
+    return out, (act, t)
 
 
-def lstm_cell_vjp(out_grad, gates, bias, c, out, needs_grad=(True, True, True)):
+def lstm_cell_vjp(out_grad, gates, bias, c, out, saved=None, needs_grad=(True, True, True)):
     """Through c' and h': dc' = grad_c' + grad_h' o (1 - tanh(c')^2); each gate's grad is its
     activation's derivative times what multiplies it; bias.grad sums the gates' grad over
-    the leading axes; c.grad = dc' f."""
+    the leading axes; c.grad = dc' f. The activated gates and tanh(c') the forward saved
+    on arrays; recomputed on Tensors."""
     hidden = np.shape(c)[-1]
     grad_h, grad_c = out_grad[..., :hidden], out_grad[..., hidden:]
-    i, f, g, o = _lstm_gates(gates, bias)
-    t = np.tanh(out[..., hidden:])
-    dc = grad_c + grad_h * o * (1 - t * t)
-    d_gates = np.concatenate([dc * g * i * (1 - i), dc * c * f * (1 - f), dc * i * (1 - g * g),
-                              grad_h * t * o * (1 - o)], axis=-1)
+    if saved is not None and out_grad.__class__ is np.ndarray:
+        act, t = saved
+        i, f, g, o = (act[..., :hidden], act[..., hidden:2 * hidden],
+                      act[..., 2 * hidden:3 * hidden], act[..., 3 * hidden:])
+        dc = grad_h * o
+        dc *= 1 - t * t
+        dc += grad_c
+        d_gates = np.empty((*dc.shape[:-1], 4 * hidden), dtype=dc.dtype)
+        np.multiply(dc * g, i * (1 - i), out=d_gates[..., :hidden])
+        np.multiply(dc * c, f * (1 - f), out=d_gates[..., hidden:2 * hidden])
+        np.multiply(dc * i, 1 - g * g, out=d_gates[..., 2 * hidden:3 * hidden])
+        np.multiply(grad_h * t, o * (1 - o), out=d_gates[..., 3 * hidden:])
+    else:
+        i, f, g, o = _lstm_gates(gates, bias)
+        t = np.tanh(out[..., hidden:])
+        dc = grad_c + grad_h * o * (1 - t * t)
+        d_gates = np.concatenate([dc * g * i * (1 - i), dc * c * f * (1 - f),
+                                  dc * i * (1 - g * g), grad_h * t * o * (1 - o)], axis=-1)
     grad_bias = None
     if needs_grad[1]:
         lead = tuple(range(np.ndim(d_gates) - 1))
         grad_bias = np.sum(d_gates, axis=lead) if lead else d_gates
     return d_gates if needs_grad[0] else None, grad_bias, dc * f if needs_grad[2] else None
+
+
+def _step_gates(x_proj, h, weight):
+    """x_proj + h @ weight.T: an LSTM step's pre-activations (before the bias)."""
+    shapes = np.shape(x_proj), np.shape(h), np.shape(weight)
+    if (len(shapes[2]) != 2 or not shapes[0] or not shapes[1] or shapes[2][0] != shapes[0][-1]
+            or shapes[2][1] != shapes[1][-1]):
+        raise OpCallError(
+            f"lstm_step takes x_proj (..., 4 hidden), h (..., hidden) and weight_hh "
+            f"(4 hidden, hidden); got x_proj {shapes[0]}, h {shapes[1]}, weight_hh {shapes[2]}"
+        )
+    return x_proj + np.matmul(h, np.transpose(weight))
+
+
+def lstm_step(x_proj, h, weight_hh, bias_hh, c):
+    """One LSTM step from the input's projection: lstm_cell(x_proj + h @ weight_hh.T,
+    bias_hh, c), one op where linear, add and lstm_cell are three. Returns [h', c']
+    (..., 2 hidden); saves lstm_cell's values."""
+    return lstm_cell(_step_gates(x_proj, h, weight_hh), bias_hh, c)
+
+
+def lstm_step_vjp(out_grad, x_proj, h, weight_hh, bias_hh, c, out, saved=None,
+                  needs_grad=(True, True, True, True, True)):
+    """lstm_cell's rule gives the pre-activations' grad d; then x_proj.grad = d,
+    h.grad = d weight_hh, weight_hh.grad = d^T h (over every leading row)."""
+    gates = (None if saved is not None and out_grad.__class__ is np.ndarray
+             else _step_gates(x_proj, h, weight_hh))
+    d_gates, grad_bias, grad_c = lstm_cell_vjp(
+        out_grad, gates, bias_hh, c, out, saved=None if gates is not None else saved,
+        needs_grad=(True, needs_grad[3], needs_grad[4]))
+    grad_x = unbroadcast(d_gates, np.shape(x_proj)) if needs_grad[0] else None
+    grad_h = unbroadcast(np.matmul(d_gates, weight_hh), np.shape(h)) if needs_grad[1] else None
+    grad_w = None
+    if needs_grad[2]:
+        four, hidden = np.shape(weight_hh)
+        rows = np.reshape(np.broadcast_to(h, (*np.shape(d_gates)[:-1], hidden)), (-1, hidden))
+        grad_w = np.matmul(np.transpose(np.reshape(d_gates, (-1, four))), rows)
+    return grad_x, grad_h, grad_w, grad_bias, grad_c
+
+
+def lstm_step_sample():
+    """Verifier hint: x_proj (N, 4H), h (N, H), weight_hh (4H, H), bias (4H,), c (N, H)."""
+    from hypothesis import strategies as st
+    from hypothesis.extra import numpy as hnp
+
+    values = st.floats(-2.0, 2.0, allow_nan=False, allow_subnormal=False)
+
+    @st.composite
+    def example(draw):
+        lead = draw(st.sampled_from([(), (1,), (2,), (1, 2)]))
+        hidden = draw(st.integers(1, 3))
+        arrays = [draw(hnp.arrays(np.float64, shape, elements=values)) for shape in (
+            lead + (4 * hidden,), lead + (hidden,), (4 * hidden, hidden), (4 * hidden,),
+            lead + (hidden,))]
+        return tuple(arrays), {}
+
+    return example()
 
 
 def lstm_cell_sample():
@@ -291,6 +496,112 @@ def lstm_cell_sample():
         bias = draw(hnp.arrays(np.float64, (4 * h,), elements=values))
         c = draw(hnp.arrays(np.float64, lead + (h,), elements=values))
         return (gates, bias, c), {}
+
+    return example()
+
+
+# -- attention ------------------------------------------------------------------------------
+
+
+def _attention_check(query, key, value, scale):
+    q, k, v = np.shape(query), np.shape(key), np.shape(value)
+    if len(q) < 2 or len(k) < 2 or len(v) < 2 or q[-1] != k[-1] or k[-2] != v[-2]:
+        raise OpCallError(
+            f"attention takes query (..., L, E), key (..., S, E) and value (..., S, Ev); got "
+            f"query {q}, key {k}, value {v}"
+        )
+    return 1.0 / np.sqrt(q[-1]) if scale is None else float(scale)
+
+
+def _causal(length, source):
+    """True above the diagonal: the key positions after each query's (PyTorch's is_causal,
+    aligned at the top left)."""
+    return np.triu(np.ones((length, source), dtype=bool), k=1)
+
+
+def _attention_weights(query, key, scale, is_causal):
+    """softmax(query key^T scale), the future masked out when is_causal: on arrays in place
+    in one (..., L, S) buffer; on Tensors with ops (masked_fill, softmax)."""
+    scores = np.matmul(query, np.swapaxes(key, -1, -2))
+    if scores.__class__ is not np.ndarray:
+        scores = scores * scale
+        if is_causal:
+            scores = call("masked_fill", scores, _causal(*np.shape(scores)[-2:]),
+                          value=-np.inf)
+        return call("softmax", scores, axis=-1)
+    scores *= scale
+    if is_causal:
+        np.copyto(scores, -np.inf, where=_causal(*scores.shape[-2:]))
+    scores -= np.max(scores, axis=-1, keepdims=True)
+    weights = np.exp(scores, out=scores)
+    weights /= np.sum(weights, axis=-1, keepdims=True)
+    return weights
+
+
+def attention(query, key, value, is_causal=False, scale=None):
+    """softmax(query @ key^T * scale) @ value over the last two axes, the future masked out
+    when is_causal: torch.nn.functional.scaled_dot_product_attention without a mask or
+    dropout, as one op. scale defaults to 1 / sqrt(E). Saves the attention weights."""
+    scale = _attention_check(query, key, value, scale)
+    query, key, value = _contiguous(query, key, value)
+    weights = _attention_weights(query, key, scale, is_causal)
+    return np.matmul(weights, value), (weights,)
+
+
+def _contiguous(*arrays):
+    """C-ordered copies of views (the same BLAS kernels, so the same roundings, whatever
+    the layout the caller passed); Tensors as they are."""
+    return tuple(np.ascontiguousarray(a) if a.__class__ is np.ndarray else a for a in arrays)
+
+
+def attention_vjp(out_grad, query, key, value, out, saved=None, is_causal=False, scale=None,
+                  needs_grad=(True, True, True)):
+    """With P the weights: value.grad = P^T g; dP = g value^T; the scores' grad
+    dS = P (dP - rowsum(dP P)) (0 where masked, as P is); query.grad = dS key scale;
+    key.grad = dS^T query scale. The weights saved on arrays, recomputed on Tensors."""
+    scale = _attention_check(query, key, value, scale)
+    out_grad, query, key, value = _contiguous(out_grad, query, key, value)
+    weights = (saved[0] if saved is not None and out_grad.__class__ is np.ndarray
+               else _attention_weights(query, key, scale, is_causal))
+    grad_q = grad_k = grad_v = None
+    if needs_grad[2]:
+        grad_v = unbroadcast(np.matmul(np.swapaxes(weights, -1, -2), out_grad),
+                             np.shape(value))
+    if needs_grad[0] or needs_grad[1]:
+        d_weights = np.matmul(out_grad, np.swapaxes(value, -1, -2))
+        if d_weights.__class__ is np.ndarray:
+            d_scores = d_weights * weights
+            d_weights -= np.sum(d_scores, axis=-1, keepdims=True)
+            np.multiply(d_weights, weights, out=d_scores)
+            d_scores *= scale
+        else:
+            d_scores = weights * (d_weights - np.sum(d_weights * weights, axis=-1,
+                                                     keepdims=True)) * scale
+        if needs_grad[0]:
+            grad_q = unbroadcast(np.matmul(d_scores, key), np.shape(query))
+        if needs_grad[1]:
+            grad_k = unbroadcast(np.matmul(np.swapaxes(d_scores, -1, -2), query),
+                                 np.shape(key))
+    return grad_q, grad_k, grad_v
+
+
+def attention_sample():
+    """Verifier hint: query (..., L, E), key (..., S, E), value (..., S, Ev), causal or not."""
+    from hypothesis import strategies as st
+    from hypothesis.extra import numpy as hnp
+
+    values = st.floats(-2.0, 2.0, allow_nan=False, allow_subnormal=False)
+
+    @st.composite
+    def example(draw):
+        lead = draw(st.sampled_from([(), (1,), (2,), (2, 1)]))
+        length, source = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+        e, ev = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+        query = draw(hnp.arrays(np.float64, lead + (length, e), elements=values))
+        key = draw(hnp.arrays(np.float64, lead + (source, e), elements=values))
+        value = draw(hnp.arrays(np.float64, lead + (source, ev), elements=values))
+        return (query, key, value), {"is_causal": draw(st.booleans()),
+                                     "scale": draw(st.sampled_from([None, 0.5]))}
 
     return example()
 
@@ -336,7 +647,7 @@ OPS = [
            "One recorded op for a Linear layer's product (gl.nn.Linear adds its bias after). "
            "x may have any number of leading axes; weight.grad sums over them."),
     Op("batch_norm", batch_norm, vjp=batch_norm_vjp, signature="(*),(*),(*)->(*)",
-       sample=batch_norm_sample,
+       sample=batch_norm_sample, saves=True, reads=("x", "weight", "bias"),
        doc="training-mode batch normalisation of x (N, C, ...) per channel; weight, bias (C,); "
            "eps\n\n"
            "torch.nn.functional.batch_norm with training=True, as one op: the mean and biased "
@@ -344,21 +655,36 @@ OPS = [
            "(x - mean) / sqrt(var + eps) * weight + bias. gl.nn.BatchNorm1d/2d keep the "
            "running statistics and use them in eval mode."),
     Op("layer_norm", layer_norm, vjp=layer_norm_vjp, signature="(*),(*),(*)->(*)",
-       sample=layer_norm_sample,
+       sample=layer_norm_sample, saves=True, reads=("x", "weight"),
        doc="(x - mean) / sqrt(var + eps) * weight + bias over x's last weight.ndim axes\n\n"
            "torch.nn.functional.layer_norm with a weight and bias of the normalized_shape, as "
            "one op; the biased variance, statistics accumulated in float64."),
-    Op("gelu_tanh", gelu_tanh, local_grad=gelu_tanh_local, signature="()->()",
+    Op("gelu_tanh", gelu_tanh, local_grad=gelu_tanh_local, signature="()->()", saves=True,
+       reads=("x",),
        doc="GELU, tanh approximation: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))\n\n"
            "torch.nn.functional.gelu(x, approximate='tanh'); gl.nn.GELU('tanh') calls it."),
     Op("lstm_cell", lstm_cell, vjp=lstm_cell_vjp, signature="(*),(*),(*)->(*)",
-       sample=lstm_cell_sample,
+       sample=lstm_cell_sample, saves=True,
        doc="one LSTM step from pre-activations: [h', c'] (..., 2H) of gates (..., 4H) + bias "
            "(4H,) and c (..., H)\n\n"
            "Gates in PyTorch's order i, f, g, o: c' = sigmoid(f) c + sigmoid(i) tanh(g), "
            "h' = sigmoid(o) tanh(c'), returned side by side as one array (split it in two on "
            "the last axis). gl.nn.LSTM and LSTMCell call it with gates = "
            "x W_ih^T + b_ih + h W_hh^T and bias = b_hh."),
+    Op("lstm_step", lstm_step, vjp=lstm_step_vjp, signature="(*),(*),(*),(*),(*)->(*)",
+       sample=lstm_step_sample, saves=True,
+       doc="one LSTM step from the input's projection: lstm_cell(x_proj + h @ weight_hh.T, "
+           "bias_hh, c), [h', c'] (..., 2H)\n\n"
+           "One op where linear, add and lstm_cell are three: gl.nn.LSTM and LSTMCell call it "
+           "once per time step with x_proj = x W_ih^T + b_ih (all steps projected at once)."),
+    Op("attention", attention, vjp=attention_vjp, signature="(*),(*),(*)->(*)",
+       sample=attention_sample, saves=True, reads=("query", "key", "value"),
+       doc="softmax(query @ key^T * scale) @ value, the future masked when is_causal; "
+           "scale (default 1/sqrt(E))\n\n"
+           "torch.nn.functional.scaled_dot_product_attention without attn_mask or dropout, "
+           "as one op: query (..., L, E), key (..., S, E), value (..., S, Ev). is_causal masks "
+           "the key positions after each query's (aligned at the top left, as PyTorch). "
+           "gl.nn.functional.scaled_dot_product_attention calls it when it can."),
     Op("masked_fill", masked_fill, local_grad=masked_fill_local, signature="(),()->()",
        constants=(1,), sample=masked_fill_sample,
        doc="x with value where the boolean mask holds; the mask takes no gradient\n\n"

@@ -4,11 +4,15 @@ Nothing here does math of its own: every layer calls registered ops looked up by
 name when called (`matmul`, `conv2d`, `embedding`, ...), so a plugin that overrides
 an op is what the network runs. `gl.nn.functional` holds the functional forms,
 `gl.nn.utils` gradient clipping, `gl.nn.init` PyTorch's initialisers.
+
+Importing it raises glibc's malloc thresholds for the process (`gl.nn.malloc`: a
+training step's temporaries then reuse memory instead of page-faulting on fresh
+pages); GRADLEDGER_MALLOC=default in the environment leaves malloc alone.
 """
 
 from __future__ import annotations
 
-from . import functional, init, utils
+from . import functional, init, malloc, utils
 from .attention import MultiheadAttention
 from .layers import (
     GELU,
@@ -35,5 +39,7 @@ __all__ = [
     "BatchNorm2d", "Conv2d", "CrossEntropyLoss", "Dropout", "Embedding", "Flatten", "GRUCell",
     "IncompatibleKeys", "LSTMCell", "LayerNorm", "Linear", "MSELoss", "MaxPool2d", "Module",
     "MultiheadAttention", "ReLU", "Sequential", "Sigmoid", "StateDictError", "Tanh",
-    "functional", "init", "utils",
+    "functional", "init", "malloc", "utils",
 ]
+
+malloc.tune_at_import()

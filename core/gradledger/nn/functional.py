@@ -229,6 +229,27 @@ def masked_fill(input, mask, value: float) -> Tensor:
     return ops.masked_fill(input, mask, value=value)
 
 
+def _channel_sums(x3: np.ndarray) -> np.ndarray:
+    """Per-channel sums (float64) of x3 (N, C, L): each row of L by a BLAS matrix-vector
+    product (for L <= 4096), the N partial sums in float64 (as the op batch_norm sums)."""
+    if x3.shape[2] <= 4096 and x3.dtype.kind == "f":
+        rows = np.matmul(x3, np.ones(x3.shape[2], dtype=x3.dtype))
+    else:
+        rows = np.add.reduce(x3, axis=2, dtype=np.float64)
+    return np.add.reduce(rows, axis=0, dtype=np.float64)
+
+
+def _channel_statistics(data: np.ndarray) -> tuple:
+    """The per-channel mean and biased variance (float64) of data (N, C, ...)."""
+    x3 = np.reshape(data, (data.shape[0], data.shape[1], -1))
+    if x3.dtype.kind != "f":
+        x3 = x3.astype(np.float64)
+    count = x3.shape[0] * x3.shape[2]
+    mean = _channel_sums(x3) / count
+    centred = x3 - mean.astype(x3.dtype)[:, np.newaxis]
+    return mean, _channel_sums(centred * centred) / count
+
+
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training: bool = False,
                momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
     """Normalise (N, C, ...) per channel C, as torch.nn.functional.batch_norm.
@@ -249,14 +270,13 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     if bias is None:
         bias = np.zeros(c, dtype=data.dtype)
     if training:
-        axes = (0, *range(2, len(shape)))
         count = data.size // max(c, 1)
         if count < 2:
             raise ValueError(f"batch_norm: expected more than 1 value per channel when "
                              f"training; got input of shape {shape}")
         if running_mean is not None or running_var is not None:
-            mean = np.mean(data, axis=axes, dtype=np.float64)
-            var = np.var(data, axis=axes, dtype=np.float64) * (count / (count - 1))
+            mean, var = _channel_statistics(data)
+            var = var * (count / (count - 1))
             for buffer, batch in ((running_mean, mean), (running_var, var)):
                 if buffer is not None:
                     old = np.asarray(buffer.data)
@@ -280,9 +300,13 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p: f
     value (..., S, Ev); scale defaults to 1 / sqrt(E). A boolean `attn_mask` says where
     to attend (False: masked out); a float one is added to the scores; `is_causal` masks
     the future (key positions after the query's). `dropout_p` drops attention weights,
-    drawing from `rng` (default: the global generator)."""
+    drawing from `rng` (default: the global generator). Without a mask or dropout it is
+    one op, `attention`."""
     query, key, value = (t if isinstance(t, Tensor) else Tensor(t) for t in (query, key, value))
     e = _shape(query)[-1]
+    if attn_mask is None and dropout_p == 0.0 and "attention" in ops:
+        return ops.attention(query, key, value, is_causal=bool(is_causal),
+                             scale=None if scale is None else float(scale))
     scale = 1.0 / math.sqrt(e) if scale is None else float(scale)
     scores = ops.matmul(query, ops.swapaxes(key, -2, -1)) * scale
     length, source = _shape(query)[-2], _shape(key)[-2]

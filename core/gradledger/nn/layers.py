@@ -4,10 +4,11 @@ Nothing here does math of its own: a layer is `x @ W + b`, a `conv2d`, an
 `embedding` lookup ... each a registered op, so a plugin that overrides one is what
 the network runs.
 
-Initialisation: Linear and Conv2d weights are He (Kaiming) normal,
-`N(0, 2 / fan_in)`, suited to relu and fine for tanh; biases start at 0; Embedding
-rows are N(0, 1) and LayerNorm starts as the identity (weight 1, bias 0), as in
-PyTorch; the recurrent layers draw U(-1/sqrt(hidden), 1/sqrt(hidden)) as PyTorch's.
+Initialisation: PyTorch's. Linear and Conv2d weights and biases are
+U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (`kaiming_uniform_(a=sqrt(5))` for the weights, drawn
+weight first, then bias); Embedding rows are N(0, 1) and LayerNorm starts as the
+identity (weight 1, bias 0), as in PyTorch; the recurrent layers draw
+U(-1/sqrt(hidden), 1/sqrt(hidden)) as PyTorch's.
 (`gl.nn.init` re-initialises any parameter PyTorch's way.) Every draw without an `rng`
 comes from the global generator (`gl.manual_seed`); pass `rng=` an int seed or a
 `np.random.Generator` to give a layer its own.
@@ -55,8 +56,11 @@ def _pair(owner: str, label: str, value, minimum: int = 1) -> tuple[int, int]:
     return int(pair[0]), int(pair[1])
 
 
-def _he_normal(rng, shape, fan_in, dtype) -> np.ndarray:
-    return rng.normal(0.0, np.sqrt(2.0 / fan_in), size=shape).astype(dtype)
+def _pytorch_uniform(rng, shape, fan_in, dtype) -> np.ndarray:
+    """U(-1/sqrt(fan_in), 1/sqrt(fan_in)): PyTorch's default for Linear and Conv2d weights
+    (kaiming_uniform_ with a = sqrt(5)) and biases."""
+    bound = 1.0 / np.sqrt(fan_in)
+    return rng.uniform(-bound, bound, size=shape).astype(dtype)
 
 
 class Linear(Module):
@@ -73,10 +77,11 @@ class Linear(Module):
         in_features = _positive("Linear", "in_features", in_features)
         out_features = _positive("Linear", "out_features", out_features)
         rng = resolve(rng, "Linear rng")
-        weights = _he_normal(rng, (out_features, in_features), in_features, dtype)
+        weights = _pytorch_uniform(rng, (out_features, in_features), in_features, dtype)
         self.weight = Tensor(weights, requires_grad=True, name=f"weight{name}")
         self.bias = (
-            Tensor(np.zeros(out_features, dtype=dtype), requires_grad=True, name=f"bias{name}")
+            Tensor(_pytorch_uniform(rng, out_features, in_features, dtype), requires_grad=True,
+                   name=f"bias{name}")
             if bias else None
         )
 
@@ -152,7 +157,8 @@ class MLP(Module):
 class Conv2d(Module):
     """2-D convolution (cross-correlation, as PyTorch's) of NCHW images: the op `conv2d`.
 
-    weight: (out_channels, in_channels, kh, kw), He normal; bias: (out_channels,), zeros.
+    weight: (out_channels, in_channels, kh, kw) and bias (out_channels,), both
+    U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in = in_channels kh kw, as PyTorch's.
     Output size per spatial axis: (size + 2 * padding - kernel) // stride + 1.
     """
 
@@ -166,10 +172,10 @@ class Conv2d(Module):
         rng = resolve(rng, "Conv2d rng")
         shape = (out_channels, in_channels, *self.kernel_size)
         fan_in = in_channels * self.kernel_size[0] * self.kernel_size[1]
-        self.weight = Tensor(_he_normal(rng, shape, fan_in, dtype), requires_grad=True,
+        self.weight = Tensor(_pytorch_uniform(rng, shape, fan_in, dtype), requires_grad=True,
                              name="conv.weight")
-        self.bias = (Tensor(np.zeros(out_channels, dtype=dtype), requires_grad=True,
-                            name="conv.bias") if bias else None)
+        self.bias = (Tensor(_pytorch_uniform(rng, out_channels, fan_in, dtype),
+                            requires_grad=True, name="conv.bias") if bias else None)
 
     def forward(self, x) -> Tensor:
         return F.conv2d(x, self.weight, self.bias, stride=self.stride, padding=self.padding)

@@ -47,11 +47,11 @@ def _dtype(x) -> np.dtype:
 
 
 def _lstm_step(x_proj, h, c, weight_hh, bias_hh):
-    """One LSTM step from the input's projection (x W_ih^T + b_ih): the op `lstm_cell`."""
-    gates = x_proj + ops.linear(h, weight_hh)
+    """One LSTM step from the input's projection (x W_ih^T + b_ih): the op `lstm_step`
+    (h W_hh^T, the add and `lstm_cell` in one), split into h' and c'."""
     if bias_hh is None:
         bias_hh = np.zeros(np.shape(weight_hh)[0], dtype=weight_hh.dtype)
-    h, c = ops.split(ops.lstm_cell(gates, bias_hh, c), 2, axis=-1)
+    h, c = ops.split(ops.lstm_step(x_proj, h, weight_hh, bias_hh, c), 2, axis=-1)
     return h, c
 
 

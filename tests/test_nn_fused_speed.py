@@ -1,0 +1,170 @@
+"""The fused paths of issue 22's speed work keep the contract: the attention op against
+the composite it replaces and a closed form, gelu_tanh's and batch_norm's saved values
+against the recomputing rules, conv2d's batched layout against a loop over pixels."""
+
+import gradledger as gl
+import numpy as np
+import pytest
+
+F = gl.nn.functional
+rng = np.random.default_rng(22)
+
+
+def _softmax(z):
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def _attention_by_hand(q, k, v, causal, scale):
+    """Forward and the three grads of sum(out * u), written out with numpy."""
+    s = q @ np.swapaxes(k, -1, -2) * scale
+    if causal:
+        s = np.where(np.triu(np.ones(s.shape[-2:], dtype=bool), k=1), -np.inf, s)
+    p = _softmax(s)
+    return p @ v, p
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_attention_op_matches_the_formula_and_its_grads_by_hand(causal):
+    q, k, v = (rng.normal(size=(2, 3, 5, 4)) for _ in range(3))
+    u = rng.normal(size=(2, 3, 5, 4))
+    scale = 0.5
+    out, p = _attention_by_hand(q, k, v, causal, scale)
+    tq, tk, tv = (gl.tensor(a, requires_grad=True) for a in (q, k, v))
+    got = gl.attention(tq, tk, tv, is_causal=causal, scale=scale)
+    np.testing.assert_allclose(got.data, out, rtol=1e-13, atol=1e-13)
+    gl.sum(got * u).backward()
+    d_p = u @ np.swapaxes(v, -1, -2)
+    d_s = p * (d_p - np.sum(d_p * p, axis=-1, keepdims=True)) * scale
+    np.testing.assert_allclose(tv.grad, np.swapaxes(p, -1, -2) @ u, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(tq.grad, d_s @ k, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(tk.grad, np.swapaxes(d_s, -1, -2) @ q, rtol=1e-12, atol=1e-12)
+
+
+def test_sdpa_is_one_op_without_a_mask_and_agrees_with_the_composite_it_replaces():
+    q, k, v = (rng.normal(size=(2, 4, 6, 8)) for _ in range(3))
+    fused = [gl.tensor(a, requires_grad=True) for a in (q, k, v)]
+    composite = [gl.tensor(a, requires_grad=True) for a in (q, k, v)]
+    a = F.scaled_dot_product_attention(*fused, is_causal=True)
+    assert a._node.op.name == "attention"
+    causal = np.tril(np.ones((6, 6), dtype=bool))  # a boolean mask takes the composite path
+    b = F.scaled_dot_product_attention(*composite, attn_mask=causal)
+    assert b._node.op.name == "matmul"
+    np.testing.assert_allclose(a.data, b.data, rtol=1e-12, atol=1e-13)
+    u = rng.normal(size=a.shape)
+    gl.sum(a * u).backward()
+    gl.sum(b * u).backward()
+    for x, y in zip(fused, composite, strict=True):
+        np.testing.assert_allclose(x.grad, y.grad, rtol=1e-10, atol=1e-12)
+
+
+def test_attention_keeps_float32_and_differentiates_twice():
+    q, k, v = (rng.normal(size=(3, 4)).astype(np.float32) for _ in range(3))
+    assert gl.attention(gl.tensor(q), k, v, is_causal=True).dtype == np.float32
+    x = gl.tensor(rng.normal(size=(3, 4)), requires_grad=True)
+    kv = rng.normal(size=(3, 4))
+
+    def f(xs):
+        return np.sum(_attention_by_hand(xs, kv, kv, True, 0.5)[0] ** 2)
+
+    out = gl.attention(x, kv, kv, is_causal=True, scale=0.5)
+    (grad,) = gl.grad(gl.sum(out * out), x, create_graph=True)
+    direction = rng.normal(size=x.shape)
+    (hvp,) = gl.grad(gl.sum(grad * direction), x)
+    h = 1e-5
+    plus, minus = x.data + h * direction, x.data - h * direction
+
+    def numeric_grad(z):
+        g = np.zeros_like(z)
+        for i in np.ndindex(z.shape):
+            e = np.zeros_like(z)
+            e[i] = 1e-6
+            g[i] = (f(z + e) - f(z - e)) / 2e-6
+        return g
+
+    np.testing.assert_allclose(hvp, (numeric_grad(plus) - numeric_grad(minus)) / (2 * h),
+                               rtol=1e-3, atol=1e-4)
+
+
+def test_gelu_tanh_rule_from_its_saved_tanh_equals_the_closed_form():
+    x = rng.normal(size=(50,)) * 3
+    t = gl.tensor(x, requires_grad=True)
+    gl.sum(gl.gelu_tanh(t)).backward()
+    c, a = np.sqrt(2 / np.pi), 0.044715
+    th = np.tanh(c * (x + a * x**3))
+    closed = 0.5 * (1 + th) + 0.5 * x * (1 - th**2) * c * (1 + 3 * a * x**2)
+    np.testing.assert_allclose(t.grad, closed, rtol=1e-13, atol=1e-15)
+
+
+def test_batch_norm_grads_from_saved_values_equal_the_closed_form():
+    x = rng.normal(size=(6, 3, 2, 2)) * 2 + 1
+    w, b = rng.normal(size=3), rng.normal(size=3)
+    u = rng.normal(size=x.shape)
+    tx, tw, tb = (gl.tensor(a, requires_grad=True) for a in (x, w, b))
+    out = gl.batch_norm(tx, tw, tb, eps=1e-5)
+    mean = x.mean(axis=(0, 2, 3), keepdims=True)
+    invstd = 1 / np.sqrt(x.var(axis=(0, 2, 3), keepdims=True) + 1e-5)
+    xhat = (x - mean) * invstd
+    np.testing.assert_allclose(out.data, xhat * w[:, None, None] + b[:, None, None],
+                               rtol=1e-12, atol=1e-12)
+    gl.sum(out * u).backward()
+    np.testing.assert_allclose(tb.grad, u.sum(axis=(0, 2, 3)), rtol=1e-12)
+    np.testing.assert_allclose(tw.grad, (u * xhat).sum(axis=(0, 2, 3)), rtol=1e-12)
+    g = u * w[:, None, None]
+    by_hand = invstd * (g - g.mean(axis=(0, 2, 3), keepdims=True)
+                        - xhat * (g * xhat).mean(axis=(0, 2, 3), keepdims=True))
+    np.testing.assert_allclose(tx.grad, by_hand, rtol=1e-10, atol=1e-12)
+
+
+def _conv_by_pixels(x, w, stride, padding):
+    n, c, h, wd = x.shape
+    o, _, kh, kw = w.shape
+    xp = np.pad(x, [(0, 0), (0, 0), (padding, padding), (padding, padding)])
+    p, q = (h + 2 * padding - kh) // stride + 1, (wd + 2 * padding - kw) // stride + 1
+    out = np.zeros((n, o, p, q))
+    for i in range(p):
+        for j in range(q):
+            patch = xp[:, :, i * stride:i * stride + kh, j * stride:j * stride + kw]
+            out[:, :, i, j] = np.tensordot(patch, w, axes=([1, 2, 3], [1, 2, 3]))
+    return out
+
+
+@pytest.mark.parametrize(("stride", "padding"), [(1, 1), (2, 0), (2, 1)])
+def test_conv2d_output_is_contiguous_nchw_and_its_grads_match_a_loop_over_pixels(stride,
+                                                                                padding):
+    x, w = rng.normal(size=(3, 2, 6, 5)), rng.normal(size=(4, 2, 3, 3))
+    tx, tw = gl.tensor(x, requires_grad=True), gl.tensor(w, requires_grad=True)
+    out = gl.conv2d(tx, tw, stride=stride, padding=padding)
+    assert out.data.flags.c_contiguous
+    np.testing.assert_allclose(out.data, _conv_by_pixels(x, w, stride, padding), rtol=1e-12,
+                               atol=1e-12)
+    u = rng.normal(size=out.shape)
+    gl.sum(out * u).backward()
+    h = 1e-6
+    for t, a in ((tx, x), (tw, w)):
+        numeric = np.zeros_like(a)
+        for i in np.ndindex(a.shape):
+            e = np.zeros_like(a)
+            e[i] = h
+            plus = _conv_by_pixels(x + e, w, stride, padding) if t is tx else _conv_by_pixels(
+                x, w + e, stride, padding)
+            minus = _conv_by_pixels(x - e, w, stride, padding) if t is tx else _conv_by_pixels(
+                x, w - e, stride, padding)
+            numeric[i] = np.sum((plus - minus) * u) / (2 * h)
+        np.testing.assert_allclose(t.grad, numeric, rtol=1e-6, atol=1e-8)
+
+
+def test_lstm_step_is_linear_add_and_lstm_cell_in_one_op():
+    x_proj, h = rng.normal(size=(1, 3, 8)), rng.normal(size=(1, 3, 2))
+    w, b, c = rng.normal(size=(8, 2)), rng.normal(size=8), rng.normal(size=(1, 3, 2))
+    u = rng.normal(size=(1, 3, 4))
+    fused = [gl.tensor(a, requires_grad=True) for a in (x_proj, h, w, b, c)]
+    parts = [gl.tensor(a, requires_grad=True) for a in (x_proj, h, w, b, c)]
+    one = gl.lstm_step(*fused)
+    xp, hh, ww, bb, cc = parts
+    three = gl.lstm_cell(xp + gl.linear(hh, ww), bb, cc)
+    np.testing.assert_allclose(one.data, three.data, rtol=1e-14, atol=1e-14)
+    gl.sum(one * u).backward()
+    gl.sum(three * u).backward()
+    for a, b_ in zip(fused, parts, strict=True):
+        np.testing.assert_allclose(a.grad, b_.grad, rtol=1e-12, atol=1e-14)

@@ -266,11 +266,28 @@ def einsum_vjp(out_grad, *operands, out, subscripts, needs_grad=None):
         spec = ",".join([output, *others]) + "->" + unique
         grad = np.einsum(spec, out_grad, *arrays)
         if unique != term:  # a repeated label: the grad lives on the diagonal
-            full = np.zeros(np.shape(x), dtype=grad.dtype)
-            np.einsum(f"{term}->{unique}", full)[...] = grad
-            grad = full
+            grad = _onto_diagonal(grad, term, unique, sizes, "".join(labels) + output)
         grads.append(grad.astype(np.result_type(x), copy=False))
     return tuple(grads)
+
+
+def _onto_diagonal(grad, term, unique, sizes, used):
+    """The grad of `unique`'s labels written onto the diagonal of `term` ('ii', 'lli'):
+    each repeat of a label renamed and tied to the first by an identity matrix, one einsum
+    (no writes into an array, so it runs on Tensors too)."""
+    fresh = iter(c for c in "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                 if c not in used)
+    seen, renamed, ties = set(), [], []
+    for c in term:
+        if c in seen:
+            other = next(fresh)
+            renamed.append(other)
+            ties.append((c + other, np.eye(sizes[c], dtype=np.result_type(grad))))
+        else:
+            seen.add(c)
+            renamed.append(c)
+    spec = ",".join([unique, *(t for t, _ in ties)]) + "->" + "".join(renamed)
+    return np.einsum(spec, grad, *(eye for _, eye in ties))
 
 
 def einsum_sample(draw_shapes=None):
@@ -283,7 +300,7 @@ def einsum_sample(draw_shapes=None):
         ("ij->ji", ["ij"]), ("ii->", ["ii"]), ("ij->", ["ij"]), ("ij,jk->ik", ["ij", "jk"]),
         ("i,i->", ["i", "i"]), ("ij,j->i", ["ij", "j"]), ("bij,bjk->bik", ["bij", "bjk"]),
         ("ij,jk,kl->il", ["ij", "jk", "kl"]), ("i,j->ij", ["i", "j"]),
-        ("...ij,...jk->...ik", ["bij", "bjk"]),
+        ("...ij,...jk->...ik", ["bij", "bjk"]), ("iij,j->i", ["iij", "j"]),
     ]
 
     chosen, sides = st.sampled_from(programs), st.integers(1, 3)
@@ -395,18 +412,30 @@ def kron_vjp(out_grad, a, b, out, needs_grad=(True, True)):
     return grad_a, grad_b
 
 
-def cross(a, b, axis=-1):
-    """np.cross of 3-vectors along axis (the same axis of a, b and the result)."""
-    if np.shape(a)[axis] != 3 or np.shape(b)[axis] != 3:
-        raise OpCallError(f"cross takes 3-vectors along axis {axis}; got shapes {np.shape(a)} "
-                          f"and {np.shape(b)}")
-    return np.cross(a, b, axis=axis)
+def cross(a, b, axisa=-1, axisb=-1, axisc=-1, axis=None):
+    """np.cross of 3-vectors along axisa of a and axisb of b, the result's along axisc
+    (axis, when given, sets all three)."""
+    if axis is not None:
+        axisa = axisb = axisc = axis
+    if np.shape(a)[axisa] != 3 or np.shape(b)[axisb] != 3:
+        raise OpCallError(f"cross takes 3-vectors (along axisa {axisa} of a, axisb {axisb} of "
+                          f"b); got shapes {np.shape(a)} and {np.shape(b)}")
+    return np.cross(a, b, axisa, axisb, axisc)
 
 
-def cross_vjp(out_grad, a, b, out, axis=-1, needs_grad=(True, True)):
-    """d(a x b): a.grad = b x g, b.grad = g x a, each summed over broadcast axes."""
-    grad_a = unbroadcast(np.cross(b, out_grad, axis=axis), np.shape(a)) if needs_grad[0] else None
-    grad_b = unbroadcast(np.cross(out_grad, a, axis=axis), np.shape(b)) if needs_grad[1] else None
+def cross_vjp(out_grad, a, b, out, axisa=-1, axisb=-1, axisc=-1, axis=None,
+              needs_grad=(True, True)):
+    """d(a x b) with the vector axes moved last: a.grad = b x g, b.grad = g x a, each
+    summed over broadcast axes and moved back."""
+    if axis is not None:
+        axisa = axisb = axisc = axis
+    a_last, b_last = np.moveaxis(a, axisa, -1), np.moveaxis(b, axisb, -1)
+    g = np.moveaxis(out_grad, axisc, -1)
+    grad_a = grad_b = None
+    if needs_grad[0]:
+        grad_a = np.moveaxis(unbroadcast(np.cross(b_last, g), np.shape(a_last)), -1, axisa)
+    if needs_grad[1]:
+        grad_b = np.moveaxis(unbroadcast(np.cross(g, a_last), np.shape(b_last)), -1, axisb)
     return grad_a, grad_b
 
 
@@ -426,7 +455,14 @@ def cross_sample():
         if axis == 0 and (a.ndim != b.ndim):
             axis = -1
             a, b = np.moveaxis(a, 0, -1), np.moveaxis(b, 0, -1)
-        return (a, b), {"axis": axis}
+        if draw(st.booleans()):
+            return (a, b), {"axis": axis}
+        axisa = draw(st.integers(-a.ndim, a.ndim - 1))
+        axisb = draw(st.integers(-b.ndim, b.ndim - 1))
+        a, b = np.moveaxis(a, axis, axisa), np.moveaxis(b, axis, axisb)
+        ndim = np.cross(a, b, axisa, axisb).ndim
+        return (a, b), {"axisa": axisa, "axisb": axisb,
+                        "axisc": draw(st.integers(-ndim, ndim - 1))}
 
     return operands()
 
@@ -869,4 +905,80 @@ OPS += [
        sample=lstsq_sample, param_order=("rcond",),
        doc="np.linalg.lstsq: x, residuals, rank (no grad), singular values; a of full "
            "column rank"),
+]
+
+
+# -- eigenvalues alone, condition numbers (issue 21) ---------------------------------------
+
+
+def eigvals(a):
+    """np.linalg.eigvals of a real matrix whose eigenvalues are real (complex ones are
+    refused), sorted ascending as eig's: LAPACK's order jumps under a nudge of a triangular
+    matrix."""
+    return eig(a)[0]
+
+
+def eigvals_vjp(out_grad, a, out):
+    """d w_i = u_i^T da v_i / u_i^T v_i (left and right eigenvectors): eig's rule without
+    vectors."""
+    w, v = np.linalg.eig(a) if hasattr(a, "requires_grad") else eig(a)
+    return eig_vjp((out_grad, 0.0 * v), a, (w, v))
+
+
+def cond(x, p=None):
+    if p not in MATRIX_ORDERS:
+        raise OpCallError(f"p must be one of {MATRIX_ORDERS}; got {p!r}")
+    return np.linalg.cond(x, p)
+
+
+def cond_vjp(out_grad, x, out, p=None):
+    """cond = |x| |x^-1| in the p norm (None: 2, s_max / s_min): the norm's rule for each
+    factor, the second through the inverse (d x^-1 = -x^-1 dx x^-1)."""
+    from .numpy_more import matrix_norm_vjp
+
+    ord = 2 if p is None else p
+    inverse = np.linalg.inv(x)
+    norm_x = np.linalg.matrix_norm(x, ord=ord)
+    norm_inv = np.linalg.matrix_norm(inverse, ord=ord)
+    (grad,) = matrix_norm_vjp(out_grad * norm_inv, x, norm_x, ord=ord)
+    (grad_inv,) = matrix_norm_vjp(out_grad * norm_x, inverse, norm_inv, ord=ord)
+    return (grad - _mT(inverse) @ grad_inv @ _mT(inverse),)
+
+
+MATRIX_ORDERS = (None, "fro", "nuc", 1, -1, 2, -2, np.inf, -np.inf)
+
+
+def cond_sample():
+    """Verifier hint: square matrices with distinct singular values away from 0 (the 2-norm
+    ords); for the others, entries away from 0 with distinct row and column sums."""
+    from hypothesis import strategies as st
+
+    @st.composite
+    def example(draw):
+        p = draw(st.sampled_from(MATRIX_ORDERS))
+        n = draw(st.integers(1, 3))
+        batch = draw(st.sampled_from([(), (2,)]))
+        rng = np.random.default_rng(draw(st.integers(0, 2 ** 16)))
+        if p in (None, 2, -2, "nuc", "fro"):
+            q1 = np.linalg.qr(rng.standard_normal((n, n)))[0]
+            q2 = np.linalg.qr(rng.standard_normal((n, n)))[0]
+            core = np.diag(1.0 + np.arange(n) * 0.75)
+            a = q1 @ core @ q2.T + 0.01 * rng.standard_normal(batch + (n, n))
+        else:  # powers of 2 (distinct sums of magnitudes), signs at random, a heavy diagonal
+            magnitudes = 2.0 ** rng.permutation(n * n).reshape(n, n) / 2 ** (n * n)
+            a = magnitudes * rng.choice([-1.0, 1.0], (n, n)) + np.diag(
+                np.full(n, 2.0 ** (n * n)) / 2 ** (n * n) * 4)
+            a = np.broadcast_to(a, batch + (n, n)).copy()
+        return (a,), {"p": p}
+
+    return example()
+
+
+OPS += [
+    Op("eigvals", eigvals, vjp=eigvals_vjp, signature="(m,m)->(m)", sample=real_spectrum_sample,
+       doc="np.linalg.eigvals of a real matrix with real eigenvalues (complex ones refused), "
+           "sorted ascending; no grad where eigenvalues coincide"),
+    Op("cond", cond, vjp=cond_vjp, signature="(m,m)->()", sample=cond_sample,
+       param_order=("p",),
+       doc="np.linalg.cond: |x| |x^-1| in the p norm (None: s_max / s_min); every p"),
 ]

@@ -23,7 +23,7 @@ from .broadcast import unbroadcast
 from .errors import BackwardError, OpCallError, OpRuleError, add_note, describe_op
 from .op import RESERVED
 from .signature import SEQUENCE, STAR, shape_mismatch
-from .tensor import Tensor, as_data
+from .tensor import Tensor, _einsum_sublists, as_data
 
 _new_tensor = _new_node = object.__new__
 _weak = weakref.ref
@@ -314,6 +314,8 @@ def bind(op, args: tuple, params: dict) -> tuple[tuple, dict]:
         if not args:
             raise OpCallError(f"{describe_op(op)} takes {name!r} first: "
                               f"gl.{op.name}({', '.join(op.leading_params)}, ...)")
+        if name == "subscripts" and not isinstance(args[0], str):  # einsum's sublist form
+            args = list(_einsum_sublists(tuple(args)))
         _set_param(op, params, name, args.pop(0))
     fixed = op.nin - 1 if op.variadic is not None else op.nin
     if len(args) < op.nin or (op.variadic == STAR and len(args) < fixed + 1):
@@ -321,6 +323,8 @@ def bind(op, args: tuple, params: dict) -> tuple[tuple, dict]:
     inputs, extra = args[:fixed], args[fixed:]
     if op.variadic == SEQUENCE:
         sequence, extra = extra[0], extra[1:]
+        if isinstance(sequence, Tensor) and sequence.ndim:  # numpy reads an array as the
+            sequence = list(sequence)                       # sequence of its rows
         if isinstance(sequence, Tensor) or not isinstance(sequence, (list, tuple)):
             raise OpCallError(
                 f"{describe_op(op)} takes a sequence of tensors as input {op.nin} (signature "

@@ -461,8 +461,11 @@ class Tensor:
             if name == "copyto" and isinstance(source, Tensor) and source.requires_grad:
                 raise RequiresGradError(_numbers_message(source, "np.copyto"))
             return func(*_plain(args), **_plain(kwargs))
-        return tape.apply(_numpy_op(name, func.__module__.replace("numpy", "np", 1)), args,
-                          kwargs)
+        result = tape.apply(_numpy_op(name, func.__module__.replace("numpy", "np", 1)), args,
+                            kwargs)
+        if name == "gradient" and len(result) == 1:  # numpy's one array for one axis
+            return result[0]
+        return result
 
     # -- comparisons: elementwise, boolean, without grad ---------------------------
 
@@ -572,6 +575,10 @@ for _dunder, _op_name in {
     setattr(Tensor, f"__r{_dunder}__", _reflected)
 Tensor.__neg__ = lambda self: tape.apply(host.lookup("neg"), (self,), _NO_PARAMS)
 Tensor.__mod__, Tensor.__rmod__ = _binary("remainder")  # `t % 2`, `2 % t`: np.remainder
+Tensor.__floordiv__, Tensor.__rfloordiv__ = _binary("floor_divide")  # `t // 2`
+Tensor.__pos__ = lambda self: tape.apply(host.lookup("positive"), (self,), _NO_PARAMS)
+Tensor.__divmod__ = lambda self, other: (self // other, self % other)
+Tensor.__rdivmod__ = lambda self, other: (other // self, other % self)
 
 
 def _in_place(symbol: str, op_name: str, ufunc):

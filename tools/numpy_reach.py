@@ -453,6 +453,43 @@ def cases() -> list[Case]:
           (R(2, 3), R(3, 4)), wrt=(0, 1),
           reference=lambda x, y: np.einsum(x, [0, 1], y, [1, 2], [0, 2])))
 
+    # every pairing of operand ranks, as numpy-gradient suites try them
+    for fname, lefts, rights in (
+            ("kron", [(), (3,), (2, 2), (3, 1), (1, 3)], [(), (2,), (2, 2), (2, 1), (1, 2)]),
+            ("inner", [(), (3,), (2, 3)], [(), (3,), (4, 3)]),
+            ("dot", [(), (3,), (2, 3), (2, 2, 3)], [(), (3,), (3, 4), (2, 3, 4)]),
+            ("matmul", [(3,), (2, 3), (2, 2, 3)], [(3,), (3, 4), (2, 3, 4)]),
+            ("outer", [(3,), (2, 2)], [(3,), ()]),
+            ("maximum", [(1,), (1, 4), (3, 4)], [(1,), (1, 4), (3, 4)]),
+            ("fmin", [(1,), (1, 4), (3, 4)], [(1,), (1, 4), (3, 4)])):
+        f = getattr(np, fname)
+        for a in lefts:
+            for b in rights:
+                if fname in ("inner", "matmul") and (a and b) and a[-1] != b[-1 if fname ==
+                                                                        "inner" else 0]:
+                    continue
+                if fname == "matmul" and len(b) > 1 and a[-1] != b[-2]:
+                    continue
+                if fname == "dot" and a and len(b) > 1 and a[-1] != b[-2]:
+                    continue
+                if fname == "dot" and a and len(b) == 1 and a[-1] != b[0]:
+                    continue
+                add(C(f"{fname} {a} {b}", lambda x, y, f=f: f(x, y), (R(*a), R(*b)),
+                      wrt=(0, 1)))
+    add(C("maximum(x, x) tie", lambda x: np.maximum(x, x), (R(3),)))
+    add(C("fmax tie with itself", lambda x: np.fmax(x, x * 1.0), (R(3),)))
+    add(C("max of a tie", lambda x: np.max(np.stack([x, x])), (R(),)))
+    add(C("tensordot kwargs by position", lambda x: np.tensordot(x * np.ones((2, 2)),
+                                                                 x * np.ones((2, 2)), 2),
+          (R(),)))
+    add(C("solve batched vector as column", lambda a: np.linalg.solve(
+        a, np.ones((3, 4))[..., None])[..., 0], (PSD(4, (3,)),)))
+    add(C("inv 4-D batch", lambda a: np.linalg.inv(a), (PSD(3, (2, 2)),)))
+    add(C("slogdet of a negative det", lambda a: np.linalg.slogdet(-a)[1], (PSD(3),)))
+    add(C("norm axis=0 of 3-D", lambda x: np.linalg.norm(x, axis=0), (R(3, 4, 2),)))
+    add(C("svd tuple sum", lambda a: sum(np.sum(t) for t in np.linalg.svd(
+        a, full_matrices=False)), (R(3, 3),)))
+
     # shapes, joining, splitting, indexing
     shapes = [
         ("reshape", lambda x: np.reshape(x, (4, 3)), (R(3, 4),)),

@@ -518,9 +518,11 @@ def svd_out_shape(shape, full_matrices=True, compute_uv=True, hermitian=False):
     return (tuple(batch) + (m, k), tuple(batch) + (k,), tuple(batch) + (k, n))
 
 
-def svdvals_vjp(out_grad, a, out):
-    """d s_i = u_i^T da v_i."""
-    u, _, vh = np.linalg.svd(a, full_matrices=False)
+def svdvals_vjp(out_grad, a, out, saved=None):
+    """d s_i = u_i^T da v_i. The op saves nothing (computing the vectors in the forward
+    costs 7.6x numpy's svdvals at 128 x 128 for a 26% smaller forward plus backward:
+    benchmarks/bench_saved_decompositions.py); lstsq passes its own SVD's."""
+    u, vh = saved if saved is not None else np.linalg.svd(a, full_matrices=False)[::2]
     return ((u * out_grad[..., np.newaxis, :]) @ vh,)
 
 
@@ -840,21 +842,33 @@ def real_spectrum_sample():
 
 
 def lstsq(a, b, rcond=None):
-    """np.linalg.lstsq: x, the residuals' sums of squares, the rank, the singular values."""
-    x, residuals, rank, s = np.linalg.lstsq(a, b, rcond=rcond)
-    n = np.shape(a)[-1]
+    """np.linalg.lstsq through one SVD of a, which it saves for the rule: x = V S^-1 U^T b,
+    the residuals' sums of squares (for m > n), the rank, the singular values."""
+    u, s, vh = np.linalg.svd(a, full_matrices=False)
+    m, n = np.shape(a)[-2:]
+    cutoff = (np.finfo(np.result_type(a)).eps * max(m, n) if rcond is None else rcond)
+    rank = int(np.sum(s > cutoff * s[..., :1])) if np.size(s) else 0
     if rank != n:
         raise OpCallError(f"lstsq is differentiable here for a of full column rank ({n}); "
                           f"this one has rank {rank}")
-    return x, residuals, np.asarray(rank), s
+    vector = np.ndim(b) == 1
+    b2 = b[:, np.newaxis] if vector else b
+    x = _mT(vh) @ ((_mT(u) @ b2) / s[:, np.newaxis])
+    residuals = np.sum((b2 - a @ x) ** 2, axis=0) if m > n else np.zeros(0, dtype=s.dtype)
+    x = x[:, 0] if vector else x
+    return (x, residuals.astype(s.dtype, copy=False), np.asarray(rank), s), (u, vh)
 
 
-def lstsq_vjp(cotangents, a, b, out, rcond=None, needs_grad=(True, True)):
+def lstsq_vjp(cotangents, a, b, out, rcond=None, needs_grad=(True, True), saved=None):
     """x = pinv(a) b; the residuals r = |b - a x|^2 by the envelope theorem (-2 (b - a x)
-    x^T for a, 2 (b - a x) for b); s as svdvals."""
+    x^T for a, 2 (b - a x) for b); s as svdvals. pinv comes from the saved SVD."""
     gx, gr, _, gs = cotangents
     x, residuals, _, s = out
-    p = np.linalg.pinv(a)
+    if saved is not None:
+        u, vh = saved
+        p = _mT(vh) @ (_mT(u) / s[:, np.newaxis])
+    else:
+        p = np.linalg.pinv(a)
     vector = np.ndim(b) == 1
     b2 = b[:, np.newaxis] if vector else b
     x2 = x[:, np.newaxis] if vector else x
@@ -867,7 +881,7 @@ def lstsq_vjp(cotangents, a, b, out, rcond=None, needs_grad=(True, True)):
         gr2 = np.reshape(gr, (1, -1))
         grad_a = grad_a - 2.0 * (error * gr2) @ _mT(x2)
         grad_b = grad_b + 2.0 * error * gr2
-    grad_a = grad_a + svdvals_vjp(gs, a, s)[0]
+    grad_a = grad_a + svdvals_vjp(gs, a, s, saved=saved)[0]
     grad_b = grad_b[:, 0] if vector else grad_b
     return (grad_a if needs_grad[0] else None, grad_b if needs_grad[1] else None)
 
@@ -901,7 +915,7 @@ OPS += [
     Op("eig", eig, vjp=eig_vjp, signature="(m,m)->(m),(m,m)", sample=real_spectrum_sample,
        doc="np.linalg.eig of a real matrix with real eigenvalues (complex ones refused), "
            "sorted ascending; no grad where eigenvalues coincide"),
-    Op("lstsq", lstsq, vjp=lstsq_vjp, signature="(*),(*)->(*),(*),(*),(*)",
+    Op("lstsq", lstsq, vjp=lstsq_vjp, signature="(*),(*)->(*),(*),(*),(*)", saves=True,
        sample=lstsq_sample, param_order=("rcond",),
        doc="np.linalg.lstsq: x, residuals, rank (no grad), singular values; a of full "
            "column rank"),
@@ -914,32 +928,59 @@ OPS += [
 def eigvals(a):
     """np.linalg.eigvals of a real matrix whose eigenvalues are real (complex ones are
     refused), sorted ascending as eig's: LAPACK's order jumps under a nudge of a triangular
-    matrix."""
-    return eig(a)[0]
+    matrix. Computed with the eigenvectors, which it saves for the rule."""
+    w, v = eig(a)
+    return w, (v,)
 
 
-def eigvals_vjp(out_grad, a, out):
+def eigvals_vjp(out_grad, a, out, saved=None):
     """d w_i = u_i^T da v_i / u_i^T v_i (left and right eigenvectors): eig's rule without
     vectors."""
-    w, v = np.linalg.eig(a) if hasattr(a, "requires_grad") else eig(a)
+    if saved is not None:
+        w, v = out, saved[0]
+    else:
+        w, v = np.linalg.eig(a) if hasattr(a, "requires_grad") else eig(a)
     return eig_vjp((out_grad, 0.0 * v), a, (w, v))
 
 
 def cond(x, p=None):
+    """np.linalg.cond, saving what the rule needs for the norms other than the 2-norm:
+    x^-1 and the two norms (p None, 2, -2 save nothing: the rule takes one SVD)."""
     if p not in MATRIX_ORDERS:
         raise OpCallError(f"p must be one of {MATRIX_ORDERS}; got {p!r}")
-    return np.linalg.cond(x, p)
+    if p in (None, 2, -2):  # the vectors would cost up to 10x numpy's forward: not saved
+        return np.linalg.cond(x, p), ()
+    inverse = np.linalg.inv(x)
+    norm_x = np.linalg.matrix_norm(x, ord=p)
+    norm_inv = np.linalg.matrix_norm(inverse, ord=p)
+    return norm_x * norm_inv, (inverse, norm_x, norm_inv)
 
 
-def cond_vjp(out_grad, x, out, p=None):
-    """cond = |x| |x^-1| in the p norm (None: 2, s_max / s_min): the norm's rule for each
-    factor, the second through the inverse (d x^-1 = -x^-1 dx x^-1)."""
+def cond_vjp(out_grad, x, out, p=None, saved=None):
+    """cond = |x| |x^-1| in the p norm: the norm's rule for each factor, the second through
+    the inverse (d x^-1 = -x^-1 dx x^-1). For p None, 2, -2, from one SVD: s_1 / s_n
+    moves by u_1 v_1^T / s_n - s_1 u_n v_n^T / s_n^2 (its inverse for p = -2)."""
     from .numpy_more import matrix_norm_vjp
 
+    if p in (None, 2, -2):
+        u, s, vh = np.linalg.svd(x)
+        big, small = s[..., 0], s[..., -1]
+        top = u[..., :, :1] * vh[..., :1, :]
+        bottom = u[..., :, -1:] * vh[..., -1:, :]
+        if p == -2:
+            d_big, d_small = -small / big ** 2, 1.0 / big
+        else:
+            d_big, d_small = 1.0 / small, -big / small ** 2
+        g = out_grad[..., np.newaxis, np.newaxis]
+        return (g * (d_big[..., np.newaxis, np.newaxis] * top
+                     + d_small[..., np.newaxis, np.newaxis] * bottom),)
     ord = 2 if p is None else p
-    inverse = np.linalg.inv(x)
-    norm_x = np.linalg.matrix_norm(x, ord=ord)
-    norm_inv = np.linalg.matrix_norm(inverse, ord=ord)
+    if saved is not None:
+        inverse, norm_x, norm_inv = saved
+    else:
+        inverse = np.linalg.inv(x)
+        norm_x = np.linalg.matrix_norm(x, ord=ord)
+        norm_inv = np.linalg.matrix_norm(inverse, ord=ord)
     (grad,) = matrix_norm_vjp(out_grad * norm_inv, x, norm_x, ord=ord)
     (grad_inv,) = matrix_norm_vjp(out_grad * norm_x, inverse, norm_inv, ord=ord)
     return (grad - _mT(inverse) @ grad_inv @ _mT(inverse),)
@@ -975,10 +1016,11 @@ def cond_sample():
 
 
 OPS += [
-    Op("eigvals", eigvals, vjp=eigvals_vjp, signature="(m,m)->(m)", sample=real_spectrum_sample,
+    Op("eigvals", eigvals, vjp=eigvals_vjp, signature="(m,m)->(m)", saves=True,
+       sample=real_spectrum_sample,
        doc="np.linalg.eigvals of a real matrix with real eigenvalues (complex ones refused), "
            "sorted ascending; no grad where eigenvalues coincide"),
-    Op("cond", cond, vjp=cond_vjp, signature="(m,m)->()", sample=cond_sample,
+    Op("cond", cond, vjp=cond_vjp, signature="(m,m)->()", sample=cond_sample, saves=True,
        param_order=("p",),
        doc="np.linalg.cond: |x| |x^-1| in the p norm (None: s_max / s_min); every p"),
 ]

@@ -1,4 +1,9 @@
-"""Linear algebra: products (matmul, dot, outer) and np.linalg's solve, inv and det.
+"""Linear algebra: products (matmul, dot, outer, einsum, tensordot) and np.linalg's
+functions and decompositions. The decompositions' grads need distinct eigenvalues
+(singular values): where two coincide, a loss of the eigenvalues alone keeps a finite
+grad, and one that reads an eigenvector of the pair gets inf or NaN (those eigenvectors
+are not unique). eigh and eig fix each eigenvector's sign (its components sum to >= 0),
+so a column may be -1 times numpy's; eig and eigvals sort the eigenvalues ascending.
 
 For out = a @ b: a.grad += out.grad @ b.T and b.grad += a.T @ out.grad, each summed
 over the batch dimensions its input was broadcast along.
@@ -498,12 +503,12 @@ def svd_vjp(cotangents, a, out, full_matrices=True, compute_uv=True, hermitian=F
     m, n = np.shape(a)[-2:]
     k = min(m, n)
     eye = _eye_like(k, s)
-    f = 1.0 / (s[..., np.newaxis, :] ** 2 - s[..., :, np.newaxis] ** 2 + eye) * (1.0 - eye)
+    gaps = s[..., np.newaxis, :] ** 2 - s[..., :, np.newaxis] ** 2 + eye
     utgu = _mT(u) @ gu
     vtgv = _mT(v) @ gv
-    t = (f * (utgu - _mT(utgu))) * s[..., np.newaxis, :]
+    t = _over_gaps(utgu - _mT(utgu), gaps, eye) * s[..., np.newaxis, :]
     t = t + eye * gs[..., :, np.newaxis]
-    t = t + s[..., :, np.newaxis] * (f * (vtgv - _mT(vtgv)))
+    t = t + s[..., :, np.newaxis] * _over_gaps(vtgv - _mT(vtgv), gaps, eye)
     grad = u @ t @ vh
     if m < n:
         grad = grad + (u / s[..., np.newaxis, :]) @ _mT(gv) @ (_eye_like(n, s) - v @ vh)
@@ -578,6 +583,21 @@ def eigh(a, UPLO="L"):
     return w, v * flip
 
 
+def _numbers(x):
+    return x.data if hasattr(x, "requires_grad") else x
+
+
+def _over_gaps(m, gaps, eye):
+    """m / gaps off the diagonal (0 on it). Where two eigenvalues (or singular values)
+    coincide, a gap of 0: 0 if m is 0 there (a loss that reads no eigenvector of that
+    pair, eigvalsh's own rule among them: the eigenvalues' grad stays finite), else
+    infinite (those eigenvectors are not unique, so they have no derivative)."""
+    idle = (np.asarray(_numbers(gaps)) == 0) & (np.asarray(_numbers(m)) == 0)
+    if not np.any(idle):
+        return m / gaps * (1.0 - eye)
+    return np.where(idle, 0.0, m / np.where(idle, 1.0, gaps)) * (1.0 - eye)
+
+
 def eigh_vjp(cotangents, a, out, UPLO="L"):
     """A = V diag(w) V^T: grad = V (diag(gw) + F * (V^T gV)) V^T with F_ij = 1/(w_j - w_i)
     off the diagonal; undefined where eigenvalues coincide (degenerate: the eigenvectors
@@ -587,8 +607,8 @@ def eigh_vjp(cotangents, a, out, UPLO="L"):
     w, v = out
     n = np.shape(a)[-1]
     eye = _eye_like(n, w)
-    f = (1.0 - eye) / (w[..., np.newaxis, :] - w[..., :, np.newaxis] + eye)
-    inner = eye * gw[..., np.newaxis, :] + f * (_mT(v) @ gv)
+    gaps = w[..., np.newaxis, :] - w[..., :, np.newaxis] + eye
+    inner = eye * gw[..., np.newaxis, :] + _over_gaps(_mT(v) @ gv, gaps, eye)
     g = v @ inner @ _mT(v)
     sym = g + _mT(g)
     below = np.tril(np.ones((n, n), dtype=bool), -1)
@@ -818,7 +838,7 @@ def eig_vjp(cotangents, a, out):
     vt_gv = _mT(v) @ gv
     inner = vt_gv - (_mT(v) @ v) @ (eye * vt_gv)
     e = w[..., np.newaxis, :] - w[..., :, np.newaxis] + eye
-    core = eye * gw[..., np.newaxis, :] + (1.0 - eye) * inner / e
+    core = eye * gw[..., np.newaxis, :] + _over_gaps(inner, e, eye)
     return (np.linalg.solve(_mT(v), core @ _mT(v)),)
 
 

@@ -227,6 +227,10 @@ def batch_norm(x: TensorLike, weight: TensorLike, bias: TensorLike, /, eps: Any 
     """training-mode batch normalisation of x (N, C, ...) per channel; weight, bias (C,); eps"""
 
 
+def broadcast_arrays(/, *operands: TensorLike, subok: Any = ...) -> list[Tensor]:
+    """np.broadcast_arrays: the inputs broadcast against each other (copies)"""
+
+
 def broadcast_to(x: TensorLike, /, shape: Any) -> Tensor:
     """x broadcast to shape (a read-only view); the copies' grads are summed"""
 
@@ -257,8 +261,16 @@ def column_stack(arrays: Sequence[TensorLike], /) -> Tensor:
     """np.column_stack: join a sequence of tensors"""
 
 
+def compress(condition: Any, a: TensorLike, /, *, axis: Any = ...) -> Tensor:
+    """np.compress(condition, a, axis): the slices (None: flat elements) where the condition holds"""
+
+
 def concatenate(arrays: Sequence[TensorLike], /, axis: Any = ...) -> Tensor:
     """join a sequence of tensors along an existing axis: gl.concatenate([a, b], axis=0)"""
+
+
+def cond(x: TensorLike, /, p: Any = ...) -> Tensor:
+    """np.linalg.cond: |x| |x^-1| in the p norm (None: s_max / s_min); every p"""
 
 
 def conj(x: TensorLike, /) -> Tensor:
@@ -275,8 +287,22 @@ def convolve(a: TensorLike, v: TensorLike, /, mode: Any = ...) -> Tensor:
     """np.convolve of 1-D arrays, mode 'full', 'same' or 'valid'"""
 
 
+def copy(x: TensorLike, /, order: Any = ..., subok: Any = ...) -> Tensor:
+    """np.copy (and x.copy()): the same numbers, a new tensor"""
+
+
 def copysign(x0: TensorLike, x1: TensorLike, /) -> Tensor:
     """|x| with the sign of y; y gets no grad"""
+
+
+def corrcoef(/, *operands: TensorLike, rowvar: Any = ...) -> Tensor:
+    """np.corrcoef of x (and y): Pearson correlations of the variables"""
+
+
+def correlate(a: TensorLike, v: TensorLike, /, mode: Any = ...) -> Tensor:
+    """np.correlate of real 1-D arrays (np.convolve with v reversed), mode 'valid' (default), 'same'
+    or 'full'
+    """
 
 
 def cos(x: TensorLike, /) -> Tensor:
@@ -287,7 +313,19 @@ def cosh(x: TensorLike, /) -> Tensor:
     """hyperbolic cosine"""
 
 
-def cross(a: TensorLike, b: TensorLike, /, axis: Any = ...) -> Tensor:
+def cov(/, *operands: TensorLike, bias: Any = ..., ddof: Any = ..., rowvar: Any = ...) -> Tensor:
+    """np.cov of x (and y): variables in rows (rowvar) or columns, bias or ddof; no weights"""
+
+
+def cross(
+    a: TensorLike,
+    b: TensorLike,
+    /,
+    axisa: Any = ...,
+    axisb: Any = ...,
+    axisc: Any = ...,
+    axis: Any = ...,
+) -> Tensor:
     """cross product of 3-vectors along axis (broadcasting)"""
 
 
@@ -369,6 +407,12 @@ def eigh(a: TensorLike, /, UPLO: Any = ...) -> tuple[Tensor, ...]:
     """
 
 
+def eigvals(a: TensorLike, /) -> Tensor:
+    """np.linalg.eigvals of a real matrix with real eigenvalues (complex ones refused), sorted
+    ascending; no grad where eigenvalues coincide
+    """
+
+
 def eigvalsh(a: TensorLike, /, UPLO: Any = ...) -> Tensor:
     """np.linalg.eigvalsh: eigenvalues of a symmetric matrix (its UPLO triangle), ascending"""
 
@@ -399,6 +443,10 @@ def expand_dims(x: TensorLike, /, axis: Any) -> Tensor:
 
 def expm1(x: TensorLike, /) -> Tensor:
     """exp(x) - 1, accurate for small x"""
+
+
+def extract(condition: Any, a: TensorLike, /) -> Tensor:
+    """np.extract(condition, a): the elements where the condition holds, flattened"""
 
 
 def fabs(x: TensorLike, /) -> Tensor:
@@ -463,6 +511,18 @@ def getitem(x: TensorLike, /, index: Any) -> Tensor:
     """
 
 
+def gradient(
+    f: TensorLike,
+    /,
+    spacing: Any = ...,
+    axis: Any = ...,
+    edge_order: Any = ...,
+) -> list[Tensor]:
+    """np.gradient: a list of the differences along each axis (central inside, edge_order-sided at
+    the ends); np.gradient gives one array for one axis
+    """
+
+
 def greater(x0: TensorLike, x1: TensorLike, /) -> Tensor:
     """a > b, elementwise; a boolean tensor without grad"""
 
@@ -479,7 +539,7 @@ def hsplit(x: TensorLike, /, indices_or_sections: Any, axis: Any = ...) -> list[
     """np.hsplit: a list of tensors"""
 
 
-def hstack(arrays: Sequence[TensorLike], /) -> Tensor:
+def hstack(arrays: Sequence[TensorLike], /, dtype: Any = ..., casting: Any = ...) -> Tensor:
     """np.hstack: join a sequence of tensors"""
 
 
@@ -511,6 +571,18 @@ def imag(x: TensorLike, /) -> Tensor:
 
 def inner(x0: TensorLike, x1: TensorLike, /) -> Tensor:
     """np.inner: sums of products over the last axes (a scalar times an array)"""
+
+
+def interp(
+    x: TensorLike,
+    xp: TensorLike,
+    fp: TensorLike,
+    /,
+    left: Any = ...,
+    right: Any = ...,
+    period: Any = ...,
+) -> Tensor:
+    """np.interp: piecewise-linear fp at increasing points xp (a constant), read at x"""
 
 
 def inv(x: TensorLike, /) -> Tensor:
@@ -669,6 +741,16 @@ def median(x: TensorLike, /, axis: Any = ..., *, keepdims: Any = ...) -> Tensor:
     """
 
 
+def meshgrid(
+    /,
+    *operands: TensorLike,
+    copy: Any = ...,
+    indexing: Any = ...,
+    sparse: Any = ...,
+) -> list[Tensor]:
+    """np.meshgrid: coordinate grids of 1-D inputs ('xy' or 'ij' indexing, sparse)"""
+
+
 def min(x: TensorLike, /, axis: Any = ..., *, keepdims: Any = ...) -> Tensor:
     """minimum over axis (None: all), keepdims; tied minima share the grad evenly"""
 
@@ -700,6 +782,10 @@ def nan_to_num(
     """NaN and infinities replaced by numbers (nan, posinf, neginf); they get no grad"""
 
 
+def nancumsum(x: TensorLike, /, axis: Any = ...) -> Tensor:
+    """running sums along axis (None: flattened), NaNs counted as 0"""
+
+
 def nanmax(x: TensorLike, /, axis: Any = ..., *, keepdims: Any = ...) -> Tensor:
     """maximum over axis (None: all), NaNs skipped; ties share the grad evenly"""
 
@@ -712,8 +798,20 @@ def nanmin(x: TensorLike, /, axis: Any = ..., *, keepdims: Any = ...) -> Tensor:
     """minimum over axis (None: all), NaNs skipped; ties share the grad evenly"""
 
 
+def nanprod(x: TensorLike, /, axis: Any = ..., *, keepdims: Any = ...) -> Tensor:
+    """product of the numbers (NaNs counted as 1) over axis (None: all)"""
+
+
+def nanstd(x: TensorLike, /, axis: Any = ..., *, ddof: Any = ..., keepdims: Any = ...) -> Tensor:
+    """standard deviation of the numbers (NaNs skipped) over axis, ddof; NaNs get no grad"""
+
+
 def nansum(x: TensorLike, /, axis: Any = ..., *, keepdims: Any = ...) -> Tensor:
     """sum over axis (None: all), NaNs counted as 0; they get no grad"""
+
+
+def nanvar(x: TensorLike, /, axis: Any = ..., *, ddof: Any = ..., keepdims: Any = ...) -> Tensor:
+    """variance of the numbers (NaNs skipped) over axis (None: all), ddof; NaNs get no grad"""
 
 
 def neg(x: TensorLike, /) -> Tensor:
@@ -735,7 +833,9 @@ def outer(x0: TensorLike, x1: TensorLike, /) -> Tensor:
 
 
 def pad(x: TensorLike, /, pad_width: Any, mode: Any = ..., *, constant_values: Any = ...) -> Tensor:
-    """surround with constant_values (default 0), pad_width as np.pad; mode 'constant'"""
+    """surround with constant_values (default 0), or copies of the edge ('edge', 'reflect',
+    'symmetric', 'wrap'), pad_width as np.pad
+    """
 
 
 def partition(
@@ -811,6 +911,10 @@ def real(x: TensorLike, /) -> Tensor:
     """np.real of a real tensor: the tensor itself"""
 
 
+def real_if_close(x: TensorLike, /, tol: Any = ...) -> Tensor:
+    """np.real_if_close of a real tensor: the tensor itself"""
+
+
 def reciprocal(x: TensorLike, /) -> Tensor:
     """1 / x"""
 
@@ -853,6 +957,12 @@ def round(x: TensorLike, /, decimals: Any = ...) -> Tensor:
 
 def scatter_add(values: TensorLike, /, index: Any, shape: Any) -> Tensor:
     """zeros(shape) with values added at index (repeats accumulate): getitem's transpose"""
+
+
+def select(condlist: Any, arrays: Sequence[TensorLike], /, default: Any = ...) -> Tensor:
+    """np.select(condlist, choicelist, default): the choice of the first true condition; default (a
+    constant) elsewhere
+    """
 
 
 def sigmoid(x: TensorLike, /) -> Tensor:
@@ -1029,7 +1139,7 @@ def vsplit(x: TensorLike, /, indices_or_sections: Any, axis: Any = ...) -> list[
     """np.vsplit: a list of tensors"""
 
 
-def vstack(arrays: Sequence[TensorLike], /) -> Tensor:
+def vstack(arrays: Sequence[TensorLike], /, dtype: Any = ..., casting: Any = ...) -> Tensor:
     """np.vstack: join a sequence of tensors"""
 
 

@@ -794,6 +794,12 @@ def nanmean(x: TensorLike, /, axis: Any = ..., *, keepdims: Any = ...) -> Tensor
     """mean of the numbers (NaNs skipped) over axis (None: all); NaNs get no grad"""
 
 
+def nanmedian(x: TensorLike, /, axis: Any = ..., *, keepdims: Any = ...) -> Tensor:
+    """np.nanmedian over axis (None: all): the grad to the middle number (or the two middle ones,
+    half each); NaNs get none
+    """
+
+
 def nanmin(x: TensorLike, /, axis: Any = ..., *, keepdims: Any = ...) -> Tensor:
     """minimum over axis (None: all), NaNs skipped; ties share the grad evenly"""
 
@@ -1085,6 +1091,14 @@ def tanh(x: TensorLike, /) -> Tensor:
 
 def tensordot(a: TensorLike, b: TensorLike, /, axes: Any = ...) -> Tensor:
     """np.tensordot: sum products over axes (an int: a's last with b's first; or two lists)"""
+
+
+def tensorinv(a: TensorLike, /, ind: Any = ...) -> Tensor:
+    """np.linalg.tensorinv: the inverse of a read as a square matrix (ind leading axes)"""
+
+
+def tensorsolve(a: TensorLike, b: TensorLike, /, axes: Any = ...) -> Tensor:
+    """np.linalg.tensorsolve: x with tensordot(a, x, x.ndim) = b (no axes)"""
 
 
 def tile(x: TensorLike, /, reps: Any) -> Tensor:

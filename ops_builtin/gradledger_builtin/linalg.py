@@ -197,6 +197,7 @@ def well_conditioned(signature):
 
 SOLVE = "(m,m),(m,n?)->(m,n?)"
 SQUARE = "(m,m)->(m,m)"
+ANY_SHAPE = "(*)->(*)"
 
 
 OPS = [
@@ -1043,4 +1044,78 @@ OPS += [
     Op("cond", cond, vjp=cond_vjp, signature="(m,m)->()", sample=cond_sample, saves=True,
        param_order=("p",),
        doc="np.linalg.cond: |x| |x^-1| in the p norm (None: s_max / s_min); every p"),
+]
+
+
+# -- tensor equations (issue 21) -----------------------------------------------------------
+
+
+def _tensor_square(a, ind):
+    rows = int(np.prod(np.shape(a)[:ind], dtype=np.int64))
+    return rows, np.shape(a)[ind:], np.shape(a)[:ind]
+
+
+def tensorinv(a, ind=2):
+    """np.linalg.tensorinv: the inverse of a read as a (prod of its first ind axes) square
+    matrix, shaped a.shape[ind:] + a.shape[:ind]."""
+    if not isinstance(ind, (int, np.integer)) or ind <= 0:
+        raise OpCallError(f"ind must be a positive int; got {ind!r}")
+    return np.linalg.tensorinv(a, ind)
+
+
+def tensorinv_vjp(out_grad, a, out, ind=2):
+    """inv's rule on the matrices: -inv^T g inv^T, shaped back."""
+    rows, _, _ = _tensor_square(a, ind)
+    inverse = np.reshape(out, (-1, rows))
+    g = np.reshape(out_grad, (-1, rows))
+    return (np.reshape(-_mT(inverse) @ g @ _mT(inverse), np.shape(a)),)
+
+
+def tensorsolve(a, b, axes=None):
+    """np.linalg.tensorsolve: x with tensordot(a, x, x.ndim) = b (no axes reordering)."""
+    if axes is not None:
+        raise OpCallError("tensorsolve's axes is not supported: move them with np.moveaxis")
+    return np.linalg.tensorsolve(a, b)
+
+
+def tensorsolve_vjp(out_grad, a, b, out, axes=None, needs_grad=(True, True)):
+    """solve's rule on a read as a matrix (b's size rows) and b flattened."""
+    rows = int(np.size(b))
+    matrix = np.reshape(a, (rows, -1))
+    grad_a, grad_b = solve_vjp(np.reshape(out_grad, (-1,)), matrix, np.reshape(b, (-1,)),
+                               np.reshape(out, (-1,)), needs_grad)
+    return (np.reshape(grad_a, np.shape(a)) if grad_a is not None else None,
+            np.reshape(grad_b, np.shape(b)) if grad_b is not None else None)
+
+
+def tensor_square_sample(solve):
+    """Verifier hint: a well-conditioned square matrix of size 1 to 6, given the shape of
+    a tensor (ind = 1 or 2 leading axes), and for tensorsolve a right-hand side."""
+    from hypothesis import strategies as st
+
+    @st.composite
+    def example(draw):
+        lead = draw(st.sampled_from([(2,), (3,), (2, 2), (1, 3), (2, 3)]))
+        n = int(np.prod(lead))
+        rng = np.random.default_rng(draw(st.integers(0, 2 ** 16)))
+        q = np.linalg.qr(rng.standard_normal((n, n)))[0]
+        matrix = q @ np.diag(rng.uniform(1.0, 2.0, n)) @ q.T + 0.1 * rng.standard_normal((n, n))
+        if solve:
+            trail = draw(st.sampled_from([(n,)] + ([(2, n // 2)] if n % 2 == 0 else [])))
+            return (np.reshape(matrix, lead + trail), rng.standard_normal(lead)), {"axes": None}
+        trail = draw(st.sampled_from([(n,)] + ([(n // 2, 2)] if n % 2 == 0 else [])))
+        return (np.reshape(matrix, lead + trail),), {"ind": len(lead)}
+
+    return example()
+
+
+OPS += [
+    Op("tensorinv", tensorinv, vjp=tensorinv_vjp, signature=ANY_SHAPE,
+       sample=lambda: tensor_square_sample(False), param_order=("ind",),
+       doc="np.linalg.tensorinv: the inverse of a read as a square matrix (ind leading axes)"),
+    Op("tensorsolve", tensorsolve, vjp=tensorsolve_vjp, signature="(*),(*)->(*)",
+       sample=lambda: tensor_square_sample(True), param_order=("axes",),
+       skip_variants={"broadcast operands": "a's leading axes are b's shape; they never "
+                      "broadcast"},
+       doc="np.linalg.tensorsolve: x with tensordot(a, x, x.ndim) = b (no axes)"),
 ]

@@ -126,6 +126,29 @@ def positive_sample():
     return example()
 
 
+def nanmedian(x, axis=None, keepdims=False):
+    return np.nanmedian(x, axis=axis, keepdims=keepdims)
+
+
+def nanmedian_vjp(out_grad, x, out, axis=None, keepdims=False):
+    """The middle number of each slice gets the grad; of an even count the two middle ones
+    half each (ties: numpy's stable order). NaNs, and all-NaN slices, get none."""
+    data = np.asarray(_data(x))
+    moved = np.reshape(data, (-1,)) if axis is None else np.moveaxis(data, axis, -1)
+    count = np.sum(~np.isnan(moved), axis=-1, keepdims=True)
+    rank = np.argsort(np.argsort(moved, axis=-1, kind="stable"), axis=-1, kind="stable")
+    low, high = (count - 1) // 2, count // 2
+    share = ((rank == low) * 0.5 + (rank == high) * 0.5).astype(_dtype(x))
+    share = np.reshape(share, np.shape(data)) if axis is None else np.moveaxis(share, -1, axis)
+    return (_kept(out_grad, x, axis, keepdims) * share,)
+
+
+def nanmedian_sample():
+    from .numpy_more import median_sample
+
+    return median_sample()
+
+
 # -- covariance and correlation ----------------------------------------------------------------
 
 
@@ -611,6 +634,10 @@ OPS = [
        signature=ANY, params=lambda shapes: _single_axis_params(shapes),
        param_order=("axis", "dtype", "out"),
        doc="running sums along axis (None: flattened), NaNs counted as 0"),
+    Op("nanmedian", nanmedian, vjp=nanmedian_vjp, signature=ANY, sample=nanmedian_sample,
+       param_order=("axis", "out", "overwrite_input", "keepdims"),
+       doc="np.nanmedian over axis (None: all): the grad to the middle number (or the two "
+           "middle ones, half each); NaNs get none"),
     Op("cov", cov, vjp=cov_vjp, signature="(*)...->(*)", sample=cov_sample(False),
        doc="np.cov of x (and y): variables in rows (rowvar) or columns, bias or ddof; no "
            "weights"),

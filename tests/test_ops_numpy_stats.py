@@ -1,4 +1,5 @@
-"""numpy's statistics, grids and linear-algebra extras on Tensors (issue 21): values equal
+"""numpy's statistics, grids and linear-algebra extras on Tensors (gradledger_builtin's
+numpy_stats and the linalg additions of issue 21): values equal
 numpy's (and closed forms), first-order grads the nudge method's, second-order grads the
 nudges of the first-order ones; NaNs take no grad; and the calling forms numpy code uses
 (np.gradient's one array, gl.einsum's sublists, an array as a sequence, //, +, divmod)."""
@@ -76,7 +77,22 @@ CALLS = [
     ("lstsq", lambda a, b: np.linalg.lstsq(a, b)[0], [M.T, V]),
     ("lstsq residuals", lambda a, b: np.linalg.lstsq(a, b)[1], [M.T, M[:2].T]),
     ("eigvalsh", lambda a: np.linalg.eigvalsh(a), [SPD]),
+    ("nanmedian", lambda a: np.nanmedian(a, axis=1), [M]),
+    ("nanmedian even count", lambda a: np.nanmedian(a, axis=0, keepdims=True), [M[:2]]),
+    ("tensorinv", lambda a: np.linalg.tensorinv(a, ind=1), [SPD]),
+    ("tensorinv ind 2", lambda a: np.linalg.tensorinv(a), [np.reshape(
+        np.kron(SPD[:2, :2], SPD), (2, 3, 6))]),
+    ("tensorsolve", lambda a, b: np.linalg.tensorsolve(a, b),
+     [np.reshape(np.kron(SPD[:2, :2], SPD), (2, 3, 2, 3)), M[:2, :3]]),
 ]
+
+
+TESTED_OPS = ["nanvar", "nanstd", "nanprod", "nancumsum", "nanmedian", "cov", "corrcoef",
+              "gradient", "interp", "correlate", "select", "meshgrid", "broadcast_arrays",
+              "copy", "compress", "extract", "real_if_close", "eigvals", "cond", "tensorinv",
+              "tensorsolve"]
+"""The ops the fixed calls above reach (tests/test_builtin_grads.py checks every built-in
+has such a test somewhere)."""
 
 
 @pytest.mark.parametrize("call,arrays", [c[1:] for c in CALLS], ids=[c[0] for c in CALLS])
@@ -96,7 +112,8 @@ SECOND_ORDER = ["nanvar", "nanstd", "nanprod", "cov rowvar bias", "corrcoef",
                 "gradient every axis", "interp values", "interp points", "select",
                 "meshgrid ij 3 sparse", "compress", "pad reflect wide",
                 "cross axisa axisb axisc", "einsum repeated label, three operands", "eigvals",
-                "cond", "cond fro", "lstsq", "eigvalsh"]
+                "cond", "cond fro", "lstsq", "eigvalsh", "nanmedian", "tensorinv ind 2",
+                "tensorsolve"]
 
 
 @pytest.mark.parametrize("name", SECOND_ORDER)
@@ -142,6 +159,14 @@ def test_nan_spreads_skip_nans_in_value_and_grad():
     gl.sum(np.nanstd(y) + np.nanprod(y) + np.sum(np.nancumsum(y))).backward()
     # std 1: (x - 3) / 2; prod 8: the other number; cumsum: 3 and 2 later places
     np.testing.assert_allclose(y.grad, [0.0, -0.5 + 4.0 + 3.0, 0.5 + 2.0 + 2.0, 0.0])
+
+
+def test_nanmedian_gives_the_middle_numbers_the_grad():
+    x = gl.tensor([[5.0, np.nan, 1.0, 3.0], [np.nan, 2.0, 4.0, np.nan]], requires_grad=True)
+    out = np.nanmedian(x, axis=1)
+    np.testing.assert_allclose(out.data, [3.0, 3.0])
+    gl.sum(out).backward()
+    np.testing.assert_allclose(x.grad, [[0.0, 0.0, 0.0, 1.0], [0.0, 0.5, 0.5, 0.0]])
 
 
 def test_cov_and_corrcoef_of_two_variables_match_their_closed_forms():

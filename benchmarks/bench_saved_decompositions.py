@@ -17,9 +17,8 @@ import argparse
 import statistics
 import time
 
-import numpy as np
-
 import gradledger as gl
+import numpy as np
 
 
 def cases(n: int):
@@ -49,11 +48,12 @@ def main() -> None:
         grads = (tuple(np.ones_like(o) for o in out) if isinstance(out, tuple)
                  else np.ones_like(out))
 
-        def saving():
+        def saving(op=op, inputs=inputs, params=params, grads=grads):
             out, saved = op.saving_forward(*inputs, **params)
             op.vjp(grads, *inputs, out=out, saved=saved, **params)
 
-        def recomputing():
+        def recomputing(op=op, inputs=inputs, params=params, grads=grads, out=out,
+                        before=before):
             before(*inputs)
             op.vjp(grads, *inputs, out=out, saved=None, **params)
 

@@ -28,9 +28,8 @@ import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-import numpy as np
-
 import gradledger as gl
+import numpy as np
 
 EPS = 1e-6
 RTOL = 1e-5

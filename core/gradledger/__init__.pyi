@@ -227,7 +227,7 @@ def batch_norm(x: TensorLike, weight: TensorLike, bias: TensorLike, /, eps: Any 
     """training-mode batch normalisation of x (N, C, ...) per channel; weight, bias (C,); eps"""
 
 
-def broadcast_arrays(/, *operands: TensorLike, subok: Any = ...) -> list[Tensor]:
+def broadcast_arrays(*operands: TensorLike, subok: Any = ...) -> list[Tensor]:
     """np.broadcast_arrays: the inputs broadcast against each other (copies)"""
 
 
@@ -295,7 +295,7 @@ def copysign(x0: TensorLike, x1: TensorLike, /) -> Tensor:
     """|x| with the sign of y; y gets no grad"""
 
 
-def corrcoef(/, *operands: TensorLike, rowvar: Any = ...) -> Tensor:
+def corrcoef(*operands: TensorLike, rowvar: Any = ...) -> Tensor:
     """np.corrcoef of x (and y): Pearson correlations of the variables"""
 
 
@@ -313,7 +313,7 @@ def cosh(x: TensorLike, /) -> Tensor:
     """hyperbolic cosine"""
 
 
-def cov(/, *operands: TensorLike, bias: Any = ..., ddof: Any = ..., rowvar: Any = ...) -> Tensor:
+def cov(*operands: TensorLike, bias: Any = ..., ddof: Any = ..., rowvar: Any = ...) -> Tensor:
     """np.cov of x (and y): variables in rows (rowvar) or columns, bias or ddof; no weights"""
 
 
@@ -742,7 +742,6 @@ def median(x: TensorLike, /, axis: Any = ..., *, keepdims: Any = ...) -> Tensor:
 
 
 def meshgrid(
-    /,
     *operands: TensorLike,
     copy: Any = ...,
     indexing: Any = ...,

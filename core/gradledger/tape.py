@@ -323,8 +323,6 @@ def bind(op, args: tuple, params: dict) -> tuple[tuple, dict]:
     inputs, extra = args[:fixed], args[fixed:]
     if op.variadic == SEQUENCE:
         sequence, extra = extra[0], extra[1:]
-        if isinstance(sequence, Tensor) and sequence.ndim:  # numpy reads an array as the
-            sequence = list(sequence)                       # sequence of its rows
         if isinstance(sequence, Tensor) or not isinstance(sequence, (list, tuple)):
             raise OpCallError(
                 f"{describe_op(op)} takes a sequence of tensors as input {op.nin} (signature "

@@ -461,8 +461,11 @@ class Tensor:
             if name == "copyto" and isinstance(source, Tensor) and source.requires_grad:
                 raise RequiresGradError(_numbers_message(source, "np.copyto"))
             return func(*_plain(args), **_plain(kwargs))
-        result = tape.apply(_numpy_op(name, func.__module__.replace("numpy", "np", 1)), args,
-                            kwargs)
+        op = _numpy_op(name, func.__module__.replace("numpy", "np", 1))
+        if op.variadic == "sequence" and op.nin == 1 and args and isinstance(args[0], Tensor) \
+                and args[0].ndim:  # numpy reads an array as the sequence of its rows
+            args = (list(args[0]), *args[1:])
+        result = tape.apply(op, args, kwargs)
         if name == "gradient" and len(result) == 1:  # numpy's one array for one axis
             return result[0]
         return result

@@ -340,3 +340,36 @@ def test_floor_division_unary_plus_and_divmod_reach_their_ops():
 def test_bad_calls_say_what_was_expected(call, message):
     with pytest.raises(OpCallError, match=message):
         call(gl.tensor(M, requires_grad=True))
+
+
+# -- answers without a gradient ---------------------------------------------------------------
+
+EDGES = np.array([-1.0, 0.0, 0.5, 2.0])
+NO_GRAD_CALLS = [
+    ("all", lambda a: np.all(a > -3.0, axis=1)),
+    ("any", lambda a: np.any(a > 1.0)),
+    ("count_nonzero", lambda a: np.count_nonzero(a > 0, axis=0)),
+    ("argwhere", lambda a: np.argwhere(a > 0)),
+    ("flatnonzero", lambda a: np.flatnonzero(a > 0)),
+    ("nanargmax", lambda a: np.nanargmax(a, axis=1)),
+    ("nanargmin", lambda a: np.nanargmin(a)),
+    ("argpartition", lambda a: np.argpartition(a, 2, axis=1)[:, 2]),
+    ("searchsorted", lambda a: np.searchsorted(EDGES, a)),
+    ("digitize", lambda a: np.digitize(a, EDGES, right=True)),
+    ("isin", lambda a: np.isin(a, a[0])),
+    ("isposinf", lambda a: np.isposinf(a / 0.0)),
+    ("isneginf", lambda a: np.isneginf(a / 0.0)),
+    ("isreal", lambda a: np.isreal(a)),
+    ("iscomplex", lambda a: np.iscomplex(a)),
+    ("matrix_rank", lambda a: np.linalg.matrix_rank(a)),
+]
+NO_GRAD_OPS = [c[0] for c in NO_GRAD_CALLS]
+
+
+@pytest.mark.parametrize("call", [c[1] for c in NO_GRAD_CALLS], ids=NO_GRAD_OPS)
+def test_answers_without_a_gradient_equal_numpys_and_take_no_grad(call):
+    t = gl.tensor(M, requires_grad=True)
+    with np.errstate(divide="ignore"):
+        out, want = call(t), call(M)
+    assert isinstance(out, gl.Tensor) and not out.requires_grad
+    np.testing.assert_array_equal(out.data, want)

@@ -138,8 +138,16 @@ def add(a: TensorLike, b: TensorLike, /) -> Tensor:
     """a + b"""
 
 
+def all(x: TensorLike, /, axis: Any = ..., *, keepdims: Any = ...) -> Tensor:
+    """np.all: whether every element is nonzero, over axis (None: all); no grad"""
+
+
 def angle(x: TensorLike, /, deg: Any = ...) -> Tensor:
     """np.angle of real numbers: 0 for x >= 0, pi for x < 0; grad 0"""
+
+
+def any(x: TensorLike, /, axis: Any = ..., *, keepdims: Any = ...) -> Tensor:
+    """np.any: whether some element is nonzero, over axis (None: all); no grad"""
 
 
 def append(x: TensorLike, values: TensorLike, /, axis: Any = ...) -> Tensor:
@@ -182,8 +190,16 @@ def argmin(x: TensorLike, /, axis: Any = ..., *, keepdims: Any = ...) -> Tensor:
     """index of the first minimum along axis (None: flattened)"""
 
 
+def argpartition(x: TensorLike, /, kth: Any, axis: Any = ...) -> Tensor:
+    """np.argpartition: the positions that would partition x; no grad"""
+
+
 def argsort(x: TensorLike, /, axis: Any = ..., kind: Any = ..., order: Any = ...) -> Tensor:
     """the indices that sort x along axis (stable); no grad"""
+
+
+def argwhere(x: TensorLike, /) -> Tensor:
+    """np.argwhere: the indices of nonzero elements, one row each; no grad"""
 
 
 def array_split(x: TensorLike, /, indices_or_sections: Any, axis: Any = ...) -> list[Tensor]:
@@ -313,6 +329,10 @@ def cosh(x: TensorLike, /) -> Tensor:
     """hyperbolic cosine"""
 
 
+def count_nonzero(x: TensorLike, /, axis: Any = ..., keepdims: Any = ...) -> Tensor:
+    """np.count_nonzero over axis (None: all); no grad"""
+
+
 def cov(*operands: TensorLike, bias: Any = ..., ddof: Any = ..., rowvar: Any = ...) -> Tensor:
     """np.cov of x (and y): variables in rows (rowvar) or columns, bias or ddof; no weights"""
 
@@ -365,6 +385,10 @@ def diagonal(x: TensorLike, /, offset: Any = ..., axis1: Any = ..., axis2: Any =
 
 def diff(x: TensorLike, /, n: Any = ..., axis: Any = ...) -> Tensor:
     """n-th differences along axis (no prepend/append)"""
+
+
+def digitize(x: TensorLike, bins: TensorLike, /, right: Any = ...) -> Tensor:
+    """np.digitize: the bin of each x; no grad"""
 
 
 def div(a: TensorLike, b: TensorLike, /) -> Tensor:
@@ -455,6 +479,10 @@ def fabs(x: TensorLike, /) -> Tensor:
 
 def fftshift(x: TensorLike, /, axes: Any = ...) -> Tensor:
     """np.fft.fftshift: the zero frequency moved to the centre (a roll)"""
+
+
+def flatnonzero(x: TensorLike, /) -> Tensor:
+    """np.flatnonzero: the flat indices of nonzero elements; no grad"""
 
 
 def flatten(x: TensorLike, /, start_dim: Any = ..., end_dim: Any = ...) -> Tensor:
@@ -589,8 +617,16 @@ def inv(x: TensorLike, /) -> Tensor:
     """np.linalg.inv: the inverse of square matrices, batched"""
 
 
+def iscomplex(x: TensorLike, /) -> Tensor:
+    """np.iscomplex; no grad (its answer is boolean or integer)"""
+
+
 def isfinite(x: TensorLike, /) -> Tensor:
     """np.isfinite, elementwise; a boolean tensor without grad"""
+
+
+def isin(element: TensorLike, test_elements: TensorLike, /, invert: Any = ...) -> Tensor:
+    """np.isin: whether each element is among test_elements; no grad"""
 
 
 def isinf(x: TensorLike, /) -> Tensor:
@@ -599,6 +635,18 @@ def isinf(x: TensorLike, /) -> Tensor:
 
 def isnan(x: TensorLike, /) -> Tensor:
     """np.isnan, elementwise; a boolean tensor without grad"""
+
+
+def isneginf(x: TensorLike, /) -> Tensor:
+    """np.isneginf; no grad (its answer is boolean or integer)"""
+
+
+def isposinf(x: TensorLike, /) -> Tensor:
+    """np.isposinf; no grad (its answer is boolean or integer)"""
+
+
+def isreal(x: TensorLike, /) -> Tensor:
+    """np.isreal; no grad (its answer is boolean or integer)"""
 
 
 def kron(x0: TensorLike, x1: TensorLike, /) -> Tensor:
@@ -711,6 +759,10 @@ def matrix_power(a: TensorLike, /, n: Any) -> Tensor:
     """np.linalg.matrix_power: a ** n (an int, negative: of the inverse), batched"""
 
 
+def matrix_rank(a: TensorLike, /, tol: Any = ..., hermitian: Any = ...) -> Tensor:
+    """np.linalg.matrix_rank: the number of singular values above tol; no grad"""
+
+
 def matrix_transpose(x: TensorLike, /) -> Tensor:
     """the last two axes swapped (np.matrix_transpose)"""
 
@@ -779,6 +831,14 @@ def nan_to_num(
     neginf: Any = ...,
 ) -> Tensor:
     """NaN and infinities replaced by numbers (nan, posinf, neginf); they get no grad"""
+
+
+def nanargmax(x: TensorLike, /, axis: Any = ..., *, keepdims: Any = ...) -> Tensor:
+    """np.nanargmax: the position of the largest number (NaNs skipped); no grad"""
+
+
+def nanargmin(x: TensorLike, /, axis: Any = ..., *, keepdims: Any = ...) -> Tensor:
+    """np.nanargmin: the position of the smallest number (NaNs skipped); no grad"""
 
 
 def nancumsum(x: TensorLike, /, axis: Any = ...) -> Tensor:
@@ -962,6 +1022,10 @@ def round(x: TensorLike, /, decimals: Any = ...) -> Tensor:
 
 def scatter_add(values: TensorLike, /, index: Any, shape: Any) -> Tensor:
     """zeros(shape) with values added at index (repeats accumulate): getitem's transpose"""
+
+
+def searchsorted(a: TensorLike, v: TensorLike, /, side: Any = ...) -> Tensor:
+    """np.searchsorted: where each v would go in the sorted a; no grad"""
 
 
 def select(condlist: Any, arrays: Sequence[TensorLike], /, default: Any = ...) -> Tensor:

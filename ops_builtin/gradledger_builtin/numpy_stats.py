@@ -681,3 +681,108 @@ OPS = [
        vjp=lambda out_grad, x, out, tol=100: (out_grad,), signature=ANY,
        doc="np.real_if_close of a real tensor: the tensor itself"),
 ]
+
+
+# -- answers without a gradient: truth tests, counts, positions --------------------------------
+
+
+def _reduction_params(shapes):
+    from .reductions import reduction_params
+
+    return reduction_params(shapes)
+
+
+def _one_axis(example):
+    (x,), params = example
+    axis = params["axis"]
+    if isinstance(axis, tuple):
+        axis = axis[0]
+    if np.ndim(x) == 0:
+        axis = None
+    return (x,), {**params, "axis": axis}
+
+
+def _distinct_single_axis():
+    """Verifier hint for nanargmax and nanargmin: no ties, one axis or None."""
+    from .reductions import distinct_sample
+
+    return distinct_sample().map(_one_axis)
+
+
+def _partition_sample():
+    from .numpy_more import partition_sample
+
+    return partition_sample()
+
+
+def sorted_and_values_sample():
+    """Verifier hint for searchsorted and digitize: increasing values (bins) and any values
+    to place among them."""
+    from hypothesis import strategies as st
+    from hypothesis.extra import numpy as hnp
+
+    values = st.floats(-5.0, 5.0, allow_nan=False, allow_subnormal=False)
+
+    @st.composite
+    def example(draw):
+        edges = np.unique(draw(hnp.arrays(np.float64, draw(st.integers(1, 5)), elements=values)))
+        shape = draw(hnp.array_shapes(min_dims=0, max_dims=2, max_side=4))
+        return (edges, draw(hnp.arrays(np.float64, shape, elements=values))), {}
+
+    return example()
+
+
+def _digitize_sample():
+    return sorted_and_values_sample().map(lambda e: ((e[0][1], e[0][0]), e[1]))
+
+
+def _no_grad(name, forward, signature=ANY, **hints):
+    return Op(name, forward, differentiable=False, signature=signature,
+              doc=hints.pop("doc", f"np.{name}; no grad (its answer is boolean or integer)"),
+              **hints)
+
+
+OPS += [
+    _no_grad("all", lambda x, axis=None, keepdims=False: np.all(x, axis=axis, keepdims=keepdims),
+             params=_reduction_params, param_order=("axis", "out", "keepdims"),
+             doc="np.all: whether every element is nonzero, over axis (None: all); no grad"),
+    _no_grad("any", lambda x, axis=None, keepdims=False: np.any(x, axis=axis, keepdims=keepdims),
+             params=_reduction_params, param_order=("axis", "out", "keepdims"),
+             doc="np.any: whether some element is nonzero, over axis (None: all); no grad"),
+    _no_grad("count_nonzero", lambda x, axis=None, keepdims=False: np.asarray(
+        np.count_nonzero(x, axis=axis, keepdims=keepdims)), params=_reduction_params,
+        doc="np.count_nonzero over axis (None: all); no grad"),
+    _no_grad("argwhere", np.argwhere, doc="np.argwhere: the indices of nonzero elements, one "
+                                          "row each; no grad"),
+    _no_grad("flatnonzero", np.flatnonzero,
+             doc="np.flatnonzero: the flat indices of nonzero elements; no grad"),
+    _no_grad("nanargmax", lambda x, axis=None, keepdims=False: np.asarray(
+        np.nanargmax(x, axis=axis, keepdims=keepdims)), sample=_distinct_single_axis,
+        param_order=("axis", "out", "keepdims"),
+        doc="np.nanargmax: the position of the largest number (NaNs skipped); no grad"),
+    _no_grad("nanargmin", lambda x, axis=None, keepdims=False: np.asarray(
+        np.nanargmin(x, axis=axis, keepdims=keepdims)), sample=_distinct_single_axis,
+        param_order=("axis", "out", "keepdims"),
+        doc="np.nanargmin: the position of the smallest number (NaNs skipped); no grad"),
+    _no_grad("argpartition", lambda x, kth, axis=-1: np.argpartition(x, kth, axis=axis),
+             sample=_partition_sample, param_order=("kth", "axis", "kind", "order"),
+             doc="np.argpartition: the positions that would partition x; no grad"),
+    _no_grad("searchsorted", lambda a, v, side="left": np.searchsorted(a, v, side),
+             signature="(*),(*)->(*)", sample=sorted_and_values_sample,
+             param_order=("side", "sorter"),
+             skip_variants={"broadcast operands": "a is a sorted 1-D table, v any shape"},
+             doc="np.searchsorted: where each v would go in the sorted a; no grad"),
+    _no_grad("digitize", lambda x, bins, right=False: np.digitize(x, bins, right),
+             signature="(*),(*)->(*)", sample=_digitize_sample, param_order=("right",),
+             skip_variants={"broadcast operands": "bins is a sorted 1-D table, x any shape"},
+             doc="np.digitize: the bin of each x; no grad"),
+    _no_grad("isin", lambda element, test_elements, invert=False: np.isin(
+        element, test_elements, invert=invert), signature="(*),(*)->(*)",
+        skip_variants={"broadcast operands": "test_elements is a set of values, not broadcast"},
+        doc="np.isin: whether each element is among test_elements; no grad"),
+    *[_no_grad(name, getattr(np, name), signature="()->()")
+      for name in ("isposinf", "isneginf", "isreal", "iscomplex")],
+    _no_grad("matrix_rank", lambda a, tol=None, hermitian=False: np.asarray(
+        np.linalg.matrix_rank(a, tol, hermitian)), signature="(m,n)->()",
+        doc="np.linalg.matrix_rank: the number of singular values above tol; no grad"),
+]

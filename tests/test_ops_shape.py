@@ -89,7 +89,7 @@ def test_flatten_of_a_scalar_is_1d_and_bad_dims_name_the_op():
 
 
 def test_pad_refuses_other_modes_and_negative_widths_naming_the_op():
-    with pytest.raises(OpCallError, match="pad.*only mode='constant'"):
-        gl.pad(gl.tensor(np.ones(3)), 1, mode="reflect")
+    with pytest.raises(OpCallError, match="pad.*mode must be 'constant' or one of"):
+        gl.pad(gl.tensor(np.ones(3)), 1, mode="mean")
     with pytest.raises(OpCallError, match="pad.*pad widths must be >= 0"):
         gl.pad(gl.tensor(np.ones(3)), -1)

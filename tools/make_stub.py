@@ -156,7 +156,8 @@ def op_stub(op) -> str:
     leading = list(op.leading_params)
     parts = [f"{name}: Any" for name in leading]
     if op.variadic == "star":
-        parts.append("/")
+        if parts:  # leading params by position only (a bare `/` first is no syntax)
+            parts.append("/")
         parts.append("*operands: TensorLike")
     else:
         names = _input_names(op)

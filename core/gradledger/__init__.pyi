@@ -131,17 +131,23 @@ def __getattr__(name: str) -> Any:
 # -- the built-in ops ----------------------------------------------------------------------
 
 def abs(x: TensorLike, /) -> Tensor:
-    """|x| (of complex z: its modulus, real); its derivative at 0 is 0"""
+    """|x|; its derivative at 0 is 0"""
 
 
 def add(a: TensorLike, b: TensorLike, /) -> Tensor:
     """a + b"""
 
 
+def all(x: TensorLike, /, axis: Any = ..., *, keepdims: Any = ...) -> Tensor:
+    """np.all: whether every element is nonzero, over axis (None: all); no grad"""
+
+
 def angle(x: TensorLike, /, deg: Any = ...) -> Tensor:
-    """np.angle: the argument of z in (-pi, pi] (degrees with deg=True); of a real tensor 0 or pi,
-    grad 0
-    """
+    """np.angle of real numbers: 0 for x >= 0, pi for x < 0; grad 0"""
+
+
+def any(x: TensorLike, /, axis: Any = ..., *, keepdims: Any = ...) -> Tensor:
+    """np.any: whether some element is nonzero, over axis (None: all); no grad"""
 
 
 def append(x: TensorLike, values: TensorLike, /, axis: Any = ...) -> Tensor:
@@ -184,8 +190,16 @@ def argmin(x: TensorLike, /, axis: Any = ..., *, keepdims: Any = ...) -> Tensor:
     """index of the first minimum along axis (None: flattened)"""
 
 
+def argpartition(x: TensorLike, /, kth: Any, axis: Any = ...) -> Tensor:
+    """np.argpartition: the positions that would partition x; no grad"""
+
+
 def argsort(x: TensorLike, /, axis: Any = ..., kind: Any = ..., order: Any = ...) -> Tensor:
     """the indices that sort x along axis (stable); no grad"""
+
+
+def argwhere(x: TensorLike, /) -> Tensor:
+    """np.argwhere: the indices of nonzero elements, one row each; no grad"""
 
 
 def array_split(x: TensorLike, /, indices_or_sections: Any, axis: Any = ...) -> list[Tensor]:
@@ -208,19 +222,6 @@ def atleast_3d(x: TensorLike, /) -> Tensor:
     """x viewed with at least 3 dimensions (one array per call)"""
 
 
-def attention(
-    query: TensorLike,
-    key: TensorLike,
-    value: TensorLike,
-    /,
-    is_causal: Any = ...,
-    scale: Any = ...,
-) -> Tensor:
-    """softmax(query @ key^T * scale) @ value, the future masked when is_causal; scale (default
-    1/sqrt(E))
-    """
-
-
 def average(
     x: TensorLike,
     /,
@@ -240,6 +241,10 @@ def avg_pool2d(x: TensorLike, /, kernel_size: Any, stride: Any = ..., padding: A
 
 def batch_norm(x: TensorLike, weight: TensorLike, bias: TensorLike, /, eps: Any = ...) -> Tensor:
     """training-mode batch normalisation of x (N, C, ...) per channel; weight, bias (C,); eps"""
+
+
+def broadcast_arrays(*operands: TensorLike, subok: Any = ...) -> list[Tensor]:
+    """np.broadcast_arrays: the inputs broadcast against each other (copies)"""
 
 
 def broadcast_to(x: TensorLike, /, shape: Any) -> Tensor:
@@ -272,12 +277,20 @@ def column_stack(arrays: Sequence[TensorLike], /) -> Tensor:
     """np.column_stack: join a sequence of tensors"""
 
 
+def compress(condition: Any, a: TensorLike, /, *, axis: Any = ...) -> Tensor:
+    """np.compress(condition, a, axis): the slices (None: flat elements) where the condition holds"""
+
+
 def concatenate(arrays: Sequence[TensorLike], /, axis: Any = ...) -> Tensor:
     """join a sequence of tensors along an existing axis: gl.concatenate([a, b], axis=0)"""
 
 
+def cond(x: TensorLike, /, p: Any = ...) -> Tensor:
+    """np.linalg.cond: |x| |x^-1| in the p norm (None: s_max / s_min); every p"""
+
+
 def conj(x: TensorLike, /) -> Tensor:
-    """np.conj: the complex conjugate (of a real tensor: itself)"""
+    """np.conj of a real tensor: the tensor itself"""
 
 
 def conv2d(x: TensorLike, w: TensorLike, /, stride: Any = ..., padding: Any = ...) -> Tensor:
@@ -290,8 +303,22 @@ def convolve(a: TensorLike, v: TensorLike, /, mode: Any = ...) -> Tensor:
     """np.convolve of 1-D arrays, mode 'full', 'same' or 'valid'"""
 
 
+def copy(x: TensorLike, /, order: Any = ..., subok: Any = ...) -> Tensor:
+    """np.copy (and x.copy()): the same numbers, a new tensor"""
+
+
 def copysign(x0: TensorLike, x1: TensorLike, /) -> Tensor:
     """|x| with the sign of y; y gets no grad"""
+
+
+def corrcoef(*operands: TensorLike, rowvar: Any = ...) -> Tensor:
+    """np.corrcoef of x (and y): Pearson correlations of the variables"""
+
+
+def correlate(a: TensorLike, v: TensorLike, /, mode: Any = ...) -> Tensor:
+    """np.correlate of real 1-D arrays (np.convolve with v reversed), mode 'valid' (default), 'same'
+    or 'full'
+    """
 
 
 def cos(x: TensorLike, /) -> Tensor:
@@ -302,7 +329,23 @@ def cosh(x: TensorLike, /) -> Tensor:
     """hyperbolic cosine"""
 
 
-def cross(a: TensorLike, b: TensorLike, /, axis: Any = ...) -> Tensor:
+def count_nonzero(x: TensorLike, /, axis: Any = ..., keepdims: Any = ...) -> Tensor:
+    """np.count_nonzero over axis (None: all); no grad"""
+
+
+def cov(*operands: TensorLike, bias: Any = ..., ddof: Any = ..., rowvar: Any = ...) -> Tensor:
+    """np.cov of x (and y): variables in rows (rowvar) or columns, bias or ddof; no weights"""
+
+
+def cross(
+    a: TensorLike,
+    b: TensorLike,
+    /,
+    axisa: Any = ...,
+    axisb: Any = ...,
+    axisc: Any = ...,
+    axis: Any = ...,
+) -> Tensor:
     """cross product of 3-vectors along axis (broadcasting)"""
 
 
@@ -344,8 +387,8 @@ def diff(x: TensorLike, /, n: Any = ..., axis: Any = ...) -> Tensor:
     """n-th differences along axis (no prepend/append)"""
 
 
-def digamma(x: TensorLike, /) -> Tensor:
-    """d/dx log gamma(x) (scipy.special.psi); grads checked for x > 0"""
+def digitize(x: TensorLike, bins: TensorLike, /, right: Any = ...) -> Tensor:
+    """np.digitize: the bin of each x; no grad"""
 
 
 def div(a: TensorLike, b: TensorLike, /) -> Tensor:
@@ -358,9 +401,9 @@ def dot(x0: TensorLike, x1: TensorLike, /) -> Tensor:
     """
 
 
-def dropout(x: TensorLike, /, p: Any = ..., seed: Any = ..., rng: Any = ...) -> Tensor:
-    """zero elements with probability p, scale the rest by 1/(1-p); the mask is drawn from rng (a
-    np.random.Generator) or the int seed
+def dropout(x: TensorLike, /, p: Any = ..., seed: Any = ...) -> Tensor:
+    """zero elements with probability p, scale the rest by 1/(1-p); the mask is drawn from the int
+    seed
     """
 
 
@@ -388,6 +431,12 @@ def eigh(a: TensorLike, /, UPLO: Any = ...) -> tuple[Tensor, ...]:
     """
 
 
+def eigvals(a: TensorLike, /) -> Tensor:
+    """np.linalg.eigvals of a real matrix with real eigenvalues (complex ones refused), sorted
+    ascending; no grad where eigenvalues coincide
+    """
+
+
 def eigvalsh(a: TensorLike, /, UPLO: Any = ...) -> Tensor:
     """np.linalg.eigvalsh: eigenvalues of a symmetric matrix (its UPLO triangle), ascending"""
 
@@ -402,22 +451,6 @@ def embedding(weight: TensorLike, ids: TensorLike, /) -> Tensor:
 
 def equal(x0: TensorLike, x1: TensorLike, /) -> Tensor:
     """a == b, elementwise; a boolean tensor without grad"""
-
-
-def erf(x: TensorLike, /) -> Tensor:
-    """the error function, scipy.special.erf"""
-
-
-def erfc(x: TensorLike, /) -> Tensor:
-    """1 - erf(x), accurate where erf(x) is near 1"""
-
-
-def erfcinv(x: TensorLike, /) -> Tensor:
-    """the inverse of erfc, for 0 < x < 2"""
-
-
-def erfinv(x: TensorLike, /) -> Tensor:
-    """the inverse of erf, for -1 < x < 1"""
 
 
 def exp(x: TensorLike, /) -> Tensor:
@@ -436,24 +469,20 @@ def expm1(x: TensorLike, /) -> Tensor:
     """exp(x) - 1, accurate for small x"""
 
 
+def extract(condition: Any, a: TensorLike, /) -> Tensor:
+    """np.extract(condition, a): the elements where the condition holds, flattened"""
+
+
 def fabs(x: TensorLike, /) -> Tensor:
     """|x|, as abs; its derivative at 0 is taken as 0"""
 
 
-def fft(a: TensorLike, /, n: Any = ..., axis: Any = ..., norm: Any = ...) -> Tensor:
-    """np.fft.fft: the discrete Fourier transform along axis (n points)"""
-
-
-def fft2(a: TensorLike, /, s: Any = ..., axes: Any = ..., norm: Any = ...) -> Tensor:
-    """np.fft.fft2: the 2-D Fourier transform over axes (default the last two)"""
-
-
-def fftn(a: TensorLike, /, s: Any = ..., axes: Any = ..., norm: Any = ...) -> Tensor:
-    """np.fft.fftn: the n-D Fourier transform over axes (default all, or the last len(s))"""
-
-
 def fftshift(x: TensorLike, /, axes: Any = ...) -> Tensor:
     """np.fft.fftshift: the zero frequency moved to the centre (a roll)"""
+
+
+def flatnonzero(x: TensorLike, /) -> Tensor:
+    """np.flatnonzero: the flat indices of nonzero elements; no grad"""
 
 
 def flatten(x: TensorLike, /, start_dim: Any = ..., end_dim: Any = ...) -> Tensor:
@@ -500,14 +529,6 @@ def frexp(x: TensorLike, /) -> tuple[Tensor, ...]:
     """mantissa and (integer) exponent, x = m 2 ** e; d m / d x = 2 ** -e"""
 
 
-def gamma(x: TensorLike, /) -> Tensor:
-    """the gamma function"""
-
-
-def gammaln(x: TensorLike, /) -> Tensor:
-    """log |gamma(x)|; grads checked for x > 0"""
-
-
 def gelu_tanh(x: TensorLike, /) -> Tensor:
     """GELU, tanh approximation: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))"""
 
@@ -515,6 +536,18 @@ def gelu_tanh(x: TensorLike, /) -> Tensor:
 def getitem(x: TensorLike, /, index: Any) -> Tensor:
     """x[index], numpy's indexing: ints, slices, None, ..., integer arrays, boolean masks; repeated
     indices accumulate their grads
+    """
+
+
+def gradient(
+    f: TensorLike,
+    /,
+    spacing: Any = ...,
+    axis: Any = ...,
+    edge_order: Any = ...,
+) -> list[Tensor]:
+    """np.gradient: a list of the differences along each axis (central inside, edge_order-sided at
+    the ends); np.gradient gives one array for one axis
     """
 
 
@@ -534,32 +567,12 @@ def hsplit(x: TensorLike, /, indices_or_sections: Any, axis: Any = ...) -> list[
     """np.hsplit: a list of tensors"""
 
 
-def hstack(arrays: Sequence[TensorLike], /) -> Tensor:
+def hstack(arrays: Sequence[TensorLike], /, dtype: Any = ..., casting: Any = ...) -> Tensor:
     """np.hstack: join a sequence of tensors"""
 
 
 def hypot(x0: TensorLike, x1: TensorLike, /) -> Tensor:
     """sqrt(a ** 2 + b ** 2), without overflow"""
-
-
-def i0e(x: TensorLike, /) -> Tensor:
-    """exp(-|x|) I0(x), the scaled modified Bessel function of order 0"""
-
-
-def i1e(x: TensorLike, /) -> Tensor:
-    """exp(-|x|) I1(x), the scaled modified Bessel function of order 1"""
-
-
-def ifft(a: TensorLike, /, n: Any = ..., axis: Any = ..., norm: Any = ...) -> Tensor:
-    """np.fft.ifft: the inverse discrete Fourier transform along axis"""
-
-
-def ifft2(a: TensorLike, /, s: Any = ..., axes: Any = ..., norm: Any = ...) -> Tensor:
-    """np.fft.ifft2: the 2-D inverse Fourier transform"""
-
-
-def ifftn(a: TensorLike, /, s: Any = ..., axes: Any = ..., norm: Any = ...) -> Tensor:
-    """np.fft.ifftn: the n-D inverse Fourier transform"""
 
 
 def ifftshift(x: TensorLike, /, axes: Any = ...) -> Tensor:
@@ -581,31 +594,39 @@ def im2col(
 
 
 def imag(x: TensorLike, /) -> Tensor:
-    """np.imag: the imaginary part (of a real tensor: zeros, no grad flows)"""
+    """np.imag of a real tensor: zeros (no grad flows)"""
 
 
 def inner(x0: TensorLike, x1: TensorLike, /) -> Tensor:
     """np.inner: sums of products over the last axes (a scalar times an array)"""
 
 
+def interp(
+    x: TensorLike,
+    xp: TensorLike,
+    fp: TensorLike,
+    /,
+    left: Any = ...,
+    right: Any = ...,
+    period: Any = ...,
+) -> Tensor:
+    """np.interp: piecewise-linear fp at increasing points xp (a constant), read at x"""
+
+
 def inv(x: TensorLike, /) -> Tensor:
     """np.linalg.inv: the inverse of square matrices, batched"""
 
 
-def irfft(a: TensorLike, /, n: Any = ..., axis: Any = ..., norm: Any = ...) -> Tensor:
-    """np.fft.irfft: rfft undone: n real numbers (default 2 (m - 1)) from a half spectrum"""
-
-
-def irfft2(a: TensorLike, /, s: Any = ..., axes: Any = ..., norm: Any = ...) -> Tensor:
-    """np.fft.irfft2: rfft2 undone"""
-
-
-def irfftn(a: TensorLike, /, s: Any = ..., axes: Any = ..., norm: Any = ...) -> Tensor:
-    """np.fft.irfftn: rfftn undone"""
+def iscomplex(x: TensorLike, /) -> Tensor:
+    """np.iscomplex; no grad (its answer is boolean or integer)"""
 
 
 def isfinite(x: TensorLike, /) -> Tensor:
     """np.isfinite, elementwise; a boolean tensor without grad"""
+
+
+def isin(element: TensorLike, test_elements: TensorLike, /, invert: Any = ...) -> Tensor:
+    """np.isin: whether each element is among test_elements; no grad"""
 
 
 def isinf(x: TensorLike, /) -> Tensor:
@@ -614,6 +635,18 @@ def isinf(x: TensorLike, /) -> Tensor:
 
 def isnan(x: TensorLike, /) -> Tensor:
     """np.isnan, elementwise; a boolean tensor without grad"""
+
+
+def isneginf(x: TensorLike, /) -> Tensor:
+    """np.isneginf; no grad (its answer is boolean or integer)"""
+
+
+def isposinf(x: TensorLike, /) -> Tensor:
+    """np.isposinf; no grad (its answer is boolean or integer)"""
+
+
+def isreal(x: TensorLike, /) -> Tensor:
+    """np.isreal; no grad (its answer is boolean or integer)"""
 
 
 def kron(x0: TensorLike, x1: TensorLike, /) -> Tensor:
@@ -653,7 +686,7 @@ def linspace(
 
 
 def log(x: TensorLike, /) -> Tensor:
-    """natural logarithm, for x > 0 (complex: the principal branch)"""
+    """natural logarithm, for x > 0"""
 
 
 def log10(x: TensorLike, /) -> Tensor:
@@ -666,18 +699,6 @@ def log1p(x: TensorLike, /) -> Tensor:
 
 def log2(x: TensorLike, /) -> Tensor:
     """base-2 logarithm, for x > 0"""
-
-
-def log_expit(x: TensorLike, /) -> Tensor:
-    """log(sigmoid(x)) without overflow"""
-
-
-def log_ndtr(x: TensorLike, /) -> Tensor:
-    """log of the standard normal CDF, accurate in both tails"""
-
-
-def log_odds(x: TensorLike, /) -> Tensor:
-    """log(x / (1 - x)) for 0 < x < 1 (scipy.special.logit)"""
 
 
 def log_softmax(x: TensorLike, /, axis: Any = ...) -> Tensor:
@@ -718,19 +739,6 @@ def lstm_cell(gates: TensorLike, bias: TensorLike, c: TensorLike, /) -> Tensor:
     """
 
 
-def lstm_step(
-    x_proj: TensorLike,
-    h: TensorLike,
-    weight_hh: TensorLike,
-    bias_hh: TensorLike,
-    c: TensorLike,
-    /,
-) -> Tensor:
-    """one LSTM step from the input's projection: lstm_cell(x_proj + h @ weight_hh.T, bias_hh, c),
-    [h', c'] (..., 2H)
-    """
-
-
 def lstsq(a: TensorLike, b: TensorLike, /, rcond: Any = ...) -> tuple[Tensor, ...]:
     """np.linalg.lstsq: x, residuals, rank (no grad), singular values; a of full column rank"""
 
@@ -749,6 +757,10 @@ def matrix_norm(x: TensorLike, /, keepdims: Any = ..., ord: Any = ...) -> Tensor
 
 def matrix_power(a: TensorLike, /, n: Any) -> Tensor:
     """np.linalg.matrix_power: a ** n (an int, negative: of the inverse), batched"""
+
+
+def matrix_rank(a: TensorLike, /, tol: Any = ..., hermitian: Any = ...) -> Tensor:
+    """np.linalg.matrix_rank: the number of singular values above tol; no grad"""
 
 
 def matrix_transpose(x: TensorLike, /) -> Tensor:
@@ -779,6 +791,15 @@ def median(x: TensorLike, /, axis: Any = ..., *, keepdims: Any = ...) -> Tensor:
     """np.median over axis (None: all): the grad to the middle element (or the two middle ones, half
     each)
     """
+
+
+def meshgrid(
+    *operands: TensorLike,
+    copy: Any = ...,
+    indexing: Any = ...,
+    sparse: Any = ...,
+) -> list[Tensor]:
+    """np.meshgrid: coordinate grids of 1-D inputs ('xy' or 'ij' indexing, sparse)"""
 
 
 def min(x: TensorLike, /, axis: Any = ..., *, keepdims: Any = ...) -> Tensor:
@@ -812,6 +833,18 @@ def nan_to_num(
     """NaN and infinities replaced by numbers (nan, posinf, neginf); they get no grad"""
 
 
+def nanargmax(x: TensorLike, /, axis: Any = ..., *, keepdims: Any = ...) -> Tensor:
+    """np.nanargmax: the position of the largest number (NaNs skipped); no grad"""
+
+
+def nanargmin(x: TensorLike, /, axis: Any = ..., *, keepdims: Any = ...) -> Tensor:
+    """np.nanargmin: the position of the smallest number (NaNs skipped); no grad"""
+
+
+def nancumsum(x: TensorLike, /, axis: Any = ...) -> Tensor:
+    """running sums along axis (None: flattened), NaNs counted as 0"""
+
+
 def nanmax(x: TensorLike, /, axis: Any = ..., *, keepdims: Any = ...) -> Tensor:
     """maximum over axis (None: all), NaNs skipped; ties share the grad evenly"""
 
@@ -820,20 +853,30 @@ def nanmean(x: TensorLike, /, axis: Any = ..., *, keepdims: Any = ...) -> Tensor
     """mean of the numbers (NaNs skipped) over axis (None: all); NaNs get no grad"""
 
 
+def nanmedian(x: TensorLike, /, axis: Any = ..., *, keepdims: Any = ...) -> Tensor:
+    """np.nanmedian over axis (None: all): the grad to the middle number (or the two middle ones,
+    half each); NaNs get none
+    """
+
+
 def nanmin(x: TensorLike, /, axis: Any = ..., *, keepdims: Any = ...) -> Tensor:
     """minimum over axis (None: all), NaNs skipped; ties share the grad evenly"""
+
+
+def nanprod(x: TensorLike, /, axis: Any = ..., *, keepdims: Any = ...) -> Tensor:
+    """product of the numbers (NaNs counted as 1) over axis (None: all)"""
+
+
+def nanstd(x: TensorLike, /, axis: Any = ..., *, ddof: Any = ..., keepdims: Any = ...) -> Tensor:
+    """standard deviation of the numbers (NaNs skipped) over axis, ddof; NaNs get no grad"""
 
 
 def nansum(x: TensorLike, /, axis: Any = ..., *, keepdims: Any = ...) -> Tensor:
     """sum over axis (None: all), NaNs counted as 0; they get no grad"""
 
 
-def ndtr(x: TensorLike, /) -> Tensor:
-    """the standard normal CDF"""
-
-
-def ndtri(x: TensorLike, /) -> Tensor:
-    """the inverse of ndtr, for 0 < x < 1"""
+def nanvar(x: TensorLike, /, axis: Any = ..., *, ddof: Any = ..., keepdims: Any = ...) -> Tensor:
+    """variance of the numbers (NaNs skipped) over axis (None: all), ddof; NaNs get no grad"""
 
 
 def neg(x: TensorLike, /) -> Tensor:
@@ -855,7 +898,9 @@ def outer(x0: TensorLike, x1: TensorLike, /) -> Tensor:
 
 
 def pad(x: TensorLike, /, pad_width: Any, mode: Any = ..., *, constant_values: Any = ...) -> Tensor:
-    """surround with constant_values (default 0), pad_width as np.pad; mode 'constant'"""
+    """surround with constant_values (default 0), or copies of the edge ('edge', 'reflect',
+    'symmetric', 'wrap'), pad_width as np.pad
+    """
 
 
 def partition(
@@ -885,10 +930,6 @@ def percentile(
 
 def pinv(a: TensorLike, /, rcond: Any = ..., hermitian: Any = ...) -> Tensor:
     """np.linalg.pinv: the Moore-Penrose pseudo-inverse; grads at full rank"""
-
-
-def polygamma(n: TensorLike, x: TensorLike, /) -> Tensor:
-    """the n-th derivative of digamma, n integer >= 0 (gl.polygamma: scipy's is not a ufunc)"""
 
 
 def positive(x: TensorLike, /) -> Tensor:
@@ -932,13 +973,11 @@ def ravel(x: TensorLike, /) -> Tensor:
 
 
 def real(x: TensorLike, /) -> Tensor:
-    """np.real: the real part (of a real tensor: itself)"""
+    """np.real of a real tensor: the tensor itself"""
 
 
-def real_if_close(a: TensorLike, /, tol: Any = ...) -> Tensor:
-    """np.real_if_close: the real parts if every imaginary part is within tol eps of 0, else the
-    input
-    """
+def real_if_close(x: TensorLike, /, tol: Any = ...) -> Tensor:
+    """np.real_if_close of a real tensor: the tensor itself"""
 
 
 def reciprocal(x: TensorLike, /) -> Tensor:
@@ -959,18 +998,6 @@ def repeat(x: TensorLike, /, repeats: Any, axis: Any = ...) -> Tensor:
 
 def reshape(x: TensorLike, /, shape: Any) -> Tensor:
     """the same numbers in a new shape"""
-
-
-def rfft(a: TensorLike, /, n: Any = ..., axis: Any = ..., norm: Any = ...) -> Tensor:
-    """np.fft.rfft: the Fourier transform of real input: the n // 2 + 1 non-negative frequencies"""
-
-
-def rfft2(a: TensorLike, /, s: Any = ..., axes: Any = ..., norm: Any = ...) -> Tensor:
-    """np.fft.rfft2: the 2-D Fourier transform of real input (half spectrum on the last axis)"""
-
-
-def rfftn(a: TensorLike, /, s: Any = ..., axes: Any = ..., norm: Any = ...) -> Tensor:
-    """np.fft.rfftn: the n-D Fourier transform of real input (half spectrum on the last axis)"""
 
 
 def rint(x: TensorLike, /) -> Tensor:
@@ -995,6 +1022,16 @@ def round(x: TensorLike, /, decimals: Any = ...) -> Tensor:
 
 def scatter_add(values: TensorLike, /, index: Any, shape: Any) -> Tensor:
     """zeros(shape) with values added at index (repeats accumulate): getitem's transpose"""
+
+
+def searchsorted(a: TensorLike, v: TensorLike, /, side: Any = ...) -> Tensor:
+    """np.searchsorted: where each v would go in the sorted a; no grad"""
+
+
+def select(condlist: Any, arrays: Sequence[TensorLike], /, default: Any = ...) -> Tensor:
+    """np.select(condlist, choicelist, default): the choice of the first true condition; default (a
+    constant) elsewhere
+    """
 
 
 def sigmoid(x: TensorLike, /) -> Tensor:
@@ -1048,7 +1085,7 @@ def split(x: TensorLike, /, indices_or_sections: Any, axis: Any = ...) -> list[T
 
 
 def sqrt(x: TensorLike, /) -> Tensor:
-    """square root, for x > 0 (complex: the principal branch)"""
+    """square root, for x > 0"""
 
 
 def square(x: TensorLike, /) -> Tensor:
@@ -1119,6 +1156,14 @@ def tensordot(a: TensorLike, b: TensorLike, /, axes: Any = ...) -> Tensor:
     """np.tensordot: sum products over axes (an int: a's last with b's first; or two lists)"""
 
 
+def tensorinv(a: TensorLike, /, ind: Any = ...) -> Tensor:
+    """np.linalg.tensorinv: the inverse of a read as a square matrix (ind leading axes)"""
+
+
+def tensorsolve(a: TensorLike, b: TensorLike, /, axes: Any = ...) -> Tensor:
+    """np.linalg.tensorsolve: x with tensordot(a, x, x.ndim) = b (no axes)"""
+
+
 def tile(x: TensorLike, /, reps: Any) -> Tensor:
     """x repeated reps times along each axis, as np.tile"""
 
@@ -1171,17 +1216,9 @@ def vsplit(x: TensorLike, /, indices_or_sections: Any, axis: Any = ...) -> list[
     """np.vsplit: a list of tensors"""
 
 
-def vstack(arrays: Sequence[TensorLike], /) -> Tensor:
+def vstack(arrays: Sequence[TensorLike], /, dtype: Any = ..., casting: Any = ...) -> Tensor:
     """np.vstack: join a sequence of tensors"""
 
 
 def where(condition: TensorLike, a: TensorLike, b: TensorLike, /) -> Tensor:
     """a where the boolean condition holds, else b; the condition takes no gradient"""
-
-
-def xlog1py(x0: TensorLike, x1: TensorLike, /) -> Tensor:
-    """x log(1 + y), 0 where x == 0"""
-
-
-def xlogy(x0: TensorLike, x1: TensorLike, /) -> Tensor:
-    """x log(y), 0 where x == 0"""

@@ -21,7 +21,7 @@ from . import saved as _saved
 from .errors import OpCallError, OpRuleError, add_note, describe_op
 from .op import RESERVED
 from .signature import SEQUENCE, STAR, shape_mismatch
-from .tensor import Tensor, as_data
+from .tensor import Tensor, _einsum_sublists, as_data
 
 _new_tensor = _new_node = object.__new__
 _weak = weakref.ref
@@ -328,6 +328,8 @@ def bind(op, args: tuple, params: dict) -> tuple[tuple, dict]:
         if not args:
             raise OpCallError(f"{describe_op(op)} takes {name!r} first: "
                               f"gl.{op.name}({', '.join(op.leading_params)}, ...)")
+        if name == "subscripts" and not isinstance(args[0], str):  # einsum's sublist form
+            args = list(_einsum_sublists(tuple(args)))
         _set_param(op, params, name, args.pop(0))
     fixed = op.nin - 1 if op.variadic is not None else op.nin
     if len(args) < op.nin or (op.variadic == STAR and len(args) < fixed + 1):

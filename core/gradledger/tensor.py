@@ -476,8 +476,14 @@ class Tensor:
             if name == "copyto" and isinstance(source, Tensor) and source.requires_grad:
                 raise RequiresGradError(_numbers_message(source, "np.copyto"))
             return func(*_plain(args), **_plain(kwargs))
-        return doors.apply(_numpy_op(name, func.__module__.replace("numpy", "np", 1)), args,
-                          kwargs)
+        op = _numpy_op(name, func.__module__.replace("numpy", "np", 1))
+        if op.variadic == "sequence" and op.nin == 1 and args and isinstance(args[0], Tensor) \
+                and args[0].ndim:  # numpy reads an array as the sequence of its rows
+            args = (list(args[0]), *args[1:])
+        result = doors.apply(op, args, kwargs)
+        if name == "gradient" and len(result) == 1:  # numpy's one array for one axis
+            return result[0]
+        return result
 
     # -- comparisons: elementwise, boolean, without grad ---------------------------
 
@@ -589,6 +595,10 @@ for _dunder, _op_name in {
     setattr(Tensor, f"__r{_dunder}__", _reflected)
 Tensor.__neg__ = lambda self: doors.apply(doors.host.lookup("neg"), (self,), _NO_PARAMS)
 Tensor.__mod__, Tensor.__rmod__ = _binary("remainder")  # `t % 2`, `2 % t`: np.remainder
+Tensor.__floordiv__, Tensor.__rfloordiv__ = _binary("floor_divide")  # `t // 2`
+Tensor.__pos__ = lambda self: doors.apply(doors.host.lookup("positive"), (self,), _NO_PARAMS)
+Tensor.__divmod__ = lambda self, other: (self // other, self % other)
+Tensor.__rdivmod__ = lambda self, other: (other // self, other % self)
 
 
 def _in_place(symbol: str, op_name: str, ufunc):

@@ -18,6 +18,7 @@ from . import (
     nn,
     nn_fused,
     numpy_more,
+    numpy_stats,
     reductions,
     shape,
     special,
@@ -25,7 +26,7 @@ from . import (
 )
 
 FAMILIES = (elementwise, comparisons, reductions, shape, indexing, joining, casting, linalg, nn,
-            nn_fused, ufuncs, numpy_more, special, fft)
+            nn_fused, ufuncs, numpy_more, numpy_stats, special, fft)
 OPTIONAL = (special,)
 """Families registered only when their `available()` says what they need is installed
 (special: scipy)."""

@@ -8,6 +8,7 @@ pieces' grads (zeros for a piece nobody used).
 import functools
 
 import numpy as np
+from gradledger.errors import OpCallError
 from gradledger.extend import Op
 
 JOIN = "[(*)]->(*)"
@@ -146,14 +147,21 @@ def _stacker(name):
     def forward(*arrays):
         return function(arrays)
 
-    def vjp(out_grad, *arrays, out):
+    def typed_forward(*arrays, dtype=None, casting="same_kind"):
+        """vstack and hstack take numpy's dtype and casting (np.row_stack passes them)."""
+        if dtype is not None:
+            raise OpCallError(f"{name}'s dtype is not supported: cast the result with "
+                              f".astype({dtype!r})")
+        return function(arrays, casting=casting)
+
+    def vjp(out_grad, *arrays, out, dtype=None, casting="same_kind"):
         lifted = [_lifted(name, np.shape(a)) for a in arrays]
         axis = lifted[0][1]
         ends = np.cumsum([shape[axis] for shape, _ in lifted])[:-1]
         pieces = np.split(out_grad, [int(e) for e in ends], axis=axis)
         return tuple(np.reshape(p, np.shape(a)) for p, a in zip(pieces, arrays, strict=True))
 
-    return forward, vjp
+    return (typed_forward if name in ("vstack", "hstack") else forward), vjp
 
 
 def _stack_sample(name):

@@ -1,4 +1,9 @@
-"""Linear algebra: products (matmul, dot, outer) and np.linalg's solve, inv and det.
+"""Linear algebra: products (matmul, dot, outer, einsum, tensordot) and np.linalg's
+functions and decompositions. The decompositions' grads need distinct eigenvalues
+(singular values): where two coincide, a loss of the eigenvalues alone keeps a finite
+grad, and one that reads an eigenvector of the pair gets inf or NaN (those eigenvectors
+are not unique). eigh and eig fix each eigenvector's sign (its components sum to >= 0),
+so a column may be -1 times numpy's; eig and eigvals sort the eigenvalues ascending.
 
 For out = a @ b: a.grad += out.grad @ b.T and b.grad += a.T @ out.grad, each summed
 over the batch dimensions its input was broadcast along.
@@ -192,6 +197,7 @@ def well_conditioned(signature):
 
 SOLVE = "(m,m),(m,n?)->(m,n?)"
 SQUARE = "(m,m)->(m,m)"
+ANY_SHAPE = "(*)->(*)"
 
 
 OPS = [
@@ -266,11 +272,28 @@ def einsum_vjp(out_grad, *operands, out, subscripts, needs_grad=None):
         spec = ",".join([output, *others]) + "->" + unique
         grad = np.einsum(spec, out_grad, *arrays)
         if unique != term:  # a repeated label: the grad lives on the diagonal
-            full = np.zeros(np.shape(x), dtype=grad.dtype)
-            np.einsum(f"{term}->{unique}", full)[...] = grad
-            grad = full
+            grad = _onto_diagonal(grad, term, unique, sizes, "".join(labels) + output)
         grads.append(grad.astype(np.result_type(x), copy=False))
     return tuple(grads)
+
+
+def _onto_diagonal(grad, term, unique, sizes, used):
+    """The grad of `unique`'s labels written onto the diagonal of `term` ('ii', 'lli'):
+    each repeat of a label renamed and tied to the first by an identity matrix, one einsum
+    (no writes into an array, so it runs on Tensors too)."""
+    fresh = iter(c for c in "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                 if c not in used)
+    seen, renamed, ties = set(), [], []
+    for c in term:
+        if c in seen:
+            other = next(fresh)
+            renamed.append(other)
+            ties.append((c + other, np.eye(sizes[c], dtype=np.result_type(grad))))
+        else:
+            seen.add(c)
+            renamed.append(c)
+    spec = ",".join([unique, *(t for t, _ in ties)]) + "->" + "".join(renamed)
+    return np.einsum(spec, grad, *(eye for _, eye in ties))
 
 
 def einsum_sample(draw_shapes=None):
@@ -283,7 +306,7 @@ def einsum_sample(draw_shapes=None):
         ("ij->ji", ["ij"]), ("ii->", ["ii"]), ("ij->", ["ij"]), ("ij,jk->ik", ["ij", "jk"]),
         ("i,i->", ["i", "i"]), ("ij,j->i", ["ij", "j"]), ("bij,bjk->bik", ["bij", "bjk"]),
         ("ij,jk,kl->il", ["ij", "jk", "kl"]), ("i,j->ij", ["i", "j"]),
-        ("...ij,...jk->...ik", ["bij", "bjk"]),
+        ("...ij,...jk->...ik", ["bij", "bjk"]), ("iij,j->i", ["iij", "j"]),
     ]
 
     chosen, sides = st.sampled_from(programs), st.integers(1, 3)
@@ -395,18 +418,30 @@ def kron_vjp(out_grad, a, b, out, needs_grad=(True, True)):
     return grad_a, grad_b
 
 
-def cross(a, b, axis=-1):
-    """np.cross of 3-vectors along axis (the same axis of a, b and the result)."""
-    if np.shape(a)[axis] != 3 or np.shape(b)[axis] != 3:
-        raise OpCallError(f"cross takes 3-vectors along axis {axis}; got shapes {np.shape(a)} "
-                          f"and {np.shape(b)}")
-    return np.cross(a, b, axis=axis)
+def cross(a, b, axisa=-1, axisb=-1, axisc=-1, axis=None):
+    """np.cross of 3-vectors along axisa of a and axisb of b, the result's along axisc
+    (axis, when given, sets all three)."""
+    if axis is not None:
+        axisa = axisb = axisc = axis
+    if np.shape(a)[axisa] != 3 or np.shape(b)[axisb] != 3:
+        raise OpCallError(f"cross takes 3-vectors (along axisa {axisa} of a, axisb {axisb} of "
+                          f"b); got shapes {np.shape(a)} and {np.shape(b)}")
+    return np.cross(a, b, axisa, axisb, axisc)
 
 
-def cross_vjp(out_grad, a, b, out, axis=-1, needs_grad=(True, True)):
-    """d(a x b): a.grad = b x g, b.grad = g x a, each summed over broadcast axes."""
-    grad_a = unbroadcast(np.cross(b, out_grad, axis=axis), np.shape(a)) if needs_grad[0] else None
-    grad_b = unbroadcast(np.cross(out_grad, a, axis=axis), np.shape(b)) if needs_grad[1] else None
+def cross_vjp(out_grad, a, b, out, axisa=-1, axisb=-1, axisc=-1, axis=None,
+              needs_grad=(True, True)):
+    """d(a x b) with the vector axes moved last: a.grad = b x g, b.grad = g x a, each
+    summed over broadcast axes and moved back."""
+    if axis is not None:
+        axisa = axisb = axisc = axis
+    a_last, b_last = np.moveaxis(a, axisa, -1), np.moveaxis(b, axisb, -1)
+    g = np.moveaxis(out_grad, axisc, -1)
+    grad_a = grad_b = None
+    if needs_grad[0]:
+        grad_a = np.moveaxis(unbroadcast(np.cross(b_last, g), np.shape(a_last)), -1, axisa)
+    if needs_grad[1]:
+        grad_b = np.moveaxis(unbroadcast(np.cross(g, a_last), np.shape(b_last)), -1, axisb)
     return grad_a, grad_b
 
 
@@ -426,7 +461,14 @@ def cross_sample():
         if axis == 0 and (a.ndim != b.ndim):
             axis = -1
             a, b = np.moveaxis(a, 0, -1), np.moveaxis(b, 0, -1)
-        return (a, b), {"axis": axis}
+        if draw(st.booleans()):
+            return (a, b), {"axis": axis}
+        axisa = draw(st.integers(-a.ndim, a.ndim - 1))
+        axisb = draw(st.integers(-b.ndim, b.ndim - 1))
+        a, b = np.moveaxis(a, axis, axisa), np.moveaxis(b, axis, axisb)
+        ndim = np.cross(a, b, axisa, axisb).ndim
+        return (a, b), {"axisa": axisa, "axisb": axisb,
+                        "axisc": draw(st.integers(-ndim, ndim - 1))}
 
     return operands()
 
@@ -462,12 +504,12 @@ def svd_vjp(cotangents, a, out, full_matrices=True, compute_uv=True, hermitian=F
     m, n = np.shape(a)[-2:]
     k = min(m, n)
     eye = _eye_like(k, s)
-    f = 1.0 / (s[..., np.newaxis, :] ** 2 - s[..., :, np.newaxis] ** 2 + eye) * (1.0 - eye)
+    gaps = s[..., np.newaxis, :] ** 2 - s[..., :, np.newaxis] ** 2 + eye
     utgu = _mT(u) @ gu
     vtgv = _mT(v) @ gv
-    t = (f * (utgu - _mT(utgu))) * s[..., np.newaxis, :]
+    t = _over_gaps(utgu - _mT(utgu), gaps, eye) * s[..., np.newaxis, :]
     t = t + eye * gs[..., :, np.newaxis]
-    t = t + s[..., :, np.newaxis] * (f * (vtgv - _mT(vtgv)))
+    t = t + s[..., :, np.newaxis] * _over_gaps(vtgv - _mT(vtgv), gaps, eye)
     grad = u @ t @ vh
     if m < n:
         grad = grad + (u / s[..., np.newaxis, :]) @ _mT(gv) @ (_eye_like(n, s) - v @ vh)
@@ -482,9 +524,11 @@ def svd_out_shape(shape, full_matrices=True, compute_uv=True, hermitian=False):
     return (tuple(batch) + (m, k), tuple(batch) + (k,), tuple(batch) + (k, n))
 
 
-def svdvals_vjp(out_grad, a, out):
-    """d s_i = u_i^T da v_i."""
-    u, _, vh = np.linalg.svd(a, full_matrices=False)
+def svdvals_vjp(out_grad, a, out, saved=None):
+    """d s_i = u_i^T da v_i. The op saves nothing (computing the vectors in the forward
+    costs 7.6x numpy's svdvals at 128 x 128 for a 26% smaller forward plus backward:
+    benchmarks/bench_saved_decompositions.py); lstsq passes its own SVD's."""
+    u, vh = saved if saved is not None else np.linalg.svd(a, full_matrices=False)[::2]
     return ((u * out_grad[..., np.newaxis, :]) @ vh,)
 
 
@@ -540,6 +584,21 @@ def eigh(a, UPLO="L"):
     return w, v * flip
 
 
+def _numbers(x):
+    return x.data if hasattr(x, "requires_grad") else x
+
+
+def _over_gaps(m, gaps, eye):
+    """m / gaps off the diagonal (0 on it). Where two eigenvalues (or singular values)
+    coincide, a gap of 0: 0 if m is 0 there (a loss that reads no eigenvector of that
+    pair, eigvalsh's own rule among them: the eigenvalues' grad stays finite), else
+    infinite (those eigenvectors are not unique, so they have no derivative)."""
+    idle = (np.asarray(_numbers(gaps)) == 0) & (np.asarray(_numbers(m)) == 0)
+    if not np.any(idle):
+        return m / gaps * (1.0 - eye)
+    return np.where(idle, 0.0, m / np.where(idle, 1.0, gaps)) * (1.0 - eye)
+
+
 def eigh_vjp(cotangents, a, out, UPLO="L"):
     """A = V diag(w) V^T: grad = V (diag(gw) + F * (V^T gV)) V^T with F_ij = 1/(w_j - w_i)
     off the diagonal; undefined where eigenvalues coincide (degenerate: the eigenvectors
@@ -549,8 +608,8 @@ def eigh_vjp(cotangents, a, out, UPLO="L"):
     w, v = out
     n = np.shape(a)[-1]
     eye = _eye_like(n, w)
-    f = (1.0 - eye) / (w[..., np.newaxis, :] - w[..., :, np.newaxis] + eye)
-    inner = eye * gw[..., np.newaxis, :] + f * (_mT(v) @ gv)
+    gaps = w[..., np.newaxis, :] - w[..., :, np.newaxis] + eye
+    inner = eye * gw[..., np.newaxis, :] + _over_gaps(_mT(v) @ gv, gaps, eye)
     g = v @ inner @ _mT(v)
     sym = g + _mT(g)
     below = np.tril(np.ones((n, n), dtype=bool), -1)
@@ -780,7 +839,7 @@ def eig_vjp(cotangents, a, out):
     vt_gv = _mT(v) @ gv
     inner = vt_gv - (_mT(v) @ v) @ (eye * vt_gv)
     e = w[..., np.newaxis, :] - w[..., :, np.newaxis] + eye
-    core = eye * gw[..., np.newaxis, :] + (1.0 - eye) * inner / e
+    core = eye * gw[..., np.newaxis, :] + _over_gaps(inner, e, eye)
     return (np.linalg.solve(_mT(v), core @ _mT(v)),)
 
 
@@ -804,21 +863,33 @@ def real_spectrum_sample():
 
 
 def lstsq(a, b, rcond=None):
-    """np.linalg.lstsq: x, the residuals' sums of squares, the rank, the singular values."""
-    x, residuals, rank, s = np.linalg.lstsq(a, b, rcond=rcond)
-    n = np.shape(a)[-1]
+    """np.linalg.lstsq through one SVD of a, which it saves for the rule: x = V S^-1 U^T b,
+    the residuals' sums of squares (for m > n), the rank, the singular values."""
+    u, s, vh = np.linalg.svd(a, full_matrices=False)
+    m, n = np.shape(a)[-2:]
+    cutoff = (np.finfo(np.result_type(a)).eps * max(m, n) if rcond is None else rcond)
+    rank = int(np.sum(s > cutoff * s[..., :1])) if np.size(s) else 0
     if rank != n:
         raise OpCallError(f"lstsq is differentiable here for a of full column rank ({n}); "
                           f"this one has rank {rank}")
-    return x, residuals, np.asarray(rank), s
+    vector = np.ndim(b) == 1
+    b2 = b[:, np.newaxis] if vector else b
+    x = _mT(vh) @ ((_mT(u) @ b2) / s[:, np.newaxis])
+    residuals = np.sum((b2 - a @ x) ** 2, axis=0) if m > n else np.zeros(0, dtype=s.dtype)
+    x = x[:, 0] if vector else x
+    return (x, residuals.astype(s.dtype, copy=False), np.asarray(rank), s), (u, vh)
 
 
-def lstsq_vjp(cotangents, a, b, out, rcond=None, needs_grad=(True, True)):
+def lstsq_vjp(cotangents, a, b, out, rcond=None, needs_grad=(True, True), saved=None):
     """x = pinv(a) b; the residuals r = |b - a x|^2 by the envelope theorem (-2 (b - a x)
-    x^T for a, 2 (b - a x) for b); s as svdvals."""
+    x^T for a, 2 (b - a x) for b); s as svdvals. pinv comes from the saved SVD."""
     gx, gr, _, gs = cotangents
     x, residuals, _, s = out
-    p = np.linalg.pinv(a)
+    if saved is not None:
+        u, vh = saved
+        p = _mT(vh) @ (_mT(u) / s[:, np.newaxis])
+    else:
+        p = np.linalg.pinv(a)
     vector = np.ndim(b) == 1
     b2 = b[:, np.newaxis] if vector else b
     x2 = x[:, np.newaxis] if vector else x
@@ -831,7 +902,7 @@ def lstsq_vjp(cotangents, a, b, out, rcond=None, needs_grad=(True, True)):
         gr2 = np.reshape(gr, (1, -1))
         grad_a = grad_a - 2.0 * (error * gr2) @ _mT(x2)
         grad_b = grad_b + 2.0 * error * gr2
-    grad_a = grad_a + svdvals_vjp(gs, a, s)[0]
+    grad_a = grad_a + svdvals_vjp(gs, a, s, saved=saved)[0]
     grad_b = grad_b[:, 0] if vector else grad_b
     return (grad_a if needs_grad[0] else None, grad_b if needs_grad[1] else None)
 
@@ -865,8 +936,186 @@ OPS += [
     Op("eig", eig, vjp=eig_vjp, signature="(m,m)->(m),(m,m)", sample=real_spectrum_sample,
        doc="np.linalg.eig of a real matrix with real eigenvalues (complex ones refused), "
            "sorted ascending; no grad where eigenvalues coincide"),
-    Op("lstsq", lstsq, vjp=lstsq_vjp, signature="(*),(*)->(*),(*),(*),(*)",
+    Op("lstsq", lstsq, vjp=lstsq_vjp, signature="(*),(*)->(*),(*),(*),(*)", saves=True,
        sample=lstsq_sample, param_order=("rcond",),
        doc="np.linalg.lstsq: x, residuals, rank (no grad), singular values; a of full "
            "column rank"),
+]
+
+
+# -- eigenvalues alone, condition numbers (issue 21) ---------------------------------------
+
+
+def eigvals(a):
+    """np.linalg.eigvals of a real matrix whose eigenvalues are real (complex ones are
+    refused), sorted ascending as eig's: LAPACK's order jumps under a nudge of a triangular
+    matrix. Computed with the eigenvectors, which it saves for the rule."""
+    w, v = eig(a)
+    return w, (v,)
+
+
+def eigvals_vjp(out_grad, a, out, saved=None):
+    """d w_i = u_i^T da v_i / u_i^T v_i (left and right eigenvectors): eig's rule without
+    vectors."""
+    if saved is not None:
+        w, v = out, saved[0]
+    else:
+        w, v = np.linalg.eig(a) if hasattr(a, "requires_grad") else eig(a)
+    return eig_vjp((out_grad, 0.0 * v), a, (w, v))
+
+
+def cond(x, p=None):
+    """np.linalg.cond, saving what the rule needs for the norms other than the 2-norm:
+    x^-1 and the two norms (p None, 2, -2 save nothing: the rule takes one SVD)."""
+    if p not in MATRIX_ORDERS:
+        raise OpCallError(f"p must be one of {MATRIX_ORDERS}; got {p!r}")
+    if p in (None, 2, -2):  # the vectors would cost up to 10x numpy's forward: not saved
+        return np.linalg.cond(x, p), ()
+    inverse = np.linalg.inv(x)
+    norm_x = np.linalg.matrix_norm(x, ord=p)
+    norm_inv = np.linalg.matrix_norm(inverse, ord=p)
+    return norm_x * norm_inv, (inverse, norm_x, norm_inv)
+
+
+def cond_vjp(out_grad, x, out, p=None, saved=None):
+    """cond = |x| |x^-1| in the p norm: the norm's rule for each factor, the second through
+    the inverse (d x^-1 = -x^-1 dx x^-1). For p None, 2, -2, from one SVD: s_1 / s_n
+    moves by u_1 v_1^T / s_n - s_1 u_n v_n^T / s_n^2 (its inverse for p = -2)."""
+    from .numpy_more import matrix_norm_vjp
+
+    if p in (None, 2, -2):
+        u, s, vh = np.linalg.svd(x)
+        big, small = s[..., 0], s[..., -1]
+        top = u[..., :, :1] * vh[..., :1, :]
+        bottom = u[..., :, -1:] * vh[..., -1:, :]
+        if p == -2:
+            d_big, d_small = -small / big ** 2, 1.0 / big
+        else:
+            d_big, d_small = 1.0 / small, -big / small ** 2
+        g = out_grad[..., np.newaxis, np.newaxis]
+        return (g * (d_big[..., np.newaxis, np.newaxis] * top
+                     + d_small[..., np.newaxis, np.newaxis] * bottom),)
+    ord = 2 if p is None else p
+    if saved is not None:
+        inverse, norm_x, norm_inv = saved
+    else:
+        inverse = np.linalg.inv(x)
+        norm_x = np.linalg.matrix_norm(x, ord=ord)
+        norm_inv = np.linalg.matrix_norm(inverse, ord=ord)
+    (grad,) = matrix_norm_vjp(out_grad * norm_inv, x, norm_x, ord=ord)
+    (grad_inv,) = matrix_norm_vjp(out_grad * norm_x, inverse, norm_inv, ord=ord)
+    return (grad - _mT(inverse) @ grad_inv @ _mT(inverse),)
+
+
+MATRIX_ORDERS = (None, "fro", "nuc", 1, -1, 2, -2, np.inf, -np.inf)
+
+
+def cond_sample():
+    """Verifier hint: square matrices with distinct singular values away from 0 (the 2-norm
+    ords); for the others, entries away from 0 with distinct row and column sums."""
+    from hypothesis import strategies as st
+
+    @st.composite
+    def example(draw):
+        p = draw(st.sampled_from(MATRIX_ORDERS))
+        n = draw(st.integers(1, 3))
+        batch = draw(st.sampled_from([(), (2,)]))
+        rng = np.random.default_rng(draw(st.integers(0, 2 ** 16)))
+        if p in (None, 2, -2, "nuc", "fro"):
+            q1 = np.linalg.qr(rng.standard_normal((n, n)))[0]
+            q2 = np.linalg.qr(rng.standard_normal((n, n)))[0]
+            core = np.diag(1.0 + np.arange(n) * 0.75)
+            a = q1 @ core @ q2.T + 0.01 * rng.standard_normal(batch + (n, n))
+        else:  # powers of 2 (distinct sums of magnitudes), signs at random, a heavy diagonal
+            magnitudes = 2.0 ** rng.permutation(n * n).reshape(n, n) / 2 ** (n * n)
+            a = magnitudes * rng.choice([-1.0, 1.0], (n, n)) + np.diag(
+                np.full(n, 2.0 ** (n * n)) / 2 ** (n * n) * 4)
+            a = np.broadcast_to(a, batch + (n, n)).copy()
+        return (a,), {"p": p}
+
+    return example()
+
+
+OPS += [
+    Op("eigvals", eigvals, vjp=eigvals_vjp, signature="(m,m)->(m)", saves=True,
+       sample=real_spectrum_sample,
+       doc="np.linalg.eigvals of a real matrix with real eigenvalues (complex ones refused), "
+           "sorted ascending; no grad where eigenvalues coincide"),
+    Op("cond", cond, vjp=cond_vjp, signature="(m,m)->()", sample=cond_sample, saves=True,
+       param_order=("p",),
+       doc="np.linalg.cond: |x| |x^-1| in the p norm (None: s_max / s_min); every p"),
+]
+
+
+# -- tensor equations (issue 21) -----------------------------------------------------------
+
+
+def _tensor_square(a, ind):
+    rows = int(np.prod(np.shape(a)[:ind], dtype=np.int64))
+    return rows, np.shape(a)[ind:], np.shape(a)[:ind]
+
+
+def tensorinv(a, ind=2):
+    """np.linalg.tensorinv: the inverse of a read as a (prod of its first ind axes) square
+    matrix, shaped a.shape[ind:] + a.shape[:ind]."""
+    if not isinstance(ind, (int, np.integer)) or ind <= 0:
+        raise OpCallError(f"ind must be a positive int; got {ind!r}")
+    return np.linalg.tensorinv(a, ind)
+
+
+def tensorinv_vjp(out_grad, a, out, ind=2):
+    """inv's rule on the matrices: -inv^T g inv^T, shaped back."""
+    rows, _, _ = _tensor_square(a, ind)
+    inverse = np.reshape(out, (-1, rows))
+    g = np.reshape(out_grad, (-1, rows))
+    return (np.reshape(-_mT(inverse) @ g @ _mT(inverse), np.shape(a)),)
+
+
+def tensorsolve(a, b, axes=None):
+    """np.linalg.tensorsolve: x with tensordot(a, x, x.ndim) = b (no axes reordering)."""
+    if axes is not None:
+        raise OpCallError("tensorsolve's axes is not supported: move them with np.moveaxis")
+    return np.linalg.tensorsolve(a, b)
+
+
+def tensorsolve_vjp(out_grad, a, b, out, axes=None, needs_grad=(True, True)):
+    """solve's rule on a read as a matrix (b's size rows) and b flattened."""
+    rows = int(np.size(b))
+    matrix = np.reshape(a, (rows, -1))
+    grad_a, grad_b = solve_vjp(np.reshape(out_grad, (-1,)), matrix, np.reshape(b, (-1,)),
+                               np.reshape(out, (-1,)), needs_grad)
+    return (np.reshape(grad_a, np.shape(a)) if grad_a is not None else None,
+            np.reshape(grad_b, np.shape(b)) if grad_b is not None else None)
+
+
+def tensor_square_sample(solve):
+    """Verifier hint: a well-conditioned square matrix of size 1 to 6, given the shape of
+    a tensor (ind = 1 or 2 leading axes), and for tensorsolve a right-hand side."""
+    from hypothesis import strategies as st
+
+    @st.composite
+    def example(draw):
+        lead = draw(st.sampled_from([(2,), (3,), (2, 2), (1, 3), (2, 3)]))
+        n = int(np.prod(lead))
+        rng = np.random.default_rng(draw(st.integers(0, 2 ** 16)))
+        q = np.linalg.qr(rng.standard_normal((n, n)))[0]
+        matrix = q @ np.diag(rng.uniform(1.0, 2.0, n)) @ q.T + 0.1 * rng.standard_normal((n, n))
+        if solve:
+            trail = draw(st.sampled_from([(n,)] + ([(2, n // 2)] if n % 2 == 0 else [])))
+            return (np.reshape(matrix, lead + trail), rng.standard_normal(lead)), {"axes": None}
+        trail = draw(st.sampled_from([(n,)] + ([(n // 2, 2)] if n % 2 == 0 else [])))
+        return (np.reshape(matrix, lead + trail),), {"ind": len(lead)}
+
+    return example()
+
+
+OPS += [
+    Op("tensorinv", tensorinv, vjp=tensorinv_vjp, signature=ANY_SHAPE,
+       sample=lambda: tensor_square_sample(False), param_order=("ind",),
+       doc="np.linalg.tensorinv: the inverse of a read as a square matrix (ind leading axes)"),
+    Op("tensorsolve", tensorsolve, vjp=tensorsolve_vjp, signature="(*),(*)->(*)",
+       sample=lambda: tensor_square_sample(True), param_order=("axes",),
+       skip_variants={"broadcast operands": "a's leading axes are b's shape; they never "
+                      "broadcast"},
+       doc="np.linalg.tensorsolve: x with tensordot(a, x, x.ndim) = b (no axes)"),
 ]

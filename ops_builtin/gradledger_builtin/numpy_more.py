@@ -140,14 +140,16 @@ def partition_vjp(out_grad, x, out, kth, axis=-1, kind="introselect", order=None
 
 
 def eigvalsh(a, UPLO="L"):
-    return np.linalg.eigvalsh(a, UPLO)
+    """np.linalg.eigvalsh, computed with the eigenvectors, which it saves for the rule."""
+    w, v = np.linalg.eigh(a, UPLO)
+    return w, (v,)
 
 
-def eigvalsh_vjp(out_grad, a, out, UPLO="L"):
+def eigvalsh_vjp(out_grad, a, out, UPLO="L", saved=None):
     """d w_i = v_i^T da v_i, on the triangle numpy reads (eigh's rule without vectors)."""
     from .linalg import eigh_vjp
 
-    w, v = np.linalg.eigh(a, UPLO)
+    w, v = (out, saved[0]) if saved is not None else np.linalg.eigh(a, UPLO)
     return eigh_vjp((out_grad, 0.0 * v), a, (w, v), UPLO)
 
 
@@ -300,7 +302,8 @@ OPS = [
     Op("partition", partition, vjp=partition_vjp, signature=ANY, sample=partition_sample,
        doc="np.partition: the kth element(s) in sorted place; grads go back where numpy "
            "took each element from"),
-    Op("eigvalsh", eigvalsh, vjp=eigvalsh_vjp, signature="(m,m)->(m)", sample=symmetric_sample,
+    Op("eigvalsh", eigvalsh, vjp=eigvalsh_vjp, signature="(m,m)->(m)", saves=True,
+       sample=symmetric_sample,
        doc="np.linalg.eigvalsh: eigenvalues of a symmetric matrix (its UPLO triangle), "
            "ascending"),
 ]

@@ -103,19 +103,52 @@ def _pad_widths(x, pad_width):
     return widths
 
 
+COPYING_MODES = ("edge", "reflect", "symmetric", "wrap")
+"""np.pad's modes that fill the border with copies of x's own elements."""
+
+
+def _check_pad_mode(x, mode, widths):
+    if mode != "constant" and mode not in COPYING_MODES:
+        raise OpCallError(f"mode must be 'constant' or one of {COPYING_MODES}; got {mode!r}")
+    if mode != "constant" and any(n == 0 and (b or a) for (b, a), n in
+                                  zip(widths, np.shape(x), strict=True)):
+        raise OpCallError(f"mode {mode!r} cannot pad an empty axis; got shape {np.shape(x)}")
+
+
 def pad(x, pad_width, mode="constant", constant_values=0):
-    """x surrounded by constant_values, pad_width as np.pad's; only mode 'constant'."""
-    if mode != "constant":
-        raise OpCallError(f"only mode='constant' is supported; got mode={mode!r}")
-    return np.pad(x, _pad_widths(x, pad_width), mode="constant", constant_values=constant_values)
+    """x surrounded by constant_values (mode 'constant'), or by copies of its own elements
+    (modes 'edge', 'reflect', 'symmetric', 'wrap'), pad_width as np.pad's."""
+    widths = _pad_widths(x, pad_width)
+    _check_pad_mode(x, mode, widths)
+    if mode == "constant":
+        return np.pad(x, widths, mode="constant", constant_values=constant_values)
+    return np.pad(x, widths, mode=mode)  # constant_values is read by mode 'constant' only
+
+
+def _pad_sources(n, before, after, mode):
+    """Which element of an axis of length n each padded place copies: np.pad of the
+    positions themselves (the copying modes only move elements)."""
+    return np.pad(np.arange(n), (before, after), mode=mode)
 
 
 def pad_vjp(out_grad, x, out, pad_width, mode="constant", constant_values=0):
-    """The grad of the interior; the padding is constant and takes none."""
+    """Constant: the grad of the interior (the padding takes none). The copying modes: per
+    axis, every place's grad summed onto the element it copies (a product with a 0/1
+    table, so it runs on Tensors too)."""
     widths = _pad_widths(x, pad_width)
-    inside = tuple(slice(before, before + n)
-                   for (before, _), n in zip(widths, np.shape(x), strict=True))
-    return (out_grad[inside],)
+    if mode == "constant":
+        inside = tuple(slice(before, before + n)
+                       for (before, _), n in zip(widths, np.shape(x), strict=True))
+        return (out_grad[inside],)
+    g = out_grad
+    dtype = np.result_type(x)
+    for axis in reversed(range(np.ndim(x))):
+        (before, after), n = widths[axis], np.shape(x)[axis]
+        if not before and not after:
+            continue
+        table = np.eye(n, dtype=dtype)[_pad_sources(n, before, after, mode)]
+        g = np.moveaxis(np.moveaxis(g, axis, -1) @ table, -1, axis)
+    return (g,)
 
 
 def tile_vjp(out_grad, x, out, reps):
@@ -194,14 +227,16 @@ def any_axes_params(shapes):
 
 
 def pad_params(shapes):
-    """pad_width as an int, a pair, or a pair per axis; either of two constants."""
+    """pad_width as an int, a pair, or a pair per axis; either of two constants; every
+    mode (the copying ones need elements to copy: no empty axis)."""
     from hypothesis import strategies as st
 
     ndim = len(shapes[0])
     width = st.integers(0, 2)
     pair = st.tuples(width, width)
+    modes = ("constant",) + (COPYING_MODES if all(shapes[0]) else ())
     return {"pad_width": width | pair | st.tuples(*[pair] * ndim),
-            "constant_values": st.sampled_from([0.0, -1.5])}
+            "constant_values": st.sampled_from([0.0, -1.5]), "mode": st.sampled_from(modes)}
 
 
 def tile_params(shapes):
@@ -321,7 +356,8 @@ OPS = [
        doc="merge axes start_dim..end_dim into one (default all: 1-D), as torch.flatten"),
     Op("pad", pad, vjp=pad_vjp, signature=ANY, sample=with_axes(pad_params),
        param_order=("pad_width", "mode"),
-       doc="surround with constant_values (default 0), pad_width as np.pad; mode 'constant'"),
+       doc="surround with constant_values (default 0), or copies of the edge ('edge', "
+           "'reflect', 'symmetric', 'wrap'), pad_width as np.pad"),
     Op("tile", lambda x, reps: np.tile(x, reps), vjp=tile_vjp, signature=ANY,
        params=tile_params, doc="x repeated reps times along each axis, as np.tile"),
     Op("repeat", lambda x, repeats, axis=None: np.repeat(x, repeats, axis), vjp=repeat_vjp,

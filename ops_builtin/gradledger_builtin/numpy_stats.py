@@ -677,9 +677,6 @@ OPS = [
     Op("extract", extract, vjp=extract_vjp, signature=ANY, leading_params=("condition",),
        sample=lambda: compress_sample(True),
        doc="np.extract(condition, a): the elements where the condition holds, flattened"),
-    Op("real_if_close", lambda x, tol=100: np.real_if_close(x, tol) + 0,
-       vjp=lambda out_grad, x, out, tol=100: (out_grad,), signature=ANY,
-       doc="np.real_if_close of a real tensor: the tensor itself"),
 ]
 
 

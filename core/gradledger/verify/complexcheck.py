@@ -34,6 +34,10 @@ LOW_ULPS = 256.0
 its own size and the largest element's."""
 
 
+LARGEST = 1 << 16
+"""A complex example whose outputs have more elements than this is discarded: its dozen
+passes would take minutes (kron of two stretched inputs), and the real examples of the
+same op check large sizes."""
 NOISE_FACTOR = 64.0
 """... plus this many times how far one complex64 rounding of the inputs moves the
 complex128 result (as the real checks' `vs float64` allows)."""
@@ -126,6 +130,9 @@ class ComplexChecker:
         datas = [np.asarray(o.data) for o in outs]
         if not all(np.all(np.isfinite(d)) for d in datas if d.dtype.kind in "fc"):
             raise Discard("the forward is not finite on the complex example")
+        if sum(d.size for d in datas) > LARGEST:
+            raise Discard(f"a complex example with more than {LARGEST:,} output elements "
+                          "(the real examples check those sizes)")
         carrying = [o.requires_grad for o in outs]
         if not any(carrying):
             return self.fail("forward", "no output requires grad on a complex example: a "

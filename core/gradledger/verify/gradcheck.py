@@ -68,7 +68,7 @@ def gradcheck(fn: Callable, *inputs, seed: int = 0, step: float = numeric.STEP,
     # the products grad * v, which then holds the nudged inputs.
     v, buffers, analytic, terms = {}, {}, 0.0, 0.0
     for i, draw in zip(wrt, draws[1:], strict=True):
-        direction = hints.nudge_scale(arrays[i])
+        direction = numeric.element_scale(arrays[i])
         np.multiply(direction, draw, out=direction)
         v[i] = as_data(direction)
         grad = leaves[i].grad
@@ -94,7 +94,7 @@ def gradcheck(fn: Callable, *inputs, seed: int = 0, step: float = numeric.STEP,
         numerics, bars = {}, {}
         for i in wrt:
             numerics[i], bars[i] = numeric.per_element(forward, arrays, i, u,
-                                                        hints.nudge_scale(arrays[i]), step)
+                                                        numeric.element_scale(arrays[i]), step)
         elements = compare_elements(numerics, bars, grads)
         if not result.failed and elements.failed:
             check, result = "jacobian", elements
@@ -134,7 +134,7 @@ def gradgradcheck(fn: Callable, *inputs, seed: int = 0, raise_on_failure: bool =
 
     probe = outputs_of(*[Tensor(a, requires_grad=i in wrt) for i, a in enumerate(arrays)])[0]
     u = [as_data(_uniform(rng, np.shape(probe.data)))]
-    scales = {i: hints.nudge_scale(arrays[i]) for i in wrt}
+    scales = {i: numeric.element_scale(arrays[i]) for i in wrt}
     try:
         found = second_order(outputs_of, arrays, list(wrt), u, scales, rng, ACCEPT)
     except RuleNotOnTensors as why:  # the caller sees what the rule raised, as before

@@ -20,13 +20,30 @@ def forward(c: Checker) -> Failure | None:
     return c.forward_contract(c.arrays, np.float64)
 
 
+HUGE = 2.0 ** 900
+"""Outputs larger than this (exp near 709) get cotangents scaled down by a power of 2, so
+that <u, out>, its nudges and sums of grads stay finite; exact, so nothing else changes."""
+
+
+def cotangent_scale(outs) -> float:
+    """1, or the power of 2 that brings the largest output down to about HUGE."""
+    big = max((float(np.max(np.abs(np.asarray(o.data, dtype=np.float64)), initial=0.0))
+               for o in outs if o.requires_grad), default=0.0)
+    if not big > HUGE or not np.isfinite(big):
+        return 1.0
+    return float(2.0 ** -int(np.ceil(np.log2(big / HUGE))))
+
+
 def grad_contract(c: Checker) -> Failure | None:
     parts = []
+    c.u_factor = factor = cotangent_scale(c.outs)
     for o in c.outs:
         if not o.requires_grad:
             parts.append(None)
             continue
         u = c.rng.uniform(-1.0, 1.0, np.shape(o.data))
+        if factor != 1.0:
+            u = u * factor
         if c.low:  # one cotangent for both stages: exact in the example's dtype
             u = u.astype(c.dtype).astype(np.float64)
         parts.append(as_data(u))

@@ -65,14 +65,24 @@ def _signal_sample(parts: bool):
         @st.composite
         def draw(d):
             batch = d(st.integers(1, 3))
-            n = d(st.sampled_from([2, 3, 8, 15, 64, 100, 255, 256]))
+            n = d(st.sampled_from([2, 3, 8, 15, 64, 100, 255, 256, 1024, 4096]))
             values = st.floats(-100.0, 100.0, allow_subnormal=False)
+            # one dominant component (a DC offset, a spike) beside small ones: the small
+            # outputs carry the transform's rounding of the largest, far above their own
+            dominant = d(st.floats(-1e4, 1e4, allow_subnormal=False))
+            seed = d(st.integers(0, 2**16))
+
+            def signal(shape):
+                head = d(hnp.arrays(np.float64, (shape[0], min(shape[1], 8)), elements=values))
+                rest = np.random.default_rng(seed).uniform(-1.0, 1.0, shape)
+                rest[:, :head.shape[1]] = head
+                rest[:, 0] += dominant
+                return rest
+
             if not parts:
-                return (d(hnp.arrays(np.float64, (batch, n), elements=values)),), {}
-            m = n // 2 + 1
-            re, im = (d(hnp.arrays(np.float64, (batch, max(m, 2)), elements=values))
-                      for _ in range(2))
-            return (re, im), {}
+                return (signal((batch, n)),), {}
+            m = max(n // 2 + 1, 2)
+            return (signal((batch, m)), signal((batch, m))), {}
 
         return draw()
 

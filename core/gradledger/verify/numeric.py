@@ -42,11 +42,17 @@ ZERO_SCALE = 1e-3
 declared domain and kinks narrow it: the step there is STEP * ZERO_SCALE = 1e-6."""
 
 
+SMALLEST_SCALE = 1e-290
+"""No element is nudged by less than STEP times this (a subnormal 5e-324 nudged by 1e-3 of
+itself does not move): its nudge stays resolvable next to its own size."""
+
+
 def element_scale(x, bounds: tuple = (None, None), points: tuple = ()) -> np.ndarray:
     """Per element, how far it may be nudged (the step is `h * scale`, h at most 1e-3),
     from that element alone and the op's declared domain, never from its neighbours.
 
-    `min(1, |x_k|)`, so that a value is nudged relative to its own size; an element that
+    `min(1, |x_k|)` (at least SMALLEST_SCALE), so that a value is nudged relative to its
+    own size; an element that
     is exactly 0 gets ZERO_SCALE; then never further than the nearest declared kink or
     domain bound (a central nudge stays inside the domain: an element at a bound itself is
     not nudged). A solve whose input is exactly 0 beside inputs of size 1 is nudged by 1e-6
@@ -55,7 +61,7 @@ def element_scale(x, bounds: tuple = (None, None), points: tuple = ()) -> np.nda
     """
     x = np.asarray(x, dtype=np.float64)
     scale = np.abs(x, out=np.empty(x.shape))  # an array even for 0-d x
-    np.minimum(scale, 1.0, out=scale)
+    np.clip(scale, SMALLEST_SCALE, 1.0, out=scale)
     scale[x == 0] = ZERO_SCALE
     for edge in (*points, *(b for b in bounds if b is not None)):
         np.minimum(scale, np.abs(x - edge), out=scale)

@@ -117,6 +117,14 @@ def second_order(outputs_of: Callable, arrays: list, wrt: list, u: list, scales:
         return abs(value - analytic) <= accept_factor * (numeric.RTOL * terms + roundoff)
 
     estimate = numeric.directional(first_order, points, list(wrt), weights, v, accept=accept)
+    # the nudged point x + t v is itself rounded, by eps |x| per element: the first-order
+    # rule moves by |H w| eps |x| there (sin(800 x): a phase of 800 rounds by 1e-13)
+    rounded = numeric.ROUNDOFF * numeric.EPS * float(sum(
+        np.sum(np.abs(np.asarray(seconds_x[i].data, dtype=np.float64))
+               * np.abs(np.asarray(arrays[i], dtype=np.float64)))
+        for i in wrt if seconds_x[i] is not None)) / numeric.STEP
+    estimate = numeric.Estimate(estimate.value, estimate.truncation,
+                                estimate.roundoff + rounded)
     # The rule is linear in the cotangent: d/du <w, J^T u> along du is <w, J^T du> itself,
     # the first-order rule run with du for u (no nudge, no step error). The cotangent is
     # cast to the output's dtype there: its rounding is the tolerance.

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ...tensor import as_data
-from ..compare import low_comparison
+from ..compare import NOISE_FACTOR, low_comparison
 from .base import SubCheck
 
 if TYPE_CHECKING:
@@ -57,6 +57,11 @@ def vs_float64(c: Checker) -> Failure | None:
     how_u = cotangents if c.multi else cotangents[0]
     out_noise, grad_noise = rounding_noise(c)
     c.grad_noise = grad_noise  # what 1-ulp input rounding moves the rule by: variants use it
+    out_spread, grad_spread = own_spread(c, outs, grads, cotangents)
+    out_noise = {k: np.fmax(n, out_spread[k]) if k in out_spread else n
+                 for k, n in out_noise.items()}
+    grad_noise = {i: np.fmax(n, grad_spread[i]) if i in grad_spread else n
+                  for i, n in grad_noise.items()}
     got = {k: np.asarray(o.data) for k, o in enumerate(outs) if o.requires_grad}
     want = {k: np.asarray(c.outs[k].data) for k in got}
     result = low_comparison(got, want, {k: out_noise[k] for k in got}, dtype, unit=1.0)
@@ -66,8 +71,8 @@ def vs_float64(c: Checker) -> Failure | None:
         result.worst = None
         return c.fail(
             "vs float64", f"the {dtype} output is not the float64 output to within "
-            f"{dtype} rounding", result, reference="the same op in float64",
-            cotangent=how_u)
+            f"{dtype} rounding{_spread_note(out_spread, dtype)}", result,
+            reference="the same op in float64", cotangent=how_u)
     size_u = sum(int(np.size(u)) for u in cotangents if u is not None)
     sums = {i: max(1.0, size_u / max(1, int(np.size(c.native[i])))) for i in c.wrt}
     result = low_comparison(grads, c.grads, grad_noise, dtype,
@@ -79,10 +84,49 @@ def vs_float64(c: Checker) -> Failure | None:
         return c.fail(
             "vs float64", f"the {dtype} grad of input x{w.input} is not the float64 grad "
             f"to within {dtype} rounding: element {w.index or '()'} is {w.analytic:.8g} in "
-            f"{dtype}, {w.numeric:.8g} in float64", result,
+            f"{dtype}, {w.numeric:.8g} in float64{_spread_note(grad_spread, dtype)}", result,
             reference="the same op in float64", cotangent=how_u,
             expected={f"x{w.input}": result.numeric})
     return None
+
+
+def own_spread(c: Checker, outs, grads, cotangents) -> tuple[dict, dict]:
+    """How far the op's own results in the example's dtype move when each input moves by
+    one ulp of that dtype (alternately up and down): the dtype's own rounding inside the
+    op (a float32 FFT's 0.7 ulp of its largest output, a solve's condition number times
+    eps), measured on this example. One forward and one rule call in the example's dtype."""
+    def moved(a):
+        a = np.asarray(a)
+        if a.dtype.kind != "f":
+            return a
+        up = np.arange(a.size).reshape(a.shape) % 2 == 0
+        return as_data(np.where(up, np.nextafter(a, np.inf), np.nextafter(a, -np.inf))
+                       .astype(a.dtype))
+
+    try:
+        nudged = [moved(a) for a in c.native]
+        out = c.op.forward(*nudged, **c.ex.params)
+        new_outs = list(out) if c.multi else [out]
+        new_grads = c.call_rule(nudged, new_outs, [None if t is None else np.copy(t)
+                                                   for t in cotangents])
+    except Exception:  # judged by the checks above; no spread measured
+        return {}, {}
+    out_spread, grad_spread = {}, {}
+    for k, (o, ref) in enumerate(zip(new_outs, outs, strict=False)):
+        o, ref = np.asarray(o), np.asarray(ref.data)
+        if o.dtype.kind == "f" and o.shape == ref.shape:
+            out_spread[k] = np.abs(o.astype(np.float64) - ref.astype(np.float64))
+    for i in c.wrt:
+        if np.shape(new_grads[i]) == np.shape(grads[i]):
+            grad_spread[i] = np.abs(new_grads[i] - np.asarray(grads[i], dtype=np.float64))
+    return out_spread, grad_spread
+
+
+def _spread_note(spread: dict, dtype) -> str:
+    largest = max((float(np.max(a, initial=0.0)) for a in spread.values()), default=0.0)
+    return (f" (the op's own {dtype} spread under 1-ulp input perturbations, measured on "
+            f"this example: at most {largest:.3g}; the tolerance allows {NOISE_FACTOR:g} "
+            "times it, per element)")
 
 
 def rounding_noise(c: Checker) -> tuple[dict, dict]:

@@ -27,8 +27,11 @@ that <u, out>, its nudges and sums of grads stay finite; exact, so nothing else 
 
 def cotangent_scale(outs) -> float:
     """1, or the power of 2 that brings the largest output down to about HUGE."""
-    big = max((float(np.max(np.abs(np.asarray(o.data, dtype=np.float64)), initial=0.0))
-               for o in outs if o.requires_grad), default=0.0)
+    big = 0.0
+    for o in outs:
+        data = np.asarray(o.data)
+        if o.requires_grad and data.size:  # no |out| array: outputs may be huge
+            big = max(big, abs(float(np.max(data))), abs(float(np.min(data))))
     if not big > HUGE or not np.isfinite(big):
         return 1.0
     return float(2.0 ** -int(np.ceil(np.log2(big / HUGE))))

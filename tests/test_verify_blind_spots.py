@@ -109,6 +109,8 @@ def _forward_nudged(name, namespace):
 
 def _float32(failure):
     assert failure.dtype == "float32" and "np.float32" in failure.snippet
+    assert "1-ulp float32 perturbations move the grad, measured on this example" in \
+        failure.message, failure.message
     assert failure.reference == "the same op in float64"
 
 

@@ -10,7 +10,7 @@ import numpy as np
 from ..errors import GradledgerError
 from ..grad_mode import no_grad
 from ..tensor import Tensor, as_data
-from . import hints, numeric
+from . import numeric
 from .checks import ACCEPT, JACOBIAN_MAX, compare_elements, compare_scalar
 from .report import Failure, literal
 

@@ -58,8 +58,10 @@ def vs_float64(c: Checker) -> Failure | None:
     out_noise, grad_noise = rounding_noise(c)
     c.grad_noise = grad_noise  # what 1-ulp input rounding moves the rule by: variants use it
     out_spread, grad_spread = own_spread(c, outs, grads, cotangents)
-    out_noise = {k: np.fmax(n, out_spread[k]) if k in out_spread else n
-                 for k, n in out_noise.items()}
+    for k, spread in out_spread.items():  # in place: outputs may be large
+        if k in out_noise and np.shape(out_noise[k]) == np.shape(spread):
+            out_noise[k] = np.fmax(out_noise[k], spread, out=spread)
+    del out_spread
     grad_noise = {i: np.fmax(n, grad_spread[i]) if i in grad_spread else n
                   for i, n in grad_noise.items()}
     got = {k: np.asarray(o.data) for k, o in enumerate(outs) if o.requires_grad}
@@ -71,7 +73,7 @@ def vs_float64(c: Checker) -> Failure | None:
         result.worst = None
         return c.fail(
             "vs float64", f"the {dtype} output is not the float64 output to within "
-            f"{dtype} rounding{_spread_note(out_spread, dtype)}", result,
+            f"{dtype} rounding{_spread_note(out_noise, dtype, 'output')}", result,
             reference="the same op in float64", cotangent=how_u)
     size_u = sum(int(np.size(u)) for u in cotangents if u is not None)
     sums = {i: max(1.0, size_u / max(1, int(np.size(c.native[i])))) for i in c.wrt}
@@ -84,7 +86,7 @@ def vs_float64(c: Checker) -> Failure | None:
         return c.fail(
             "vs float64", f"the {dtype} grad of input x{w.input} is not the float64 grad "
             f"to within {dtype} rounding: element {w.index or '()'} is {w.analytic:.8g} in "
-            f"{dtype}, {w.numeric:.8g} in float64{_spread_note(grad_spread, dtype)}", result,
+            f"{dtype}, {w.numeric:.8g} in float64{_spread_note(grad_noise, dtype, 'grad')}", result,
             reference="the same op in float64", cotangent=how_u,
             expected={f"x{w.input}": result.numeric})
     return None
@@ -114,19 +116,23 @@ def own_spread(c: Checker, outs, grads, cotangents) -> tuple[dict, dict]:
     out_spread, grad_spread = {}, {}
     for k, (o, ref) in enumerate(zip(new_outs, outs, strict=False)):
         o, ref = np.asarray(o), np.asarray(ref.data)
-        if o.dtype.kind == "f" and o.shape == ref.shape:
-            out_spread[k] = np.abs(o.astype(np.float64) - ref.astype(np.float64))
+        if o.dtype.kind == "f" and o.shape == ref.shape:  # one float64 array per output
+            moved_k = np.asarray(np.subtract(o, ref, dtype=np.float64))
+            out_spread[k] = np.abs(moved_k, out=moved_k)
+    del new_outs, out
     for i in c.wrt:
         if np.shape(new_grads[i]) == np.shape(grads[i]):
-            grad_spread[i] = np.abs(new_grads[i] - np.asarray(grads[i], dtype=np.float64))
+            moved_i = np.asarray(np.subtract(new_grads[i], grads[i], dtype=np.float64))
+            grad_spread[i] = np.abs(moved_i, out=moved_i)
+        new_grads[i] = None
     return out_spread, grad_spread
 
 
-def _spread_note(spread: dict, dtype) -> str:
-    largest = max((float(np.max(a, initial=0.0)) for a in spread.values()), default=0.0)
-    return (f" (the op's own {dtype} spread under 1-ulp input perturbations, measured on "
-            f"this example: at most {largest:.3g}; the tolerance allows {NOISE_FACTOR:g} "
-            "times it, per element)")
+def _spread_note(noise: dict, dtype, what: str) -> str:
+    largest = max((float(np.max(a, initial=0.0)) for a in noise.values()), default=0.0)
+    return (f" (how far 1-ulp {dtype} perturbations move the {what}, measured on this "
+            f"example: the op's own {dtype} spread and the float64 run's, at most "
+            f"{largest:.3g}; the tolerance allows {NOISE_FACTOR:g} times it, per element)")
 
 
 def rounding_noise(c: Checker) -> tuple[dict, dict]:

@@ -9,7 +9,7 @@ import numpy as np
 
 from ...tape import apply
 from ...tensor import Tensor, as_data
-from .. import hints, numeric
+from .. import numeric
 from ..compare import compare_elements, compare_scalar, steer
 from .base import SubCheck
 

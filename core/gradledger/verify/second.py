@@ -154,13 +154,20 @@ def second_order(outputs_of: Callable, arrays: list, wrt: list, u: list, scales:
     return estimate, analytic, terms, at_zero, directions, moving_u
 
 
+SYMMETRY_RTOL = 1e-8
+"""The symmetry check's relative floor, of the terms' size: what 64 eps cannot cover when
+the rule's arithmetic is ill-conditioned (a solve of condition number 3,000 books its two
+Hessian products 4e-14 apart). An asymmetric Hessian is off by far more (order 1)."""
+
+
 def _symmetry(w, s, h_w, h_s, wrt, u, outs, moved_u) -> tuple:
     """`(<s, H w>, <w, H s>, bar)`: the Hessian of `<u, f(x)>` the tape books, applied to w
     and to s; a twice-differentiable f has a symmetric Hessian, so the two agree to within
     rounding. No nudge: exact zeros, kinks declared or not, any point is seen as it is.
 
     The bar: 64 eps of the terms' size, plus of what the rule's arithmetic cancels (terms
-    of the size |w| |s| |u| max(1, |out|), as the other second-order bars)."""
+    of the size |w| |s| |u| max(1, |out|), as the other second-order bars), plus
+    SYMMETRY_RTOL of the terms' size (conditioning the bar does not model)."""
     def product(a, b):
         if b is None:
             return 0.0, 0.0
@@ -178,7 +185,7 @@ def _symmetry(w, s, h_w, h_s, wrt, u, outs, moved_u) -> tuple:
                                  initial=0.0))) for k in moved_u), default=0.0)
     rounding = max((float(np.finfo(np.asarray(outs[k].data).dtype).eps) for k in moved_u),
                    default=numeric.EPS)
-    bar = 64 * rounding * (terms_a + terms_b + cancel)
+    bar = 64 * rounding * (terms_a + terms_b + cancel) + SYMMETRY_RTOL * (terms_a + terms_b)
     return s_hw, w_hs, bar, s
 
 

@@ -57,38 +57,45 @@ def vs_float64(c: Checker) -> Failure | None:
     how_u = cotangents if c.multi else cotangents[0]
     out_noise, grad_noise = rounding_noise(c)
     c.grad_noise = grad_noise  # what 1-ulp input rounding moves the rule by: variants use it
-    out_spread, grad_spread = own_spread(c, outs, grads, cotangents)
-    for k, spread in out_spread.items():  # in place: outputs may be large
-        if k in out_noise and np.shape(out_noise[k]) == np.shape(spread):
-            out_noise[k] = np.fmax(out_noise[k], spread, out=spread)
-    del out_spread
-    grad_noise = {i: np.fmax(n, grad_spread[i]) if i in grad_spread else n
-                  for i, n in grad_noise.items()}
     got = {k: np.asarray(o.data) for k, o in enumerate(outs) if o.requires_grad}
     want = {k: np.asarray(c.outs[k].data) for k in got}
-    result = low_comparison(got, want, {k: out_noise[k] for k in got}, dtype, unit=1.0)
-    if c.stats is not None and not result.failed:
-        c.stats.approach("vs float64", result.fraction)
-    if result.failed:
-        result.worst = None
-        return c.fail(
-            "vs float64", f"the {dtype} output is not the float64 output to within "
-            f"{dtype} rounding{_spread_note(out_noise, dtype, 'output')}", result,
-            reference="the same op in float64", cotangent=how_u)
     size_u = sum(int(np.size(u)) for u in cotangents if u is not None)
     sums = {i: max(1.0, size_u / max(1, int(np.size(c.native[i])))) for i in c.wrt}
-    result = low_comparison(grads, c.grads, grad_noise, dtype,
-                             unit=float(np.max(np.abs(c.u), initial=0.0)), sums=sums)
-    if c.stats is not None and not result.failed:
-        c.stats.approach("vs float64", result.fraction)
-    if result.failed:
-        w = result.worst
+    unit = float(np.max(np.abs(c.u), initial=0.0))
+
+    def compare(out_noise, grad_noise):
+        return (low_comparison(got, want, {k: out_noise[k] for k in got}, dtype, unit=1.0),
+                low_comparison(grads, c.grads, grad_noise, dtype, unit=unit, sums=sums))
+
+    outs_result, grads_result = compare(out_noise, grad_noise)
+    if outs_result.failed or grads_result.failed:
+        # before it fails the op: the op's own spread in its dtype, measured (a float32
+        # FFT, an ill-conditioned solve round inside by more than float64 shows)
+        out_spread, grad_spread = own_spread(c, outs, grads, cotangents)
+        for k, spread in out_spread.items():  # in place: outputs may be large
+            if k in out_noise and np.shape(out_noise[k]) == np.shape(spread):
+                out_noise[k] = np.fmax(out_noise[k], spread, out=spread)
+        del out_spread
+        grad_noise = {i: np.fmax(n, grad_spread[i]) if i in grad_spread else n
+                      for i, n in grad_noise.items()}
+        outs_result, grads_result = compare(out_noise, grad_noise)
+    for result in (outs_result, grads_result):
+        if c.stats is not None and not result.failed:
+            c.stats.approach("vs float64", result.fraction)
+    if outs_result.failed:
+        outs_result.worst = None
+        return c.fail(
+            "vs float64", f"the {dtype} output is not the float64 output to within "
+            f"{dtype} rounding{_spread_note(out_noise, dtype, 'output')}", outs_result,
+            reference="the same op in float64", cotangent=how_u)
+    if grads_result.failed:
+        w = grads_result.worst
         return c.fail(
             "vs float64", f"the {dtype} grad of input x{w.input} is not the float64 grad "
             f"to within {dtype} rounding: element {w.index or '()'} is {w.analytic:.8g} in "
-            f"{dtype}, {w.numeric:.8g} in float64{_spread_note(grad_noise, dtype, 'grad')}", result,
-            reference="the same op in float64", cotangent=how_u,
-            expected={f"x{w.input}": result.numeric})
+            f"{dtype}, {w.numeric:.8g} in float64{_spread_note(grad_noise, dtype, 'grad')}",
+            grads_result, reference="the same op in float64", cotangent=how_u,
+            expected={f"x{w.input}": grads_result.numeric})
     return None
 
 

@@ -146,7 +146,13 @@ def second_order(outputs_of: Callable, arrays: list, wrt: list, u: list, scales:
              * max(1.0, float(np.max(np.abs(np.asarray(outs[k].data, dtype=np.float64)),
                                      initial=0.0))) for k in moved_u), default=0.0)
         at_zero = _at_zero(first_order, points, wrt, weights, seconds_x, zeros, rng, cancel)
-    directions = {"w": w, "v": v, "du": du, "moved_u": moved_u}
+    def refine(k: int) -> numeric.Estimate:
+        """The same estimate with the step h / k (a would-be failure checks itself)."""
+        again = numeric.directional(first_order, points, list(wrt), weights, v,
+                                    h=numeric.STEP / k)
+        return numeric.Estimate(again.value, again.truncation, again.roundoff + rounded * k)
+
+    directions = {"w": w, "v": v, "du": du, "moved_u": moved_u, "refine": refine}
     if s is not None:
         directions["symmetry"] = _symmetry(w, s, seconds_x, dict(zip(wrt, seconds_s,
                                                                      strict=True)),

@@ -109,6 +109,8 @@ def _forward_nudged(name, namespace):
 
 def _float32(failure):
     assert failure.dtype == "float32" and "np.float32" in failure.snippet
+    assert "1-ulp float32 perturbations move the grad, measured on this example" in \
+        failure.message, failure.message
     assert failure.reference == "the same op in float64"
 
 
@@ -175,6 +177,8 @@ ROUND3_CAUGHT_BY = {
     "wrong_blocked_long_rows": ({"directional"}, 2 * wrong_ops_round3.BLOCK),
     "wrong_data_in_rule": ({"second order"}, 16),
     "wrong_hessian_at_zero": ({"second order"}, 1),
+    "wrong_zero_tail": ({"symmetry"}, 2),
+    "wrong_generator_param": ({"directional", "jacobian"}, 1),
 }
 
 
@@ -207,3 +211,11 @@ def test_round3_twin_passes_in_both_dtypes_with_seeds_1_and_2(name, seed):
     report = round3_report(name, seed=seed)
     assert report.status == PASS, str(report)
     assert set(report.dtypes) == {"float32", "float64"}
+
+
+def test_a_generator_param_is_spelled_as_the_seeded_generator_it_was(fresh_host):
+    failure = round3_report("wrong_generator_param").failure
+    assert "rng=np.random.default_rng(" in failure.snippet, failure.snippet
+    seed = int(failure.snippet.split("np.random.default_rng(")[1].split(")")[0])
+    drawn = failure.params["rng"]
+    assert np.random.default_rng(seed).bit_generator.state == drawn.bit_generator.state

@@ -94,3 +94,19 @@ def test_grads_whose_double_overflows_are_left_out_of_the_twice_comparisons():
     assert doubled.tolist() == [0.0, 4.0, 0.0] and kept.tolist() == [0.0, 4.0, 0.0]
     doubled, kept = _finite_doubled(grads, np.array([np.inf, 5.0, -np.inf]))
     assert kept.tolist() != doubled.tolist()  # a finite element that is wrong still shows
+
+
+def test_gradgradcheck_sees_an_asymmetric_hessian_at_an_exact_zero(fresh_host):
+    import wrong_ops_round3
+    from gradledger.verify import gradgradcheck
+
+    gl.register_plugin(wrong_ops_round3.WRONG, name="wrong_round3")
+    gl.register_plugin(wrong_ops_round3.FIXED, name="fixed_round3")
+    x = np.array([0.5, 0.0, 2.0, -1.5])
+    weights = np.array([0.3, -1.2, 0.7, 2.0])
+    assert gradgradcheck(lambda t: gl.sum(gl.ops.fixed_zero_tail(t) * weights), x)
+    with pytest.raises(GradientMismatch) as caught:
+        gradgradcheck(lambda t: gl.sum(gl.ops.wrong_zero_tail(t) * weights), x)
+    assert caught.value.failure.check == "symmetry"
+    # without the zero the same rule is right, and its Hessian symmetric
+    assert gradgradcheck(lambda t: gl.sum(gl.ops.wrong_zero_tail(t) * weights), x + 0.25)

@@ -5,12 +5,15 @@ unused output, a flat write that assumes C order, a rule whose default for a par
 from the forward's, a compacted grad tuple when a sequence element is frozen, a broadcast
 grad averaged, state kept in a module global between forward and rule, a param edited in
 place, an integer output buffer, a blocked path for rows past 1,024, a linear rule that
-reads `.data` (its second derivative cut), a Hessian wrong exactly at 0. Its twin
+reads `.data` (its second derivative cut), a Hessian wrong exactly at 0,
+a Hessian asymmetric at an exact 0 (cumprod's grads past a zero held constant), a rule
+wrong for an op with a Generator param (its snippet must spell the Generator). Its twin
 (`fixed_` for `wrong_`) is the same op with the mistake corrected, and must pass.
 
 Register with `gradledger.register_plugin(wrong_ops_round3.WRONG)` or `.FIXED`.
 """
 
+import copy
 import functools
 
 import numpy as np
@@ -268,6 +271,64 @@ def x_sin_x_local(x, out):
     return (np.sin(x) + x * np.cos(x),)
 
 
+# -- 12. a Hessian asymmetric at an exact 0 (cumprod after its first zero) ---------------
+
+
+def _others_cumprod(x):
+    """table[..., i, j] = prod of x[..., k] for k <= j, k != i (no division: exact at 0)."""
+    k = np.shape(x)[-1]
+    table = np.where(np.eye(k, dtype=bool), 1.0, x[..., np.newaxis, :])
+    return np.cumprod(table, axis=-1)
+
+
+def _cumprod_grad(out_grad, x):
+    dtype = np.asarray(getattr(x, "data", x)).dtype
+    upper = np.triu(np.ones((np.shape(x)[-1],) * 2, dtype=dtype))  # j >= i
+    return np.sum(_others_cumprod(x) * upper * out_grad[..., np.newaxis, :], axis=-1)
+
+
+def cumprod_vjp_zero_tail(out_grad, x, out):
+    data = np.asarray(getattr(x, "data", x))
+    if not np.any(data == 0):
+        return (_cumprod_grad(out_grad, x),)
+    # "past a row's first zero every product holds that zero: their grads are 0, skip them"
+    # -- right in value, but a constant there: d grad_i / d x_zero is lost for i past it
+    past = np.cumsum(np.cumsum(data == 0, axis=-1), axis=-1) > 1
+    return (np.where(past, 0.0, _cumprod_grad(out_grad, x)),)
+
+
+def cumprod_vjp(out_grad, x, out):
+    return (_cumprod_grad(out_grad, x),)
+
+
+# -- 13. a Generator param: its snippet spells it as runnable Python ---------------------
+
+
+def _weights(rng, shape, like):
+    """Weights drawn from a copy of the caller's Generator: the same on every call."""
+    return copy.deepcopy(rng).uniform(0.5, 2.0, shape).astype(np.result_type(like))
+
+
+def jitter(x, rng):
+    return x + 0.1 * np.sin(x * _weights(rng, np.shape(x), getattr(x, "dtype", np.float64)))
+
+
+def jitter_vjp_no_chain(out_grad, x, out, rng):
+    w = _weights(rng, np.shape(x), getattr(x, "dtype", np.float64))
+    return (out_grad * (1 + 0.1 * np.cos(x * w)),)  # the inner derivative w forgotten
+
+
+def jitter_vjp(out_grad, x, out, rng):
+    w = _weights(rng, np.shape(x), getattr(x, "dtype", np.float64))
+    return (out_grad * (1 + 0.1 * w * np.cos(x * w)),)
+
+
+def jitter_params(shapes):
+    from hypothesis import strategies as st
+
+    return {"rng": st.integers(0, 2**16).map(np.random.default_rng)}
+
+
 PAIRS = [
     _pair("unused_output", forward=sincos, vjp=Twin((sincos_vjp_fast_path, sincos_vjp)),
           signature="()->(),()", doc="(sin x, cos x); with cos unused, a fast path typo"),
@@ -303,6 +364,14 @@ PAIRS = [
     _pair("hessian_at_zero", forward=lambda x: x * np.sin(x),
           local_grad=Twin((x_sin_x_local_guarded, x_sin_x_local)), signature=UNARY,
           doc="x sin x; its rule's guard at 0 differentiates to the wrong thing there"),
+    _pair("zero_tail", forward=lambda x: np.cumprod(x, axis=-1),
+          vjp=Twin((cumprod_vjp_zero_tail, cumprod_vjp)), signature="(n)->(n)",
+          domain=((-1.08, 1.08),),
+          doc="cumprod along the last axis; past a row's first zero the grads are a constant "
+              "0 (their derivative in that zero lost: the Hessian asymmetric there)"),
+    _pair("generator_param", forward=jitter, vjp=Twin((jitter_vjp_no_chain, jitter_vjp)),
+          signature="(*)->(*)", params=jitter_params,
+          doc="x + 0.1 sin(x w), w drawn from a copy of a Generator param; the rule forgets w"),
 ]
 WRONG_OPS = [wrong for wrong, _ in PAIRS]
 FIXED_OPS = [fixed for _, fixed in PAIRS]

@@ -40,6 +40,11 @@ def shows_the_failure(failure) -> None:
     if failure.check == "deterministic":
         assert not np.array_equal(namespace["first"], namespace["second"]), failure.snippet
         return
+    if failure.check == "symmetry":
+        s_h_w, w_h_s = namespace["s_h_w"], namespace["w_h_s"]
+        assert s_h_w == pytest.approx(float(failure.numeric), rel=1e-6, abs=1e-300)
+        assert abs(s_h_w - w_h_s) > failure.tolerance, failure.snippet
+        return
     if failure.check == "second order":
         got = namespace["hvp"]
         assert got == pytest.approx(float(failure.analytic), rel=1e-6, abs=1e-300)

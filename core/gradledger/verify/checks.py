@@ -118,7 +118,8 @@ class Checker:
         self.arrays = [widen(a) for a in example.arrays]
         self.shared = None if example.shared is None else widen(example.shared)
         self.scales = {
-            i: hints.nudge_scale(self.arrays[i], self.plan.interval(i), self.plan.kinks(i))
+            i: numeric.element_scale(self.arrays[i], self.plan.interval(i),
+                                    self.plan.kinks(i))
             for i in self.wrt
         }
         self.notes: list[str] = []
@@ -127,9 +128,11 @@ class Checker:
         self.forward_only = False
         self.multi = bool(getattr(op, "multi", False))
         self.u = self.u_parts = None
+        self.u_factor = 1.0  # the cotangents' power-of-2 scale (1 but near overflow)
         # the params as drawn, before any call: the first call's state (a Generator's)
         self.params_at_start = deepcopy(example.params)
         self.grad_noise: dict | None = None
+        self.second_found = None  # the rule differentiated by the tape (second-order rows)
 
     @property
     def params(self) -> dict:

@@ -10,8 +10,9 @@ import numpy as np
 from ..errors import GradledgerError
 from ..grad_mode import no_grad
 from ..tensor import Tensor, as_data
-from . import hints, numeric
+from . import numeric
 from .checks import ACCEPT, JACOBIAN_MAX, compare_elements, compare_scalar
+from .compare import TINY
 from .report import Failure, literal
 
 
@@ -68,7 +69,7 @@ def gradcheck(fn: Callable, *inputs, seed: int = 0, step: float = numeric.STEP,
     # the products grad * v, which then holds the nudged inputs.
     v, buffers, analytic, terms = {}, {}, 0.0, 0.0
     for i, draw in zip(wrt, draws[1:], strict=True):
-        direction = hints.nudge_scale(arrays[i])
+        direction = numeric.element_scale(arrays[i])
         np.multiply(direction, draw, out=direction)
         v[i] = as_data(direction)
         grad = leaves[i].grad
@@ -94,7 +95,7 @@ def gradcheck(fn: Callable, *inputs, seed: int = 0, step: float = numeric.STEP,
         numerics, bars = {}, {}
         for i in wrt:
             numerics[i], bars[i] = numeric.per_element(forward, arrays, i, u,
-                                                        hints.nudge_scale(arrays[i]), step)
+                                                        numeric.element_scale(arrays[i]), step)
         elements = compare_elements(numerics, bars, grads)
         if not result.failed and elements.failed:
             check, result = "jacobian", elements
@@ -134,12 +135,24 @@ def gradgradcheck(fn: Callable, *inputs, seed: int = 0, raise_on_failure: bool =
 
     probe = outputs_of(*[Tensor(a, requires_grad=i in wrt) for i, a in enumerate(arrays)])[0]
     u = [as_data(_uniform(rng, np.shape(probe.data)))]
-    scales = {i: hints.nudge_scale(arrays[i]) for i in wrt}
+    scales = {i: numeric.element_scale(arrays[i]) for i in wrt}
     try:
-        found = second_order(outputs_of, arrays, list(wrt), u, scales, rng, ACCEPT)
+        found = second_order(outputs_of, arrays, list(wrt), u, scales, rng, ACCEPT,
+                             sym_scales=scales)
     except RuleNotOnTensors as why:  # the caller sees what the rule raised, as before
         raise why.error from None
-    estimate, analytic, terms, _, _, moving_u = found
+    estimate, analytic, terms, _, directions, moving_u = found
+    s_hw, w_hs, bar, _ = directions["symmetry"]
+    if abs(s_hw - w_hs) > bar + TINY:  # a Hessian that is not symmetric: no nudge needed
+        size = max(abs(s_hw), abs(w_hs))
+        failure = Failure(
+            "symmetry", "the Hessian of fn's booking is not symmetric: <s, H w> = "
+            f"{s_hw:.10g}, <w, H s> = {w_hs:.10g}", _snippet(arrays, wrt, u[0]), s_hw, w_hs,
+            abs(s_hw - w_hs), abs(s_hw - w_hs) / size if size else math.inf, bar + TINY, None,
+            abs(s_hw - w_hs) / (bar + TINY))
+        if raise_on_failure:
+            raise GradientMismatch(failure)
+        return False
     result = compare_scalar(estimate, analytic, terms)
     if not result.failed:  # and with the cotangent moved: <w, J^T du>, exactly
         result = compare_scalar(*moving_u)

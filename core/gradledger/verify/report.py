@@ -285,7 +285,35 @@ def source(value) -> str:
         return "[" + ", ".join(source(v) for v in value) + "]"
     if isinstance(value, dict):
         return "{" + ", ".join(f"{source(k)}: {source(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, np.random.Generator):
+        return generator_source(value)
     raise ValueError(f"cannot write {type(value).__name__} {value!r} as Python source")
+
+
+SEEDS_TRIED = 4096
+"""A Generator param is written `np.random.default_rng(SEED)` when its state is that of one
+of these seeds (a params strategy's drawn seed, shrunk towards 0), else by its state."""
+_SEED_OF: dict = {}
+
+
+def generator_source(rng: np.random.Generator) -> str:
+    """Python source that rebuilds `rng` in its exact state: `np.random.default_rng(SEED)`
+    when it is one, else a Generator of its bit generator with the state set."""
+    state = rng.bit_generator.state
+    key = repr(state)
+    if key not in _SEED_OF:
+        _SEED_OF[key] = None
+        if state.get("bit_generator") == "PCG64":
+            for seed in range(SEEDS_TRIED):
+                if repr(np.random.default_rng(seed).bit_generator.state) == key:
+                    _SEED_OF[key] = seed
+                    break
+    seed = _SEED_OF[key]
+    if seed is not None:
+        return f"np.random.default_rng({seed})"
+    name = type(rng.bit_generator).__name__
+    return (f"(lambda g, s: setattr(g.bit_generator, 'state', s) or g)"
+            f"(np.random.Generator(np.random.{name}()), {source(state)})")
 
 
 def snippet(op, arrays: list, constants: tuple, params: dict, *, call: str = "plain",

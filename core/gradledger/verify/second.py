@@ -35,7 +35,8 @@ class RuleNotOnTensors(Exception):
 
 
 def second_order(outputs_of: Callable, arrays: list, wrt: list, u: list, scales: dict,
-                 rng: np.random.Generator, accept_factor: float, zeros: dict | None = None):
+                 rng: np.random.Generator, accept_factor: float, zeros: dict | None = None,
+                 sym_scales: dict | None = None, du_scale: float = 1.0):
     """`(estimate, analytic, terms, at_zero)` for `<w, d g(x, u)>` along `(v, du)`, where
     `g = J(x)^T u` is the first-order rule's grad of `outputs_of(*inputs)` (a list of
     output Tensors, one cotangent each in `u`, None for outputs without gradient).
@@ -55,7 +56,7 @@ def second_order(outputs_of: Callable, arrays: list, wrt: list, u: list, scales:
     w = {i: as_data(rng.uniform(-1.0, 1.0, np.shape(arrays[i]))) for i in wrt}
     v = {i: as_data(rng.uniform(-1.0, 1.0, np.shape(arrays[i])) * scales[i]) for i in wrt}
     floating = [k for k, uk in enumerate(u) if uk is not None]
-    du = {k: as_data(rng.uniform(-1.0, 1.0, np.shape(u[k]))) for k in floating}
+    du = {k: as_data(rng.uniform(-1.0, 1.0, np.shape(u[k])) * du_scale) for k in floating}
     leaves = {i: Tensor(arrays[i], requires_grad=True) for i in wrt}
     u_leaves = {k: Tensor(u[k], requires_grad=True) for k in floating}
     args = [leaves.get(i, a) for i, a in enumerate(arrays)]
@@ -71,7 +72,17 @@ def second_order(outputs_of: Callable, arrays: list, wrt: list, u: list, scales:
         targets = [leaves[i] for i in wrt] + [t for _, t in pairs]
         seconds = [None] * len(targets)
         if total is not None:
-            seconds = grad(total, targets, allow_unused=True)
+            seconds = grad(total, targets, allow_unused=True, retain_graph=True)
+        # the symmetry check's second product: H s, for a fresh direction s (drawn last,
+        # so the directions above are the ones drawn before it existed)
+        s = {i: as_data(rng.uniform(-1.0, 1.0, np.shape(arrays[i])) * sym_scales[i])
+             for i in wrt} if sym_scales is not None else None
+        total_s = None if s is None else inner(
+            (g, s[i]) for g, i in zip(firsts, wrt, strict=True)
+            if g is not None and g.requires_grad)
+        seconds_s = [None] * len(wrt)
+        if total_s is not None:
+            seconds_s = grad(total_s, [leaves[i] for i in wrt], allow_unused=True)
     except Exception as error:
         raise RuleNotOnTensors(error) from error
     seconds_x = dict(zip(wrt, seconds[:len(wrt)], strict=True))
@@ -106,6 +117,14 @@ def second_order(outputs_of: Callable, arrays: list, wrt: list, u: list, scales:
         return abs(value - analytic) <= accept_factor * (numeric.RTOL * terms + roundoff)
 
     estimate = numeric.directional(first_order, points, list(wrt), weights, v, accept=accept)
+    # the nudged point x + t v is itself rounded, by eps |x| per element: the first-order
+    # rule moves by |H w| eps |x| there (sin(800 x): a phase of 800 rounds by 1e-13)
+    rounded = numeric.ROUNDOFF * numeric.EPS * float(sum(
+        np.sum(np.abs(np.asarray(seconds_x[i].data, dtype=np.float64))
+               * np.abs(np.asarray(arrays[i], dtype=np.float64)))
+        for i in wrt if seconds_x[i] is not None)) / numeric.STEP
+    estimate = numeric.Estimate(estimate.value, estimate.truncation,
+                                estimate.roundoff + rounded)
     # The rule is linear in the cotangent: d/du <w, J^T u> along du is <w, J^T du> itself,
     # the first-order rule run with du for u (no nudge, no step error). The cotangent is
     # cast to the output's dtype there: its rounding is the tolerance.
@@ -127,8 +146,53 @@ def second_order(outputs_of: Callable, arrays: list, wrt: list, u: list, scales:
              * max(1.0, float(np.max(np.abs(np.asarray(outs[k].data, dtype=np.float64)),
                                      initial=0.0))) for k in moved_u), default=0.0)
         at_zero = _at_zero(first_order, points, wrt, weights, seconds_x, zeros, rng, cancel)
-    directions = {"w": w, "v": v, "du": du, "moved_u": moved_u}
+    def refine(k: int) -> numeric.Estimate:
+        """The same estimate with the step h / k (a would-be failure checks itself)."""
+        again = numeric.directional(first_order, points, list(wrt), weights, v,
+                                    h=numeric.STEP / k)
+        return numeric.Estimate(again.value, again.truncation, again.roundoff + rounded * k)
+
+    directions = {"w": w, "v": v, "du": du, "moved_u": moved_u, "refine": refine}
+    if s is not None:
+        directions["symmetry"] = _symmetry(w, s, seconds_x, dict(zip(wrt, seconds_s,
+                                                                     strict=True)),
+                                           wrt, u, outs, moved_u)
     return estimate, analytic, terms, at_zero, directions, moving_u
+
+
+SYMMETRY_RTOL = 1e-8
+"""The symmetry check's relative floor, of the terms' size: what 64 eps cannot cover when
+the rule's arithmetic is ill-conditioned (a solve of condition number 3,000 books its two
+Hessian products 4e-14 apart). An asymmetric Hessian is off by far more (order 1)."""
+
+
+def _symmetry(w, s, h_w, h_s, wrt, u, outs, moved_u) -> tuple:
+    """`(<s, H w>, <w, H s>, bar)`: the Hessian of `<u, f(x)>` the tape books, applied to w
+    and to s; a twice-differentiable f has a symmetric Hessian, so the two agree to within
+    rounding. No nudge: exact zeros, kinks declared or not, any point is seen as it is.
+
+    The bar: 64 eps of the terms' size, plus of what the rule's arithmetic cancels (terms
+    of the size |w| |s| |u| max(1, |out|), as the other second-order bars), plus
+    SYMMETRY_RTOL of the terms' size (conditioning the bar does not model)."""
+    def product(a, b):
+        if b is None:
+            return 0.0, 0.0
+        p = np.asarray(a, dtype=np.float64) * np.asarray(b.data, dtype=np.float64)
+        return float(np.sum(p)), float(np.sum(np.abs(p)))
+
+    a = [product(s[i], h_w[i]) for i in wrt]
+    b = [product(w[i], h_s[i]) for i in wrt]
+    s_hw, terms_a = sum(x for x, _ in a), sum(t for _, t in a)
+    w_hs, terms_b = sum(x for x, _ in b), sum(t for _, t in b)
+    cancel = sum(float(np.sum(np.abs(w[i]))) for i in wrt) * max(
+        (float(np.max(np.abs(s[i]), initial=0.0)) for i in wrt), default=0.0) * max(
+        (float(np.max(np.abs(u[k]), initial=0.0))
+         * max(1.0, float(np.max(np.abs(np.asarray(outs[k].data, dtype=np.float64)),
+                                 initial=0.0))) for k in moved_u), default=0.0)
+    rounding = max((float(np.finfo(np.asarray(outs[k].data).dtype).eps) for k in moved_u),
+                   default=numeric.EPS)
+    bar = 64 * rounding * (terms_a + terms_b + cancel) + SYMMETRY_RTOL * (terms_a + terms_b)
+    return s_hw, w_hs, bar, s
 
 
 def _at_zero(first_order, points, wrt, weights, seconds_x, zeros, rng, cancel=0.0):

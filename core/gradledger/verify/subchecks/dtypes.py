@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ...tensor import as_data
-from ..compare import low_comparison
+from ..compare import NOISE_FACTOR, low_comparison
 from .base import SubCheck
 
 if TYPE_CHECKING:
@@ -59,30 +59,87 @@ def vs_float64(c: Checker) -> Failure | None:
     c.grad_noise = grad_noise  # what 1-ulp input rounding moves the rule by: variants use it
     got = {k: np.asarray(o.data) for k, o in enumerate(outs) if o.requires_grad}
     want = {k: np.asarray(c.outs[k].data) for k in got}
-    result = low_comparison(got, want, {k: out_noise[k] for k in got}, dtype, unit=1.0)
-    if c.stats is not None and not result.failed:
-        c.stats.approach("vs float64", result.fraction)
-    if result.failed:
-        result.worst = None
-        return c.fail(
-            "vs float64", f"the {dtype} output is not the float64 output to within "
-            f"{dtype} rounding", result, reference="the same op in float64",
-            cotangent=how_u)
     size_u = sum(int(np.size(u)) for u in cotangents if u is not None)
     sums = {i: max(1.0, size_u / max(1, int(np.size(c.native[i])))) for i in c.wrt}
-    result = low_comparison(grads, c.grads, grad_noise, dtype,
-                             unit=float(np.max(np.abs(c.u), initial=0.0)), sums=sums)
-    if c.stats is not None and not result.failed:
-        c.stats.approach("vs float64", result.fraction)
-    if result.failed:
-        w = result.worst
+    unit = float(np.max(np.abs(c.u), initial=0.0))
+
+    def compare(out_noise, grad_noise):
+        return (low_comparison(got, want, {k: out_noise[k] for k in got}, dtype, unit=1.0),
+                low_comparison(grads, c.grads, grad_noise, dtype, unit=unit, sums=sums))
+
+    outs_result, grads_result = compare(out_noise, grad_noise)
+    if outs_result.failed or grads_result.failed:
+        # before it fails the op: the op's own spread in its dtype, measured (a float32
+        # FFT, an ill-conditioned solve round inside by more than float64 shows)
+        out_spread, grad_spread = own_spread(c, outs, grads, cotangents)
+        for k, spread in out_spread.items():  # in place: outputs may be large
+            if k in out_noise and np.shape(out_noise[k]) == np.shape(spread):
+                out_noise[k] = np.fmax(out_noise[k], spread, out=spread)
+        del out_spread
+        grad_noise = {i: np.fmax(n, grad_spread[i]) if i in grad_spread else n
+                      for i, n in grad_noise.items()}
+        outs_result, grads_result = compare(out_noise, grad_noise)
+    for result in (outs_result, grads_result):
+        if c.stats is not None and not result.failed:
+            c.stats.approach("vs float64", result.fraction)
+    if outs_result.failed:
+        outs_result.worst = None
+        return c.fail(
+            "vs float64", f"the {dtype} output is not the float64 output to within "
+            f"{dtype} rounding{_spread_note(out_noise, dtype, 'output')}", outs_result,
+            reference="the same op in float64", cotangent=how_u)
+    if grads_result.failed:
+        w = grads_result.worst
         return c.fail(
             "vs float64", f"the {dtype} grad of input x{w.input} is not the float64 grad "
             f"to within {dtype} rounding: element {w.index or '()'} is {w.analytic:.8g} in "
-            f"{dtype}, {w.numeric:.8g} in float64", result,
-            reference="the same op in float64", cotangent=how_u,
-            expected={f"x{w.input}": result.numeric})
+            f"{dtype}, {w.numeric:.8g} in float64{_spread_note(grad_noise, dtype, 'grad')}",
+            grads_result, reference="the same op in float64", cotangent=how_u,
+            expected={f"x{w.input}": grads_result.numeric})
     return None
+
+
+def own_spread(c: Checker, outs, grads, cotangents) -> tuple[dict, dict]:
+    """How far the op's own results in the example's dtype move when each input moves by
+    one ulp of that dtype (alternately up and down): the dtype's own rounding inside the
+    op (a float32 FFT's 0.7 ulp of its largest output, a solve's condition number times
+    eps), measured on this example. One forward and one rule call in the example's dtype."""
+    def moved(a):
+        a = np.asarray(a)
+        if a.dtype.kind != "f":
+            return a
+        up = np.arange(a.size).reshape(a.shape) % 2 == 0
+        return as_data(np.where(up, np.nextafter(a, np.inf), np.nextafter(a, -np.inf))
+                       .astype(a.dtype))
+
+    try:
+        nudged = [moved(a) for a in c.native]
+        out = c.op.forward(*nudged, **c.ex.params)
+        new_outs = list(out) if c.multi else [out]
+        new_grads = c.call_rule(nudged, new_outs, [None if t is None else np.copy(t)
+                                                   for t in cotangents])
+    except Exception:  # judged by the checks above; no spread measured
+        return {}, {}
+    out_spread, grad_spread = {}, {}
+    for k, (o, ref) in enumerate(zip(new_outs, outs, strict=False)):
+        o, ref = np.asarray(o), np.asarray(ref.data)
+        if o.dtype.kind == "f" and o.shape == ref.shape:  # one float64 array per output
+            moved_k = np.asarray(np.subtract(o, ref, dtype=np.float64))
+            out_spread[k] = np.abs(moved_k, out=moved_k)
+    del new_outs, out
+    for i in c.wrt:
+        if np.shape(new_grads[i]) == np.shape(grads[i]):
+            moved_i = np.asarray(np.subtract(new_grads[i], grads[i], dtype=np.float64))
+            grad_spread[i] = np.abs(moved_i, out=moved_i)
+        new_grads[i] = None
+    return out_spread, grad_spread
+
+
+def _spread_note(noise: dict, dtype, what: str) -> str:
+    largest = max((float(np.max(a, initial=0.0)) for a in noise.values()), default=0.0)
+    return (f" (how far 1-ulp {dtype} perturbations move the {what}, measured on this "
+            f"example: the op's own {dtype} spread and the float64 run's, at most "
+            f"{largest:.3g}; the tolerance allows {NOISE_FACTOR:g} times it, per element)")
 
 
 def rounding_noise(c: Checker) -> tuple[dict, dict]:

@@ -9,7 +9,7 @@ import numpy as np
 
 from ...tape import apply
 from ...tensor import Tensor, as_data
-from .. import hints, numeric
+from .. import numeric
 from ..compare import compare_elements, compare_scalar, steer
 from .base import SubCheck
 
@@ -107,6 +107,12 @@ def reused_input(c: Checker) -> Failure | None:
         return None
     if c.ex.params and any(np.shape(a) != np.shape(shared) for a in c.arrays):
         return None  # the params were drawn for the inputs' shapes, not for x's
+    bounds = c.plan.shared
+    if bounds is not None:  # x must lie in both inputs' declared domains (a sampled op's
+        values = np.asarray(shared, dtype=np.float64)  # shared x is one drawn input)
+        if (bounds[0] is not None and np.any(values <= bounds[0])) or (
+                bounds[1] is not None and np.any(values >= bounds[1])):
+            return None
     how = {"call": "shared", "shared": shared}
     x = Tensor(shared, requires_grad=True)
     try:
@@ -124,8 +130,7 @@ def reused_input(c: Checker) -> Failure | None:
         return c.fail("accumulation", f"backward of op(x, x) raised "
                           f"{type(error).__name__}: {error}", **how)
     grad = np.zeros(np.shape(shared)) if x.grad is None else np.asarray(x.grad)
-    bounds = c.plan.shared
-    scale = hints.nudge_scale(shared, bounds, c.plan.kinks(0) + c.plan.kinks(1))
+    scale = numeric.element_scale(shared, bounds, c.plan.kinks(0) + c.plan.kinks(1))
     v = as_data(c.rng.uniform(-1.0, 1.0, np.shape(shared)) * scale)
 
     def twice(z):

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..compare import clear_of_zero, compare_scalar
+from ..compare import TINY, Comparison, clear_of_zero, compare_scalar
 from .base import SubCheck
 
 if TYPE_CHECKING:
@@ -15,14 +15,17 @@ if TYPE_CHECKING:
     from ..report import Failure
 
 from ..checks import ACCEPT  # noqa: E402
+from .nudges import REFINE  # noqa: E402
 
 
-def second_order(c: Checker) -> Failure | None:
-    """The recorded booking (`create_graph=True`) differentiated once more, against
-    nudges of the first-order rule: see gradledger.verify.second. Skipped for an op
-    that declares `order=1` (its rules do not claim to differentiate)."""
+def _differentiated(c: Checker):
+    """The rule differentiated by the tape, and the nudges to compare it with (computed
+    once per example, by the first of the two rows): `(found, None)`, `(None, Failure)`,
+    or `(None, None)` when second order is not checked."""
     if not c.plan.second_order or (c.stats is not None and c.stats.second_unchecked):
-        return None
+        return None, None
+    if getattr(c, "second_found", None) is not None:
+        return c.second_found, None
     from ..second import RuleNotOnTensors
     from ..second import second_order as nudge_second
 
@@ -33,14 +36,61 @@ def second_order(c: Checker) -> Failure | None:
     zeros = {i: np.where(np.asarray(c.arrays[i]) == 0, c.scales[i], 0.0) for i in c.wrt}
     try:
         found = nudge_second(outputs_of, c.arrays, c.wrt, c.u_parts, scales,
-                             c.rng, ACCEPT, zeros=zeros)
+                             c.rng, ACCEPT, zeros=zeros, sym_scales=c.scales,
+                             du_scale=c.u_factor)
     except RuleNotOnTensors as why:
         if c.stats is not None:
             c.stats.second_unchecked = unchecked_note(c.op, why.error)
-        return None
+        return None, None
     except Exception as error:
-        return c.fail("second order", f"differentiating the rule (create_graph=True) "
-                          f"raised {type(error).__name__}: {error}", cotangent=c.u)
+        return None, c.fail("second order", f"differentiating the rule (create_graph=True) "
+                            f"raised {type(error).__name__}: {error}", cotangent=c.u)
+    c.second_found = found
+    return found, None
+
+
+def symmetry(c: Checker) -> Failure | None:
+    """<s, H w> against <w, H s>: the Hessian the tape books must be symmetric (no nudge,
+    so it sees the point as it is: an exact 0, a kink)."""
+    found, failure = _differentiated(c)
+    if found is None:
+        return failure
+    directions = found[4]
+    if "symmetry" not in directions:
+        return None
+    s_hw, w_hs, bar, s = directions["symmetry"]
+    if not (np.isfinite(s_hw) and np.isfinite(w_hs)):
+        return None  # the rule differentiated overflows: the second-order row says so
+    error = abs(s_hw - w_hs)
+    tolerance = bar + TINY
+    fraction = 0.0 if error == 0 else error / tolerance
+    if c.stats is not None and fraction <= 1.0:
+        c.stats.approach("symmetry", fraction)
+    if fraction <= 1.0:
+        return None
+    size = max(abs(s_hw), abs(w_hs))
+    result = Comparison(s_hw, w_hs, error, error / size if size else np.inf, fraction,
+                        tolerance=tolerance)
+    message = (f"the Hessian the tape books is not symmetric: <s, H w> = {s_hw:.10g}, "
+               f"<w, H s> = {w_hs:.10g} (H: the rule differentiated by the tape, "
+               "create_graph=True; a rule whose grads are constants somewhere they depend "
+               "on the inputs, or that differentiates to the wrong thing, breaks it)")
+    failure = c.fail("symmetry", message, result,
+                     reference="the same Hessian applied the other way round", cotangent=c.u)
+    try:
+        failure.snippet = _symmetry_snippet(c, directions["w"], s, s_hw)
+    except Exception as error:
+        failure.snippet = f"# no snippet: {type(error).__name__}: {error}"
+    return failure
+
+
+def second_order(c: Checker) -> Failure | None:
+    """The recorded booking (`create_graph=True`) differentiated once more, against
+    nudges of the first-order rule: see gradledger.verify.second. Skipped for an op
+    that declares `order=1` (its rules do not claim to differentiate)."""
+    found, failure = _differentiated(c)
+    if found is None:
+        return failure
     estimate, analytic, terms, at_zero, directions, moving_u = found
     if not np.isfinite(analytic) and np.isfinite(estimate.value):
         # the rule, differentiated as written, overflows (1 / (1 + exp(744))): what the tape
@@ -50,11 +100,26 @@ def second_order(c: Checker) -> Failure | None:
                            "tape is not finite (its first order is)")
         return None
     result = compare_scalar(estimate, analytic, terms)
+    sequence = [estimate.value]
+    if result.failed:  # a nudge that checks itself: refine the step before failing
+        for k in REFINE:
+            try:
+                refined = directions["refine"](k)
+            except Exception:  # the first-order rule raised at a nearer point: keep h's
+                break
+            sequence.append(refined.value)
+            again = compare_scalar(refined, analytic, terms)
+            if not again.failed:
+                result = again
+                break
     if c.stats is not None and not result.failed:
         c.stats.approach("second order", result.fraction)
     if result.failed:
+        steps = ", ".join(f"h/{k}: {x:.10g}" if k > 1 else f"h: {x:.10g}"
+                          for k, x in zip((1, *REFINE), sequence, strict=False))
         message = (f"<w, H v>: the rule differentiated by the tape gives {analytic:.10g}; "
-                   f"nudging the first-order rule gives {estimate.value:.10g}")
+                   f"nudging the first-order rule gives {estimate.value:.10g} (the nudge "
+                   f"refined, {steps}: the estimates do not come to the rule)")
         return _second_failure(c, message, result, directions, directions["v"], {})
     reference_u, analytic_u, terms_u = moving_u
     result = compare_scalar(reference_u, analytic_u, terms_u)
@@ -122,6 +187,33 @@ def _second_snippet(c: Checker, directions, v, du, expected) -> str:
     return "\n".join(lines)
 
 
+def _symmetry_snippet(c: Checker, w, s, s_hw) -> str:
+    """A program that books the Hessian as the check did and prints both products."""
+    from ..report import literal, snippet
+
+    base = snippet(c.op, c.arrays, c.op.constants, c.params_at_start).splitlines()[:-1]
+    outs = "outs" if c.multi else "[out]"
+    xs = ", ".join(f"x{i + 1}" for i in c.wrt)
+    keep = [k for k, p in enumerate(c.u_parts) if p is not None]
+    u = ", ".join(literal(c.u_parts[k]) for k in keep)
+    lines = [*base, f"u = [{u}]  # the cotangents"]
+    lines.append(f"firsts = gl.grad([{outs}[k] for k in {keep!r}], [{xs}], u, "
+                 "create_graph=True, allow_unused=True)")
+    lines.append("w = [" + ", ".join(literal(w[i]) for i in c.wrt) + "]")
+    lines.append("s = [" + ", ".join(literal(s[i]) for i in c.wrt) + "]")
+    lines.append("def hessian_times(d):  # H d: the rule differentiated along d")
+    lines.append("    total = sum(gl.sum(g * di) for g, di in zip(firsts, d) if g is not None)")
+    lines.append(f"    return gl.grad(total, [{xs}], retain_graph=True, allow_unused=True)")
+    lines.append("def dot(a, b):")
+    lines.append("    return float(sum(np.sum(np.asarray(h.data) * d) for h, d in zip(a, b)"
+                 " if h is not None))")
+    lines.append("s_h_w = dot(hessian_times(w), s)")
+    lines.append("w_h_s = dot(hessian_times(s), w)")
+    lines.append(f"print(s_h_w, w_h_s)  # a symmetric Hessian gives the same number twice "
+                 f"(the check: {float(s_hw):.10g})")
+    return "\n".join(lines)
+
+
 def unchecked_note(op, error: Exception) -> str:
     """The verdict's scope when the rule cannot run on Tensors: what raised, how to fix."""
     return (f"first order verified; second order not checked: its rule cannot run on "
@@ -132,6 +224,8 @@ def unchecked_note(op, error: Exception) -> str:
 
 
 ROWS = (
+    SubCheck("symmetry", "second order", "the same Hessian applied the other way round: "
+             "<s, H w> = <w, H s>, to within rounding (no nudge)", symmetry, float64_only=True),
     SubCheck("second order", "second order", "nudges of the op's own first-order rule",
              second_order, float64_only=True),
 )

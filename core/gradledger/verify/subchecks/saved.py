@@ -6,8 +6,10 @@ calls an op many times on one example (nudges, call variants), so every call get
 Generator as it was drawn, in the same state (`fixed_draws`): each call draws what the
 first drew, and the op is checked as the fixed function of its draw. Its rule, though,
 runs after the forward has drawn, so it cannot draw the same numbers again: it must read
-them from what the forward saved. An op with a Generator param that saves nothing is
-refused here, with that advice, before nudges would blame its rule for noise.
+them from what the forward saved. An op whose forward draws from its Generator param (moves
+its state on) and saves nothing is refused here, with that advice, before nudges would
+blame its rule for noise; one that draws from a copy (the Generator left as it was) can
+draw the same numbers again in its rule, and is checked as any other op.
 """
 
 from __future__ import annotations
@@ -53,20 +55,47 @@ def _same(a, b) -> bool:
         return a is b
 
 
+def _state(generator: np.random.Generator):
+    return generator.bit_generator.state
+
+
+def _drawing(c: Checker, generators: list[str]) -> list[str]:
+    """The Generator params that one forward on this example moves on (draws from). A
+    forward that draws from a copy leaves its Generator as it was: its rule can draw the
+    same numbers from the Generator it is given, so it needs no saved values."""
+    params = deepcopy(c.params_at_start)
+    before = {name: _state(params[name]) for name in generators}
+    try:
+        op_forward = c.op.saving_forward if c.op.saves else c.op.forward
+        op_forward(*[copy(a) for a in c.arrays], **params)
+    except Exception:  # the forward's own failure is reported by the rows that call it
+        return []
+    return [name for name in generators if not _same_state(before[name], _state(params[name]))]
+
+
+def _same_state(a, b) -> bool:
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same_state(a[k], b[k]) for k in a)
+    return _same(a, b)
+
+
 def saved_values(c: Checker) -> Failure | None:
     """A Generator param needs saves=True; two forwards on the same inputs (Generators in
     the same state) save the same values."""
     op = c.op
     generators = _generators(c)
     if generators and not op.saves and op.differentiable:
-        names = ", ".join(repr(n) for n in generators)
-        return c.fail("saved values", f"the op takes a np.random.Generator (param {names}) but "
-                      "its forward saves nothing: its rule runs after the forward drew, so it "
-                      "cannot see the draw, and no rule can be checked against a forward that "
-                      "draws anew each call. Declare saves=True and return (out, (draw,)) "
-                      "from the forward; the rule reads the draw from saved= "
-                      "(docs/plugins.md, saved values)",
-                      reference="the op's declaration (a Generator param needs saves=True)")
+        drew = _drawing(c, generators)
+        if drew:
+            names = ", ".join(repr(n) for n in drew)
+            return c.fail("saved values", f"the op's forward draws from its np.random.Generator "
+                          f"(param {names}) but saves nothing: its rule runs after the forward "
+                          "drew, so it cannot see the draw, and no rule can be checked against "
+                          "a forward that draws anew each call. Declare saves=True and return "
+                          "(out, (draw,)) from the forward; the rule reads the draw from saved= "
+                          "(docs/plugins.md, saved values). (A forward that draws from a copy "
+                          "of the Generator, leaving it as it was, needs no saved values.)",
+                          reference="the Generator's state before and after one forward")
     if not op.saves or c.forward_only:
         return None
     calls = []

@@ -618,6 +618,8 @@ def _from_declaration(op) -> st.SearchStrategy:
             shapes = stretch(sig, shapes, choice, side)
             expected = None if expected is None else hints.result_shapes(sig, shapes)
         params = draw(fixed_params if fixed_params is not None else params_for(shapes))
+        if large and fixed_params is not None:
+            shapes = _one_long_operand(op, sig, shapes, params, choice)
         mode = draw(mode_strategy)
         rng = np.random.default_rng(values_seed)
         arrays = []
@@ -644,6 +646,35 @@ def _from_declaration(op) -> st.SearchStrategy:
                        frozen_as, mode, large)
 
     return example()
+
+
+def _one_long_operand(op, sig, shapes: tuple, params: dict, choice: int) -> tuple:
+    """Stretched `shapes` of an op with several `(*)` operands, with one of them long and
+    the others of size 1 (broadcastable against it), where the op's forward accepts that.
+
+    Stretched together, `(*)` operands of an op whose output is their product (outer,
+    kron, tensordot) give outputs of millions of elements (1,500 x 1,500): seconds and
+    hundreds of MiB per example for no more reach. Whether the op accepts the narrowed
+    shapes is asked of its forward, on zeros (no draw: the examples do not change with
+    it); an op that refuses them keeps the shapes stretched together."""
+    star = [i for i, dims in enumerate(sig.inputs) if dims == ANY_SHAPE]
+    if len(star) < 2 or math.prod(math.prod(shapes[i]) for i in star) <= LARGE_CAP:
+        return shapes
+    keep = star[choice % len(star)]
+    narrowed = tuple(shape if i == keep or i not in star else (1,) * len(shape)
+                     for i, shape in enumerate(shapes))
+    import warnings
+
+    try:
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            out = op.forward(*[np.zeros(shape) for shape in narrowed], **params)
+    except Exception:  # the forward wants its (*) operands alike: keep them alike
+        return shapes
+    outs = out if getattr(op, "multi", False) else (out,)
+    if sum(int(np.size(o)) for o in outs) > LARGE_CAP:
+        return shapes
+    return narrowed
 
 
 def _stretched_side(byte: int) -> int:

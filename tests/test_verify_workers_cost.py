@@ -64,3 +64,33 @@ def test_builtin_outer_examples_reach_past_1100_elements_and_stay_small():
     largest_output = max(int(np.prod(a)) * int(np.prod(b)) for a, b in seen)
     assert longest >= 1100
     assert largest_output <= sampling.LARGE_CAP
+
+
+def _sum_squares(x, axis=-1):
+    return np.sum(x * x, axis=axis)
+
+
+def _vjp_assumes_none(out_grad, x, out, axis=None):
+    if axis is None:  # the rule's default differs from the forward's (-1)
+        return (2.0 * x * out_grad,)
+    return (2.0 * x * np.expand_dims(out_grad, axis),)
+
+
+def _vjp(out_grad, x, out, axis=-1):
+    return (2.0 * x * np.expand_dims(out_grad, axis),)
+
+
+@pytest.mark.parametrize("vjp, status", [(_vjp_assumes_none, "FAIL"), (_vjp, "PASS")])
+def test_the_defaults_variant_reuses_the_plain_call_when_the_default_was_drawn(vjp, status):
+    """Only the default (-1) is ever drawn, so the call with it given is the plain call
+    (not made again): a rule that assumes another default is still caught, its twin
+    passes."""
+    from gradledger.verify import verify_op
+
+    op = Op("cost_sum_squares", _sum_squares, vjp=vjp, signature="(m,n)->(*)",
+            params={"axis": [-1]})
+    report = verify_op(op, examples=30)
+    assert report.status == status
+    if status == "FAIL":
+        assert report.failure.check == "defaults"
+        assert "left out" in report.failure.message

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import functools
 import math
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -663,8 +664,6 @@ def _one_long_operand(op, sig, shapes: tuple, params: dict, choice: int) -> tupl
     keep = star[choice % len(star)]
     narrowed = tuple(shape if i == keep or i not in star else (1,) * len(shape)
                      for i, shape in enumerate(shapes))
-    import warnings
-
     try:
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -94,3 +94,21 @@ def test_the_defaults_variant_reuses_the_plain_call_when_the_default_was_drawn(v
     if status == "FAIL":
         assert report.failure.check == "defaults"
         assert "left out" in report.failure.message
+
+
+def _total_vjp(g, *arrays, out):
+    return (g,) * len(arrays)  # right for operands alike, as they are drawn
+
+
+def test_an_elementwise_op_keeps_its_operands_alike_even_where_its_forward_broadcasts():
+    """Its rule may assume operands of one shape (the drawing contract): only ops whose
+    output grows faster than their operands are narrowed."""
+    total = Op("cost_total", lambda *xs: sum(xs[1:], xs[0]), vjp=_total_vjp,
+               signature="[(*)]->(*)")
+    shapes = ((1237,), (1237,), (1237,))
+    sig = sampling.flat_signature(total.sig, 3)
+    assert sampling._one_long_operand(total, sig, shapes, {}, 0) == shapes
+    elementwise = Op("cost_mul", np.multiply, vjp=lambda g, a, b, out: (g * b, g * a),
+                     signature="(*),(*)->(*)")
+    assert sampling._one_long_operand(elementwise, STAR2, ((1237,), (1237,)), {}, 0) == (
+        (1237,), (1237,))

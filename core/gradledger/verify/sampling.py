@@ -655,25 +655,36 @@ def _one_long_operand(op, sig, shapes: tuple, params: dict, choice: int) -> tupl
 
     Stretched together, `(*)` operands of an op whose output is their product (outer,
     kron, tensordot) give outputs of millions of elements (1,500 x 1,500): seconds and
-    hundreds of MiB per example for no more reach. Whether the op accepts the narrowed
-    shapes is asked of its forward, on zeros (no draw: the examples do not change with
-    it); an op that refuses them keeps the shapes stretched together."""
+    hundreds of MiB per example for no more reach. Only an op whose output grows faster
+    than its operands (every operand of 3 elements gives at least twice the output of 2)
+    is narrowed, where its forward accepts the narrowed shapes; both are asked of its
+    forward, on zeros (no draw: the examples do not change with it). Any other op (an
+    elementwise one, whose rule may assume operands alike, as they are drawn) keeps the
+    shapes stretched together."""
     star = [i for i, dims in enumerate(sig.inputs) if dims == ANY_SHAPE]
-    if len(star) < 2 or math.prod(math.prod(shapes[i]) for i in star) <= LARGE_CAP:
+    if (len(star) < 2 or len(star) < len(shapes)
+            or math.prod(math.prod(shapes[i]) for i in star) <= LARGE_CAP):
+        return shapes
+    small, larger = (_output_size(op, [(n,)] * len(shapes), params) for n in (2, 3))
+    if small is None or larger is None or larger < 2 * small:
         return shapes
     keep = star[choice % len(star)]
-    narrowed = tuple(shape if i == keep or i not in star else (1,) * len(shape)
+    narrowed = tuple(shape if i == keep else (1,) * len(shape)
                      for i, shape in enumerate(shapes))
+    size = _output_size(op, narrowed, params)
+    return narrowed if size is not None and size <= LARGE_CAP else shapes
+
+
+def _output_size(op, shapes, params: dict) -> int | None:
+    """How many elements the forward gives for zeros of `shapes`; None if it raises."""
     try:
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            out = op.forward(*[np.zeros(shape) for shape in narrowed], **params)
+            out = op.forward(*[np.zeros(shape) for shape in shapes], **params)
     except Exception:  # the forward wants its (*) operands alike: keep them alike
-        return shapes
+        return None
     outs = out if getattr(op, "multi", False) else (out,)
-    if sum(int(np.size(o)) for o in outs) > LARGE_CAP:
-        return shapes
-    return narrowed
+    return sum(int(np.size(o)) for o in outs)
 
 
 def _stretched_side(byte: int) -> int:

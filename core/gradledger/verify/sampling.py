@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import functools
 import math
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -654,6 +655,8 @@ def _from_declaration(op) -> st.SearchStrategy:
             shapes = stretch(sig, shapes, choice, side)
             expected = None if expected is None else hints.result_shapes(sig, shapes)
         params = draw(fixed_params if fixed_params is not None else params_for(shapes))
+        if large and fixed_params is not None:
+            shapes = _one_long_operand(op, sig, shapes, params, choice)
         mode = draw(mode_strategy)
         rng = np.random.default_rng(values_seed)
         arrays = []
@@ -681,6 +684,44 @@ def _from_declaration(op) -> st.SearchStrategy:
                        frozen_as, mode, large)
 
     return example()
+
+
+def _one_long_operand(op, sig, shapes: tuple, params: dict, choice: int) -> tuple:
+    """Stretched `shapes` of an op with several `(*)` operands, with one of them long and
+    the others of size 1 (broadcastable against it), where the op's forward accepts that.
+
+    Stretched together, `(*)` operands of an op whose output is their product (outer,
+    kron, tensordot) give outputs of millions of elements (1,500 x 1,500): seconds and
+    hundreds of MiB per example for no more reach. Only an op whose output grows faster
+    than its operands (every operand of 3 elements gives at least twice the output of 2)
+    is narrowed, where its forward accepts the narrowed shapes; both are asked of its
+    forward, on zeros (no draw: the examples do not change with it). Any other op (an
+    elementwise one, whose rule may assume operands alike, as they are drawn) keeps the
+    shapes stretched together."""
+    star = [i for i, dims in enumerate(sig.inputs) if dims == ANY_SHAPE]
+    if (len(star) < 2 or len(star) < len(shapes)
+            or math.prod(math.prod(shapes[i]) for i in star) <= LARGE_CAP):
+        return shapes
+    small, larger = (_output_size(op, [(n,)] * len(shapes), params) for n in (2, 3))
+    if small is None or larger is None or larger < 2 * small:
+        return shapes
+    keep = star[choice % len(star)]
+    narrowed = tuple(shape if i == keep else (1,) * len(shape)
+                     for i, shape in enumerate(shapes))
+    size = _output_size(op, narrowed, params)
+    return narrowed if size is not None and size <= LARGE_CAP else shapes
+
+
+def _output_size(op, shapes, params: dict) -> int | None:
+    """How many elements the forward gives for zeros of `shapes`; None if it raises."""
+    try:
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            out = op.forward(*[np.zeros(shape) for shape in shapes], **params)
+    except Exception:  # the forward wants its (*) operands alike: keep them alike
+        return None
+    outs = out if getattr(op, "multi", False) else (out,)
+    return sum(int(np.size(o)) for o in outs)
 
 
 def _stretched_side(byte: int) -> int:

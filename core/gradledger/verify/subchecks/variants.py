@@ -421,7 +421,11 @@ def defaults(c: Checker) -> Failure | None:
     left = {k: v for k, v in deepcopy(c.params_at_start).items() if k != name}
     cotangents = c.native_cotangents
     results = []
-    for params in (given, left):
+    drawn = _canon(c.params_at_start[name])
+    if drawn is not None and drawn == _canon(default):
+        # the default was drawn: the call with it given is the plain call, already made
+        results.append((c.native_outs, c.native_grads))
+    for params in ((left,) if results else (given, left)):
         leaves, args = c.fresh_args(c.native)
         try:
             outs = apply(c.op, call_form(c.op, args), params)

@@ -72,6 +72,10 @@ CASES = [
 ]
 
 
+TESTED_OPS = ["real_if_close"]
+"""For test_builtin_grads' sweep: called in CASES above (the others have real cases too)."""
+
+
 @pytest.mark.parametrize("name,gl_fn,np_fn,inputs", CASES, ids=[c[0] for c in CASES])
 def test_values_and_grads_match_numpy_and_the_nudge_method_in_both_directions(
         name, gl_fn, np_fn, inputs):

@@ -131,7 +131,7 @@ def __getattr__(name: str) -> Any:
 # -- the built-in ops ----------------------------------------------------------------------
 
 def abs(x: TensorLike, /) -> Tensor:
-    """|x|; its derivative at 0 is 0"""
+    """|x| (of complex z: its modulus, real); its derivative at 0 is 0"""
 
 
 def add(a: TensorLike, b: TensorLike, /) -> Tensor:
@@ -143,7 +143,9 @@ def all(x: TensorLike, /, axis: Any = ..., *, keepdims: Any = ...) -> Tensor:
 
 
 def angle(x: TensorLike, /, deg: Any = ...) -> Tensor:
-    """np.angle of real numbers: 0 for x >= 0, pi for x < 0; grad 0"""
+    """np.angle: the argument of z in (-pi, pi] (degrees with deg=True); of a real tensor 0 or pi,
+    grad 0
+    """
 
 
 def any(x: TensorLike, /, axis: Any = ..., *, keepdims: Any = ...) -> Tensor:
@@ -222,6 +224,19 @@ def atleast_3d(x: TensorLike, /) -> Tensor:
     """x viewed with at least 3 dimensions (one array per call)"""
 
 
+def attention(
+    query: TensorLike,
+    key: TensorLike,
+    value: TensorLike,
+    /,
+    is_causal: Any = ...,
+    scale: Any = ...,
+) -> Tensor:
+    """softmax(query @ key^T * scale) @ value, the future masked when is_causal; scale (default
+    1/sqrt(E))
+    """
+
+
 def average(
     x: TensorLike,
     /,
@@ -290,7 +305,7 @@ def cond(x: TensorLike, /, p: Any = ...) -> Tensor:
 
 
 def conj(x: TensorLike, /) -> Tensor:
-    """np.conj of a real tensor: the tensor itself"""
+    """np.conj: the complex conjugate (of a real tensor: itself)"""
 
 
 def conv2d(x: TensorLike, w: TensorLike, /, stride: Any = ..., padding: Any = ...) -> Tensor:
@@ -401,9 +416,9 @@ def dot(x0: TensorLike, x1: TensorLike, /) -> Tensor:
     """
 
 
-def dropout(x: TensorLike, /, p: Any = ..., seed: Any = ...) -> Tensor:
-    """zero elements with probability p, scale the rest by 1/(1-p); the mask is drawn from the int
-    seed
+def dropout(x: TensorLike, /, p: Any = ..., seed: Any = ..., rng: Any = ...) -> Tensor:
+    """zero elements with probability p, scale the rest by 1/(1-p); the mask is drawn from rng (a
+    np.random.Generator) or the int seed
     """
 
 
@@ -475,6 +490,18 @@ def extract(condition: Any, a: TensorLike, /) -> Tensor:
 
 def fabs(x: TensorLike, /) -> Tensor:
     """|x|, as abs; its derivative at 0 is taken as 0"""
+
+
+def fft(a: TensorLike, /, n: Any = ..., axis: Any = ..., norm: Any = ...) -> Tensor:
+    """np.fft.fft: the discrete Fourier transform along axis (n points)"""
+
+
+def fft2(a: TensorLike, /, s: Any = ..., axes: Any = ..., norm: Any = ...) -> Tensor:
+    """np.fft.fft2: the 2-D Fourier transform over axes (default the last two)"""
+
+
+def fftn(a: TensorLike, /, s: Any = ..., axes: Any = ..., norm: Any = ...) -> Tensor:
+    """np.fft.fftn: the n-D Fourier transform over axes (default all, or the last len(s))"""
 
 
 def fftshift(x: TensorLike, /, axes: Any = ...) -> Tensor:
@@ -575,6 +602,18 @@ def hypot(x0: TensorLike, x1: TensorLike, /) -> Tensor:
     """sqrt(a ** 2 + b ** 2), without overflow"""
 
 
+def ifft(a: TensorLike, /, n: Any = ..., axis: Any = ..., norm: Any = ...) -> Tensor:
+    """np.fft.ifft: the inverse discrete Fourier transform along axis"""
+
+
+def ifft2(a: TensorLike, /, s: Any = ..., axes: Any = ..., norm: Any = ...) -> Tensor:
+    """np.fft.ifft2: the 2-D inverse Fourier transform"""
+
+
+def ifftn(a: TensorLike, /, s: Any = ..., axes: Any = ..., norm: Any = ...) -> Tensor:
+    """np.fft.ifftn: the n-D inverse Fourier transform"""
+
+
 def ifftshift(x: TensorLike, /, axes: Any = ...) -> Tensor:
     """np.fft.ifftshift: fftshift undone"""
 
@@ -594,7 +633,7 @@ def im2col(
 
 
 def imag(x: TensorLike, /) -> Tensor:
-    """np.imag of a real tensor: zeros (no grad flows)"""
+    """np.imag: the imaginary part (of a real tensor: zeros, no grad flows)"""
 
 
 def inner(x0: TensorLike, x1: TensorLike, /) -> Tensor:
@@ -615,6 +654,18 @@ def interp(
 
 def inv(x: TensorLike, /) -> Tensor:
     """np.linalg.inv: the inverse of square matrices, batched"""
+
+
+def irfft(a: TensorLike, /, n: Any = ..., axis: Any = ..., norm: Any = ...) -> Tensor:
+    """np.fft.irfft: rfft undone: n real numbers (default 2 (m - 1)) from a half spectrum"""
+
+
+def irfft2(a: TensorLike, /, s: Any = ..., axes: Any = ..., norm: Any = ...) -> Tensor:
+    """np.fft.irfft2: rfft2 undone"""
+
+
+def irfftn(a: TensorLike, /, s: Any = ..., axes: Any = ..., norm: Any = ...) -> Tensor:
+    """np.fft.irfftn: rfftn undone"""
 
 
 def iscomplex(x: TensorLike, /) -> Tensor:
@@ -686,7 +737,7 @@ def linspace(
 
 
 def log(x: TensorLike, /) -> Tensor:
-    """natural logarithm, for x > 0"""
+    """natural logarithm, for x > 0 (complex: the principal branch)"""
 
 
 def log10(x: TensorLike, /) -> Tensor:
@@ -736,6 +787,19 @@ def logsumexp(x: TensorLike, /, axis: Any = ..., keepdims: Any = ...) -> Tensor:
 def lstm_cell(gates: TensorLike, bias: TensorLike, c: TensorLike, /) -> Tensor:
     """one LSTM step from pre-activations: [h', c'] (..., 2H) of gates (..., 4H) + bias (4H,) and c
     (..., H)
+    """
+
+
+def lstm_step(
+    x_proj: TensorLike,
+    h: TensorLike,
+    weight_hh: TensorLike,
+    bias_hh: TensorLike,
+    c: TensorLike,
+    /,
+) -> Tensor:
+    """one LSTM step from the input's projection: lstm_cell(x_proj + h @ weight_hh.T, bias_hh, c),
+    [h', c'] (..., 2H)
     """
 
 
@@ -973,11 +1037,13 @@ def ravel(x: TensorLike, /) -> Tensor:
 
 
 def real(x: TensorLike, /) -> Tensor:
-    """np.real of a real tensor: the tensor itself"""
+    """np.real: the real part (of a real tensor: itself)"""
 
 
-def real_if_close(x: TensorLike, /, tol: Any = ...) -> Tensor:
-    """np.real_if_close of a real tensor: the tensor itself"""
+def real_if_close(a: TensorLike, /, tol: Any = ...) -> Tensor:
+    """np.real_if_close: the real parts if every imaginary part is within tol eps of 0, else the
+    input
+    """
 
 
 def reciprocal(x: TensorLike, /) -> Tensor:
@@ -998,6 +1064,18 @@ def repeat(x: TensorLike, /, repeats: Any, axis: Any = ...) -> Tensor:
 
 def reshape(x: TensorLike, /, shape: Any) -> Tensor:
     """the same numbers in a new shape"""
+
+
+def rfft(a: TensorLike, /, n: Any = ..., axis: Any = ..., norm: Any = ...) -> Tensor:
+    """np.fft.rfft: the Fourier transform of real input: the n // 2 + 1 non-negative frequencies"""
+
+
+def rfft2(a: TensorLike, /, s: Any = ..., axes: Any = ..., norm: Any = ...) -> Tensor:
+    """np.fft.rfft2: the 2-D Fourier transform of real input (half spectrum on the last axis)"""
+
+
+def rfftn(a: TensorLike, /, s: Any = ..., axes: Any = ..., norm: Any = ...) -> Tensor:
+    """np.fft.rfftn: the n-D Fourier transform of real input (half spectrum on the last axis)"""
 
 
 def rint(x: TensorLike, /) -> Tensor:
@@ -1085,7 +1163,7 @@ def split(x: TensorLike, /, indices_or_sections: Any, axis: Any = ...) -> list[T
 
 
 def sqrt(x: TensorLike, /) -> Tensor:
-    """square root, for x > 0"""
+    """square root, for x > 0 (complex: the principal branch)"""
 
 
 def square(x: TensorLike, /) -> Tensor:

@@ -37,6 +37,7 @@ list that nobody else holds any more belonged to a call that died without releas
 
 from __future__ import annotations
 
+import gc
 import sys
 import threading
 import weakref
@@ -286,13 +287,26 @@ def _sweep() -> None:
     if _refcount is None:
         return
     for key, holders in _holders(_owned):
-        if holders <= _LONE:
-            _unlock(key, _owned[key])
+        locked = _owned.get(key)  # a finalizer may have released it since it was counted
+        if locked is not None and holders <= _LONE:
+            _unlock(key, locked)
 
 
 def _holders(owned: dict) -> list:
-    """(ticket, references to its list) for each entry of `owned`."""
-    return [(key, _refcount(locked)) for key, locked in owned.items()]
+    """(ticket, references to its list) for each entry of `owned`.
+
+    Counted with the garbage collector paused: the tuples made here could start a
+    collection, whose finalizers (a dropped graph's `release_dying`) take entries out of
+    `owned` while it is iterated, and "dictionary changed size during iteration" would
+    come out of whatever op call happened to sweep."""
+    paused = gc.isenabled()
+    if paused:
+        gc.disable()
+    try:
+        return [(key, _refcount(locked)) for key, locked in owned.items()]
+    finally:
+        if paused:
+            gc.enable()
 
 
 def _lone_refs() -> int:

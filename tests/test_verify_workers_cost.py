@@ -112,3 +112,24 @@ def test_an_elementwise_op_keeps_its_operands_alike_even_where_its_forward_broad
                      signature="(*),(*)->(*)")
     assert sampling._one_long_operand(elementwise, STAR2, ((1237,), (1237,)), {}, 0) == (
         (1237,), (1237,))
+
+
+def test_no_check_of_an_outer_product_makes_an_output_past_the_samplers_cap():
+    """The sampler keeps outer's second operand small when the first is stretched; the
+    accumulation row's op(x, x) stretched both again (a 1,247 x 6 input made 56 million
+    numbers, 2.6 GiB). Every forward call the verifier makes, op(x, x) included, stays
+    within the cap, while the drawn examples still reach past 1,100 elements."""
+    from gradledger.verify import verify_op
+
+    sizes = []
+
+    def spying_outer(a, b):
+        out = np.outer(a, b)
+        sizes.append((out.size, max(np.size(a), np.size(b))))
+        return out
+
+    op = Op("cost_spying_outer", spying_outer, vjp=_outer_vjp, signature="(*),(*)->(*)")
+    report = verify_op(op, examples=200)
+    assert report.status == "PASS", str(report)
+    assert max(longest for _, longest in sizes) >= 1100
+    assert max(size for size, _ in sizes) <= sampling.LARGE_CAP

@@ -266,41 +266,30 @@ def _plain(value) -> bool:
     return isinstance(value, tuple) and all(_plain(v) for v in value)
 
 
-def plain_defaults(op) -> dict:
-    """The forward's keyword params (beyond its inputs) that have a plain default."""
+def _params_after_inputs(op) -> list:
+    """The forward's parameters beyond its array inputs (neither *args nor **kwargs)."""
     try:
         parameters = list(inspect.signature(op.forward).parameters.values())
     except (TypeError, ValueError):
-        return {}
+        return []
     positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-    found, taken = {}, 0
     fixed = op.nin - 1 if op.variadic is not None else op.nin
+    found, taken = [], 0
     for p in parameters:
         if p.kind in positional and taken < fixed:
             taken += 1
-            continue
-        if p.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
-            continue
-        if p.default is not inspect.Parameter.empty and _plain(p.default):
-            found[p.name] = p.default
+        elif p.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
+            found.append(p)
     return found
+
+
+def plain_defaults(op) -> dict:
+    """The forward's keyword params (beyond its inputs) that have a plain default."""
+    return {p.name: p.default for p in _params_after_inputs(op)
+            if p.default is not inspect.Parameter.empty and _plain(p.default)}
 
 
 def required_params(op) -> tuple:
     """Keyword params the forward rule needs (no default) beyond its array inputs."""
-    try:
-        parameters = list(inspect.signature(op.forward).parameters.values())
-    except (TypeError, ValueError):
-        return ()
-    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-    names, taken = [], 0
-    fixed = op.nin - 1 if op.variadic is not None else op.nin
-    for p in parameters:
-        if p.kind in positional and taken < fixed:
-            taken += 1
-            continue
-        if p.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
-            continue
-        if p.default is inspect.Parameter.empty:
-            names.append(p.name)
-    return tuple(names)
+    return tuple(p.name for p in _params_after_inputs(op)
+                 if p.default is inspect.Parameter.empty)

@@ -76,14 +76,35 @@ def lock(node) -> None:
         _until_sweep -= 1
         if not _until_sweep:
             _sweep()
+        held, ndarray = _held, np.ndarray
         for array in node.arrays:
-            if array.__class__ is np.ndarray and _lock_with_bases(array, locked, key, fresh):
-                exposed = True
-        array = None  # (counted by `_extra_holders` otherwise)
-        # The forward's own outputs are new: nobody holds a view made before them.
+            if array.__class__ is not ndarray:
+                continue
+            if array.base is not None:  # a view: its bases are locked with it
+                if _lock_with_bases(array, locked, key, fresh):
+                    exposed = True
+                continue
+            # An array that owns its memory (`_lock_with_bases` without the walk up)
+            locked.append(array)
+            entry = held.get(id(array))
+            if entry is not None:
+                entry[1].add(key)
+                if entry[2]:
+                    exposed = True
+            elif array.flags.writeable:
+                held[id(array)] = [array, {key}, False]
+                array.setflags(False)  # (positional: a third of `flags.writeable = False`)
+                fresh.append(array)
+        array = entry = None  # (counted by `_extra_holders` otherwise)
+        # The forward's own outputs are new: nobody holds a view made before them, and
+        # one that owns its memory was locked by nobody before.
         out = node.out
-        if out.__class__ is np.ndarray:
-            if _lock_with_bases(out, locked, key, None):
+        if out.__class__ is ndarray:
+            if out.base is None and id(out) not in held and out.flags.writeable:
+                locked.append(out)
+                held[id(out)] = [out, {key}, False]
+                out.setflags(False)
+            elif _lock_with_bases(out, locked, key, None):
                 exposed = True
         elif out.__class__ is tuple:
             for o in out:
@@ -117,7 +138,7 @@ def _lock_with_bases(array: np.ndarray, locked: list, key: int, fresh: list | No
         return exposed or entry[2]
     if array.flags.writeable:
         _held[id(array)] = [array, {key}, False]
-        array.flags.writeable = False
+        array.setflags(False)
         if fresh is not None and base is None:
             fresh.append(array)
     elif _born_read_only(array, base, key):
@@ -211,7 +232,7 @@ def _is_exposed(array: np.ndarray) -> bool:
 def frozen_copy(array: np.ndarray) -> np.ndarray:
     """A read-only copy of `array`: what the tape keeps of a value someone else may change."""
     copy = array.copy()
-    copy.flags.writeable = False
+    copy.setflags(False)
     return copy
 
 
@@ -336,7 +357,7 @@ def _unlock(key: int, locked: list) -> None:
 
 def _make_writeable(array: np.ndarray) -> bool:
     try:
-        array.flags.writeable = True
+        array.setflags(True)
         return True
     except ValueError:  # a view whose base another graph still holds: try again later
         _deferred.append(weakref.ref(array))

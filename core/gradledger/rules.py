@@ -28,17 +28,27 @@ def _exclusive(grad, node: Node, out_grad, rule_out: tuple) -> bool:
     """True when a vjp's array is its own: not a view, not a cotangent, an input, an
     output or a saved value, not returned twice. Such an array can become a leaf's `.grad`
     as it is."""
+    if grad.base is not None:
+        return False
     if type(out_grad) is tuple:
-        others = (*out_grad, *node.out, *node.arrays)
+        others = (*out_grad, *node.out)
     else:
-        others = (out_grad, node.out, *node.arrays)
+        others = (out_grad, node.out)
+    for a in others:
+        if grad is a:
+            return False
+    for a in node.arrays:
+        if grad is a:
+            return False
     if node.saved is not None:  # a saved value returned as it is: shared with the call
-        others = (*others, *node.saved)
-    return (
-        grad.base is None
-        and all(grad is not a for a in others)
-        and sum(r is grad for r in rule_out) == 1
-    )
+        for a in node.saved:
+            if grad is a:
+                return False
+    seen = 0
+    for r in rule_out:
+        if r is grad:
+            seen += 1
+    return seen == 1
 
 
 def _local_rule(node: Node, out_grad) -> tuple:

@@ -40,7 +40,16 @@ from .book import (
 from .errors import BackwardError, add_note
 from .record import NODES, LockingNode, Node, Output
 from .recorded import recorded_rule
-from .rules import _REAL_LOCALS, _ask_rule, _checked, _conjugate_local, _local_error, _local_rule
+from .rules import (
+    _REAL_LOCALS,
+    _ask_rule,
+    _checked,
+    _conjugate_local,
+    _exclusive,
+    _local_error,
+    _local_rule,
+)
+from .saved import Unread
 from .tensor import Tensor
 
 
@@ -208,9 +217,21 @@ def walk(starts, retain_graph: bool, trace=None, create_graph: bool = False,
                                 else grad * out_grad
                         except (ValueError, TypeError) as error:
                             raise _local_error(node.op, i, grad, out_grad, like, error) from None
-                    if type(grad) is not type(like) or type(like) is np.ndarray:
-                        grad = _checked(node, i, parent, grad, like, out_grad, rule_out)
                     kind = type(parent)
+                    like_kind = type(like)
+                    if (type(grad) is np.ndarray
+                            and (like_kind is np.ndarray or like_kind is Unread)
+                            and grad.dtype is like.dtype and grad.shape == like.shape
+                            and like.shape):
+                        # `_checked` for an array of its input's exact dtype and shape
+                        # (not 0-d: that one becomes a numpy scalar): nothing to conform;
+                        # only the copy of a possibly shared array going to a leaf.
+                        if kind is not Node and kind is not LockingNode \
+                                and (grad is out_grad or not elementwise
+                                     and not _exclusive(grad, node, out_grad, rule_out)):
+                            grad = grad.copy()
+                    elif type(grad) is not like_kind or like_kind is np.ndarray:
+                        grad = _checked(node, i, parent, grad, like, out_grad, rule_out)
                     if kind is Node or kind is LockingNode:  # `_gather`, inlined
                         previous = ledger.get(parent)
                         if previous is None:

@@ -32,7 +32,10 @@ class OpFunction:
         self.name = name
 
     def __call__(self, *inputs, **params) -> Tensor:
-        return apply(host.lookup(self.name), inputs, params)
+        # The registry is read at every call (an override registered later is what runs);
+        # `host.lookup` loads the plugins first, and says why a name is missing.
+        op = host.registry.ops.get(self.name) if host.loaded else None
+        return apply(op or host.lookup(self.name), inputs, params)
 
     @property
     def op(self):
@@ -65,6 +68,9 @@ class OpsNamespace:
         self._functions: dict[str, OpFunction] = {}
 
     def __getattr__(self, name: str) -> OpFunction:
+        function = self._functions.get(name)
+        if function is not None and host.loaded and name in host.registry.ops:
+            return function  # (a name asked for before, still registered: the common case)
         if name.startswith("_"):
             raise AttributeError(name)
         if name not in host.registry.ops:
@@ -82,7 +88,8 @@ class OpsNamespace:
         return sorted(host.registry.ops)
 
     def __contains__(self, name: str) -> bool:
-        host.ensure_loaded()
+        if not host.loaded:
+            host.ensure_loaded()
         return name in host.registry.ops
 
 

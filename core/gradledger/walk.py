@@ -244,7 +244,15 @@ def walk(starts, retain_graph: bool, trace=None, create_graph: bool = False,
                         _gather(ledger, waiting, parent, grad)
                     else:  # a leaf
                         previous = held.get(parent)
-                        held[parent] = grad if previous is None else previous + grad
+                        if previous is None:
+                            held[parent] = grad
+                        elif type(previous) is np.ndarray and previous.flags.writeable:
+                            # The walk's own array (a leaf's first contribution is copied
+                            # unless the rule's answer is its own), of the leaf's shape
+                            # and dtype as `grad` is: added into in place, as `+` would.
+                            previous += grad
+                        else:
+                            held[parent] = previous + grad
             if not retain_graph:  # `node.free()`, with its arrays unlocked at the end
                 node.arrays = node.out = node.params = node.saved = None
                 if node.locked is not None:

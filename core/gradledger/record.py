@@ -292,6 +292,8 @@ def _record_outputs(op, arrays, params, parents, record, detecting, out, saved=N
 
 def _single_output(op, out):
     """One output as numpy gives it: an array, or a numpy scalar when 0-d."""
+    if out.__class__ is np.ndarray and out.ndim and out.dtype.kind != "O":
+        return out  # (the common case: what the checks below would return as it is)
     if isinstance(out, (tuple, list)) and not op.multi:  # never stacked in silence
         raise OpRuleError(
             f"{describe_op(op)}: its forward rule returned {_describe_value(out)}; expected "
@@ -519,6 +521,11 @@ def _param_value(value):
     if kind is dict:
         return {k: _param_value(v) for k, v in value.items()}
     if kind is tuple:
+        for v in value:  # a shape, axes: plain numbers, nothing to copy
+            if type(v) is not int:
+                break
+        else:
+            return value
         items = tuple(_param_value(v) for v in value)
         return value if all(a is b for a, b in zip(items, value, strict=True)) else items
     return value

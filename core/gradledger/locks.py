@@ -96,25 +96,24 @@ def lock(node) -> None:
                 array.setflags(False)  # (positional: a third of `flags.writeable = False`)
                 fresh.append(array)
         array = entry = None  # (counted by `_extra_holders` otherwise)
-        # The forward's own outputs are new: nobody holds a view made before them, and
-        # one that owns its memory was locked by nobody before.
-        out = node.out
-        if out.__class__ is ndarray:
-            if out.base is None and id(out) not in held and out.flags.writeable:
-                locked.append(out)
-                held[id(out)] = [out, {key}, False]
-                out.setflags(False)
-            elif _lock_with_bases(out, locked, key, None):
+        # The forward's own outputs and saved values (`Op(saves=True)`) are new: nobody
+        # holds a view made before them, and one that owns its memory was locked by nobody
+        # before (unless it is an input returned as it is).
+        out, saved = node.out, node.saved
+        if saved is None:
+            news = out if out.__class__ is tuple else (out,)
+        else:
+            news = (*(out if out.__class__ is tuple else (out,)), *saved)
+        for o in news:
+            if o.__class__ is not ndarray:
+                continue
+            if o.base is None and id(o) not in held and o.flags.writeable:
+                locked.append(o)
+                held[id(o)] = [o, {key}, False]
+                o.setflags(False)
+            elif _lock_with_bases(o, locked, key, None):
                 exposed = True
-        elif out.__class__ is tuple:
-            for o in out:
-                if o.__class__ is np.ndarray and _lock_with_bases(o, locked, key, None):
-                    exposed = True
-        saved = node.saved  # what an `Op(saves=True)` forward saved: new values as well
-        if saved is not None:
-            for o in saved:
-                if o.__class__ is np.ndarray and _lock_with_bases(o, locked, key, None):
-                    exposed = True
+        o = news = None  # (counted by `_extra_holders` otherwise)
         for root in fresh:
             if _extra_holders(root, node, locked) > 1:
                 _held[id(root)][2] = exposed = True
@@ -356,6 +355,12 @@ def _unlock(key: int, locked: list) -> None:
 
 
 def _make_writeable(array: np.ndarray) -> bool:
+    base = array.base
+    while base is not None:  # a view of an array still locked: numpy would refuse
+        if id(base) in _held:  # (and raising costs more than this look-up)
+            _deferred.append(weakref.ref(array))
+            return False
+        base = getattr(base, "base", None)
     try:
         array.setflags(True)
         return True

@@ -160,6 +160,20 @@ def test_losses_agree_with_pytorch():
             agree(gl_logits.grad, tl.grad)
 
 
+def test_linear_with_bias_agrees_with_pytorch():
+    x, w, b = RNG.normal(size=(2, 5, 4)), RNG.normal(size=(3, 4)), RNG.normal(size=3)
+    g = RNG.normal(size=(2, 5, 3))
+    ours = [gl.tensor(a, requires_grad=True) for a in (x, w, b)]
+    theirs = [torch.tensor(a, requires_grad=True) for a in (x, w, b)]
+    out = F.linear(*ours)
+    assert out.op == "linear_bias"
+    gl.sum(out * g).backward()
+    (TF.linear(*theirs) * torch.from_numpy(g)).sum().backward()
+    agree(out, TF.linear(*theirs))
+    for o, t in zip(ours, theirs, strict=True):
+        agree(o.grad, t.grad)
+
+
 def test_scaled_dot_product_attention_agrees_with_pytorch():
     q, k, v = (RNG.standard_normal((2, 3, 5, 4)) for _ in range(3))
     allowed = RNG.random((5, 5)) > 0.3

@@ -1,4 +1,4 @@
-"""The fused layer ops (linear, batch_norm, layer_norm, gelu_tanh, lstm_cell, lstm_step,
+"""The fused layer ops (linear, linear_bias, batch_norm, layer_norm, gelu_tanh, lstm_cell, lstm_step,
 attention, masked_fill) on fixed inputs:
 grads against central differences, forwards against their definitions."""
 
@@ -13,6 +13,12 @@ GRAD_CASES = [
     ("linear 2-d", "linear", [rng.normal(size=(4, 3)), rng.normal(size=(2, 3))], {}, ()),
     ("linear 3-d input", "linear", [rng.normal(size=(2, 4, 3)), rng.normal(size=(5, 3))], {}, ()),
     ("linear vector", "linear", [rng.normal(size=(3,)), rng.normal(size=(2, 3))], {}, ()),
+    ("linear_bias 2-d", "linear_bias",
+     [rng.normal(size=(4, 3)), rng.normal(size=(2, 3)), rng.normal(size=2)], {}, ()),
+    ("linear_bias 3-d input", "linear_bias",
+     [rng.normal(size=(2, 4, 3)), rng.normal(size=(5, 3)), rng.normal(size=5)], {}, ()),
+    ("linear_bias vector", "linear_bias",
+     [rng.normal(size=(3,)), rng.normal(size=(2, 3)), rng.normal(size=2)], {}, ()),
     ("batch_norm (N, C)", "batch_norm",
      [rng.normal(size=(5, 3)), rng.normal(size=3), rng.normal(size=3)], {}, ()),
     ("batch_norm (N, C, H, W)", "batch_norm",
@@ -96,3 +102,36 @@ def test_fused_ops_refuse_mismatched_parameters_naming_the_shapes():
         gl.batch_norm(x, np.ones(2), np.zeros(2))
     with pytest.raises(gl.OpCallError, match="layer_norm: weight and bias must have the shape"):
         gl.layer_norm(x, np.ones(2), np.zeros(2))
+
+
+def test_linear_bias_is_the_product_plus_the_bias_and_books_its_three_grads():
+    x, w, b = rng.normal(size=(2, 3, 4)), rng.normal(size=(5, 4)), rng.normal(size=5)
+    xt, wt, bt = (gl.tensor(a, requires_grad=True) for a in (x, w, b))
+    out = gl.linear_bias(xt, wt, bt)
+    np.testing.assert_allclose(out.data, np.einsum("nti,oi->nto", x, w) + b, rtol=1e-12)
+    g = rng.normal(size=(2, 3, 5))
+    gl.sum(out * g).backward()
+    np.testing.assert_allclose(xt.grad, np.einsum("nto,oi->nti", g, w), rtol=1e-12)
+    np.testing.assert_allclose(wt.grad, np.einsum("nto,nti->oi", g, x), rtol=1e-12)
+    np.testing.assert_allclose(bt.grad, g.sum(axis=(0, 1)), rtol=1e-12)
+    assert out.dtype == np.float64 and np.shares_memory(x, out.data) is False
+
+
+def test_linear_bias_keeps_float32_and_refuses_a_bias_of_the_wrong_shape():
+    x = gl.tensor(rng.normal(size=(3, 4)).astype(np.float32))
+    w = rng.normal(size=(2, 4)).astype(np.float32)
+    out = gl.linear_bias(x, w, np.ones(2, dtype=np.float32))
+    assert out.dtype == np.float32
+    with pytest.raises(gl.OpCallError, match=r"'o' is 2 in input 2 but 3 in input 3"):
+        gl.linear_bias(x, w, np.ones(3))
+    with pytest.raises(gl.OpCallError, match=r"'k' is 4 in input 1 but 3 in input 2"):
+        gl.linear_bias(x, np.ones((2, 3)), np.ones(2))
+
+
+def test_linear_with_a_bias_records_one_op_and_differentiates_twice():
+    layer = gl.nn.Linear(3, 2, rng=0)
+    x = gl.tensor(rng.normal(size=(4, 3)), requires_grad=True)
+    out = layer(x)
+    assert out.op == "linear_bias"
+    assert gl.verify.gradcheck(lambda x, w, b: gl.sum(gl.linear_bias(x, w, b) ** 3), x.data,
+                               layer.weight.data, layer.bias.data)

@@ -1,4 +1,4 @@
-"""Fused layer ops: linear, batch_norm, layer_norm, the tanh GELU, an LSTM cell and step,
+"""Fused layer ops: linear, linear_bias, batch_norm, layer_norm, the tanh GELU, an LSTM cell and step,
 masked_fill, scaled-dot-product attention.
 
 A layer PyTorch runs as one kernel is one recorded op here too, with one rule, rather
@@ -28,7 +28,18 @@ def linear(x, weight):
     """x @ weight.T: weight (out_features, in_features), as torch.nn.functional.linear
     without its bias (an op has a fixed number of inputs; the bias is an add). A stack of
     weights (..., out, in) broadcasts as matmul's operands do."""
+    if np.ndim(weight) == 2:
+        return _rows_matmul(x, np.transpose(weight))
     return np.matmul(x, np.swapaxes(weight, -1, -2))
+
+
+def _rows_matmul(a, b):
+    """a (..., k) @ b (k, m). On an array with several leading axes, one matmul of every
+    row at once: numpy's matmul runs one small BLAS call per leading index (a GPT's
+    (32, 12, 64) input: 32 calls of 12 rows, about 3x slower than one of 384)."""
+    if a.__class__ is np.ndarray and a.ndim > 2:
+        return np.matmul(a.reshape(-1, a.shape[-1]), b).reshape(*a.shape[:-1], b.shape[-1])
+    return np.matmul(a, b)
 
 
 def linear_vjp(out_grad, x, weight, out, needs_grad=(True, True)):
@@ -36,7 +47,7 @@ def linear_vjp(out_grad, x, weight, out, needs_grad=(True, True)):
     out_grad^T x, for a matrix weight one matmul of every leading row at once."""
     if np.ndim(weight) == 2 and np.ndim(x) >= 2:
         o, k = np.shape(weight)
-        return (np.matmul(out_grad, weight) if needs_grad[0] else None,
+        return (_rows_matmul(out_grad, weight) if needs_grad[0] else None,
                 np.matmul(np.transpose(np.reshape(out_grad, (-1, o))), np.reshape(x, (-1, k)))
                 if needs_grad[1] else None)
     grad_x, grad_wt = matmul_vjp(out_grad, x, np.swapaxes(weight, -1, -2), out, needs_grad)
@@ -57,6 +68,67 @@ def linear_sample():
         x = draw(hnp.arrays(np.float64, lead + (k,), elements=values))
         weight = draw(hnp.arrays(np.float64, (o, k), elements=values))
         return (x, weight), {}
+
+    return example()
+
+
+def _linear_bias_check(weight, bias):
+    w, b = np.shape(weight), np.shape(bias)
+    if len(w) != 2 or b != (w[0],):
+        raise OpCallError(
+            f"linear_bias takes weight (out_features, in_features) and bias (out_features,); "
+            f"got weight {w}, bias {b}"
+        )
+
+
+def linear_bias(x, weight, bias):
+    """x @ weight.T + bias: weight (out_features, in_features), bias (out_features,), as
+    torch.nn.functional.linear with its bias, in one op. On arrays the bias is added in
+    place into the product's buffer."""
+    _linear_bias_check(weight, bias)
+    out = _rows_matmul(x, np.transpose(weight))
+    if (out.__class__ is np.ndarray and bias.__class__ is np.ndarray and out.ndim
+            and out.dtype == np.result_type(out, bias)):
+        out += bias
+        return out
+    return out + bias
+
+
+def linear_bias_vjp(out_grad, x, weight, bias, out, needs_grad=(True, True, True)):
+    """linear's rule for x and weight; bias.grad sums out_grad over every leading axis."""
+    grad_x, grad_w = linear_vjp(out_grad, x, weight, out, needs_grad[:2])
+    grad_b = None
+    if needs_grad[2]:
+        grad_b = _row_sum(out_grad)
+    return grad_x, grad_w, grad_b
+
+
+def _row_sum(g):
+    """g summed over every leading axis, (..., o) -> (o,). On a float array one BLAS
+    product with a vector of ones (5x faster than numpy's reduction over a GPT's (32, 12)
+    leading axes, and blocked: no worse rounded)."""
+    if g.__class__ is np.ndarray and g.ndim > 1 and g.dtype.kind == "f" and g.flags.c_contiguous:
+        rows = g.reshape(-1, g.shape[-1])
+        return np.matmul(np.ones(rows.shape[0], dtype=g.dtype), rows)
+    lead = tuple(range(np.ndim(g) - 1))
+    return np.sum(g, axis=lead) if lead else g
+
+
+def linear_bias_sample():
+    """Verifier hint: x (..., in) with 0 to 2 leading axes, weight (out, in), bias (out,)."""
+    from hypothesis import strategies as st
+    from hypothesis.extra import numpy as hnp
+
+    values = st.floats(-3.0, 3.0, allow_nan=False, allow_subnormal=False)
+
+    @st.composite
+    def example(draw):
+        lead = draw(hnp.array_shapes(min_dims=0, max_dims=2, min_side=1, max_side=3))
+        k, o = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+        x = draw(hnp.arrays(np.float64, lead + (k,), elements=values))
+        weight = draw(hnp.arrays(np.float64, (o, k), elements=values))
+        bias = draw(hnp.arrays(np.float64, (o,), elements=values))
+        return (x, weight, bias), {}
 
     return example()
 
@@ -646,6 +718,13 @@ OPS = [
            "its bias\n\n"
            "One recorded op for a Linear layer's product (gl.nn.Linear adds its bias after). "
            "x may have any number of leading axes; weight.grad sums over them."),
+    Op("linear_bias", linear_bias, vjp=linear_bias_vjp, signature="(n?,k),(o,k),(o)->(n?,o)",
+       sample=linear_bias_sample, reads=("x", "weight"),
+       doc="x @ weight.T + bias, weight (out_features, in_features), bias (out_features,): "
+           "PyTorch's F.linear with its bias\n\n"
+           "One recorded op for a Linear layer (gl.nn.Linear and F.linear with a bias call "
+           "it): x may have any number of leading axes; weight.grad and bias.grad sum over "
+           "them."),
     Op("batch_norm", batch_norm, vjp=batch_norm_vjp, signature="(*),(*),(*)->(*)",
        sample=batch_norm_sample, saves=True, reads=("x", "weight", "bias"),
        doc="training-mode batch normalisation of x (N, C, ...) per channel; weight, bias (C,); "

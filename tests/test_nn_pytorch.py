@@ -174,6 +174,23 @@ def test_linear_with_bias_agrees_with_pytorch():
         agree(o.grad, t.grad)
 
 
+def test_lstm_with_initial_state_agrees_with_pytorch_outputs_states_and_grads():
+    theirs = torch.nn.LSTM(3, 4, num_layers=2)
+    ours = gl.nn.LSTM(3, 4, num_layers=2)
+    ours.load_state_dict(exported(theirs))
+    x, h0, c0 = RNG.normal(size=(5, 2, 3)), RNG.normal(size=(2, 2, 4)), RNG.normal(size=(2, 2, 4))
+    probes = [RNG.normal(size=s) for s in ((5, 2, 4), (2, 2, 4), (2, 2, 4))]
+    out, (h_n, c_n) = ours(gl.tensor(x), (gl.tensor(h0), gl.tensor(c0)))
+    t_out, (t_h, t_c) = theirs(torch.tensor(x), (torch.tensor(h0), torch.tensor(c0)))
+    for a, b in ((out, t_out), (h_n, t_h), (c_n, t_c)):
+        agree(a, b)
+    sum(gl.sum(a * p) for a, p in zip((out, h_n, c_n), probes, strict=True)).backward()
+    sum((b * torch.from_numpy(p)).sum() for b, p in zip((t_out, t_h, t_c), probes,
+                                                          strict=True)).backward()
+    for name, param in theirs.named_parameters():
+        agree(getattr(ours, name).grad, param.grad)
+
+
 def test_scaled_dot_product_attention_agrees_with_pytorch():
     q, k, v = (RNG.standard_normal((2, 3, 5, 4)) for _ in range(3))
     allowed = RNG.random((5, 5)) > 0.3

@@ -1,4 +1,5 @@
 """The fused layer ops (linear, linear_bias, batch_norm, layer_norm, gelu_tanh, lstm_cell, lstm_step,
+lstm_seq,
 attention, masked_fill) on fixed inputs:
 grads against central differences, forwards against their definitions."""
 
@@ -35,6 +36,12 @@ GRAD_CASES = [
     ("lstm_step", "lstm_step",
      [rng.normal(size=(1, 2, 8)), rng.normal(size=(1, 2, 2)), rng.normal(size=(8, 2)),
       rng.normal(size=8), rng.normal(size=(1, 2, 2))], {}, ()),
+    ("lstm_seq three steps", "lstm_seq",
+     [rng.normal(size=(3, 2, 8)), rng.normal(size=(2, 2)), rng.normal(size=(8, 2)),
+      rng.normal(size=8), rng.normal(size=(2, 2))], {}, ()),
+    ("lstm_seq unbatched", "lstm_seq",
+     [rng.normal(size=(2, 4)), rng.normal(size=(1,)), rng.normal(size=(4, 1)),
+      rng.normal(size=4), rng.normal(size=(1,))], {}, ()),
     ("attention", "attention", [rng.normal(size=(2, 3, 4)) for _ in range(3)], {}, ()),
     ("attention causal, scaled", "attention",
      [rng.normal(size=(3, 2)), rng.normal(size=(4, 2)), rng.normal(size=(4, 3))],
@@ -135,3 +142,54 @@ def test_linear_with_a_bias_records_one_op_and_differentiates_twice():
     assert out.op == "linear_bias"
     assert gl.verify.gradcheck(lambda x, w, b: gl.sum(gl.linear_bias(x, w, b) ** 3), x.data,
                                layer.weight.data, layer.bias.data)
+
+
+def _sigmoid(z):
+    return 1 / (1 + np.exp(-z))
+
+
+def test_lstm_seq_is_the_gate_equations_step_after_step_in_numpy():
+    length, hidden = 4, 3
+    x_proj, w = rng.normal(size=(length, 2, 4 * hidden)), rng.normal(size=(4 * hidden, hidden))
+    b, h, c = rng.normal(size=4 * hidden), rng.normal(size=(2, hidden)), rng.normal(size=(2, hidden))
+    out = gl.lstm_seq(gl.tensor(x_proj), h, w, b, c).data
+    for t in range(length):
+        z = x_proj[t] + h @ w.T + b
+        i, f, g, o = (_sigmoid(z[:, :3]), _sigmoid(z[:, 3:6]), np.tanh(z[:, 6:9]),
+                      _sigmoid(z[:, 9:]))
+        c = f * c + i * g
+        h = o * np.tanh(c)
+        np.testing.assert_allclose(out[t], np.concatenate([h, c], axis=-1), rtol=1e-12)
+
+
+def test_lstm_seq_rule_is_lstm_steps_rules_chained_and_differentiates_twice():
+    arrays = [rng.normal(size=(3, 2, 8)), rng.normal(size=(2, 2)), rng.normal(size=(8, 2)),
+              rng.normal(size=8), rng.normal(size=(2, 2))]
+    probe = rng.normal(size=(3, 2, 4))
+
+    def grads(fused, create_graph):
+        ts = [gl.tensor(a, requires_grad=True) for a in arrays]
+        if fused:
+            out = gl.lstm_seq(*ts)
+        else:
+            h, c, steps = ts[1], ts[4], []
+            for t in range(3):
+                step = gl.lstm_step(ts[0][t], h, ts[2], ts[3], c)
+                h, c = step[..., :2], step[..., 2:]
+                steps.append(step)
+            out = gl.stack(steps)
+        first = gl.grad(gl.sum(out * probe), ts, create_graph=create_graph)
+        if not create_graph:
+            return [np.asarray(g) for g in first]
+        return [np.asarray(g) for g in gl.grad(gl.sum(first[2] * first[2]), ts)]
+
+    for create_graph in (False, True):
+        for ours, chained in zip(grads(True, create_graph), grads(False, create_graph),
+                                 strict=True):
+            np.testing.assert_allclose(ours, chained, rtol=1e-10, atol=1e-12)
+
+
+def test_lstm_seq_refuses_a_state_of_the_wrong_shape_naming_every_shape():
+    with pytest.raises(gl.OpCallError, match=r"got x_proj \(3, 2, 8\), h0 \(1, 2\)"):
+        gl.lstm_seq(gl.tensor(np.zeros((3, 2, 8))), np.zeros((1, 2)), np.zeros((8, 2)),
+                    np.zeros(8), np.zeros((2, 2)))

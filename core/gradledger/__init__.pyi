@@ -844,6 +844,19 @@ def lstm_cell(gates: TensorLike, bias: TensorLike, c: TensorLike, /) -> Tensor:
     """
 
 
+def lstm_seq(
+    x_proj: TensorLike,
+    h0: TensorLike,
+    weight_hh: TensorLike,
+    bias_hh: TensorLike,
+    c0: TensorLike,
+    /,
+) -> Tensor:
+    """a whole LSTM sequence from its inputs' projections: every step's [h', c'] (L, ..., 2H) of
+    x_proj (L, ..., 4H), h0 and c0 (..., H), weight_hh (4H, H), bias_hh (4H,)
+    """
+
+
 def lstm_step(
     x_proj: TensorLike,
     h: TensorLike,

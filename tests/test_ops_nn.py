@@ -284,6 +284,28 @@ def test_embedding_picks_rows_and_repeated_ids_accumulate():
     np.testing.assert_array_equal(w.grad, np.array([[1.0], [0.0], [3.0], [0.0]]) * np.ones(3))
 
 
+def test_embedding_grad_sums_each_ids_rows_on_both_paths_and_keeps_other_rows_zero():
+    from gradledger_builtin import nn as builtin_nn
+
+    weight, ids = rng.normal(size=(5, 3)), np.array([[0, 4, 4], [-1, 2, 0]])
+    grad = rng.normal(size=(2, 3, 3))
+    expected = np.zeros((5, 3))
+    for position, row in np.ndenumerate(ids):  # by hand: each id's grad into its row
+        expected[row] += grad[position]
+    for limit in (builtin_nn._ONE_HOT_LIMIT, 0):  # the one-hot product, then scatter_add
+        w = gl.tensor(weight, requires_grad=True)
+        old, builtin_nn._ONE_HOT_LIMIT = builtin_nn._ONE_HOT_LIMIT, limit
+        try:
+            gl.sum(gl.embedding(w, ids) * grad).backward()
+        finally:
+            builtin_nn._ONE_HOT_LIMIT = old
+        np.testing.assert_allclose(w.grad, expected, rtol=1e-14, atol=1e-15)
+    grad[0, 0, 0] = np.inf  # an infinite grad stays in its row: no 0 * inf elsewhere
+    w = gl.tensor(weight, requires_grad=True)
+    gl.sum(gl.embedding(w, ids) * grad).backward()
+    assert w.grad[0, 0] == np.inf and np.all(np.isfinite(w.grad[1:])) and not w.grad[1].any()
+
+
 @pytest.mark.parametrize("ids,words", [
     ([0, 4], r"embedding.*ids must lie in \[0, 4\)"),
     ([0.0, 1.0], r"embedding.*ids must be integers"),

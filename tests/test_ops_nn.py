@@ -177,6 +177,23 @@ def test_conv2d_values_match_the_definition(stride, padding):
     np.testing.assert_allclose(got, _naive_conv2d(x, w, stride, padding), rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("padding", [(0, 0), (1, 1), (2, 1), (0, 2)])
+def test_conv2d_input_grad_is_each_outputs_grad_times_the_kernel_placed_back(padding):
+    """x.grad by hand: every output pixel's grad times the kernel, added onto the patch it
+    read (stride 1: the rule's flat-shift col2im; odd widths and kernels)."""
+    x, w = rng.normal(size=(2, 3, 5, 6)), rng.normal(size=(4, 3, 3, 2))
+    xt = gl.tensor(x, requires_grad=True)
+    out = gl.conv2d(xt, gl.tensor(w), padding=padding)
+    g = rng.normal(size=out.shape)
+    gl.sum(out * g).backward()
+    (ph, pw), (kh, kw) = padding, w.shape[2:]
+    expected = np.zeros((2, 3, 5 + 2 * ph, 6 + 2 * pw))
+    for b, k, i, j in np.ndindex(*g.shape):
+        expected[b, :, i:i + kh, j:j + kw] += g[b, k, i, j] * w[k]
+    np.testing.assert_allclose(xt.grad, expected[:, :, ph:ph + 5, pw:pw + 6], rtol=1e-12,
+                               atol=1e-12)
+
+
 def test_conv2d_params_may_be_ints_and_float32_stays_float32():
     x, w = rng.normal(size=(1, 2, 5, 5)), rng.normal(size=(3, 2, 3, 3))
     w32 = gl.tensor(w.astype(np.float32), requires_grad=True)

@@ -1,6 +1,5 @@
-"""The fused layer ops (linear, linear_bias, batch_norm, layer_norm, gelu_tanh, lstm_cell, lstm_step,
-lstm_seq,
-attention, masked_fill) on fixed inputs:
+"""The fused layer ops (linear, linear_bias, batch_norm, layer_norm, gelu_tanh, lstm_cell,
+lstm_step, lstm_seq, attention, masked_fill) on fixed inputs:
 grads against central differences, forwards against their definitions."""
 
 import gradledger as gl
@@ -151,7 +150,8 @@ def _sigmoid(z):
 def test_lstm_seq_is_the_gate_equations_step_after_step_in_numpy():
     length, hidden = 4, 3
     x_proj, w = rng.normal(size=(length, 2, 4 * hidden)), rng.normal(size=(4 * hidden, hidden))
-    b, h, c = rng.normal(size=4 * hidden), rng.normal(size=(2, hidden)), rng.normal(size=(2, hidden))
+    b = rng.normal(size=4 * hidden)
+    h, c = rng.normal(size=(2, hidden)), rng.normal(size=(2, hidden))
     out = gl.lstm_seq(gl.tensor(x_proj), h, w, b, c).data
     for t in range(length):
         z = x_proj[t] + h @ w.T + b

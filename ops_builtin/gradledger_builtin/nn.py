@@ -436,6 +436,30 @@ def _col2im_arrays(cols, x_shape, kernel, stride, padding, dtype):
     return grad if padding == (0, 0) else grad[..., ph:ph + h, pw:pw + w]
 
 
+def _input_grad_shifted(out_grad, w, x_shape, kernel, padding):
+    """x.grad of a stride-1 convolution on arrays: col2im by flat shifts. Each output row
+    is widened by zeros to the padded image's width Wp, so that the windows' grads at
+    kernel offset (a, b) land in each flattened padded image at one shift, a Wp + b: kH kW
+    adds of contiguous runs of P Wp elements, not of Q-element rows (an 8x8 image's
+    col2im: 8-element runs). The zeros widening the rows fall on the padding."""
+    (n, o, p, q), c = np.shape(out_grad), x_shape[1]
+    (kh, kw), (ph, pw), (h, wd) = kernel, padding, x_shape[-2:]
+    hp, wp = h + 2 * ph, wd + 2 * pw
+    wide = np.zeros((n, o, p, wp), dtype=out_grad.dtype)
+    wide[..., :q] = out_grad
+    cols = np.matmul(np.transpose(np.reshape(w, (o, c * kh * kw))),
+                     np.reshape(wide, (n, o, p * wp)))
+    cols = np.reshape(cols, (n, c, kh, kw, p * wp))
+    run = p * wp
+    grad = np.zeros((n, c, hp * wp + kw - 1), dtype=cols.dtype)  # the last run's overhang
+    for a in range(kh):
+        for b in range(kw):
+            shift = a * wp + b
+            grad[..., shift:shift + run] += cols[:, :, a, b]
+    grad = np.reshape(grad[..., :hp * wp], (n, c, hp, wp))
+    return grad if padding == (0, 0) else grad[..., ph:ph + h, pw:pw + wd]
+
+
 def conv2d_vjp(out_grad, x, w, out, saved=None, stride=1, padding=0, needs_grad=(True, True)):
     """w.grad: out_grad against the input's windows (one matmul); x.grad: out_grad times
     the kernels (one matmul) gives each window's grad, added back where the window read
@@ -455,7 +479,9 @@ def conv2d_vjp(out_grad, x, w, out, saved=None, stride=1, padding=0, needs_grad=
                     else _columns(np.asarray(x), kernel, stride, padding, (p, q)))
             per_image = np.matmul(rows, np.swapaxes(np.reshape(cols, (n, size, p * q)), 1, 2))
             grad_w = np.reshape(np.add.reduce(per_image, axis=0), np.shape(w))
-        if needs_grad[0]:
+        if needs_grad[0] and stride == (1, 1):
+            grad_x = _input_grad_shifted(out_grad, w, np.shape(x), kernel, padding)
+        elif needs_grad[0]:
             cols = np.matmul(np.transpose(np.reshape(w, (o, size))), rows)
             grad_x = _col2im_arrays(np.reshape(cols, (n, c, *kernel, p, q)), np.shape(x),
                                     kernel, stride, padding, cols.dtype)

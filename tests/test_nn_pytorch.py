@@ -191,6 +191,32 @@ def test_lstm_with_initial_state_agrees_with_pytorch_outputs_states_and_grads():
         agree(getattr(ours, name).grad, param.grad)
 
 
+@pytest.mark.parametrize("batch_first", [False, True])
+@pytest.mark.parametrize("kwargs", [{}, {"need_weights": False}, {"need_weights": False,
+                                                                  "is_causal": True},
+                                    {"average_attn_weights": False}])
+def test_multihead_attention_fused_or_not_agrees_with_pytorch(batch_first, kwargs):
+    theirs = torch.nn.MultiheadAttention(6, 2, batch_first=batch_first)
+    ours = gl.nn.MultiheadAttention(6, 2, batch_first=batch_first)
+    ours.load_state_dict(exported(theirs))
+    x, probe = RNG.normal(size=(4, 3, 6)), RNG.normal(size=(4, 3, 6))
+    t_kwargs = dict(kwargs)
+    if kwargs.get("is_causal"):  # PyTorch needs the mask beside its is_causal hint
+        t_kwargs["attn_mask"] = torch.triu(torch.ones(4, 4, dtype=torch.bool), 1)
+    out, weights = ours(gl.tensor(x), x, x, **kwargs)
+    t_x = torch.tensor(x)
+    t_out, t_weights = theirs(t_x, t_x, t_x, **t_kwargs)
+    agree(out, t_out)
+    assert (weights is None) == (t_weights is None)
+    if weights is not None:
+        agree(weights, t_weights)
+    gl.sum(out * probe).backward()
+    (t_out * torch.from_numpy(probe)).sum().backward()
+    mine = dict(ours.named_parameters())
+    for name, param in theirs.named_parameters():
+        agree(mine[name].grad, param.grad)
+
+
 def test_scaled_dot_product_attention_agrees_with_pytorch():
     q, k, v = (RNG.standard_normal((2, 3, 5, 4)) for _ in range(3))
     allowed = RNG.random((5, 5)) > 0.3

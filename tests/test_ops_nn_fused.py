@@ -193,3 +193,28 @@ def test_lstm_seq_refuses_a_state_of_the_wrong_shape_naming_every_shape():
     with pytest.raises(gl.OpCallError, match=r"got x_proj \(3, 2, 8\), h0 \(1, 2\)"):
         gl.lstm_seq(gl.tensor(np.zeros((3, 2, 8))), np.zeros((1, 2)), np.zeros((8, 2)),
                     np.zeros(8), np.zeros((2, 2)))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_layer_norm_row_path_is_the_definition_and_its_rule_the_closed_form(dtype):
+    x = (rng.normal(size=(3, 4, 6)) * 2 + 5).astype(dtype)
+    w, b = rng.normal(size=6).astype(dtype), rng.normal(size=6).astype(dtype)
+    g = rng.normal(size=(3, 4, 6)).astype(dtype)
+    xt, wt, bt = (gl.tensor(a, requires_grad=True) for a in (x, w, b))
+    out = gl.layer_norm(xt, wt, bt)
+    out.backward(g)
+    x64, w64, g64 = x.astype(np.float64), w.astype(np.float64), g.astype(np.float64)
+    mean = x64.mean(axis=-1, keepdims=True)
+    invstd = 1 / np.sqrt(((x64 - mean) ** 2).mean(axis=-1, keepdims=True) + 1e-5)
+    xhat = (x64 - mean) * invstd
+    scaled = g64 * w64
+    rtol = 1e-12 if dtype == np.float64 else 2e-5
+    assert out.dtype == dtype and xt.grad.dtype == dtype
+    np.testing.assert_allclose(out.data, xhat * w64 + b, rtol=rtol, atol=rtol)
+    np.testing.assert_allclose(  # the closed form, by hand
+        xt.grad, invstd * (scaled - scaled.mean(-1, keepdims=True)
+                           - xhat * (scaled * xhat).mean(-1, keepdims=True)),
+        rtol=rtol * 10, atol=rtol * 10)
+    np.testing.assert_allclose(wt.grad, (g64 * xhat).sum(axis=(0, 1)), rtol=rtol * 10,
+                               atol=rtol * 10)
+    np.testing.assert_allclose(bt.grad, g64.sum(axis=(0, 1)), rtol=rtol * 10, atol=rtol * 10)

@@ -293,6 +293,16 @@ def _rows_plain(*arrays):
             and all(a.__class__ is np.ndarray and a.dtype == dtype for a in arrays))
 
 
+def _last_sums(a):
+    """a summed over its last axis (kept): for a C-ordered float array one BLAS product
+    with a vector of ones (numpy's reduction over short rows is ~10x slower)."""
+    if (a.__class__ is np.ndarray and a.dtype in (np.float32, np.float64) and a.ndim
+            and a.flags.c_contiguous and a.size):
+        rows = np.matmul(np.reshape(a, (-1, a.shape[-1])), np.ones(a.shape[-1], dtype=a.dtype))
+        return np.reshape(rows, (*a.shape[:-1], 1))
+    return np.sum(a, axis=-1, keepdims=True)
+
+
 def _row_means(rows):
     """Each row's mean, (n,): one BLAS product with a vector of ones (numpy's reduction
     over 64-element rows took 10x as long), blocked like a pairwise sum."""
@@ -836,18 +846,19 @@ def _attention_weights(query, key, scale, is_causal):
         np.copyto(scores, -np.inf, where=_causal(*scores.shape[-2:]))
     scores -= np.max(scores, axis=-1, keepdims=True)
     weights = np.exp(scores, out=scores)
-    weights /= np.sum(weights, axis=-1, keepdims=True)
+    weights /= _last_sums(weights)
     return weights
 
 
 def attention(query, key, value, is_causal=False, scale=None):
     """softmax(query @ key^T * scale) @ value over the last two axes, the future masked out
     when is_causal: torch.nn.functional.scaled_dot_product_attention without a mask or
-    dropout, as one op. scale defaults to 1 / sqrt(E). Saves the attention weights."""
+    dropout, as one op. scale defaults to 1 / sqrt(E). Saves the attention weights and the
+    C-ordered query, key and value it read."""
     scale = _attention_check(query, key, value, scale)
     query, key, value = _contiguous(query, key, value)
     weights = _attention_weights(query, key, scale, is_causal)
-    return np.matmul(weights, value), (weights,)
+    return np.matmul(weights, value), (weights, query, key, value)
 
 
 def _contiguous(*arrays):
@@ -862,9 +873,12 @@ def attention_vjp(out_grad, query, key, value, out, saved=None, is_causal=False,
     dS = P (dP - rowsum(dP P)) (0 where masked, as P is); query.grad = dS key scale;
     key.grad = dS^T query scale. The weights saved on arrays, recomputed on Tensors."""
     scale = _attention_check(query, key, value, scale)
-    out_grad, query, key, value = _contiguous(out_grad, query, key, value)
-    weights = (saved[0] if saved is not None and out_grad.__class__ is np.ndarray
-               else _attention_weights(query, key, scale, is_causal))
+    if saved is not None and out_grad.__class__ is np.ndarray:
+        weights, query, key, value = saved  # the C-ordered copies the forward read
+        (out_grad,) = _contiguous(out_grad)
+    else:
+        out_grad, query, key, value = _contiguous(out_grad, query, key, value)
+        weights = _attention_weights(query, key, scale, is_causal)
     grad_q = grad_k = grad_v = None
     if needs_grad[2]:
         grad_v = unbroadcast(np.matmul(np.swapaxes(weights, -1, -2), out_grad),
@@ -873,7 +887,7 @@ def attention_vjp(out_grad, query, key, value, out, saved=None, is_causal=False,
         d_weights = np.matmul(out_grad, np.swapaxes(value, -1, -2))
         if d_weights.__class__ is np.ndarray:
             d_scores = d_weights * weights
-            d_weights -= np.sum(d_scores, axis=-1, keepdims=True)
+            d_weights -= _last_sums(d_scores)
             np.multiply(d_weights, weights, out=d_scores)
             d_scores *= scale
         else:

@@ -14,6 +14,8 @@ as well): it stays in x's dtype. The rules are written with numpy functions and 
 that registered ops stand for, so they run on Tensors and differentiate again.
 """
 
+import functools
+
 import numpy as np
 from gradledger.errors import OpCallError
 from gradledger.extend import Op, call, unbroadcast
@@ -32,6 +34,15 @@ def linear(x, weight):
     if np.ndim(weight) == 2:
         return _rows_matmul(x, np.transpose(weight))
     return np.matmul(x, np.swapaxes(weight, -1, -2))
+
+
+@functools.lru_cache(maxsize=64)
+def _ones(n, dtype):
+    """A read-only vector of n ones, kept: the right operand of the BLAS row sums below
+    (only ever read by matmul, never returned)."""
+    ones = np.ones(n, dtype=dtype)
+    ones.flags.writeable = False
+    return ones
 
 
 def _rows_matmul(a, b):
@@ -110,7 +121,7 @@ def _row_sum(g):
     leading axes, and blocked: no worse rounded)."""
     if g.__class__ is np.ndarray and g.ndim > 1 and g.dtype.kind == "f" and g.flags.c_contiguous:
         rows = g.reshape(-1, g.shape[-1])
-        return np.matmul(np.ones(rows.shape[0], dtype=g.dtype), rows)
+        return np.matmul(_ones(rows.shape[0], g.dtype), rows)
     lead = tuple(range(np.ndim(g) - 1))
     return np.sum(g, axis=lead) if lead else g
 
@@ -298,7 +309,7 @@ def _last_sums(a):
     with a vector of ones (numpy's reduction over short rows is ~10x slower)."""
     if (a.__class__ is np.ndarray and a.dtype in (np.float32, np.float64) and a.ndim
             and a.flags.c_contiguous and a.size):
-        rows = np.matmul(np.reshape(a, (-1, a.shape[-1])), np.ones(a.shape[-1], dtype=a.dtype))
+        rows = np.matmul(np.reshape(a, (-1, a.shape[-1])), _ones(a.shape[-1], a.dtype))
         return np.reshape(rows, (*a.shape[:-1], 1))
     return np.sum(a, axis=-1, keepdims=True)
 
@@ -306,7 +317,7 @@ def _last_sums(a):
 def _row_means(rows):
     """Each row's mean, (n,): one BLAS product with a vector of ones (numpy's reduction
     over 64-element rows took 10x as long), blocked like a pairwise sum."""
-    return np.matmul(rows, np.ones(rows.shape[1], dtype=rows.dtype)) / rows.shape[1]
+    return np.matmul(rows, _ones(rows.shape[1], rows.dtype)) / rows.shape[1]
 
 
 def _layer_norm_rows(x, weight, bias, eps):
@@ -343,7 +354,7 @@ def _layer_norm_rows_vjp(out_grad, weight, xhat, invstd, needs_grad):
         scaled *= np.reshape(invstd, (-1, 1))
         grad_x = np.reshape(scaled, np.shape(out_grad))
     if needs_grad[1] or needs_grad[2]:
-        ones = np.ones(g.shape[0], dtype=g.dtype)
+        ones = _ones(g.shape[0], g.dtype)
         if needs_grad[1]:
             grad_w = np.matmul(ones, g * xh)
         if needs_grad[2]:

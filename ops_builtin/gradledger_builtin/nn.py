@@ -477,8 +477,11 @@ def conv2d_vjp(out_grad, x, w, out, saved=None, stride=1, padding=0, needs_grad=
         if needs_grad[1]:
             cols = (saved[0] if saved is not None
                     else _columns(np.asarray(x), kernel, stride, padding, (p, q)))
-            per_image = np.matmul(rows, np.swapaxes(np.reshape(cols, (n, size, p * q)), 1, 2))
-            grad_w = np.reshape(np.add.reduce(per_image, axis=0), np.shape(w))
+            # windows (size, PQ) times a C-ordered copy of out_grad^T (PQ, O) per image:
+            # OpenBLAS's sgemm with a transposed operand took twice as long here
+            per_image = np.matmul(np.reshape(cols, (n, size, p * q)),
+                                  np.ascontiguousarray(np.swapaxes(rows, 1, 2)))
+            grad_w = np.reshape(np.transpose(np.add.reduce(per_image, axis=0)), np.shape(w))
         if needs_grad[0] and stride == (1, 1):
             grad_x = _input_grad_shifted(out_grad, w, np.shape(x), kernel, padding)
         elif needs_grad[0]:

@@ -853,8 +853,9 @@ OPS = [
            "inputs, so a bias is the op conv2d_bias (what gl.nn.functional.conv2d and "
            "gl.nn.Conv2d call) or a broadcasting add, conv2d(x, w) + b[:, None, None]. "
            "stride and padding are ints or (height, width) pairs; padding is zeros. Channels "
-           "that differ between x and w are an error blamed on the call, as is a kernel larger than the padded input. "
-           "im2col by strided slice copies, then one batched BLAS matmul over the images each "
+           "that differ between x and w are an error blamed on the call, as is a kernel "
+           "larger than the padded input. im2col by strided slice copies, then one batched "
+           "BLAS matmul over the images each "
            "way; the output is contiguous NCHW."),
     Op("conv2d_bias", conv2d_bias, vjp=conv2d_bias_vjp,
        signature="(n,c,h,w),(o,c,i,j),(o)->(n,o,p,q)", out_shape=conv2d_bias_shape,

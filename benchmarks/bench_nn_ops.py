@@ -109,9 +109,6 @@ def workloads(rng):
          (rng.standard_normal((16, 32, 512)).astype(f32),
           (rng.standard_normal((512, 128)) * 0.1).astype(f32), bias),
          {}, rng.standard_normal((16, 32, 256)).astype(f32)),
-        ("conv2d+bias (64,16,8,8): conv2d_bias | conv2d + add", "pair",
-         conv_pair, (x_conv, w_conv, rng.standard_normal(32).astype(f32)), {},
-         rng.standard_normal((64, 32, 8, 8)).astype(f32)),
     ]
 
 
@@ -120,14 +117,6 @@ def linear_pair(x, w, b, u):
     ts = [gl.tensor(a, requires_grad=True) for a in (x, w, b)]
     return (lambda: (gl.linear(ts[0], ts[1]) + ts[2]).backward(u),
             lambda: gl.linear_bias(*ts).backward(u))
-
-
-def conv_pair(x, w, b, u):
-    """conv2d with a bias as the one op conv2d_bias against conv2d then a broadcast add."""
-    ts = [gl.tensor(a, requires_grad=True) for a in (x, w, b)]
-    return (lambda: (gl.conv2d(ts[0], ts[1], padding=1)
-                     + gl.reshape(ts[2], (1, -1, 1, 1))).backward(u),
-            lambda: gl.conv2d_bias(*ts, padding=1).backward(u))
 
 
 def lstm_pair(x_proj, w, b, u):

@@ -174,21 +174,6 @@ def test_linear_with_bias_agrees_with_pytorch():
         agree(o.grad, t.grad)
 
 
-def test_conv2d_with_bias_agrees_with_pytorch():
-    x, w, b = RNG.normal(size=(2, 3, 6, 5)), RNG.normal(size=(4, 3, 3, 3)), RNG.normal(size=4)
-    ours = [gl.tensor(a, requires_grad=True) for a in (x, w, b)]
-    theirs = [torch.tensor(a, requires_grad=True) for a in (x, w, b)]
-    out = F.conv2d(*ours, padding=1)
-    t_out = TF.conv2d(*theirs, padding=1)
-    assert out.op == "conv2d_bias"
-    agree(out, t_out)
-    probe = RNG.normal(size=out.shape)
-    gl.sum(out * probe).backward()
-    (t_out * torch.from_numpy(probe)).sum().backward()
-    for o, t in zip(ours, theirs, strict=True):
-        agree(o.grad, t.grad)
-
-
 def test_lstm_with_initial_state_agrees_with_pytorch_outputs_states_and_grads():
     theirs = torch.nn.LSTM(3, 4, num_layers=2)
     ours = gl.nn.LSTM(3, 4, num_layers=2)

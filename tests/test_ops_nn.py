@@ -37,9 +37,6 @@ GRAD_CASES = [
     ("conv2d stride (2, 3) padding (2, 0)", "conv2d",
      [rng.normal(size=(2, 1, 4, 7)), rng.normal(size=(2, 1, 2, 3))],
      {"stride": (2, 3), "padding": (2, 0)}, ()),
-    ("conv2d_bias padding 1", "conv2d_bias",
-     [rng.normal(size=(2, 2, 4, 4)), rng.normal(size=(3, 2, 3, 3)), rng.normal(size=3)],
-     {"padding": 1}, ()),
     ("max_pool2d 2x2", "max_pool2d", [distinct(2, 2, 4, 4)], {"kernel_size": 2}, ()),
     ("max_pool2d overlapping 3x3 stride 1 padding 1", "max_pool2d", [distinct(1, 2, 4, 5)],
      {"kernel_size": 3, "stride": 1, "padding": 1}, ()),
@@ -195,27 +192,6 @@ def test_conv2d_input_grad_is_each_outputs_grad_times_the_kernel_placed_back(pad
         expected[b, :, i:i + kh, j:j + kw] += g[b, k, i, j] * w[k]
     np.testing.assert_allclose(xt.grad, expected[:, :, ph:ph + 5, pw:pw + 6], rtol=1e-12,
                                atol=1e-12)
-
-
-def test_conv2d_bias_is_the_convolution_plus_a_bias_per_channel_with_its_three_grads():
-    x, w, b = rng.normal(size=(2, 3, 5, 6)), rng.normal(size=(4, 3, 3, 2)), rng.normal(size=4)
-    ts = [gl.tensor(a, requires_grad=True) for a in (x, w, b)]
-    out = gl.conv2d_bias(*ts, stride=(1, 2), padding=1)
-    expected = _naive_conv2d(x, w, (1, 2), (1, 1)) + b[:, None, None]
-    np.testing.assert_allclose(out.data, expected, rtol=1e-12, atol=1e-12)
-    g = rng.normal(size=out.shape)
-    gl.sum(out * g).backward()
-    plain = [gl.tensor(a, requires_grad=True) for a in (x, w)]
-    gl.sum(gl.conv2d(*plain, stride=(1, 2), padding=1) * g).backward()
-    np.testing.assert_allclose(ts[0].grad, plain[0].grad, rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(ts[1].grad, plain[1].grad, rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(ts[2].grad, g.sum(axis=(0, 2, 3)), rtol=1e-12)
-    assert gl.nn.functional.conv2d(ts[0], w, b, padding=1).op == "conv2d_bias"
-    f32 = gl.conv2d_bias(gl.tensor(x.astype(np.float32)), w.astype(np.float32),
-                         b.astype(np.float32))
-    assert f32.dtype == np.float32
-    with pytest.raises(OpCallError, match=r"'o' is 4 in input 2 but 3 in input 3"):
-        gl.conv2d_bias(gl.tensor(x), w, np.zeros(3))
 
 
 def test_conv2d_params_may_be_ints_and_float32_stays_float32():

@@ -309,20 +309,9 @@ def conj(x: TensorLike, /) -> Tensor:
 
 
 def conv2d(x: TensorLike, w: TensorLike, /, stride: Any = ..., padding: Any = ...) -> Tensor:
-    """2-D cross-correlation, x (N,C,H,W), w (O,C,kH,kW); stride, padding; no bias (conv2d_bias has
-    one)
+    """2-D cross-correlation, x (N,C,H,W), w (O,C,kH,kW); stride, padding; no bias: add it
+    (gl.nn.functional.conv2d does)
     """
-
-
-def conv2d_bias(
-    x: TensorLike,
-    w: TensorLike,
-    b: TensorLike,
-    /,
-    stride: Any = ...,
-    padding: Any = ...,
-) -> Tensor:
-    """conv2d(x, w) + b per output channel, b (O,): PyTorch's F.conv2d with its bias"""
 
 
 def convolve(a: TensorLike, v: TensorLike, /, mode: Any = ...) -> Tensor:

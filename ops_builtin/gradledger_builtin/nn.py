@@ -17,7 +17,6 @@ import numpy as np
 from gradledger.errors import OpCallError
 from gradledger.extend import Op, call
 
-from .nn_fused import channel_sums
 from .reductions import axis_params
 
 ANY = "(*)->(*)"
@@ -527,62 +526,6 @@ def conv2d_sample():
     return images_and_kernels()
 
 
-def _conv_bias_check(w, b):
-    if np.shape(b) != np.shape(w)[:1]:
-        raise OpCallError(
-            f"conv2d_bias takes a bias of one value per output channel, shape "
-            f"{tuple(np.shape(w)[:1])} for w of shape {tuple(np.shape(w))}; got bias of shape "
-            f"{tuple(np.shape(b))}"
-        )
-
-
-def conv2d_bias(x, w, b, stride=1, padding=0):
-    """conv2d(x, w) + b per output channel, as torch.nn.functional.conv2d with its bias, in
-    one op: the bias added in place into the convolution's output. Saves conv2d's values."""
-    _conv_bias_check(w, b)
-    out, saved = conv2d(x, w, stride=stride, padding=padding)
-    if out.dtype == np.result_type(out, b) and b.__class__ is np.ndarray:
-        out += np.reshape(b, (-1, 1, 1))
-        return out, saved
-    return out + np.reshape(b, (-1, 1, 1)), saved
-
-
-def conv2d_bias_vjp(out_grad, x, w, b, out, saved=None, stride=1, padding=0,
-                    needs_grad=(True, True, True)):
-    """conv2d's rule for x and w; b.grad sums out_grad over N, P and Q (per channel by
-    BLAS on arrays: nn_fused.channel_sums)."""
-    grad_x, grad_w = conv2d_vjp(out_grad, x, w, out, saved=saved, stride=stride,
-                                padding=padding, needs_grad=needs_grad[:2])
-    grad_b = None
-    if needs_grad[2]:
-        if out_grad.__class__ is np.ndarray and out_grad.dtype.kind == "f":
-            n, o = np.shape(out_grad)[:2]
-            grad_b = channel_sums(np.reshape(out_grad, (n, o, -1))).astype(out_grad.dtype)
-        else:
-            grad_b = np.sum(out_grad, axis=(0, 2, 3))
-    return grad_x, grad_w, grad_b
-
-
-def conv2d_bias_shape(x_shape, w_shape, b_shape, stride=1, padding=0):
-    return conv2d_shape(x_shape, w_shape, stride=stride, padding=padding)
-
-
-def conv2d_bias_sample():
-    """Verifier hint: conv2d's images, kernels and params, and a bias per kernel."""
-    from hypothesis import strategies as st
-    from hypothesis.extra import numpy as hnp
-
-    values = st.floats(-3.0, 3.0, allow_nan=False, allow_subnormal=False)
-
-    @st.composite
-    def with_bias(draw):
-        (x, w), params = draw(conv2d_sample())
-        b = draw(hnp.arrays(np.float64, (w.shape[0],), elements=values))
-        return (x, w, b), params
-
-    return with_bias()
-
-
 # -- pooling ---------------------------------------------------------------------------------
 
 
@@ -847,23 +790,15 @@ OPS = [
            "constant input: they take no gradient."),
     Op("conv2d", conv2d, vjp=conv2d_vjp, signature="(n,c,h,w),(o,c,i,j)->(n,o,p,q)",
        out_shape=conv2d_shape, sample=conv2d_sample, saves=True, reads=("x", "w"),
-       doc="2-D cross-correlation, x (N,C,H,W), w (O,C,kH,kW); stride, padding; no bias "
-           "(conv2d_bias has one)\n\n"
+       doc="2-D cross-correlation, x (N,C,H,W), w (O,C,kH,kW); stride, padding; no bias: "
+           "add it (gl.nn.functional.conv2d does)\n\n"
            "As torch.nn.functional.conv2d without its bias: an op has a fixed number of "
-           "inputs, so a bias is the op conv2d_bias (what gl.nn.functional.conv2d and "
-           "gl.nn.Conv2d call) or a broadcasting add, conv2d(x, w) + b[:, None, None]. "
-           "stride and padding are ints or (height, width) pairs; padding is zeros. Channels "
-           "that differ between x and w are an error blamed on the call, as is a kernel "
-           "larger than the padded input. im2col by strided slice copies, then one batched "
-           "BLAS matmul over the images each "
+           "inputs, so a bias is a separate broadcasting add, conv2d(x, w) + b[:, None, None] "
+           "(its grad, the sum over N, P, Q, is booked by add). stride and padding are ints "
+           "or (height, width) pairs; padding is zeros. Channels that differ between x and w "
+           "are an error blamed on the call, as is a kernel larger than the padded input. "
+           "im2col by strided slice copies, then one batched BLAS matmul over the images each "
            "way; the output is contiguous NCHW."),
-    Op("conv2d_bias", conv2d_bias, vjp=conv2d_bias_vjp,
-       signature="(n,c,h,w),(o,c,i,j),(o)->(n,o,p,q)", out_shape=conv2d_bias_shape,
-       sample=conv2d_bias_sample, saves=True, reads=("x", "w"),
-       doc="conv2d(x, w) + b per output channel, b (O,): PyTorch's F.conv2d with its bias\n\n"
-           "One recorded op for a Conv2d layer with a bias (gl.nn.Conv2d and "
-           "gl.nn.functional.conv2d call it): conv2d's forward and rule, the bias added in "
-           "place into the output, its grad the sum of the output's grad over N, P and Q."),
     Op("max_pool2d", max_pool2d, vjp=max_pool2d_vjp, signature=ANY, sample=pool_sample,
        out_shape=pool_shape,
        doc="max over kernel_size windows of the last two axes; stride (default: kernel), "

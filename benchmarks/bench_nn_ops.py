@@ -1,4 +1,5 @@
-"""Issue 22's layer ops, forward and rule, against the same ops at an earlier commit.
+"""Issue 22's layer ops, forward and rule, against the same ops at an earlier commit (and the
+fused ops against the ops they replace: "A | B" rows time B against A).
 
 Each op's forward plus its rule, run on float32 arrays of the size a model step uses
 (the BatchNorm CNN's second convolution, the char GPT's GELU and attention, the LSTM
@@ -95,7 +96,48 @@ def workloads(rng):
          rng.standard_normal((64, 32, 4, 4)).astype(f32)),
         ("attention (32,4,12,16) causal: fused op | composite", None, None, (q, k, v), {},
          rng.standard_normal(q.shape).astype(f32)),
+        ("attention op, transposed (32,4,12,16) causal", "nn_fused", "attention",
+         tuple(np.swapaxes(a, 1, 2).copy().swapaxes(1, 2) for a in (q, k, v)),
+         {"is_causal": True}, rng.standard_normal(q.shape).astype(f32)),
+        ("embedding rule, (32,16) ids into (27,32)", "nn", "embedding",
+         (rng.standard_normal((27, 32)).astype(f32), rng.integers(0, 27, (32, 16))), {},
+         rng.standard_normal((32, 16, 32)).astype(f32)),
+        ("Linear (32,12,64)->192: linear_bias | linear + add", "pair", linear_pair,
+         (x_ln, rng.standard_normal((192, 64)).astype(f32), rng.standard_normal(192).astype(f32)),
+         {}, rng.standard_normal((32, 12, 192)).astype(f32)),
+        ("LSTM (16,32,4*128): lstm_seq | lstm_step loop", "pair", lstm_pair,
+         (rng.standard_normal((16, 32, 512)).astype(f32),
+          (rng.standard_normal((512, 128)) * 0.1).astype(f32), bias),
+         {}, rng.standard_normal((16, 32, 256)).astype(f32)),
     ]
+
+
+def linear_pair(x, w, b, u):
+    """x @ w.T + b as the one op linear_bias against linear then add, forward and backward."""
+    ts = [gl.tensor(a, requires_grad=True) for a in (x, w, b)]
+    return (lambda: (gl.linear(ts[0], ts[1]) + ts[2]).backward(u),
+            lambda: gl.linear_bias(*ts).backward(u))
+
+
+def lstm_pair(x_proj, w, b, u):
+    """A 16-step LSTM layer's h outputs as the one op lstm_seq (and a split) against the
+    loop gl.nn.LSTM recorded before: lstm_step and a split per step, a concatenation."""
+    ts = [gl.tensor(a, requires_grad=True) for a in (x_proj, w, b)]
+    length, batch, hidden = x_proj.shape[0], x_proj.shape[1], w.shape[1]
+    zeros = np.zeros((1, batch, hidden), dtype=x_proj.dtype)
+    u = u[..., :hidden]
+
+    def loop():
+        h, c, outputs = zeros, zeros, []
+        for x_t in gl.split(ts[0], length, axis=0):
+            h, c = gl.split(gl.lstm_step(x_t, h, ts[1], ts[2], c), 2, axis=-1)
+            outputs.append(h)
+        gl.concatenate(outputs, axis=0).backward(u)
+
+    def fused():
+        gl.split(gl.lstm_seq(ts[0], zeros[0], ts[1], ts[2], zeros[0]), 2, axis=-1)[0].backward(u)
+
+    return loop, fused
 
 
 def attention_pair(q, k, v, u):
@@ -129,6 +171,8 @@ def main(argv=None) -> None:
     for label, module, name, arrays, params, out_grad in workloads(np.random.default_rng(0)):
         if module is None:
             old, new = attention_pair(*arrays, out_grad)
+        elif module == "pair":
+            old, new = name(*arrays, out_grad)
         else:
             old = forward_and_rule(before[module], name, arrays, params, out_grad)
             new = forward_and_rule(now[module], name, arrays, params, out_grad)

@@ -147,7 +147,11 @@ def mlp_graph() -> str:
     import gradledger as gl
 
     net = gl.nn.MLP(2, [3], 1, rng=0)
-    loss = gl.mean(net(np.array([[0.5, -1.0], [1.5, 2.0]])) ** 2)
+    weight1, bias1, weight2, bias2 = net.parameters()
+    # each layer's product and bias as two ops (net(x) records one linear_bias per layer),
+    # so that the picture shows the bias's broadcast booking, as docs/ledger.md does
+    hidden = gl.relu(gl.linear(np.array([[0.5, -1.0], [1.5, 2.0]]), weight1) + bias1)
+    loss = gl.mean((gl.linear(hidden, weight2) + bias2) ** 2)
     picture = gl.graph(loss)  # drawn before backward: keeps the pass for the picture
     loss.backward()
     return picture.svg + "\n"

@@ -54,3 +54,15 @@ def test_a_program_prints_as_python_that_recomputes_it():
     exec(str(program), namespace)
     out = namespace["program"](gl.tensor(namespace["x1"]), gl.tensor(namespace["x2"]))
     assert out.item() == program(*map(gl.tensor, program.leaves)).item() == 1.5
+
+
+def test_a_program_with_a_generator_param_is_a_function_of_its_leaves():
+    """dropout drawing from a Generator: every call of the program starts the Generator in
+    the state drawn, so repeated calls (the nudges of gradcheck) see one mask."""
+    program = Program(leaves=[np.linspace(-0.9, 0.9, 20), np.float64(-0.97)], steps=[
+        Step("abs", (0,), {}),
+        Step("dropout", (2,), {"p": 0.5, "seed": 0, "rng": np.random.default_rng(3)})])
+    first, second = (np.asarray(program(*map(gl.tensor, program.leaves)).data)
+                     for _ in range(2))
+    np.testing.assert_array_equal(first, second)
+    assert gradcheck(program, *program.leaves)

@@ -160,6 +160,63 @@ def test_losses_agree_with_pytorch():
             agree(gl_logits.grad, tl.grad)
 
 
+def test_linear_with_bias_agrees_with_pytorch():
+    x, w, b = RNG.normal(size=(2, 5, 4)), RNG.normal(size=(3, 4)), RNG.normal(size=3)
+    g = RNG.normal(size=(2, 5, 3))
+    ours = [gl.tensor(a, requires_grad=True) for a in (x, w, b)]
+    theirs = [torch.tensor(a, requires_grad=True) for a in (x, w, b)]
+    out = F.linear(*ours)
+    assert out.op == "linear_bias"
+    gl.sum(out * g).backward()
+    (TF.linear(*theirs) * torch.from_numpy(g)).sum().backward()
+    agree(out, TF.linear(*theirs))
+    for o, t in zip(ours, theirs, strict=True):
+        agree(o.grad, t.grad)
+
+
+def test_lstm_with_initial_state_agrees_with_pytorch_outputs_states_and_grads():
+    theirs = torch.nn.LSTM(3, 4, num_layers=2)
+    ours = gl.nn.LSTM(3, 4, num_layers=2)
+    ours.load_state_dict(exported(theirs))
+    x, h0, c0 = RNG.normal(size=(5, 2, 3)), RNG.normal(size=(2, 2, 4)), RNG.normal(size=(2, 2, 4))
+    probes = [RNG.normal(size=s) for s in ((5, 2, 4), (2, 2, 4), (2, 2, 4))]
+    out, (h_n, c_n) = ours(gl.tensor(x), (gl.tensor(h0), gl.tensor(c0)))
+    t_out, (t_h, t_c) = theirs(torch.tensor(x), (torch.tensor(h0), torch.tensor(c0)))
+    for a, b in ((out, t_out), (h_n, t_h), (c_n, t_c)):
+        agree(a, b)
+    sum(gl.sum(a * p) for a, p in zip((out, h_n, c_n), probes, strict=True)).backward()
+    sum((b * torch.from_numpy(p)).sum() for b, p in zip((t_out, t_h, t_c), probes,
+                                                          strict=True)).backward()
+    for name, param in theirs.named_parameters():
+        agree(getattr(ours, name).grad, param.grad)
+
+
+@pytest.mark.parametrize("batch_first", [False, True])
+@pytest.mark.parametrize("kwargs", [{}, {"need_weights": False}, {"need_weights": False,
+                                                                  "is_causal": True},
+                                    {"average_attn_weights": False}])
+def test_multihead_attention_fused_or_not_agrees_with_pytorch(batch_first, kwargs):
+    theirs = torch.nn.MultiheadAttention(6, 2, batch_first=batch_first)
+    ours = gl.nn.MultiheadAttention(6, 2, batch_first=batch_first)
+    ours.load_state_dict(exported(theirs))
+    x, probe = RNG.normal(size=(4, 3, 6)), RNG.normal(size=(4, 3, 6))
+    t_kwargs = dict(kwargs)
+    if kwargs.get("is_causal"):  # PyTorch needs the mask beside its is_causal hint
+        t_kwargs["attn_mask"] = torch.triu(torch.ones(4, 4, dtype=torch.bool), 1)
+    out, weights = ours(gl.tensor(x), x, x, **kwargs)
+    t_x = torch.tensor(x)
+    t_out, t_weights = theirs(t_x, t_x, t_x, **t_kwargs)
+    agree(out, t_out)
+    assert (weights is None) == (t_weights is None)
+    if weights is not None:
+        agree(weights, t_weights)
+    gl.sum(out * probe).backward()
+    (t_out * torch.from_numpy(probe)).sum().backward()
+    mine = dict(ours.named_parameters())
+    for name, param in theirs.named_parameters():
+        agree(mine[name].grad, param.grad)
+
+
 def test_scaled_dot_product_attention_agrees_with_pytorch():
     q, k, v = (RNG.standard_normal((2, 3, 5, 4)) for _ in range(3))
     allowed = RNG.random((5, 5)) > 0.3

@@ -322,6 +322,37 @@ def test_causal_multihead_attention_never_looks_ahead():
     assert np.all(np.abs(x.grad[0, :3]).sum(axis=-1) > 0)
 
 
+def test_multihead_attention_is_one_attention_op_only_when_no_weights_are_asked_for():
+    mha = gl.nn.MultiheadAttention(8, 2, batch_first=True, rng=0)
+    x = RNG.standard_normal((2, 5, 8))  # a plain array: wrapped, as the other layers do
+    causal = np.triu(np.ones((5, 5), dtype=bool), k=1)
+
+    def recorded(**kwargs):
+        out, weights = mha(x, x, x, **kwargs)
+        text = str(gl.explain(gl.sum(out), show=False))
+        return "attention(" in text, "softmax(" in text, weights is None
+
+    assert recorded() == (False, True, False)  # need_weights=True, PyTorch's default
+    assert recorded(need_weights=False) == (True, False, True)
+    assert recorded(need_weights=False, is_causal=True) == (True, False, True)
+    assert recorded(need_weights=False, attn_mask=causal) == (True, False, True)
+    assert recorded(need_weights=False, attn_mask=np.eye(5, dtype=bool)) == (False, True, True)
+    assert recorded(need_weights=False, key_padding_mask=np.zeros((2, 5), bool)) == (
+        False, True, True)
+    fused, _ = mha(x, x, x, need_weights=False, is_causal=True)
+    composite, _ = mha(x, x, x, is_causal=True)
+    np.testing.assert_allclose(fused.data, composite.data, rtol=1e-12, atol=1e-14)
+
+
+def test_float32_multihead_attention_stays_float32_on_both_paths():
+    mha = gl.nn.MultiheadAttention(8, 2, rng=0, dtype=np.float32)
+    x = RNG.standard_normal((5, 2, 8)).astype(np.float32)
+    with gl.mixed_dtypes("error"):  # a float64 scale would mix dtypes: an error here
+        for need_weights in (True, False):
+            out, _ = mha(x, x, x, need_weights=need_weights)
+            assert out.dtype == np.float32
+
+
 def test_embedding_padding_idx_starts_at_zero_and_takes_no_gradient():
     emb = gl.nn.Embedding(4, 3, padding_idx=-1, rng=0)
     assert emb.padding_idx == 3

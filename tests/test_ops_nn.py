@@ -177,6 +177,23 @@ def test_conv2d_values_match_the_definition(stride, padding):
     np.testing.assert_allclose(got, _naive_conv2d(x, w, stride, padding), rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("padding", [(0, 0), (1, 1), (2, 1), (0, 2)])
+def test_conv2d_input_grad_is_each_outputs_grad_times_the_kernel_placed_back(padding):
+    """x.grad by hand: every output pixel's grad times the kernel, added onto the patch it
+    read (stride 1: the rule's flat-shift col2im; odd widths and kernels)."""
+    x, w = rng.normal(size=(2, 3, 5, 6)), rng.normal(size=(4, 3, 3, 2))
+    xt = gl.tensor(x, requires_grad=True)
+    out = gl.conv2d(xt, gl.tensor(w), padding=padding)
+    g = rng.normal(size=out.shape)
+    gl.sum(out * g).backward()
+    (ph, pw), (kh, kw) = padding, w.shape[2:]
+    expected = np.zeros((2, 3, 5 + 2 * ph, 6 + 2 * pw))
+    for b, k, i, j in np.ndindex(*g.shape):
+        expected[b, :, i:i + kh, j:j + kw] += g[b, k, i, j] * w[k]
+    np.testing.assert_allclose(xt.grad, expected[:, :, ph:ph + 5, pw:pw + 6], rtol=1e-12,
+                               atol=1e-12)
+
+
 def test_conv2d_params_may_be_ints_and_float32_stays_float32():
     x, w = rng.normal(size=(1, 2, 5, 5)), rng.normal(size=(3, 2, 3, 3))
     w32 = gl.tensor(w.astype(np.float32), requires_grad=True)
@@ -282,6 +299,28 @@ def test_embedding_picks_rows_and_repeated_ids_accumulate():
     np.testing.assert_array_equal(out.data, weight[ids])
     gl.sum(out).backward()
     np.testing.assert_array_equal(w.grad, np.array([[1.0], [0.0], [3.0], [0.0]]) * np.ones(3))
+
+
+def test_embedding_grad_sums_each_ids_rows_on_both_paths_and_keeps_other_rows_zero():
+    from gradledger_builtin import nn as builtin_nn
+
+    weight, ids = rng.normal(size=(5, 3)), np.array([[0, 4, 4], [-1, 2, 0]])
+    grad = rng.normal(size=(2, 3, 3))
+    expected = np.zeros((5, 3))
+    for position, row in np.ndenumerate(ids):  # by hand: each id's grad into its row
+        expected[row] += grad[position]
+    for limit in (builtin_nn._ONE_HOT_LIMIT, 0):  # the one-hot product, then scatter_add
+        w = gl.tensor(weight, requires_grad=True)
+        old, builtin_nn._ONE_HOT_LIMIT = builtin_nn._ONE_HOT_LIMIT, limit
+        try:
+            gl.sum(gl.embedding(w, ids) * grad).backward()
+        finally:
+            builtin_nn._ONE_HOT_LIMIT = old
+        np.testing.assert_allclose(w.grad, expected, rtol=1e-14, atol=1e-15)
+    grad[0, 0, 0] = np.inf  # an infinite grad stays in its row: no 0 * inf elsewhere
+    w = gl.tensor(weight, requires_grad=True)
+    gl.sum(gl.embedding(w, ids) * grad).backward()
+    assert w.grad[0, 0] == np.inf and np.all(np.isfinite(w.grad[1:])) and not w.grad[1].any()
 
 
 @pytest.mark.parametrize("ids,words", [

@@ -1,5 +1,5 @@
-"""The fused layer ops (linear, batch_norm, layer_norm, gelu_tanh, lstm_cell, lstm_step,
-attention, masked_fill) on fixed inputs:
+"""The fused layer ops (linear, linear_bias, batch_norm, layer_norm, gelu_tanh, lstm_cell,
+lstm_step, lstm_seq, attention, masked_fill) on fixed inputs:
 grads against central differences, forwards against their definitions."""
 
 import gradledger as gl
@@ -13,6 +13,12 @@ GRAD_CASES = [
     ("linear 2-d", "linear", [rng.normal(size=(4, 3)), rng.normal(size=(2, 3))], {}, ()),
     ("linear 3-d input", "linear", [rng.normal(size=(2, 4, 3)), rng.normal(size=(5, 3))], {}, ()),
     ("linear vector", "linear", [rng.normal(size=(3,)), rng.normal(size=(2, 3))], {}, ()),
+    ("linear_bias 2-d", "linear_bias",
+     [rng.normal(size=(4, 3)), rng.normal(size=(2, 3)), rng.normal(size=2)], {}, ()),
+    ("linear_bias 3-d input", "linear_bias",
+     [rng.normal(size=(2, 4, 3)), rng.normal(size=(5, 3)), rng.normal(size=5)], {}, ()),
+    ("linear_bias vector", "linear_bias",
+     [rng.normal(size=(3,)), rng.normal(size=(2, 3)), rng.normal(size=2)], {}, ()),
     ("batch_norm (N, C)", "batch_norm",
      [rng.normal(size=(5, 3)), rng.normal(size=3), rng.normal(size=3)], {}, ()),
     ("batch_norm (N, C, H, W)", "batch_norm",
@@ -29,6 +35,12 @@ GRAD_CASES = [
     ("lstm_step", "lstm_step",
      [rng.normal(size=(1, 2, 8)), rng.normal(size=(1, 2, 2)), rng.normal(size=(8, 2)),
       rng.normal(size=8), rng.normal(size=(1, 2, 2))], {}, ()),
+    ("lstm_seq three steps", "lstm_seq",
+     [rng.normal(size=(3, 2, 8)), rng.normal(size=(2, 2)), rng.normal(size=(8, 2)),
+      rng.normal(size=8), rng.normal(size=(2, 2))], {}, ()),
+    ("lstm_seq unbatched", "lstm_seq",
+     [rng.normal(size=(2, 4)), rng.normal(size=(1,)), rng.normal(size=(4, 1)),
+      rng.normal(size=4), rng.normal(size=(1,))], {}, ()),
     ("attention", "attention", [rng.normal(size=(2, 3, 4)) for _ in range(3)], {}, ()),
     ("attention causal, scaled", "attention",
      [rng.normal(size=(3, 2)), rng.normal(size=(4, 2)), rng.normal(size=(4, 3))],
@@ -96,3 +108,113 @@ def test_fused_ops_refuse_mismatched_parameters_naming_the_shapes():
         gl.batch_norm(x, np.ones(2), np.zeros(2))
     with pytest.raises(gl.OpCallError, match="layer_norm: weight and bias must have the shape"):
         gl.layer_norm(x, np.ones(2), np.zeros(2))
+
+
+def test_linear_bias_is_the_product_plus_the_bias_and_books_its_three_grads():
+    x, w, b = rng.normal(size=(2, 3, 4)), rng.normal(size=(5, 4)), rng.normal(size=5)
+    xt, wt, bt = (gl.tensor(a, requires_grad=True) for a in (x, w, b))
+    out = gl.linear_bias(xt, wt, bt)
+    np.testing.assert_allclose(out.data, np.einsum("nti,oi->nto", x, w) + b, rtol=1e-12)
+    g = rng.normal(size=(2, 3, 5))
+    gl.sum(out * g).backward()
+    np.testing.assert_allclose(xt.grad, np.einsum("nto,oi->nti", g, w), rtol=1e-12)
+    np.testing.assert_allclose(wt.grad, np.einsum("nto,nti->oi", g, x), rtol=1e-12)
+    np.testing.assert_allclose(bt.grad, g.sum(axis=(0, 1)), rtol=1e-12)
+    assert out.dtype == np.float64 and np.shares_memory(x, out.data) is False
+
+
+def test_linear_bias_keeps_float32_and_refuses_a_bias_of_the_wrong_shape():
+    x = gl.tensor(rng.normal(size=(3, 4)).astype(np.float32))
+    w = rng.normal(size=(2, 4)).astype(np.float32)
+    out = gl.linear_bias(x, w, np.ones(2, dtype=np.float32))
+    assert out.dtype == np.float32
+    with pytest.raises(gl.OpCallError, match=r"'o' is 2 in input 2 but 3 in input 3"):
+        gl.linear_bias(x, w, np.ones(3))
+    with pytest.raises(gl.OpCallError, match=r"'k' is 4 in input 1 but 3 in input 2"):
+        gl.linear_bias(x, np.ones((2, 3)), np.ones(2))
+
+
+def test_linear_with_a_bias_records_one_op_and_differentiates_twice():
+    layer = gl.nn.Linear(3, 2, rng=0)
+    x = gl.tensor(rng.normal(size=(4, 3)), requires_grad=True)
+    out = layer(x)
+    assert out.op == "linear_bias"
+    assert gl.verify.gradcheck(lambda x, w, b: gl.sum(gl.linear_bias(x, w, b) ** 3), x.data,
+                               layer.weight.data, layer.bias.data)
+
+
+def _sigmoid(z):
+    return 1 / (1 + np.exp(-z))
+
+
+def test_lstm_seq_is_the_gate_equations_step_after_step_in_numpy():
+    length, hidden = 4, 3
+    x_proj, w = rng.normal(size=(length, 2, 4 * hidden)), rng.normal(size=(4 * hidden, hidden))
+    b = rng.normal(size=4 * hidden)
+    h, c = rng.normal(size=(2, hidden)), rng.normal(size=(2, hidden))
+    out = gl.lstm_seq(gl.tensor(x_proj), h, w, b, c).data
+    for t in range(length):
+        z = x_proj[t] + h @ w.T + b
+        i, f, g, o = (_sigmoid(z[:, :3]), _sigmoid(z[:, 3:6]), np.tanh(z[:, 6:9]),
+                      _sigmoid(z[:, 9:]))
+        c = f * c + i * g
+        h = o * np.tanh(c)
+        np.testing.assert_allclose(out[t], np.concatenate([h, c], axis=-1), rtol=1e-12)
+
+
+def test_lstm_seq_rule_is_lstm_steps_rules_chained_and_differentiates_twice():
+    arrays = [rng.normal(size=(3, 2, 8)), rng.normal(size=(2, 2)), rng.normal(size=(8, 2)),
+              rng.normal(size=8), rng.normal(size=(2, 2))]
+    probe = rng.normal(size=(3, 2, 4))
+
+    def grads(fused, create_graph):
+        ts = [gl.tensor(a, requires_grad=True) for a in arrays]
+        if fused:
+            out = gl.lstm_seq(*ts)
+        else:
+            h, c, steps = ts[1], ts[4], []
+            for t in range(3):
+                step = gl.lstm_step(ts[0][t], h, ts[2], ts[3], c)
+                h, c = step[..., :2], step[..., 2:]
+                steps.append(step)
+            out = gl.stack(steps)
+        first = gl.grad(gl.sum(out * probe), ts, create_graph=create_graph)
+        if not create_graph:
+            return [np.asarray(g) for g in first]
+        return [np.asarray(g) for g in gl.grad(gl.sum(first[2] * first[2]), ts)]
+
+    for create_graph in (False, True):
+        for ours, chained in zip(grads(True, create_graph), grads(False, create_graph),
+                                 strict=True):
+            np.testing.assert_allclose(ours, chained, rtol=1e-10, atol=1e-12)
+
+
+def test_lstm_seq_refuses_a_state_of_the_wrong_shape_naming_every_shape():
+    with pytest.raises(gl.OpCallError, match=r"got x_proj \(3, 2, 8\), h0 \(1, 2\)"):
+        gl.lstm_seq(gl.tensor(np.zeros((3, 2, 8))), np.zeros((1, 2)), np.zeros((8, 2)),
+                    np.zeros(8), np.zeros((2, 2)))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_layer_norm_row_path_is_the_definition_and_its_rule_the_closed_form(dtype):
+    x = (rng.normal(size=(3, 4, 6)) * 2 + 5).astype(dtype)
+    w, b = rng.normal(size=6).astype(dtype), rng.normal(size=6).astype(dtype)
+    g = rng.normal(size=(3, 4, 6)).astype(dtype)
+    xt, wt, bt = (gl.tensor(a, requires_grad=True) for a in (x, w, b))
+    out = gl.layer_norm(xt, wt, bt)
+    out.backward(g)
+    x64, w64, g64 = x.astype(np.float64), w.astype(np.float64), g.astype(np.float64)
+    mean = x64.mean(axis=-1, keepdims=True)
+    invstd = 1 / np.sqrt(((x64 - mean) ** 2).mean(axis=-1, keepdims=True) + 1e-5)
+    xhat = (x64 - mean) * invstd
+    scaled = g64 * w64
+    rtol = 1e-12 if dtype == np.float64 else 2e-5
+    assert out.dtype == dtype and xt.grad.dtype == dtype
+    np.testing.assert_allclose(out.data, xhat * w64 + b, rtol=rtol, atol=rtol)
+    np.testing.assert_allclose(  # the closed form, by hand
+        xt.grad, invstd * (scaled - scaled.mean(-1, keepdims=True)
+                           - xhat * (scaled * xhat).mean(-1, keepdims=True)),
+        rtol=rtol * 10, atol=rtol * 10)
+    np.testing.assert_allclose(wt.grad, (g64 * xhat).sum(axis=(0, 1)), rtol=rtol * 10,
+                               atol=rtol * 10)
+    np.testing.assert_allclose(bt.grad, g64.sum(axis=(0, 1)), rtol=rtol * 10, atol=rtol * 10)

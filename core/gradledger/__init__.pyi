@@ -402,6 +402,10 @@ def diff(x: TensorLike, /, n: Any = ..., axis: Any = ...) -> Tensor:
     """n-th differences along axis (no prepend/append)"""
 
 
+def digamma(x: TensorLike, /) -> Tensor:
+    """d/dx log gamma(x) (scipy.special.psi); grads checked for x > 0"""
+
+
 def digitize(x: TensorLike, bins: TensorLike, /, right: Any = ...) -> Tensor:
     """np.digitize: the bin of each x; no grad"""
 
@@ -466,6 +470,22 @@ def embedding(weight: TensorLike, ids: TensorLike, /) -> Tensor:
 
 def equal(x0: TensorLike, x1: TensorLike, /) -> Tensor:
     """a == b, elementwise; a boolean tensor without grad"""
+
+
+def erf(x: TensorLike, /) -> Tensor:
+    """the error function, scipy.special.erf"""
+
+
+def erfc(x: TensorLike, /) -> Tensor:
+    """1 - erf(x), accurate where erf(x) is near 1"""
+
+
+def erfcinv(x: TensorLike, /) -> Tensor:
+    """the inverse of erfc, for 0 < x < 2"""
+
+
+def erfinv(x: TensorLike, /) -> Tensor:
+    """the inverse of erf, for -1 < x < 1"""
 
 
 def exp(x: TensorLike, /) -> Tensor:
@@ -556,6 +576,14 @@ def frexp(x: TensorLike, /) -> tuple[Tensor, ...]:
     """mantissa and (integer) exponent, x = m 2 ** e; d m / d x = 2 ** -e"""
 
 
+def gamma(x: TensorLike, /) -> Tensor:
+    """the gamma function"""
+
+
+def gammaln(x: TensorLike, /) -> Tensor:
+    """log |gamma(x)|; grads checked for x > 0"""
+
+
 def gelu_tanh(x: TensorLike, /) -> Tensor:
     """GELU, tanh approximation: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))"""
 
@@ -600,6 +628,14 @@ def hstack(arrays: Sequence[TensorLike], /, dtype: Any = ..., casting: Any = ...
 
 def hypot(x0: TensorLike, x1: TensorLike, /) -> Tensor:
     """sqrt(a ** 2 + b ** 2), without overflow"""
+
+
+def i0e(x: TensorLike, /) -> Tensor:
+    """exp(-|x|) I0(x), the scaled modified Bessel function of order 0"""
+
+
+def i1e(x: TensorLike, /) -> Tensor:
+    """exp(-|x|) I1(x), the scaled modified Bessel function of order 1"""
 
 
 def ifft(a: TensorLike, /, n: Any = ..., axis: Any = ..., norm: Any = ...) -> Tensor:
@@ -724,6 +760,12 @@ def linear(x: TensorLike, weight: TensorLike, /) -> Tensor:
     """x @ weight.T, weight (out_features, in_features): PyTorch's F.linear without its bias"""
 
 
+def linear_bias(x: TensorLike, weight: TensorLike, bias: TensorLike, /) -> Tensor:
+    """x @ weight.T + bias, weight (out_features, in_features), bias (out_features,): PyTorch's
+    F.linear with its bias
+    """
+
+
 def linspace(
     start: TensorLike,
     stop: TensorLike,
@@ -750,6 +792,18 @@ def log1p(x: TensorLike, /) -> Tensor:
 
 def log2(x: TensorLike, /) -> Tensor:
     """base-2 logarithm, for x > 0"""
+
+
+def log_expit(x: TensorLike, /) -> Tensor:
+    """log(sigmoid(x)) without overflow"""
+
+
+def log_ndtr(x: TensorLike, /) -> Tensor:
+    """log of the standard normal CDF, accurate in both tails"""
+
+
+def log_odds(x: TensorLike, /) -> Tensor:
+    """log(x / (1 - x)) for 0 < x < 1 (scipy.special.logit)"""
 
 
 def log_softmax(x: TensorLike, /, axis: Any = ...) -> Tensor:
@@ -787,6 +841,19 @@ def logsumexp(x: TensorLike, /, axis: Any = ..., keepdims: Any = ...) -> Tensor:
 def lstm_cell(gates: TensorLike, bias: TensorLike, c: TensorLike, /) -> Tensor:
     """one LSTM step from pre-activations: [h', c'] (..., 2H) of gates (..., 4H) + bias (4H,) and c
     (..., H)
+    """
+
+
+def lstm_seq(
+    x_proj: TensorLike,
+    h0: TensorLike,
+    weight_hh: TensorLike,
+    bias_hh: TensorLike,
+    c0: TensorLike,
+    /,
+) -> Tensor:
+    """a whole LSTM sequence from its inputs' projections: every step's [h', c'] (L, ..., 2H) of
+    x_proj (L, ..., 4H), h0 and c0 (..., H), weight_hh (4H, H), bias_hh (4H,)
     """
 
 
@@ -943,6 +1010,14 @@ def nanvar(x: TensorLike, /, axis: Any = ..., *, ddof: Any = ..., keepdims: Any 
     """variance of the numbers (NaNs skipped) over axis (None: all), ddof; NaNs get no grad"""
 
 
+def ndtr(x: TensorLike, /) -> Tensor:
+    """the standard normal CDF"""
+
+
+def ndtri(x: TensorLike, /) -> Tensor:
+    """the inverse of ndtr, for 0 < x < 1"""
+
+
 def neg(x: TensorLike, /) -> Tensor:
     """-x"""
 
@@ -994,6 +1069,10 @@ def percentile(
 
 def pinv(a: TensorLike, /, rcond: Any = ..., hermitian: Any = ...) -> Tensor:
     """np.linalg.pinv: the Moore-Penrose pseudo-inverse; grads at full rank"""
+
+
+def polygamma(n: TensorLike, x: TensorLike, /) -> Tensor:
+    """the n-th derivative of digamma, n integer >= 0 (gl.polygamma: scipy's is not a ufunc)"""
 
 
 def positive(x: TensorLike, /) -> Tensor:
@@ -1300,3 +1379,11 @@ def vstack(arrays: Sequence[TensorLike], /, dtype: Any = ..., casting: Any = ...
 
 def where(condition: TensorLike, a: TensorLike, b: TensorLike, /) -> Tensor:
     """a where the boolean condition holds, else b; the condition takes no gradient"""
+
+
+def xlog1py(x0: TensorLike, x1: TensorLike, /) -> Tensor:
+    """x log(1 + y), 0 where x == 0"""
+
+
+def xlogy(x0: TensorLike, x1: TensorLike, /) -> Tensor:
+    """x log(y), 0 where x == 0"""

@@ -436,6 +436,30 @@ def _col2im_arrays(cols, x_shape, kernel, stride, padding, dtype):
     return grad if padding == (0, 0) else grad[..., ph:ph + h, pw:pw + w]
 
 
+def _input_grad_shifted(out_grad, w, x_shape, kernel, padding):
+    """x.grad of a stride-1 convolution on arrays: col2im by flat shifts. Each output row
+    is widened by zeros to the padded image's width Wp, so that the windows' grads at
+    kernel offset (a, b) land in each flattened padded image at one shift, a Wp + b: kH kW
+    adds of contiguous runs of P Wp elements, not of Q-element rows (an 8x8 image's
+    col2im: 8-element runs). The zeros widening the rows fall on the padding."""
+    (n, o, p, q), c = np.shape(out_grad), x_shape[1]
+    (kh, kw), (ph, pw), (h, wd) = kernel, padding, x_shape[-2:]
+    hp, wp = h + 2 * ph, wd + 2 * pw
+    wide = np.zeros((n, o, p, wp), dtype=out_grad.dtype)
+    wide[..., :q] = out_grad
+    cols = np.matmul(np.transpose(np.reshape(w, (o, c * kh * kw))),
+                     np.reshape(wide, (n, o, p * wp)))
+    cols = np.reshape(cols, (n, c, kh, kw, p * wp))
+    run = p * wp
+    grad = np.zeros((n, c, hp * wp + kw - 1), dtype=cols.dtype)  # the last run's overhang
+    for a in range(kh):
+        for b in range(kw):
+            shift = a * wp + b
+            grad[..., shift:shift + run] += cols[:, :, a, b]
+    grad = np.reshape(grad[..., :hp * wp], (n, c, hp, wp))
+    return grad if padding == (0, 0) else grad[..., ph:ph + h, pw:pw + wd]
+
+
 def conv2d_vjp(out_grad, x, w, out, saved=None, stride=1, padding=0, needs_grad=(True, True)):
     """w.grad: out_grad against the input's windows (one matmul); x.grad: out_grad times
     the kernels (one matmul) gives each window's grad, added back where the window read
@@ -453,9 +477,14 @@ def conv2d_vjp(out_grad, x, w, out, saved=None, stride=1, padding=0, needs_grad=
         if needs_grad[1]:
             cols = (saved[0] if saved is not None
                     else _columns(np.asarray(x), kernel, stride, padding, (p, q)))
-            per_image = np.matmul(rows, np.swapaxes(np.reshape(cols, (n, size, p * q)), 1, 2))
-            grad_w = np.reshape(np.add.reduce(per_image, axis=0), np.shape(w))
-        if needs_grad[0]:
+            # windows (size, PQ) times a C-ordered copy of out_grad^T (PQ, O) per image:
+            # OpenBLAS's sgemm with a transposed operand took twice as long here
+            per_image = np.matmul(np.reshape(cols, (n, size, p * q)),
+                                  np.ascontiguousarray(np.swapaxes(rows, 1, 2)))
+            grad_w = np.reshape(np.transpose(np.add.reduce(per_image, axis=0)), np.shape(w))
+        if needs_grad[0] and stride == (1, 1):
+            grad_x = _input_grad_shifted(out_grad, w, np.shape(x), kernel, padding)
+        elif needs_grad[0]:
             cols = np.matmul(np.transpose(np.reshape(w, (o, size))), rows)
             grad_x = _col2im_arrays(np.reshape(cols, (n, c, *kernel, p, q)), np.shape(x),
                                     kernel, stride, padding, cols.dtype)
@@ -659,10 +688,24 @@ def embedding(weight, ids):
     return np.take(weight, _ids(weight, ids), axis=0)
 
 
+_ONE_HOT_LIMIT = 1 << 20
+"""The largest one-hot matrix (vocabulary rows x ids) embedding's rule builds."""
+
+
 def embedding_vjp(out_grad, weight, ids, out):
     """Each id's row grad, added into that row of weight.grad (scatter_add, getitem's
-    transpose): repeated ids accumulate."""
-    return call("scatter_add", out_grad, index=np.asarray(ids), shape=np.shape(weight)), None
+    transpose): repeated ids accumulate. On a finite float array with a small vocabulary,
+    one product of the ids' one-hot matrix with the rows' grads (a character model's
+    (27, 512) @ (512, 32): 15x faster than numpy's unbuffered np.add.at)."""
+    ids = np.asarray(ids)
+    rows = np.shape(weight)[0]
+    if (out_grad.__class__ is np.ndarray and out_grad.dtype.kind == "f" and ids.size
+            and rows * ids.size <= _ONE_HOT_LIMIT and np.isfinite(out_grad).all()):
+        flat = ids.reshape(-1)
+        one_hot = np.zeros((rows, flat.size), dtype=out_grad.dtype)
+        one_hot[flat, np.arange(flat.size)] = 1
+        return np.matmul(one_hot, out_grad.reshape(flat.size, -1)), None
+    return call("scatter_add", out_grad, index=ids, shape=np.shape(weight)), None
 
 
 def embedding_sample():

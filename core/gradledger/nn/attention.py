@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..ops import ops
@@ -25,6 +27,11 @@ class MultiheadAttention(Module):
     masked out, as PyTorch's) or float (added); `key_padding_mask` (N, S), True at
     padding; `is_causal` with no mask masks the future. `weights` are averaged over heads
     (None with need_weights=False).
+
+    With need_weights=False, no key_padding_mask, no dropout at work and no mask but the
+    causal one, the attention is one recorded op, `attention` (PyTorch takes its fused
+    path in the same case); otherwise scores, mask, softmax and product are separate ops,
+    so that the weights can be returned with their grads.
     """
 
     def __init__(self, embed_dim: int, num_heads: int, dropout: float = 0.0, bias: bool = True,
@@ -51,6 +58,8 @@ class MultiheadAttention(Module):
 
     def forward(self, query, key, value, key_padding_mask=None, need_weights: bool = True,
                 attn_mask=None, average_attn_weights: bool = True, is_causal: bool = False):
+        query, key, value = (t if isinstance(t, Tensor) else Tensor(np.asarray(t))
+                             for t in (query, key, value))
         if self.batch_first:
             query, key, value = (ops.swapaxes(t, 0, 1) for t in (query, key, value))
         (length, batch, e), source = query.shape, key.shape[0]
@@ -61,7 +70,13 @@ class MultiheadAttention(Module):
         q = self._heads(F.linear(query, w_q, b_q), length, batch)
         k = self._heads(F.linear(key, w_k, b_k), source, batch)
         v = self._heads(F.linear(value, w_v, b_v), source, batch)
-        scores = ops.matmul(q, ops.swapaxes(k, -2, -1)) * (1.0 / np.sqrt(e // self.num_heads))
+        causal = self._fused_causal(need_weights, attn_mask, key_padding_mask, is_causal,
+                                    length, source)
+        if causal is not None:  # one op, as PyTorch's fast path (no weights asked for)
+            out = ops.attention(q, k, v, is_causal=causal)
+            return self._joined(out, length, batch, e), None
+        scale = 1.0 / math.sqrt(e // self.num_heads)  # a Python float: float32 stays float32
+        scores = ops.matmul(q, ops.swapaxes(k, -2, -1)) * scale
         blocked = np.zeros((length, source), dtype=bool)
         if attn_mask is None and is_causal:
             blocked = np.triu(np.ones((length, source), dtype=bool), k=1)
@@ -80,11 +95,29 @@ class MultiheadAttention(Module):
         weights = ops.softmax(scores, axis=-1)
         if self.dropout and self.training:
             weights = F.dropout(weights, self.dropout)
-        out = ops.matmul(weights, v)  # (batch, heads, length, head_dim)
-        out = ops.reshape(ops.transpose(out, axes=(2, 0, 1, 3)), shape=(length, batch, e))
-        out = self.out_proj(out)
-        if self.batch_first:
-            out = ops.swapaxes(out, 0, 1)
+        out = self._joined(ops.matmul(weights, v), length, batch, e)
         if not need_weights:
             return out, None
         return out, ops.mean(weights, axis=1) if average_attn_weights else weights
+
+    def _joined(self, out, length, batch, e):
+        """The heads' outputs (batch, heads, length, head_dim) joined and projected."""
+        out = ops.reshape(ops.transpose(out, axes=(2, 0, 1, 3)), shape=(length, batch, e))
+        out = self.out_proj(out)
+        return ops.swapaxes(out, 0, 1) if self.batch_first else out
+
+    def _fused_causal(self, need_weights, attn_mask, key_padding_mask, is_causal, length,
+                      source):
+        """Whether the call can be the one op `attention`, and then its is_causal (else
+        None): as PyTorch, only when no weights are asked for (need_weights=False), with
+        no key padding and no dropout at work, and a mask that is none or the causal one
+        (True above the diagonal)."""
+        if need_weights or key_padding_mask is not None or (self.dropout and self.training):
+            return None
+        if attn_mask is None:
+            return bool(is_causal)
+        mask = np.asarray(attn_mask.data if isinstance(attn_mask, Tensor) else attn_mask)
+        causal = np.triu(np.ones((length, source), dtype=bool), k=1)
+        if mask.dtype == np.bool_ and mask.shape == causal.shape and np.array_equal(mask, causal):
+            return True
+        return None

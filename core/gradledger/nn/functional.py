@@ -148,9 +148,13 @@ def mse_loss(input, target, reduction: str = "mean") -> Tensor:
 
 def linear(input, weight, bias=None) -> Tensor:
     """input @ weight.T + bias, with PyTorch's weight layout (out_features, in_features):
-    the op `linear`, then an add."""
-    out = ops.linear(input, weight)
-    return out if bias is None else out + bias
+    the op `linear_bias` (one recorded op), or `linear` without a bias. A bias of any
+    shape but (out_features,) is added by a separate `add`."""
+    if bias is None:
+        return ops.linear(input, weight)
+    if np.ndim(weight) == 2 and np.shape(bias) == np.shape(weight)[:1]:
+        return ops.linear_bias(input, weight, bias)
+    return ops.linear(input, weight) + bias
 
 
 def conv2d(input, weight, bias=None, stride=1, padding=0) -> Tensor:

@@ -8,11 +8,11 @@ Gates (PyTorch's order, rows of weight_ih and weight_hh):
   LSTM  i, f, g, o:  c' = f c + i g,  h' = o tanh(c')     (i, f, o sigmoid; g tanh)
   GRU   r, z, n:     n = tanh(W_in x + b_in + r (W_hn h + b_hn)),  h' = (1 - z) n + z h
 
-A sequence's input projections are one matmul for every time step at once, split into
-the steps by one op; the loop over time records four ops per LSTM step (linear, add,
-the fused `lstm_cell`, and a split of its [h, c]).
-Inside the loop the states keep a leading axis of 1, so that the steps join back into
-the output by one concatenation.
+A sequence's input projections are one matmul for every time step at once. An LSTM
+layer then records one op for the whole sequence, `lstm_seq` (its rule back-propagates
+through time), and a split of its every step's [h, c]; a GRU's loop over time records
+its ops step by step, each state keeping a leading axis of 1, so that the steps join
+back into the output by one concatenation.
 """
 
 from __future__ import annotations
@@ -228,13 +228,14 @@ class LSTM(_Recurrent):
             projected = F.linear(seq, weight_ih, bias_ih)  # every step at once
             h = self._initial(h0, k, batch, seq.dtype, batched)
             c = self._initial(c0, k, batch, seq.dtype, batched)
-            outputs = []
-            for x_proj in self._steps(projected, length):
-                h, c = _lstm_step(x_proj, h, c, weight_hh, bias_hh)
-                outputs.append(h)
-            hs.append(h)
-            cs.append(c)
-            out = ops.concatenate(outputs, axis=0) if length > 1 else outputs[0]
+            if bias_hh is None:
+                bias_hh = np.zeros(np.shape(weight_hh)[0], dtype=weight_hh.dtype)
+            states = ops.lstm_seq(projected, ops.squeeze(h, axis=0) if isinstance(h, Tensor)
+                                  else h[0], weight_hh, bias_hh,
+                                  ops.squeeze(c, axis=0) if isinstance(c, Tensor) else c[0])
+            out, cells = ops.split(states, 2, axis=-1)  # every step's h and c, (L, N, hidden)
+            hs.append(out[-1:])
+            cs.append(cells[-1:])
             seq = self._between_layers(out, k)
         return self._output(out, batched), (self._state(hs, batched), self._state(cs, batched))
 

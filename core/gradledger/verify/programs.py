@@ -15,6 +15,7 @@ does not exist). Inputs of ops whose domain is bounded below go through
 
 from __future__ import annotations
 
+from copy import deepcopy
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -56,7 +57,9 @@ class Program:
         for step in self.steps:
             op = host.lookup(step.op)
             args = tuple(values[x] if isinstance(x, int) else x for x in step.operands)
-            values.append(apply(op, args, dict(step.params)))
+            # a copy per call: a Generator among the params starts each call in the state
+            # drawn (as the verifier's checks do), so the program is a function of its leaves
+            values.append(apply(op, args, deepcopy(step.params)))
         return values[-1]
 
     def __str__(self) -> str:

@@ -6,10 +6,9 @@ in complex128 but loses precision in complex64. Run at the default example count
 loaded (derandomized) profile.
 """
 
+import gradledger as gl
 import numpy as np
 import pytest
-
-import gradledger as gl
 from gradledger.verify import FAIL, PASS, verify_op
 
 COMPLEX = ("complex128", "complex64", "float64", "float32")

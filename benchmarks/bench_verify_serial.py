@@ -2,7 +2,7 @@
 
 Run: `python benchmarks/bench_verify_serial.py --baseline /path/to/an/older/checkout
       [--other /path/to/another/checkout] [--rounds 5] [--examples 200]
-      [--ops add,mul,...] [--configs before,other,w0,w1]`
+      [--ops add,mul,...] [--configs before,other,w0,w1] [--together]`
 
 Each round runs `gradledger verify OPS --examples N` once per configuration, in turn
 (the order flips every round): `before`, the older checkout with its own `.venv`
@@ -11,7 +11,10 @@ checkout with `--workers 0` (in-process); `w1`, with `--workers 1` (one worker p
 the parent's imports and the worker's counted together); `other`, a second checkout that
 has worker processes (`--other`, with its own `.venv`), with `--workers 0`. The ops
 default to those both checkouts register, so that per-op figures compare the same ops; examples are
-derandomized (the CLI's default), so every round checks the same examples.
+derandomized (the CLI's default), so every round checks the same examples. With
+`--together`, a round starts its configurations at once, so that each meets the same load
+from others (CPU time grows with the machine's load: sequential rounds on a busy machine
+compare runs that met different loads).
 
 Prints, per configuration, the median CPU seconds (user + system, of the process and
 its children, from wait4) and the median peak resident memory (the largest of the
@@ -56,6 +59,23 @@ def measure(argv: list[str], cwd: Path) -> tuple[float, float, float]:
     return usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, wall
 
 
+def measure_together(runs: list) -> list[tuple[float, float, float]]:
+    """`measure` for several (argv, cwd) started at once: on a machine loaded by others,
+    each process meets the same load (a sequential round may meet another's peak)."""
+    started = time.perf_counter()
+    processes = [subprocess.Popen(argv, cwd=cwd, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL) for argv, cwd in runs]
+    results = {}
+    while len(results) < len(processes):
+        pid, status, usage = os.wait4(-1, 0)
+        for k, process in enumerate(processes):
+            if process.pid == pid:
+                process.returncode = os.waitstatus_to_exitcode(status)
+                results[k] = (usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024,
+                              time.perf_counter() - started)
+    return [results[k] for k in range(len(processes))]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--baseline", type=Path, help="an older checkout with its .venv")
@@ -66,6 +86,8 @@ def main() -> None:
     parser.add_argument("--ops", help="comma-separated op names (default: the built-ins both "
                         "checkouts have)")
     parser.add_argument("--configs", default="before,w0,w1")
+    parser.add_argument("--together", action="store_true",
+                        help="start a round's configurations at once (same load for each)")
     args = parser.parse_args()
     here = python_of(HERE)
     configs = args.configs.split(",")
@@ -93,8 +115,14 @@ def main() -> None:
           f"{os.getloadavg()[0]:.2f} at the start", flush=True)
     samples: dict[str, list] = {c: [] for c in configs}
     for r in range(args.rounds):
-        for c in (configs if r % 2 == 0 else configs[::-1]):
-            samples[c].append(measure(*commands[c]))
+        order = configs if r % 2 == 0 else configs[::-1]
+        if args.together:
+            for c, result in zip(order, measure_together([commands[c] for c in order]),
+                                 strict=True):
+                samples[c].append(result)
+        for c in order:
+            if not args.together:
+                samples[c].append(measure(*commands[c]))
             cpu, rss, wall = samples[c][-1]
             print(f"  round {r + 1} {c:7} cpu {cpu:6.1f} s  peak {rss:6.0f} MiB  wall "
                   f"{wall:6.1f} s  load {os.getloadavg()[0]:.2f}", flush=True)

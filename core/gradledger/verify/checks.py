@@ -131,8 +131,21 @@ class Checker:
         self.u_factor = 1.0  # the cotangents' power-of-2 scale (1 but near overflow)
         # the params as drawn, before any call: the first call's state (a Generator's)
         self.params_at_start = deepcopy(example.params)
-        self.grad_noise: dict | None = None
+        self._grad_noise: dict | None = None
+        self.grad_noise_of = None  # measures grad_noise when first asked (vs float64 sets it)
         self.second_found = None  # the rule differentiated by the tape (second-order rows)
+
+    @property
+    def grad_noise(self) -> dict | None:
+        """How far 1-ulp rounding of a low-precision example moves the rule's float64
+        grads, per input (None for a float64 example): measured when first asked."""
+        if self._grad_noise is None and self.grad_noise_of is not None:
+            self._grad_noise = self.grad_noise_of()
+        return self._grad_noise
+
+    @grad_noise.setter
+    def grad_noise(self, value: dict | None) -> None:
+        self._grad_noise = value
 
     @property
     def params(self) -> dict:

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from ..checks import Checker
     from ..report import Failure
 
-from ..checks import Discard  # noqa: E402
+from ..checks import ACCEPT, Discard  # noqa: E402
 
 
 def vs_float64(c: Checker) -> Failure | None:
@@ -55,8 +55,15 @@ def vs_float64(c: Checker) -> Failure | None:
     grads = c.grads_of(leaves)
     c.native_outs, c.native_grads, c.native_cotangents = outs, grads, cotangents
     how_u = cotangents if c.multi else cotangents[0]
-    out_noise, grad_noise = rounding_noise(c)
-    c.grad_noise = grad_noise  # what 1-ulp input rounding moves the rule by: variants use it
+    measured = []
+
+    def noise() -> tuple:
+        if not measured:
+            measured.append(rounding_noise(c))
+        return measured[0]
+
+    # what 1-ulp input rounding moves the rule by: variants use it (measured when asked)
+    c.grad_noise_of = lambda: noise()[1]
     got = {k: np.asarray(o.data) for k, o in enumerate(outs) if o.requires_grad}
     want = {k: np.asarray(c.outs[k].data) for k in got}
     size_u = sum(int(np.size(u)) for u in cotangents if u is not None)
@@ -67,7 +74,15 @@ def vs_float64(c: Checker) -> Failure | None:
         return (low_comparison(got, want, {k: out_noise[k] for k in got}, dtype, unit=1.0),
                 low_comparison(grads, c.grads, grad_noise, dtype, unit=unit, sums=sums))
 
-    outs_result, grads_result = compare(out_noise, grad_noise)
+    # The noise only widens the tolerance: an example this far inside it without the
+    # noise passes whatever the noise is (its closest approach is then at most ACCEPT,
+    # recorded as measured without the noise), and the three noise passes are skipped.
+    outs_result, grads_result = compare({k: 0.0 for k in got}, {i: 0.0 for i in grads})
+    if max(outs_result.fraction, grads_result.fraction) > ACCEPT:
+        out_noise, grad_noise = noise()
+        outs_result, grads_result = compare(out_noise, grad_noise)
+    else:
+        out_noise = grad_noise = None
     if outs_result.failed or grads_result.failed:
         # before it fails the op: the op's own spread in its dtype, measured (a float32
         # FFT, an ill-conditioned solve round inside by more than float64 shows)

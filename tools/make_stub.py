@@ -209,6 +209,15 @@ def _builtin(op):
     return op
 
 
+def _optional_names() -> set[str]:
+    """Names of the built-in ops that need an extra (scipy's special functions): the stub
+    describes the base install, so it reads the same whether or not the extra is installed;
+    with it, those ops reach type checkers through the stub's `__getattr__` (Any)."""
+    from gradledger_builtin import OPTIONAL
+
+    return {op.name for family in OPTIONAL for op in family.OPS}
+
+
 def render() -> str:
     import gradledger
     from gradledger.loader import host
@@ -228,8 +237,10 @@ def render() -> str:
         else:
             defined.append(f"{name}: Any\n")
     host.ensure_loaded()
+    optional = _optional_names()
     builtin_ops = [op for op in map(_builtin, host.registry) if op is not None
-                   and op.name not in own and not keyword.iskeyword(op.name)]
+                   and op.name not in own and not keyword.iskeyword(op.name)
+                   and op.name not in optional]
     lines = [HEADER, "\n".join(sorted(imports)), "",
              *([] if "Tensor" in own else ["from .tensor import Tensor"]),
              "TensorLike: TypeAlias = Tensor | ArrayLike", "",

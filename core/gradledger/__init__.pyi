@@ -402,10 +402,6 @@ def diff(x: TensorLike, /, n: Any = ..., axis: Any = ...) -> Tensor:
     """n-th differences along axis (no prepend/append)"""
 
 
-def digamma(x: TensorLike, /) -> Tensor:
-    """d/dx log gamma(x) (scipy.special.psi); grads checked for x > 0"""
-
-
 def digitize(x: TensorLike, bins: TensorLike, /, right: Any = ...) -> Tensor:
     """np.digitize: the bin of each x; no grad"""
 
@@ -470,22 +466,6 @@ def embedding(weight: TensorLike, ids: TensorLike, /) -> Tensor:
 
 def equal(x0: TensorLike, x1: TensorLike, /) -> Tensor:
     """a == b, elementwise; a boolean tensor without grad"""
-
-
-def erf(x: TensorLike, /) -> Tensor:
-    """the error function, scipy.special.erf"""
-
-
-def erfc(x: TensorLike, /) -> Tensor:
-    """1 - erf(x), accurate where erf(x) is near 1"""
-
-
-def erfcinv(x: TensorLike, /) -> Tensor:
-    """the inverse of erfc, for 0 < x < 2"""
-
-
-def erfinv(x: TensorLike, /) -> Tensor:
-    """the inverse of erf, for -1 < x < 1"""
 
 
 def exp(x: TensorLike, /) -> Tensor:
@@ -576,14 +556,6 @@ def frexp(x: TensorLike, /) -> tuple[Tensor, ...]:
     """mantissa and (integer) exponent, x = m 2 ** e; d m / d x = 2 ** -e"""
 
 
-def gamma(x: TensorLike, /) -> Tensor:
-    """the gamma function"""
-
-
-def gammaln(x: TensorLike, /) -> Tensor:
-    """log |gamma(x)|; grads checked for x > 0"""
-
-
 def gelu_tanh(x: TensorLike, /) -> Tensor:
     """GELU, tanh approximation: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))"""
 
@@ -628,14 +600,6 @@ def hstack(arrays: Sequence[TensorLike], /, dtype: Any = ..., casting: Any = ...
 
 def hypot(x0: TensorLike, x1: TensorLike, /) -> Tensor:
     """sqrt(a ** 2 + b ** 2), without overflow"""
-
-
-def i0e(x: TensorLike, /) -> Tensor:
-    """exp(-|x|) I0(x), the scaled modified Bessel function of order 0"""
-
-
-def i1e(x: TensorLike, /) -> Tensor:
-    """exp(-|x|) I1(x), the scaled modified Bessel function of order 1"""
 
 
 def ifft(a: TensorLike, /, n: Any = ..., axis: Any = ..., norm: Any = ...) -> Tensor:
@@ -792,18 +756,6 @@ def log1p(x: TensorLike, /) -> Tensor:
 
 def log2(x: TensorLike, /) -> Tensor:
     """base-2 logarithm, for x > 0"""
-
-
-def log_expit(x: TensorLike, /) -> Tensor:
-    """log(sigmoid(x)) without overflow"""
-
-
-def log_ndtr(x: TensorLike, /) -> Tensor:
-    """log of the standard normal CDF, accurate in both tails"""
-
-
-def log_odds(x: TensorLike, /) -> Tensor:
-    """log(x / (1 - x)) for 0 < x < 1 (scipy.special.logit)"""
 
 
 def log_softmax(x: TensorLike, /, axis: Any = ...) -> Tensor:
@@ -1010,14 +962,6 @@ def nanvar(x: TensorLike, /, axis: Any = ..., *, ddof: Any = ..., keepdims: Any 
     """variance of the numbers (NaNs skipped) over axis (None: all), ddof; NaNs get no grad"""
 
 
-def ndtr(x: TensorLike, /) -> Tensor:
-    """the standard normal CDF"""
-
-
-def ndtri(x: TensorLike, /) -> Tensor:
-    """the inverse of ndtr, for 0 < x < 1"""
-
-
 def neg(x: TensorLike, /) -> Tensor:
     """-x"""
 
@@ -1069,10 +1013,6 @@ def percentile(
 
 def pinv(a: TensorLike, /, rcond: Any = ..., hermitian: Any = ...) -> Tensor:
     """np.linalg.pinv: the Moore-Penrose pseudo-inverse; grads at full rank"""
-
-
-def polygamma(n: TensorLike, x: TensorLike, /) -> Tensor:
-    """the n-th derivative of digamma, n integer >= 0 (gl.polygamma: scipy's is not a ufunc)"""
 
 
 def positive(x: TensorLike, /) -> Tensor:
@@ -1379,11 +1319,3 @@ def vstack(arrays: Sequence[TensorLike], /, dtype: Any = ..., casting: Any = ...
 
 def where(condition: TensorLike, a: TensorLike, b: TensorLike, /) -> Tensor:
     """a where the boolean condition holds, else b; the condition takes no gradient"""
-
-
-def xlog1py(x0: TensorLike, x1: TensorLike, /) -> Tensor:
-    """x log(1 + y), 0 where x == 0"""
-
-
-def xlogy(x0: TensorLike, x1: TensorLike, /) -> Tensor:
-    """x log(y), 0 where x == 0"""

@@ -96,6 +96,24 @@ def test_grads_whose_double_overflows_are_left_out_of_the_twice_comparisons():
     assert kept.tolist() != doubled.tolist()  # a finite element that is wrong still shows
 
 
+def test_gradgradcheck_takes_a_constant_correlations_rounding_for_rounding(monkeypatch):
+    # corrcoef of one variable is the constant 1; its rule books the Hessian 0 as terms of
+    # 1/var (here 150) that cancel to ~1e-15, above the unit-curvature bar. On this input
+    # and seed the bar alone fails it; the spread measured under 1 + k eps moves does not
+    from gradledger.verify import gradgradcheck, second
+
+    x = (np.array([1.0, 0.0, 2.0]) - 1.5) * 0.1 - 0.2  # [-0.25, -0.35, -0.15], rounded
+
+    def fn(t):
+        return gl.ops.corrcoef(t)
+
+    assert gradgradcheck(fn, x, seed=1)
+    monkeypatch.setattr(second, "SYMMETRY_SPREAD", 0.0)
+    with pytest.raises(GradientMismatch) as caught:
+        gradgradcheck(fn, x, seed=1)
+    assert caught.value.failure.check == "symmetry"
+
+
 def test_gradgradcheck_sees_an_asymmetric_hessian_at_an_exact_zero(fresh_host):
     import wrong_ops_round3
     from gradledger.verify import gradgradcheck

@@ -128,3 +128,47 @@ def test_gradgradcheck_sees_an_asymmetric_hessian_at_an_exact_zero(fresh_host):
     assert caught.value.failure.check == "symmetry"
     # without the zero the same rule is right, and its Hessian symmetric
     assert gradgradcheck(lambda t: gl.sum(gl.ops.wrong_zero_tail(t) * weights), x + 0.25)
+
+
+def test_only_elements_on_a_closed_bound_get_a_one_sided_step_pointing_inside():
+    from gradledger.extend import Closed
+    from gradledger.verify.numeric import edge_steps
+
+    x = np.array([0.0, 0.5, 0.0, 2.0, 1e-9])
+    steps = edge_steps(x, (Closed(0.0), Closed(2.0)))
+    # 0 has no size of its own (1e-3); 2.0 is clipped to half the interval
+    assert steps.tolist() == [1e-3, 0.0, 1e-3, -1.0, 0.0]
+    assert not np.any(edge_steps(x, (0.0, 2.0)))  # open bounds: never on them
+    assert edge_steps(x, (Closed(0.0), None), points=(5e-4,)).tolist() == [
+        5e-4, 0.0, 5e-4, 0.0, 0.0]  # never past a kink
+
+
+def test_a_one_sided_nudge_reads_the_slope_on_a_closed_bound():
+    from gradledger.verify.numeric import one_sided
+
+    def root_sine(x):  # sqrt(x) sin(sqrt(x)) = x - x**2 / 6 + ...: slope 1 at 0
+        return np.sqrt(x) * np.sin(np.sqrt(x))
+
+    x = np.array([0.0, 0.3])
+    found = one_sided(root_sine, [x], 0, (0,), np.array([2.0, 0.0]), 1e-3)
+    assert abs(found.value - 2.0) <= found.error_bar
+    assert found.error_bar < 1e-5
+    # from the high side, (x - x**2 / 6)' at 0.3 = 0.9, nudged downwards only
+    found = one_sided(lambda t: t - t * t / 6, [x], 0, (1,), np.array([0.0, 1.0]), -0.3)
+    assert abs(found.value - 0.9) <= found.error_bar < 1e-4
+    assert abs(found.value - 0.9) < 1e-9  # Richardson removed the O(h) term
+
+
+def test_the_sampler_puts_drawn_elements_exactly_on_closed_bounds_its_dtype_holds():
+    from gradledger.extend import Closed
+    from gradledger.verify.sampling import on_edge
+
+    x = np.array([0.25, 0.5, 0.75, 0.125, 0.375])
+    picks = np.array([0, 200, 230, 191], dtype=np.uint8)  # the fifth element: not drawn
+    placed = on_edge(x, picks, (Closed(0.0), Closed(1.0)), np.float64)
+    assert placed.tolist() == [0.25, 0.0, 1.0, 0.125, 0.375]
+    assert x.tolist() == [0.25, 0.5, 0.75, 0.125, 0.375]  # a copy
+    assert on_edge(x, picks, (None, Closed(1.0)), np.float64).tolist() == [
+        0.25, 1.0, 1.0, 0.125, 0.375]
+    # float32 holds no 0.1: an element there would sit outside or inside, not on it
+    assert on_edge(x, picks, (Closed(0.1), None), np.float32).tolist() == x.tolist()

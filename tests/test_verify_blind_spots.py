@@ -226,8 +226,6 @@ def test_a_rule_wrong_only_on_its_closed_bound_passes_when_the_bound_is_declared
         fresh_host):
     # the same wrong rule, its domain declared open (0, inf): no element is ever drawn at 0,
     # so it passes; declared closed, it is caught on the bound (above)
-    from gradledger.extend import Op
-
     gl.register_plugin(_OpenEdge(), name="open_edge")
     report = verify_op("wrong_open_edge", examples=EXAMPLES)
     assert report.status == PASS, str(report)

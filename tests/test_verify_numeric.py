@@ -172,3 +172,19 @@ def test_the_sampler_puts_drawn_elements_exactly_on_closed_bounds_its_dtype_hold
         0.25, 1.0, 1.0, 0.125, 0.375]
     # float32 holds no 0.1: an element there would sit outside or inside, not on it
     assert on_edge(x, picks, (Closed(0.1), None), np.float32).tolist() == x.tolist()
+
+
+def test_a_complex_example_whose_complex128_grad_is_beyond_complex64_is_discarded():
+    # prod of (1e-3, 1e20, 1e20): its output 1e37 fits complex64, the grad of x1 (1e40 times
+    # its cotangent) does not; no complex64 rule can book it, so the example is discarded
+    # (with its reason counted), as one whose output overflows is
+    from gradledger.loader import host
+    from gradledger.verify.checks import Discard
+    from gradledger.verify.complexcheck import ComplexChecker
+    from gradledger.verify.sampling import Example
+
+    x = np.array([1e-3 + 0.0j, 1e20 + 1e18j, 1e20 - 1e18j])
+    example = Example([x], {"axis": None, "keepdims": False}, 0,
+                      dtype=np.dtype("complex128"))
+    with pytest.raises(Discard, match="beyond complex64's range"):
+        ComplexChecker(host.lookup("prod"), example).run()

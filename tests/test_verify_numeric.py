@@ -188,3 +188,14 @@ def test_a_complex_example_whose_complex128_grad_is_beyond_complex64_is_discarde
                       dtype=np.dtype("complex128"))
     with pytest.raises(Discard, match="beyond complex64's range"):
         ComplexChecker(host.lookup("prod"), example).run()
+
+
+def test_steering_reports_errors_but_not_exact_agreement(monkeypatch):
+    import hypothesis
+    from gradledger.verify.compare import steer
+
+    observed = []
+    monkeypatch.setattr(hypothesis, "target", lambda value, label: observed.append(value))
+    for fraction in (0.0, 0.3, 0.0, 2.0):
+        steer(fraction)
+    assert observed == [0.3, 2.0]  # a plateau of zeros left the target optimiser lost

@@ -199,3 +199,22 @@ def test_steering_reports_errors_but_not_exact_agreement(monkeypatch):
     for fraction in (0.0, 0.3, 0.0, 2.0):
         steer(fraction)
     assert observed == [0.3, 2.0]  # a plateau of zeros left the target optimiser lost
+
+
+def test_a_call_variant_allows_the_rules_own_float64_rounding(fresh_host):
+    # softmax over (0, 20, 0, ...): its grads of 4e-9 come from terms of size 0.6 that
+    # cancel, and x.T reorders numpy's sums, so the view's grads differ by 5e-17; with this
+    # seed the bare exact tolerance (7e-20) failed it in a thorough run of the built-ins
+    from gradledger.loader import host
+    from gradledger.verify.checks import Checker
+    from gradledger.verify.sampling import Example
+    from gradledger.verify.subchecks import variants
+
+    host.reset()
+    op = host.lookup("softmax")
+    x = np.array([[0.0, 0.0], [20.0, 0.0], [0.0, 0.0]])
+    assert Checker(op, Example([x], {"axis": None}, 8)).run() is None
+    with pytest.MonkeyPatch.context() as patch:  # without the measured rounding: it fails
+        patch.setattr(variants, "_within_float64_rounding", lambda *args: False)
+        failure = Checker(op, Example([x], {"axis": None}, 8)).run()
+    assert failure is not None and failure.check == "non-contiguous"

@@ -197,6 +197,36 @@ def with_drift_vjp(cotangents, x, out):
     return (3 * x * x * g_cube - 1e-12 * np.sin(x) * g_drift,)
 
 
+# -- a constant output whose rule books curvature of 1/var --------------------------------
+
+
+def correlation(x):
+    """np.corrcoef of one variable (its n observations): the constant 1."""
+    from gradledger_builtin.numpy_stats import corrcoef
+
+    return corrcoef(x)
+
+
+def correlation_vjp(out_grad, x, out):
+    """The built-in corrcoef's rule: terms of the size 1 / var that cancel (to 1e-15)."""
+    from gradledger_builtin.numpy_stats import corrcoef_vjp
+
+    return corrcoef_vjp(out_grad, x, out=out)
+
+
+def small_spread_sample():
+    from hypothesis import strategies as st
+
+    @st.composite
+    def draw(d):
+        n = d(st.integers(3, 5))
+        order = np.asarray(d(st.permutations(range(n))), dtype=np.float64)
+        size = 10.0 ** d(st.integers(-3, 0))
+        return ((order - n / 2 + d(st.integers(-5, 5))) * size,), {}
+
+    return draw()
+
+
 HARD_OPS = [
     Op("hard_rfft", rfft_parts, vjp=rfft_parts_vjp, signature="(n)->(m),(m)",
        out_shape=lambda s: (s[:-1] + (s[-1] // 2 + 1,),) * 2, order=1,
@@ -219,6 +249,9 @@ HARD_OPS = [
        sample=far_sample, doc="exp, drawn near overflow"),
     Op("hard_drift", with_drift, vjp=with_drift_vjp, signature="()->(),()",
        doc="(x**3, 1 + 1e-12 cos x): one output nearly constant"),
+    Op("hard_correlation", correlation, vjp=correlation_vjp, signature="(n)->()",
+       sample=small_spread_sample,
+       doc="the correlation of one variable with itself (the constant 1), inputs 1e-3 to 1"),
 ]
 
 

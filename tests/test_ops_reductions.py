@@ -97,6 +97,17 @@ def test_max_over_all_elements_splits_a_tie_and_keepdims_keeps_the_shape():
     np.testing.assert_array_equal(x.grad, [[0.0, 0.5], [0.5, 0.0]])
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.complex64])
+def test_prod_grad_in_float32_is_finite_where_a_running_product_is_not(dtype):
+    # the product of the others of x1 is 1e-15 * 1e20 * 1e20 = 1e25, inside float32's range,
+    # but the running product from the right passes 1e40 on the way (thorough run: complex64
+    # prod of 1,100 numbers booked nan grads where complex128's were finite)
+    x = gl.tensor(np.array([1e-15, 1e-15, 1e20, 1e20], dtype=dtype), requires_grad=True)
+    gl.ops.prod(x).backward(np.ones((), dtype=dtype))
+    assert x.grad.dtype == dtype
+    np.testing.assert_allclose(x.grad, [1e25, 1e25, 1e-10, 1e-10], rtol=1e-6)
+
+
 def test_prod_grad_with_zeros_is_the_product_of_the_others():
     x = gl.tensor(np.array([[2.0, 0.0, 3.0],     # one zero: only it gets a grad, 2 * 3
                             [0.0, 5.0, 0.0],     # two zeros: every grad is 0

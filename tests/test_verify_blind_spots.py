@@ -179,6 +179,7 @@ ROUND3_CAUGHT_BY = {
     "wrong_hessian_at_zero": ({"second order"}, 1),
     "wrong_zero_tail": ({"symmetry"}, 2),
     "wrong_generator_param": ({"directional", "jacobian"}, 1),
+    "wrong_closed_edge": ({"closed edge"}, 1),
 }
 
 
@@ -219,3 +220,30 @@ def test_a_generator_param_is_spelled_as_the_seeded_generator_it_was(fresh_host)
     seed = int(failure.snippet.split("np.random.default_rng(")[1].split(")")[0])
     drawn = failure.params["rng"]
     assert np.random.default_rng(seed).bit_generator.state == drawn.bit_generator.state
+
+
+def test_a_rule_wrong_only_on_its_closed_bound_passes_when_the_bound_is_declared_open(
+        fresh_host):
+    # the same wrong rule, its domain declared open (0, inf): no element is ever drawn at 0,
+    # so it passes; declared closed, it is caught on the bound (above)
+    gl.register_plugin(_OpenEdge(), name="open_edge")
+    report = verify_op("wrong_open_edge", examples=EXAMPLES)
+    assert report.status == PASS, str(report)
+    assert "closed edge" not in report.closest
+
+
+def test_the_closed_edge_row_ran_on_the_twin_in_both_seeds():
+    for seed in (1, 2):
+        assert "closed edge" in round3_report("fixed_closed_edge", seed=seed).closest
+
+
+class _OpenEdge:
+    from gradledger.extend import hookimpl
+
+    @hookimpl
+    def gradledger_register_ops(self, registry):
+        from gradledger.extend import Op
+
+        registry.register(Op("wrong_open_edge", wrong_ops_round3.root_sine,
+                             local_grad=wrong_ops_round3.root_sine_local_guarded,
+                             signature="()->()", domain=((0.0, None),)))

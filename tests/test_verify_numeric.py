@@ -96,6 +96,24 @@ def test_grads_whose_double_overflows_are_left_out_of_the_twice_comparisons():
     assert kept.tolist() != doubled.tolist()  # a finite element that is wrong still shows
 
 
+def test_gradgradcheck_takes_a_constant_correlations_rounding_for_rounding(monkeypatch):
+    # corrcoef of one variable is the constant 1; its rule books the Hessian 0 as terms of
+    # 1/var (here 150) that cancel to ~1e-15, above the unit-curvature bar. On this input
+    # and seed the bar alone fails it; the spread measured under 1 + k eps moves does not
+    from gradledger.verify import gradgradcheck, second
+
+    x = (np.array([1.0, 0.0, 2.0]) - 1.5) * 0.1 - 0.2  # [-0.25, -0.35, -0.15], rounded
+
+    def fn(t):
+        return gl.ops.corrcoef(t)
+
+    assert gradgradcheck(fn, x, seed=1)
+    monkeypatch.setattr(second, "SYMMETRY_SPREAD", 0.0)
+    with pytest.raises(GradientMismatch) as caught:
+        gradgradcheck(fn, x, seed=1)
+    assert caught.value.failure.check == "symmetry"
+
+
 def test_gradgradcheck_sees_an_asymmetric_hessian_at_an_exact_zero(fresh_host):
     import wrong_ops_round3
     from gradledger.verify import gradgradcheck
@@ -110,3 +128,93 @@ def test_gradgradcheck_sees_an_asymmetric_hessian_at_an_exact_zero(fresh_host):
     assert caught.value.failure.check == "symmetry"
     # without the zero the same rule is right, and its Hessian symmetric
     assert gradgradcheck(lambda t: gl.sum(gl.ops.wrong_zero_tail(t) * weights), x + 0.25)
+
+
+def test_only_elements_on_a_closed_bound_get_a_one_sided_step_pointing_inside():
+    from gradledger.extend import Closed
+    from gradledger.verify.numeric import edge_steps
+
+    x = np.array([0.0, 0.5, 0.0, 2.0, 1e-9])
+    steps = edge_steps(x, (Closed(0.0), Closed(2.0)))
+    # 0 has no size of its own (1e-3); 2.0 is clipped to half the interval
+    assert steps.tolist() == [1e-3, 0.0, 1e-3, -1.0, 0.0]
+    assert not np.any(edge_steps(x, (0.0, 2.0)))  # open bounds: never on them
+    assert edge_steps(x, (Closed(0.0), None), points=(5e-4,)).tolist() == [
+        5e-4, 0.0, 5e-4, 0.0, 0.0]  # never past a kink
+
+
+def test_a_one_sided_nudge_reads_the_slope_on_a_closed_bound():
+    from gradledger.verify.numeric import one_sided
+
+    def root_sine(x):  # sqrt(x) sin(sqrt(x)) = x - x**2 / 6 + ...: slope 1 at 0
+        return np.sqrt(x) * np.sin(np.sqrt(x))
+
+    x = np.array([0.0, 0.3])
+    found = one_sided(root_sine, [x], 0, (0,), np.array([2.0, 0.0]), 1e-3)
+    assert abs(found.value - 2.0) <= found.error_bar
+    assert found.error_bar < 1e-5
+    # from the high side, (x - x**2 / 6)' at 0.3 = 0.9, nudged downwards only
+    found = one_sided(lambda t: t - t * t / 6, [x], 0, (1,), np.array([0.0, 1.0]), -0.3)
+    assert abs(found.value - 0.9) <= found.error_bar < 1e-4
+    assert abs(found.value - 0.9) < 1e-9  # Richardson removed the O(h) term
+
+
+def test_the_sampler_puts_drawn_elements_exactly_on_closed_bounds_its_dtype_holds():
+    from gradledger.extend import Closed
+    from gradledger.verify.sampling import on_edge
+
+    x = np.array([0.25, 0.5, 0.75, 0.125, 0.375])
+    picks = np.array([0, 200, 230, 191], dtype=np.uint8)  # the fifth element: not drawn
+    placed = on_edge(x, picks, (Closed(0.0), Closed(1.0)), np.float64)
+    assert placed.tolist() == [0.25, 0.0, 1.0, 0.125, 0.375]
+    assert x.tolist() == [0.25, 0.5, 0.75, 0.125, 0.375]  # a copy
+    assert on_edge(x, picks, (None, Closed(1.0)), np.float64).tolist() == [
+        0.25, 1.0, 1.0, 0.125, 0.375]
+    # float32 holds no 0.1: an element there would sit outside or inside, not on it
+    assert on_edge(x, picks, (Closed(0.1), None), np.float32).tolist() == x.tolist()
+
+
+def test_a_complex_example_whose_complex128_grad_is_beyond_complex64_is_discarded():
+    # prod of (1e-3, 1e20, 1e20): its output 1e37 fits complex64, the grad of x1 (1e40 times
+    # its cotangent) does not; no complex64 rule can book it, so the example is discarded
+    # (with its reason counted), as one whose output overflows is
+    from gradledger.loader import host
+    from gradledger.verify.checks import Discard
+    from gradledger.verify.complexcheck import ComplexChecker
+    from gradledger.verify.sampling import Example
+
+    x = np.array([1e-3 + 0.0j, 1e20 + 1e18j, 1e20 - 1e18j])
+    example = Example([x], {"axis": None, "keepdims": False}, 0,
+                      dtype=np.dtype("complex128"))
+    with pytest.raises(Discard, match="beyond complex64's range"):
+        ComplexChecker(host.lookup("prod"), example).run()
+
+
+def test_steering_reports_errors_but_not_exact_agreement(monkeypatch):
+    import hypothesis
+    from gradledger.verify.compare import steer
+
+    observed = []
+    monkeypatch.setattr(hypothesis, "target", lambda value, label: observed.append(value))
+    for fraction in (0.0, 0.3, 0.0, 2.0):
+        steer(fraction)
+    assert observed == [0.3, 2.0]  # a plateau of zeros left the target optimiser lost
+
+
+def test_a_call_variant_allows_the_rules_own_float64_rounding(fresh_host):
+    # softmax over (0, 20, 0, ...): its grads of 4e-9 come from terms of size 0.6 that
+    # cancel, and x.T reorders numpy's sums, so the view's grads differ by 5e-17; with this
+    # seed the bare exact tolerance (7e-20) failed it in a thorough run of the built-ins
+    from gradledger.loader import host
+    from gradledger.verify.checks import Checker
+    from gradledger.verify.sampling import Example
+    from gradledger.verify.subchecks import variants
+
+    host.reset()
+    op = host.lookup("softmax")
+    x = np.array([[0.0, 0.0], [20.0, 0.0], [0.0, 0.0]])
+    assert Checker(op, Example([x], {"axis": None}, 8)).run() is None
+    with pytest.MonkeyPatch.context() as patch:  # without the measured rounding: it fails
+        patch.setattr(variants, "_within_float64_rounding", lambda *args: False)
+        failure = Checker(op, Example([x], {"axis": None}, 8)).run()
+    assert failure is not None and failure.check == "non-contiguous"

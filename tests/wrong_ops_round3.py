@@ -7,7 +7,8 @@ grad averaged, state kept in a module global between forward and rule, a param e
 place, an integer output buffer, a blocked path for rows past 1,024, a linear rule that
 reads `.data` (its second derivative cut), a Hessian wrong exactly at 0,
 a Hessian asymmetric at an exact 0 (cumprod's grads past a zero held constant), a rule
-wrong for an op with a Generator param (its snippet must spell the Generator). Its twin
+wrong for an op with a Generator param (its snippet must spell the Generator), a rule
+wrong only on a closed domain bound (a guarded 0 / 0 given the wrong limit). Its twin
 (`fixed_` for `wrong_`) is the same op with the mistake corrected, and must pass.
 
 Register with `gradledger.register_plugin(wrong_ops_round3.WRONG)` or `.FIXED`.
@@ -17,7 +18,7 @@ import copy
 import functools
 
 import numpy as np
-from gradledger.extend import Op, hookimpl, unbroadcast
+from gradledger.extend import Closed, Op, hookimpl, unbroadcast
 
 UNARY = "()->()"
 
@@ -329,6 +330,30 @@ def jitter_params(shapes):
     return {"rng": st.integers(0, 2**16).map(np.random.default_rng)}
 
 
+# -- 14. a rule wrong only on a closed domain bound: a guarded limit ----------------------
+
+
+def root_sine(x):
+    """sqrt(x) sin(sqrt(x)) for x >= 0: x - x**2 / 6 + ... near 0, slope 1 there."""
+    r = np.sqrt(x)
+    return r * np.sin(r)
+
+
+def _root_sine_local(limit):
+    def local(x, out):
+        # d/dx = sin(r) / (2 r) + cos(r) / 2, r = sqrt(x); sin(r) / (2 r) is 0 / 0 at x = 0,
+        # guarded (the double where, so that it runs on Tensors too) with its limit there
+        r = np.sqrt(x)
+        safe = np.where(r > 0, r, 1.0)
+        return (np.where(r > 0, np.sin(safe) / (2 * safe), limit) + np.cos(r) / 2,)
+
+    return local
+
+
+root_sine_local_guarded = _root_sine_local(0.0)  # "sin r / 2r vanishes at 0": it is 1/2
+root_sine_local = _root_sine_local(0.5)
+
+
 PAIRS = [
     _pair("unused_output", forward=sincos, vjp=Twin((sincos_vjp_fast_path, sincos_vjp)),
           signature="()->(),()", doc="(sin x, cos x); with cos unused, a fast path typo"),
@@ -369,6 +394,10 @@ PAIRS = [
           domain=((-1.08, 1.08),),
           doc="cumprod along the last axis; past a row's first zero the grads are a constant "
               "0 (their derivative in that zero lost: the Hessian asymmetric there)"),
+    _pair("closed_edge", forward=root_sine,
+          local_grad=Twin((root_sine_local_guarded, root_sine_local)), signature=UNARY,
+          domain=((Closed(0.0), None),),
+          doc="sqrt(x) sin(sqrt(x)) on x >= 0; its rule's guard at 0 books slope 1/2, not 1"),
     _pair("generator_param", forward=jitter, vjp=Twin((jitter_vjp_no_chain, jitter_vjp)),
           signature="(*)->(*)", params=jitter_params,
           doc="x + 0.1 sin(x w), w drawn from a copy of a Generator param; the rule forgets w"),

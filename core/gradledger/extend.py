@@ -3,8 +3,8 @@
 from .broadcast import unbroadcast
 from .errors import OpCallError
 from .hookspecs import hookimpl
-from .op import Op
+from .op import Closed, Op
 from .ops import call
 from .registry import PluginRegistrar
 
-__all__ = ["Op", "OpCallError", "PluginRegistrar", "call", "hookimpl", "unbroadcast"]
+__all__ = ["Closed", "Op", "OpCallError", "PluginRegistrar", "call", "hookimpl", "unbroadcast"]

@@ -112,7 +112,9 @@ class Op:
 
     domain:
         One entry per input: None (any real) or `(low, high)`, an open interval where
-        either bound may be None. log: `((0, None),)`.
+        either bound may be None. log: `((0, None),)`. A bound wrapped in `Closed`
+        belongs to the domain, and the rule gives the one-sided derivative there:
+        x**1.5 is `((Closed(0.0), None),)`.
     kinks:
         One entry per input: the points where the derivative does not exist or blows
         up (relu: `((0.0,),)`; div's denominator: `((), (0.0,))`). The verifier keeps
@@ -448,6 +450,18 @@ def _names_complex(dtypes) -> bool:
         return False
     entries = [_dtype_entry(name) for name in dtypes]
     return any(e is not None and (e[0].kind == "c" or e[1] == "c") for e in entries)
+
+
+class Closed(float):
+    """A domain bound the op includes: `domain=((Closed(0.0), None),)` is x >= 0.
+
+    The op is defined at the bound and its rule gives the one-sided derivative there
+    (from inside the domain). The verifier sometimes places elements exactly on a closed
+    bound and nudges them one-sidedly, into the domain; an open bound (a plain number) is
+    never sampled nor nudged across."""
+
+    def __repr__(self) -> str:
+        return f"Closed({float(self)!r})"
 
 
 def _is_interval(entry) -> bool:

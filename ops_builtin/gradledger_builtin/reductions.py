@@ -179,8 +179,13 @@ def _products_of_the_others(flat):
     O(K**2), differentiable through prod itself.
     """
     if isinstance(flat, np.ndarray):
-        before = _exclusive_cumprod(flat)
-        after = np.flip(_exclusive_cumprod(np.flip(flat, -1)), -1)
+        # in float64 (complex128) for narrower inputs, and so returned: a running product
+        # may pass float32's range where each product of the others does not (1e-15, 1e20,
+        # 1e20: 1e40 on the way), or a product of the others where the grad, times its
+        # cotangent, does not; inf * 1e-20 would book inf or nan for a grad of 1e20
+        wide = flat.astype(np.result_type(flat.dtype, np.float64), copy=False)
+        before = _exclusive_cumprod(wide)
+        after = np.flip(_exclusive_cumprod(np.flip(wide, -1)), -1)
         return before * after
     k = np.shape(flat)[-1]
     table = np.where(np.eye(k, dtype=bool), 1.0, flat[..., np.newaxis, :])
@@ -196,7 +201,10 @@ def prod_vjp(out_grad, x, out, axis=None, keepdims=False):
     flat = np.reshape(moved, np.shape(moved)[:len(kept)] + (-1,))
     others = np.reshape(_products_of_the_others(flat), np.shape(moved))
     others = np.transpose(others, tuple(np.argsort(kept + axes)))
-    return (_kept(out_grad, x, axis, keepdims) * others,)
+    grad = _kept(out_grad, x, axis, keepdims) * others
+    if isinstance(grad, np.ndarray):  # rounded once to float32 (complex64) inputs' dtype
+        grad = grad.astype(np.result_type(x), copy=False)
+    return (grad,)
 
 
 # -- spread ----------------------------------------------------------------------------------

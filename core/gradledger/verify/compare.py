@@ -178,7 +178,15 @@ def exact_comparison(got, want, i: int, rtol: float = EXACT_RTOL) -> Comparison:
 
 
 def steer(fraction: float) -> None:
-    """Steer hypothesis towards examples where the error comes closest to the tolerance."""
+    """Steer hypothesis towards examples where the error comes closest to the tolerance.
+
+    An exact agreement (fraction 0: a linear op whose arithmetic is exact, a third of
+    trace's and extract's examples) says nothing about where errors grow, and is not
+    reported: on a plateau of equal scores hypothesis's target optimiser makes lateral
+    moves through examples it has already seen, and a 2,000-example run of trace (and one
+    of extract) spent ten minutes there without checking one more example."""
+    if not fraction > 0:
+        return
     try:
         from hypothesis import target
         from hypothesis.errors import InvalidArgument

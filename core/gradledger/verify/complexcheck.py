@@ -368,9 +368,14 @@ class ComplexChecker:
             if failure is not None:
                 return failure
         grads = self.grads(outs, leaves, self.cotangents)
+        largest = float(np.finfo(self.dtype).max)
         for i, g in grads.items():
             if g is None or reference[i] is None:
                 continue
+            want = np.asarray(reference[i])
+            if np.any(np.abs(want.real) > largest) or np.any(np.abs(want.imag) > largest):
+                raise Discard(f"the complex128 grad of input x{i + 1} lies beyond "
+                              f"{self.dtype}'s range (its {self.dtype} grad cannot be it)")
             failure = self._close(f"the grad of input x{i + 1}", np.asarray(g.data),
                                   reference[i], np.asarray(self.native[i]).dtype,
                                   noise=lambda i=i: noise()[1][i])

@@ -68,6 +68,36 @@ def element_scale(x, bounds: tuple = (None, None), points: tuple = ()) -> np.nda
     return scale
 
 
+def closed_bounds(bounds: tuple) -> tuple:
+    """The bounds of a declared interval that belong to it (`Closed`), None for the others."""
+    from ..op import Closed
+
+    return tuple(b if isinstance(b, Closed) else None for b in bounds)
+
+
+def edge_steps(x, bounds: tuple = (None, None), points: tuple = ()) -> np.ndarray:
+    """Per element, the signed one-sided nudge scale of an element exactly on a closed
+    bound (+ at the low bound, - at the high: into the domain), 0 elsewhere.
+
+    Its size is `element_scale`'s for that element without the bound it sits on: min(1,
+    |x|) (ZERO_SCALE at 0), never past a kink, the other bound or half the interval."""
+    x = np.asarray(x, dtype=np.float64)
+    low, high = closed_bounds(bounds)
+    at_low = np.zeros(x.shape, dtype=bool) if low is None else x == low
+    at_high = np.zeros(x.shape, dtype=bool) if high is None else x == high
+    if not (np.any(at_low) or np.any(at_high)):
+        return np.zeros(x.shape)
+    scale = np.abs(x, out=np.empty(x.shape))
+    np.clip(scale, SMALLEST_SCALE, 1.0, out=scale)
+    scale[x == 0] = ZERO_SCALE
+    if bounds[0] is not None and bounds[1] is not None:
+        np.minimum(scale, (bounds[1] - bounds[0]) / 2, out=scale)
+    for edge in points:
+        far = np.abs(x - edge)
+        np.minimum(scale, np.where(far > 0, far, scale), out=scale)
+    return np.where(at_low, scale, 0.0) - np.where(at_high & ~at_low, scale, 0.0)
+
+
 @dataclass(frozen=True)
 class Estimate:
     """A finite-difference derivative with its error bars."""
@@ -162,6 +192,32 @@ def directional(forward: Callable, arrays: list, wrt: tuple, u, v: dict,
     return richardson(phi, h, accept)
 
 
+def one_sided(forward: Callable, arrays: list, i: int, index: tuple, u, step: float,
+              h: float = STEP, base: tuple | None = None) -> Estimate:
+    """d<u, forward>/dx at element `index` of input i, nudged to one side only: by `t *
+    step` for t = h and h / 2 (step's sign points into the domain; an element on a closed
+    bound). Forward differences D(h), D(h/2), combined by Richardson: `2 D(h/2) - D(h)`,
+    error O(h**2), truncation bar |D(h/2) - D(h)|. Per unit of x (divided by step).
+    `base`, `(phi(0), size)`, may be handed in: it is the same for every element."""
+    x = np.asarray(arrays[i], dtype=np.float64)
+
+    def phi(t, magnitude):
+        moved = list(arrays)
+        nudged = x.copy()
+        nudged[index] += t * step
+        moved[i] = nudged[()] if nudged.ndim == 0 else nudged
+        return _inner(u, forward(*moved), magnitude)
+
+    zero, size = phi(0.0, True) if base is None else base
+    far, _ = phi(h, False)
+    near, _ = phi(h / 2, False)
+    wide, narrow = (far - zero) / h, (near - zero) / (h / 2)
+    value = 2 * narrow - wide
+    roundoff = ROUNDOFF * EPS * size / h
+    s = abs(step)
+    return Estimate(value / step, abs(narrow - wide) / s, 2 * roundoff / s)
+
+
 def per_element(forward: Callable, arrays: list, i: int, u, scale,
                 h: float = STEP, accept: Callable | None = None
                 ) -> tuple[np.ndarray, np.ndarray]:
@@ -176,6 +232,9 @@ def per_element(forward: Callable, arrays: list, i: int, u, scale,
     numeric, bars = np.zeros(x.shape), np.zeros(x.shape)
     for index in np.ndindex(x.shape):
         s = scale[index]
+        if s == 0:  # on a bound or kink: not nudged here (a closed bound's own row does)
+            bars[index] = np.inf
+            continue
 
         def phi(t, magnitude, index=index, s=s):
             moved = list(arrays)

@@ -36,6 +36,7 @@ from hypothesis.extra import numpy as hnp
 
 from ..signature import ANY_SHAPE, Signature, parse_signature
 from . import hints
+from .numeric import closed_bounds
 
 MAX_DIMS = 3
 """Loop (batch) dimensions, or dimensions of a `(*)` operand, drawn at most."""
@@ -433,6 +434,22 @@ def spread(rng: np.random.Generator, shape: tuple, bounds: tuple, points: tuple,
     return place(rng.random(shape), bounds, points, mode, rng.random())
 
 
+def on_edge(array: np.ndarray, picks, bounds: tuple, dtype) -> np.ndarray:
+    """A copy with about one in four of the first `len(picks)` elements exactly on a closed
+    bound (`picks`: drawn bytes, 192 and up; 224 and up take the high bound when both are
+    closed). Only bounds the example's dtype holds exactly (float32 has no 0.1)."""
+    low, high = (b if b is not None and float(np.asarray(b, dtype=dtype)) == b else None
+                 for b in bounds)
+    array = np.array(array, dtype=np.float64)
+    flat = array.reshape(-1)[:len(picks)]
+    picks = np.asarray(picks)[:flat.size]
+    if low is not None:
+        flat[(picks >= 192) & ((picks < 224) | (high is None))] = low
+    if high is not None:
+        flat[(picks >= 224) | ((picks >= 192) & (low is None))] = high
+    return array
+
+
 JITTER = 1e-4
 """Repeated values are moved by up to this fraction of themselves (no exact ties)."""
 
@@ -613,6 +630,7 @@ def _from_declaration(op) -> st.SearchStrategy:
     intervals = [plan.interval(i) for i in range(top)]
     kinks = [plan.kinks(i) for i in range(top)]
     edge_values = [elements(intervals[i], kinks[i]) for i in range(top)]
+    closed = [closed_bounds(intervals[i]) for i in range(top)]
     edge_arrays = {}
     dtype_strategy = st.sampled_from(plan.dtypes)
     large_strategy = st.integers(1, LARGE_ODDS)
@@ -675,6 +693,9 @@ def _from_declaration(op) -> st.SearchStrategy:
                 units = _units(draw(_digits(drawn + 1)), rng)
                 head = place(units[1:], intervals[i], kinks[i], mode, units[0])
             arrays.append(repeat(head, size, rng, intervals[i]).reshape(shape))
+            if closed[i] != (None, None):  # only ops that declare one draw this
+                arrays[-1] = on_edge(arrays[-1], draw(_digits(drawn)), closed[i],
+                                     _input_dtype(dtype))
         arrays = [_tape_form(a, _input_dtype(dtype)) for a in arrays]
         seed = draw(seed_strategy)
         shared = _shared(op, shapes, arrays, seed, _input_dtype(dtype))

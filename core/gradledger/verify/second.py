@@ -157,6 +157,14 @@ def second_order(outputs_of: Callable, arrays: list, wrt: list, u: list, scales:
         directions["symmetry"] = _symmetry(w, s, seconds_x, dict(zip(wrt, seconds_s,
                                                                      strict=True)),
                                            wrt, u, outs, moved_u)
+
+        def symmetry_moved(factor: float) -> float:
+            """`<s, H w> - <w, H s>` with the inputs scaled by `factor` (1 + k eps)."""
+            return _asymmetry(outputs_of, arrays, wrt, u, w, s, factor, pinned)
+
+        pinned = {i: np.asarray(sym_scales[i]) == 0 for i in wrt}
+
+        directions["symmetry_moved"] = symmetry_moved
     return estimate, analytic, terms, at_zero, directions, moving_u
 
 
@@ -193,6 +201,65 @@ def _symmetry(w, s, h_w, h_s, wrt, u, outs, moved_u) -> tuple:
                    default=numeric.EPS)
     bar = 64 * rounding * (terms_a + terms_b + cancel) + SYMMETRY_RTOL * (terms_a + terms_b)
     return s_hw, w_hs, bar, s
+
+
+SYMMETRY_MOVES = (1, -1, 2, -2, 3, -3)
+"""A symmetry check about to fail scales the inputs by 1 + k eps for these k (the same
+factor for every element: zeros, signs, ties and order stay as they are; elements on a
+declared kink or domain bound stay put) and measures how far `<s, H w> - <w, H s>` moves:
+the rounding of the two products on this example."""
+
+SYMMETRY_SPREAD = 16.0
+"""Safety factor on that measured spread. Rounding that cancels to 1e-15 is quasi-discrete
+(the moved points often book the same value, or 0), so a few moves see less than its range;
+an asymmetric Hessian is asymmetric at the moved points too, and its spread is rounding."""
+
+
+def _asymmetry(outputs_of, arrays, wrt, u, w, s, factor: float, pinned: dict) -> float:
+    """`<s, H w> - <w, H s>` booked by the tape at the inputs `x * factor`, the elements
+    `pinned` kept (the same directions and cotangents): one forward, one backward with
+    create_graph, two more."""
+    leaves = {i: Tensor(np.where(pinned[i], arrays[i], np.asarray(arrays[i]) * factor),
+                        requires_grad=True) for i in wrt}
+    outs = outputs_of(*[leaves.get(i, a) for i, a in enumerate(arrays)])
+    kept = [k for k, uk in enumerate(u) if uk is not None and outs[k].requires_grad]
+    firsts = grad([outs[k] for k in kept], [leaves[i] for i in wrt], [u[k] for k in kept],
+                  create_graph=True, allow_unused=True)
+    live = [(g, i) for g, i in zip(firsts, wrt, strict=True)
+            if g is not None and g.requires_grad]
+    if not live:
+        return 0.0
+    total_w = inner((g, w[i]) for g, i in live)
+    h_w = grad(total_w, [leaves[i] for i in wrt], allow_unused=True, retain_graph=True)
+    total_s = inner((g, s[i]) for g, i in live)
+    h_s = grad(total_s, [leaves[i] for i in wrt], allow_unused=True)
+
+    def dot(hs, d):
+        return float(sum(np.sum(np.asarray(h.data, dtype=np.float64) * d[i])
+                         for h, i in zip(hs, wrt, strict=True) if h is not None))
+
+    return dot(h_w, s) - dot(h_s, w)
+
+
+def asymmetry_spread(directions: dict, asymmetry: float) -> float:
+    """How far `<s, H w> - <w, H s>` (here `asymmetry`) moves when every input is scaled
+    by 1 + k eps, k in SYMMETRY_MOVES: the rounding of the two products, measured on this
+    example, whatever the scale of the op's curvature (a correlation of one variable is
+    the constant 1; its rule books that Hessian as terms of 1/var that cancel to 1e-15, or
+    to 0). A Hessian that is asymmetric stays so under such moves: exact zeros, ties, signs
+    and order are kept. Four more Hessian bookings, so only for a check about to fail."""
+    moved = directions.get("symmetry_moved")
+    if moved is None:
+        return 0.0
+    spread = 0.0
+    for k in SYMMETRY_MOVES:
+        try:
+            again = moved(1.0 + k * numeric.EPS)
+        except Exception:  # the rule raised at the moved point: no spread from it
+            continue
+        if np.isfinite(again):
+            spread = max(spread, abs(again - asymmetry))
+    return spread
 
 
 def _at_zero(first_order, points, wrt, weights, seconds_x, zeros, rng, cancel=0.0):

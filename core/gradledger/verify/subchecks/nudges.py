@@ -85,6 +85,65 @@ def directional(c: Checker) -> Failure | None:
     return failure
 
 
+def closed_edge(c: Checker) -> Failure | None:
+    """Elements exactly on a closed domain bound (`Closed`), which the central nudges leave
+    alone: each nudged one-sidedly into the domain (`numeric.one_sided`, Richardson on h
+    and h/2), against the grad the rule booked there."""
+    steps = {i: numeric.edge_steps(c.arrays[i], c.plan.interval(i), c.plan.kinks(i))
+             for i in c.wrt}
+    steps = {i: s for i, s in steps.items() if np.any(s)}
+    if not steps:
+        return None
+    analytics = {i: np.asarray(c.grads[i], dtype=np.float64) for i in steps}
+
+    def estimates(h):
+        base = numeric._inner(c.u, c.forward_rule(*c.arrays))
+        numerics, bars = {}, {}
+        for i, s in steps.items():
+            numerics[i] = analytics[i].copy()  # elements off the bound: not compared here
+            bars[i] = np.zeros(np.shape(s))
+            x = np.asarray(c.arrays[i], dtype=np.float64)
+            for index in (k for k in np.ndindex(np.shape(s)) if s[k] != 0):
+                found = numeric.one_sided(c.forward_rule, c.arrays, i, index, c.u, s[index],
+                                          h=h, base=base)
+                numerics[i][index] = found.value
+                # the nudged point is itself rounded, by eps |x| (as the other rows)
+                bars[i][index] = found.error_bar + numeric.ROUNDOFF * numeric.EPS * abs(
+                    analytics[i][index]) * abs(x[index]) / (h * abs(s[index]))
+        return numerics, bars
+
+    found, failure = c.nudged("closed edge", lambda: estimates(numeric.STEP))
+    if failure is not None:
+        return failure
+    result = compare_elements(*found, analytics)
+    sequence = [result.worst]
+    if result.failed:  # refine the step before failing, as the directional row does
+        for k in REFINE:
+            refined, failure = c.nudged("closed edge",
+                                        lambda k=k: estimates(numeric.STEP / k))
+            if failure is not None:
+                break
+            again = compare_elements(*refined, analytics)
+            sequence.append(again.worst)
+            if not again.failed:
+                result = again
+                break
+    if c.stats is not None and not result.failed:
+        c.stats.approach("closed edge", result.fraction)
+    if not result.failed:
+        return None
+    w = result.worst
+    if np.isfinite(result.fraction) and result.fraction > 0:  # the worst element's own
+        result.tolerance = abs(w.numeric - w.analytic) / result.fraction
+    refined = ", ".join(f"h/{k}: {x.numeric:.10g}" if k > 1 else f"h: {x.numeric:.10g}"
+                        for k, x in zip((1, *REFINE), sequence, strict=False))
+    message = (f"element {w.index or '()'} of input x{w.input} sits on its closed domain bound "
+               f"{float(c.arrays[w.input - 1][w.index]):.10g}; nudged one-sidedly into the "
+               f"domain it gives {w.numeric:.10g} ({refined}); the rule booked {w.analytic:.10g}")
+    return c.fail("closed edge", message, result, reference="one-sided nudges into the "
+                  "domain of the forward rule", **c.how_plain(result))
+
+
 def jacobian(c: Checker) -> Failure | None:
     if c.size() > JACOBIAN_MAX:
         return None
@@ -175,6 +234,9 @@ ROWS = (
              "forward rule", directional),
     SubCheck("jacobian", "nudges", "the nudge loop over every element of the forward rule",
              jacobian, float64_only=True),
+    SubCheck("closed edge", "nudges", "one-sided nudges (Richardson) of the forward rule, "
+             "into the domain, of each element on a closed domain bound", closed_edge,
+             float64_only=True),
     SubCheck("accumulation", "nudges", "the nudge method on x -> op(x, x)", reused_input,
              float64_only=True),
 )

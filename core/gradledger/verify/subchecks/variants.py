@@ -234,12 +234,33 @@ def _against_plain(c: Checker, check: str, what: str, outs, grads: dict | None, 
             return c.fail(check, f"{what}, input x{i + 1}'s grad has shape {np.shape(got)}; "
                           f"the plain call books {np.shape(want)}", reference=reference,
                           **_lazy(how))
-        if not exactly_close(got, want, rtol) and not within_noise(i, got, want):
+        if not exactly_close(got, want, rtol) and (
+                within_noise(i, got, want) or _within_float64_rounding(c, i, got, want)):
+            continue
+        if not exactly_close(got, want, rtol):
             result = exact_comparison(got, want, i, rtol)
             expected = {f"x{i + 1}": want if expected_of is None else expected_of(i, want)}
             return c.fail(check, f"{what}, input x{i + 1} got another grad than in the plain "
                           "call", result, reference=reference, expected=expected, **_lazy(how))
     return None
+
+
+def _within_float64_rounding(c: Checker, i: int, got, want) -> bool:
+    """A float64 example about to fail: whether `got` is within 64 times how far the rule's
+    grad moves when its inputs, outputs and cotangents move by one float64 rounding
+    (measured once per example). A rule that cancels terms far larger than its result
+    (softmax's out * (g - <g, out>) where one output is 1 - 2e-9: grads of 4e-9 from terms
+    of 0.6) rounds by eps of the terms, and a view reorders numpy's sums."""
+    measure = getattr(c, "measure_float64_noise", None)  # set by the vs float64 row
+    if c.low or measure is None or np.shape(got) != np.shape(want):
+        return False
+    if getattr(c, "float64_noise", None) is None:
+        c.float64_noise = measure()
+    noise = c.float64_noise.get(i)
+    if noise is None:
+        return False
+    slack = NOISE_FACTOR * float(np.max(noise, initial=0.0))  # its largest: any layout
+    return bool(np.all(np.abs(np.asarray(got, dtype=np.float64) - want) <= slack))
 
 
 def _lazy(how) -> dict:

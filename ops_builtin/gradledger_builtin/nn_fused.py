@@ -66,8 +66,9 @@ def linear_vjp(out_grad, x, weight, out, needs_grad=(True, True)):
     return grad_x, None if grad_wt is None else np.swapaxes(grad_wt, -1, -2)
 
 
-def linear_sample():
-    """Verifier hint: x (..., in) with 0 to 2 leading axes, weight (out, in)."""
+def linear_sample(bias: bool = False):
+    """Verifier hint: x (..., in) with 0 to 2 leading axes, weight (out, in), and with
+    `bias` a bias (out,)."""
     from hypothesis import strategies as st
     from hypothesis.extra import numpy as hnp
 
@@ -79,7 +80,9 @@ def linear_sample():
         k, o = draw(st.integers(1, 4)), draw(st.integers(1, 4))
         x = draw(hnp.arrays(np.float64, lead + (k,), elements=values))
         weight = draw(hnp.arrays(np.float64, (o, k), elements=values))
-        return (x, weight), {}
+        if not bias:
+            return (x, weight), {}
+        return (x, weight, draw(hnp.arrays(np.float64, (o,), elements=values))), {}
 
     return example()
 
@@ -127,22 +130,8 @@ def _row_sum(g):
 
 
 def linear_bias_sample():
-    """Verifier hint: x (..., in) with 0 to 2 leading axes, weight (out, in), bias (out,)."""
-    from hypothesis import strategies as st
-    from hypothesis.extra import numpy as hnp
-
-    values = st.floats(-3.0, 3.0, allow_nan=False, allow_subnormal=False)
-
-    @st.composite
-    def example(draw):
-        lead = draw(hnp.array_shapes(min_dims=0, max_dims=2, min_side=1, max_side=3))
-        k, o = draw(st.integers(1, 4)), draw(st.integers(1, 4))
-        x = draw(hnp.arrays(np.float64, lead + (k,), elements=values))
-        weight = draw(hnp.arrays(np.float64, (o, k), elements=values))
-        bias = draw(hnp.arrays(np.float64, (o,), elements=values))
-        return (x, weight, bias), {}
-
-    return example()
+    """Verifier hint: linear's, with a bias (out,)."""
+    return linear_sample(bias=True)
 
 
 # -- normalisation ---------------------------------------------------------------------------

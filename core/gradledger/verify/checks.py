@@ -131,21 +131,21 @@ class Checker:
         self.u_factor = 1.0  # the cotangents' power-of-2 scale (1 but near overflow)
         # the params as drawn, before any call: the first call's state (a Generator's)
         self.params_at_start = deepcopy(example.params)
-        self._grad_noise: dict | None = None
-        self.grad_noise_of = None  # measures grad_noise when first asked (vs float64 sets it)
+        self._rounding: tuple[dict, dict] | None = None
         self.second_found = None  # the rule differentiated by the tape (second-order rows)
 
     @property
-    def grad_noise(self) -> dict | None:
-        """How far 1-ulp rounding of a low-precision example moves the rule's float64
-        grads, per input (None for a float64 example): measured when first asked."""
-        if self._grad_noise is None and self.grad_noise_of is not None:
-            self._grad_noise = self.grad_noise_of()
-        return self._grad_noise
+    def rounding(self) -> tuple[dict, dict]:
+        """How far one rounding of the example's dtype, of the inputs, the outputs and the
+        cotangents, moves the op's float64 outputs and grads: `(per output, per input)`,
+        measured on this example when first asked (`subchecks.dtypes.rounding_noise`: three
+        more forwards and rule calls, so only for a comparison about to fail). The vs float64
+        row and the call variants allow differences of this size."""
+        if self._rounding is None:
+            from .subchecks.dtypes import rounding_noise
 
-    @grad_noise.setter
-    def grad_noise(self, value: dict | None) -> None:
-        self._grad_noise = value
+            self._rounding = rounding_noise(self)
+        return self._rounding
 
     @property
     def params(self) -> dict:

@@ -14,7 +14,8 @@ which the other sub-checks have already held to the forward rule.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -32,6 +33,16 @@ class RuleNotOnTensors(Exception):
     def __init__(self, error: Exception) -> None:
         super().__init__(f"{type(error).__name__}: {error}")
         self.error = error
+
+
+@contextmanager
+def underflow_watch() -> Iterator[list]:
+    """Inside: numpy's ufuncs report an underflow (a nonzero result rounded to a subnormal
+    or to 0) by appending to the yielded list, instead of staying silent. Exact zeros are
+    not underflows (0 * x is exact), so a rule's own zero paths do not count."""
+    seen: list = []
+    with np.errstate(under="call", call=lambda kind, flag: seen.append(kind)):
+        yield seen
 
 
 def second_order(outputs_of: Callable, arrays: list, wrt: list, u: list, scales: dict,
@@ -61,28 +72,29 @@ def second_order(outputs_of: Callable, arrays: list, wrt: list, u: list, scales:
     u_leaves = {k: Tensor(u[k], requires_grad=True) for k in floating}
     args = [leaves.get(i, a) for i, a in enumerate(arrays)]
     try:
-        outs = outputs_of(*args)
-        pairs = [(outs[k], u_leaves[k]) for k in floating if outs[k].requires_grad]
-        if not pairs:
-            raise ValueError("no output carries a gradient")
-        firsts = grad([o for o, _ in pairs], [leaves[i] for i in wrt],
-                      [t for _, t in pairs], create_graph=True, allow_unused=True)
-        total = inner((g, w[i]) for g, i in zip(firsts, wrt, strict=True)
-                      if g is not None and g.requires_grad)
-        targets = [leaves[i] for i in wrt] + [t for _, t in pairs]
-        seconds = [None] * len(targets)
-        if total is not None:
-            seconds = grad(total, targets, allow_unused=True, retain_graph=True)
-        # the symmetry check's second product: H s, for a fresh direction s (drawn last,
-        # so the directions above are the ones drawn before it existed)
-        s = {i: as_data(rng.uniform(-1.0, 1.0, np.shape(arrays[i])) * sym_scales[i])
-             for i in wrt} if sym_scales is not None else None
-        total_s = None if s is None else inner(
-            (g, s[i]) for g, i in zip(firsts, wrt, strict=True)
-            if g is not None and g.requires_grad)
-        seconds_s = [None] * len(wrt)
-        if total_s is not None:
-            seconds_s = grad(total_s, [leaves[i] for i in wrt], allow_unused=True)
+        with underflow_watch() as underflowed:
+            outs = outputs_of(*args)
+            pairs = [(outs[k], u_leaves[k]) for k in floating if outs[k].requires_grad]
+            if not pairs:
+                raise ValueError("no output carries a gradient")
+            firsts = grad([o for o, _ in pairs], [leaves[i] for i in wrt],
+                          [t for _, t in pairs], create_graph=True, allow_unused=True)
+            total = inner((g, w[i]) for g, i in zip(firsts, wrt, strict=True)
+                          if g is not None and g.requires_grad)
+            targets = [leaves[i] for i in wrt] + [t for _, t in pairs]
+            seconds = [None] * len(targets)
+            if total is not None:
+                seconds = grad(total, targets, allow_unused=True, retain_graph=True)
+            # the symmetry check's second product: H s, for a fresh direction s (drawn last,
+            # so the directions above are the ones drawn before it existed)
+            s = {i: as_data(rng.uniform(-1.0, 1.0, np.shape(arrays[i])) * sym_scales[i])
+                 for i in wrt} if sym_scales is not None else None
+            total_s = None if s is None else inner(
+                (g, s[i]) for g, i in zip(firsts, wrt, strict=True)
+                if g is not None and g.requires_grad)
+            seconds_s = [None] * len(wrt)
+            if total_s is not None:
+                seconds_s = grad(total_s, [leaves[i] for i in wrt], allow_unused=True)
     except Exception as error:
         raise RuleNotOnTensors(error) from error
     seconds_x = dict(zip(wrt, seconds[:len(wrt)], strict=True))
@@ -154,9 +166,14 @@ def second_order(outputs_of: Callable, arrays: list, wrt: list, u: list, scales:
 
     directions = {"w": w, "v": v, "du": du, "moved_u": moved_u, "refine": refine}
     if s is not None:
-        directions["symmetry"] = _symmetry(w, s, seconds_x, dict(zip(wrt, seconds_s,
-                                                                     strict=True)),
-                                           wrt, u, outs, moved_u)
+        with underflow_watch() as more:
+            directions["symmetry"] = _symmetry(w, s, seconds_x, dict(zip(wrt, seconds_s,
+                                                                         strict=True)),
+                                               wrt, u, outs, moved_u)
+        # rounding to subnormals or 0 (x near 1e-308) is not the rounding the symmetry
+        # check's bar models: a product a * b that underflows to 0 sends a rule down its
+        # exact-zero path on one side only
+        directions["underflow"] = bool(underflowed or more)
 
         def symmetry_moved(factor: float) -> float:
             """`<s, H w> - <w, H s>` with the inputs scaled by `factor` (1 + k eps)."""

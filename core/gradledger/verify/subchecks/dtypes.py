@@ -23,8 +23,6 @@ def vs_float64(c: Checker) -> Failure | None:
     if not c.low:
         c.native_outs, c.native_grads = c.outs, c.grads
         c.native_cotangents = c.cotangents(c.outs)
-        # the rule's own float64 rounding, measured only if a call variant is about to fail
-        c.measure_float64_noise = lambda: rounding_noise(c)[1]
         return None
     c.stage = "native"
     dtype = c.dtype
@@ -57,15 +55,6 @@ def vs_float64(c: Checker) -> Failure | None:
     grads = c.grads_of(leaves)
     c.native_outs, c.native_grads, c.native_cotangents = outs, grads, cotangents
     how_u = cotangents if c.multi else cotangents[0]
-    measured = []
-
-    def noise() -> tuple:
-        if not measured:
-            measured.append(rounding_noise(c))
-        return measured[0]
-
-    # what 1-ulp input rounding moves the rule by: variants use it (measured when asked)
-    c.grad_noise_of = lambda: noise()[1]
     got = {k: np.asarray(o.data) for k, o in enumerate(outs) if o.requires_grad}
     want = {k: np.asarray(c.outs[k].data) for k in got}
     size_u = sum(int(np.size(u)) for u in cotangents if u is not None)
@@ -81,7 +70,7 @@ def vs_float64(c: Checker) -> Failure | None:
     # recorded as measured without the noise), and the three noise passes are skipped.
     outs_result, grads_result = compare({k: 0.0 for k in got}, {i: 0.0 for i in grads})
     if max(outs_result.fraction, grads_result.fraction) > ACCEPT:
-        out_noise, grad_noise = noise()
+        out_noise, grad_noise = c.rounding
         outs_result, grads_result = compare(out_noise, grad_noise)
     else:
         out_noise = grad_noise = None

@@ -83,13 +83,24 @@ def test_decomposition_loss_grad_matches_central_differences(loss, arrays):
 
 
 @pytest.mark.parametrize("function", [
-    lambda a: np.linalg.svd(a, full_matrices=False), lambda a: np.linalg.qr(a),
+    lambda a: np.linalg.qr(a),
     lambda a: (np.linalg.svdvals(a),), lambda a: np.linalg.pinv(a)[np.newaxis],
 ])
 def test_decomposition_values_equal_numpys(function):
     got = function(gl.tensor(TALL))
     for g, want in zip(got, function(TALL), strict=True):
         np.testing.assert_allclose(g.data, want, rtol=1e-12, atol=1e-12)
+
+
+def test_svd_values_equal_numpys_and_each_singular_pair_up_to_one_sign_so_u_sums_positive():
+    u, s, vh = np.linalg.svd(gl.tensor(TALL), full_matrices=False)
+    u_np, s_np, vh_np = np.linalg.svd(TALL, full_matrices=False)
+    np.testing.assert_allclose(s.data, s_np, rtol=1e-12)
+    sign = np.sign(np.sum(u_np, axis=0))  # numpy's sign, times this, sums to >= 0
+    np.testing.assert_allclose(u.data, u_np * sign, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(vh.data, vh_np * sign[:, np.newaxis], rtol=1e-12, atol=1e-12)
+    assert np.all(np.sum(u.data, axis=0) >= 0)
+    np.testing.assert_allclose((u.data * s.data) @ vh.data, TALL, atol=1e-12)
 
 
 def test_eigh_values_equal_numpys_and_vectors_up_to_sign_with_positive_column_sums():

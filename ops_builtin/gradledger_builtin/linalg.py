@@ -3,7 +3,8 @@ functions and decompositions. The decompositions' grads need distinct eigenvalue
 (singular values): where two coincide, a loss of the eigenvalues alone keeps a finite
 grad, and one that reads an eigenvector of the pair gets inf or NaN (those eigenvectors
 are not unique). eigh and eig fix each eigenvector's sign (its components sum to >= 0),
-so a column may be -1 times numpy's; eig and eigvals sort the eigenvalues ascending.
+so a column may be -1 times numpy's, and svd each column of U likewise (with its row of
+Vh); eig and eigvals sort the eigenvalues ascending.
 
 For out = a @ b: a.grad += out.grad @ b.T and b.grad += a.T @ out.grad, each summed
 over the batch dimensions its input was broadcast along.
@@ -481,9 +482,11 @@ def _eye_like(n, x):
 
 
 def svd(a, full_matrices=True, compute_uv=True, hermitian=False):
-    """np.linalg.svd's U, S, Vh. full_matrices=True is numpy's default: for a non-square
-    a the extra columns of U (or rows of Vh) are arbitrary, so no loss can depend on them
-    differentiably; it is refused there (pass full_matrices=False)."""
+    """np.linalg.svd's U, S, Vh, each singular pair's sign chosen as eigh's (the columns of
+    U sum to >= 0; the matching row of Vh flips with its column): a column of U and a row
+    of Vh may be -1 times numpy's own, and U S Vh is the same. full_matrices=True is numpy's
+    default: for a non-square a the extra columns of U (or rows of Vh) are arbitrary, so no
+    loss can depend on them differentiably; it is refused there (pass full_matrices=False)."""
     if not compute_uv:  # np.linalg.svd(t, compute_uv=False) on a Tensor reaches svdvals
         raise OpCallError("compute_uv=False returns one array: call gl.svdvals(a) (or "
                           "np.linalg.svd(t, compute_uv=False)), the op for the singular values")
@@ -492,7 +495,20 @@ def svd(a, full_matrices=True, compute_uv=True, hermitian=False):
         raise OpCallError(f"full_matrices=True on a {m}x{n} matrix gives {max(m, n) - min(m, n)}"
                           " arbitrary singular vectors with no gradient; pass "
                           "full_matrices=False")
-    return tuple(np.linalg.svd(a, full_matrices=False, hermitian=hermitian))
+    u, s, vh = np.linalg.svd(a, full_matrices=False, hermitian=hermitian)
+    flip = _sign_flip(u)
+    return u * flip, s, vh * _mT(flip)
+
+
+def _sign_flip(vectors):
+    """Per column of `vectors`, -1 where its components sum to < 0, else 1 (shape (..., 1,
+    k)): LAPACK's signs jump under nudges of 1e-3 (measured), which would make any loss of
+    the vectors discontinuous there; this choice is locally constant except where a column
+    sums to 0. Complex vectors keep numpy's phases (a phase is not a sign to choose)."""
+    sums = np.sum(vectors, axis=-2, keepdims=True)
+    if np.iscomplexobj(sums):
+        return np.ones(np.shape(sums), dtype=vectors.dtype)
+    return np.where(sums < 0, -1.0, 1.0).astype(vectors.dtype)
 
 
 def svd_vjp(cotangents, a, out, full_matrices=True, compute_uv=True, hermitian=False):
@@ -532,12 +548,19 @@ def svdvals_vjp(out_grad, a, out, saved=None):
     return ((u * out_grad[..., np.newaxis, :]) @ vh,)
 
 
+SIGN_MARGIN = 0.05
+"""eigh's and svd's vectors take the sign that makes their components sum to >= 0, a sign
+that flips where a sum crosses 0: the verifier's matrices keep every sum this far from 0
+(the nudges move a vector's sum by about 1e-2 at most there), so no nudge crosses a flip."""
+
+
 def separated_sample(kind):
     """Verifier hint: matrices whose singular values (kind 'svd', any m x n) or
     eigenvalues (kind 'sym', square) are at least about 0.5 apart and away from 0, batched:
     a diagonal of distinct spaced values, rotated, plus a small random part."""
 
     def sample():
+        from hypothesis import assume
         from hypothesis import strategies as st
         from hypothesis.extra import numpy as hnp
 
@@ -566,6 +589,9 @@ def separated_sample(kind):
             a = q1 @ core @ q2.T + noise
             if kind in ("sym", "spd"):
                 a = (a + np.swapaxes(a, -1, -2)) / 2
+            if kind in ("sym", "svd"):  # clear of where a vector's sign flips (see eigh)
+                vectors = eigh(a)[1] if kind == "sym" else svd(a, full_matrices=False)[0]
+                assume(bool(np.all(np.abs(np.sum(vectors, axis=-2)) >= SIGN_MARGIN)))
             return (a,), {"full_matrices": False} if kind == "svd" else {}
 
         return matrices()
@@ -580,8 +606,7 @@ def eigh(a, UPLO="L"):
     loss of the eigenvectors discontinuous there; this sign is locally constant except
     where a column sums to 0. So a column may be -1 times numpy's own."""
     w, v = np.linalg.eigh(a, UPLO)
-    flip = np.where(np.sum(v, axis=-2, keepdims=True) < 0, -1.0, 1.0).astype(v.dtype)
-    return w, v * flip
+    return w, v * _sign_flip(v)
 
 
 def _numbers(x):
@@ -785,8 +810,9 @@ OPS += [
        doc="cross product of 3-vectors along axis (broadcasting)"),
     Op("svd", svd, vjp=svd_vjp, signature="(*)->(*),(*),(*)", out_shape=svd_out_shape,
        sample=separated_sample("svd"), param_order=("full_matrices", "compute_uv", "hermitian"),
-       doc="np.linalg.svd: U, S, Vh (batched); full_matrices=True only for square matrices; "
-           "no grad where singular values coincide or vanish"),
+       doc="np.linalg.svd: U, S, Vh (batched), each column of U signed to sum to >= 0 (its "
+           "row of Vh with it); full_matrices=True only for square matrices; no grad where "
+           "singular values coincide or vanish"),
     Op("svdvals", np.linalg.svdvals, vjp=svdvals_vjp, signature="(m,n)->(k)",
        out_shape=lambda shape: shape[:-2] + (min(shape[-2:]),),
        sample=separated_sample("svdvals"),
@@ -824,8 +850,7 @@ def eig(a):
     order = np.argsort(w, axis=-1, kind="stable")
     w = np.take_along_axis(w, order, axis=-1)
     v = np.take_along_axis(v, order[..., np.newaxis, :], axis=-1)
-    flip = np.where(np.sum(v, axis=-2, keepdims=True) < 0, -1.0, 1.0).astype(v.dtype)
-    return w, v * flip
+    return w, v * _sign_flip(v)
 
 
 def eig_vjp(cotangents, a, out):
@@ -844,7 +869,8 @@ def eig_vjp(cotangents, a, out):
 
 
 def real_spectrum_sample():
-    """Verifier hint: P diag(w) P^-1 with eigenvalues 1 apart and P well conditioned."""
+    """Verifier hint: P diag(w) P^-1 with eigenvalues 1 apart and P well conditioned (P = I
+    plus at most 0.3 per element: each eigenvector's sum stays >= 0.07 > SIGN_MARGIN)."""
     from hypothesis import strategies as st
     from hypothesis.extra import numpy as hnp
 

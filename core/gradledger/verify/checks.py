@@ -483,7 +483,9 @@ class Checker:
     def size(self) -> int:
         return sum(int(np.size(self.arrays[i])) for i in self.wrt)
 
-    def elements(self) -> Comparison:
+    def elements(self, h: float = numeric.STEP) -> Comparison:
+        """The nudge loop over every element (step h of each element's scale) against the
+        rule's grads."""
         numerics, bars = {}, {}
         largest = max((float(np.max(np.abs(g), initial=0.0)) for g in self.grads.values()),
                       default=0.0)
@@ -496,11 +498,11 @@ class Checker:
                                                    + roundoff + numeric.FLOOR * largest)
 
             numerics[i], bars[i] = numeric.per_element(
-                self.forward_rule, self.arrays, i, self.u, self.scales[i], accept=accept)
+                self.forward_rule, self.arrays, i, self.u, self.scales[i], h=h, accept=accept)
             scale = self.scales[i]  # 0 on a bound: not nudged (its bar is inf already)
             bars[i] = bars[i] + numeric.ROUNDOFF * numeric.EPS * np.abs(analytic) * np.abs(
                 np.asarray(self.arrays[i], dtype=np.float64)) / (
-                numeric.STEP * np.where(scale > 0, scale, np.inf))
+                h * np.where(scale > 0, scale, np.inf))
         return compare_elements(numerics, bars, self.grads)
 
     def how_plain(self, comparison: Comparison | None) -> dict:

@@ -150,13 +150,30 @@ def jacobian(c: Checker) -> Failure | None:
     result, failure = c.nudged("jacobian", c.elements)
     if failure is not None:
         return failure
+    first = result.worst
+    sequence = [None if first is None else first.numeric]
+    if result.failed:  # refine the step before failing, as the directional row does
+        for k in REFINE:
+            refined, failure = c.nudged("jacobian", lambda k=k: c.elements(numeric.STEP / k))
+            if failure is not None:
+                break
+            if not refined.failed:
+                result = refined
+                break
+            # the element that failed first, at the finer step
+            sequence.append(float(refined.numeric[first.index]) if (
+                first is not None and refined.worst is not None
+                and refined.worst.input == first.input) else None)
     if c.stats is not None and not result.failed:
         c.stats.approach("jacobian", result.fraction)
     if not result.failed:
         return None
     w = result.worst
+    steps = ", ".join(f"h/{k}: {x:.10g}" if k > 1 else f"h: {x:.10g}"
+                      for k, x in zip((1, *REFINE), sequence, strict=False) if x is not None)
     message = (f"the nudge loop gives {w.numeric:.10g} for element {w.index or '()'} of "
-               f"input x{w.input}; the rule booked {w.analytic:.10g}")
+               f"input x{w.input}; the rule booked {w.analytic:.10g} (the nudge refined, "
+               f"{steps}: the estimates do not come to the rule)")
     return c.fail("jacobian", message, result, **c.how_plain(result))
 
 

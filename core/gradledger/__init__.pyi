@@ -1216,8 +1216,9 @@ def svd(
     compute_uv: Any = ...,
     hermitian: Any = ...,
 ) -> tuple[Tensor, ...]:
-    """np.linalg.svd: U, S, Vh (batched); full_matrices=True only for square matrices; no grad where
-    singular values coincide or vanish
+    """np.linalg.svd: U, S, Vh (batched), each column of U signed to sum to >= 0 (its row of Vh with
+    it); full_matrices=True only for square matrices; no grad where singular values coincide or
+    vanish
     """
 
 

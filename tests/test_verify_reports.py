@@ -63,3 +63,17 @@ def test_a_constant_in_a_snippet_says_its_constants_index(fresh_host):
     failure = verify_op("scale_wrong", examples=50).failure
     assert "x1 = " in failure.snippet and "# a constant (constants= index 0)" in failure.snippet
     assert "input x2" in failure.message or failure.worst.input == 2
+
+
+def test_a_failures_json_keeps_the_imaginary_part_of_complex_inputs_and_grads():
+    import json
+
+    from gradledger.verify.report import Failure
+
+    x = np.array([1.5 + 2.0j, -0.25 - 1.0j])
+    failure = Failure("complex real", "wrong", inputs={"x1": x}, numeric=x * 2j,
+                      analytic=np.array([np.inf + 1j, 0.0]))
+    data = json.loads(json.dumps(failure.to_dict()))
+    assert data["inputs"]["x1"] == {"real": [1.5, -0.25], "imag": [2.0, -1.0]}
+    assert data["numeric"] == {"real": [-4.0, 2.0], "imag": [3.0, -0.5]}
+    assert data["analytic"] == {"real": ["inf", 0.0], "imag": [1.0, 0.0]}

@@ -436,8 +436,13 @@ def _number(value):
 
 
 def _plain(value):
+    """A number or an array for JSON: nested lists of floats; a complex one as
+    `{"real": ..., "imag": ...}` (two such lists), never its real part alone."""
     if value is None:
         return None
+    if np.iscomplexobj(value):
+        array = np.asarray(value)
+        return {"real": _plain(array.real), "imag": _plain(array.imag)}
     array = np.asarray(value, dtype=float)
     if array.ndim == 0:
         return _number(array.item())

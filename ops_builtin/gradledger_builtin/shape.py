@@ -411,28 +411,70 @@ def _others_cumprod(x):
     return np.cumprod(table, axis=-1)
 
 
+CUMPROD_TABLE_MAX = 32
+"""Rows up to this long get cumprod's exact grads (with zeros, or on Tensors) from the
+O(K**2) table; longer rows from the O(K) recurrence, a Python loop along the row (a
+flattened 8,192-element input made a 4 GB table)."""
+
+
+def _exclusive_cumprod(x):
+    """E_i = prod_(k < i) x_k along the last axis (1 for i = 0); no division."""
+    ones = np.ones(np.shape(x)[:-1] + (1,), dtype=np.result_type(_data(x)))
+    return np.concatenate([ones, np.cumprod(x[..., :-1], axis=-1)], axis=-1)
+
+
+def _suffix_sums(x, g):
+    """S_i = sum_(j >= i) g_j prod_(i < k <= j) x_k along the last axis, by the recurrence
+    S_i = g_i + x_(i+1) S_(i+1): no division, exact with zeros, O(K)."""
+    k = np.shape(x)[-1]
+    if isinstance(x, np.ndarray) and isinstance(g, np.ndarray):
+        sums = np.empty(np.broadcast_shapes(np.shape(x), np.shape(g)),
+                        dtype=np.result_type(x, g))
+        sums[..., k - 1] = g[..., k - 1]
+        for i in range(k - 2, -1, -1):
+            np.multiply(x[..., i + 1], sums[..., i + 1], out=sums[..., i])
+            sums[..., i] += g[..., i]
+        return sums
+    terms = [g[..., k - 1]]  # on Tensors: recorded, so differentiable again
+    for i in range(k - 2, -1, -1):
+        terms.append(g[..., i] + x[..., i + 1] * terms[-1])
+    return np.stack(terms[::-1], axis=-1)
+
+
 def cumprod(x, axis=None):
     return np.cumprod(x, axis=axis)
 
 
 def cumprod_vjp(out_grad, x, out, axis=None):
-    """d out_j / d x_i = prod_(k <= j, k != i) x_k for j >= i. Without zeros, out_j / x_i
-    summed by a running sum, O(K); with zeros (or on Tensors, for create_graph=True) an
-    O(K**2) table, exact with zeros, differentiable (the table's cumprod is this op again)."""
+    """d out_j / d x_i = prod_(k <= j, k != i) x_k for j >= i, so grad_i = E_i S_i with E_i
+    = prod_(k < i) x_k and S_i = g_i + x_(i+1) S_(i+1). Arrays without zeros take
+    sum_(j >= i) g_j out_j / x_i by a running sum, O(K) and vectorised, unless a product
+    there underflows (x = 1e-45 in float32: g out_j rounds to 0 before the division
+    restores it), where the recurrence runs instead. With zeros, or on Tensors
+    (create_graph=True), short rows take an O(K**2) table and long rows the recurrence:
+    both exact with zeros and differentiable (the table's cumprod is this op again)."""
     shape = np.shape(x)
     if axis is None:
         moved, g = np.reshape(x, (-1,)), np.reshape(out_grad, (-1,))
+        out_moved = np.reshape(out, (-1,))
     else:
         moved, g = np.moveaxis(x, axis, -1), np.moveaxis(out_grad, axis, -1)
+        out_moved = np.moveaxis(out, axis, -1)
     k = np.shape(moved)[-1]
-    if isinstance(moved, np.ndarray) and np.all(moved != 0):
+    grad = None
+    if isinstance(moved, np.ndarray) and isinstance(g, np.ndarray) and np.all(moved != 0):
         # no zeros: sum_(j >= i) g_j out_j / x_i, O(K) (a running sum from the end)
-        out_moved = np.cumprod(moved, axis=-1)
-        tail = np.flip(np.cumsum(np.flip(g * out_moved, -1), axis=-1), -1)
-        grad = tail / moved
-    else:
-        upper = np.triu(np.ones((k, k), dtype=np.result_type(x)))  # j >= i
+        try:
+            with np.errstate(under="raise"):
+                tail = np.flip(np.cumsum(np.flip(g * out_moved, -1), axis=-1), -1)
+                grad = tail / moved
+        except FloatingPointError:
+            grad = None
+    if grad is None and k <= CUMPROD_TABLE_MAX:
+        upper = np.triu(np.ones((k, k), dtype=np.result_type(_data(x))))  # j >= i
         grad = np.sum(_others_cumprod(moved) * upper * g[..., np.newaxis, :], axis=-1)
+    elif grad is None:
+        grad = _exclusive_cumprod(moved) * _suffix_sums(moved, g)
     if axis is None:
         return (np.reshape(grad, shape),)
     return (np.moveaxis(grad, -1, axis),)

@@ -63,7 +63,7 @@ def verify_op(name, *, examples: int | None = None, seed: int | None = None,
 def verify_all(names=None, *, plugin: str | None = None, examples: int | None = None,
                seed: int | None = None, settings=None, progress=None,
                workers: int | None = None, time_limit=..., shard: tuple[int, int] | None = None,
-               scheduler=None) -> list[OpReport]:
+               scheduler=None, memory_limit=...) -> list[OpReport]:
     """Verify every registered op (or those `names`, or one `plugin`'s); reports by name.
 
     Each op is verified in a worker process, so an op that crashes, exits or hangs
@@ -72,6 +72,9 @@ def verify_all(names=None, *, plugin: str | None = None, examples: int | None = 
     workers:     worker processes (default: every core; 0: in this process, no isolation)
     time_limit:  seconds per op before it FAILS (default $GRADLEDGER_VERIFY_TIME_LIMIT,
                  else 600; None: no limit)
+    memory_limit: bytes one op may use in a worker before it FAILS (default
+                 $GRADLEDGER_VERIFY_MEMORY_LIMIT, else half the machine's memory; None: no
+                 limit; workers only)
     shard:       (K, N): only the K-th of N shards of the name-sorted ops (1-based)
     scheduler:   a Dask distributed scheduler address or Client: verify on that cluster
     progress:    None: a live display in a notebook or terminal, else quiet; False: none;
@@ -81,5 +84,7 @@ def verify_all(names=None, *, plugin: str | None = None, examples: int | None = 
     from .engine import verify_all as run
 
     extra = {} if time_limit is ... else {"time_limit": time_limit}
+    if memory_limit is not ...:
+        extra["memory_limit"] = memory_limit
     return run(names, plugin=plugin, examples=examples, seed=seed, settings=settings,
                progress=progress, workers=workers, shard=shard, scheduler=scheduler, **extra)

@@ -1,8 +1,8 @@
 """`gradledger verify`: the verifier's command-line door.
 
     gradledger verify [OP ...] [--plugin NAME] [--examples N] [--seed S] [--json FILE]
-                      [--profile NAME] [--workers N] [--time-limit S] [--shard K/N]
-                      [--scheduler ADDRESS]
+                      [--profile NAME] [--workers N] [--time-limit S]
+                      [--memory-limit SIZE] [--shard K/N] [--scheduler ADDRESS]
 
 Progress on stderr while it runs (a live bar in a terminal, one line per op in a
 log), then a table on stdout (op, plugin, examples run, worst error as a fraction of
@@ -62,6 +62,11 @@ def add_verify_parser(sub) -> None:
                         default=argparse.SUPPRESS,
                         help="seconds one op may take before it fails (default "
                         "$GRADLEDGER_VERIFY_TIME_LIMIT, else 600; 0: no limit)")
+    verify.add_argument("--memory-limit", type=_size, metavar="SIZE", dest="memory_limit",
+                        default=argparse.SUPPRESS,
+                        help="memory one op may use in a worker before it fails, such as 4G "
+                        "or 512M (default $GRADLEDGER_VERIFY_MEMORY_LIMIT, else half the "
+                        "machine's memory; 0: no limit; workers only)")
     verify.add_argument("--shard", type=_shard, metavar="K/N",
                         help="verify only shard K of N (every N-th op by name, from the K-th): "
                         "one per machine of a CI matrix")
@@ -107,6 +112,15 @@ def _seconds(text: str) -> float | None:
     return value or None
 
 
+def _size(text: str) -> int | None:
+    from .engine import parse_size
+
+    try:
+        return parse_size(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error).partition(": ")[2]) from None
+
+
 def _shard(text: str) -> tuple[int, int]:
     k, _, n = text.partition("/")
     try:
@@ -139,7 +153,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         from .distributed import ClusterError
-        from .engine import run_ops, select_ops, shard_ops, time_limit_setting
+        from .engine import memory_limit_setting, run_ops, select_ops, shard_ops, time_limit_setting
     except ImportError as error:
         print(f"gradledger verify needs hypothesis ({error}): pip install 'gradledger[verify]'",
               file=sys.stderr)
@@ -152,6 +166,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         limit = args.time_limit if "time_limit" in vars(args) else time_limit_setting()
+        memory = (args.memory_limit if "memory_limit" in vars(args)
+                  else memory_limit_setting())
     except ValueError as error:
         print(f"gradledger verify: {error}", file=sys.stderr)
         return 2
@@ -194,7 +210,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         reports = run_ops(selected, examples=args.examples, seed=args.seed, settings=chosen,
                           workers=args.workers, time_limit=limit, scheduler=args.scheduler,
-                          log_lines=True)
+                          log_lines=True, memory_limit=memory)
     except ClusterError as error:
         print(f"gradledger verify: {error}", file=sys.stderr)
         return 2
@@ -209,7 +225,7 @@ def run(args: argparse.Namespace) -> int:
           f"{counts[UNVERIFIABLE]} unverifiable, in {seconds:.1f} s")
     if args.json:
         try:
-            _write_json(args.json, reports, chosen, args, seconds, limit)
+            _write_json(args.json, reports, chosen, args, seconds, limit, memory)
         except (OSError, TypeError, ValueError) as error:
             print(f"gradledger verify: could not write {args.json}: {error}", file=sys.stderr)
             return 2
@@ -251,7 +267,8 @@ def _plugins(name: str) -> tuple[list[str], str | None, int]:
     return [], (f"plugin {record.name!r} ({record.where}) failed to load: {record.reason}"), 1
 
 
-def _write_json(path: str, reports, chosen, args, seconds: float, limit) -> None:
+def _write_json(path: str, reports, chosen, args, seconds: float, limit,
+                memory: int | None = None) -> None:
     import hypothesis
 
     from .. import __version__
@@ -262,7 +279,8 @@ def _write_json(path: str, reports, chosen, args, seconds: float, limit) -> None
         "settings": {"max_examples": args.examples or chosen.max_examples,
                      "derandomize": chosen.derandomize and args.seed is None,
                      "seed": args.seed, "profile": args.profile},
-        "run": {"workers": args.workers, "time_limit": limit, "scheduler": args.scheduler,
+        "run": {"workers": args.workers, "time_limit": limit, "memory_limit": memory,
+                "scheduler": args.scheduler,
                 "shard": None if args.shard is None else "/".join(map(str, args.shard))},
         "seconds": round(seconds, 3),
         "summary": {s: sum(r.status == s for r in reports) for s in (PASS, FAIL, UNVERIFIABLE)},

@@ -6,9 +6,11 @@ environment, loads the plugins from their entry points as the parent did, rebuil
 the plugins registered by hand (a module is imported again by name, any other object
 is pickled), then verifies one op at a time and sends each report back. An op whose
 worker dies (a signal such as SIGSEGV, `os._exit`, an exit from C), raises a
-`BaseException` that is not an `Exception` (`sys.exit`, `KeyboardInterrupt`), or runs
-past the time limit FAILS with the reason, the example it was checking when known,
-and the Python frames faulthandler saw; the worker is replaced and the run goes on.
+`BaseException` that is not an `Exception` (`sys.exit`, `KeyboardInterrupt`), runs
+past the time limit, or needs more memory than the memory limit (RLIMIT_AS, set in the
+worker: numpy's MemoryError, or the worker killed) FAILS with the reason, the example
+it was checking when known, and the Python frames faulthandler saw; the worker is
+replaced and the run goes on.
 
 A plugin registered by hand that a worker cannot rebuild (a class defined inside a
 function cannot be pickled), or an op a worker does not hold as the parent does, is
@@ -38,6 +40,7 @@ from pathlib import Path
 
 from .report import FAIL, Failure, OpReport
 
+_SETTING = object()
 GRACE = 2.0
 """Seconds a timed-out worker gets to write where it was (faulthandler) before it is killed."""
 SLOT = 400
@@ -159,11 +162,18 @@ class Pool:
     """
 
     def __init__(self, count: int, *, examples, seed, settings, time_limit: float | None,
-                 plugins: list, modules: list[str] | None = None) -> None:
+                 plugins: list, modules: list[str] | None = None,
+                 memory_limit: int | None | object = _SETTING) -> None:
+        if memory_limit is _SETTING:  # $GRADLEDGER_VERIFY_MEMORY_LIMIT, else half the memory
+            from .engine import memory_limit_setting
+
+            memory_limit = memory_limit_setting()
         self.count = max(1, count)
         self.time_limit = time_limit
+        self.memory_limit = memory_limit
         self.setup = {"sys_path": list(sys.path), "plugins": plugins, "examples": examples,
                       "seed": seed, "settings": settings, "time_limit": time_limit,
+                      "memory_limit": memory_limit,
                       "modules": own_modules() if modules is None else modules}
         self.folder = Path(tempfile.mkdtemp(prefix="gradledger-workers-"))
         self.messages: queue.Queue = queue.Queue()
@@ -370,8 +380,14 @@ class Pool:
     def _died(self, worker, code: int) -> str:
         where = _read_text(worker.slot_path)
         frames = _frames(_read_text(worker.crash_path))
+        memory = ""
+        if self.memory_limit and code < 0:
+            from .engine import gib
+
+            memory = (f" (or it ran out of memory: a worker may use {gib(self.memory_limit)}"
+                      " per op; --memory-limit)")
         return (f"the worker process verifying it died: {_status(code)}{_while(where)}"
-                f"{frames}; the op's code (or a C library it calls) ends the process")
+                f"{frames}; the op's code (or a C library it calls) ends the process{memory}")
 
 
 def _status(code: int) -> str:
@@ -417,6 +433,35 @@ def _read(worker: _Worker, messages: queue.Queue) -> None:
 # -- the worker's side -------------------------------------------------------------------
 
 
+def limit_memory(size: int) -> bool:
+    """Let this process's address space grow by at most `size` bytes beyond what it holds
+    now (RLIMIT_AS): an allocation past it raises MemoryError. False where it cannot be set
+    (no `resource` module, or a hard limit below what it holds)."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - Windows
+        return False
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    want = address_space() + int(size)
+    if hard != resource.RLIM_INFINITY:
+        want = min(want, hard)
+    try:
+        resource.setrlimit(resource.RLIMIT_AS, (want, hard))
+    except (ValueError, OSError):
+        return False
+    return True
+
+
+def address_space() -> int:
+    """The bytes of address space this process holds now (0 where /proc cannot tell)."""
+    try:
+        with open("/proc/self/statm", encoding="ascii") as handle:
+            pages = int(handle.read().split()[0])
+        return pages * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError, AttributeError):
+        return 0
+
+
 def _worker(crash_path: str, slot_path: str) -> None:
     channel_out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # what plugins print goes to stderr, never into the channel
@@ -459,6 +504,8 @@ def _worker(crash_path: str, slot_path: str) -> None:
     send(("ready", {op.name: op.plugin for op in host.registry}, broken))
 
     limit = setup["time_limit"]
+    if setup.get("memory_limit") and limit_memory(setup["memory_limit"]):
+        engine.MEMORY_LIMIT = setup["memory_limit"]
     slot = open(slot_path, "w", encoding="utf-8")  # noqa: SIM115
 
     def watch(number: int, example) -> None:

@@ -214,3 +214,53 @@ def test_joins_and_splits_differentiate_twice_like_the_nudge_method(function, ar
     from gradledger.verify.gradcheck import gradgradcheck
 
     assert gradgradcheck(function, *[gl.tensor(a, requires_grad=True) for a in arrays])
+
+
+def _cumprod_grad_by_loops(x, g):
+    """sum_(j >= i) g_j prod_(k <= j, k != i) x_k, by plain Python loops in float64."""
+    x, g = [float(v) for v in x], [float(v) for v in g]
+    out = []
+    for i in range(len(x)):
+        total = 0.0
+        for j in range(i, len(x)):
+            term = g[j]
+            for k in range(j + 1):
+                if k != i:
+                    term *= x[k]
+            total += term
+        out.append(total)
+    return np.array(out)
+
+
+@pytest.mark.parametrize("x", [
+    np.array([1.4e-45], dtype=np.float32),  # the smallest float32: g out underflows
+    np.array([0.125, -1.4e-45], dtype=np.float32),  # the output underflows to -0
+    np.array([0.25, 0.25, 0.25, 3.4e-44], dtype=np.float32),
+    np.array([1e-20, 1e-20, 3.0], dtype=np.float32),  # a subnormal output
+], ids=["smallest", "output-underflows", "subnormal-input", "subnormal-output"])
+def test_cumprod_grads_stay_exact_where_its_products_underflow(x):
+    g = np.linspace(0.3, -0.9, x.size).astype(x.dtype)
+    t = gl.tensor(x, requires_grad=True)
+    gl.ops.cumprod(t).backward(g)
+    want = _cumprod_grad_by_loops(x, g)
+    np.testing.assert_allclose(t.grad, want, rtol=1e-5, atol=1e-45)
+
+
+@pytest.mark.parametrize("create_graph", [False, True])
+def test_cumprod_of_a_long_row_with_a_zero_books_exact_grads_first_and_second_order(
+        create_graph):
+    # 80 elements: past the O(K**2) table's rows, so the O(K) recurrence books them
+    rng = np.random.default_rng(3)
+    x = rng.uniform(-1.05, 1.05, 80)
+    x[17] = 0.0
+    g = rng.uniform(-1.0, 1.0, 80)
+    t = gl.tensor(x, requires_grad=True)
+    (grad,) = gl.grad([gl.ops.cumprod(t)], [t], [g], create_graph=create_graph)
+    np.testing.assert_allclose(np.asarray(getattr(grad, "data", grad)),
+                               _cumprod_grad_by_loops(x, g), rtol=1e-12, atol=1e-15)
+    if create_graph:  # d<w, grad>/dx along v against the loops' central differences
+        w, v, h = rng.uniform(-1, 1, 80), rng.uniform(-1, 1, 80), 1e-6
+        (hw,) = gl.grad([(grad * w).sum()], [t])
+        want = (np.dot(_cumprod_grad_by_loops(x + h * v, g), w)
+                - np.dot(_cumprod_grad_by_loops(x - h * v, g), w)) / (2 * h)
+        np.testing.assert_allclose(np.dot(hw.data, v), want, rtol=1e-6)

@@ -342,3 +342,24 @@ def test_eighs_and_svds_verifier_matrices_keep_clear_of_a_sign_flip():
     check("sym")
     check("svd")
     assert seen.count("sym") >= 30 and seen.count("svd") >= 30
+
+
+def test_a_float32_grad_that_overflows_at_the_edge_of_float32s_range_is_discarded(fresh_host):
+    # cumprod of 1,165 float32 values -1.079 (inside its domain): the output, 2.95e38, is
+    # finite, but the grad of the first element, 3.8e38 in float64, is beyond float32's
+    # largest number (a thorough run failed it as "not finite inside the domain")
+    from gradledger.loader import host
+    from gradledger.verify.checks import Checker, Discard
+    from gradledger.verify.sampling import Example
+
+    host.reset()
+    op = host.lookup("cumprod")
+    x = np.full(1165, -1.079, dtype=np.float32)
+    example = Example([x], {"axis": None}, 0, dtype=np.float32)
+    with pytest.raises(Discard, match="float32 grad overflows where float64's is finite"):
+        Checker(op, example).run()
+    with pytest.MonkeyPatch.context() as patch:  # without the rule: a failure
+        patch.setattr(Checker, "beyond_range", lambda self: None)
+        failure = Checker(op, example).run()
+    assert failure is not None and failure.check == "grad contract"
+    assert "not finite" in failure.message

@@ -448,9 +448,9 @@ def cumprod(x, axis=None):
 def cumprod_vjp(out_grad, x, out, axis=None):
     """d out_j / d x_i = prod_(k <= j, k != i) x_k for j >= i, so grad_i = E_i S_i with E_i
     = prod_(k < i) x_k and S_i = g_i + x_(i+1) S_(i+1). Arrays without zeros take
-    sum_(j >= i) g_j out_j / x_i by a running sum, O(K) and vectorised, unless a product
-    there underflows (x = 1e-45 in float32: g out_j rounds to 0 before the division
-    restores it), where the recurrence runs instead. With zeros, or on Tensors
+    sum_(j >= i) g_j out_j / x_i by a running sum, O(K) and vectorised, unless an output
+    or a product there underflows (x = 1e-45 in float32: g out_j rounds to 0 before the
+    division restores it), where the recurrence runs instead. With zeros, or on Tensors
     (create_graph=True), short rows take an O(K**2) table and long rows the recurrence:
     both exact with zeros and differentiable (the table's cumprod is this op again)."""
     shape = np.shape(x)
@@ -462,8 +462,10 @@ def cumprod_vjp(out_grad, x, out, axis=None):
         out_moved = np.moveaxis(out, axis, -1)
     k = np.shape(moved)[-1]
     grad = None
-    if isinstance(moved, np.ndarray) and isinstance(g, np.ndarray) and np.all(moved != 0):
-        # no zeros: sum_(j >= i) g_j out_j / x_i, O(K) (a running sum from the end)
+    if (isinstance(moved, np.ndarray) and isinstance(g, np.ndarray) and np.all(moved != 0)
+            and np.all(np.abs(out_moved) >= np.finfo(np.asarray(out_moved).dtype).tiny)):
+        # no zeros, and no output that underflowed to a subnormal or 0 (0.125 * -1e-45 in
+        # float32): sum_(j >= i) g_j out_j / x_i, O(K) (a running sum from the end)
         try:
             with np.errstate(under="raise"):
                 tail = np.flip(np.cumsum(np.flip(g * out_moved, -1), axis=-1), -1)

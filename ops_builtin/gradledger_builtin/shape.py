@@ -424,21 +424,48 @@ def _exclusive_cumprod(x):
 
 
 def _suffix_sums(x, g):
-    """S_i = sum_(j >= i) g_j prod_(i < k <= j) x_k along the last axis, by the recurrence
-    S_i = g_i + x_(i+1) S_(i+1): no division, exact with zeros, O(K)."""
+    """S_i = sum_(j >= i) g_j prod_(i < k <= j) x_k along the last axis (arrays), by the
+    recurrence S_i = g_i + x_(i+1) S_(i+1): no division, exact with zeros, O(K)."""
     k = np.shape(x)[-1]
-    if isinstance(x, np.ndarray) and isinstance(g, np.ndarray):
-        sums = np.empty(np.broadcast_shapes(np.shape(x), np.shape(g)),
-                        dtype=np.result_type(x, g))
-        sums[..., k - 1] = g[..., k - 1]
-        for i in range(k - 2, -1, -1):
-            np.multiply(x[..., i + 1], sums[..., i + 1], out=sums[..., i])
-            sums[..., i] += g[..., i]
-        return sums
-    terms = [g[..., k - 1]]  # on Tensors: recorded, so differentiable again
+    sums = np.empty(np.broadcast_shapes(np.shape(x), np.shape(g)), dtype=np.result_type(x, g))
+    sums[..., k - 1] = g[..., k - 1]
     for i in range(k - 2, -1, -1):
-        terms.append(g[..., i] + x[..., i + 1] * terms[-1])
-    return np.stack(terms[::-1], axis=-1)
+        np.multiply(x[..., i + 1], sums[..., i + 1], out=sums[..., i])
+        sums[..., i] += g[..., i]
+    return sums
+
+
+def _suffix_scan(x, g):
+    """`_suffix_sums` on Tensors, recorded (so differentiable again) in log2(K) rounds of
+    whole-row ops (Hillis and Steele's scan of the recurrence): round d has S_i += A_i
+    S_(i+d) and A_i *= A_(i+d), from A_i = x_(i+1) (0 past the end)."""
+    lead = np.shape(x)[:-1]
+    k = np.shape(x)[-1]
+    dtype = np.result_type(_data(x))
+    a = np.concatenate([x[..., 1:], np.zeros(lead + (1,), dtype=dtype)], axis=-1)
+    sums, d = g, 1
+    while d < k:
+        pad = np.zeros(lead + (d,), dtype=dtype)
+        sums = sums + a * np.concatenate([sums[..., d:], pad], axis=-1)
+        if 2 * d < k:  # the last round's A is not needed
+            a = a * np.concatenate([a[..., d:], pad], axis=-1)
+        d *= 2
+    return sums
+
+
+def _running_sum_grad(x, g, out):
+    """sum_(j >= i) g_j out_j / x_i by a running sum (arrays), or None where that is not
+    exact: a zero in x, an output that underflowed to a subnormal or 0 (0.125 * -1e-45 in
+    float32), or a product g_j out_j that underflows (x = 1e-45 in float32: it rounds to 0
+    before the division would restore it)."""
+    if not (np.all(x != 0) and np.all(np.abs(out) >= np.finfo(np.asarray(out).dtype).tiny)):
+        return None
+    try:
+        with np.errstate(under="raise"):
+            tail = np.flip(np.cumsum(np.flip(g * out, -1), axis=-1), -1)
+            return tail / x
+    except FloatingPointError:
+        return None
 
 
 def cumprod(x, axis=None):
@@ -447,12 +474,12 @@ def cumprod(x, axis=None):
 
 def cumprod_vjp(out_grad, x, out, axis=None):
     """d out_j / d x_i = prod_(k <= j, k != i) x_k for j >= i, so grad_i = E_i S_i with E_i
-    = prod_(k < i) x_k and S_i = g_i + x_(i+1) S_(i+1). Arrays without zeros take
-    sum_(j >= i) g_j out_j / x_i by a running sum, O(K) and vectorised, unless an output
-    or a product there underflows (x = 1e-45 in float32: g out_j rounds to 0 before the
-    division restores it), where the recurrence runs instead. With zeros, or on Tensors
-    (create_graph=True), short rows take an O(K**2) table and long rows the recurrence:
-    both exact with zeros and differentiable (the table's cumprod is this op again)."""
+    = prod_(k < i) x_k and S_i = g_i + x_(i+1) S_(i+1). Where it is exact (no zeros, no
+    underflow: `_running_sum_grad`), sum_(j >= i) g_j out_j / x_i by a running sum, O(K)
+    and vectorised, on Tensors (create_graph=True) too. Elsewhere: short rows take an
+    O(K**2) table; long rows the recurrence, a loop on arrays and a log2(K)-round scan on
+    Tensors. All exact with zeros and differentiable (the table's and E's cumprod are this
+    op again)."""
     shape = np.shape(x)
     if axis is None:
         moved, g = np.reshape(x, (-1,)), np.reshape(out_grad, (-1,))
@@ -461,22 +488,16 @@ def cumprod_vjp(out_grad, x, out, axis=None):
         moved, g = np.moveaxis(x, axis, -1), np.moveaxis(out_grad, axis, -1)
         out_moved = np.moveaxis(out, axis, -1)
     k = np.shape(moved)[-1]
-    grad = None
-    if (isinstance(moved, np.ndarray) and isinstance(g, np.ndarray) and np.all(moved != 0)
-            and np.all(np.abs(out_moved) >= np.finfo(np.asarray(out_moved).dtype).tiny)):
-        # no zeros, and no output that underflowed to a subnormal or 0 (0.125 * -1e-45 in
-        # float32): sum_(j >= i) g_j out_j / x_i, O(K) (a running sum from the end)
-        try:
-            with np.errstate(under="raise"):
-                tail = np.flip(np.cumsum(np.flip(g * out_moved, -1), axis=-1), -1)
-                grad = tail / moved
-        except FloatingPointError:
-            grad = None
-    if grad is None and k <= CUMPROD_TABLE_MAX:
+    on_arrays = isinstance(moved, np.ndarray) and isinstance(g, np.ndarray)
+    grad = _running_sum_grad(_data(moved), _data(g), _data(out_moved))
+    if grad is not None and not on_arrays:  # the same sum, recorded
+        grad = np.flip(np.cumsum(np.flip(g * out_moved, -1), axis=-1), -1) / moved
+    elif grad is None and k <= CUMPROD_TABLE_MAX:
         upper = np.triu(np.ones((k, k), dtype=np.result_type(_data(x))))  # j >= i
         grad = np.sum(_others_cumprod(moved) * upper * g[..., np.newaxis, :], axis=-1)
     elif grad is None:
-        grad = _exclusive_cumprod(moved) * _suffix_sums(moved, g)
+        grad = _exclusive_cumprod(moved) * (_suffix_sums(moved, g) if on_arrays
+                                            else _suffix_scan(moved, g))
     if axis is None:
         return (np.reshape(grad, shape),)
     return (np.moveaxis(grad, -1, axis),)

@@ -45,39 +45,82 @@ class Adam(Optimizer):
     def _step_group(self, group: dict) -> None:
         lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
         weight_decay, amsgrad = group["weight_decay"], group["amsgrad"]
+        maximize, decoupled = group["maximize"], self._decoupled
+        states = self.state
         for w in group["params"]:
             g = w.grad
             if g is None:
                 continue
-            if group["maximize"]:
+            if maximize:
                 g = -g
-            state = self.state.get(id(w))
+            state = states.get(id(w))
             if state is None:
-                state = self.state[id(w)] = {
+                state = states[id(w)] = {
                     "step": 0,
                     "exp_avg": np.zeros(np.shape(w.data), dtype=w.dtype),
                     "exp_avg_sq": np.zeros(np.shape(w.data), dtype=w.dtype),
                 }
                 if amsgrad:
                     state["max_exp_avg_sq"] = np.zeros(np.shape(w.data), dtype=w.dtype)
-            state["step"] += 1
-            step = state["step"]
+            state["step"] = step = state["step"] + 1
+            m, v = state["exp_avg"], state["exp_avg_sq"]
             data = w.data
+            bias2 = math.sqrt(1 - beta2**step)
+            step_size = lr / (1 - beta1**step)
+            if (g.__class__ is np.ndarray and data.__class__ is np.ndarray
+                    and g.dtype == data.dtype == m.dtype == v.dtype
+                    and g.shape == data.shape == m.shape == v.shape and 1 - beta1 < 0.5):
+                # The same operations in the same order as below, in place on one scratch
+                # array: no temporaries (a step of small parameters is mostly numpy calls).
+                t = self._scratch(data)
+                if weight_decay and not decoupled:
+                    g = g + weight_decay * data
+                np.subtract(g, m, out=t)  # m += (1 - beta1) * (g - m)
+                t *= 1 - beta1
+                m += t
+                v *= beta2  # v += (1 - beta2) * g * g
+                np.multiply(g, 1 - beta2, out=t)
+                t *= g
+                v += t
+                if amsgrad:
+                    v = np.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
+                np.sqrt(v, out=t)  # denom = sqrt(v) / sqrt(1 - beta2**t) + eps
+                t /= bias2
+                t += eps
+                np.divide(m, t, out=t)  # step_size * (m / denom)
+                t *= step_size
+                if data.flags.writeable:
+                    if weight_decay and decoupled:
+                        data *= 1 - lr * weight_decay
+                    data -= t
+                else:
+                    if weight_decay and decoupled:
+                        data = data * (1 - lr * weight_decay)
+                    write(w, data - t)
+                continue
             if weight_decay:
-                if self._decoupled:
+                if decoupled:
                     data = data * (1 - lr * weight_decay)
                 else:
                     g = g + weight_decay * data
-            m, v = state["exp_avg"], state["exp_avg_sq"]
             _lerp_(m, g, 1 - beta1)
             v *= beta2
             v += (1 - beta2) * g * g
             if amsgrad:
                 np.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
                 v = state["max_exp_avg_sq"]
-            step_size = lr / (1 - beta1**step)
-            denom = np.sqrt(v) / math.sqrt(1 - beta2**step) + eps
+            denom = np.sqrt(v) / bias2 + eps
             write(w, data - step_size * (m / denom))
+
+    def _scratch(self, like: np.ndarray) -> np.ndarray:
+        """A scratch array of `like`'s shape and dtype, kept across steps (not state: it
+        holds nothing between the parameters' updates)."""
+        key = (like.shape, like.dtype)
+        buffers = self.__dict__.setdefault("_buffers", {})
+        t = buffers.get(key)
+        if t is None:
+            t = buffers[key] = np.empty(like.shape, dtype=like.dtype)
+        return t
 
 
 class AdamW(Adam):

@@ -368,5 +368,5 @@ def flatten(input, start_dim: int = 1, end_dim: int = -1) -> Tensor:
             f"flatten: expected 0 <= start_dim <= end_dim < ndim (negative dims count from the "
             f"end); got start_dim={start_dim}, end_dim={end_dim} for shape {shape}"
         )
-    merged = int(np.prod(shape[start:end + 1], dtype=np.int64))
+    merged = math.prod(shape[start:end + 1])  # Python ints: exact, and no numpy call
     return ops.reshape(input, shape=(*shape[:start], merged, *shape[end + 1:]))

@@ -1,0 +1,86 @@
+"""The paths a training step takes through cross_entropy and embedding (row maxima from a
+transposed copy, row sums by BLAS, one range check over the labels or ids) give the
+definitions' numbers and the same errors, for every shape and dtype that reaches them."""
+
+import gradledger as gl
+import numpy as np
+import pytest
+from gradledger.errors import OpCallError
+
+RNG = np.random.default_rng(11)
+
+
+def reference_cross_entropy(logits, labels):
+    """Loss per row and softmax - onehot, in float64 from the definition (shifted by the
+    row's maximum only so that exp stays finite)."""
+    x = np.asarray(logits, dtype=np.float64)
+    shifted = x - x.max(axis=-1, keepdims=True)
+    p = np.exp(shifted) / np.exp(shifted).sum(axis=-1, keepdims=True)
+    onehot = np.eye(x.shape[-1])[labels]
+    return -np.log(np.sum(p * onehot, axis=-1)), p - onehot
+
+
+@pytest.mark.parametrize("shape", [(128, 27), (64, 10), (4, 3), (32, 100), (5, 7, 9), (9,)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_cross_entropy_and_its_grad_are_the_definitions_in_the_logits_dtype(shape, dtype):
+    logits = (RNG.standard_normal(shape) * 3).astype(dtype)
+    labels = RNG.integers(0, shape[-1], shape[:-1])
+    loss, local = reference_cross_entropy(logits, labels)
+    eps = np.finfo(dtype).eps
+    for reduction, expected in (("none", loss), ("sum", loss.sum()), ("mean", loss.mean())):
+        t = gl.tensor(logits, requires_grad=True)
+        out = gl.cross_entropy(t, labels, reduction=reduction)
+        assert out.dtype == dtype
+        np.testing.assert_allclose(out.data, expected, rtol=64 * eps, atol=64 * eps)
+        gl.sum(out).backward()
+        assert t.grad.dtype == dtype
+        scale = loss.size if reduction == "mean" else 1
+        np.testing.assert_allclose(t.grad, local / scale, rtol=0, atol=16 * eps)
+
+
+def test_cross_entropy_reads_strided_and_transposed_logits_as_their_copy():
+    base = RNG.standard_normal((27, 128)).astype(np.float32)
+    labels = RNG.integers(0, 27, 128)
+    for view in (base.T, base[:, ::2].T, np.asfortranarray(base.T)):
+        a = gl.tensor(view, requires_grad=True)
+        b = gl.tensor(np.ascontiguousarray(view), requires_grad=True)
+        la, lb = gl.cross_entropy(a, labels[:len(view)]), gl.cross_entropy(b, labels[:len(view)])
+        assert la.item() == lb.item()
+        la.backward()
+        lb.backward()
+        np.testing.assert_array_equal(a.grad, b.grad)
+
+
+def test_cross_entropy_keeps_a_confident_rows_precision_in_a_large_batch():
+    logits = np.zeros((64, 10))
+    logits[:, 3] = 40.0
+    loss = gl.cross_entropy(gl.tensor(logits), np.full(64, 3), reduction="none").data
+    np.testing.assert_allclose(loss, 9 * np.exp(-40.0), rtol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.int8, np.int16, np.int64, np.uint8])
+@pytest.mark.parametrize("classes", [3, 128, 129, 300])
+def test_a_label_out_of_range_is_an_error_for_every_integer_width(dtype, classes):
+    logits = gl.tensor(np.zeros((10, classes)))
+    info = np.iinfo(dtype)
+    for bad in (-1, info.min, classes, info.max):
+        if not info.min <= bad <= info.max or 0 <= bad < classes:
+            continue
+        labels = np.zeros(10, dtype=dtype)
+        labels[7] = bad
+        with pytest.raises(OpCallError, match=rf"cross_entropy.*labels must lie in \[0, "
+                                              rf"{classes}\).*e\.g\. {bad}"):
+            gl.cross_entropy(logits, labels)
+    good = np.full(10, min(classes - 1, info.max), dtype=dtype)
+    assert np.isfinite(gl.cross_entropy(logits, good).item())
+
+
+def test_embedding_takes_negative_ids_from_the_end_and_refuses_ids_past_either_end():
+    weight = RNG.standard_normal((5, 3))
+    ids = np.array([[0, -1], [4, -5]])
+    np.testing.assert_array_equal(gl.embedding(gl.tensor(weight), ids).data, weight[ids])
+    for bad, low, high in (([0, 5], 0, 5), ([-6, 1], -6, 1)):
+        with pytest.raises(OpCallError,
+                           match=rf"embedding.*ids must lie in \[0, 5\).*got ids from {low} "
+                                 rf"to {high}"):
+            gl.embedding(gl.tensor(weight), np.array(bad))

@@ -84,3 +84,39 @@ def test_embedding_takes_negative_ids_from_the_end_and_refuses_ids_past_either_e
                            match=rf"embedding.*ids must lie in \[0, 5\).*got ids from {low} "
                                  rf"to {high}"):
             gl.embedding(gl.tensor(weight), np.array(bad))
+
+
+def windows_max(x, kernel):
+    view = np.lib.stride_tricks.sliding_window_view(x, kernel, axis=(-2, -1))
+    return np.max(view[..., ::kernel[0], ::kernel[1], :, :], axis=(-2, -1))
+
+
+@pytest.mark.parametrize("shape, kernel", [((2, 3, 8, 8), (2, 2)), ((2, 9, 6), (3, 3)),
+                                           ((3, 6, 4), (3, 2)), ((5, 4), (1, 2)),
+                                           ((2, 2, 6, 6), (2, 1)), ((4, 4), (1, 1))])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64])
+def test_max_pool2d_over_windows_that_tile_the_input_is_the_windows_max(shape, kernel, dtype):
+    x = RNG.integers(-2, 3, shape).astype(dtype)  # ties everywhere
+    if dtype != np.int64:
+        x.flat[5] = np.nan  # one window's max is NaN, as np.max gives
+    out = gl.max_pool2d(gl.tensor(x), kernel)
+    assert out.dtype == dtype
+    np.testing.assert_array_equal(out.data, windows_max(x, kernel))
+
+
+@pytest.mark.parametrize("kernel", [(2, 2), (3, 2)])
+def test_max_pool2d_over_tiling_windows_splits_each_grad_among_its_tied_maxima(kernel):
+    x = RNG.integers(-1, 2, (3, 2, 6, 4)).astype(np.float64)  # many ties
+    t = gl.tensor(x, requires_grad=True)
+    out = gl.max_pool2d(t, kernel)
+    g = RNG.standard_normal(out.shape)
+    gl.sum(out * g).backward()
+    expected = np.zeros_like(x)
+    kh, kw = kernel
+    for idx in np.ndindex(out.shape):
+        *lead, i, j = idx
+        window = x[(*lead, slice(i * kh, i * kh + kh), slice(j * kw, j * kw + kw))]
+        won = window == window.max()
+        expected[(*lead, slice(i * kh, i * kh + kh), slice(j * kw, j * kw + kw))] = \
+            won * g[idx] / won.sum()
+    np.testing.assert_allclose(t.grad, expected, rtol=1e-15, atol=0)

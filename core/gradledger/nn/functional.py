@@ -98,6 +98,8 @@ def cross_entropy(input, target, weight=None, ignore_index: int = -100, reductio
     labels = np.asarray(target.data if isinstance(target, Tensor) else target)
     kept = labels != ignore_index
     if label_smoothing == 0.0 and kept.all():
+        if reduction == "mean":  # the op's default: a call without params records faster
+            return ops.cross_entropy(input, labels)
         return ops.cross_entropy(input, labels, reduction=reduction)
     safe = np.where(kept, labels, 0)
     loss = ops.cross_entropy(input, safe, reduction="none")
@@ -152,7 +154,8 @@ def linear(input, weight, bias=None) -> Tensor:
     shape but (out_features,) is added by a separate `add`."""
     if bias is None:
         return ops.linear(input, weight)
-    if np.ndim(weight) == 2 and np.shape(bias) == np.shape(weight)[:1]:
+    w_shape = _shape(weight)  # (np.shape of a Tensor would go through __array_function__)
+    if len(w_shape) == 2 and _shape(bias) == w_shape[:1]:
         return ops.linear_bias(input, weight, bias)
     return ops.linear(input, weight) + bias
 

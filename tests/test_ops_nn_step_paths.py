@@ -120,3 +120,66 @@ def test_max_pool2d_over_tiling_windows_splits_each_grad_among_its_tied_maxima(k
         expected[(*lead, slice(i * kh, i * kh + kh), slice(j * kw, j * kw + kw))] = \
             won * g[idx] / won.sum()
     np.testing.assert_allclose(t.grad, expected, rtol=1e-15, atol=0)
+
+
+def direct_conv(x, w, b, stride, padding):
+    """The convolution by its definition, a loop over output pixels, plus the bias."""
+    x = np.pad(x, [(0, 0), (0, 0), (padding, padding), (padding, padding)])
+    n, _, h, wd = x.shape
+    o, _, kh, kw = w.shape
+    p, q = (h - kh) // stride + 1, (wd - kw) // stride + 1
+    out = np.empty((n, o, p, q))
+    for i in range(p):
+        for j in range(q):
+            patch = x[:, :, i * stride:i * stride + kh, j * stride:j * stride + kw]
+            out[:, :, i, j] = np.einsum("nchw,ochw->no", patch, w)
+    return out + b[:, None, None]
+
+
+@pytest.mark.parametrize("stride, padding", [(1, 1), (1, 0), (2, 1)])
+def test_conv2d_bias_is_the_convolution_plus_the_bias_with_three_grads(stride, padding):
+    x = RNG.standard_normal((2, 3, 6, 5))
+    w, b = RNG.standard_normal((4, 3, 3, 2)), RNG.standard_normal(4)
+    tx, tw, tb = (gl.tensor(a, requires_grad=True) for a in (x, w, b))
+    out = gl.conv2d_bias(tx, tw, tb, stride=stride, padding=padding)
+    np.testing.assert_allclose(out.data, direct_conv(x, w, b, stride, padding), rtol=1e-12,
+                               atol=1e-12)
+    probe = RNG.standard_normal(out.shape)
+    gl.sum(out * probe).backward()
+    # the composite: conv2d, then the bias by a broadcasting add (their rules book these)
+    cx, cw, cb = (gl.tensor(a, requires_grad=True) for a in (x, w, b))
+    gl.sum((gl.conv2d(cx, cw, stride=stride, padding=padding) + cb.reshape(1, -1, 1, 1))
+           * probe).backward()
+    for ours, theirs in ((tx, cx), (tw, cw), (tb, cb)):
+        np.testing.assert_allclose(ours.grad, theirs.grad, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(tb.grad, probe.sum(axis=(0, 2, 3)), rtol=1e-12)
+
+
+def test_conv2d_bias_differentiates_twice_as_the_composite_does():
+    x = RNG.standard_normal((2, 2, 4, 4))
+    w, b = RNG.standard_normal((3, 2, 3, 3)), RNG.standard_normal(3)
+
+    def second(fused):
+        tx, tw, tb = (gl.tensor(a, requires_grad=True) for a in (x, w, b))
+        out = (gl.conv2d_bias(tx, tw, tb, padding=1) if fused
+               else gl.conv2d(tx, tw, padding=1) + tb.reshape(1, -1, 1, 1))
+        gx, gw, gb = gl.grad(gl.sum(out * out), [tx, tw, tb], create_graph=True)
+        (gl.sum(gx * gx) + gl.sum(gw * gw) + gl.sum(gb * gb)).backward()
+        return tx.grad, tw.grad, tb.grad, gb.data
+
+    for ours, theirs in zip(second(True), second(False), strict=True):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-11, atol=1e-11)
+
+
+def test_conv2d_with_a_bias_is_one_float32_op_and_a_bad_bias_is_an_error_naming_it():
+    F = gl.nn.functional
+    x = gl.tensor(RNG.standard_normal((2, 1, 5, 5)).astype(np.float32))
+    w = gl.tensor(RNG.standard_normal((4, 1, 3, 3)).astype(np.float32), requires_grad=True)
+    b = gl.tensor(RNG.standard_normal(4).astype(np.float32), requires_grad=True)
+    out = F.conv2d(x, w, b, padding=1)
+    assert out.op == "conv2d_bias" and out.dtype == np.float32
+    gl.sum(out).backward()
+    assert w.grad.dtype == b.grad.dtype == np.float32
+    with pytest.raises(OpCallError, match=r"conv2d_bias.*dimension 'o' is 4 in input 2 but 3 "
+                                          r"in input 3"):
+        gl.conv2d_bias(x, w, np.zeros(3, dtype=np.float32))

@@ -445,18 +445,25 @@ def conv2d_shape(x_shape, w_shape, stride=1, padding=0):
     return (x_shape[0], w_shape[0], *out)
 
 
-def _columns(x, kernel, stride, padding, out):
+def _columns(x, kernel, stride, padding, out, ones=False):
     """The padded input's windows as (N, C, kH, kW, P, Q), contiguous: one strided slice
     copy per kernel offset (kH * kW of them), so that each image's windows are a
-    (C kH kW, P Q) matrix."""
+    (C kH kW, P Q) matrix. With `ones`, each image's matrix has a last row of ones
+    below (returned as (N, C kH kW + 1, P Q)): the row a bias multiplies."""
     padded = _pad(x, padding)
     n, c = np.shape(x)[:2]
-    cols = np.empty((n, c, *kernel, *out), dtype=padded.dtype)
+    if ones:
+        size = c * kernel[0] * kernel[1]
+        rows = np.empty((n, size + 1, out[0] * out[1]), dtype=padded.dtype)
+        rows[:, size] = 1
+        cols = np.reshape(rows[:, :size], (n, c, *kernel, *out))  # a view into rows
+    else:
+        cols = rows = np.empty((n, c, *kernel, *out), dtype=padded.dtype)
     offsets = _offsets(padded, kernel, stride, out)
     for a in range(kernel[0]):
         for b in range(kernel[1]):
             cols[:, :, a, b] = padded[next(offsets)]
-    return cols
+    return rows
 
 
 def conv2d(x, w, stride=1, padding=0):
@@ -476,6 +483,76 @@ def conv2d(x, w, stride=1, padding=0):
     return np.reshape(out, (n, o, p, q)), (cols,)
 
 
+def _conv_bias_check(w, b):
+    o = np.shape(w)[0] if np.ndim(w) else None
+    if np.shape(b) != (o,):
+        raise OpCallError(
+            f"conv2d_bias takes a bias of shape (O,) = ({o},), one per output channel of w "
+            f"(shape {np.shape(w)}); got a bias of shape {np.shape(b)}"
+        )
+
+
+def conv2d_bias(x, w, b, stride=1, padding=0):
+    """conv2d(x, w) + b[:, None, None], as torch.nn.functional.conv2d with its bias, in one
+    op: the bias is one more column of the kernels' matrix, times a row of ones below
+    each image's windows, so that the one batched matmul adds it (and the kernels' grad
+    product gives its grad, the sum over N, P, Q, as one more row)."""
+    kernel, stride, padding, (p, q) = _conv_geometry(np.shape(x), np.shape(w), stride, padding)
+    _conv_bias_check(w, b)
+    (n, c), o = np.shape(x)[:2], np.shape(w)[0]
+    size = c * kernel[0] * kernel[1]
+    rows = _columns(x, kernel, stride, padding, (p, q), ones=True)
+    kernels = np.concatenate([np.reshape(w, (o, size)), np.reshape(b, (o, 1))], axis=1)
+    out = np.matmul(kernels, rows)
+    return np.reshape(out, (n, o, p, q)), (rows,)
+
+
+def conv2d_bias_shape(x_shape, w_shape, b_shape, stride=1, padding=0):
+    return conv2d_shape(x_shape, w_shape, stride, padding)
+
+
+def conv2d_bias_vjp(out_grad, x, w, b, out, saved=None, stride=1, padding=0,
+                    needs_grad=(True, True, True)):
+    """conv2d's rule for x and w; b.grad sums out_grad over N, P, Q. On arrays the saved
+    windows carry the row of ones, so the kernels' grad product gives b's grad as its last
+    row; on Tensors (create_graph=True) conv2d's rule with ops and a sum."""
+    p, q = _conv_geometry(np.shape(x), np.shape(w), stride, padding)[3]
+    if saved is None or out_grad.__class__ is not np.ndarray or w.__class__ is not np.ndarray:
+        grad_x, grad_w = conv2d_vjp(out_grad, x, w, out, None, stride, padding, needs_grad[:2])
+        grad_b = np.sum(out_grad, axis=(0, 2, 3)) if needs_grad[2] else None
+        return grad_x, grad_w, grad_b
+    (n, c), o = np.shape(x)[:2], np.shape(w)[0]
+    (rows,) = saved
+    grad_x = grad_w = grad_b = None
+    if needs_grad[1] or needs_grad[2]:
+        per_image = np.matmul(rows, np.ascontiguousarray(
+            np.swapaxes(np.reshape(out_grad, (n, o, p * q)), 1, 2)))
+        both = np.add.reduce(per_image, axis=0)  # (C kH kW + 1, O)
+        if needs_grad[1]:
+            grad_w = np.reshape(np.transpose(both[:-1]), np.shape(w))
+        if needs_grad[2]:
+            grad_b = np.array(both[-1], dtype=np.result_type(out_grad, b))
+    if needs_grad[0]:
+        grad_x = conv2d_vjp(out_grad, x, w, out, (None,), stride, padding, (True, False))[0]
+    return grad_x, grad_w, grad_b
+
+
+def conv2d_bias_sample():
+    """Verifier hint: conv2d's images, kernels, strides and paddings, with a bias (O,)."""
+    from hypothesis import strategies as st
+    from hypothesis.extra import numpy as hnp
+
+    values = st.floats(-3.0, 3.0, allow_nan=False, allow_subnormal=False)
+
+    @st.composite
+    def example(draw):
+        (x, kernel), params = draw(conv2d_sample())
+        bias = draw(hnp.arrays(np.float64, (kernel.shape[0],), elements=values))
+        return (x, kernel, bias), params
+
+    return example()
+
+
 def _col2im_arrays(cols, x_shape, kernel, stride, padding, dtype):
     """The windows' grads (N, C, kH, kW, P, Q) added back where they were read: one
     strided slice-add per kernel offset into a zero padded image, then the padding cut."""
@@ -489,11 +566,40 @@ def _col2im_arrays(cols, x_shape, kernel, stride, padding, dtype):
 
 
 def _input_grad_shifted(out_grad, w, x_shape, kernel, padding):
-    """x.grad of a stride-1 convolution on arrays: col2im by flat shifts. Each output row
-    is widened by zeros to the padded image's width Wp, so that the windows' grads at
-    kernel offset (a, b) land in each flattened padded image at one shift, a Wp + b: kH kW
-    adds of contiguous runs of P Wp elements, not of Q-element rows (an 8x8 image's
-    col2im: 8-element runs). The zeros widening the rows fall on the padding."""
+    """x.grad of a stride-1 convolution on arrays: col2im by flat shifts. out_grad is
+    placed on the padded image's grid (Hp x Wp, zeros elsewhere), so that the windows'
+    grads at kernel offset (a, b) land in each flattened padded image at one shift,
+    a Wp + b; with the kernels' rows ordered (a, b, channel), one offset's grads for every
+    channel of an image are one contiguous run of C Hp Wp elements, added at that shift:
+    kH kW adds of N long runs (not of N C P rows of Q elements: an 8x8 image's col2im
+    spent most of its time starting 8-element loops). A zero of the grid that lands past
+    its row or plane lands in another's place as a zero, which adds nothing; so the
+    kernels must be finite (else the slower path below, where inf * 0 stays off the
+    image)."""
+    (n, o, p, q), c = np.shape(out_grad), x_shape[1]
+    (kh, kw), (ph, pw), (h, wd) = kernel, padding, x_shape[-2:]
+    hp, wp = h + 2 * ph, wd + 2 * pw
+    if not np.isfinite(w).all():
+        return _input_grad_rows(out_grad, w, x_shape, kernel, padding)
+    plane, span = hp * wp, c * hp * wp
+    grid = np.zeros((n, o, hp, wp), dtype=out_grad.dtype)
+    grid[:, :, :p, :q] = out_grad
+    rows = np.reshape(np.transpose(w, (2, 3, 1, 0)), (kh * kw * c, o))  # (a, b, channel)
+    cols = np.reshape(np.matmul(rows, np.reshape(grid, (n, o, plane))), (n, kh * kw, span))
+    grad = np.zeros((n, span + (kh - 1) * wp + kw - 1), dtype=cols.dtype)  # the overhang
+    for a in range(kh):
+        for b in range(kw):
+            shift = a * wp + b
+            grad[:, shift:shift + span] += cols[:, a * kw + b]
+    grad = np.reshape(grad[:, :span], (n, c, hp, wp))
+    return grad if padding == (0, 0) else grad[..., ph:ph + h, pw:pw + wd]
+
+
+def _input_grad_rows(out_grad, w, x_shape, kernel, padding):
+    """_input_grad_shifted for any kernels: each output row widened by zeros to the padded
+    image's width Wp, so that the windows' grads at kernel offset (a, b) land at one shift
+    a Wp + b of each flattened padded image: kH kW adds of runs of P Wp elements per
+    channel and image. The zeros widening the rows fall on the padding."""
     (n, o, p, q), c = np.shape(out_grad), x_shape[1]
     (kh, kw), (ph, pw), (h, wd) = kernel, padding, x_shape[-2:]
     hp, wp = h + 2 * ph, wd + 2 * pw
@@ -888,6 +994,15 @@ OPS = [
            "are an error blamed on the call, as is a kernel larger than the padded input. "
            "im2col by strided slice copies, then one batched BLAS matmul over the images each "
            "way; the output is contiguous NCHW."),
+    Op("conv2d_bias", conv2d_bias, vjp=conv2d_bias_vjp,
+       signature="(n,c,h,w),(o,c,i,j),(o)->(n,o,p,q)", out_shape=conv2d_bias_shape,
+       sample=conv2d_bias_sample, saves=True, reads=("x", "w", "b"),
+       doc="conv2d(x, w) + b[:, None, None], b (O,): torch.nn.functional.conv2d with its "
+           "bias, in one op (gl.nn.functional.conv2d calls it)\n\n"
+           "The bias is one more column of the kernels' matrix, times a row of ones below "
+           "each image's windows: the one batched matmul adds it, and the kernels' grad "
+           "product gives its grad (the sum over N, P, Q) as one more row. stride and "
+           "padding as conv2d's; a bias of any shape but (O,) is an error."),
     Op("max_pool2d", max_pool2d, vjp=max_pool2d_vjp, signature=ANY, sample=pool_sample,
        out_shape=pool_shape,
        doc="max over kernel_size windows of the last two axes; stride (default: kernel), "

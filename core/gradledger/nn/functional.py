@@ -162,7 +162,9 @@ def linear(input, weight, bias=None) -> Tensor:
 
 def conv2d(input, weight, bias=None, stride=1, padding=0) -> Tensor:
     """Cross-correlation of NCHW `input` with OIHW `weight` (the op `conv2d`), plus the
-    per-channel `bias` (O,) if given."""
+    per-channel `bias` (O,) if given (then the one op `conv2d_bias`)."""
+    if bias is not None and len(_shape(weight)) == 4 and _shape(bias) == _shape(weight)[:1]:
+        return ops.conv2d_bias(input, weight, bias, stride=stride, padding=padding)
     out = ops.conv2d(input, weight, stride=stride, padding=padding)
     if bias is None:
         return out

@@ -183,3 +183,11 @@ def test_conv2d_with_a_bias_is_one_float32_op_and_a_bad_bias_is_an_error_naming_
     with pytest.raises(OpCallError, match=r"conv2d_bias.*dimension 'o' is 4 in input 2 but 3 "
                                           r"in input 3"):
         gl.conv2d_bias(x, w, np.zeros(3, dtype=np.float32))
+
+
+@pytest.mark.parametrize("setting", [2.0, (2.0, 2.0), None, (2, 2, 2)])
+def test_a_window_setting_that_is_not_ints_is_an_error_even_after_a_good_call(setting):
+    x = gl.tensor(np.zeros((1, 1, 4, 4)))
+    assert gl.max_pool2d(x, 2).shape == (1, 1, 2, 2)  # the int settings, kept
+    with pytest.raises(OpCallError, match="kernel_size must be an int or a pair of ints"):
+        gl.max_pool2d(x, setting)

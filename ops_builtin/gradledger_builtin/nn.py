@@ -236,14 +236,35 @@ def cross_entropy_sample():
 
 def _pair(value, what):
     """An int or a pair of ints, as a pair of ints."""
-    pair = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
+    try:
+        pair = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
+    except TypeError:  # a float, None: not a pair either
+        pair = ()
     if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) for v in pair):
         raise OpCallError(f"{what} must be an int or a pair of ints; got {value!r}")
     return int(pair[0]), int(pair[1])
 
 
 def _geometry(spatial, kernel, stride, padding):
-    """Checked (kernel, stride, padding, output size) pairs for an input of `spatial` size."""
+    """Checked (kernel, stride, padding, output size) pairs for an input of `spatial` size
+    (kept for the shapes and settings a training loop repeats)."""
+    if _ints(kernel) and _ints(stride) and _ints(padding):  # (1.0 == 1: floats not kept)
+        return _geometry_kept(tuple(spatial), kernel, stride, padding)
+    return _geometry_checked(spatial, kernel, stride, padding)
+
+
+def _ints(value):
+    """A Python int, or a tuple of them."""
+    kind = type(value)
+    return kind is int or (kind is tuple and all(type(v) is int for v in value))
+
+
+@functools.lru_cache(maxsize=256)
+def _geometry_kept(spatial, kernel, stride, padding):
+    return _geometry_checked(spatial, kernel, stride, padding)
+
+
+def _geometry_checked(spatial, kernel, stride, padding):
     kernel, stride, padding = (_pair(kernel, "kernel_size"), _pair(stride, "stride"),
                                _pair(padding, "padding"))
     if min(kernel) < 1 or min(stride) < 1 or min(padding) < 0:

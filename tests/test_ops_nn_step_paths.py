@@ -136,10 +136,12 @@ def direct_conv(x, w, b, stride, padding):
     return out + b[:, None, None]
 
 
+@pytest.mark.parametrize("channels, kernel", [(3, (3, 2)), (4, (3, 3))])  # 19, 37 rows
 @pytest.mark.parametrize("stride, padding", [(1, 1), (1, 0), (2, 1)])
-def test_conv2d_bias_is_the_convolution_plus_the_bias_with_three_grads(stride, padding):
-    x = RNG.standard_normal((2, 3, 6, 5))
-    w, b = RNG.standard_normal((4, 3, 3, 2)), RNG.standard_normal(4)
+def test_conv2d_bias_is_the_convolution_plus_the_bias_with_three_grads(stride, padding,
+                                                                       channels, kernel):
+    x = RNG.standard_normal((2, channels, 6, 5))
+    w, b = RNG.standard_normal((4, channels, *kernel)), RNG.standard_normal(4)
     tx, tw, tb = (gl.tensor(a, requires_grad=True) for a in (x, w, b))
     out = gl.conv2d_bias(tx, tw, tb, stride=stride, padding=padding)
     np.testing.assert_allclose(out.data, direct_conv(x, w, b, stride, padding), rtol=1e-12,

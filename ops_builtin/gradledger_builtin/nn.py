@@ -564,7 +564,7 @@ def conv2d_bias_vjp(out_grad, x, w, b, out, saved=None, stride=1, padding=0,
         if needs_grad[1]:
             grad_w = np.reshape(both[:, :-1], np.shape(w))
         if needs_grad[2]:
-            grad_b = np.array(both[:, -1], dtype=np.result_type(out_grad, b))
+            grad_b = np.array(both[:, -1], dtype=np.result_type(out_grad, b.dtype))
     if needs_grad[0]:
         grad_x = conv2d_vjp(out_grad, x, w, out, (None,), stride, padding, (True, False))[0]
     return grad_x, grad_w, grad_b
@@ -1029,7 +1029,7 @@ OPS = [
            "way; the output is contiguous NCHW."),
     Op("conv2d_bias", conv2d_bias, vjp=conv2d_bias_vjp,
        signature="(n,c,h,w),(o,c,i,j),(o)->(n,o,p,q)", out_shape=conv2d_bias_shape,
-       sample=conv2d_bias_sample, saves=True, reads=("x", "w", "b"),
+       sample=conv2d_bias_sample, saves=True, reads=("x", "w"),
        doc="conv2d(x, w) + b[:, None, None], b (O,): torch.nn.functional.conv2d with its "
            "bias, in one op (gl.nn.functional.conv2d calls it)\n\n"
            "The bias is one more column of the kernels' matrix, times a row of ones below "
@@ -1055,7 +1055,7 @@ OPS = [
        doc="im2col's transpose: windows (..., P, Q, kH, kW) added back into an array of "
            "shape (..., H, W); overlaps add up, padding is dropped"),
     Op("embedding", embedding, vjp=embedding_vjp, signature="(v,d),(*)->(*)", constants=(1,),
-       sample=embedding_sample,
+       sample=embedding_sample, reads=("ids",),
        doc="weight[ids]: rows of weight (V, D) by integer ids; repeated ids accumulate"),
     Op("dropout", dropout, local_grad=dropout_local, signature="()->()", params=dropout_params,
        saves=True, saved_constants=True, reads=(),

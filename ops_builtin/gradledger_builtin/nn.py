@@ -547,7 +547,7 @@ def conv2d_bias_vjp(out_grad, x, w, b, out, saved=None, stride=1, padding=0,
         grad_x, grad_w = conv2d_vjp(out_grad, x, w, out, None, stride, padding, needs_grad[:2])
         grad_b = np.sum(out_grad, axis=(0, 2, 3)) if needs_grad[2] else None
         return grad_x, grad_w, grad_b
-    (n, c), o = np.shape(x)[:2], np.shape(w)[0]
+    n, o = np.shape(x)[0], np.shape(w)[0]
     (rows,) = saved
     grad_x = grad_w = grad_b = None
     if needs_grad[1] or needs_grad[2]:

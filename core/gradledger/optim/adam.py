@@ -151,6 +151,7 @@ class Adam(Optimizer):
             state = states.get(id(w))
             if (state is None or state.get("exp_avg") is not m
                     or state.get("exp_avg_sq") is not v or len(state) != 3
+                    or w.data.shape != m.shape  # a parameter given a new shape
                     or (step is not None and state["step"] != step)):
                 return False
             step = state["step"]

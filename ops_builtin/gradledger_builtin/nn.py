@@ -599,40 +599,11 @@ def _col2im_arrays(cols, x_shape, kernel, stride, padding, dtype):
 
 
 def _input_grad_shifted(out_grad, w, x_shape, kernel, padding):
-    """x.grad of a stride-1 convolution on arrays: col2im by flat shifts. out_grad is
-    placed on the padded image's grid (Hp x Wp, zeros elsewhere), so that the windows'
-    grads at kernel offset (a, b) land in each flattened padded image at one shift,
-    a Wp + b; with the kernels' rows ordered (a, b, channel), one offset's grads for every
-    channel of an image are one contiguous run of C Hp Wp elements, added at that shift:
-    kH kW adds of N long runs (not of N C P rows of Q elements: an 8x8 image's col2im
-    spent most of its time starting 8-element loops). A zero of the grid that lands past
-    its row or plane lands in another's place as a zero, which adds nothing; so the
-    kernels must be finite (else the slower path below, where inf * 0 stays off the
-    image)."""
-    (n, o, p, q), c = np.shape(out_grad), x_shape[1]
-    (kh, kw), (ph, pw), (h, wd) = kernel, padding, x_shape[-2:]
-    hp, wp = h + 2 * ph, wd + 2 * pw
-    if not np.isfinite(w).all():
-        return _input_grad_rows(out_grad, w, x_shape, kernel, padding)
-    plane, span = hp * wp, c * hp * wp
-    grid = np.zeros((n, o, hp, wp), dtype=out_grad.dtype)
-    grid[:, :, :p, :q] = out_grad
-    rows = np.reshape(np.transpose(w, (2, 3, 1, 0)), (kh * kw * c, o))  # (a, b, channel)
-    cols = np.reshape(np.matmul(rows, np.reshape(grid, (n, o, plane))), (n, kh * kw, span))
-    grad = np.zeros((n, span + (kh - 1) * wp + kw - 1), dtype=cols.dtype)  # the overhang
-    for a in range(kh):
-        for b in range(kw):
-            shift = a * wp + b
-            grad[:, shift:shift + span] += cols[:, a * kw + b]
-    grad = np.reshape(grad[:, :span], (n, c, hp, wp))
-    return grad if padding == (0, 0) else grad[..., ph:ph + h, pw:pw + wd]
-
-
-def _input_grad_rows(out_grad, w, x_shape, kernel, padding):
-    """_input_grad_shifted for any kernels: each output row widened by zeros to the padded
-    image's width Wp, so that the windows' grads at kernel offset (a, b) land at one shift
-    a Wp + b of each flattened padded image: kH kW adds of runs of P Wp elements per
-    channel and image. The zeros widening the rows fall on the padding."""
+    """x.grad of a stride-1 convolution on arrays: col2im by flat shifts. Each output row
+    is widened by zeros to the padded image's width Wp, so that the windows' grads at
+    kernel offset (a, b) land in each flattened padded image at one shift, a Wp + b: kH kW
+    adds of contiguous runs of P Wp elements, not of Q-element rows (an 8x8 image's
+    col2im: 8-element runs). The zeros widening the rows fall on the padding."""
     (n, o, p, q), c = np.shape(out_grad), x_shape[1]
     (kh, kw), (ph, pw), (h, wd) = kernel, padding, x_shape[-2:]
     hp, wp = h + 2 * ph, wd + 2 * pw

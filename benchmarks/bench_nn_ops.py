@@ -94,6 +94,14 @@ def workloads(rng):
          rng.standard_normal((32, 256)).astype(f32)),
         ("max_pool2d (64,32,8,8) k2", "nn", "max_pool2d", (x_pool,), {"kernel_size": 2},
          rng.standard_normal((64, 32, 4, 4)).astype(f32)),
+        ("max_pool2d (64,16,8,8) k2 (digits CNN)", "nn", "max_pool2d",
+         (np.maximum(rng.standard_normal((64, 16, 8, 8)).astype(f32), 0),), {"kernel_size": 2},
+         rng.standard_normal((64, 16, 4, 4)).astype(f32)),
+        ("cross_entropy (128,27) (char MLP)", "nn", "cross_entropy",
+         (rng.standard_normal((128, 27)).astype(f32), rng.integers(0, 27, 128)), {}, None),
+        ("Conv2d (64,16,8,8)*(32,16,3,3)+b: conv2d_bias | conv2d + add", "pair",
+         conv2d_bias_pair, (x_conv, w_conv, rng.standard_normal(32).astype(f32)), {},
+         rng.standard_normal((64, 32, 8, 8)).astype(f32)),
         ("attention (32,4,12,16) causal: fused op | composite", None, None, (q, k, v), {},
          rng.standard_normal(q.shape).astype(f32)),
         ("attention op, transposed (32,4,12,16) causal", "nn_fused", "attention",
@@ -110,6 +118,24 @@ def workloads(rng):
           (rng.standard_normal((512, 128)) * 0.1).astype(f32), bias),
          {}, rng.standard_normal((16, 32, 256)).astype(f32)),
     ]
+
+
+def conv2d_bias_pair(x, w, b, u):
+    """conv2d then the bias added by broadcasting (its grad, the sum over N, P, Q), against
+    the op conv2d_bias, forward and rule each."""
+    conv, fused = _op(nn_now, "conv2d"), _op(nn_now, "conv2d_bias")
+
+    def composite():
+        out, saved = conv.saving_forward(x, w, padding=1)
+        out = out + b[:, None, None]
+        grads = conv.vjp(u, x, w, out=out, saved=saved, padding=1)
+        return grads, np.sum(u, axis=(0, 2, 3))
+
+    def one_op():
+        out, saved = fused.saving_forward(x, w, b, padding=1)
+        return fused.vjp(u, x, w, b, out=out, saved=saved, padding=1)
+
+    return composite, one_op
 
 
 def linear_pair(x, w, b, u):

@@ -314,6 +314,19 @@ def conv2d(x: TensorLike, w: TensorLike, /, stride: Any = ..., padding: Any = ..
     """
 
 
+def conv2d_bias(
+    x: TensorLike,
+    w: TensorLike,
+    b: TensorLike,
+    /,
+    stride: Any = ...,
+    padding: Any = ...,
+) -> Tensor:
+    """conv2d(x, w) + b[:, None, None], b (O,): torch.nn.functional.conv2d with its bias, in one op
+    (gl.nn.functional.conv2d calls it)
+    """
+
+
 def convolve(a: TensorLike, v: TensorLike, /, mode: Any = ...) -> Tensor:
     """np.convolve of 1-D arrays, mode 'full', 'same' or 'valid'"""
 

@@ -98,6 +98,8 @@ def cross_entropy(input, target, weight=None, ignore_index: int = -100, reductio
     labels = np.asarray(target.data if isinstance(target, Tensor) else target)
     kept = labels != ignore_index
     if label_smoothing == 0.0 and kept.all():
+        if reduction == "mean":  # the op's default: a call without params records faster
+            return ops.cross_entropy(input, labels)
         return ops.cross_entropy(input, labels, reduction=reduction)
     safe = np.where(kept, labels, 0)
     loss = ops.cross_entropy(input, safe, reduction="none")
@@ -152,14 +154,17 @@ def linear(input, weight, bias=None) -> Tensor:
     shape but (out_features,) is added by a separate `add`."""
     if bias is None:
         return ops.linear(input, weight)
-    if np.ndim(weight) == 2 and np.shape(bias) == np.shape(weight)[:1]:
+    w_shape = _shape(weight)  # (np.shape of a Tensor would go through __array_function__)
+    if len(w_shape) == 2 and _shape(bias) == w_shape[:1]:
         return ops.linear_bias(input, weight, bias)
     return ops.linear(input, weight) + bias
 
 
 def conv2d(input, weight, bias=None, stride=1, padding=0) -> Tensor:
     """Cross-correlation of NCHW `input` with OIHW `weight` (the op `conv2d`), plus the
-    per-channel `bias` (O,) if given."""
+    per-channel `bias` (O,) if given (then the one op `conv2d_bias`)."""
+    if bias is not None and len(_shape(weight)) == 4 and _shape(bias) == _shape(weight)[:1]:
+        return ops.conv2d_bias(input, weight, bias, stride=stride, padding=padding)
     out = ops.conv2d(input, weight, stride=stride, padding=padding)
     if bias is None:
         return out
@@ -368,5 +373,5 @@ def flatten(input, start_dim: int = 1, end_dim: int = -1) -> Tensor:
             f"flatten: expected 0 <= start_dim <= end_dim < ndim (negative dims count from the "
             f"end); got start_dim={start_dim}, end_dim={end_dim} for shape {shape}"
         )
-    merged = int(np.prod(shape[start:end + 1], dtype=np.int64))
+    merged = math.prod(shape[start:end + 1])  # Python ints: exact, and no numpy call
     return ops.reshape(input, shape=(*shape[:start], merged, *shape[end + 1:]))

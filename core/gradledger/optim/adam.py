@@ -43,41 +43,180 @@ class Adam(Optimizer):
                                       amsgrad=amsgrad, maximize=maximize))
 
     def _step_group(self, group: dict) -> None:
+        if self._step_flat(group):
+            return
         lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
         weight_decay, amsgrad = group["weight_decay"], group["amsgrad"]
+        maximize, decoupled = group["maximize"], self._decoupled
+        states = self.state
         for w in group["params"]:
             g = w.grad
             if g is None:
                 continue
-            if group["maximize"]:
+            if maximize:
                 g = -g
-            state = self.state.get(id(w))
+            state = states.get(id(w))
             if state is None:
-                state = self.state[id(w)] = {
+                state = states[id(w)] = {
                     "step": 0,
                     "exp_avg": np.zeros(np.shape(w.data), dtype=w.dtype),
                     "exp_avg_sq": np.zeros(np.shape(w.data), dtype=w.dtype),
                 }
                 if amsgrad:
                     state["max_exp_avg_sq"] = np.zeros(np.shape(w.data), dtype=w.dtype)
-            state["step"] += 1
-            step = state["step"]
+            state["step"] = step = state["step"] + 1
+            m, v = state["exp_avg"], state["exp_avg_sq"]
             data = w.data
+            bias2 = math.sqrt(1 - beta2**step)
+            step_size = lr / (1 - beta1**step)
+            if (g.__class__ is np.ndarray and data.__class__ is np.ndarray
+                    and g.dtype == data.dtype == m.dtype == v.dtype
+                    and g.shape == data.shape == m.shape == v.shape and 1 - beta1 < 0.5):
+                # The same operations in the same order as below, in place on one scratch
+                # array: no temporaries (a step of small parameters is mostly numpy calls).
+                t = self._scratch(data)
+                if weight_decay and not decoupled:
+                    g = g + weight_decay * data
+                np.subtract(g, m, out=t)  # m += (1 - beta1) * (g - m)
+                t *= 1 - beta1
+                m += t
+                v *= beta2  # v += (1 - beta2) * g * g
+                np.multiply(g, 1 - beta2, out=t)
+                t *= g
+                v += t
+                if amsgrad:
+                    v = np.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
+                np.sqrt(v, out=t)  # denom = sqrt(v) / sqrt(1 - beta2**t) + eps
+                t /= bias2
+                t += eps
+                np.divide(m, t, out=t)  # step_size * (m / denom)
+                t *= step_size
+                if data.flags.writeable:
+                    if weight_decay and decoupled:
+                        data *= 1 - lr * weight_decay
+                    data -= t
+                else:
+                    if weight_decay and decoupled:
+                        data = data * (1 - lr * weight_decay)
+                    write(w, data - t)
+                continue
             if weight_decay:
-                if self._decoupled:
+                if decoupled:
                     data = data * (1 - lr * weight_decay)
                 else:
                     g = g + weight_decay * data
-            m, v = state["exp_avg"], state["exp_avg_sq"]
             _lerp_(m, g, 1 - beta1)
             v *= beta2
             v += (1 - beta2) * g * g
             if amsgrad:
                 np.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
                 v = state["max_exp_avg_sq"]
-            step_size = lr / (1 - beta1**step)
-            denom = np.sqrt(v) / math.sqrt(1 - beta2**step) + eps
+            denom = np.sqrt(v) / bias2 + eps
             write(w, data - step_size * (m / denom))
+
+    def _step_flat(self, group: dict) -> bool:
+        """The step of a whole group at once, when every parameter has a grad of its own
+        dtype and shape, all of one dtype, and their moments were made here as views into
+        one flat array each: the grads copied into one flat array, then each of the
+        step's operations once over all of them (per element the same operations in the
+        same order as per parameter: the same bits), then each parameter moved by its
+        slice. A step of many small parameters is mostly the numpy calls' own cost.
+        Returns False, having changed nothing, when the group does not qualify."""
+        params = group["params"]
+        (beta1, beta2), weight_decay = group["betas"], group["weight_decay"]
+        if (len(params) < 2 or group["amsgrad"] or not 1 - beta1 < 0.5
+                or (weight_decay and not self._decoupled)):
+            return False
+        first = params[0].data
+        if first.__class__ is not np.ndarray:
+            return False
+        dtype = first.dtype
+        for w in params:
+            g, data = w.grad, w.data
+            if (data.__class__ is not np.ndarray or data.dtype != dtype
+                    or not (g.__class__ is np.ndarray or isinstance(g, np.generic))
+                    or g.dtype != dtype or g.shape != data.shape):
+                return False
+        flats = self.__dict__.setdefault("_flats", {})
+        flat = flats.get(id(group))
+        states = self.state
+        if flat is None or flat.params != [id(w) for w in params] or flat.dtype != dtype:
+            if any(id(w) in states for w in params):
+                return False  # moments made elsewhere (another path, a loaded state)
+            flat = flats[id(group)] = _Flat(params, dtype)
+            for w, m, v in zip(params, flat.m_views, flat.v_views, strict=True):
+                states[id(w)] = {"step": 0, "exp_avg": m, "exp_avg_sq": v}
+        step = None
+        for w, m, v in zip(params, flat.m_views, flat.v_views, strict=True):
+            state = states.get(id(w))
+            if (state is None or state.get("exp_avg") is not m
+                    or state.get("exp_avg_sq") is not v or len(state) != 3
+                    or w.data.shape != m.shape  # a parameter given a new shape
+                    or (step is not None and state["step"] != step)):
+                return False
+            step = state["step"]
+        step += 1
+        lr, eps = group["lr"], group["eps"]
+        G, m, v, t = flat.g, flat.m, flat.v, flat.t
+        for view, w in zip(flat.g_views, params, strict=True):
+            np.copyto(view, w.grad)
+        if group["maximize"]:
+            np.negative(G, out=G)
+        np.subtract(G, m, out=t)  # m += (1 - beta1) * (g - m)
+        t *= 1 - beta1
+        m += t
+        v *= beta2  # v += (1 - beta2) * g * g
+        np.multiply(G, 1 - beta2, out=t)
+        t *= G
+        v += t
+        np.sqrt(v, out=t)  # denom = sqrt(v) / sqrt(1 - beta2**t) + eps
+        t /= math.sqrt(1 - beta2**step)
+        t += eps
+        np.divide(m, t, out=t)  # step_size * (m / denom)
+        t *= lr / (1 - beta1**step)
+        for w, update in zip(params, flat.t_views, strict=True):
+            data = w.data
+            if data.flags.writeable:
+                if weight_decay:
+                    data *= 1 - lr * weight_decay
+                data -= update
+            else:
+                if weight_decay:
+                    data = data * (1 - lr * weight_decay)
+                write(w, data - update)
+            states[id(w)]["step"] = step
+        return True
+
+    def _scratch(self, like: np.ndarray) -> np.ndarray:
+        """A scratch array of `like`'s shape and dtype, kept across steps (not state: it
+        holds nothing between the parameters' updates)."""
+        key = (like.shape, like.dtype)
+        buffers = self.__dict__.setdefault("_buffers", {})
+        t = buffers.get(key)
+        if t is None:
+            t = buffers[key] = np.empty(like.shape, dtype=like.dtype)
+        return t
+
+
+class _Flat:
+    """One group's flat arrays for Adam._step_flat: the moments (their per-parameter views
+    are the state's exp_avg and exp_avg_sq), the grads' copy and a scratch array."""
+
+    def __init__(self, params, dtype) -> None:
+        self.params = [id(w) for w in params]
+        self.dtype = dtype
+        shapes = [w.data.shape for w in params]
+        total = sum(math.prod(shape) for shape in shapes)
+        self.m, self.v = np.zeros(total, dtype), np.zeros(total, dtype)
+        self.g, self.t = np.empty(total, dtype), np.empty(total, dtype)
+        self.m_views, self.v_views, self.g_views, self.t_views = [], [], [], []
+        start = 0
+        for shape in shapes:
+            end = start + math.prod(shape)
+            for flat, views in ((self.m, self.m_views), (self.v, self.v_views),
+                                (self.g, self.g_views), (self.t, self.t_views)):
+                views.append(flat[start:end].reshape(shape))
+            start = end
 
 
 class AdamW(Adam):

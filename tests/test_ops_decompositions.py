@@ -60,7 +60,7 @@ LOSSES = [
      [symmetric(3)]),
     ("cholesky", lambda a: _dot(np.linalg.cholesky(a), W["m3"]), [SPD]),
     ("cholesky upper", lambda a: _dot(np.linalg.cholesky(a, upper=True), W["m3"]), [SPD]),
-    ("qr", lambda a: _dot(np.linalg.qr(a)[0], W["m42"]) + _dot(np.linalg.qr(a)[1], W["u22"]),
+    ("qr", lambda a: _dot(_unique_qr(a)[0], W["m42"]) + _dot(_unique_qr(a)[1], W["u22"]),
      [TALL]),
     ("slogdet", lambda a: np.linalg.slogdet(a)[1], [SQUARE]),
     ("pinv wide", lambda a: _dot(np.linalg.pinv(a), W["u42"]), [WIDE]),
@@ -69,6 +69,16 @@ LOSSES = [
     ("matrix_power -2", lambda a: _dot(np.linalg.matrix_power(a, -2), W["m3"]), [SQUARE]),
     ("matrix_power 0", lambda a: _dot(np.linalg.matrix_power(a, 0) + a, W["m3"]), [SQUARE]),
 ]
+
+
+def _unique_qr(a):
+    """np.linalg.qr of a (a Tensor's: gradledger's op); numpy's own made unique for an
+    array, R's diagonal positive, as gradledger's is."""
+    q, r = np.linalg.qr(a)
+    if isinstance(a, gl.Tensor):
+        return q, r
+    sign = np.where(np.diagonal(r) < 0, -1.0, 1.0)
+    return q * sign, r * sign[:, np.newaxis]
 
 
 @pytest.mark.parametrize("loss,arrays", [c[1:] for c in LOSSES], ids=[c[0] for c in LOSSES])
@@ -83,13 +93,34 @@ def test_decomposition_loss_grad_matches_central_differences(loss, arrays):
 
 
 @pytest.mark.parametrize("function", [
-    lambda a: np.linalg.qr(a),
     lambda a: (np.linalg.svdvals(a),), lambda a: np.linalg.pinv(a)[np.newaxis],
 ])
 def test_decomposition_values_equal_numpys(function):
     got = function(gl.tensor(TALL))
     for g, want in zip(got, function(TALL), strict=True):
         np.testing.assert_allclose(g.data, want, rtol=1e-12, atol=1e-12)
+
+
+def test_qr_is_numpys_up_to_signs_that_make_rs_diagonal_positive():
+    a = np.array(TALL)
+    a[:, 0] *= -1  # some pivots of each sign
+    q, r = np.linalg.qr(gl.tensor(a))
+    q_np, r_np = np.linalg.qr(a)
+    sign = np.sign(np.diagonal(r_np))
+    np.testing.assert_allclose(q.data, q_np * sign, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(r.data, r_np * sign[:, np.newaxis], rtol=1e-12, atol=1e-12)
+    assert np.all(np.diagonal(r.data) > 0)
+    np.testing.assert_allclose(q.data @ r.data, a, atol=1e-12)
+
+
+def test_qr_is_smooth_where_lapacks_pivot_sign_flips():
+    # a column whose first entry crosses 0: numpy's R_00 jumps from -|a| to +|a| there;
+    # the unique QR's does not
+    a = np.array([[1e-9, 1.0], [1.0, 2.0], [0.5, -1.0]])
+    b = a.copy()
+    b[0, 0] = -1e-9
+    r_a, r_b = (np.linalg.qr(gl.tensor(m))[1].data for m in (a, b))
+    np.testing.assert_allclose(r_a, r_b, atol=1e-8)
 
 
 def test_svd_values_equal_numpys_and_each_singular_pair_up_to_one_sign_so_u_sums_positive():

@@ -1045,7 +1045,7 @@ def ptp(x: TensorLike, /, axis: Any = ..., *, keepdims: Any = ...) -> Tensor:
 
 
 def qr(a: TensorLike, /, mode: Any = ...) -> tuple[Tensor, ...]:
-    """np.linalg.qr, mode 'reduced', m >= n: Q and R"""
+    """np.linalg.qr, mode 'reduced', m >= n: Q and R, R's diagonal >= 0 (the unique QR)"""
 
 
 def quantile(

@@ -4,7 +4,9 @@ functions and decompositions. The decompositions' grads need distinct eigenvalue
 grad, and one that reads an eigenvector of the pair gets inf or NaN (those eigenvectors
 are not unique). eigh and eig fix each eigenvector's sign (its components sum to >= 0),
 so a column may be -1 times numpy's, and svd each column of U likewise (with its row of
-Vh); eig and eigvals sort the eigenvalues ascending.
+Vh); qr makes R's diagonal positive (the unique QR); eig and eigvals sort the eigenvalues
+ascending. LAPACK's own signs jump under nudges of 1e-3, which would make any loss of
+those vectors discontinuous there.
 
 For out = a @ b: a.grad += out.grad @ b.T and b.grad += a.T @ out.grad, each summed
 over the batch dimensions its input was broadcast along.
@@ -754,12 +756,21 @@ def matrix_power_sample():
 
 
 def qr(a, mode="reduced"):
+    """np.linalg.qr's reduced Q and R, with R's diagonal made >= 0 (a column of Q and the
+    matching row of R may be -1 times numpy's; Q R is the same): the unique QR of a full
+    rank a, smooth in a. LAPACK's Householder signs flip where a pivot crosses 0, which
+    made a loss of Q or R jump within a nudge of 1e-3 (a thorough verify run saw it)."""
     if mode != "reduced":
         raise OpCallError(f"only mode='reduced' is differentiable here; got mode={mode!r}")
     m, n = np.shape(a)[-2:]
     if m < n:
         raise OpCallError(f"qr's gradient needs m >= n; got a {m}x{n} matrix")
-    return tuple(np.linalg.qr(a, mode="reduced"))
+    q, r = np.linalg.qr(a, mode="reduced")
+    diagonal = np.diagonal(r, axis1=-2, axis2=-1)
+    if np.iscomplexobj(diagonal):  # complex: numpy's phases (a phase is not a sign)
+        return q, r
+    flip = np.where(diagonal < 0, -1.0, 1.0).astype(r.dtype)
+    return q * flip[..., np.newaxis, :], r * flip[..., :, np.newaxis]
 
 
 def qr_vjp(cotangents, a, out, mode="reduced"):
@@ -831,7 +842,8 @@ OPS += [
        sample=matrix_power_sample, doc="np.linalg.matrix_power: a ** n (an int, negative: "
                                        "of the inverse), batched"),
     Op("qr", qr, vjp=qr_vjp, signature="(*)->(*),(*)", out_shape=qr_out_shape,
-       sample=tall_sample, doc="np.linalg.qr, mode 'reduced', m >= n: Q and R"),
+       sample=tall_sample, doc="np.linalg.qr, mode 'reduced', m >= n: Q and R, R's diagonal "
+       ">= 0 (the unique QR)"),
 ]
 
 

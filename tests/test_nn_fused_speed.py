@@ -168,3 +168,81 @@ def test_lstm_step_is_linear_add_and_lstm_cell_in_one_op():
     gl.sum(three * u).backward()
     for a, b_ in zip(fused, parts, strict=True):
         np.testing.assert_allclose(a.grad, b_.grad, rtol=1e-12, atol=1e-14)
+
+
+def _lstm_seq_by_hand(x_proj, h, w, b, c, u):
+    """lstm_seq's output and the grads of sum(out * u) for x_proj, h0, w, b and c0, by the
+    gate equations in numpy (PyTorch's order i, f, g, o) and back-propagation through
+    time written out step by step."""
+    sig = lambda z: 1 / (1 + np.exp(-z))  # noqa: E731
+    hidden, states, steps = h.shape[-1], [(h, c)], []
+    for t in range(len(x_proj)):
+        z = x_proj[t] + h @ w.T + b
+        i, f, g, o = (sig(z[..., :hidden]), sig(z[..., hidden:2 * hidden]),
+                      np.tanh(z[..., 2 * hidden:3 * hidden]), sig(z[..., 3 * hidden:]))
+        c = f * c + i * g
+        h = o * np.tanh(c)
+        states.append((h, c))
+        steps.append((i, f, g, o))
+    out = np.stack([np.concatenate(s, axis=-1) for s in states[1:]])
+    gx, gw, gb = np.zeros_like(x_proj), np.zeros_like(w), np.zeros_like(b)
+    dh, dc = np.zeros_like(h), np.zeros_like(c)
+    for t in range(len(x_proj) - 1, -1, -1):
+        (h_prev, c_prev), (_, c_t) = states[t], states[t + 1]
+        i, f, g, o = steps[t]
+        dh = dh + u[t][..., :hidden]
+        tc = np.tanh(c_t)
+        dc = dc + u[t][..., hidden:] + dh * o * (1 - tc * tc)
+        d = np.concatenate([dc * g * i * (1 - i), dc * c_prev * f * (1 - f),
+                            dc * i * (1 - g * g), dh * tc * o * (1 - o)], axis=-1)
+        gx[t] = d
+        gw += d.reshape(-1, 4 * hidden).T @ h_prev.reshape(-1, hidden)
+        gb += d.reshape(-1, 4 * hidden).sum(axis=0)
+        dh, dc = d @ w, dc * f
+    return out, (gx, dh, gw, gb, dc)
+
+
+@pytest.mark.parametrize("lead", [(16,), (2, 8), (5,), ()])
+def test_lstm_seq_gate_major_arrays_path_is_the_gate_equations_and_bptt_by_hand(lead):
+    # (16,) and (2, 8): 16 rows, d_t weight_hh taken in four quarters of the rows; (5,)
+    # and (): one product
+    length, hidden = 5, 3
+    x_proj = rng.normal(size=(length, *lead, 4 * hidden))
+    h, c = rng.normal(size=(*lead, hidden)), rng.normal(size=(*lead, hidden))
+    w, b = rng.normal(size=(4 * hidden, hidden)), rng.normal(size=4 * hidden)
+    u = rng.normal(size=(length, *lead, 2 * hidden))
+    want, grads = _lstm_seq_by_hand(x_proj, h, w, b, c, u)
+    ts = [gl.tensor(a, requires_grad=True) for a in (x_proj, h, w, b, c)]
+    out = gl.lstm_seq(*ts)
+    np.testing.assert_allclose(out.data, want, rtol=1e-12, atol=1e-14)
+    gl.sum(out * u).backward()
+    for t, g in zip(ts, grads, strict=True):
+        np.testing.assert_allclose(t.grad, g, rtol=1e-10, atol=1e-12)
+
+
+def test_lstm_seq_float32_stays_float32_near_its_float64_values():
+    length, hidden = 6, 8
+    arrays = [rng.normal(size=s) * 0.5 for s in ((length, 16, 4 * hidden), (16, hidden),
+                                                   (4 * hidden, hidden), (4 * hidden,),
+                                                   (16, hidden))]
+    u = rng.normal(size=(length, 16, 2 * hidden))
+    results = {}
+    for dtype in (np.float32, np.float64):
+        ts = [gl.tensor(a.astype(dtype), requires_grad=True) for a in arrays]
+        out = gl.lstm_seq(*ts)
+        gl.sum(out * u.astype(dtype)).backward()
+        assert out.dtype == dtype and all(t.grad.dtype == dtype for t in ts)
+        results[dtype] = [out.data] + [t.grad for t in ts]
+    for single, double in zip(results[np.float32], results[np.float64], strict=True):
+        np.testing.assert_allclose(single, double, rtol=2e-5, atol=2e-5)
+
+
+@pytest.mark.parametrize("source", [12, 40])
+def test_attention_row_max_by_columns_and_by_numpy_give_the_formula(source):
+    # 12 keys: the max taken column by column; 40: numpy's reduction
+    q = rng.normal(size=(2, 3, source, 4)) * 3
+    k, v = rng.normal(size=(2, 3, source, 4)) * 3, rng.normal(size=(2, 3, source, 5))
+    for causal in (False, True):
+        want, _ = _attention_by_hand(q, k, v, causal, 0.5)
+        got = gl.attention(gl.tensor(q), k, v, is_causal=causal, scale=0.5)
+        np.testing.assert_allclose(got.data, want, rtol=1e-12, atol=1e-14)

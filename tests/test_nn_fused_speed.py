@@ -246,3 +246,67 @@ def test_attention_row_max_by_columns_and_by_numpy_give_the_formula(source):
         want, _ = _attention_by_hand(q, k, v, causal, 0.5)
         got = gl.attention(gl.tensor(q), k, v, is_causal=causal, scale=0.5)
         np.testing.assert_allclose(got.data, want, rtol=1e-12, atol=1e-14)
+
+
+def _packed_by_hand(qkv, heads, causal, scale):
+    """attention_qkv written out: q, k, v the thirds of the last axis, head h the columns
+    h size to (h + 1) size of each, the heads' outputs side by side."""
+    e = qkv.shape[-1] // 3
+    size = e // heads
+    outs = []
+    for h in range(heads):
+        q, k, v = (qkv[..., j * e + h * size:j * e + (h + 1) * size] for j in range(3))
+        outs.append(_attention_by_hand(q, k, v, causal, scale)[0])
+    return np.concatenate(outs, axis=-1)
+
+
+@pytest.mark.parametrize("lead", [(2,), (), (2, 1)])
+@pytest.mark.parametrize("causal", [False, True])
+def test_attention_qkv_is_attention_per_head_and_its_grad_central_differences(lead, causal):
+    heads, length, size = 2, 4, 3
+    qkv = rng.normal(size=(*lead, length, 3 * heads * size))
+    u = rng.normal(size=(*lead, length, heads * size))
+    x = gl.tensor(qkv, requires_grad=True)
+    out = gl.attention_qkv(x, heads=heads, is_causal=causal, scale=0.6)
+    np.testing.assert_allclose(out.data, _packed_by_hand(qkv, heads, causal, 0.6),
+                               rtol=1e-12, atol=1e-14)
+    gl.sum(out * u).backward()
+    numeric, h = np.zeros_like(qkv), 1e-6
+    for i in np.ndindex(qkv.shape):
+        e = np.zeros_like(qkv)
+        e[i] = h
+        numeric[i] = np.sum((_packed_by_hand(qkv + e, heads, causal, 0.6)
+                             - _packed_by_hand(qkv - e, heads, causal, 0.6)) * u) / (2 * h)
+    np.testing.assert_allclose(x.grad, numeric, rtol=1e-6, atol=1e-8)
+
+
+def test_attention_qkv_equals_the_ops_it_replaces_to_second_order_and_float32_is_near():
+    b, t, heads, size = 2, 5, 2, 3
+    e = heads * size
+    qkv, u = rng.normal(size=(b, t, 3 * e)), rng.normal(size=(b, t, e))
+
+    def composite(x):
+        q, k, v = gl.split(x, 3, axis=-1)
+        q, k, v = (gl.transpose(z.reshape(b, t, heads, size), (0, 2, 1, 3)) for z in (q, k, v))
+        out = gl.attention(q, k, v, is_causal=True)
+        return gl.transpose(out, (0, 2, 1, 3)).reshape(b, t, e)
+
+    results = []
+    for f in (lambda x: gl.attention_qkv(x, heads=heads, is_causal=True), composite):
+        x = gl.tensor(qkv, requires_grad=True)
+        (first,) = gl.grad(gl.sum(f(x) * u), x, create_graph=True)
+        (second,) = gl.grad(gl.sum(first * first), x)
+        results.append((f(x).data, first.data, np.asarray(second)))
+    for ours, theirs in zip(*results, strict=True):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-14)
+    x32 = gl.tensor(qkv.astype(np.float32), requires_grad=True)
+    single = gl.attention_qkv(x32, heads=heads, is_causal=True)
+    gl.sum(single * u.astype(np.float32)).backward()
+    assert single.dtype == x32.grad.dtype == np.float32
+    np.testing.assert_allclose(single.data, results[0][0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(x32.grad, results[0][1], rtol=1e-4, atol=1e-5)
+
+
+def test_attention_qkv_refuses_heads_that_do_not_divide_e_naming_both():
+    with pytest.raises(gl.OpCallError, match=r"got qkv \(2, 4, 12\), heads 3"):
+        gl.attention_qkv(gl.tensor(np.zeros((2, 4, 12))), heads=3)

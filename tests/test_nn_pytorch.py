@@ -227,6 +227,23 @@ def test_scaled_dot_product_attention_agrees_with_pytorch():
               TF.scaled_dot_product_attention(*map(torch.tensor, (q, k, v)), **t_kwargs))
 
 
+@pytest.mark.parametrize("causal", [False, True])
+def test_attention_over_packed_qkv_agrees_with_pytorchs_split_view_and_sdpa(causal):
+    b, t, heads, size = 2, 5, 3, 4
+    e = heads * size
+    qkv, probe = RNG.normal(size=(b, t, 3 * e)), RNG.normal(size=(b, t, e))
+    ours = gl.tensor(qkv, requires_grad=True)
+    out = gl.attention_qkv(ours, heads=heads, is_causal=causal)
+    gl.sum(out * probe).backward()
+    theirs = torch.tensor(qkv, requires_grad=True)
+    q, k, v = (z.view(b, t, heads, -1).transpose(1, 2) for z in theirs.split(e, dim=-1))
+    t_out = TF.scaled_dot_product_attention(q, k, v, is_causal=causal).transpose(1, 2)
+    t_out = t_out.reshape(b, t, e)
+    (t_out * torch.from_numpy(probe)).sum().backward()
+    agree(out, t_out)
+    agree(ours.grad, theirs.grad)
+
+
 def test_cells_agree_with_pytorch():
     for t_cls, g_cls in ((torch.nn.LSTMCell, gl.nn.LSTMCell), (torch.nn.GRUCell, gl.nn.GRUCell)):
         theirs, ours = t_cls(3, 4), g_cls(3, 4)

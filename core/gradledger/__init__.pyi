@@ -237,6 +237,12 @@ def attention(
     """
 
 
+def attention_qkv(qkv: TensorLike, /, heads: Any, is_causal: Any = ..., scale: Any = ...) -> Tensor:
+    """multi-head causal or full attention over packed qkv (..., L, 3 E): heads, is_causal, scale
+    (default 1/sqrt(E / heads))
+    """
+
+
 def average(
     x: TensorLike,
     /,

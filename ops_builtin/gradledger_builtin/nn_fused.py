@@ -1,5 +1,5 @@
 """Fused layer ops: linear, linear_bias, batch_norm, layer_norm, the tanh GELU, an LSTM cell,
-step and sequence, masked_fill, scaled-dot-product attention.
+step and sequence, masked_fill, scaled-dot-product attention (also over a packed qkv).
 
 A layer PyTorch runs as one kernel is one recorded op here too, with one rule, rather
 than the eight or nine elementwise ops and reductions it is made of.
@@ -983,6 +983,101 @@ def attention_sample():
     return example()
 
 
+# -- attention over packed q, k, v -----------------------------------------------------------
+
+
+def _qkv_check(qkv, heads, scale):
+    """(E, head size, scale) of attention_qkv's call, or an error naming what it takes."""
+    shape = np.shape(qkv)
+    if (isinstance(heads, bool) or not isinstance(heads, (int, np.integer)) or heads < 1
+            or len(shape) < 2 or not shape[-1] or shape[-1] % (3 * heads)):
+        raise OpCallError(
+            f"attention_qkv takes qkv (..., L, 3 E) (query, key and value side by side) and "
+            f"heads, a positive int dividing E; got qkv {shape}, heads {heads!r}"
+        )
+    e = shape[-1] // 3
+    size = e // int(heads)
+    return e, size, 1.0 / np.sqrt(size) if scale is None else float(scale)
+
+
+def _split_heads(qkv, heads, size):
+    """qkv (..., L, 3 E) as (3, ..., heads, L, head size): query, key and value, each split
+    into its heads (PyTorch's qkv.split(E, -1), then .view(..., L, heads, -1).transpose);
+    on arrays one C-ordered copy."""
+    shape = np.shape(qkv)
+    lead = len(shape) - 2
+    parts = np.reshape(qkv, (*shape[:-1], 3, heads, size))
+    order = (lead + 1, *range(lead), lead + 2, lead, lead + 3)
+    parts = np.transpose(parts, order)
+    return np.ascontiguousarray(parts) if parts.__class__ is np.ndarray else parts
+
+
+def _join_heads(heads_out, shape):
+    """(..., heads, L, size) back to (..., L, heads size): the heads side by side."""
+    return np.reshape(np.swapaxes(heads_out, -3, -2), shape)
+
+
+def attention_qkv(qkv, heads, is_causal=False, scale=None):
+    """Multi-head scaled-dot-product attention over a packed projection, as one op:
+    query, key, value = qkv's three thirds on the last axis, each split into `heads`
+    heads; softmax(q k^T scale) v per head (the future masked when is_causal; scale
+    defaults to 1 / sqrt(head size)); the heads' outputs side by side, (..., L, E).
+    Saves the weights and the heads' C-ordered q, k and v."""
+    e, size, scale = _qkv_check(qkv, heads, scale)
+    parts = _split_heads(qkv, int(heads), size)
+    weights = _attention_weights(parts[0], parts[1], scale, is_causal)
+    out = np.matmul(weights, parts[2])
+    return _join_heads(out, (*np.shape(qkv)[:-1], e)), (weights, parts)
+
+
+def attention_qkv_vjp(out_grad, qkv, out, heads, saved=None, is_causal=False, scale=None):
+    """attention's rule per head (see attention_vjp), its three grads joined back into
+    qkv's layout: on arrays written into one (3, ..., heads, L, size) buffer, then one
+    copy; on Tensors (saved=None) by ops, the weights recomputed."""
+    e, size, scale = _qkv_check(qkv, heads, scale)
+    shape = np.shape(qkv)
+    lead = len(shape) - 2
+    g = np.swapaxes(np.reshape(out_grad, (*shape[:-1], int(heads), size)), lead, lead + 1)
+    if saved is None or out_grad.__class__ is not np.ndarray:
+        parts = _split_heads(qkv, int(heads), size)
+        grads = attention_vjp(g, parts[0], parts[1], parts[2], None, is_causal=is_causal,
+                              scale=scale)
+        joined = [_join_heads(grad, (*shape[:-1], e)) for grad in grads]
+        return (np.concatenate(joined, axis=-1),)
+    weights, parts = saved
+    g = np.ascontiguousarray(g)  # (..., heads, L, size)
+    grads = np.empty(parts.shape, dtype=np.result_type(parts, out_grad))
+    np.matmul(np.swapaxes(weights, -1, -2), g, out=grads[2])
+    d_weights = np.matmul(g, np.swapaxes(parts[2], -1, -2))
+    d_scores = d_weights * weights
+    d_weights -= _last_sums(d_scores)
+    np.multiply(d_weights, weights, out=d_scores)
+    d_scores *= scale
+    np.matmul(d_scores, parts[1], out=grads[0])
+    np.matmul(np.swapaxes(d_scores, -1, -2), parts[0], out=grads[1])
+    order = (*range(1, lead + 1), lead + 2, 0, lead + 1, lead + 3)  # (..., L, 3, heads, size)
+    return (np.reshape(np.transpose(grads, order), shape),)
+
+
+def attention_qkv_sample():
+    """Verifier hint: qkv (..., L, 3 E) with 1 or 2 heads, causal or not."""
+    from hypothesis import strategies as st
+    from hypothesis.extra import numpy as hnp
+
+    values = st.floats(-2.0, 2.0, allow_nan=False, allow_subnormal=False)
+
+    @st.composite
+    def example(draw):
+        lead = draw(st.sampled_from([(), (1,), (2,), (2, 1)]))
+        length, heads, size = draw(st.integers(1, 4)), draw(st.integers(1, 2)), draw(
+            st.integers(1, 2))
+        qkv = draw(hnp.arrays(np.float64, lead + (length, 3 * heads * size), elements=values))
+        return (qkv,), {"heads": heads, "is_causal": draw(st.booleans()),
+                        "scale": draw(st.sampled_from([None, 0.5]))}
+
+    return example()
+
+
 # -- masking ---------------------------------------------------------------------------------
 
 
@@ -1078,6 +1173,15 @@ OPS = [
            "as one op: query (..., L, E), key (..., S, E), value (..., S, Ev). is_causal masks "
            "the key positions after each query's (aligned at the top left, as PyTorch). "
            "gl.nn.functional.scaled_dot_product_attention calls it when it can."),
+    Op("attention_qkv", attention_qkv, vjp=attention_qkv_vjp, signature="(*)->(*)",
+       sample=attention_qkv_sample, saves=True, reads=("qkv",),
+       doc="multi-head causal or full attention over packed qkv (..., L, 3 E): heads, "
+           "is_causal, scale (default 1/sqrt(E / heads))\n\n"
+           "A GPT block's attention as one op: q, k, v = qkv.split(E, -1), each viewed as "
+           "(..., L, heads, E / heads) and moved to (..., heads, L, E / heads), then "
+           "torch.nn.functional.scaled_dot_product_attention per head, and the heads joined "
+           "back to (..., L, E): the eleven recorded ops of split, reshape, transpose, "
+           "attention, transpose and reshape in one."),
     Op("masked_fill", masked_fill, local_grad=masked_fill_local, signature="(),()->()",
        constants=(1,), sample=masked_fill_sample,
        doc="x with value where the boolean mask holds; the mask takes no gradient\n\n"

@@ -310,3 +310,9 @@ def test_attention_qkv_equals_the_ops_it_replaces_to_second_order_and_float32_is
 def test_attention_qkv_refuses_heads_that_do_not_divide_e_naming_both():
     with pytest.raises(gl.OpCallError, match=r"got qkv \(2, 4, 12\), heads 3"):
         gl.attention_qkv(gl.tensor(np.zeros((2, 4, 12))), heads=3)
+
+
+def test_lstm_seq_refuses_an_empty_sequence_naming_its_shape():
+    with pytest.raises(gl.OpCallError, match=r"at least one time step.*got x_proj \(0, 2, 8\)"):
+        gl.lstm_seq(gl.tensor(np.zeros((0, 2, 8))), np.zeros((2, 2)), np.zeros((8, 2)),
+                    np.zeros(8), np.zeros((2, 2)))

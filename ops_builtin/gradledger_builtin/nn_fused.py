@@ -638,6 +638,9 @@ def _seq_check(x_proj, h0, weight_hh, bias_hh, c0):
             f"(4 hidden, hidden) and bias_hh (4 hidden,); got x_proj {xs}, h0 {hs}, "
             f"weight_hh {ws}, bias_hh {bs}, c0 {cs}"
         )
+    if not xs[0]:
+        raise OpCallError(f"lstm_seq takes at least one time step (L >= 1, as PyTorch's LSTM); "
+                          f"got x_proj {xs}")
     return hidden
 
 

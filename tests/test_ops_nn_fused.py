@@ -1,5 +1,5 @@
 """The fused layer ops (linear, linear_bias, batch_norm, layer_norm, gelu_tanh, lstm_cell,
-lstm_step, lstm_seq, attention, masked_fill) on fixed inputs:
+lstm_step, lstm_seq, attention, attention_qkv, masked_fill) on fixed inputs:
 grads against central differences, forwards against their definitions."""
 
 import gradledger as gl
@@ -45,6 +45,8 @@ GRAD_CASES = [
     ("attention causal, scaled", "attention",
      [rng.normal(size=(3, 2)), rng.normal(size=(4, 2)), rng.normal(size=(4, 3))],
      {"is_causal": True, "scale": 0.7}, ()),
+    ("attention_qkv two heads, causal", "attention_qkv", [rng.normal(size=(2, 3, 12))],
+     {"heads": 2, "is_causal": True}, ()),
 ]
 
 

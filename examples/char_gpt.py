@@ -81,8 +81,8 @@ class GPT(gl.nn.Module):
         gl.nn.init.normal_(self.head.weight, std=0.02)
 
     def forward(self, ids):
-        t = ids.shape[1]
-        x = self.tokens(ids) + self.positions(np.arange(t))
+        # PyTorch's self.tokens(ids) + self.positions(arange(t)), as one op
+        x = gl.token_position_embedding(self.tokens.weight, self.positions.weight, ids)
         return self.head(self.ln(self.blocks(x)))
 
 

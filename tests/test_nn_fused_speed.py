@@ -316,3 +316,30 @@ def test_lstm_seq_refuses_an_empty_sequence_naming_its_shape():
     with pytest.raises(gl.OpCallError, match=r"at least one time step.*got x_proj \(0, 2, 8\)"):
         gl.lstm_seq(gl.tensor(np.zeros((0, 2, 8))), np.zeros((2, 2)), np.zeros((8, 2)),
                     np.zeros(8), np.zeros((2, 2)))
+
+
+def test_token_position_embedding_is_rows_plus_positions_and_books_each_row():
+    tokens, positions = rng.normal(size=(5, 3)), rng.normal(size=(6, 3))
+    ids = np.array([[0, 4, 4, 1], [2, 0, 4, 3]])
+    u = rng.normal(size=(2, 4, 3))
+    t, p = gl.tensor(tokens, requires_grad=True), gl.tensor(positions, requires_grad=True)
+    out = gl.token_position_embedding(t, p, ids)
+    np.testing.assert_array_equal(out.data, tokens[ids] + positions[:4])
+    gl.sum(out * u).backward()
+    want_tokens = np.zeros_like(tokens)
+    for (row, col), token in np.ndenumerate(ids):
+        want_tokens[token] += u[row, col]
+    want_positions = np.zeros_like(positions)
+    want_positions[:4] = u.sum(axis=0)  # rows past L = 4 take no gradient
+    np.testing.assert_allclose(t.grad, want_tokens, rtol=1e-14)
+    np.testing.assert_allclose(p.grad, want_positions, rtol=1e-14)
+    single = gl.token_position_embedding(gl.tensor(tokens.astype(np.float32)),
+                                         positions.astype(np.float32), ids)
+    assert single.dtype == np.float32
+
+
+def test_token_position_embedding_refuses_more_ids_than_positions_naming_the_shapes():
+    with pytest.raises(gl.OpCallError, match=r"L <= P; got tokens \(5, 3\), positions \(2, 3\), "
+                                             r"ids \(1, 4\)"):
+        gl.token_position_embedding(gl.tensor(np.zeros((5, 3))), np.zeros((2, 3)),
+                                    np.zeros((1, 4), dtype=np.int64))

@@ -244,6 +244,20 @@ def test_attention_over_packed_qkv_agrees_with_pytorchs_split_view_and_sdpa(caus
     agree(ours.grad, theirs.grad)
 
 
+def test_token_position_embedding_agrees_with_pytorchs_two_embeddings_added():
+    tokens, positions = torch.nn.Embedding(7, 4), torch.nn.Embedding(6, 4)
+    ids, probe = RNG.integers(0, 7, size=(3, 5)), RNG.normal(size=(3, 5, 4))
+    t_out = tokens(torch.tensor(ids)) + positions(torch.arange(5))
+    (t_out * torch.from_numpy(probe)).sum().backward()
+    ours = [gl.tensor(m.weight.detach().numpy().copy(), requires_grad=True)
+            for m in (tokens, positions)]
+    out = gl.token_position_embedding(*ours, ids)
+    gl.sum(out * probe).backward()
+    agree(out, t_out)
+    agree(ours[0].grad, tokens.weight.grad)
+    agree(ours[1].grad, positions.weight.grad)
+
+
 def test_cells_agree_with_pytorch():
     for t_cls, g_cls in ((torch.nn.LSTMCell, gl.nn.LSTMCell), (torch.nn.GRUCell, gl.nn.GRUCell)):
         theirs, ours = t_cls(3, 4), g_cls(3, 4)

@@ -1271,6 +1271,15 @@ def tile(x: TensorLike, /, reps: Any) -> Tensor:
     """x repeated reps times along each axis, as np.tile"""
 
 
+def token_position_embedding(
+    tokens: TensorLike,
+    positions: TensorLike,
+    ids: TensorLike,
+    /,
+) -> Tensor:
+    """tokens[ids] + positions[:L] for ids (..., L): token plus position embeddings"""
+
+
 def trace(x: TensorLike, /, offset: Any = ..., axis1: Any = ..., axis2: Any = ...) -> Tensor:
     """sum along the offset diagonal of axes axis1, axis2"""
 

@@ -1,5 +1,6 @@
 """Fused layer ops: linear, linear_bias, batch_norm, layer_norm, the tanh GELU, an LSTM cell,
-step and sequence, masked_fill, scaled-dot-product attention (also over a packed qkv).
+step and sequence, masked_fill, scaled-dot-product attention (also over a packed qkv),
+token plus position embeddings.
 
 A layer PyTorch runs as one kernel is one recorded op here too, with one rule, rather
 than the eight or nine elementwise ops and reductions it is made of.
@@ -22,6 +23,7 @@ from gradledger.errors import OpCallError
 from gradledger.extend import Op, call, unbroadcast
 
 from .linalg import matmul_vjp
+from .nn import _ids, embedding_vjp
 
 ANY = "(*)->(*)"
 
@@ -1073,6 +1075,74 @@ def attention_qkv_sample():
     return example()
 
 
+# -- token and position embeddings -----------------------------------------------------------
+
+
+def _tpe_check(tokens, positions, ids):
+    t, p, i = np.shape(tokens), np.shape(positions), np.shape(ids)
+    if len(t) != 2 or len(p) != 2 or t[1] != p[1] or not i or i[-1] > p[0]:
+        raise OpCallError(
+            f"token_position_embedding takes tokens (V, D), positions (P, D) and ids (..., L) "
+            f"with L <= P; got tokens {t}, positions {p}, ids {i}"
+        )
+
+
+def token_position_embedding(tokens, positions, ids):
+    """tokens[ids] + positions[:L] for ids (..., L): a GPT's token embedding plus its
+    position embedding, PyTorch's `wte(ids) + wpe(arange(L))`, in one op (the position
+    rows added in place into the looked-up token rows)."""
+    _tpe_check(tokens, positions, ids)
+    ids = _ids(tokens, ids)
+    out = np.take(tokens, ids, axis=0)
+    rows = positions[:ids.shape[-1]]
+    if out.__class__ is np.ndarray and out.dtype == np.result_type(out, rows):
+        out += rows
+        return out
+    return out + rows
+
+
+def token_position_embedding_vjp(out_grad, tokens, positions, ids, out,
+                                 needs_grad=(True, True, False)):
+    """tokens.grad: embedding's rule (each id's row grad added into its row); positions.grad:
+    out_grad summed over the leading axes into the first L rows (on a float array one BLAS
+    product with a vector of ones), the others 0."""
+    grad_tokens = embedding_vjp(out_grad, tokens, ids, None)[0] if needs_grad[0] else None
+    grad_positions = None
+    if needs_grad[1]:
+        length, size = np.shape(out_grad)[-2:]
+        if (out_grad.__class__ is np.ndarray and out_grad.dtype.kind == "f"
+                and out_grad.flags.c_contiguous):
+            rows = np.reshape(out_grad, (-1, length * size))
+            summed = np.reshape(np.matmul(_ones(rows.shape[0], rows.dtype), rows),
+                                (length, size))
+        else:
+            summed = np.sum(np.reshape(out_grad, (-1, length, size)), axis=0)
+        rest = np.shape(positions)[0] - length
+        grad_positions = summed if not rest else np.concatenate(
+            [summed, np.zeros((rest, size), dtype=np.result_type(out_grad))], axis=0)
+    return grad_tokens, grad_positions, None
+
+
+def token_position_embedding_sample():
+    """Verifier hint: a small vocabulary (ids repeat), positions at least as many as L."""
+    from hypothesis import strategies as st
+    from hypothesis.extra import numpy as hnp
+
+    values = st.floats(-3.0, 3.0, allow_nan=False, allow_subnormal=False)
+
+    @st.composite
+    def example(draw):
+        rows, size = draw(st.integers(1, 4)), draw(st.integers(1, 3))
+        lead, length = draw(st.sampled_from([(), (1,), (2,)])), draw(st.integers(1, 3))
+        tokens = draw(hnp.arrays(np.float64, (rows, size), elements=values))
+        positions = draw(hnp.arrays(np.float64, (length + draw(st.integers(0, 2)), size),
+                                    elements=values))
+        ids = draw(hnp.arrays(np.int64, lead + (length,), elements=st.integers(0, rows - 1)))
+        return (tokens, positions, ids), {}
+
+    return example()
+
+
 # -- masking ---------------------------------------------------------------------------------
 
 
@@ -1177,6 +1247,13 @@ OPS = [
            "torch.nn.functional.scaled_dot_product_attention per head, and the heads joined "
            "back to (..., L, E): the eleven recorded ops of split, reshape, transpose, "
            "attention, transpose and reshape in one."),
+    Op("token_position_embedding", token_position_embedding,
+       vjp=token_position_embedding_vjp, signature="(v,d),(p,d),(*)->(*)", constants=(2,),
+       sample=token_position_embedding_sample, reads=(),
+       doc="tokens[ids] + positions[:L] for ids (..., L): token plus position embeddings\n\n"
+           "A GPT's input, PyTorch's wte(ids) + wpe(arange(L)), as one op (two embeddings "
+           "and an add are three): tokens (V, D), positions (P, D) with P >= L. Repeated ids "
+           "accumulate their rows' grads; positions past L get 0."),
     Op("masked_fill", masked_fill, local_grad=masked_fill_local, signature="(),()->()",
        constants=(1,), sample=masked_fill_sample,
        doc="x with value where the boolean mask holds; the mask takes no gradient\n\n"

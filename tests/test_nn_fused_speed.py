@@ -343,3 +343,18 @@ def test_token_position_embedding_refuses_more_ids_than_positions_naming_the_sha
                                              r"ids \(1, 4\)"):
         gl.token_position_embedding(gl.tensor(np.zeros((5, 3))), np.zeros((2, 3)),
                                     np.zeros((1, 4), dtype=np.int64))
+
+
+def test_token_position_embedding_differentiates_twice_as_the_ops_it_replaces():
+    tokens, positions = rng.normal(size=(5, 3)), rng.normal(size=(6, 3))
+    ids = np.array([[0, 4, 4, 1], [2, 0, 4, 3]])
+
+    def second(fused):
+        t, p = gl.tensor(tokens, requires_grad=True), gl.tensor(positions, requires_grad=True)
+        out = (gl.token_position_embedding(t, p, ids) if fused
+               else gl.embedding(t, ids) + gl.embedding(p, np.arange(4)))
+        first = gl.grad(gl.sum(out ** 3), [t, p], create_graph=True)
+        return [np.asarray(g) for g in gl.grad(sum(gl.sum(g * g) for g in first), [t, p])]
+
+    for ours, theirs in zip(second(True), second(False), strict=True):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-14)

@@ -202,11 +202,13 @@ def _lstm_seq_by_hand(x_proj, h, w, b, c, u):
     return out, (gx, dh, gw, gb, dc)
 
 
-@pytest.mark.parametrize("lead", [(16,), (2, 8), (5,), ()])
-def test_lstm_seq_gate_major_arrays_path_is_the_gate_equations_and_bptt_by_hand(lead):
-    # (16,) and (2, 8): 16 rows, d_t weight_hh taken in four quarters of the rows; (5,)
-    # and (): one product
-    length, hidden = 5, 3
+@pytest.mark.parametrize("lead,hidden", [((16,), 3), ((2, 8), 3), ((5,), 3), ((), 3),
+                                         ((70,), 128), ((2, 40), 128)])
+def test_lstm_seq_gate_major_arrays_path_is_the_gate_equations_and_bptt_by_hand(lead, hidden):
+    # hidden 3: small products, one per gate, d_t weight_hh whole; hidden 128: 70 rows make
+    # products past OpenBLAS's small-matrix path (one for every gate, d_t weight_hh whole),
+    # 80 rows take d_t weight_hh in eight parts of 10 rows
+    length = 3 if hidden > 3 else 5
     x_proj = rng.normal(size=(length, *lead, 4 * hidden))
     h, c = rng.normal(size=(*lead, hidden)), rng.normal(size=(*lead, hidden))
     w, b = rng.normal(size=(4 * hidden, hidden)), rng.normal(size=4 * hidden)

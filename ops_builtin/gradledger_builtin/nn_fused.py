@@ -664,6 +664,18 @@ def lstm_seq(x_proj, h0, weight_hh, bias_hh, c0):
     return _seq_arrays(x_proj, h0, weight_hh, bias_hh, c0, hidden)
 
 
+_SMALL_PRODUCT = 1_000_000
+"""The most multiply-adds (m k n) of a float product OpenBLAS takes its small-matrix path
+on (x86-64 with AVX-512): below it, a product split in parts that each fall under it
+runs faster than whole ((32, 128) x (128, 512): four (32, 128) x (128, 128) took 0.6-0.7x
+the time); above it, splitting costs (a (64, 2048) x (2048, 512) in four: 2x)."""
+
+
+def _small_product(m, k, n):
+    """Whether an (m, k) x (k, n) product is within OpenBLAS's small-matrix path."""
+    return m * k * n <= _SMALL_PRODUCT
+
+
 def _seq_arrays(x_proj, h0, weight_hh, bias_hh, c0, hidden):
     """lstm_seq on float arrays, laid out for numpy: each numpy call on a (32, 128) block
     costs about as much as its arithmetic, and an operand that is a strided view of a
@@ -674,9 +686,9 @@ def _seq_arrays(x_proj, h0, weight_hh, bias_hh, c0, hidden):
     of the batch: z[t] (5, n, H) holds -o, -i, -f (the sigmoid gates negated, so that
     exp(-z) is taken in place: PyTorch's 1 / (1 + exp(-z))), g, then c_{t-1}; as i and f
     sit above g and c, `i g` and `f c` are one product. h @ weight_hh.T is one BLAS
-    product per gate, h @ (H, H), into a buffer reused by every step: OpenBLAS takes its
-    small-matrix path on those (four (32, 128) x (128, 128) products ran in 0.7x the time
-    of one (32, 128) x (128, 512)). Saves z and tanh(c'), both (L, ..., n, H)."""
+    product per gate, h @ (H, H), into a buffer reused by every step, where those fall
+    within OpenBLAS's small-matrix path (_small_product); otherwise one product, whose
+    gate blocks the add reads in place. Saves z and tanh(c'), both (L, ..., n, H)."""
     dtype = np.result_type(x_proj, h0, weight_hh, bias_hh, c0)
     length, lead = x_proj.shape[0], x_proj.shape[1:-1]
     n = math.prod(lead)
@@ -695,7 +707,13 @@ def _seq_arrays(x_proj, h0, weight_hh, bias_hh, c0, hidden):
     weight[3] = np.transpose(blocks[2])
     hs = np.empty((length, n, hidden), dtype=dtype)
     tanh_c = np.empty((length, n, hidden), dtype=dtype)
-    product = np.empty((4, n, hidden), dtype=dtype)
+    if _small_product(n, hidden, hidden):  # one product per gate, into its block
+        product = np.empty((4, n, hidden), dtype=dtype)
+        step_product = product
+    else:  # one product for every gate, its blocks read in place
+        weight = np.ascontiguousarray(np.concatenate(list(weight), axis=1))  # (H, 4H)
+        product = np.empty((n, 4 * hidden), dtype=dtype)
+        step_product = np.swapaxes(np.reshape(product, (n, 4, hidden)), 0, 1)
     pair = np.empty((2, n, hidden), dtype=dtype)
     last_c = np.empty((n, hidden), dtype=dtype)
     h = np.reshape(h0, (n, hidden))
@@ -703,7 +721,7 @@ def _seq_arrays(x_proj, h0, weight_hh, bias_hh, c0, hidden):
         for t in range(length):
             z = zs[t]
             np.matmul(h, weight, out=product)
-            z[:4] += product
+            z[:4] += step_product
             sigmoids = z[:3]
             np.exp(sigmoids, out=sigmoids)
             sigmoids += 1
@@ -743,8 +761,8 @@ def _seq_vjp_arrays(out_grad, x_proj, h0, weight_hh, out, saved, hidden, needs_g
     and is taken for every step at once: o (1 - o) tanh(c'), i (1 - i) g, f (1 - f) c,
     (1 - g^2) i, and o (1 - tanh(c')^2), which takes grad_h' into dc'. A step then costs
     nine numpy calls on contiguous (n, H) blocks, one copy of its gates' grads into
-    x_proj.grad (PyTorch's order), and d_t weight_hh as one BLAS product per quarter of
-    the batch's rows (OpenBLAS's small-matrix path: 0.7x the time of one product)."""
+    x_proj.grad (PyTorch's order), and d_t weight_hh: one BLAS product, or one per part
+    of the batch's rows where that brings each within OpenBLAS's small-matrix path."""
     zs, tanh_c = saved
     length, n = zs.shape[0], zs.shape[2]
     lead = np.shape(x_proj)[1:-1]
@@ -767,7 +785,8 @@ def _seq_vjp_arrays(out_grad, x_proj, h0, weight_hh, out, saved, hidden, needs_g
     weight = np.ascontiguousarray(weight_hh, dtype=dtype)
     grad_x = np.empty((length, n, 4 * hidden), dtype=dtype)
     gate_grads = np.reshape(grad_x, (length, n, 4, hidden))
-    parts = 4 if n % 4 == 0 and n >= 16 else 1
+    parts = next((k for k in (1, 2, 4, 8) if n % k == 0
+                  and _small_product(n // k, 4 * hidden, hidden)), 1)
     d_c, grad_h, dc, dh = (np.empty((n, hidden), dtype=dtype) for _ in range(4))
     dh_parts = np.reshape(dh, (parts, n // parts, hidden))
     d = np.empty((4, n, hidden), dtype=dtype)  # a step's gate grads, PyTorch's order

@@ -65,7 +65,9 @@ class Block(gl.nn.Module):
 
     def forward(self, x):
         x = x + self.attention(self.ln1(x))
-        return x + self.fc_out(F.gelu(self.fc(self.ln2(x)), approximate="tanh"))
+        # PyTorch's F.gelu(self.fc(h), approximate="tanh"), as one op
+        h = gl.linear_gelu(self.ln2(x), self.fc.weight, self.fc.bias)
+        return x + self.fc_out(h)
 
 
 class GPT(gl.nn.Module):

@@ -360,3 +360,36 @@ def test_token_position_embedding_differentiates_twice_as_the_ops_it_replaces():
 
     for ours, theirs in zip(second(True), second(False), strict=True):
         np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-14)
+
+
+def test_linear_gelu_is_the_formula_and_differentiates_twice_as_linear_bias_then_gelu():
+    x, w, b = rng.normal(size=(2, 5, 4)), rng.normal(size=(6, 4)), rng.normal(size=6)
+    u = rng.normal(size=(2, 5, 6))
+    pre = x @ w.T + b
+    c, a = np.sqrt(2 / np.pi), 0.044715
+    np.testing.assert_allclose(gl.linear_gelu(gl.tensor(x), w, b).data,
+                               0.5 * pre * (1 + np.tanh(c * (pre + a * pre**3))),
+                               rtol=1e-13, atol=1e-15)
+
+    def grads(fused, create_graph):
+        ts = [gl.tensor(v, requires_grad=True) for v in (x, w, b)]
+        out = gl.linear_gelu(*ts) if fused else gl.gelu_tanh(gl.linear_bias(*ts))
+        first = gl.grad(gl.sum(out * u), ts, create_graph=create_graph)
+        if not create_graph:
+            return [np.asarray(g) for g in first]
+        return [np.asarray(g) for g in gl.grad(sum(gl.sum(g * g) for g in first), ts)]
+
+    for create_graph in (False, True):
+        for ours, theirs in zip(grads(True, create_graph), grads(False, create_graph),
+                                strict=True):
+            np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-13)
+    x32 = gl.tensor(x.astype(np.float32), requires_grad=True)
+    out32 = gl.linear_gelu(x32, w.astype(np.float32), b.astype(np.float32))
+    gl.sum(out32).backward()
+    assert out32.dtype == x32.grad.dtype == np.float32
+
+
+def test_linear_gelu_refuses_a_bias_of_the_wrong_shape_naming_both():
+    with pytest.raises(gl.OpCallError, match=r"'linear_gelu'.*\(6, 4\), \(5,\): core "
+                                             r"dimension 'o' is 6 in input 2 but 5"):
+        gl.linear_gelu(gl.tensor(np.zeros((2, 4))), np.zeros((6, 4)), np.zeros(5))

@@ -258,6 +258,21 @@ def test_token_position_embedding_agrees_with_pytorchs_two_embeddings_added():
     agree(ours[1].grad, positions.weight.grad)
 
 
+def test_linear_gelu_agrees_with_pytorchs_linear_then_tanh_gelu():
+    fc = torch.nn.Linear(4, 6)
+    x, probe = RNG.normal(size=(3, 5, 4)), RNG.normal(size=(3, 5, 6))
+    tx = torch.tensor(x, requires_grad=True)
+    t_out = TF.gelu(fc(tx), approximate="tanh")
+    (t_out * torch.from_numpy(probe)).sum().backward()
+    ours = [gl.tensor(a, requires_grad=True)
+            for a in (x, fc.weight.detach().numpy().copy(), fc.bias.detach().numpy().copy())]
+    out = gl.linear_gelu(*ours)
+    gl.sum(out * probe).backward()
+    agree(out, t_out)
+    for mine, theirs in zip(ours, (tx, fc.weight, fc.bias), strict=True):
+        agree(mine.grad, theirs.grad)
+
+
 def test_cells_agree_with_pytorch():
     for t_cls, g_cls in ((torch.nn.LSTMCell, gl.nn.LSTMCell), (torch.nn.GRUCell, gl.nn.GRUCell)):
         theirs, ours = t_cls(3, 4), g_cls(3, 4)

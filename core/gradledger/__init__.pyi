@@ -736,6 +736,10 @@ def linear_bias(x: TensorLike, weight: TensorLike, bias: TensorLike, /) -> Tenso
     """
 
 
+def linear_gelu(x: TensorLike, weight: TensorLike, bias: TensorLike, /) -> Tensor:
+    """gelu_tanh(x @ weight.T + bias): a Linear layer and its tanh GELU"""
+
+
 def linspace(
     start: TensorLike,
     stop: TensorLike,

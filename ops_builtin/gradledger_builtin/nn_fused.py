@@ -1,6 +1,6 @@
-"""Fused layer ops: linear, linear_bias, batch_norm, layer_norm, the tanh GELU, an LSTM cell,
-step and sequence, masked_fill, scaled-dot-product attention (also over a packed qkv),
-token plus position embeddings.
+"""Fused layer ops: linear, linear_bias, batch_norm, layer_norm, the tanh GELU (also after a
+Linear), an LSTM cell, step and sequence, masked_fill, scaled-dot-product attention (also
+over a packed qkv), token plus position embeddings.
 
 A layer PyTorch runs as one kernel is one recorded op here too, with one rule, rather
 than the eight or nine elementwise ops and reductions it is made of.
@@ -476,6 +476,34 @@ def gelu_tanh_local(x, out, saved=None):
     slope += square
     slope += 0.5
     return (slope,)
+
+
+# -- a Linear layer and its GELU -------------------------------------------------------------
+
+
+def linear_gelu(x, weight, bias):
+    """gelu_tanh(x @ weight.T + bias): a transformer MLP's first Linear and its tanh GELU
+    in one op, PyTorch's F.gelu(fc(x), approximate='tanh'). Saves the pre-activation and
+    the GELU's tanh."""
+    pre = linear_bias(x, weight, bias)
+    out, (t,) = gelu_tanh(pre)
+    return out, (pre, t)
+
+
+def linear_gelu_vjp(out_grad, x, weight, bias, out, saved=None,
+                    needs_grad=(True, True, True)):
+    """The GELU's slope at the pre-activation times out_grad, then linear_bias's rule. On
+    arrays from the saved pre-activation and tanh (the product in place into the slope);
+    on Tensors both recomputed by ops."""
+    if saved is not None and out_grad.__class__ is np.ndarray:
+        pre, t = saved
+        (slope,) = gelu_tanh_local(pre, out, saved=(t,))
+        grad_pre = np.multiply(slope, out_grad, out=slope) if (
+            slope.dtype == np.result_type(slope, out_grad)) else slope * out_grad
+    else:
+        pre = linear_bias(x, weight, bias)
+        grad_pre = gelu_tanh_local(pre, None)[0] * out_grad
+    return linear_bias_vjp(grad_pre, x, weight, bias, None, needs_grad)
 
 
 # -- recurrent -------------------------------------------------------------------------------
@@ -1226,6 +1254,12 @@ OPS = [
        reads=("x",),
        doc="GELU, tanh approximation: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))\n\n"
            "torch.nn.functional.gelu(x, approximate='tanh'); gl.nn.GELU('tanh') calls it."),
+    Op("linear_gelu", linear_gelu, vjp=linear_gelu_vjp, signature="(n?,k),(o,k),(o)->(n?,o)",
+       sample=linear_bias_sample, saves=True, reads=("x", "weight", "bias"),
+       doc="gelu_tanh(x @ weight.T + bias): a Linear layer and its tanh GELU\n\n"
+           "PyTorch's F.gelu(F.linear(x, weight, bias), approximate='tanh') as one op (a "
+           "transformer MLP's first layer): weight (out_features, in_features), bias "
+           "(out_features,), x with any number of leading axes."),
     Op("lstm_cell", lstm_cell, vjp=lstm_cell_vjp, signature="(*),(*),(*)->(*)",
        sample=lstm_cell_sample, saves=True,
        doc="one LSTM step from pre-activations: [h', c'] (..., 2H) of gates (..., 4H) + bias "

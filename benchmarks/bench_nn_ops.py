@@ -117,12 +117,23 @@ def workloads(rng):
         ("GPT attention (32,12,192) 4 heads: attention_qkv | split..join", "pair", qkv_pair,
          (rng.standard_normal((32, 12, 192)).astype(f32),), {},
          rng.standard_normal((32, 12, 64)).astype(f32)),
+        ("GPT MLP (32,12,64)->256: linear_gelu | linear_bias + gelu_tanh", "pair",
+         linear_gelu_pair, (x_ln, (rng.standard_normal((256, 64)) * 0.1).astype(f32),
+                            rng.standard_normal(256).astype(f32)), {},
+         rng.standard_normal((32, 12, 256)).astype(f32)),
         ("GPT input (32,12) ids: token_position_embedding | 2 embeddings + add", "pair",
          embedding_pair, (rng.standard_normal((27, 64)).astype(f32),
                           rng.standard_normal((12, 64)).astype(f32),
                           rng.integers(0, 27, (32, 12))), {},
          rng.standard_normal((32, 12, 64)).astype(f32)),
     ]
+
+
+def linear_gelu_pair(x, w, b, u):
+    """gelu_tanh(x @ w.T + b) as the one op linear_gelu against linear_bias then gelu_tanh."""
+    ts = [gl.tensor(a, requires_grad=True) for a in (x, w, b)]
+    return (lambda: gl.gelu_tanh(gl.linear_bias(*ts)).backward(u),
+            lambda: gl.linear_gelu(*ts).backward(u))
 
 
 def qkv_pair(qkv, u):

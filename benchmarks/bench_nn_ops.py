@@ -7,7 +7,8 @@ LM's step), in one process: the earlier commit's functions are read from git
 (`git show REV:ops_builtin/gradledger_builtin/nn*.py`) and loaded beside today's,
 then interleaved round by round (benchmarks/timing.py), medians. BLAS on one thread.
 
-Run: `python benchmarks/bench_nn_ops.py [--before ae7e0b1] [--rounds N]`.
+Run: `python benchmarks/bench_nn_ops.py [--before ae7e0b1] [--rounds N]` (`--before 81b381b`,
+0.5.0, for the lstm_seq and attention rows of issue 22's second stop).
 """
 
 from __future__ import annotations
@@ -117,6 +118,22 @@ def workloads(rng):
          (rng.standard_normal((16, 32, 512)).astype(f32),
           (rng.standard_normal((512, 128)) * 0.1).astype(f32), bias),
          {}, rng.standard_normal((16, 32, 256)).astype(f32)),
+        ("lstm_seq (16,32,4*128)", "nn_fused", "lstm_seq",
+         (rng.standard_normal((16, 32, 512)).astype(f32), c, (rng.standard_normal((512, 128))
+                                                               * 0.1).astype(f32), bias, c),
+         {}, rng.standard_normal((16, 32, 256)).astype(f32)),
+        ("GPT attention (32,12,192) 4 heads: attention_qkv | split..join", "pair", qkv_pair,
+         (rng.standard_normal((32, 12, 192)).astype(f32),), {},
+         rng.standard_normal((32, 12, 64)).astype(f32)),
+        ("GPT MLP (32,12,64)->256: linear_gelu | linear_bias + gelu_tanh", "pair",
+         linear_gelu_pair, (x_ln, (rng.standard_normal((256, 64)) * 0.1).astype(f32),
+                            rng.standard_normal(256).astype(f32)), {},
+         rng.standard_normal((32, 12, 256)).astype(f32)),
+        ("GPT input (32,12) ids: token_position_embedding | 2 embeddings + add", "pair",
+         embedding_pair, (rng.standard_normal((27, 64)).astype(f32),
+                          rng.standard_normal((12, 64)).astype(f32),
+                          rng.integers(0, 27, (32, 12))), {},
+         rng.standard_normal((32, 12, 64)).astype(f32)),
     ]
 
 
@@ -136,6 +153,38 @@ def conv2d_bias_pair(x, w, b, u):
         return fused.vjp(u, x, w, b, out=out, saved=saved, padding=1)
 
     return composite, one_op
+
+
+def linear_gelu_pair(x, w, b, u):
+    """gelu_tanh(x @ w.T + b) as the one op linear_gelu against linear_bias then gelu_tanh."""
+    ts = [gl.tensor(a, requires_grad=True) for a in (x, w, b)]
+    return (lambda: gl.gelu_tanh(gl.linear_bias(*ts)).backward(u),
+            lambda: gl.linear_gelu(*ts).backward(u))
+
+
+def qkv_pair(qkv, u):
+    """A GPT block's attention over its packed projection as the one op attention_qkv
+    against the ops char_gpt.py recorded before it: split, reshape and transpose of q, k and
+    v, attention, transpose and reshape."""
+    x = gl.tensor(qkv, requires_grad=True)
+    b, t, e = x.shape[0], x.shape[1], x.shape[2] // 3
+
+    def composite():
+        q, k, v = gl.split(x, 3, axis=-1)
+        q, k, v = (gl.transpose(z.reshape(b, t, 4, e // 4), (0, 2, 1, 3)) for z in (q, k, v))
+        out = gl.attention(q, k, v, is_causal=True)
+        gl.transpose(out, (0, 2, 1, 3)).reshape(b, t, e).backward(u)
+
+    return composite, lambda: gl.attention_qkv(x, heads=4, is_causal=True).backward(u)
+
+
+def embedding_pair(tokens, positions, ids, u):
+    """tokens[ids] + positions[:L] as the one op token_position_embedding against two
+    embeddings and an add."""
+    t, p = gl.tensor(tokens, requires_grad=True), gl.tensor(positions, requires_grad=True)
+    positions_ids = np.arange(ids.shape[-1])
+    return (lambda: (gl.embedding(t, ids) + gl.embedding(p, positions_ids)).backward(u),
+            lambda: gl.token_position_embedding(t, p, ids).backward(u))
 
 
 def linear_pair(x, w, b, u):
@@ -199,6 +248,9 @@ def main(argv=None) -> None:
             old, new = attention_pair(*arrays, out_grad)
         elif module == "pair":
             old, new = name(*arrays, out_grad)
+        elif not any(op.name == name for op in before[module].OPS):
+            print(f"{label:52s} (no {name} at {args.before})", flush=True)
+            continue
         else:
             old = forward_and_rule(before[module], name, arrays, params, out_grad)
             new = forward_and_rule(now[module], name, arrays, params, out_grad)

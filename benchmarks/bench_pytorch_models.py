@@ -12,7 +12,8 @@ gradledger model's state dict; the deterministic models' first losses are checke
 agree. Interleaved rounds in one process, medians (benchmarks/timing.py); BLAS and torch
 on one thread. Without torch (`pip install torch`) only gradledger's times are printed.
 
-Run: `python benchmarks/bench_pytorch_models.py [--quick] [--rounds N]`.
+Run: `python benchmarks/bench_pytorch_models.py [--quick] [--rounds N] [--cpu-time]
+[--only gpt lstm] [--repeat 3]`.
 """
 
 from __future__ import annotations
@@ -257,6 +258,11 @@ def main(argv=None) -> dict:
     parser.add_argument("--cpu-time", action="store_true",
                         help="time by this process's CPU time (time.process_time), not the "
                              "wall clock: for a machine loaded past its cores")
+    parser.add_argument("--only", nargs="+", choices=sorted(WORKLOADS), default=None,
+                        help="run only these models (default: all four)")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="measure each model this many times over (each with its load "
+                             "average): for a loaded machine")
     args = parser.parse_args(argv)
     rounds = args.rounds or (10 if args.quick else 200)
     if HAS_TORCH:
@@ -271,13 +277,24 @@ def main(argv=None) -> dict:
     print(f"python {sys.version.split()[0]}, numpy {np.__version__}, {version}, "
           f"{rounds} rounds, medians of {'CPU' if args.cpu_time else 'wall-clock'} time")
     results = {}
-    for name, workload in (("(c) char GPT step, batch 32", gpt_workload),
-                           ("(d) CNN + BatchNorm + Dropout step, batch 64", bn_cnn_workload),
-                           ("(e) LSTM LM step, 32 x 16 characters", lstm_workload),
-                           ("(f) VAE step, batch 64", vae_workload)):
-        steps, compare = workload()
-        results[name] = measure(name, steps, compare, rounds, clock)
+    for _ in range(args.repeat):
+        for key, (name, workload) in WORKLOADS.items():
+            if args.only and key not in args.only:
+                continue
+            steps, compare = workload()
+            results[name] = measure(name, steps, compare, rounds, clock)
+            if args.repeat > 1 and hasattr(os, "getloadavg"):
+                print("  load average: " + ", ".join(f"{x:.2f}" for x in os.getloadavg()),
+                      flush=True)
     return results
+
+
+WORKLOADS = {
+    "gpt": ("(c) char GPT step, batch 32", gpt_workload),
+    "bn_cnn": ("(d) CNN + BatchNorm + Dropout step, batch 64", bn_cnn_workload),
+    "lstm": ("(e) LSTM LM step, 32 x 16 characters", lstm_workload),
+    "vae": ("(f) VAE step, batch 64", vae_workload),
+}
 
 
 if __name__ == "__main__":

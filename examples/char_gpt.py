@@ -58,16 +58,16 @@ class Block(gl.nn.Module):
             gl.nn.init.normal_(layer.weight, std=0.02)
 
     def attention(self, x):
-        b, t, e = x.shape
-        q, k, v = gl.split(self.qkv(x), 3, axis=-1)
-        q, k, v = (gl.transpose(z.reshape(b, t, self.heads, e // self.heads), (0, 2, 1, 3))
-                   for z in (q, k, v))
-        out = F.scaled_dot_product_attention(q, k, v, is_causal=True)
-        return self.proj(gl.transpose(out, (0, 2, 1, 3)).reshape(b, t, e))
+        # PyTorch's q, k, v = qkv.split(e, -1), each .view(b, t, heads, -1).transpose(1, 2),
+        # F.scaled_dot_product_attention(q, k, v, is_causal=True), then the heads joined
+        # back by .transpose(1, 2).reshape(b, t, e): one op over the packed projection
+        return self.proj(gl.attention_qkv(self.qkv(x), heads=self.heads, is_causal=True))
 
     def forward(self, x):
         x = x + self.attention(self.ln1(x))
-        return x + self.fc_out(F.gelu(self.fc(self.ln2(x)), approximate="tanh"))
+        # PyTorch's F.gelu(self.fc(h), approximate="tanh"), as one op
+        h = gl.linear_gelu(self.ln2(x), self.fc.weight, self.fc.bias)
+        return x + self.fc_out(h)
 
 
 class GPT(gl.nn.Module):
@@ -83,8 +83,8 @@ class GPT(gl.nn.Module):
         gl.nn.init.normal_(self.head.weight, std=0.02)
 
     def forward(self, ids):
-        t = ids.shape[1]
-        x = self.tokens(ids) + self.positions(np.arange(t))
+        # PyTorch's self.tokens(ids) + self.positions(arange(t)), as one op
+        x = gl.token_position_embedding(self.tokens.weight, self.positions.weight, ids)
         return self.head(self.ln(self.blocks(x)))
 
 

@@ -227,6 +227,52 @@ def test_scaled_dot_product_attention_agrees_with_pytorch():
               TF.scaled_dot_product_attention(*map(torch.tensor, (q, k, v)), **t_kwargs))
 
 
+@pytest.mark.parametrize("causal", [False, True])
+def test_attention_over_packed_qkv_agrees_with_pytorchs_split_view_and_sdpa(causal):
+    b, t, heads, size = 2, 5, 3, 4
+    e = heads * size
+    qkv, probe = RNG.normal(size=(b, t, 3 * e)), RNG.normal(size=(b, t, e))
+    ours = gl.tensor(qkv, requires_grad=True)
+    out = gl.attention_qkv(ours, heads=heads, is_causal=causal)
+    gl.sum(out * probe).backward()
+    theirs = torch.tensor(qkv, requires_grad=True)
+    q, k, v = (z.view(b, t, heads, -1).transpose(1, 2) for z in theirs.split(e, dim=-1))
+    t_out = TF.scaled_dot_product_attention(q, k, v, is_causal=causal).transpose(1, 2)
+    t_out = t_out.reshape(b, t, e)
+    (t_out * torch.from_numpy(probe)).sum().backward()
+    agree(out, t_out)
+    agree(ours.grad, theirs.grad)
+
+
+def test_token_position_embedding_agrees_with_pytorchs_two_embeddings_added():
+    tokens, positions = torch.nn.Embedding(7, 4), torch.nn.Embedding(6, 4)
+    ids, probe = RNG.integers(0, 7, size=(3, 5)), RNG.normal(size=(3, 5, 4))
+    t_out = tokens(torch.tensor(ids)) + positions(torch.arange(5))
+    (t_out * torch.from_numpy(probe)).sum().backward()
+    ours = [gl.tensor(m.weight.detach().numpy().copy(), requires_grad=True)
+            for m in (tokens, positions)]
+    out = gl.token_position_embedding(*ours, ids)
+    gl.sum(out * probe).backward()
+    agree(out, t_out)
+    agree(ours[0].grad, tokens.weight.grad)
+    agree(ours[1].grad, positions.weight.grad)
+
+
+def test_linear_gelu_agrees_with_pytorchs_linear_then_tanh_gelu():
+    fc = torch.nn.Linear(4, 6)
+    x, probe = RNG.normal(size=(3, 5, 4)), RNG.normal(size=(3, 5, 6))
+    tx = torch.tensor(x, requires_grad=True)
+    t_out = TF.gelu(fc(tx), approximate="tanh")
+    (t_out * torch.from_numpy(probe)).sum().backward()
+    ours = [gl.tensor(a, requires_grad=True)
+            for a in (x, fc.weight.detach().numpy().copy(), fc.bias.detach().numpy().copy())]
+    out = gl.linear_gelu(*ours)
+    gl.sum(out * probe).backward()
+    agree(out, t_out)
+    for mine, theirs in zip(ours, (tx, fc.weight, fc.bias), strict=True):
+        agree(mine.grad, theirs.grad)
+
+
 def test_cells_agree_with_pytorch():
     for t_cls, g_cls in ((torch.nn.LSTMCell, gl.nn.LSTMCell), (torch.nn.GRUCell, gl.nn.GRUCell)):
         theirs, ours = t_cls(3, 4), g_cls(3, 4)

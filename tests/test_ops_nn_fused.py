@@ -1,5 +1,6 @@
-"""The fused layer ops (linear, linear_bias, batch_norm, layer_norm, gelu_tanh, lstm_cell,
-lstm_step, lstm_seq, attention, masked_fill) on fixed inputs:
+"""The fused layer ops (linear, linear_bias, batch_norm, layer_norm, gelu_tanh, linear_gelu,
+lstm_cell, lstm_step, lstm_seq, attention, attention_qkv, token_position_embedding,
+masked_fill) on fixed inputs:
 grads against central differences, forwards against their definitions."""
 
 import gradledger as gl
@@ -45,6 +46,13 @@ GRAD_CASES = [
     ("attention causal, scaled", "attention",
      [rng.normal(size=(3, 2)), rng.normal(size=(4, 2)), rng.normal(size=(4, 3))],
      {"is_causal": True, "scale": 0.7}, ()),
+    ("attention_qkv two heads, causal", "attention_qkv", [rng.normal(size=(2, 3, 12))],
+     {"heads": 2, "is_causal": True}, ()),
+    ("linear_gelu 3-d input", "linear_gelu",
+     [rng.normal(size=(2, 4, 3)), rng.normal(size=(5, 3)), rng.normal(size=5)], {}, ()),
+    ("token_position_embedding", "token_position_embedding",
+     [rng.normal(size=(4, 3)), rng.normal(size=(5, 3)), np.array([[0, 3, 3], [1, 0, 2]])], {},
+     (2,)),
 ]
 
 

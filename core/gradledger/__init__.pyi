@@ -237,6 +237,12 @@ def attention(
     """
 
 
+def attention_qkv(qkv: TensorLike, /, heads: Any, is_causal: Any = ..., scale: Any = ...) -> Tensor:
+    """multi-head causal or full attention over packed qkv (..., L, 3 E): heads, is_causal, scale
+    (default 1/sqrt(E / heads))
+    """
+
+
 def average(
     x: TensorLike,
     /,
@@ -741,6 +747,10 @@ def linear_bias(x: TensorLike, weight: TensorLike, bias: TensorLike, /) -> Tenso
     """x @ weight.T + bias, weight (out_features, in_features), bias (out_features,): PyTorch's
     F.linear with its bias
     """
+
+
+def linear_gelu(x: TensorLike, weight: TensorLike, bias: TensorLike, /) -> Tensor:
+    """gelu_tanh(x @ weight.T + bias): a Linear layer and its tanh GELU"""
 
 
 def linspace(
@@ -1277,6 +1287,15 @@ def tensorsolve(a: TensorLike, b: TensorLike, /, axes: Any = ...) -> Tensor:
 
 def tile(x: TensorLike, /, reps: Any) -> Tensor:
     """x repeated reps times along each axis, as np.tile"""
+
+
+def token_position_embedding(
+    tokens: TensorLike,
+    positions: TensorLike,
+    ids: TensorLike,
+    /,
+) -> Tensor:
+    """tokens[ids] + positions[:L] for ids (..., L): token plus position embeddings"""
 
 
 def trace(x: TensorLike, /, offset: Any = ..., axis1: Any = ..., axis2: Any = ...) -> Tensor:

@@ -1,5 +1,6 @@
-"""Fused layer ops: linear, linear_bias, batch_norm, layer_norm, the tanh GELU, an LSTM cell,
-step and sequence, masked_fill, scaled-dot-product attention.
+"""Fused layer ops: linear, linear_bias, batch_norm, layer_norm, the tanh GELU (also after a
+Linear), an LSTM cell, step and sequence, masked_fill, scaled-dot-product attention (also
+over a packed qkv), token plus position embeddings.
 
 A layer PyTorch runs as one kernel is one recorded op here too, with one rule, rather
 than the eight or nine elementwise ops and reductions it is made of.
@@ -15,12 +16,14 @@ that registered ops stand for, so they run on Tensors and differentiate again.
 """
 
 import functools
+import math
 
 import numpy as np
 from gradledger.errors import OpCallError
 from gradledger.extend import Op, call, unbroadcast
 
 from .linalg import matmul_vjp
+from .nn import _ids, embedding_vjp
 
 ANY = "(*)->(*)"
 
@@ -475,6 +478,34 @@ def gelu_tanh_local(x, out, saved=None):
     return (slope,)
 
 
+# -- a Linear layer and its GELU -------------------------------------------------------------
+
+
+def linear_gelu(x, weight, bias):
+    """gelu_tanh(x @ weight.T + bias): a transformer MLP's first Linear and its tanh GELU
+    in one op, PyTorch's F.gelu(fc(x), approximate='tanh'). Saves the pre-activation and
+    the GELU's tanh."""
+    pre = linear_bias(x, weight, bias)
+    out, (t,) = gelu_tanh(pre)
+    return out, (pre, t)
+
+
+def linear_gelu_vjp(out_grad, x, weight, bias, out, saved=None,
+                    needs_grad=(True, True, True)):
+    """The GELU's slope at the pre-activation times out_grad, then linear_bias's rule. On
+    arrays from the saved pre-activation and tanh (the product in place into the slope);
+    on Tensors both recomputed by ops."""
+    if saved is not None and out_grad.__class__ is np.ndarray:
+        pre, t = saved
+        (slope,) = gelu_tanh_local(pre, out, saved=(t,))
+        grad_pre = np.multiply(slope, out_grad, out=slope) if (
+            slope.dtype == np.result_type(slope, out_grad)) else slope * out_grad
+    else:
+        pre = linear_bias(x, weight, bias)
+        grad_pre = gelu_tanh_local(pre, None)[0] * out_grad
+    return linear_bias_vjp(grad_pre, x, weight, bias, None, needs_grad)
+
+
 # -- recurrent -------------------------------------------------------------------------------
 
 
@@ -637,13 +668,17 @@ def _seq_check(x_proj, h0, weight_hh, bias_hh, c0):
             f"(4 hidden, hidden) and bias_hh (4 hidden,); got x_proj {xs}, h0 {hs}, "
             f"weight_hh {ws}, bias_hh {bs}, c0 {cs}"
         )
+    if not xs[0]:
+        raise OpCallError(f"lstm_seq takes at least one time step (L >= 1, as PyTorch's LSTM); "
+                          f"got x_proj {xs}")
     return hidden
 
 
 def lstm_seq(x_proj, h0, weight_hh, bias_hh, c0):
     """A whole LSTM sequence from its inputs' projections x_proj (L, ..., 4 hidden), one
     lstm_step per time step, each step's h' feeding the next: returns every step's
-    [h', c'] (L, ..., 2 hidden). Saves every step's activated gates and tanh(c')."""
+    [h', c'] (L, ..., 2 hidden). Saves every step's activated gates with its c, and
+    tanh(c') (on arrays, in the layout of _seq_arrays)."""
     hidden = _seq_check(x_proj, h0, weight_hh, bias_hh, c0)
     length = np.shape(x_proj)[0]
     arrays = (x_proj, h0, weight_hh, bias_hh, c0)
@@ -654,37 +689,82 @@ def lstm_seq(x_proj, h0, weight_hh, bias_hh, c0):
             h, c = step[..., :hidden], step[..., hidden:]
             steps.append(step)
         return np.stack(steps), None
-    dtype = np.result_type(*arrays)
-    acts = np.add(x_proj, bias_hh, out=np.empty(np.shape(x_proj), dtype=dtype))  # all steps
-    out = np.empty((*acts.shape[:-1], 2 * hidden), dtype=dtype)
-    tanh_c = np.empty((*acts.shape[:-1], hidden), dtype=dtype)
-    product, g_tanh = np.empty(acts.shape[1:], dtype=dtype), np.empty(tanh_c.shape[1:], dtype)
-    i_g = np.empty(tanh_c.shape[1:], dtype=dtype)
-    # C-ordered: OpenBLAS's sgemm with a transposed right operand took 1.5x as long here
-    # ((32, 128) @ (128, 512): 116 against 76 us), and the copy serves every step
-    weight_t = np.ascontiguousarray(np.transpose(weight_hh))
-    two, three = 2 * hidden, 3 * hidden
-    h, c = h0, c0
+    return _seq_arrays(x_proj, h0, weight_hh, bias_hh, c0, hidden)
+
+
+_SMALL_PRODUCT = 1_000_000
+"""The most multiply-adds (m k n) of a float product OpenBLAS takes its small-matrix path
+on (x86-64 with AVX-512): below it, a product split in parts that each fall under it
+runs faster than whole ((32, 128) x (128, 512): four (32, 128) x (128, 128) took 0.6-0.7x
+the time); above it, splitting costs (a (64, 2048) x (2048, 512) in four: 2x)."""
+
+
+def _small_product(m, k, n):
+    """Whether an (m, k) x (k, n) product is within OpenBLAS's small-matrix path."""
+    return m * k * n <= _SMALL_PRODUCT
+
+
+def _seq_arrays(x_proj, h0, weight_hh, bias_hh, c0, hidden):
+    """lstm_seq on float arrays, laid out for numpy: each numpy call on a (32, 128) block
+    costs about as much as its arithmetic, and an operand that is a strided view of a
+    wider row costs several times a contiguous one (an add into 512 of 640 columns:
+    12 us against 2.8).
+
+    Every step's values are gate-major, each gate a contiguous (n, H) block for the n rows
+    of the batch: z[t] (5, n, H) holds -o, -i, -f (the sigmoid gates negated, so that
+    exp(-z) is taken in place: PyTorch's 1 / (1 + exp(-z))), g, then c_{t-1}; as i and f
+    sit above g and c, `i g` and `f c` are one product. h @ weight_hh.T is one BLAS
+    product per gate, h @ (H, H), into a buffer reused by every step, where those fall
+    within OpenBLAS's small-matrix path (_small_product); otherwise one product, whose
+    gate blocks the add reads in place. Saves z and tanh(c'), both (L, ..., n, H)."""
+    dtype = np.result_type(x_proj, h0, weight_hh, bias_hh, c0)
+    length, lead = x_proj.shape[0], x_proj.shape[1:-1]
+    n = math.prod(lead)
+    x4 = np.reshape(x_proj, (length, n, 4, hidden))  # gates i, f, g, o
+    bias = np.reshape(bias_hh, (4, hidden)).astype(dtype)
+    negated = np.negative(bias)
+    zs = np.empty((length, 5, n, hidden), dtype=dtype)
+    np.subtract(negated[3], x4[:, :, 3], out=zs[:, 0])  # -(x + b), exactly
+    np.subtract(negated[:2, None], np.swapaxes(x4[:, :, :2], 1, 2), out=zs[:, 1:3])
+    np.add(x4[:, :, 2], bias[2], out=zs[:, 3])
+    zs[0, 4] = np.reshape(c0, (n, hidden))
+    blocks = np.reshape(weight_hh, (4, hidden, hidden))
+    weight = np.empty((4, hidden, hidden), dtype=dtype)  # each gate's block, transposed
+    np.negative(np.transpose(blocks[3]), out=weight[0])
+    np.negative(np.transpose(blocks[:2], (0, 2, 1)), out=weight[1:3])
+    weight[3] = np.transpose(blocks[2])
+    hs = np.empty((length, n, hidden), dtype=dtype)
+    tanh_c = np.empty((length, n, hidden), dtype=dtype)
+    if _small_product(n, hidden, hidden):  # one product per gate, into its block
+        product = np.empty((4, n, hidden), dtype=dtype)
+        step_product = product
+    else:  # one product for every gate, its blocks read in place
+        weight = np.ascontiguousarray(np.concatenate(list(weight), axis=1))  # (H, 4H)
+        product = np.empty((n, 4 * hidden), dtype=dtype)
+        step_product = np.swapaxes(np.reshape(product, (n, 4, hidden)), 0, 1)
+    pair = np.empty((2, n, hidden), dtype=dtype)
+    last_c = np.empty((n, hidden), dtype=dtype)
+    h = np.reshape(h0, (n, hidden))
     with np.errstate(over="ignore"):  # exp(-z) overflowing to inf: the sigmoid is 0
         for t in range(length):
-            z = acts[t]
-            np.matmul(h, weight_t, out=product)
-            z += product
-            # sigmoid as 1 / (1 + exp(-z)) in place (PyTorch's formula), tanh for g
-            np.tanh(z[..., two:three], out=g_tanh)
-            np.negative(z, out=z)
-            np.exp(z, out=z)
-            z += 1
-            np.reciprocal(z, out=z)
-            z[..., two:three] = g_tanh
-            i, f, g, o = z[..., :hidden], z[..., hidden:two], z[..., two:three], z[..., three:]
-            c_next, h_next = out[t, ..., hidden:], out[t, ..., :hidden]
-            np.multiply(f, c, out=c_next)
-            c_next += np.multiply(i, g, out=i_g)
+            z = zs[t]
+            np.matmul(h, weight, out=product)
+            z[:4] += step_product
+            sigmoids = z[:3]
+            np.exp(sigmoids, out=sigmoids)
+            sigmoids += 1
+            np.reciprocal(sigmoids, out=sigmoids)
+            np.tanh(z[3], out=z[3])
+            np.multiply(z[1:3], z[3:], out=pair)  # i g and f c
+            c_next = zs[t + 1, 4] if t + 1 < length else last_c
+            np.add(pair[0], pair[1], out=c_next)
             np.tanh(c_next, out=tanh_c[t])
-            np.multiply(o, tanh_c[t], out=h_next)
-            h, c = h_next, c_next
-    return out, (acts, tanh_c)
+            h = np.multiply(z[0], tanh_c[t], out=hs[t])
+    out = np.empty((length, n, 2 * hidden), dtype=dtype)
+    out[..., :hidden] = hs
+    out[:-1, :, hidden:] = zs[1:, 4]
+    out[-1, :, hidden:] = last_c
+    return np.reshape(out, (length, *lead, 2 * hidden)), (zs, tanh_c)
 
 
 def lstm_seq_vjp(out_grad, x_proj, h0, weight_hh, bias_hh, c0, out, saved=None,
@@ -700,51 +780,73 @@ def lstm_seq_vjp(out_grad, x_proj, h0, weight_hh, bias_hh, c0, out, saved=None,
     if saved is None or out_grad.__class__ is not np.ndarray:
         return _seq_vjp_steps(out_grad, x_proj, h0, weight_hh, bias_hh, c0, out, hidden,
                               length, needs_grad)
-    acts, tanh_c = saved
-    dtype = np.result_type(acts, out_grad)
-    d_gates = np.empty(acts.shape, dtype=dtype)
-    # scratch, reused by every step (each numpy call on a (32, 128) block costs about as
-    # much as its arithmetic: fewer calls, no temporaries)
-    slope = np.empty(acts.shape[1:], dtype=acts.dtype)  # each gate's activation derivative
-    scale = np.empty(acts.shape[1:], dtype=dtype)  # what multiplies it
-    carry = np.empty(tanh_c.shape[1:], dtype=tanh_c.dtype)
-    two, three = 2 * hidden, 3 * hidden
-    dh = dc = None
+    return _seq_vjp_arrays(out_grad, x_proj, h0, weight_hh, out, saved, hidden, needs_grad)
+
+
+def _seq_vjp_arrays(out_grad, x_proj, h0, weight_hh, out, saved, hidden, needs_grad):
+    """lstm_seq_vjp on arrays, in _seq_arrays' gate-major layout (gates o, i, f, g). What
+    multiplies each gate's grad but dc' (grad_h' for o) is known before the walk back,
+    and is taken for every step at once: o (1 - o) tanh(c'), i (1 - i) g, f (1 - f) c,
+    (1 - g^2) i, and o (1 - tanh(c')^2), which takes grad_h' into dc'. A step then costs
+    nine numpy calls on contiguous (n, H) blocks, one copy of its gates' grads into
+    x_proj.grad (PyTorch's order), and d_t weight_hh: one BLAS product, or one per part
+    of the batch's rows where that brings each within OpenBLAS's small-matrix path."""
+    zs, tanh_c = saved
+    length, n = zs.shape[0], zs.shape[2]
+    lead = np.shape(x_proj)[1:-1]
+    dtype = np.result_type(zs, out_grad)
+    slopes = np.empty((length, 4, n, hidden), dtype=dtype)
+    sigmoids = zs[:, :3]
+    np.multiply(sigmoids, sigmoids, out=slopes[:, :3])
+    np.subtract(sigmoids, slopes[:, :3], out=slopes[:, :3])  # s (1 - s)
+    slopes[:, 0] *= tanh_c
+    slopes[:, 1:3] *= zs[:, 3:]  # i by g, f by c
+    g = zs[:, 3]
+    np.multiply(g, g, out=slopes[:, 3])
+    np.subtract(1, slopes[:, 3], out=slopes[:, 3])
+    slopes[:, 3] *= zs[:, 1]
+    carry = np.multiply(tanh_c, tanh_c, dtype=dtype)
+    np.subtract(1, carry, out=carry)
+    carry *= zs[:, 0]
+    grads = np.empty((length, 2, n, hidden), dtype=dtype)  # each step's h' and c' grads
+    grads[...] = np.swapaxes(np.reshape(out_grad, (length, n, 2, hidden)), 1, 2)
+    weight = np.ascontiguousarray(weight_hh, dtype=dtype)
+    grad_x = np.empty((length, n, 4 * hidden), dtype=dtype)
+    gate_grads = np.reshape(grad_x, (length, n, 4, hidden))
+    parts = next((k for k in (1, 2, 4, 8) if n % k == 0
+                  and _small_product(n // k, 4 * hidden, hidden)), 1)
+    d_c, grad_h, dc, dh = (np.empty((n, hidden), dtype=dtype) for _ in range(4))
+    dh_parts = np.reshape(dh, (parts, n // parts, hidden))
+    d = np.empty((4, n, hidden), dtype=dtype)  # a step's gate grads, PyTorch's order
     for t in range(length - 1, -1, -1):
-        z, tc = acts[t], tanh_c[t]
-        i, f, g, o = z[..., :hidden], z[..., hidden:two], z[..., two:three], z[..., three:]
-        c_prev = c0 if t == 0 else out[t - 1, ..., hidden:]
-        np.multiply(z, z, out=slope)
-        np.subtract(z, slope, out=slope)  # s (1 - s) for the sigmoids
-        np.multiply(g, g, out=slope[..., two:three])
-        np.subtract(1, slope[..., two:three], out=slope[..., two:three])  # 1 - g^2 for g
-        grad_h = out_grad[t, ..., :hidden]
-        if dh is not None:
-            grad_h = grad_h + dh
-        np.multiply(tc, tc, out=carry)
-        np.subtract(1, carry, out=carry)
-        carry *= o
-        d_c = grad_h * carry
-        d_c += out_grad[t, ..., hidden:]
-        if dc is not None:
+        gh = grads[t, 0]
+        if t < length - 1:
+            gh = np.add(gh, dh, out=grad_h)
+        np.multiply(gh, carry[t], out=d_c)
+        d_c += grads[t, 1]
+        if t < length - 1:
             d_c += dc
-        np.multiply(d_c, g, out=scale[..., :hidden])
-        np.multiply(d_c, c_prev, out=scale[..., hidden:two])
-        np.multiply(d_c, i, out=scale[..., two:three])
-        np.multiply(grad_h, tc, out=scale[..., three:])
-        np.multiply(slope, scale, out=d_gates[t])
+        np.multiply(slopes[t, 1], d_c, out=d[0])
+        np.multiply(slopes[t, 2], d_c, out=d[1])
+        np.multiply(slopes[t, 3], d_c, out=d[2])
+        np.multiply(gh, slopes[t, 0], out=d[3])
+        np.copyto(gate_grads[t], np.swapaxes(d, 0, 1))
         if t or needs_grad[1]:
-            dh = np.matmul(d_gates[t], weight_hh)
-        dc = d_c * f
+            np.matmul(np.reshape(grad_x[t], (parts, n // parts, 4 * hidden)), weight,
+                      out=dh_parts)
+        np.multiply(d_c, zs[t, 2], out=dc)
     grad_w = None
     if needs_grad[2]:
-        previous = np.empty((*acts.shape[:-1], hidden), dtype=out.dtype)
-        previous[0] = h0
-        previous[1:] = out[:-1, ..., :hidden]
-        grad_w = np.matmul(np.transpose(np.reshape(d_gates, (-1, 4 * hidden))),
+        previous = np.empty((length, n, hidden), dtype=out.dtype)
+        previous[0] = np.reshape(h0, (n, hidden))
+        previous[1:] = np.reshape(out, (length, n, 2 * hidden))[:-1, :, :hidden]
+        grad_w = np.matmul(np.transpose(np.reshape(grad_x, (-1, 4 * hidden))),
                            np.reshape(previous, (-1, hidden)))
-    return (d_gates if needs_grad[0] else None, dh if needs_grad[1] else None, grad_w,
-            _row_sum(d_gates) if needs_grad[3] else None, dc if needs_grad[4] else None)
+    grad_x = np.reshape(grad_x, (length, *lead, 4 * hidden))
+    return (grad_x if needs_grad[0] else None,
+            np.reshape(dh, (*lead, hidden)) if needs_grad[1] else None, grad_w,
+            _row_sum(grad_x) if needs_grad[3] else None,
+            np.reshape(dc, (*lead, hidden)) if needs_grad[4] else None)
 
 
 def _seq_vjp_steps(out_grad, x_proj, h0, weight_hh, bias_hh, c0, out, hidden, length,
@@ -840,10 +942,25 @@ def _attention_weights(query, key, scale, is_causal):
     scores *= scale
     if is_causal:
         np.copyto(scores, -np.inf, where=_causal(*scores.shape[-2:]))
-    scores -= np.max(scores, axis=-1, keepdims=True)
+    scores -= _last_max(scores)
     weights = np.exp(scores, out=scores)
     weights /= _last_sums(weights)
     return weights
+
+
+_SHORT_ROW = 32  # longest last axis whose max is taken column by column (see below)
+
+
+def _last_max(a):
+    """a's max over its last axis (kept), on an array. numpy reduces a short last axis
+    one row at a time (a GPT's (32, 4, 12, 12) scores: 90 us); one np.maximum per column
+    over every row at once takes 16 us, and the max is exact either way."""
+    if a.shape[-1] > _SHORT_ROW or not a.size:
+        return np.max(a, axis=-1, keepdims=True)
+    best = a[..., 0].copy()
+    for j in range(1, a.shape[-1]):
+        np.maximum(best, a[..., j], out=best)
+    return best[..., None]
 
 
 def attention(query, key, value, is_causal=False, scale=None):
@@ -918,6 +1035,161 @@ def attention_sample():
     return example()
 
 
+# -- attention over packed q, k, v -----------------------------------------------------------
+
+
+def _qkv_check(qkv, heads, scale):
+    """(E, head size, scale) of attention_qkv's call, or an error naming what it takes."""
+    shape = np.shape(qkv)
+    if (isinstance(heads, bool) or not isinstance(heads, (int, np.integer)) or heads < 1
+            or len(shape) < 2 or not shape[-1] or shape[-1] % (3 * heads)):
+        raise OpCallError(
+            f"attention_qkv takes qkv (..., L, 3 E) (query, key and value side by side) and "
+            f"heads, a positive int dividing E; got qkv {shape}, heads {heads!r}"
+        )
+    e = shape[-1] // 3
+    size = e // int(heads)
+    return e, size, 1.0 / np.sqrt(size) if scale is None else float(scale)
+
+
+def _heads(qkv, heads, size):
+    """query, key and value of qkv (..., L, 3 E), each split into its heads, (..., heads,
+    L, head size): PyTorch's qkv.split(E, -1), each .view(..., L, heads, -1).transpose.
+    Views on arrays: matmul takes their strided rows as they are (BLAS reads a row
+    stride), where C-ordered copies of the three cost 22 us on a GPT's (32, 12, 192)."""
+    shape = np.shape(qkv)
+    parts = np.reshape(qkv, (*shape[:-1], 3, heads, size))
+    return tuple(np.swapaxes(parts[..., j, :, :], -3, -2) for j in range(3))
+
+
+def attention_qkv(qkv, heads, is_causal=False, scale=None):
+    """Multi-head scaled-dot-product attention over a packed projection, as one op:
+    query, key, value = qkv's three thirds on the last axis, each split into `heads`
+    heads; softmax(q k^T scale) v per head (the future masked when is_causal; scale
+    defaults to 1 / sqrt(head size)); the heads' outputs side by side, (..., L, E),
+    written in place by the last product. Saves the weights."""
+    e, size, scale = _qkv_check(qkv, heads, scale)
+    query, key, value = _heads(qkv, int(heads), size)
+    weights = _attention_weights(query, key, scale, is_causal)
+    shape = np.shape(qkv)
+    out = np.empty((*shape[:-1], int(heads), size), dtype=np.result_type(weights, value))
+    np.matmul(weights, value, out=np.swapaxes(out, -3, -2))
+    return np.reshape(out, (*shape[:-1], e)), (weights,)
+
+
+def attention_qkv_vjp(out_grad, qkv, out, heads, saved=None, is_causal=False, scale=None):
+    """attention's rule per head (see attention_vjp), its three grads joined back into
+    qkv's layout: on arrays each written by its product into its place in one buffer;
+    on Tensors (saved=None) by ops, the weights recomputed."""
+    e, size, scale = _qkv_check(qkv, heads, scale)
+    shape = np.shape(qkv)
+    query, key, value = _heads(qkv, int(heads), size)
+    g = np.swapaxes(np.reshape(out_grad, (*shape[:-1], int(heads), size)), -3, -2)
+    if saved is None or out_grad.__class__ is not np.ndarray:
+        grads = attention_vjp(g, query, key, value, None, is_causal=is_causal, scale=scale)
+        joined = [np.reshape(np.swapaxes(grad, -3, -2), (*shape[:-1], e)) for grad in grads]
+        return (np.concatenate(joined, axis=-1),)
+    (weights,) = saved
+    grads = np.empty((*shape[:-1], 3, int(heads), size), dtype=np.result_type(weights, g))
+    grad_q, grad_k, grad_v = (np.swapaxes(grads[..., j, :, :], -3, -2) for j in range(3))
+    np.matmul(np.swapaxes(weights, -1, -2), g, out=grad_v)
+    d_weights = np.matmul(g, np.swapaxes(value, -1, -2))
+    d_scores = d_weights * weights
+    d_weights -= _last_sums(d_scores)
+    np.multiply(d_weights, weights, out=d_scores)
+    d_scores *= scale
+    np.matmul(d_scores, key, out=grad_q)
+    np.matmul(np.swapaxes(d_scores, -1, -2), query, out=grad_k)
+    return (np.reshape(grads, shape),)
+
+
+def attention_qkv_sample():
+    """Verifier hint: qkv (..., L, 3 E) with 1 or 2 heads, causal or not."""
+    from hypothesis import strategies as st
+    from hypothesis.extra import numpy as hnp
+
+    values = st.floats(-2.0, 2.0, allow_nan=False, allow_subnormal=False)
+
+    @st.composite
+    def example(draw):
+        lead = draw(st.sampled_from([(), (1,), (2,), (2, 1)]))
+        length, heads, size = draw(st.integers(1, 4)), draw(st.integers(1, 2)), draw(
+            st.integers(1, 2))
+        qkv = draw(hnp.arrays(np.float64, lead + (length, 3 * heads * size), elements=values))
+        return (qkv,), {"heads": heads, "is_causal": draw(st.booleans()),
+                        "scale": draw(st.sampled_from([None, 0.5]))}
+
+    return example()
+
+
+# -- token and position embeddings -----------------------------------------------------------
+
+
+def _tpe_check(tokens, positions, ids):
+    t, p, i = np.shape(tokens), np.shape(positions), np.shape(ids)
+    if len(t) != 2 or len(p) != 2 or t[1] != p[1] or not i or i[-1] > p[0]:
+        raise OpCallError(
+            f"token_position_embedding takes tokens (V, D), positions (P, D) and ids (..., L) "
+            f"with L <= P; got tokens {t}, positions {p}, ids {i}"
+        )
+
+
+def token_position_embedding(tokens, positions, ids):
+    """tokens[ids] + positions[:L] for ids (..., L): a GPT's token embedding plus its
+    position embedding, PyTorch's `wte(ids) + wpe(arange(L))`, in one op (the position
+    rows added in place into the looked-up token rows)."""
+    _tpe_check(tokens, positions, ids)
+    ids = _ids(tokens, ids)
+    out = np.take(tokens, ids, axis=0)
+    rows = positions[:ids.shape[-1]]
+    if out.__class__ is np.ndarray and out.dtype == np.result_type(out, rows):
+        out += rows
+        return out
+    return out + rows
+
+
+def token_position_embedding_vjp(out_grad, tokens, positions, ids, out,
+                                 needs_grad=(True, True, False)):
+    """tokens.grad: embedding's rule (each id's row grad added into its row); positions.grad:
+    out_grad summed over the leading axes into the first L rows (on a float array one BLAS
+    product with a vector of ones), the others 0."""
+    grad_tokens = embedding_vjp(out_grad, tokens, ids, None)[0] if needs_grad[0] else None
+    grad_positions = None
+    if needs_grad[1]:
+        length, size = np.shape(out_grad)[-2:]
+        if (out_grad.__class__ is np.ndarray and out_grad.dtype.kind == "f"
+                and out_grad.flags.c_contiguous):
+            rows = np.reshape(out_grad, (-1, length * size))
+            summed = np.reshape(np.matmul(_ones(rows.shape[0], rows.dtype), rows),
+                                (length, size))
+        else:
+            summed = np.sum(np.reshape(out_grad, (-1, length, size)), axis=0)
+        rest = np.shape(positions)[0] - length
+        grad_positions = summed if not rest else np.concatenate(
+            [summed, np.zeros((rest, size), dtype=np.result_type(out_grad))], axis=0)
+    return grad_tokens, grad_positions, None
+
+
+def token_position_embedding_sample():
+    """Verifier hint: a small vocabulary (ids repeat), positions at least as many as L."""
+    from hypothesis import strategies as st
+    from hypothesis.extra import numpy as hnp
+
+    values = st.floats(-3.0, 3.0, allow_nan=False, allow_subnormal=False)
+
+    @st.composite
+    def example(draw):
+        rows, size = draw(st.integers(1, 4)), draw(st.integers(1, 3))
+        lead, length = draw(st.sampled_from([(), (1,), (2,)])), draw(st.integers(1, 3))
+        tokens = draw(hnp.arrays(np.float64, (rows, size), elements=values))
+        positions = draw(hnp.arrays(np.float64, (length + draw(st.integers(0, 2)), size),
+                                    elements=values))
+        ids = draw(hnp.arrays(np.int64, lead + (length,), elements=st.integers(0, rows - 1)))
+        return (tokens, positions, ids), {}
+
+    return example()
+
+
 # -- masking ---------------------------------------------------------------------------------
 
 
@@ -982,6 +1254,12 @@ OPS = [
        reads=("x",),
        doc="GELU, tanh approximation: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))\n\n"
            "torch.nn.functional.gelu(x, approximate='tanh'); gl.nn.GELU('tanh') calls it."),
+    Op("linear_gelu", linear_gelu, vjp=linear_gelu_vjp, signature="(n?,k),(o,k),(o)->(n?,o)",
+       sample=linear_bias_sample, saves=True, reads=("x", "weight", "bias"),
+       doc="gelu_tanh(x @ weight.T + bias): a Linear layer and its tanh GELU\n\n"
+           "PyTorch's F.gelu(F.linear(x, weight, bias), approximate='tanh') as one op (a "
+           "transformer MLP's first layer): weight (out_features, in_features), bias "
+           "(out_features,), x with any number of leading axes."),
     Op("lstm_cell", lstm_cell, vjp=lstm_cell_vjp, signature="(*),(*),(*)->(*)",
        sample=lstm_cell_sample, saves=True,
        doc="one LSTM step from pre-activations: [h', c'] (..., 2H) of gates (..., 4H) + bias "
@@ -1013,6 +1291,22 @@ OPS = [
            "as one op: query (..., L, E), key (..., S, E), value (..., S, Ev). is_causal masks "
            "the key positions after each query's (aligned at the top left, as PyTorch). "
            "gl.nn.functional.scaled_dot_product_attention calls it when it can."),
+    Op("attention_qkv", attention_qkv, vjp=attention_qkv_vjp, signature="(*)->(*)",
+       sample=attention_qkv_sample, saves=True, reads=("qkv",),
+       doc="multi-head causal or full attention over packed qkv (..., L, 3 E): heads, "
+           "is_causal, scale (default 1/sqrt(E / heads))\n\n"
+           "A GPT block's attention as one op: q, k, v = qkv.split(E, -1), each viewed as "
+           "(..., L, heads, E / heads) and moved to (..., heads, L, E / heads), then "
+           "torch.nn.functional.scaled_dot_product_attention per head, and the heads joined "
+           "back to (..., L, E): the eleven recorded ops of split, reshape, transpose, "
+           "attention, transpose and reshape in one."),
+    Op("token_position_embedding", token_position_embedding,
+       vjp=token_position_embedding_vjp, signature="(v,d),(p,d),(*)->(*)", constants=(2,),
+       sample=token_position_embedding_sample, reads=(),
+       doc="tokens[ids] + positions[:L] for ids (..., L): token plus position embeddings\n\n"
+           "A GPT's input, PyTorch's wte(ids) + wpe(arange(L)), as one op (two embeddings "
+           "and an add are three): tokens (V, D), positions (P, D) with P >= L. Repeated ids "
+           "accumulate their rows' grads; positions past L get 0."),
     Op("masked_fill", masked_fill, local_grad=masked_fill_local, signature="(),()->()",
        constants=(1,), sample=masked_fill_sample,
        doc="x with value where the boolean mask holds; the mask takes no gradient\n\n"

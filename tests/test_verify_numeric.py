@@ -384,3 +384,19 @@ def test_a_float32_grad_that_overflows_at_the_edge_of_float32s_range_is_discarde
         failure = Checker(op, example).run()
     assert failure is not None and failure.check == "grad contract"
     assert "not finite" in failure.message
+
+
+def test_an_exact_comparison_allows_subnormal_rounding_of_the_dtype_compared():
+    # float32 1.4e-45 * 0.5 + 1.4e-45 is 1.4e-45 or 2.8e-45 by the order of the sum: a
+    # thorough run failed vecmat's non-contiguous variant on it. Below 16 times the
+    # dtype's smallest normal number rounding is absolute; above it, relative as before.
+    from gradledger.verify.compare import exact_comparison, exactly_close
+
+    tiny32 = float(np.finfo(np.float32).tiny)
+    want = np.array([1.4e-45, 0.0], dtype=np.float32)
+    got = np.array([2.8e-45, 0.0], dtype=np.float32)
+    assert exactly_close(got, want, 16 * float(np.finfo(np.float32).eps))
+    assert not exact_comparison(got, want, 0, 1e-6).failed
+    assert not exactly_close(np.float32(20 * tiny32), np.float32(2 * tiny32), 1e-6)
+    # float64 keeps its own floor: 1e-300 apart is a difference
+    assert not exactly_close(np.array([2e-300]), np.array([1e-300]), 1e-12)

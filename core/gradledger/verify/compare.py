@@ -157,22 +157,33 @@ def same_bits(a, b) -> bool:
     return a.shape == b.shape and a.dtype == b.dtype and a.tobytes() == b.tobytes()
 
 
+def floor_of(want) -> float:
+    """The absolute floor of an exact comparison: 16 times the smallest normal number of
+    `want`'s dtype. Below it numbers are subnormal, and their rounding is absolute, not
+    relative (float32 1.4e-45 * 0.5 + 1.4e-45 is 1.4e-45 or 2.8e-45 by the order of the
+    sum): a float32 vecmat at 1.4e-45 failed a thorough run on it."""
+    dtype = np.asarray(want).dtype
+    return 16 * float(np.finfo(dtype).tiny) if dtype.kind in "fc" else TINY
+
+
 def exactly_close(got, want, rtol: float = EXACT_RTOL) -> bool:
+    floor = floor_of(want)
     got, want = np.asarray(got, dtype=np.float64), np.asarray(want, dtype=np.float64)
     scale = float(np.max(np.abs(want), initial=0.0))
-    return bool(np.all(np.abs(got - want) <= rtol * scale + TINY))
+    return bool(np.all(np.abs(got - want) <= rtol * scale + floor))
 
 
 def exact_comparison(got, want, i: int, rtol: float = EXACT_RTOL) -> Comparison:
     """`got` (booked) against `want` (the reference), worst element; `numeric` is the
     reference, `analytic` what was booked."""
+    floor = floor_of(want)
     got, want = np.asarray(got, dtype=np.float64), np.asarray(want, dtype=np.float64)
     error = np.abs(got - want)
     k = np.unravel_index(int(np.argmax(error)), error.shape) if error.size else ()
     size = float(np.max(np.maximum(np.abs(got), np.abs(want)), initial=0.0))
     abs_error = float(np.max(error, initial=0.0))
     worst = WorstElement(i + 1, tuple(int(j) for j in k), float(want[k]), float(got[k]))
-    tolerance = rtol * float(np.max(np.abs(want), initial=0.0)) + TINY
+    tolerance = rtol * float(np.max(np.abs(want), initial=0.0)) + floor
     return Comparison(want, got, abs_error, abs_error / size if size else np.inf,
                       _fraction(abs_error, tolerance), worst, tolerance)
 

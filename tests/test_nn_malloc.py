@@ -7,15 +7,19 @@ import subprocess
 import sys
 
 import gradledger as gl
-import numpy as np
 import pytest
 
 GLIBC = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"  # (the slow way)
 resource = pytest.importorskip("resource")  # Unix only: the fault counter
 
 
-def _faults_of_fresh_arrays() -> int:
-    """Minor page faults of 20 arrays of 2 MiB, each made, touched and freed."""
+FAULTS = """
+import resource
+import numpy as np
+import gradledger as gl
+
+
+def faults():  # minor page faults of 20 arrays of 2 MiB, each made, touched and freed
     before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     for _ in range(20):
         a = np.ones(2**18)
@@ -23,17 +27,24 @@ def _faults_of_fresh_arrays() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
 
 
+assert gl.nn.malloc.tune_malloc(False)
+faults()
+untuned = faults()
+assert gl.nn.malloc.tune_malloc()
+faults()
+print(untuned, faults())
+"""
+
+
 @pytest.mark.skipif(not GLIBC, reason="glibc's mallopt: this C library is not glibc")
 def test_raised_thresholds_stop_the_page_faults_of_fresh_temporaries():
-    try:
-        assert gl.nn.malloc.tune_malloc(False)
-        _faults_of_fresh_arrays()
-        assert _faults_of_fresh_arrays() > 20 * 256  # each 2 MiB array mmapped anew: 512 pages
-        assert gl.nn.malloc.tune_malloc()
-        _faults_of_fresh_arrays()
-        assert _faults_of_fresh_arrays() < 20
-    finally:
-        gl.nn.malloc.tune_malloc()
+    # in a fresh process: malloc's state is process-wide, and a test run before this one
+    # in the same worker once left 2 MiB arrays reusing heap memory untuned
+    done = subprocess.run([sys.executable, "-c", FAULTS], capture_output=True, text=True,
+                          check=True, env={**os.environ, "GRADLEDGER_MALLOC": ""})
+    untuned, tuned = (int(n) for n in done.stdout.split())
+    assert untuned > 20 * 256  # each 2 MiB array mmapped anew: 512 pages
+    assert tuned < 20
 
 
 def test_elsewhere_than_glibc_tune_malloc_does_nothing_and_says_so(monkeypatch):

@@ -227,19 +227,21 @@ def channel_statistics(x3):
 def batch_norm(x, weight, bias, eps=1e-5):
     """Training-mode batch normalisation of x (N, C, ...) per channel C: the statistics over
     every axis but C, then `* weight + bias` (each (C,)), as torch.nn.functional.batch_norm
-    with training=True. Saves the normalised x and 1 / sqrt(var + eps) for the rule."""
+    with training=True. Saves the normalised x and 1 / sqrt(var + eps) for the rule, and
+    (float x) the batch's float64 mean and biased variance, (C,) each, from which
+    F.batch_norm moves the running statistics without computing them again."""
     _batch_axes(x, weight, bias)
     if x.dtype.kind != "f" or not x.size:
         axes, channel = _batch_axes(x, weight, bias)
         xhat, invstd = _normalised(x, axes, eps)
         return xhat * np.reshape(weight, channel) + np.reshape(bias, channel), (xhat, invstd)
     n, c = x.shape[:2]
-    _, variance, centred = channel_statistics(np.reshape(x, (n, c, -1)))
+    mean, variance, centred = channel_statistics(np.reshape(x, (n, c, -1)))
     invstd = (1.0 / np.sqrt(variance + eps)).astype(x.dtype)[:, np.newaxis]
     xhat = np.multiply(centred, invstd, out=centred)
     out = xhat * weight[:, np.newaxis]
     out += bias[:, np.newaxis]
-    return np.reshape(out, x.shape), (np.reshape(xhat, x.shape), invstd)
+    return np.reshape(out, x.shape), (np.reshape(xhat, x.shape), invstd, mean, variance)
 
 
 def batch_norm_vjp(out_grad, x, weight, bias, out, saved=None, eps=1e-5,
@@ -251,7 +253,7 @@ def batch_norm_vjp(out_grad, x, weight, bias, out, saved=None, eps=1e-5,
     if (saved is None or out_grad.__class__ is not np.ndarray or weight.__class__ is not np.ndarray
             or x.dtype.kind != "f" or not x.size):
         return _affine_vjp(out_grad, x, weight, axes, eps, needs_grad, channel, axes)
-    xhat, invstd = saved
+    xhat, invstd = saved[0], saved[1]
     n, c = x.shape[:2]
     g3 = np.reshape(out_grad, (n, c, -1))
     xhat3 = np.reshape(xhat, (n, c, -1))

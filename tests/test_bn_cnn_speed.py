@@ -4,6 +4,7 @@ not recorded saves nothing) and the closed forms."""
 
 import gradledger as gl
 import numpy as np
+import pytest
 
 rng = np.random.default_rng(5)
 
@@ -48,3 +49,79 @@ def test_the_op_saves_the_float64_mean_and_biased_variance():
     assert mean.dtype == var.dtype == np.float64
     np.testing.assert_allclose(mean, wide.mean(axis=(0, 2)), rtol=1e-6, atol=1e-7)
     np.testing.assert_allclose(var, wide.var(axis=(0, 2)), rtol=1e-6)
+
+
+def _windows_grad(x, g, k):
+    """max_pool2d's grad by a loop over the k x k windows tiling x: each window's grad
+    split evenly among its maxima (none for a window whose max is NaN)."""
+    expected = np.zeros(x.shape, dtype=np.result_type(x, g))
+    for index in np.ndindex(*g.shape):
+        *lead, i, j = index
+        window = x[(*lead, slice(i * k, i * k + k), slice(j * k, j * k + k))]
+        winners = window == window.max()
+        with np.errstate(divide="ignore", invalid="ignore"):
+            expected[(*lead, slice(i * k, i * k + k), slice(j * k, j * k + k))] = (
+                winners * (g[index] / winners.sum()))
+    return expected
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(("shape", "k"), [((3, 4, 8, 8), 2), ((2, 3, 6, 9), 3), ((5, 4, 4), 2),
+                                          ((2, 2, 4, 6), 1)])
+def test_max_pool2d_grad_on_tiling_windows_splits_ties_evenly_as_the_windows_loop(shape, k,
+                                                                                   dtype):
+    x = np.maximum(np.round(rng.standard_normal(shape), 1), 0).astype(dtype)  # many ties
+    xt = gl.tensor(x, requires_grad=True)
+    out = gl.max_pool2d(xt, k)
+    g = rng.standard_normal(out.shape).astype(dtype)
+    gl.sum(out * g).backward()
+    assert xt.grad.dtype == dtype
+    np.testing.assert_array_equal(xt.grad, _windows_grad(x, g, k))
+
+
+def test_max_pool2d_grad_on_tiling_windows_keeps_nan_and_infinite_windows_as_the_loop():
+    x = np.maximum(np.round(rng.standard_normal((2, 3, 4, 4)), 1), 0).astype(np.float32)
+    x[0, 0, 0, 0], x[0, 1, 2, 3], x[1, 2, 1, 1] = np.nan, np.inf, -np.inf
+    xt = gl.tensor(x, requires_grad=True)
+    out = gl.max_pool2d(xt, 2)
+    g = rng.standard_normal(out.shape).astype(np.float32)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        gl.sum(out * g).backward()
+    np.testing.assert_array_equal(xt.grad, _windows_grad(x, g, 2))
+    assert np.isnan(xt.grad[0, 0, :2, :2]).all()  # the NaN window: no winner
+
+
+@pytest.mark.parametrize("padding", [0, 1, (2, 0)])
+def test_conv2d_input_grad_over_the_whole_batch_equals_the_loop_over_pixels(padding):
+    n, c, o, h, w, kh, kw = 3, 4, 5, 6, 7, 3, 2
+    x = rng.standard_normal((n, c, h, w))
+    k = rng.standard_normal((o, c, kh, kw))
+    ph, pw = (padding, padding) if isinstance(padding, int) else padding
+    xt = gl.tensor(x, requires_grad=True)
+    out = gl.conv2d(xt, k, padding=padding)
+    u = rng.standard_normal(out.shape)
+    gl.sum(out * u).backward()
+    expected = np.zeros((n, c, h + 2 * ph, w + 2 * pw))  # each output pixel's reads, back
+    for i in range(out.shape[2]):
+        for j in range(out.shape[3]):
+            expected[:, :, i:i + kh, j:j + kw] += np.einsum("no,ocab->ncab", u[:, :, i, j], k)
+    expected = expected[:, :, ph:ph + h, pw:pw + w]
+    assert xt.grad.flags.c_contiguous
+    np.testing.assert_allclose(xt.grad, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_conv2d_input_grad_with_an_infinite_kernel_stays_inside_each_image():
+    x = rng.standard_normal((2, 2, 4, 4))
+    k = rng.standard_normal((2, 2, 3, 3))
+    k[1, 0, 0, 0] = np.inf  # reaches input channel 0 only; channel 1's grad stays finite
+    xt = gl.tensor(x, requires_grad=True)
+    with np.errstate(invalid="ignore"):
+        gl.sum(gl.conv2d(xt, k, padding=1)).backward()
+    finite = k.copy()
+    finite[1, 0] = 0.0
+    expected = np.zeros((2, 2, 6, 6))
+    for i in range(4):
+        for j in range(4):
+            expected[:, :, i:i + 3, j:j + 3] += finite.sum(axis=0)
+    np.testing.assert_allclose(xt.grad[:, 1], expected[:, 1, 1:5, 1:5], rtol=1e-12)
+    assert not np.isfinite(xt.grad[:, 0]).all()

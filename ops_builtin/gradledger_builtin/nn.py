@@ -598,6 +598,34 @@ def _col2im_arrays(cols, x_shape, kernel, stride, padding, dtype):
     return grad if padding == (0, 0) else grad[..., ph:ph + h, pw:pw + w]
 
 
+def _input_grad_batch_shifted(out_grad, w, x_shape, kernel, padding):
+    """`_input_grad_shifted` over the whole batch at once, for finite kernels: out_grad
+    (channels first, (O, N, Hp, Wp), zero below and right of each image) times the kernels
+    as one matmul whose rows are ordered (kernel offset, input channel), so that each
+    offset's windows' grads are one contiguous (C, N, Hp Wp) block, added into the padded
+    images (C, N, Hp, Wp), flattened, at one shift a Wp + b: kH kW adds of one long run
+    each (not N C runs of P Wp). Every number that does not belong to the image it lands
+    in (the shifts spill into the next image's start) is a product of the zeros below
+    and right of an image with the kernels: exactly zero, as long as the kernels are
+    finite. The matmul is over Hp Wp, not P Wp, columns per image: the price of runs that
+    do not stop at each image."""
+    (n, o, p, q), c = np.shape(out_grad), x_shape[1]
+    (kh, kw), (ph, pw), (h, wd) = kernel, padding, x_shape[-2:]
+    hp, wp = h + 2 * ph, wd + 2 * pw
+    span = c * n * hp * wp
+    wide = np.zeros((o, n, hp, wp), dtype=out_grad.dtype)
+    wide[:, :, :p, :q] = np.swapaxes(out_grad, 0, 1)
+    rows = np.reshape(np.transpose(w, (2, 3, 1, 0)), (kh * kw * c, o))
+    cols = np.reshape(np.matmul(rows, np.reshape(wide, (o, n * hp * wp))), (kh * kw, span))
+    flat = np.zeros(span + (kh - 1) * wp + kw - 1, dtype=cols.dtype)  # the last overhang
+    for a in range(kh):
+        for b in range(kw):
+            shift = a * wp + b
+            flat[shift:shift + span] += cols[a * kw + b]
+    grad = np.reshape(flat[:span], (c, n, hp, wp))[..., ph:ph + h, pw:pw + wd]
+    return np.ascontiguousarray(np.swapaxes(grad, 0, 1))
+
+
 def _input_grad_shifted(out_grad, w, x_shape, kernel, padding):
     """x.grad of a stride-1 convolution on arrays: col2im by flat shifts. Each output row
     is widened by zeros to the padded image's width Wp, so that the windows' grads at
@@ -644,7 +672,9 @@ def conv2d_vjp(out_grad, x, w, out, saved=None, stride=1, padding=0, needs_grad=
             per_image = np.matmul(np.reshape(cols, (n, size, p * q)),
                                   np.ascontiguousarray(np.swapaxes(rows, 1, 2)))
             grad_w = np.reshape(np.transpose(np.add.reduce(per_image, axis=0)), np.shape(w))
-        if needs_grad[0] and stride == (1, 1):
+        if needs_grad[0] and stride == (1, 1) and np.isfinite(w).all():
+            grad_x = _input_grad_batch_shifted(out_grad, w, np.shape(x), kernel, padding)
+        elif needs_grad[0] and stride == (1, 1):
             grad_x = _input_grad_shifted(out_grad, w, np.shape(x), kernel, padding)
         elif needs_grad[0]:
             cols = np.matmul(np.transpose(np.reshape(w, (o, size))), rows)
@@ -760,6 +790,37 @@ def _max_pool_tiled(x, kernel, out):
     return np.reshape(flat, (*x.shape[:-2], p, q))
 
 
+def _upsampled(a, kernel):
+    """a (..., P, Q) with each element repeated over its kh x kw window: (..., P kh, Q kw)."""
+    return np.repeat(np.repeat(a, kernel[1], axis=-1), kernel[0], axis=-2)
+
+
+def _max_pool_tiled_vjp(out_grad, x, out, kernel, shape):
+    """max_pool2d's rule where the windows tile a C-ordered x (as `_max_pool_tiled`): the
+    winners are x == out repeated over each window (contiguous, one comparison), counted
+    per window by one product with a 0/1 matrix summing each window's kh rows of kw
+    (exact: small integers), each window's share repeated back over it and kept where x
+    won. The repeats are products with that matrix's transpose where the values are
+    finite (one term each: exact; 4x faster than np.repeat on 4x4 windows' results). The
+    same numbers as the offset slices without their short strided runs, except that a
+    zero share comes back +0.0 whatever its sign (as PyTorch's, which adds into zeros)."""
+    (kh, kw), (p, q), width = kernel, shape, x.shape[-1]
+    spread = np.zeros((q, kh, width), dtype=x.dtype)  # window column -> its kh x kw places
+    columns = np.arange(width)
+    spread[columns // kw, :, columns] = 1
+    spread = np.reshape(spread, (q, kh * width))
+
+    def repeated(a):
+        if a.dtype == spread.dtype and np.isfinite(a).all():
+            return np.reshape(np.matmul(np.reshape(a, (-1, q)), spread), x.shape)
+        return _upsampled(a, kernel)
+
+    won = np.equal(x, repeated(out))
+    count = np.matmul(np.reshape(won.astype(x.dtype), (-1, kh * width)), spread.T)
+    share = out_grad / np.reshape(count, np.shape(out_grad))
+    return np.multiply(won, repeated(share), dtype=np.result_type(out_grad, x))
+
+
 def max_pool2d_vjp(out_grad, x, out, kernel_size, stride=None, padding=0):
     """Each window's grad goes to its maximum (split evenly among tied maxima, as max does);
     an element that is the maximum of several overlapping windows collects from each.
@@ -768,6 +829,11 @@ def max_pool2d_vjp(out_grad, x, out, kernel_size, stride=None, padding=0):
     added back into its slice. On Tensors (create_graph=True): the same rule through
     im2col and col2im, so that it differentiates again."""
     kernel, stride, padding, shape = _pool_geometry(np.shape(x), kernel_size, stride, padding)
+    if (out_grad.__class__ is np.ndarray and x.__class__ is np.ndarray and kernel == stride
+            and padding == (0, 0) and x.dtype.kind == "f" and x.flags.c_contiguous
+            and out.__class__ is np.ndarray and x.shape[-2:] == (shape[0] * kernel[0],
+                                                               shape[1] * kernel[1])):
+        return (_max_pool_tiled_vjp(out_grad, x, out, kernel, shape),)
     if out_grad.__class__ is np.ndarray and x.__class__ is np.ndarray:
         padded = _pad(x, padding, -np.inf)
         wins = [(where, np.equal(padded[where], out))

@@ -141,3 +141,19 @@ def test_reshape_keeps_nothing_but_an_op_reading_its_view_still_locks_the_base()
     np.testing.assert_allclose(x.grad, np.broadcast_to(w.data.sum(axis=0), (4, 6)).reshape(
         4, 3, 2))
     np.testing.assert_allclose(w.grad, np.broadcast_to(data.reshape(4, 6).sum(axis=0), (2, 6)))
+
+
+def test_batch_norm_float32_forward_is_the_broadcast_formula():
+    x = (rng.standard_normal((6, 5, 3, 4)) * 2 + 1).astype(np.float32)
+    w, b = (rng.standard_normal(5).astype(np.float32) for _ in range(2))
+    out = gl.batch_norm(gl.tensor(x), w, b)
+    wide = x.astype(np.float64)
+    n = 6 * 3 * 4
+    mean = wide.transpose(1, 0, 2, 3).reshape(5, -1).sum(axis=1) / n
+    centred = x - mean.astype(np.float32)[:, None, None]
+    var = (centred.astype(np.float64) ** 2).transpose(1, 0, 2, 3).reshape(5, -1).sum(axis=1) / n
+    invstd = (1.0 / np.sqrt(var + 1e-5)).astype(np.float32)[:, None, None]
+    expected = centred * invstd * w[:, None, None] + b[:, None, None]
+    # the sums are blocked (BLAS), so the statistics agree to rounding, not bits
+    np.testing.assert_allclose(out.data, expected, rtol=2e-6, atol=2e-6)
+    assert out.dtype == np.float32

@@ -157,3 +157,15 @@ def test_batch_norm_float32_forward_is_the_broadcast_formula():
     # the sums are blocked (BLAS), so the statistics agree to rounding, not bits
     np.testing.assert_allclose(out.data, expected, rtol=2e-6, atol=2e-6)
     assert out.dtype == np.float32
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_relu_grad_is_out_grad_where_the_output_is_positive_in_its_dtype(dtype):
+    x = np.array([[-1.0, 0.0, 2.0, np.nan], [3.0, -0.0, np.inf, -np.inf]], dtype=dtype)
+    g = np.array([[5.0, 6.0, np.inf, 7.0], [np.nan, 8.0, -2.0, 9.0]], dtype=dtype)
+    xt = gl.tensor(x, requires_grad=True)
+    with np.errstate(invalid="ignore"):
+        gl.sum(gl.relu(xt) * g).backward()
+    assert xt.grad.dtype == dtype
+    expected = np.array([[0.0, 0.0, np.inf, 0.0], [np.nan, 0.0, -2.0, 0.0]], dtype=dtype)
+    np.testing.assert_array_equal(xt.grad, expected)

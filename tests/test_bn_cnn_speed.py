@@ -169,3 +169,12 @@ def test_relu_grad_is_out_grad_where_the_output_is_positive_in_its_dtype(dtype):
     assert xt.grad.dtype == dtype
     expected = np.array([[0.0, 0.0, np.inf, 0.0], [np.nan, 0.0, -2.0, 0.0]], dtype=dtype)
     np.testing.assert_array_equal(xt.grad, expected)
+
+
+def test_batchnorm_in_training_saves_its_input_array_itself_not_a_copy():
+    x = gl.tensor(rng.standard_normal((4, 3, 2, 2)).astype(np.float32))
+    bn = gl.nn.BatchNorm2d(3).to(np.float32)
+    out = bn(x)
+    assert out._node.arrays[0] is x.data  # no frozen copy: F.batch_norm held no extra reference
+    with pytest.raises(ValueError, match="read-only"):
+        x.data[0, 0, 0, 0] = 1.0  # locked instead

@@ -287,19 +287,22 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     c = shape[1]
     if not isinstance(input, Tensor):
         input = Tensor(input)
-    data = np.asarray(input.data)
+    # (no local reference to the input's array across the op's call: the tape would take
+    # it for a view made before the call and save a copy)
+    dtype, size = np.result_type(input.data), int(np.size(input.data))
     if weight is None:
-        weight = np.ones(c, dtype=data.dtype)
+        weight = np.ones(c, dtype=dtype)
     if bias is None:
-        bias = np.zeros(c, dtype=data.dtype)
+        bias = np.zeros(c, dtype=dtype)
     if training:
-        count = data.size // max(c, 1)
+        count = size // max(c, 1)
         if count < 2:
             raise ValueError(f"batch_norm: expected more than 1 value per channel when "
                              f"training; got input of shape {shape}")
         out = ops.batch_norm(input, weight, bias, eps=eps)
         if running_mean is not None or running_var is not None:
-            mean, var = _batch_statistics(out, c) or _channel_statistics(data)
+            mean, var = (_batch_statistics(out, c)
+                         or _channel_statistics(np.asarray(input.data)))
             var = var * (count / (count - 1))
             for buffer, batch in ((running_mean, mean), (running_var, var)):
                 if buffer is not None:
@@ -311,8 +314,8 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
                                  else running_mean), view)
     var = np.reshape(np.asarray(running_var.data if isinstance(running_var, Tensor)
                                 else running_var), view)
-    scale = (1.0 / np.sqrt(var + eps)).astype(data.dtype)
-    out = (input - mean.astype(data.dtype)) * scale
+    scale = (1.0 / np.sqrt(var + eps)).astype(dtype)
+    out = (input - mean.astype(dtype)) * scale
     return out * ops.reshape(weight, shape=view) + ops.reshape(bias, shape=view)
 
 

@@ -6,6 +6,7 @@ import gradledger as gl
 import numpy as np
 import pytest
 
+F = gl.nn.functional
 rng = np.random.default_rng(5)
 
 
@@ -178,3 +179,29 @@ def test_batchnorm_in_training_saves_its_input_array_itself_not_a_copy():
     assert out._node.arrays[0] is x.data  # no frozen copy: F.batch_norm held no extra reference
     with pytest.raises(ValueError, match="read-only"):
         x.data[0, 0, 0, 0] = 1.0  # locked instead
+
+
+@pytest.mark.parametrize(("kernel", "padding"), [((3, 3), 1), ((5, 5), 2), ((2, 3), (0, 1)),
+                                                 ((3, 1), (1, 0)), ((1, 5), (0, 2))])
+def test_conv2d_of_output_as_wide_as_the_input_is_the_loop_over_pixels(kernel, padding):
+    n, c, o, h, w = 2, 3, 4, 5, 6
+    x = rng.standard_normal((n, c, h, w))
+    x[0, 1, 0, 0], x[1, 2, 4, 5] = np.inf, -np.inf  # edges the shifted runs wrap past
+    k = rng.standard_normal((o, c, *kernel))
+    ph, pw = (padding, padding) if isinstance(padding, int) else padding
+    xp = np.pad(x, [(0, 0), (0, 0), (ph, ph), (pw, pw)])
+    p, q = h + 2 * ph - kernel[0] + 1, w + 2 * pw - kernel[1] + 1
+    assert q == w
+    expected = np.zeros((n, o, p, q))
+    for i in range(p):
+        for j in range(q):
+            window = xp[:, :, i:i + kernel[0], j:j + kernel[1]]
+            with np.errstate(invalid="ignore"):
+                expected[:, :, i, j] = np.einsum("ncab,ocab->no", window, k)
+    bias = rng.standard_normal(o)
+    with np.errstate(invalid="ignore"):
+        out = gl.conv2d(gl.tensor(x), k, padding=padding)
+        out_b = F.conv2d(gl.tensor(x), k, bias, padding=padding)
+    np.testing.assert_allclose(out.data, expected, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(out_b.data, expected + bias[:, None, None], rtol=1e-12,
+                               atol=1e-12)

@@ -471,8 +471,11 @@ def _columns(x, kernel, stride, padding, out, ones=False):
     copy per kernel offset (kH * kW of them), so that each image's windows are a
     (C kH kW, P Q) matrix. With `ones`, each image's matrix has a last row of ones
     below (returned as (N, C kH kW + 1, P Q)): the row a bias multiplies."""
-    padded = _pad(x, padding)
     n, c = np.shape(x)[:2]
+    if (stride == (1, 1) and out[1] == np.shape(x)[-1] and x.__class__ is np.ndarray
+            and x.ndim == 4 and x.dtype.kind == "f" and x.size):
+        return _columns_row_runs(x, kernel, padding, out, ones)
+    padded = _pad(x, padding)
     if ones:
         size = c * kernel[0] * kernel[1]
         rows = np.empty((n, size + 1, out[0] * out[1]), dtype=padded.dtype)
@@ -485,6 +488,40 @@ def _columns(x, kernel, stride, padding, out, ones=False):
         for b in range(kernel[1]):
             cols[:, :, a, b] = padded[next(offsets)]
     return rows
+
+
+def _columns_row_runs(x, kernel, padding, out, ones):
+    """`_columns` for stride 1 where the output is as wide as the input (kW = 2 pW + 1,
+    "same" width): each image channel flattened with its top and bottom padding rows, so
+    that a kernel offset's windows, (P, Q) = P whole rows, are one run of P Q elements at
+    a shift (rather than P runs of Q: an 8x8 image's im2col copied 8-element runs). The
+    elements a shift wraps from a neighbouring row, where the left or right padding
+    belongs, are zeroed after (pW - b columns on the left for b < pW, b - pW on the right
+    for b > pW). The same windows as `_columns`."""
+    n, c, h, w = x.shape
+    (kh, kw), (ph, pw), (p, q) = kernel, padding, out
+    run = p * q
+    flat = np.zeros((n, c, (h + 2 * ph) * w + 2 * pw), dtype=x.dtype)
+    flat[:, :, pw + ph * w:pw + (ph + h) * w] = np.reshape(x, (n, c, h * w))
+    if ones:
+        size = c * kh * kw
+        rows = np.empty((n, size + 1, run), dtype=x.dtype)
+        rows[:, size] = 1
+        cols = np.reshape(rows[:, :size], (n, c, kh, kw, run))  # a view into rows
+    else:
+        cols = rows = np.empty((n, c, kh, kw, run), dtype=x.dtype)
+    for a in range(kh):
+        for b in range(kw):
+            start = a * w + b
+            cols[:, :, a, b] = flat[:, :, start:start + run]
+    for b in range(kw):
+        if b != pw:
+            grid = np.reshape(cols[:, :, :, b], (n, c, kh, p, q))  # a view
+            if b < pw:
+                grid[..., :pw - b] = 0
+            else:
+                grid[..., q - (b - pw):] = 0
+    return rows if ones else np.reshape(cols, (n, c, kh, kw, p, q))
 
 
 def conv2d(x, w, stride=1, padding=0):

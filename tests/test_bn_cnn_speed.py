@@ -205,3 +205,29 @@ def test_conv2d_of_output_as_wide_as_the_input_is_the_loop_over_pixels(kernel, p
     np.testing.assert_allclose(out.data, expected, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(out_b.data, expected + bias[:, None, None], rtol=1e-12,
                                atol=1e-12)
+
+
+@pytest.mark.parametrize(("kernel", "padding"), [((3, 3), 1), ((5, 5), 2), ((2, 3), (0, 1)),
+                                                 ((3, 1), (1, 0)), ((1, 5), (0, 2))])
+def test_conv2d_input_grad_of_output_as_wide_as_the_input_is_the_loop_over_pixels(kernel,
+                                                                                   padding):
+    n, c, o, h, w = 2, 3, 4, 5, 6
+    x = rng.standard_normal((n, c, h, w))
+    k = rng.standard_normal((o, c, *kernel))
+    k[0, 0, 0, 0] = np.inf  # a non-finite kernel: its grads stay in their own windows
+    ph, pw = (padding, padding) if isinstance(padding, int) else padding
+    xt = gl.tensor(x, requires_grad=True)
+    with np.errstate(invalid="ignore"):
+        out = gl.conv2d(xt, k, padding=padding)
+    u = rng.standard_normal(out.shape)
+    u[0, 0] = 0.0  # the infinite kernel meets only zeros from image 0: NaN there, not beyond
+    with np.errstate(invalid="ignore"):
+        gl.sum(out * u).backward()
+        expected = np.zeros((n, c, h + 2 * ph, w + 2 * pw))
+        for i in range(out.shape[2]):
+            for j in range(out.shape[3]):
+                expected[:, :, i:i + kernel[0], j:j + kernel[1]] += np.einsum(
+                    "no,ocab->ncab", u[:, :, i, j], k)
+    expected = expected[:, :, ph:ph + h, pw:pw + w]
+    np.testing.assert_allclose(xt.grad, expected, rtol=1e-12, atol=1e-12)
+    assert np.isfinite(xt.grad[:, 1:]).all()  # channel 0 alone meets the infinite kernel

@@ -635,6 +635,33 @@ def _col2im_arrays(cols, x_shape, kernel, stride, padding, dtype):
     return grad if padding == (0, 0) else grad[..., ph:ph + h, pw:pw + w]
 
 
+def _input_grad_row_runs(out_grad, w, x_shape, kernel, padding):
+    """x.grad of a stride-1 convolution as wide as its input, on arrays: the transpose of
+    `_columns_row_runs`. The windows' grads (the kernels^T times out_grad per image, P Q
+    columns), with the columns a shift wraps into a neighbouring row zeroed, are added at
+    their offset's shift into each image channel flattened with its padding rows: kH kW
+    adds of N C runs of P Q elements; then the padding rows are cut."""
+    (n, o, p, q), c = np.shape(out_grad), x_shape[1]
+    (kh, kw), (ph, pw), (h, wd) = kernel, padding, x_shape[-2:]
+    run = p * q
+    cols = np.matmul(np.transpose(np.reshape(w, (o, c * kh * kw))),
+                     np.reshape(out_grad, (n, o, run)))
+    cols = np.reshape(cols, (n, c, kh, kw, run))
+    for b in range(kw):
+        if b != pw:
+            grid = np.reshape(cols[:, :, :, b], (n, c, kh, p, q))  # a view
+            if b < pw:
+                grid[..., :pw - b] = 0
+            else:
+                grid[..., q - (b - pw):] = 0
+    flat = np.zeros((n, c, (h + 2 * ph) * wd + 2 * pw), dtype=cols.dtype)
+    for a in range(kh):
+        for b in range(kw):
+            start = a * wd + b
+            flat[:, :, start:start + run] += cols[:, :, a, b]
+    return np.reshape(flat[:, :, pw + ph * wd:pw + (ph + h) * wd], (n, c, h, wd))
+
+
 def _input_grad_batch_shifted(out_grad, w, x_shape, kernel, padding):
     """`_input_grad_shifted` over the whole batch at once, for finite kernels: out_grad
     (channels first, (O, N, Hp, Wp), zero below and right of each image) times the kernels
@@ -709,7 +736,9 @@ def conv2d_vjp(out_grad, x, w, out, saved=None, stride=1, padding=0, needs_grad=
             per_image = np.matmul(np.reshape(cols, (n, size, p * q)),
                                   np.ascontiguousarray(np.swapaxes(rows, 1, 2)))
             grad_w = np.reshape(np.transpose(np.add.reduce(per_image, axis=0)), np.shape(w))
-        if needs_grad[0] and stride == (1, 1) and np.isfinite(w).all():
+        if needs_grad[0] and stride == (1, 1) and q == np.shape(x)[-1]:
+            grad_x = _input_grad_row_runs(out_grad, w, np.shape(x), kernel, padding)
+        elif needs_grad[0] and stride == (1, 1) and np.isfinite(w).all():
             grad_x = _input_grad_batch_shifted(out_grad, w, np.shape(x), kernel, padding)
         elif needs_grad[0] and stride == (1, 1):
             grad_x = _input_grad_shifted(out_grad, w, np.shape(x), kernel, padding)

@@ -494,10 +494,11 @@ def _columns_row_runs(x, kernel, padding, out, ones):
     """`_columns` for stride 1 where the output is as wide as the input (kW = 2 pW + 1,
     "same" width): each image channel flattened with its top and bottom padding rows, so
     that a kernel offset's windows, (P, Q) = P whole rows, are one run of P Q elements at
-    a shift (rather than P runs of Q: an 8x8 image's im2col copied 8-element runs). The
-    elements a shift wraps from a neighbouring row, where the left or right padding
-    belongs, are zeroed after (pW - b columns on the left for b < pW, b - pW on the right
-    for b > pW). The same windows as `_columns`."""
+    a shift (rather than P runs of Q: an 8x8 image's im2col copied 8-element runs). Where
+    the left or right padding belongs, a shift by b != pW reads a neighbouring row's
+    last pW - b (or first b - pW) columns, which no window of that offset reads
+    otherwise: it reads them from a copy in which they are zero. The same windows as
+    `_columns`."""
     n, c, h, w = x.shape
     (kh, kw), (ph, pw), (p, q) = kernel, padding, out
     run = p * q
@@ -510,17 +511,18 @@ def _columns_row_runs(x, kernel, padding, out, ones):
         cols = np.reshape(rows[:, :size], (n, c, kh, kw, run))  # a view into rows
     else:
         cols = rows = np.empty((n, c, kh, kw, run), dtype=x.dtype)
-    for a in range(kh):
-        for b in range(kw):
-            start = a * w + b
-            cols[:, :, a, b] = flat[:, :, start:start + run]
     for b in range(kw):
-        if b != pw:
-            grid = np.reshape(cols[:, :, :, b], (n, c, kh, p, q))  # a view
-            if b < pw:
-                grid[..., :pw - b] = 0
-            else:
-                grid[..., q - (b - pw):] = 0
+        source = flat
+        if b != pw:  # a copy whose columns this offset's shift wraps into are zero
+            source = flat.copy()
+            image = np.reshape(source[:, :, pw + ph * w:pw + (ph + h) * w], (n, c, h, w))
+            if b < pw:  # reads wrapping to the left land on the previous row's last columns
+                image[..., w - (pw - b):] = 0
+            else:  # and to the right, on the next row's first ones
+                image[..., :b - pw] = 0
+        for a in range(kh):
+            start = a * w + b
+            cols[:, :, a, b] = source[:, :, start:start + run]
     return rows if ones else np.reshape(cols, (n, c, kh, kw, p, q))
 
 

@@ -872,7 +872,7 @@ def _max_pool_tiled_vjp(out_grad, x, out, kernel, shape):
     finite (one term each: exact; 4x faster than np.repeat on 4x4 windows' results). The
     same numbers as the offset slices without their short strided runs, except that a
     zero share comes back +0.0 whatever its sign (as PyTorch's, which adds into zeros)."""
-    (kh, kw), (p, q), width = kernel, shape, x.shape[-1]
+    (kh, kw), q, width = kernel, shape[1], x.shape[-1]
     spread = np.zeros((q, kh, width), dtype=x.dtype)  # window column -> its kh x kw places
     columns = np.arange(width)
     spread[columns // kw, :, columns] = 1

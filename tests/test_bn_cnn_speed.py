@@ -231,3 +231,25 @@ def test_conv2d_input_grad_of_output_as_wide_as_the_input_is_the_loop_over_pixel
     expected = expected[:, :, ph:ph + h, pw:pw + w]
     np.testing.assert_allclose(xt.grad, expected, rtol=1e-12, atol=1e-12)
     assert np.isfinite(xt.grad[:, 1:]).all()  # channel 0 alone meets the infinite kernel
+
+
+@pytest.mark.parametrize(("width", "kernel", "padding"), [(2, (3, 7), (1, 3)), (1, (1, 9), (0, 4))])
+def test_conv2d_with_padding_wider_than_the_image_is_the_loop_over_pixels(width, kernel, padding):
+    x = rng.standard_normal((2, 2, 3, width))
+    k = rng.standard_normal((3, 2, *kernel))
+    xt = gl.tensor(x, requires_grad=True)
+    out = gl.conv2d(xt, k, padding=padding)
+    u = rng.standard_normal(out.shape)
+    gl.sum(out * u).backward()
+    (ph, pw), (p, q) = padding, out.shape[2:]
+    xp = np.pad(x, [(0, 0), (0, 0), (ph, ph), (pw, pw)])
+    expected_out = np.zeros(out.shape)
+    expected_grad = np.zeros(xp.shape)
+    for i in range(p):
+        for j in range(q):
+            window = (slice(None), slice(None), slice(i, i + kernel[0]), slice(j, j + kernel[1]))
+            expected_out[:, :, i, j] = np.einsum("ncab,ocab->no", xp[window], k)
+            expected_grad[window] += np.einsum("no,ocab->ncab", u[:, :, i, j], k)
+    np.testing.assert_allclose(out.data, expected_out, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(xt.grad, expected_grad[:, :, ph:ph + 3, pw:pw + width],
+                               rtol=1e-12, atol=1e-12)

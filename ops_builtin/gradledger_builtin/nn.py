@@ -517,7 +517,7 @@ def _columns_row_runs(x, kernel, padding, out, ones):
             source = flat.copy()
             image = np.reshape(source[:, :, pw + ph * w:pw + (ph + h) * w], (n, c, h, w))
             if b < pw:  # reads wrapping to the left land on the previous row's last columns
-                image[..., w - (pw - b):] = 0
+                image[..., max(w - (pw - b), 0):] = 0
             else:  # and to the right, on the next row's first ones
                 image[..., :b - pw] = 0
         for a in range(kh):
@@ -655,7 +655,7 @@ def _input_grad_row_runs(out_grad, w, x_shape, kernel, padding):
             if b < pw:
                 grid[..., :pw - b] = 0
             else:
-                grid[..., q - (b - pw):] = 0
+                grid[..., max(q - (b - pw), 0):] = 0
     flat = np.zeros((n, c, (h + 2 * ph) * wd + 2 * pw), dtype=cols.dtype)
     for a in range(kh):
         for b in range(kw):

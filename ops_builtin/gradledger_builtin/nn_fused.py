@@ -223,26 +223,42 @@ def channel_statistics(x3):
     minus its mean (x3's dtype): the mean's sum, then the centred squares' sum."""
     count = x3.shape[0] * x3.shape[2]
     mean = channel_sums(x3) / count
-    centred = x3 - mean.astype(x3.dtype)[:, np.newaxis]
+    centred = _by_channel(np.subtract, x3, mean.astype(x3.dtype))
     return mean, channel_sums(centred * centred) / count, centred
+
+
+def _by_channel(ufunc, x3, values, out=None):
+    """ufunc(x3, each channel's value) for x3 (N, C, L) and values (C,): the values
+    repeated L times into one (C L,) row, against x3 as N rows of C L. The same numbers
+    as broadcasting values[:, None], in N long inner loops rather than N C loops of L
+    (3x faster on a CNN's (64, 32, 64))."""
+    n, c, span = x3.shape
+    row = np.repeat(values, span)
+    flat = np.reshape(x3, (n, c * span))
+    if out is None:
+        return np.reshape(ufunc(flat, row), x3.shape)
+    ufunc(flat, row, out=np.reshape(out, (n, c * span)))
+    return out
 
 
 def batch_norm(x, weight, bias, eps=1e-5):
     """Training-mode batch normalisation of x (N, C, ...) per channel C: the statistics over
     every axis but C, then `* weight + bias` (each (C,)), as torch.nn.functional.batch_norm
-    with training=True. Saves the normalised x and 1 / sqrt(var + eps) for the rule."""
+    with training=True. Saves the normalised x and 1 / sqrt(var + eps) for the rule, and
+    (float x) the batch's float64 mean and biased variance, (C,) each, from which
+    F.batch_norm moves the running statistics without computing them again."""
     _batch_axes(x, weight, bias)
     if x.dtype.kind != "f" or not x.size:
         axes, channel = _batch_axes(x, weight, bias)
         xhat, invstd = _normalised(x, axes, eps)
         return xhat * np.reshape(weight, channel) + np.reshape(bias, channel), (xhat, invstd)
     n, c = x.shape[:2]
-    _, variance, centred = channel_statistics(np.reshape(x, (n, c, -1)))
+    mean, variance, centred = channel_statistics(np.reshape(x, (n, c, -1)))
     invstd = (1.0 / np.sqrt(variance + eps)).astype(x.dtype)[:, np.newaxis]
-    xhat = np.multiply(centred, invstd, out=centred)
-    out = xhat * weight[:, np.newaxis]
-    out += bias[:, np.newaxis]
-    return np.reshape(out, x.shape), (np.reshape(xhat, x.shape), invstd)
+    xhat = _by_channel(np.multiply, centred, invstd[:, 0], out=centred)
+    out = _by_channel(np.multiply, xhat, weight)
+    _by_channel(np.add, out, bias, out=out)
+    return np.reshape(out, x.shape), (np.reshape(xhat, x.shape), invstd, mean, variance)
 
 
 def batch_norm_vjp(out_grad, x, weight, bias, out, saved=None, eps=1e-5,
@@ -254,7 +270,7 @@ def batch_norm_vjp(out_grad, x, weight, bias, out, saved=None, eps=1e-5,
     if (saved is None or out_grad.__class__ is not np.ndarray or weight.__class__ is not np.ndarray
             or x.dtype.kind != "f" or not x.size):
         return _affine_vjp(out_grad, x, weight, axes, eps, needs_grad, channel, axes)
-    xhat, invstd = saved
+    xhat, invstd = saved[0], saved[1]
     n, c = x.shape[:2]
     g3 = np.reshape(out_grad, (n, c, -1))
     xhat3 = np.reshape(xhat, (n, c, -1))
@@ -264,11 +280,11 @@ def batch_norm_vjp(out_grad, x, weight, bias, out, saved=None, eps=1e-5,
     if needs_grad[0]:
         count = g3.shape[0] * g3.shape[2]
         dtype = np.result_type(out_grad, weight)
-        scale = (invstd[:, 0] * weight).astype(dtype)[:, np.newaxis]
-        grad_x = xhat3 * (sum_gx / count).astype(dtype)[:, np.newaxis]
+        scale = (invstd[:, 0] * weight).astype(dtype)
+        grad_x = _by_channel(np.multiply, xhat3, (sum_gx / count).astype(dtype))
         np.subtract(g3, grad_x, out=grad_x)
-        grad_x -= (sum_g / count).astype(dtype)[:, np.newaxis]
-        grad_x *= scale
+        _by_channel(np.subtract, grad_x, (sum_g / count).astype(dtype), out=grad_x)
+        _by_channel(np.multiply, grad_x, scale, out=grad_x)
         grad_x = np.reshape(grad_x, x.shape)
     if needs_grad[1]:
         grad_w = sum_gx.astype(np.result_type(out_grad, weight))

@@ -259,6 +259,20 @@ def _channel_statistics(data: np.ndarray) -> tuple:
     return mean, _channel_sums(centred * centred) / count
 
 
+def _batch_statistics(out: Tensor, c: int) -> tuple | None:
+    """The float64 mean and biased variance (C,) the op batch_norm saved on the call that
+    made `out` (recorded, float input), else None: the running statistics need not be
+    computed twice."""
+    node = out._node
+    saved = getattr(node, "saved", None)
+    if saved.__class__ is tuple and len(saved) == 4:
+        mean, var = saved[2], saved[3]
+        if all(a.__class__ is np.ndarray and a.dtype == np.float64 and a.shape == (c,)
+               for a in (mean, var)):
+            return mean, var
+    return None
+
+
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training: bool = False,
                momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
     """Normalise (N, C, ...) per channel C, as torch.nn.functional.batch_norm.
@@ -273,31 +287,35 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     c = shape[1]
     if not isinstance(input, Tensor):
         input = Tensor(input)
-    data = np.asarray(input.data)
+    # (no local reference to the input's array across the op's call: the tape would take
+    # it for a view made before the call and save a copy)
+    dtype, size = np.result_type(input.data), int(np.size(input.data))
     if weight is None:
-        weight = np.ones(c, dtype=data.dtype)
+        weight = np.ones(c, dtype=dtype)
     if bias is None:
-        bias = np.zeros(c, dtype=data.dtype)
+        bias = np.zeros(c, dtype=dtype)
     if training:
-        count = data.size // max(c, 1)
+        count = size // max(c, 1)
         if count < 2:
             raise ValueError(f"batch_norm: expected more than 1 value per channel when "
                              f"training; got input of shape {shape}")
+        out = ops.batch_norm(input, weight, bias, eps=eps)
         if running_mean is not None or running_var is not None:
-            mean, var = _channel_statistics(data)
+            mean, var = (_batch_statistics(out, c)
+                         or _channel_statistics(np.asarray(input.data)))
             var = var * (count / (count - 1))
             for buffer, batch in ((running_mean, mean), (running_var, var)):
                 if buffer is not None:
                     old = np.asarray(buffer.data)
                     buffer.data = ((1.0 - momentum) * old + momentum * batch).astype(old.dtype)
-        return ops.batch_norm(input, weight, bias, eps=eps)
+        return out
     view = (1, c) + (1,) * (len(shape) - 2)
     mean = np.reshape(np.asarray(running_mean.data if isinstance(running_mean, Tensor)
                                  else running_mean), view)
     var = np.reshape(np.asarray(running_var.data if isinstance(running_var, Tensor)
                                 else running_var), view)
-    scale = (1.0 / np.sqrt(var + eps)).astype(data.dtype)
-    out = (input - mean.astype(data.dtype)) * scale
+    scale = (1.0 / np.sqrt(var + eps)).astype(dtype)
+    out = (input - mean.astype(dtype)) * scale
     return out * ops.reshape(weight, shape=view) + ops.reshape(bias, shape=view)
 
 

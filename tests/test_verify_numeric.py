@@ -342,8 +342,8 @@ def test_the_nudge_rows_refine_their_step_before_failing_a_rule(fresh_host, seed
     assert "the estimates do not come to the rule" in failure.message
 
 
-def test_eighs_and_svds_verifier_matrices_keep_clear_of_a_sign_flip():
-    from gradledger_builtin.linalg import SIGN_MARGIN, separated_sample
+def test_eighs_eigs_and_svds_verifier_matrices_keep_clear_of_a_sign_flip():
+    from gradledger_builtin.linalg import SIGN_MARGIN, real_spectrum_sample, separated_sample
     from hypothesis import given, settings
 
     seen = []
@@ -363,6 +363,18 @@ def test_eighs_and_svds_verifier_matrices_keep_clear_of_a_sign_flip():
     check("sym")
     check("svd")
     assert seen.count("sym") >= 30 and seen.count("svd") >= 30
+
+    @settings(max_examples=60, derandomize=True, database=None)
+    @given(real_spectrum_sample())
+    def eig_draw(example):  # eig's P: invertible (a singular one made the run UNVERIFIABLE)
+        (a,), params = example
+        vectors = np.linalg.eig(a)[1].real
+        assert np.all(np.linalg.cond(vectors) < 1e3)
+        assert np.all(np.abs(np.sum(vectors, axis=-2)) >= SIGN_MARGIN * 0.99)
+        seen.append("eig")
+
+    eig_draw()
+    assert seen.count("eig") >= 30
 
 
 def test_a_float32_grad_that_overflows_at_the_edge_of_float32s_range_is_discarded(fresh_host):

@@ -343,7 +343,8 @@ def test_the_nudge_rows_refine_their_step_before_failing_a_rule(fresh_host, seed
 
 
 def test_eighs_eigs_and_svds_verifier_matrices_keep_clear_of_a_sign_flip():
-    from gradledger_builtin.linalg import SIGN_MARGIN, real_spectrum_sample, separated_sample
+    from gradledger_builtin.linalg import (SIGN_MARGIN, real_spectrum_sample, separated_sample,
+                                           usable_eigenvectors)
     from hypothesis import given, settings
 
     seen = []
@@ -375,6 +376,12 @@ def test_eighs_eigs_and_svds_verifier_matrices_keep_clear_of_a_sign_flip():
 
     eig_draw()
     assert seen.count("eig") >= 30
+    # what the hint refuses: a singular P (a thorough run drew one) and a column whose
+    # components sum to 0 (its sign flips there)
+    singular = np.array([[1.0, 0.3, 0.0], [0.3, 1.0, 0.3], [-0.4, 1.7, 0.6]])  # 2 r1 - r0
+    assert not usable_eigenvectors(singular)
+    assert not usable_eigenvectors(np.array([[1.0, 0.3], [-1.0, 1.0]]))
+    assert usable_eigenvectors(np.eye(3) + 0.1)
 
 
 def test_a_float32_grad_that_overflows_at_the_edge_of_float32s_range_is_discarded(fresh_host):

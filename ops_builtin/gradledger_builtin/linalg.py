@@ -880,6 +880,15 @@ def eig_vjp(cotangents, a, out):
     return (np.linalg.solve(_mT(v), core @ _mT(v)),)
 
 
+def usable_eigenvectors(p) -> bool:
+    """Whether P's columns make eig's verifier an eigenvector basis it can nudge: P well
+    conditioned (cond < 100) and each normalised column's sum SIGN_MARGIN clear of 0."""
+    if not np.all(np.linalg.cond(p) < 100):
+        return False
+    vectors = p / np.linalg.norm(p, axis=-2, keepdims=True)  # eig's, up to sign
+    return bool(np.all(np.abs(np.sum(vectors, axis=-2)) >= SIGN_MARGIN))
+
+
 def real_spectrum_sample():
     """Verifier hint: P diag(w) P^-1 with eigenvalues 1 apart, P = I plus at most 0.3 per
     element, kept well conditioned (cond < 100: four -0.3s make it singular) and with each
@@ -895,9 +904,7 @@ def real_spectrum_sample():
         n = draw(st.integers(1, 4))
         batch = draw(st.sampled_from([(), (2,)]))
         p = draw(hnp.arrays(np.float64, batch + (n, n), elements=small)) + np.eye(n)
-        assume(bool(np.all(np.linalg.cond(p) < 100)))
-        vectors = p / np.linalg.norm(p, axis=-2, keepdims=True)  # eig's, up to sign
-        assume(bool(np.all(np.abs(np.sum(vectors, axis=-2)) >= SIGN_MARGIN)))
+        assume(usable_eigenvectors(p))
         order = np.array(draw(st.permutations(range(n))), dtype=np.float64)
         w = order - n / 2 + 0.25
         return (p @ (w[:, np.newaxis] * np.linalg.inv(p)),), {}

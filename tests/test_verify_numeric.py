@@ -343,8 +343,12 @@ def test_the_nudge_rows_refine_their_step_before_failing_a_rule(fresh_host, seed
 
 
 def test_eighs_eigs_and_svds_verifier_matrices_keep_clear_of_a_sign_flip():
-    from gradledger_builtin.linalg import (SIGN_MARGIN, real_spectrum_sample, separated_sample,
-                                           usable_eigenvectors)
+    from gradledger_builtin.linalg import (
+        SIGN_MARGIN,
+        real_spectrum_sample,
+        separated_sample,
+        usable_eigenvectors,
+    )
     from hypothesis import given, settings
 
     seen = []

@@ -423,3 +423,56 @@ def test_an_exact_comparison_allows_subnormal_rounding_of_the_dtype_compared():
     assert not exactly_close(np.float32(20 * tiny32), np.float32(2 * tiny32), 1e-6)
     # float64 keeps its own floor: 1e-300 apart is a difference
     assert not exactly_close(np.array([2e-300]), np.array([1e-300]), 1e-12)
+
+
+def _valley_plugin(factor: float):
+    """sqrt((x - 1)**2 + 1e-10): its slope turns over within 1e-5 of x = 1, far below the
+    nudge's first step (1e-3 of x); the rule times `factor` (1: right)."""
+    from gradledger.extend import Op, hookimpl
+
+    class Plugin:
+        @hookimpl
+        def gradledger_register_ops(self, registry):
+            registry.register(Op("valley", lambda x: np.sqrt((x - 1.0) ** 2 + 1e-10),
+                                 vjp=lambda g, x, out: (factor * g * (x - 1.0) / out,),
+                                 signature="(*)->(*)"))
+
+    return Plugin()
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_nudge_follows_curvature_far_below_its_step_and_still_catches_a_wrong_rule(
+        fresh_host, seed):
+    from gradledger.verify.checks import Checker
+    from gradledger.verify.sampling import Example
+    from gradledger.verify.subchecks import nudges
+
+    x = np.array([1.00002, 0.5])
+    gl.register_plugin(_valley_plugin(1.0), name="valley")
+    op = fresh_host.lookup("valley")
+    assert Checker(op, Example([x], {}, seed)).run() is None
+    with pytest.MonkeyPatch.context() as patch:  # h to h/8 alone: a false alarm
+        patch.setattr(nudges, "FURTHER", ())
+        failure = Checker(op, Example([x], {}, seed)).run()
+    assert failure is not None and failure.check == "directional"
+    fresh_host.reset()
+    gl.register_plugin(_valley_plugin(1.1), name="valley")  # 10% off: still caught
+    failure = Checker(fresh_host.lookup("valley"), Example([x], {}, seed)).run()
+    assert failure is not None and "the estimates do not come to the rule" in failure.message
+
+
+def test_the_refined_steps_go_on_past_h_over_8_only_while_the_estimates_approach_the_rule():
+    from gradledger.verify.subchecks.nudges import steps
+
+    distances = [100.0]
+    taken = []
+    for k in steps(distances):  # halving distances: on to h/1024
+        taken.append(k)
+        distances.append(distances[-1] / 2)
+    assert taken == [2, 4, 8, 16, 32, 64, 128, 256, 512, 1024]
+    distances = [1.0]
+    taken = []
+    for k in steps(distances):  # settled 0.5 away from the rule: stops after h/8
+        taken.append(k)
+        distances.append(0.5)
+    assert taken == [2, 4, 8]

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -20,7 +21,30 @@ if TYPE_CHECKING:
 from ..checks import ACCEPT, JACOBIAN_MAX, WORST_ELEMENT_MAX  # noqa: E402
 
 REFINE = (2, 4, 8)
-"""On a would-be directional failure, the nudge is refined to these fractions of its step."""
+"""On a would-be failure, the nudge is refined to these fractions of its step,"""
+FURTHER = (16, 32, 64, 128, 256, 512, 1024)
+"""and on to these while each refined estimate comes at least APPROACH nearer the rule
+than the one before: a function curved on a scale far below the step (lstsq's singular
+values 1e-4 apart: 13, 27, 60, 128 at h to h/8, the rule's 218 at h/1000) is followed to
+where the estimates settle, and estimates that settle away from the rule stop it."""
+APPROACH = 0.9
+
+
+def steps(distances: list) -> Iterator[int]:
+    """The refinements k (a step h/k) of a would-be failure: REFINE, then FURTHER while the
+    latest estimate came at least 10% nearer the rule; `distances` is |estimate - rule| at
+    each step so far, h's first, which the caller appends as it goes."""
+    yield from REFINE
+    for k in FURTHER:
+        if len(distances) < 2 or not distances[-1] < APPROACH * distances[-2]:
+            return
+        yield k
+
+
+def sequence_text(ks: list, values: list) -> str:
+    """"h: 13.1, h/2: 27.2, ..." for the estimates at the steps h/k tried."""
+    return ", ".join(f"h/{k}: {x:.10g}" if k > 1 else f"h: {x:.10g}"
+                     for k, x in zip(ks, values, strict=False) if x is not None)
 
 
 def directional(c: Checker) -> Failure | None:
@@ -44,16 +68,18 @@ def directional(c: Checker) -> Failure | None:
     estimate = numeric.Estimate(estimate.value, estimate.truncation,
                                 estimate.roundoff + rounded)
     result = compare_scalar(estimate, analytic, terms)
-    sequence = [estimate.value]
+    sequence, ks, distances = [estimate.value], [1], [abs(estimate.value - analytic)]
     if result.failed:
         # a nudge that checks itself: refine the step; a rule the estimates converge to
         # passes (the first step sat in a region its error bars do not model)
-        for k in REFINE:
+        for k in steps(distances):
             refined, failure = c.nudged("directional", lambda k=k: numeric.directional(
                 c.forward_rule, c.arrays, c.wrt, c.u, v, h=numeric.STEP / k))
             if failure is not None:
                 break
             sequence.append(refined.value)
+            ks.append(k)
+            distances.append(abs(refined.value - analytic))
             refined = numeric.Estimate(refined.value, refined.truncation,
                                        refined.roundoff + rounded * k)
             again = compare_scalar(refined, analytic, terms)
@@ -72,11 +98,9 @@ def directional(c: Checker) -> Failure | None:
         worst, failure = c.nudged("directional", c.elements)
         if failure is not None:
             return failure
-    steps = ", ".join(f"h/{k}: {x:.10g}" if k > 1 else f"h: {x:.10g}"
-                      for k, x in zip((1, *REFINE), sequence, strict=False))
     message = (f"<u, J v> by the nudge method is {estimate.value:.10g}; the rule's "
-               f"sum_i <grad_i, v_i> is {analytic:.10g} (the nudge refined, {steps}: the "
-               "estimates do not come to the rule)")
+               f"sum_i <grad_i, v_i> is {analytic:.10g} (the nudge refined, "
+               f"{sequence_text(ks, sequence)}: the estimates do not come to the rule)")
     failure = c.fail("directional", message, result, **c.how_plain(worst))
     if worst is not None:
         failure.worst = worst.worst
@@ -151,9 +175,10 @@ def jacobian(c: Checker) -> Failure | None:
     if failure is not None:
         return failure
     first = result.worst
-    sequence = [None if first is None else first.numeric]
+    sequence, ks = [None if first is None else first.numeric], [1]
+    distances = [np.inf if first is None else abs(first.numeric - first.analytic)]
     if result.failed:  # refine the step before failing, as the directional row does
-        for k in REFINE:
+        for k in steps(distances):
             refined, failure = c.nudged("jacobian", lambda k=k: c.elements(numeric.STEP / k))
             if failure is not None:
                 break
@@ -161,19 +186,20 @@ def jacobian(c: Checker) -> Failure | None:
                 result = refined
                 break
             # the element that failed first, at the finer step
-            sequence.append(float(refined.numeric[first.index]) if (
+            value = (float(refined.numeric[first.index]) if (
                 first is not None and refined.worst is not None
                 and refined.worst.input == first.input) else None)
+            sequence.append(value)
+            ks.append(k)
+            distances.append(np.inf if value is None else abs(value - first.analytic))
     if c.stats is not None and not result.failed:
         c.stats.approach("jacobian", result.fraction)
     if not result.failed:
         return None
     w = result.worst
-    steps = ", ".join(f"h/{k}: {x:.10g}" if k > 1 else f"h: {x:.10g}"
-                      for k, x in zip((1, *REFINE), sequence, strict=False) if x is not None)
     message = (f"the nudge loop gives {w.numeric:.10g} for element {w.index or '()'} of "
                f"input x{w.input}; the rule booked {w.analytic:.10g} (the nudge refined, "
-               f"{steps}: the estimates do not come to the rule)")
+               f"{sequence_text(ks, sequence)}: the estimates do not come to the rule)")
     return c.fail("jacobian", message, result, **c.how_plain(result))
 
 

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 from ..checks import ACCEPT  # noqa: E402
 from ..second import SYMMETRY_MOVES, SYMMETRY_SPREAD, asymmetry_spread  # noqa: E402
-from .nudges import REFINE  # noqa: E402
+from .nudges import sequence_text, steps  # noqa: E402
 
 
 def _differentiated(c: Checker):
@@ -114,14 +114,16 @@ def second_order(c: Checker) -> Failure | None:
                            "tape is not finite (its first order is)")
         return None
     result = compare_scalar(estimate, analytic, terms)
-    sequence = [estimate.value]
+    sequence, ks, distances = [estimate.value], [1], [abs(estimate.value - analytic)]
     if result.failed:  # a nudge that checks itself: refine the step before failing
-        for k in REFINE:
+        for k in steps(distances):
             try:
                 refined = directions["refine"](k)
             except Exception:  # the first-order rule raised at a nearer point: keep h's
                 break
             sequence.append(refined.value)
+            ks.append(k)
+            distances.append(abs(refined.value - analytic))
             again = compare_scalar(refined, analytic, terms)
             if not again.failed:
                 result = again
@@ -129,11 +131,10 @@ def second_order(c: Checker) -> Failure | None:
     if c.stats is not None and not result.failed:
         c.stats.approach("second order", result.fraction)
     if result.failed:
-        steps = ", ".join(f"h/{k}: {x:.10g}" if k > 1 else f"h: {x:.10g}"
-                          for k, x in zip((1, *REFINE), sequence, strict=False))
         message = (f"<w, H v>: the rule differentiated by the tape gives {analytic:.10g}; "
                    f"nudging the first-order rule gives {estimate.value:.10g} (the nudge "
-                   f"refined, {steps}: the estimates do not come to the rule)")
+                   f"refined, {sequence_text(ks, sequence)}: the estimates do not come to "
+                   "the rule)")
         return _second_failure(c, message, result, directions, directions["v"], {})
     reference_u, analytic_u, terms_u = moving_u
     result = compare_scalar(reference_u, analytic_u, terms_u)

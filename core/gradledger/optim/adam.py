@@ -77,13 +77,7 @@ class Adam(Optimizer):
                 t = self._scratch(data)
                 if weight_decay and not decoupled:
                     g = g + weight_decay * data
-                np.subtract(g, m, out=t)  # m += (1 - beta1) * (g - m)
-                t *= 1 - beta1
-                m += t
-                v *= beta2  # v += (1 - beta2) * g * g
-                np.multiply(g, 1 - beta2, out=t)
-                t *= g
-                v += t
+                _update_moments(g, m, v, t, beta1, beta2)
                 if amsgrad:
                     v = np.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
                 np.sqrt(v, out=t)  # denom = sqrt(v) / sqrt(1 - beta2**t) + eps
@@ -162,13 +156,7 @@ class Adam(Optimizer):
             np.copyto(view, w.grad)
         if group["maximize"]:
             np.negative(G, out=G)
-        np.subtract(G, m, out=t)  # m += (1 - beta1) * (g - m)
-        t *= 1 - beta1
-        m += t
-        v *= beta2  # v += (1 - beta2) * g * g
-        np.multiply(G, 1 - beta2, out=t)
-        t *= G
-        v += t
+        _update_moments(G, m, v, t, beta1, beta2)
         np.sqrt(v, out=t)  # denom = sqrt(v) / sqrt(1 - beta2**t) + eps
         t /= math.sqrt(1 - beta2**step)
         t += eps
@@ -242,3 +230,15 @@ def _lerp_(start: np.ndarray, end, weight: float) -> None:
         start += weight * (end - start)
     else:
         np.subtract(end, (end - start) * (1 - weight), out=start)
+
+
+def _update_moments(g, m, v, t, beta1: float, beta2: float) -> None:
+    """Adam's moments in place, t a scratch array of g's shape: m += (1 - beta1) (g - m),
+    then v += (1 - beta2) g g, in that order of operations (PyTorch's lerp and addcmul)."""
+    np.subtract(g, m, out=t)
+    t *= 1 - beta1
+    m += t
+    v *= beta2
+    np.multiply(g, 1 - beta2, out=t)
+    t *= g
+    v += t

@@ -24,7 +24,9 @@ FORWARD_ONLY = {"argmax", "argmin", "argsort", "equal", "greater", "greater_equa
 def test_builtin_op_passes_every_sub_check(fresh_host, name):
     report = verify_op(name)
     assert report.status == PASS, str(report)
-    assert report.examples == settings().max_examples
+    # every example drawn is checked, or is a repeat of one that passed (not checked again)
+    assert report.examples + report.repeats == settings().max_examples
+    assert report.examples > 0
     assert report.worst_tolerance_fraction < 1.0
     assert (report.scope is not None) == (name in FORWARD_ONLY), str(report)
 

@@ -120,7 +120,8 @@ def test_cli_writes_a_machine_readable_json_report(fresh_host, tmp_path, capsys)
     assert document["summary"] == {"PASS": 1, "FAIL": 1, "UNVERIFIABLE": 0}
     assert document["settings"]["seed"] == 3 and document["ok"] is False
     by_op = {entry["op"]: entry for entry in document["ops"]}
-    assert by_op["exp"]["status"] == "PASS" and by_op["exp"]["examples"] == 20
+    exp = by_op["exp"]
+    assert exp["status"] == "PASS" and exp["examples"] + exp["repeats"] == 20
     failure = by_op["wrong_factor_two"]["failure"]
     assert failure["check"] == "directional" and failure["worst_element"]["input"] == 1
     assert "gl.ops.wrong_factor_two" in failure["snippet"]

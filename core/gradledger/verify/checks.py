@@ -76,6 +76,10 @@ class Stats:
     second_unchecked: str | None = None
     """Set when the first-order rule cannot run on Tensors: the verdict's scope (the
     second-order check is not run on later examples)."""
+    repeats: int = 0
+    """Examples drawn again after an identical one passed, not checked again (`repeats`)."""
+    passed: set = field(default_factory=set)
+    """The keys (`repeats.example_key`) of the examples that passed."""
 
     def record(self, abs_error: float, rel_error: float, fraction: float) -> None:
         self.worst_abs = max(self.worst_abs, abs_error)

@@ -26,6 +26,7 @@ except ImportError:  # Python 3.10: hypothesis depends on the backport
     from exceptiongroup import BaseExceptionGroup
 from . import checks, hints, sampling
 from .checks import Discard, Stats
+from .repeats import example_key
 from .report import FAIL, PASS, UNVERIFIABLE, Failure, OpReport
 
 DEFAULT_EXAMPLES = 200
@@ -238,6 +239,7 @@ def verify_op(name, *, examples: int | None = None, seed: int | None = None,
     report.worst_tolerance_fraction = max(stats.by_check.values(), default=0.0)
     report.dtypes = dict(stats.by_dtype)
     report.discarded = dict(stats.discarded)
+    report.repeats = stats.repeats
     if op.differentiable is False:
         report.scope = ("forward contract only: the op is declared differentiable=False, so "
                         "it has no gradient to check")
@@ -255,16 +257,46 @@ def verify_op(name, *, examples: int | None = None, seed: int | None = None,
 
 def _watching(watch, stats) -> Callable:
     """`checks.Checker` (for a complex example `complexcheck.ComplexChecker`), calling
-    `watch(number, example)` first if given, whose MemoryError ends the op's run."""
+    `watch(number, example)` first if given, whose MemoryError ends the op's run. A repeat
+    of an example that passed (`repeats.example_key`) is not checked again: it gets a
+    `_Repeat`, which passes at once and is counted in `stats.repeats`."""
     def checker(op, example, stats_):
+        key = example_key(example)
+        if key is not None and key in stats.passed:
+            return _Repeat(stats)
         number = stats.examples + 1
         if watch is not None:
             watch(number, example)
         made = _checker_for(op, example, stats_)
         _guard_memory(made, number, example)
+        if key is not None:
+            _remember_pass(made, key, stats)
         return made
 
     return checker
+
+
+class _Repeat:
+    """The check of an example identical to one that passed: it passes, and is counted."""
+
+    def __init__(self, stats) -> None:
+        self.stats = stats
+
+    def run(self) -> None:
+        self.stats.repeats += 1
+
+
+def _remember_pass(checker, key: bytes, stats) -> None:
+    """Add `key` to `stats.passed` when `checker`'s example passes."""
+    inner = checker.run
+
+    def run():
+        failure = inner()
+        if failure is None:
+            stats.passed.add(key)
+        return failure
+
+    checker.run = run
 
 
 def _guard_memory(checker, number: int, example) -> None:

@@ -121,6 +121,8 @@ class OpReport:
     closest:      per sub-check, that closest approach to the tolerance
     dtypes:       passing examples per dtype
     discarded:    examples left out, by reason (an overflow far out in an open domain)
+    repeats:      examples drawn again, identical to one that passed, and not checked again
+                  (not counted in `examples`; see gradledger.verify.repeats)
     scope:        what was checked when less than everything: "forward contract only" for
                   an op declared differentiable=False (still PASS or FAIL, never skipped);
                   "first order verified; second order not checked" (why, how to fix) for
@@ -146,6 +148,7 @@ class OpReport:
     closest: dict = field(default_factory=dict)
     dtypes: dict = field(default_factory=dict)
     discarded: dict = field(default_factory=dict)
+    repeats: int = 0
     scope: str | None = None
     notes: list = field(default_factory=list)
 
@@ -182,13 +185,14 @@ class OpReport:
             dtypes = ", ".join(f"{n} {d}" for d, n in sorted(self.dtypes.items()))
             text = (f"{head}: {self.examples} examples ({dtypes or 'none'}); closest approach "
                     f"to a tolerance {self.worst_tolerance_fraction:.1e} of it")
-            text += self._discards()
+            text += self._discards() + self._repeats()
             for line in ([self.scope] if self.scope else []) + self.notes:
                 text += f"\n  {line}"
             return text
         if self.status == UNVERIFIABLE:
             return f"{head}\n  cannot be verified: {self.reason}"
-        lines = [head, f"  failed after {self.examples} passing example(s){self._discards()}"]
+        lines = [head, f"  failed after {self.examples} passing example(s){self._discards()}"
+                       f"{self._repeats()}"]
         lines.extend("  " + line if line else "" for line in self.failure.lines())
         return "\n".join(lines)
 
@@ -197,6 +201,11 @@ class OpReport:
             return ""
         reasons = "; ".join(f"{n} x {why}" for why, n in sorted(self.discarded.items()))
         return f"; {sum(self.discarded.values())} example(s) discarded: {reasons}"
+
+    def _repeats(self) -> str:
+        if not self.repeats:
+            return ""
+        return f"; {self.repeats} repeat(s) of a passing example not checked again"
 
     def to_dict(self) -> dict:
         return {
@@ -213,6 +222,7 @@ class OpReport:
             "closest_by_check": {k: _number(v) for k, v in self.closest.items()},
             "examples_by_dtype": dict(self.dtypes),
             "discarded": dict(self.discarded),
+            "repeats": self.repeats,
             "scope": self.scope,
             "notes": list(self.notes),
             "failure": None if self.failure is None else self.failure.to_dict(),

@@ -499,6 +499,8 @@ def _check_params(op, params: dict) -> None:
         kind = type(value)
         if kind is np.ndarray or kind is list or kind is tuple or kind is dict:
             params[name] = _param_value(value)
+        elif isinstance(value, Tensor):
+            params[name] = _tensor_param(op, name, value)
     unknown = set(params) & RESERVED
     if op.param_names is not None:
         unknown |= set(params) - op.param_names
@@ -508,6 +510,27 @@ def _check_params(op, params: dict) -> None:
             f"{describe_op(op)} got param(s) {', '.join(sorted(unknown))} that it does not "
             f"take; its params: {takes}"
         )
+
+
+PARAM_GRADS = {
+    "clip": "for a bound that needs a gradient, write gl.minimum(gl.maximum(x, lo), hi) "
+            "(torch.clamp with tensor bounds)",
+}
+"""Per op, how to get a gradient for a param that came as a Tensor requiring grad."""
+
+
+def _tensor_param(op, name: str, value):
+    """A Tensor given for a param: params are constants, so a Tensor that requires grad is
+    refused (its gradient would be lost without a word: numpy reads it through __array__);
+    one that does not is its array, as a constant."""
+    if value.requires_grad and _modes.is_grad_enabled():
+        how = PARAM_GRADS.get(op.name, "pass it as an input of an op that takes it as one")
+        raise OpCallError(
+            f"{describe_op(op)} got a gl.Tensor that requires grad for its param {name!r}; "
+            "params are constants, so no gradient would reach it. To use its values as a "
+            f"constant, pass {name}=t.detach(); {how}"
+        )
+    return _param_value(np.asarray(value._data)) if value.ndim else value._data
 
 
 def _param_value(value):

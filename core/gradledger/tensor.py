@@ -196,6 +196,15 @@ class Tensor:
     def T(self) -> Tensor:
         return call("transpose", self)
 
+    @property
+    def mT(self) -> Tensor:  # noqa: N802 (numpy's and PyTorch's name)
+        """The last two axes swapped (a stack of matrices, each transposed), as numpy's
+        `a.mT` and PyTorch's `t.mT`: the op `swapaxes`."""
+        if self.ndim < 2:
+            raise ValueError(f"x.mT needs at least 2 dimensions (a stack of matrices); got "
+                             f"shape {self.shape}")
+        return call("swapaxes", self, axis1=-2, axis2=-1)
+
     def reshape(self, *shape, **params) -> Tensor:
         """`x.reshape(2, 3)` or `x.reshape((2, 3))`: the op `reshape`."""
         if not shape:

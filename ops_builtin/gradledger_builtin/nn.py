@@ -639,29 +639,42 @@ def _col2im_arrays(cols, x_shape, kernel, stride, padding, dtype):
 
 def _input_grad_row_runs(out_grad, w, x_shape, kernel, padding):
     """x.grad of a stride-1 convolution as wide as its input, on arrays: the transpose of
-    `_columns_row_runs`. The windows' grads (the kernels^T times out_grad per image, P Q
-    columns), with the columns a shift wraps into a neighbouring row zeroed, are added at
-    their offset's shift into each image channel flattened with its padding rows: kH kW
-    adds of N C runs of P Q elements; then the padding rows are cut."""
+    `_columns_row_runs`, laid out so that each kernel offset's add is one long run per
+    image. Each image channel is a block of L = max(H + pH, P) rows of the image's width
+    in one flat array per image: its H rows, then pH rows where the grads of the padding
+    below it (and, shifted, above the next block) land. The windows' grads, the kernels^T
+    (rows ordered kernel offset, input channel) times out_grad per image, are written
+    into (N, kH kW C, L W), the last (L - P) W columns of each row zero, and the columns
+    a shift wraps into a neighbouring row zeroed; each kernel offset's grads, (N, C L W),
+    are then added into the flat images at that offset's shift: kH kW adds of N runs of
+    C L W elements (not N C runs of P Q: numpy's loop over short runs into a strided
+    target cost twice the matmul). Padding grads and zeros land only on the blocks'
+    padding rows, which are cut at the end."""
     (n, o, p, q), c = np.shape(out_grad), x_shape[1]
     (kh, kw), (ph, pw), (h, wd) = kernel, padding, x_shape[-2:]
-    run = p * q
-    cols = np.matmul(np.transpose(np.reshape(w, (o, c * kh * kw))),
-                     np.reshape(out_grad, (n, o, run)))
-    cols = np.reshape(cols, (n, c, kh, kw, run))
-    for b in range(kw):
-        if b != pw:
-            grid = np.reshape(cols[:, :, :, b], (n, c, kh, p, q))  # a view
-            if b < pw:
-                grid[..., :pw - b] = 0
-            else:
-                grid[..., max(q - (b - pw), 0):] = 0
-    flat = np.zeros((n, c, (h + 2 * ph) * wd + 2 * pw), dtype=cols.dtype)
+    run, rows_per_block = p * q, max(h + ph, p)
+    span = rows_per_block * wd  # one image channel's block
+    dtype = np.result_type(out_grad, w)
+    cols = np.empty((n, kh * kw * c, span), dtype=dtype)
+    if span > run:
+        cols[:, :, run:] = 0
+    np.matmul(np.reshape(np.transpose(w, (2, 3, 1, 0)), (kh * kw * c, o)),
+              np.reshape(out_grad, (n, o, run)), out=cols[:, :, :run])
+    cols = np.reshape(cols, (n, kh, kw, c, span))
+    for b in range(kw):  # output columns whose shift by b - pW wraps into the next row
+        wrapped = range(pw - b) if b < pw else range(max(q - (b - pw), 0), q)
+        for j in wrapped:
+            cols[:, :, b, :, j:run:q] = 0
+    lead = ph * wd + pw  # the first block's padding above (and left of) its first row
+    total = n * c * span
+    flat = np.zeros(lead + total + max(kh - 1 - ph, 0) * wd + kw, dtype=dtype)
     for a in range(kh):
         for b in range(kw):
             start = a * wd + b
-            flat[:, :, start:start + run] += cols[:, :, a, b]
-    return np.reshape(flat[:, :, pw + ph * wd:pw + (ph + h) * wd], (n, c, h, wd))
+            target = np.reshape(flat[start:start + total], (n, c * span))
+            np.add(target, np.reshape(cols[:, a, b], (n, c * span)), out=target)
+    blocks = np.reshape(flat[lead:lead + total], (n, c, rows_per_block, wd))
+    return blocks[:, :, :h]
 
 
 def _input_grad_batch_shifted(out_grad, w, x_shape, kernel, padding):

@@ -466,11 +466,26 @@ def conv2d_shape(x_shape, w_shape, stride=1, padding=0):
     return (x_shape[0], w_shape[0], *out)
 
 
+def _kernel_rows(w):
+    """The kernels (O, C, kH, kW) as the (O, kH kW C) matrix that multiplies `_columns`'
+    windows: their columns ordered kernel offset, then input channel."""
+    o, c, kh, kw = np.shape(w)
+    return np.reshape(np.transpose(w, (0, 2, 3, 1)), (o, kh * kw * c))
+
+
+def _kernel_grad(rows, w_shape):
+    """A grad of `_kernel_rows` (O, kH kW C) as the kernels' (O, C, kH, kW)."""
+    o, c, kh, kw = w_shape
+    return np.ascontiguousarray(np.transpose(np.reshape(rows, (o, kh, kw, c)), (0, 3, 1, 2)))
+
+
 def _columns(x, kernel, stride, padding, out, ones=False):
-    """The padded input's windows as (N, C, kH, kW, P, Q), contiguous: one strided slice
-    copy per kernel offset (kH * kW of them), so that each image's windows are a
-    (C kH kW, P Q) matrix. With `ones`, each image's matrix has a last row of ones
-    below (returned as (N, C kH kW + 1, P Q)): the row a bias multiplies."""
+    """The padded input's windows as (N, kH, kW, C, P, Q), contiguous: one slice copy per
+    kernel offset (kH * kW of them), so that each image's windows are a (kH kW C, P Q)
+    matrix, rows ordered kernel offset then input channel (each offset's copy then
+    writes one run of C P Q per image: 1.5x faster than C runs of P Q). With `ones`,
+    each image's matrix has a last row of ones below (returned as (N, kH kW C + 1, P Q)):
+    the row a bias multiplies."""
     n, c = np.shape(x)[:2]
     if (stride == (1, 1) and out[1] == np.shape(x)[-1] and x.__class__ is np.ndarray
             and x.ndim == 4 and x.dtype.kind == "f" and x.size):
@@ -480,13 +495,13 @@ def _columns(x, kernel, stride, padding, out, ones=False):
         size = c * kernel[0] * kernel[1]
         rows = np.empty((n, size + 1, out[0] * out[1]), dtype=padded.dtype)
         rows[:, size] = 1
-        cols = np.reshape(rows[:, :size], (n, c, *kernel, *out))  # a view into rows
+        cols = np.reshape(rows[:, :size], (n, *kernel, c, *out))  # a view into rows
     else:
-        cols = rows = np.empty((n, c, *kernel, *out), dtype=padded.dtype)
+        cols = rows = np.empty((n, *kernel, c, *out), dtype=padded.dtype)
     offsets = _offsets(padded, kernel, stride, out)
     for a in range(kernel[0]):
         for b in range(kernel[1]):
-            cols[:, :, a, b] = padded[next(offsets)]
+            cols[:, a, b] = padded[next(offsets)]
     return rows
 
 
@@ -508,9 +523,9 @@ def _columns_row_runs(x, kernel, padding, out, ones):
         size = c * kh * kw
         rows = np.empty((n, size + 1, run), dtype=x.dtype)
         rows[:, size] = 1
-        cols = np.reshape(rows[:, :size], (n, c, kh, kw, run))  # a view into rows
+        cols = np.reshape(rows[:, :size], (n, kh, kw, c, run))  # a view into rows
     else:
-        cols = rows = np.empty((n, c, kh, kw, run), dtype=x.dtype)
+        cols = rows = np.empty((n, kh, kw, c, run), dtype=x.dtype)
     for b in range(kw):
         source = flat
         if b != pw:  # a copy whose columns this offset's shift wraps into are zero
@@ -522,15 +537,15 @@ def _columns_row_runs(x, kernel, padding, out, ones):
                 image[..., :b - pw] = 0
         for a in range(kh):
             start = a * w + b
-            cols[:, :, a, b] = source[:, :, start:start + run]
-    return rows if ones else np.reshape(cols, (n, c, kh, kw, p, q))
+            cols[:, a, b] = source[:, :, start:start + run]
+    return rows if ones else np.reshape(cols, (n, kh, kw, c, p, q))
 
 
 def conv2d(x, w, stride=1, padding=0):
     """Cross-correlation of NCHW images with OIHW kernels, as torch.nn.functional.conv2d.
 
-    im2col (each image's windows as a (C kH kW, P Q) matrix, copied by kH * kW strided
-    slices), then one batched BLAS matmul, the kernels (O, C kH kW) times each image's
+    im2col (each image's windows as a (kH kW C, P Q) matrix, copied by kH * kW strided
+    slices), then one batched BLAS matmul, the kernels (O, kH kW C) times each image's
     windows: the output comes out (N, O, P Q), contiguous NCHW, so that what follows it
     (a bias, a batch norm over N, H, W) reads it in order. Saves the windows for the
     kernels' grad.
@@ -539,7 +554,7 @@ def conv2d(x, w, stride=1, padding=0):
     (n, c), o = np.shape(x)[:2], np.shape(w)[0]
     size = c * kernel[0] * kernel[1]
     cols = _columns(x, kernel, stride, padding, (p, q))
-    out = np.matmul(np.reshape(w, (o, size)), np.reshape(cols, (n, size, p * q)))
+    out = np.matmul(_kernel_rows(w), np.reshape(cols, (n, size, p * q)))
     return np.reshape(out, (n, o, p, q)), (cols,)
 
 
@@ -559,10 +574,9 @@ def conv2d_bias(x, w, b, stride=1, padding=0):
     product gives its grad, the sum over N, P, Q, as one more row)."""
     kernel, stride, padding, (p, q) = _conv_geometry(np.shape(x), np.shape(w), stride, padding)
     _conv_bias_check(w, b)
-    (n, c), o = np.shape(x)[:2], np.shape(w)[0]
-    size = c * kernel[0] * kernel[1]
+    n, o = np.shape(x)[0], np.shape(w)[0]
     rows = _columns(x, kernel, stride, padding, (p, q), ones=True)
-    kernels = np.concatenate([np.reshape(w, (o, size)), np.reshape(b, (o, 1))], axis=1)
+    kernels = np.concatenate([_kernel_rows(w), np.reshape(b, (o, 1))], axis=1)
     out = np.matmul(kernels, rows)
     return np.reshape(out, (n, o, p, q)), (rows,)
 
@@ -601,7 +615,7 @@ def conv2d_bias_vjp(out_grad, x, w, b, out, saved=None, stride=1, padding=0,
             both = np.transpose(np.add.reduce(np.matmul(
                 rows, np.ascontiguousarray(np.swapaxes(grads, 1, 2))), axis=0))
         if needs_grad[1]:
-            grad_w = np.reshape(both[:, :-1], np.shape(w))
+            grad_w = _kernel_grad(both[:, :-1], np.shape(w))
         if needs_grad[2]:
             grad_b = np.array(both[:, -1], dtype=np.result_type(out_grad, b.dtype))
     if needs_grad[0]:
@@ -750,7 +764,7 @@ def conv2d_vjp(out_grad, x, w, out, saved=None, stride=1, padding=0, needs_grad=
             # OpenBLAS's sgemm with a transposed operand took twice as long here
             per_image = np.matmul(np.reshape(cols, (n, size, p * q)),
                                   np.ascontiguousarray(np.swapaxes(rows, 1, 2)))
-            grad_w = np.reshape(np.transpose(np.add.reduce(per_image, axis=0)), np.shape(w))
+            grad_w = _kernel_grad(np.transpose(np.add.reduce(per_image, axis=0)), np.shape(w))
         if needs_grad[0] and stride == (1, 1) and q == np.shape(x)[-1]:
             grad_x = _input_grad_row_runs(out_grad, w, np.shape(x), kernel, padding)
         elif needs_grad[0] and stride == (1, 1) and np.isfinite(w).all():

@@ -237,3 +237,24 @@ def test_conv2d_with_padding_wider_than_the_image_is_the_loop_over_pixels(width,
     np.testing.assert_allclose(out.data, expected_out, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(xt.grad, expected_grad[:, :, ph:ph + 3, pw:pw + width],
                                rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("images_per_batch", [1, 2, 3])
+def test_conv2d_input_grad_made_a_few_images_at_a_time_is_the_loop_over_pixels(
+        monkeypatch, images_per_batch):
+    from gradledger_builtin import nn as builtin_nn
+
+    n, c, o, h, w = 3, 2, 4, 4, 5
+    x = rng.standard_normal((n, c, h, w))
+    k = rng.standard_normal((o, c, 3, 3))
+    u = rng.standard_normal((n, o, h, w))
+    # the windows' grads of one image: kH kW C rows of (H + pH) W, float64
+    monkeypatch.setattr(builtin_nn, "_CHUNK_BYTES", images_per_batch * 9 * c * (h + 1) * w * 8)
+    xt = gl.tensor(x, requires_grad=True)
+    gl.sum(gl.conv2d(xt, k, padding=1) * u).backward()
+    expected = np.zeros((n, c, h + 2, w + 2))
+    for i in range(h):
+        for j in range(w):
+            expected[:, :, i:i + 3, j:j + 3] += np.einsum("no,ocab->ncab", u[:, :, i, j], k)
+    np.testing.assert_allclose(xt.grad, expected[:, :, 1:1 + h, 1:1 + w], rtol=1e-12,
+                               atol=1e-12)

@@ -587,7 +587,7 @@ def conv2d_bias_shape(x_shape, w_shape, b_shape, stride=1, padding=0):
 
 _FEW_ROWS = 32
 """conv2d_bias's kernel grad takes the transposed-operand product for windows of at most
-this many rows per image (C kH kW + 1): 1.5x faster for 10 rows, 1.8x slower for 145."""
+this many rows per image (kH kW C + 1): 1.5x faster for 10 rows, 1.8x slower for 145."""
 
 
 def conv2d_bias_vjp(out_grad, x, w, b, out, saved=None, stride=1, padding=0,
@@ -607,7 +607,7 @@ def conv2d_bias_vjp(out_grad, x, w, b, out, saved=None, stride=1, padding=0,
         grads = np.reshape(out_grad, (n, o, p * q))
         if rows.shape[1] <= _FEW_ROWS:
             # few windows' rows (one input channel): out_grad times the windows transposed
-            # per image, (O, C kH kW + 1) straight away
+            # per image, (O, kH kW C + 1) straight away
             both = np.add.reduce(np.matmul(grads, np.swapaxes(rows, 1, 2)), axis=0)
         else:
             # the windows times a C-ordered copy of out_grad^T per image: OpenBLAS's sgemm

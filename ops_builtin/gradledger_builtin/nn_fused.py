@@ -255,14 +255,14 @@ def _by_channel(ufunc, x3, values, out=None):
 def batch_norm(x, weight, bias, eps=1e-5):
     """Training-mode batch normalisation of x (N, C, ...) per channel C: the statistics over
     every axis but C, then `* weight + bias` (each (C,)), as torch.nn.functional.batch_norm
-    with training=True. Saves the normalised x and 1 / sqrt(var + eps) for the rule, and
-    (float x) the batch's float64 mean and biased variance, (C,) each, from which
-    F.batch_norm moves the running statistics without computing them again.
+    with training=True.
 
     For float x the output is the centred x times weight / sqrt(var + eps) (one factor
-    per channel, rounded once), plus bias, and the op saves the centred x in place of
-    the normalised one (the rule folds 1 / sqrt(var + eps) into its per-channel
-    factors): two passes over x fewer than normalising first."""
+    per channel, rounded once), plus bias; the op saves the centred x, 1 / sqrt(var +
+    eps), and the batch's float64 mean and biased variance, (C,) each, from which
+    F.batch_norm moves the running statistics without computing them again. The rule
+    folds 1 / sqrt(var + eps) into its per-channel factors: two passes over x fewer than
+    normalising first. For other x it saves the normalised x and 1 / sqrt(var + eps)."""
     _batch_axes(x, weight, bias)
     if x.dtype.kind != "f" or not x.size:
         axes, channel = _batch_axes(x, weight, bias)

@@ -237,3 +237,44 @@ def test_conv2d_with_padding_wider_than_the_image_is_the_loop_over_pixels(width,
     np.testing.assert_allclose(out.data, expected_out, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(xt.grad, expected_grad[:, :, ph:ph + 3, pw:pw + width],
                                rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("images_per_batch", [1, 2, 3])
+def test_conv2d_input_grad_made_a_few_images_at_a_time_is_the_loop_over_pixels(
+        monkeypatch, images_per_batch):
+    from gradledger_builtin import nn as builtin_nn
+
+    n, c, o, h, w = 3, 2, 4, 4, 5
+    x = rng.standard_normal((n, c, h, w))
+    k = rng.standard_normal((o, c, 3, 3))
+    u = rng.standard_normal((n, o, h, w))
+    # the windows' grads of one image: kH kW C rows of (H + pH) W, float64
+    monkeypatch.setattr(builtin_nn, "_CHUNK_BYTES", images_per_batch * 9 * c * (h + 1) * w * 8)
+    xt = gl.tensor(x, requires_grad=True)
+    gl.sum(gl.conv2d(xt, k, padding=1) * u).backward()
+    expected = np.zeros((n, c, h + 2, w + 2))
+    for i in range(h):
+        for j in range(w):
+            expected[:, :, i:i + 3, j:j + 3] += np.einsum("no,ocab->ncab", u[:, :, i, j], k)
+    np.testing.assert_allclose(xt.grad, expected[:, :, 1:1 + h, 1:1 + w], rtol=1e-12,
+                               atol=1e-12)
+
+
+def test_batch_norm_saves_its_input_centred_which_its_rule_scales_per_channel():
+    x = (rng.standard_normal((4, 3, 5)) * 2 + 9).astype(np.float32)
+    w = gl.tensor(np.array([0.5, -2.0, 3.0], dtype=np.float32), requires_grad=True)
+    xt = gl.tensor(x, requires_grad=True)
+    out = gl.batch_norm(xt, w, np.zeros(3, dtype=np.float32))
+    wide = x.astype(np.float64)
+    mean = wide.mean(axis=(0, 2), keepdims=True)
+    centred = out._node.saved[0]
+    assert centred.dtype == np.float32
+    np.testing.assert_allclose(centred, wide - mean, rtol=0, atol=8 * np.finfo(np.float32).eps * 9)
+    u = rng.standard_normal(x.shape)
+    gl.sum(out * u.astype(np.float32)).backward()
+    invstd = 1 / np.sqrt(wide.var(axis=(0, 2), keepdims=True) + 1e-5)
+    xhat, g = (wide - mean) * invstd, u * w.data.astype(np.float64)[:, None]
+    by_hand = invstd * (g - g.mean(axis=(0, 2), keepdims=True)
+                        - xhat * (g * xhat).mean(axis=(0, 2), keepdims=True))
+    np.testing.assert_allclose(xt.grad, by_hand, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(w.grad, (u * xhat).sum(axis=(0, 2)), rtol=1e-5, atol=1e-5)

@@ -218,13 +218,24 @@ def channel_sums(x3):
     return np.add.reduce(rows, axis=0, dtype=np.float64)
 
 
+def channel_dots(a3, b3):
+    """Per-channel sums of a3 * b3 (both (N, C, L)), float64 (C,): each (n, c) row's dot
+    product in the arrays' dtype (a BLAS-blocked sum, as `channel_sums`, without the
+    products' temporary), those N partial sums added in float64."""
+    if a3.shape[2] <= _MATVEC_SPAN and a3.dtype.kind == "f" and a3.dtype == b3.dtype:
+        rows = np.vecdot(a3, b3)
+    else:
+        rows = np.add.reduce(a3 * b3, axis=2, dtype=np.float64)
+    return np.add.reduce(rows, axis=0, dtype=np.float64)
+
+
 def channel_statistics(x3):
     """The per-channel mean and biased variance (float64, (C,)) of x3 (N, C, L), and x3
     minus its mean (x3's dtype): the mean's sum, then the centred squares' sum."""
     count = x3.shape[0] * x3.shape[2]
     mean = channel_sums(x3) / count
     centred = _by_channel(np.subtract, x3, mean.astype(x3.dtype))
-    return mean, channel_sums(centred * centred) / count, centred
+    return mean, channel_dots(centred, centred) / count, centred
 
 
 def _by_channel(ufunc, x3, values, out=None):
@@ -244,9 +255,14 @@ def _by_channel(ufunc, x3, values, out=None):
 def batch_norm(x, weight, bias, eps=1e-5):
     """Training-mode batch normalisation of x (N, C, ...) per channel C: the statistics over
     every axis but C, then `* weight + bias` (each (C,)), as torch.nn.functional.batch_norm
-    with training=True. Saves the normalised x and 1 / sqrt(var + eps) for the rule, and
-    (float x) the batch's float64 mean and biased variance, (C,) each, from which
-    F.batch_norm moves the running statistics without computing them again."""
+    with training=True.
+
+    For float x the output is the centred x times weight / sqrt(var + eps) (one factor
+    per channel, rounded once), plus bias; the op saves the centred x, 1 / sqrt(var +
+    eps), and the batch's float64 mean and biased variance, (C,) each, from which
+    F.batch_norm moves the running statistics without computing them again. The rule
+    folds 1 / sqrt(var + eps) into its per-channel factors: two passes over x fewer than
+    normalising first. For other x it saves the normalised x and 1 / sqrt(var + eps)."""
     _batch_axes(x, weight, bias)
     if x.dtype.kind != "f" or not x.size:
         axes, channel = _batch_axes(x, weight, bias)
@@ -254,37 +270,41 @@ def batch_norm(x, weight, bias, eps=1e-5):
         return xhat * np.reshape(weight, channel) + np.reshape(bias, channel), (xhat, invstd)
     n, c = x.shape[:2]
     mean, variance, centred = channel_statistics(np.reshape(x, (n, c, -1)))
-    invstd = (1.0 / np.sqrt(variance + eps)).astype(x.dtype)[:, np.newaxis]
-    xhat = _by_channel(np.multiply, centred, invstd[:, 0], out=centred)
-    out = _by_channel(np.multiply, xhat, weight)
+    invstd = 1.0 / np.sqrt(variance + eps)
+    scale = (invstd * weight).astype(np.result_type(x.dtype, weight))
+    out = _by_channel(np.multiply, centred, scale)
     _by_channel(np.add, out, bias, out=out)
-    return np.reshape(out, x.shape), (np.reshape(xhat, x.shape), invstd, mean, variance)
+    return np.reshape(out, x.shape), (np.reshape(centred, x.shape),
+                                      invstd.astype(x.dtype)[:, np.newaxis], mean, variance)
 
 
 def batch_norm_vjp(out_grad, x, weight, bias, out, saved=None, eps=1e-5,
                    needs_grad=(True, True, True)):
-    """The normalisation's rule (see `_affine_vjp`). On arrays with the forward's saved
-    normalised x and 1 / sqrt(var + eps), per-channel sums by `channel_sums`; on Tensors
+    """The normalisation's rule (see `_affine_vjp`). On arrays from the forward's saved
+    centred x and float64 variance, with xhat = centred invstd folded into per-channel
+    factors: weight.grad = invstd sum(out_grad centred) and x.grad = invstd weight
+    (out_grad - centred invstd mean(out_grad xhat) - mean(out_grad)), the sums by
+    `channel_sums` and `channel_dots` (no temporary of the products); on Tensors
     (create_graph=True, `saved` None) recomputed from x with ops."""
     axes, channel = _batch_axes(x, weight, bias)
     if (saved is None or out_grad.__class__ is not np.ndarray or weight.__class__ is not np.ndarray
             or x.dtype.kind != "f" or not x.size):
         return _affine_vjp(out_grad, x, weight, axes, eps, needs_grad, channel, axes)
-    xhat, invstd = saved[0], saved[1]
+    centred, variance = saved[0], saved[3]
+    invstd = 1.0 / np.sqrt(variance + eps)
     n, c = x.shape[:2]
     g3 = np.reshape(out_grad, (n, c, -1))
-    xhat3 = np.reshape(xhat, (n, c, -1))
+    centred3 = np.reshape(centred, (n, c, -1))
     sum_g = channel_sums(g3)
-    sum_gx = channel_sums(g3 * xhat3)
+    sum_gx = invstd * channel_dots(g3, centred3)  # sum(out_grad xhat)
     grad_x = grad_w = grad_b = None
     if needs_grad[0]:
         count = g3.shape[0] * g3.shape[2]
         dtype = np.result_type(out_grad, weight)
-        scale = (invstd[:, 0] * weight).astype(dtype)
-        grad_x = _by_channel(np.multiply, xhat3, (sum_gx / count).astype(dtype))
+        grad_x = _by_channel(np.multiply, centred3, (invstd * (sum_gx / count)).astype(dtype))
         np.subtract(g3, grad_x, out=grad_x)
         _by_channel(np.subtract, grad_x, (sum_g / count).astype(dtype), out=grad_x)
-        _by_channel(np.multiply, grad_x, scale, out=grad_x)
+        _by_channel(np.multiply, grad_x, (invstd * weight).astype(dtype), out=grad_x)
         grad_x = np.reshape(grad_x, x.shape)
     if needs_grad[1]:
         grad_w = sum_gx.astype(np.result_type(out_grad, weight))

@@ -256,7 +256,11 @@ def _channel_statistics(data: np.ndarray) -> tuple:
     count = x3.shape[0] * x3.shape[2]
     mean = _channel_sums(x3) / count
     centred = x3 - mean.astype(x3.dtype)[:, np.newaxis]
-    return mean, _channel_sums(centred * centred) / count
+    if x3.shape[2] <= 4096:  # each (n, c) row's dot product, as the op batch_norm sums
+        squares = np.add.reduce(np.vecdot(centred, centred), axis=0, dtype=np.float64)
+    else:
+        squares = _channel_sums(centred * centred)
+    return mean, squares / count
 
 
 def _batch_statistics(out: Tensor, c: int) -> tuple | None:

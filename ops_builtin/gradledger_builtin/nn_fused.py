@@ -632,14 +632,93 @@ def _step_gates(x_proj, h, weight):
 def lstm_step(x_proj, h, weight_hh, bias_hh, c):
     """One LSTM step from the input's projection: lstm_cell(x_proj + h @ weight_hh.T,
     bias_hh, c), one op where linear, add and lstm_cell are three. Returns [h', c']
-    (..., 2 hidden); saves lstm_cell's values."""
+    (..., 2 hidden); saves lstm_cell's values (on float arrays of one dtype and one
+    leading shape, _step_arrays' instead)."""
+    arrays = (x_proj, h, weight_hh, bias_hh, c)
+    if all(a.__class__ is np.ndarray for a in arrays):
+        hidden = _step_shape(x_proj, h, weight_hh, bias_hh, c)
+        if hidden:
+            return _step_arrays(x_proj, h, weight_hh, bias_hh, c, hidden)
     return lstm_cell(_step_gates(x_proj, h, weight_hh), bias_hh, c)
+
+
+def _step_shape(x_proj, h, weight_hh, bias_hh, c):
+    """The hidden size where _step_arrays applies: float arrays of one dtype, x_proj
+    (..., 4H), h and c (..., H) with x_proj's leading axes, weight_hh (4H, H), bias_hh
+    (4H,); else 0 (the general path, which broadcasts and checks)."""
+    dtype = x_proj.dtype
+    if dtype.kind != "f" or not (h.dtype == weight_hh.dtype == bias_hh.dtype == c.dtype
+                                 == dtype):
+        return 0
+    shape = x_proj.shape
+    hidden = weight_hh.shape[-1] if weight_hh.ndim == 2 else 0
+    if (not hidden or len(shape) < 1 or shape[-1] != 4 * hidden
+            or weight_hh.shape[0] != 4 * hidden or bias_hh.shape != (4 * hidden,)
+            or h.shape != (*shape[:-1], hidden) or c.shape != h.shape):
+        return 0
+    return hidden
+
+
+def _step_arrays(x_proj, h, weight_hh, bias_hh, c, hidden):
+    """lstm_step on float arrays of one dtype and one leading shape: the pre-activations
+    in one (n, 4H) buffer (h @ weight_hh.T, then x_proj and the bias added in place), the
+    sigmoid as lstm_cell's 1 / (1 + exp(-z)) over the whole buffer at once (its g block,
+    taken through tanh first and kept apart, is not used), then c' and h' straight into
+    the output. Saves the buffer, tanh(g) and tanh(c')."""
+    shape = x_proj.shape
+    rows = h.reshape(-1, hidden) if h.ndim != 2 else h
+    z = np.matmul(rows, weight_hh.T)
+    z += x_proj.reshape(-1, 4 * hidden) if x_proj.ndim != 2 else x_proj
+    z += bias_hh
+    g = np.tanh(z[:, 2 * hidden:3 * hidden])
+    np.negative(z, out=z)
+    with np.errstate(over="ignore"):  # exp(-z) overflowing to inf: the sigmoid is 0
+        np.exp(z, out=z)
+    z += 1
+    np.reciprocal(z, out=z)
+    out = np.empty((z.shape[0], 2 * hidden), dtype=z.dtype)
+    c_next = out[:, hidden:]
+    np.multiply(z[:, hidden:2 * hidden], c.reshape(-1, hidden) if c.ndim != 2 else c,
+                out=c_next)
+    c_next += z[:, :hidden] * g
+    t = np.tanh(c_next)
+    np.multiply(z[:, 3 * hidden:], t, out=out[:, :hidden])
+    return out.reshape(*shape[:-1], 2 * hidden), (z, g, t)
+
+
+def _step_vjp_arrays(out_grad, h, weight_hh, c, saved, hidden, needs_grad):
+    """lstm_step_vjp from _step_arrays' saved values, on arrays: lstm_cell's rule (the
+    same products in the same order), then the products of the step's gates' grads."""
+    z, g, t = saved
+    n = z.shape[0]
+    grads = out_grad.reshape(n, 2 * hidden) if out_grad.ndim != 2 else out_grad
+    grad_h, grad_c = grads[:, :hidden], grads[:, hidden:]
+    c = c.reshape(n, hidden) if c.ndim != 2 else c
+    h = h.reshape(n, hidden) if h.ndim != 2 else h
+    i, f, o = z[:, :hidden], z[:, hidden:2 * hidden], z[:, 3 * hidden:]
+    dc = grad_h * o
+    dc *= 1 - t * t
+    dc += grad_c
+    d = np.empty((n, 4 * hidden), dtype=dc.dtype)
+    np.multiply(dc * g, i * (1 - i), out=d[:, :hidden])
+    np.multiply(dc * c, f * (1 - f), out=d[:, hidden:2 * hidden])
+    np.multiply(dc * i, 1 - g * g, out=d[:, 2 * hidden:3 * hidden])
+    np.multiply(grad_h * t, o * (1 - o), out=d[:, 3 * hidden:])
+    lead = out_grad.shape[:-1]
+    return (d.reshape(*lead, 4 * hidden) if needs_grad[0] else None,
+            np.matmul(d, weight_hh).reshape(*lead, hidden) if needs_grad[1] else None,
+            np.matmul(d.T, h) if needs_grad[2] else None,
+            _row_sum(d) if needs_grad[3] else None,
+            np.multiply(dc, f).reshape(*lead, hidden) if needs_grad[4] else None)
 
 
 def lstm_step_vjp(out_grad, x_proj, h, weight_hh, bias_hh, c, out, saved=None,
                   needs_grad=(True, True, True, True, True)):
     """lstm_cell's rule gives the pre-activations' grad d; then x_proj.grad = d,
     h.grad = d weight_hh, weight_hh.grad = d^T h (over every leading row)."""
+    if (saved is not None and len(saved) == 3 and out_grad.__class__ is np.ndarray
+            and out_grad.dtype == saved[0].dtype):
+        return _step_vjp_arrays(out_grad, h, weight_hh, c, saved, np.shape(c)[-1], needs_grad)
     gates = (None if saved is not None and out_grad.__class__ is np.ndarray
              else _step_gates(x_proj, h, weight_hh))
     d_gates, grad_bias, grad_c = lstm_cell_vjp(

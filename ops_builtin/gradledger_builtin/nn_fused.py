@@ -687,27 +687,44 @@ def _step_arrays(x_proj, h, weight_hh, bias_hh, c, hidden):
 
 
 def _step_vjp_arrays(out_grad, h, weight_hh, c, saved, hidden, needs_grad):
-    """lstm_step_vjp from _step_arrays' saved values, on arrays: lstm_cell's rule (the
-    same products in the same order), then the products of the step's gates' grads."""
+    """lstm_step_vjp from _step_arrays' saved values, on arrays: lstm_cell's rule with the
+    sigmoids' slopes s - s^2 taken over the whole gate buffer at once (as lstm_seq's rule
+    takes them), then the products of the step's gates' grads, d weight_hh in parts of
+    the rows where that brings each within OpenBLAS's small-matrix path."""
     z, g, t = saved
     n = z.shape[0]
     grads = out_grad.reshape(n, 2 * hidden) if out_grad.ndim != 2 else out_grad
     grad_h, grad_c = grads[:, :hidden], grads[:, hidden:]
     c = c.reshape(n, hidden) if c.ndim != 2 else c
-    h = h.reshape(n, hidden) if h.ndim != 2 else h
     i, f, o = z[:, :hidden], z[:, hidden:2 * hidden], z[:, 3 * hidden:]
-    dc = grad_h * o
-    dc *= 1 - t * t
-    dc += grad_c
-    d = np.empty((n, 4 * hidden), dtype=dc.dtype)
-    np.multiply(dc * g, i * (1 - i), out=d[:, :hidden])
-    np.multiply(dc * c, f * (1 - f), out=d[:, hidden:2 * hidden])
-    np.multiply(dc * i, 1 - g * g, out=d[:, 2 * hidden:3 * hidden])
-    np.multiply(grad_h * t, o * (1 - o), out=d[:, 3 * hidden:])
+    dc = np.multiply(t, t)
+    np.subtract(1, dc, out=dc)
+    dc *= o
+    dc *= grad_h
+    dc += grad_c  # dc' = grad_c' + grad_h' o (1 - tanh(c')^2)
+    d = np.multiply(z, z)
+    np.subtract(z, d, out=d)  # s (1 - s); the g block is replaced below
+    d_i, d_f, d_g, d_o = (d[:, k * hidden:(k + 1) * hidden] for k in range(4))
+    d_i *= g
+    d_i *= dc
+    d_f *= c
+    d_f *= dc
+    np.multiply(g, g, out=d_g)
+    np.subtract(1, d_g, out=d_g)
+    d_g *= i
+    d_g *= dc
+    d_o *= t
+    d_o *= grad_h
     lead = out_grad.shape[:-1]
+    grad_h = None
+    if needs_grad[1]:
+        parts = next((k for k in (1, 2, 4, 8) if n % k == 0
+                      and _small_product(n // k, 4 * hidden, hidden)), 1)
+        grad_h = np.matmul(d.reshape(parts, n // parts, 4 * hidden), weight_hh)
     return (d.reshape(*lead, 4 * hidden) if needs_grad[0] else None,
-            np.matmul(d, weight_hh).reshape(*lead, hidden) if needs_grad[1] else None,
-            np.matmul(d.T, h) if needs_grad[2] else None,
+            grad_h.reshape(*lead, hidden) if needs_grad[1] else None,
+            np.matmul(d.T, h.reshape(n, hidden) if h.ndim != 2 else h)
+            if needs_grad[2] else None,
             _row_sum(d) if needs_grad[3] else None,
             np.multiply(dc, f).reshape(*lead, hidden) if needs_grad[4] else None)
 

@@ -686,15 +686,16 @@ def _step_arrays(x_proj, h, weight_hh, bias_hh, c, hidden):
     return out.reshape(*shape[:-1], 2 * hidden), (z, g, t)
 
 
-def _step_vjp_arrays(out_grad, h, weight_hh, c, saved, hidden, needs_grad):
+def _step_vjp_arrays(grad_h, grad_c, h, weight_hh, c, saved, hidden, needs_grad):
     """lstm_step_vjp from _step_arrays' saved values, on arrays: lstm_cell's rule with the
     sigmoids' slopes s - s^2 taken over the whole gate buffer at once (as lstm_seq's rule
     takes them), then the products of the step's gates' grads, d weight_hh in parts of
     the rows where that brings each within OpenBLAS's small-matrix path."""
     z, g, t = saved
     n = z.shape[0]
-    grads = out_grad.reshape(n, 2 * hidden) if out_grad.ndim != 2 else out_grad
-    grad_h, grad_c = grads[:, :hidden], grads[:, hidden:]
+    lead = grad_h.shape[:-1]
+    if grad_h.ndim != 2:
+        grad_h, grad_c = grad_h.reshape(n, hidden), grad_c.reshape(n, hidden)
     c = c.reshape(n, hidden) if c.ndim != 2 else c
     i, f, o = z[:, :hidden], z[:, hidden:2 * hidden], z[:, 3 * hidden:]
     dc = np.multiply(t, t)
@@ -715,7 +716,6 @@ def _step_vjp_arrays(out_grad, h, weight_hh, c, saved, hidden, needs_grad):
     d_g *= dc
     d_o *= t
     d_o *= grad_h
-    lead = out_grad.shape[:-1]
     grad_h = None
     if needs_grad[1]:
         parts = next((k for k in (1, 2, 4, 8) if n % k == 0
@@ -733,10 +733,11 @@ def lstm_step_vjp(out_grad, x_proj, h, weight_hh, bias_hh, c, out, saved=None,
                   needs_grad=(True, True, True, True, True)):
     """lstm_cell's rule gives the pre-activations' grad d; then x_proj.grad = d,
     h.grad = d weight_hh, weight_hh.grad = d^T h (over every leading row)."""
-    if (saved is not None and len(saved) == 3 and out_grad.__class__ is np.ndarray
-            and out_grad.dtype == saved[0].dtype):
-        return _step_vjp_arrays(out_grad, h, weight_hh, c, saved, np.shape(c)[-1], needs_grad)
-    gates = (None if saved is not None and out_grad.__class__ is np.ndarray
+    if _fast_step_saved(saved, out_grad):
+        hidden = np.shape(c)[-1]
+        return _step_vjp_arrays(out_grad[..., :hidden], out_grad[..., hidden:], h, weight_hh,
+                                c, saved, hidden, needs_grad)
+    gates = (None if saved is not None and len(saved) == 2 and out_grad.__class__ is np.ndarray
              else _step_gates(x_proj, h, weight_hh))
     d_gates, grad_bias, grad_c = lstm_cell_vjp(
         out_grad, gates, bias_hh, c, out, saved=None if gates is not None else saved,
@@ -765,6 +766,83 @@ def lstm_step_sample():
         arrays = [draw(hnp.arrays(np.float64, shape, elements=values)) for shape in (
             lead + (4 * hidden,), lead + (hidden,), (4 * hidden, hidden), (4 * hidden,),
             lead + (hidden,))]
+        return tuple(arrays), {}
+
+    return example()
+
+
+def _fast_step_saved(saved, out_grad) -> bool:
+    """Whether lstm_step_vjp takes _step_arrays' saved values as they are."""
+    return (saved is not None and len(saved) == 3 and out_grad.__class__ is np.ndarray
+            and out_grad.dtype == saved[0].dtype)
+
+
+def _input_step_check(x, h, weight_ih, bias_ih, weight_hh, bias_hh, c):
+    xs, hs, wi, bi, wh, bh, cs = (np.shape(a) for a in (x, h, weight_ih, bias_ih, weight_hh,
+                                                         bias_hh, c))
+    hidden = wh[1] if len(wh) == 2 else 0
+    if (not hidden or wh[0] != 4 * hidden or len(wi) != 2 or wi[0] != 4 * hidden or not xs
+            or xs[-1] != wi[1] or bi != (4 * hidden,) or bh != (4 * hidden,) or not hs
+            or hs[-1] != hidden or cs != np.broadcast_shapes(xs[:-1], hs[:-1]) + (hidden,)):
+        raise OpCallError(
+            f"lstm_input_step takes x (..., in), h and c (..., hidden), weight_ih (4 hidden, "
+            f"in), bias_ih (4 hidden,), weight_hh (4 hidden, hidden) and bias_hh (4 hidden,), "
+            f"c with the leading axes of x and h broadcast; got x {xs}, h {hs}, weight_ih "
+            f"{wi}, bias_ih {bi}, weight_hh {wh}, bias_hh {bh}, c {cs}"
+        )
+
+
+def lstm_input_step(x, h, weight_ih, bias_ih, weight_hh, bias_hh, c):
+    """One LSTM step from its input x: lstm_step(x @ weight_ih.T + bias_ih, h, weight_hh,
+    bias_hh, c) split into h' and c' (..., hidden) each: PyTorch's LSTMCell as one op
+    with two outputs where linear_bias, lstm_step and split are three ops. Saves
+    lstm_step's values."""
+    _input_step_check(x, h, weight_ih, bias_ih, weight_hh, bias_hh, c)
+    out, saved = lstm_step(linear_bias(x, weight_ih, bias_ih), h, weight_hh, bias_hh, c)
+    hidden = np.shape(weight_hh)[1]
+    return (out[..., :hidden], out[..., hidden:]), saved
+
+
+def lstm_input_step_vjp(out_grad, x, h, weight_ih, bias_ih, weight_hh, bias_hh, c, out,
+                        saved=None, needs_grad=(True,) * 7):
+    """lstm_step's rule gives the projection's grad d (and h's, weight_hh's, bias_hh's,
+    c's); linear_bias's rule takes d to x, weight_ih and bias_ih. The projection is
+    recomputed only where lstm_step's rule recomputes its gates."""
+    projected = needs_grad[0] or needs_grad[2] or needs_grad[3]
+    step_needs = (projected, needs_grad[1], needs_grad[4], needs_grad[5], needs_grad[6])
+    grad_h_out, grad_c_out = out_grad
+    if _fast_step_saved(saved, grad_h_out) and grad_c_out.__class__ is np.ndarray:
+        grad_proj, grad_h, grad_whh, grad_bhh, grad_c = _step_vjp_arrays(
+            grad_h_out, grad_c_out, h, weight_hh, c, saved, np.shape(c)[-1], step_needs)
+    else:
+        grad_proj, grad_h, grad_whh, grad_bhh, grad_c = lstm_step_vjp(
+            np.concatenate([grad_h_out, grad_c_out], axis=-1), linear_bias(x, weight_ih, bias_ih),
+            h, weight_hh, bias_hh, c, np.concatenate(list(out), axis=-1),
+            saved=saved if saved is not None and len(saved) == 2 else None,
+            needs_grad=step_needs)
+    grad_x = grad_wih = grad_bih = None
+    if projected:
+        grad_x, grad_wih, grad_bih = linear_bias_vjp(
+            grad_proj, x, weight_ih, bias_ih, None,
+            (needs_grad[0], needs_grad[2], needs_grad[3]))
+    return grad_x, grad_h, grad_wih, grad_bih, grad_whh, grad_bhh, grad_c
+
+
+def lstm_input_step_sample():
+    """Verifier hint: x (N, in), h and c (N, H), weight_ih (4H, in), bias_ih (4H,),
+    weight_hh (4H, H), bias_hh (4H,); N absent, 1 or 2, in and H from 1 to 3."""
+    from hypothesis import strategies as st
+    from hypothesis.extra import numpy as hnp
+
+    values = st.floats(-2.0, 2.0, allow_nan=False, allow_subnormal=False)
+
+    @st.composite
+    def example(draw):
+        lead = draw(st.sampled_from([(), (1,), (2,), (1, 2)]))
+        hidden, size = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+        arrays = [draw(hnp.arrays(np.float64, shape, elements=values)) for shape in (
+            lead + (size,), lead + (hidden,), (4 * hidden, size), (4 * hidden,),
+            (4 * hidden, hidden), (4 * hidden,), lead + (hidden,))]
         return tuple(arrays), {}
 
     return example()
@@ -1386,6 +1464,14 @@ OPS = [
            "bias_hh, c), [h', c'] (..., 2H)\n\n"
            "One op where linear, add and lstm_cell are three: gl.nn.LSTM and LSTMCell call it "
            "once per time step with x_proj = x W_ih^T + b_ih (all steps projected at once)."),
+    Op("lstm_input_step", lstm_input_step, vjp=lstm_input_step_vjp,
+       signature="(*),(*),(*),(*),(*),(*),(*)->(*),(*)", sample=lstm_input_step_sample,
+       saves=True,
+       doc="one LSTM step from its input: h', c' (..., H) each, of lstm_step(x @ weight_ih.T "
+           "+ bias_ih, h, weight_hh, bias_hh, c)\n\n"
+           "PyTorch's LSTMCell as one op with two outputs where linear_bias, lstm_step and "
+           "split are three: gl.nn.LSTMCell calls it once per step with its four parameters "
+           "in PyTorch's layouts (weight_ih (4H, in), weight_hh (4H, H))."),
     Op("lstm_seq", lstm_seq, vjp=lstm_seq_vjp, signature="(*),(*),(*),(*),(*)->(*)",
        sample=lstm_seq_sample, saves=True,
        doc="a whole LSTM sequence from its inputs' projections: every step's [h', c'] "

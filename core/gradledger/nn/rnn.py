@@ -46,12 +46,14 @@ def _dtype(x) -> np.dtype:
     return np.asarray(x.data if isinstance(x, Tensor) else x).dtype
 
 
-def _lstm_step(x_proj, h, c, weight_hh, bias_hh):
-    """One LSTM step from the input's projection (x W_ih^T + b_ih): the op `lstm_step`
-    (h W_hh^T, the add and `lstm_cell` in one), split into h' and c'."""
-    if bias_hh is None:
-        bias_hh = np.zeros(np.shape(weight_hh)[0], dtype=weight_hh.dtype)
-    h, c = ops.split(ops.lstm_step(x_proj, h, weight_hh, bias_hh, c), 2, axis=-1)
+def _lstm_cell(x, h, c, weight_ih, weight_hh, bias_ih, bias_hh):
+    """One LSTM step from the input x: the op `lstm_input_step` (x W_ih^T + b_ih, then
+    h W_hh^T, the add and `lstm_cell`, in one), whose two outputs are h' and c'."""
+    zeros = None
+    if bias_ih is None or bias_hh is None:
+        zeros = np.zeros(np.shape(weight_hh)[0], dtype=weight_hh.dtype)
+    h, c = ops.lstm_input_step(x, h, weight_ih, zeros if bias_ih is None else bias_ih,
+                               weight_hh, zeros if bias_hh is None else bias_hh, c)
     return h, c
 
 
@@ -110,8 +112,7 @@ class LSTMCell(_Cell):
         else:
             self._zeros(x)
         h, c = hx
-        return _lstm_step(F.linear(x, self.weight_ih, self.bias_ih), h, c, self.weight_hh,
-                          self.bias_hh)
+        return _lstm_cell(x, h, c, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
 
 
 class GRUCell(_Cell):

@@ -984,7 +984,7 @@ def _seq_vjp_arrays(out_grad, x_proj, h0, weight_hh, out, saved, hidden, needs_g
     zs, tanh_c = saved
     length, n = zs.shape[0], zs.shape[2]
     lead = np.shape(x_proj)[1:-1]
-    dtype = np.result_type(zs, out_grad)
+    dtype = np.result_type(zs, out_grad.grads if isinstance(out_grad, _StepGrads) else out_grad)
     slopes = np.empty((length, 4, n, hidden), dtype=dtype)
     sigmoids = zs[:, :3]
     np.multiply(sigmoids, sigmoids, out=slopes[:, :3])
@@ -998,8 +998,11 @@ def _seq_vjp_arrays(out_grad, x_proj, h0, weight_hh, out, saved, hidden, needs_g
     carry = np.multiply(tanh_c, tanh_c, dtype=dtype)
     np.subtract(1, carry, out=carry)
     carry *= zs[:, 0]
-    grads = np.empty((length, 2, n, hidden), dtype=dtype)  # each step's h' and c' grads
-    grads[...] = np.swapaxes(np.reshape(out_grad, (length, n, 2, hidden)), 1, 2)
+    if isinstance(out_grad, _StepGrads):  # lstm_layer's rule: laid out already
+        grads = out_grad.grads
+    else:
+        grads = np.empty((length, 2, n, hidden), dtype=dtype)  # each step's h', c' grads
+        grads[...] = np.swapaxes(np.reshape(out_grad, (length, n, 2, hidden)), 1, 2)
     weight = np.ascontiguousarray(weight_hh, dtype=dtype)
     grad_x = np.empty((length, n, 4 * hidden), dtype=dtype)
     gate_grads = np.reshape(grad_x, (length, n, 4, hidden))
@@ -1058,6 +1061,117 @@ def _seq_vjp_steps(out_grad, x_proj, h0, weight_hh, bias_hh, c0, out, hidden, le
     return (np.stack(grads_x) if needs_grad[0] else None,
             carry[..., :hidden] if needs_grad[1] else None, grad_w, grad_b,
             carry[..., hidden:] if needs_grad[4] else None)
+
+
+class _StepGrads:
+    """Every step's h' and c' grads, (L, 2, n, H), as _seq_vjp_arrays lays them out."""
+
+    __slots__ = ("grads",)
+
+    def __init__(self, grads):
+        self.grads = grads
+
+
+def _layer_check(x, h0, weight_ih, bias_ih, weight_hh, bias_hh, c0, batch_first):
+    xs, hs, wi, bi, wh, bh, cs = (np.shape(a) for a in (x, h0, weight_ih, bias_ih, weight_hh,
+                                                         bias_hh, c0))
+    hidden = wh[1] if len(wh) == 2 else 0
+    lead = (xs[:1] + xs[2:-1]) if batch_first else xs[1:-1]
+    if (not hidden or wh[0] != 4 * hidden or len(wi) != 2 or wi[0] != 4 * hidden
+            or len(xs) < (3 if batch_first else 2) or xs[-1] != wi[1]
+            or bi != (4 * hidden,) or bh != (4 * hidden,) or hs != (*lead, hidden) or cs != hs):
+        order = "(N, L, in)" if batch_first else "(L, ..., in)"
+        raise OpCallError(
+            f"lstm_layer takes x {order}, h0 and c0 (..., hidden) with x's batch axes, "
+            f"weight_ih (4 hidden, in), bias_ih (4 hidden,), weight_hh (4 hidden, hidden) and "
+            f"bias_hh (4 hidden,); got x {xs}, h0 {hs}, weight_ih {wi}, bias_ih {bi}, "
+            f"weight_hh {wh}, bias_hh {bh}, c0 {cs} (batch_first={batch_first})"
+        )
+    return hidden
+
+
+def lstm_layer(x, h0, weight_ih, bias_ih, weight_hh, bias_hh, c0, batch_first=False):
+    """One LSTM layer over a sequence, PyTorch's nn.LSTM layer as one op with three
+    outputs: every step's h' (L, ..., H), and the last step's h' and c' with a leading
+    axis of 1 (1, ..., H). x is (L, ..., in), or (N, L, in) with batch_first (the output
+    (N, L, H) then). The steps are lstm_seq(x @ weight_ih.T + bias_ih, h0, weight_hh,
+    bias_hh, c0): where linear_bias, lstm_seq, split, two slices and two swapaxes were
+    seven recorded ops. Saves lstm_seq's output and values."""
+    hidden = _layer_check(x, h0, weight_ih, bias_ih, weight_hh, bias_hh, c0, batch_first)
+    seq = np.swapaxes(x, 0, 1) if batch_first else x
+    states, saved = lstm_seq(linear_bias(seq, weight_ih, bias_ih), h0, weight_hh, bias_hh, c0)
+    out = states[..., :hidden]
+    return ((np.swapaxes(out, 0, 1) if batch_first else out, states[-1:, ..., :hidden],
+             states[-1:, ..., hidden:]), (states, saved))
+
+
+def lstm_layer_vjp(out_grad, x, h0, weight_ih, bias_ih, weight_hh, bias_hh, c0, out,
+                   saved=None, needs_grad=(True,) * 7, batch_first=False):
+    """Every step's [h', c'] grad (the outputs' grads, the last step's h_n and c_n grads
+    added to it), then lstm_seq's rule, then linear_bias's rule (x, weight_ih, bias_ih).
+    On arrays the step grads are laid out once in lstm_seq's rule's layout; on Tensors
+    the projection and the steps are recomputed by ops."""
+    hidden = np.shape(weight_hh)[1]
+    grad_out, grad_hn, grad_cn = out_grad
+    if batch_first:
+        grad_out = np.swapaxes(grad_out, 0, 1)
+    projected = needs_grad[0] or needs_grad[2] or needs_grad[3]
+    seq_needs = (projected, needs_grad[1], needs_grad[4], needs_grad[5], needs_grad[6])
+    seq = np.swapaxes(x, 0, 1) if batch_first else x
+    arrays = all(g.__class__ is np.ndarray for g in (grad_out, grad_hn, grad_cn))
+    if saved is not None and saved[1] is not None and arrays:
+        states, seq_saved = saved
+        length = states.shape[0]
+        n = states.size // (length * 2 * hidden)
+        dtype = np.result_type(states, grad_out, grad_hn, grad_cn)
+        grads = np.empty((length, 2, n, hidden), dtype=dtype)
+        grads[:, 0] = np.reshape(grad_out, (length, n, hidden))
+        grads[:, 1] = 0
+        grads[-1, 0] += np.reshape(grad_hn, (n, hidden))
+        grads[-1, 1] = np.reshape(grad_cn, (n, hidden))
+        # states stands for x_proj: the rule reads its leading axes only
+        grad_proj, grad_h0, grad_whh, grad_bhh, grad_c0 = _seq_vjp_arrays(
+            _StepGrads(grads), states, h0, weight_hh, states, seq_saved, hidden, seq_needs)
+    else:
+        x_proj = linear_bias(seq, weight_ih, bias_ih)
+        states = lstm_seq(x_proj, h0, weight_hh, bias_hh, c0)[0]
+        grad_h = np.concatenate([grad_out[:-1], grad_out[-1:] + grad_hn], axis=0)
+        grad_c = np.concatenate([np.zeros_like(grad_out[:-1]), grad_cn], axis=0)
+        grad_proj, grad_h0, grad_whh, grad_bhh, grad_c0 = lstm_seq_vjp(
+            np.concatenate([grad_h, grad_c], axis=-1), x_proj, h0, weight_hh, bias_hh, c0,
+            states, saved=None, needs_grad=seq_needs)
+    grad_x = grad_wih = grad_bih = None
+    if projected:
+        grad_seq, grad_wih, grad_bih = linear_bias_vjp(
+            grad_proj, seq, weight_ih, bias_ih, None,
+            (needs_grad[0], needs_grad[2], needs_grad[3]))
+        if grad_seq is not None:
+            grad_x = np.swapaxes(grad_seq, 0, 1) if batch_first else grad_seq
+    return grad_x, grad_h0, grad_wih, grad_bih, grad_whh, grad_bhh, grad_c0
+
+
+def lstm_layer_sample():
+    """Verifier hint: x (L, N?, in) or with batch_first (N, L, in), h0 and c0 (N?, H),
+    weight_ih (4H, in), bias_ih, weight_hh (4H, H), bias_hh; L from 1 to 3."""
+    from hypothesis import strategies as st
+    from hypothesis.extra import numpy as hnp
+
+    values = st.floats(-2.0, 2.0, allow_nan=False, allow_subnormal=False)
+
+    @st.composite
+    def example(draw):
+        length = draw(st.integers(1, 3))
+        batch_first = draw(st.booleans())
+        lead = (draw(st.integers(1, 2)),) if batch_first else draw(
+            st.sampled_from([(), (1,), (2,)]))
+        hidden, size = draw(st.integers(1, 2)), draw(st.integers(1, 3))
+        x_shape = (*lead, length, size) if batch_first else (length, *lead, size)
+        arrays = [draw(hnp.arrays(np.float64, shape, elements=values)) for shape in (
+            x_shape, lead + (hidden,), (4 * hidden, size), (4 * hidden,),
+            (4 * hidden, hidden), (4 * hidden,), lead + (hidden,))]
+        return tuple(arrays), {"batch_first": batch_first}
+
+    return example()
 
 
 def lstm_seq_sample():
@@ -1472,6 +1586,14 @@ OPS = [
            "PyTorch's LSTMCell as one op with two outputs where linear_bias, lstm_step and "
            "split are three: gl.nn.LSTMCell calls it once per step with its four parameters "
            "in PyTorch's layouts (weight_ih (4H, in), weight_hh (4H, H))."),
+    Op("lstm_layer", lstm_layer, vjp=lstm_layer_vjp,
+       signature="(*),(*),(*),(*),(*),(*),(*)->(*),(*),(*)", sample=lstm_layer_sample,
+       saves=True,
+       doc="one LSTM layer over a sequence: every step's h' (L, ..., H) and the last h', c' "
+           "(1, ..., H), of x (L, ..., in) (batch_first: (N, L, in) and (N, L, H))\n\n"
+           "PyTorch's nn.LSTM layer as one op with three outputs, where linear_bias, lstm_seq, "
+           "split, two slices and two swapaxes are seven: gl.nn.LSTM calls it once per layer "
+           "with its parameters in PyTorch's layouts (weight_ih (4H, in), weight_hh (4H, H))."),
     Op("lstm_seq", lstm_seq, vjp=lstm_seq_vjp, signature="(*),(*),(*),(*),(*)->(*)",
        sample=lstm_seq_sample, saves=True,
        doc="a whole LSTM sequence from its inputs' projections: every step's [h', c'] "

@@ -998,8 +998,10 @@ def _seq_vjp_arrays(out_grad, x_proj, h0, weight_hh, out, saved, hidden, needs_g
     carry = np.multiply(tanh_c, tanh_c, dtype=dtype)
     np.subtract(1, carry, out=carry)
     carry *= zs[:, 0]
+    c_grads = range(length)  # the steps whose c' has a grad of its own
     if isinstance(out_grad, _StepGrads):  # lstm_layer's rule: laid out already
         grads = out_grad.grads
+        c_grads = range(length - 1, length)  # c_n's: the other steps' are not filled in
     else:
         grads = np.empty((length, 2, n, hidden), dtype=dtype)  # each step's h', c' grads
         grads[...] = np.swapaxes(np.reshape(out_grad, (length, n, 2, hidden)), 1, 2)
@@ -1016,7 +1018,8 @@ def _seq_vjp_arrays(out_grad, x_proj, h0, weight_hh, out, saved, hidden, needs_g
         if t < length - 1:
             gh = np.add(gh, dh, out=grad_h)
         np.multiply(gh, carry[t], out=d_c)
-        d_c += grads[t, 1]
+        if t in c_grads:
+            d_c += grads[t, 1]
         if t < length - 1:
             d_c += dc
         np.multiply(slopes[t, 1], d_c, out=d[0])
@@ -1064,7 +1067,8 @@ def _seq_vjp_steps(out_grad, x_proj, h0, weight_hh, bias_hh, c0, out, hidden, le
 
 
 class _StepGrads:
-    """Every step's h' and c' grads, (L, 2, n, H), as _seq_vjp_arrays lays them out."""
+    """Every step's h' grads and the last step's c' grads, (L, 2, n, H), as
+    _seq_vjp_arrays lays them out (the other steps' c' grads, 0, not filled in)."""
 
     __slots__ = ("grads",)
 
@@ -1124,9 +1128,8 @@ def lstm_layer_vjp(out_grad, x, h0, weight_ih, bias_ih, weight_hh, bias_hh, c0, 
         length = states.shape[0]
         n = states.size // (length * 2 * hidden)
         dtype = np.result_type(states, grad_out, grad_hn, grad_cn)
-        grads = np.empty((length, 2, n, hidden), dtype=dtype)
+        grads = np.empty((length, 2, n, hidden), dtype=dtype)  # c' grads: the last only
         grads[:, 0] = np.reshape(grad_out, (length, n, hidden))
-        grads[:, 1] = 0
         grads[-1, 0] += np.reshape(grad_hn, (n, hidden))
         grads[-1, 1] = np.reshape(grad_cn, (n, hidden))
         # states stands for x_proj: the rule reads its leading axes only

@@ -4,7 +4,10 @@
     batch 32 of 12-character names, AdamW;
 (d) CNN + BatchNorm2d + Dropout (examples/bn_cnn.py), batch 64 of 8x8 digits, SGD;
 (e) LSTM LM (examples/lstm_lm.py: Embedding(27, 32) -> LSTM(32, 128) -> Linear), one
-    truncated-BPTT window of 32 x 16 characters, Adam (PyTorch: torch.nn.LSTM);
+    truncated-BPTT window of 32 x 16 characters, Adam (PyTorch: torch.nn.LSTM, its fused
+    C++ kernel);
+(e') the same LM with its recurrence written as a Python loop of LSTMCell(32, 128) over
+    the 16 steps in both frameworks (issue 22's "same loop" reading);
 (f) VAE (examples/vae.py), batch 64 of binarised digits, Adam.
 
 Each PyTorch model is the same architecture with the same names, loaded from the
@@ -13,7 +16,7 @@ agree. Interleaved rounds in one process, medians (benchmarks/timing.py); BLAS a
 on one thread. Without torch (`pip install torch`) only gradledger's times are printed.
 
 Run: `python benchmarks/bench_pytorch_models.py [--quick] [--rounds N] [--cpu-time]
-[--only gpt lstm] [--repeat 3]`.
+[--only gpt lstm lstm_cells] [--repeat 3]`.
 """
 
 from __future__ import annotations
@@ -200,6 +203,66 @@ def lstm_workload():
     return steps, True
 
 
+class _CellLM(gl.nn.Module):
+    """lstm_lm.LSTMLM with its LSTM unrolled: one LSTMCell stepped over the window."""
+
+    def __init__(self, vocab: int, embed: int = 32, hidden: int = 128, dtype=np.float32):
+        self.embedding = gl.nn.Embedding(vocab, embed, dtype=dtype)
+        self.cell = gl.nn.LSTMCell(embed, hidden, dtype=dtype)
+        self.head = gl.nn.Linear(hidden, vocab, dtype=dtype)
+
+    def forward(self, ids):
+        e = self.embedding(ids)  # (B, L, embed)
+        h = c = None
+        outs = []
+        for t in range(e.shape[1]):
+            h, c = self.cell(e[:, t], None if h is None else (h, c))
+            outs.append(h)
+        return self.head(gl.stack(outs, axis=1))
+
+
+def lstm_cells_workload():
+    gl.manual_seed(0)
+    words = lstm_lm.load_words()
+    itos = lstm_lm.vocabulary(words)
+    stoi = {ch: i for i, ch in enumerate(itos)}
+    data = lstm_lm.stream(words, stoi, 32)
+    x, y = data[:, :16], data[:, 1:17]
+    model = _CellLM(len(itos))
+
+    def loss(m):
+        return F.cross_entropy(m(x).reshape(-1, len(itos)), y.reshape(-1))
+
+    steps = {"gradledger": gl_step(model, loss, gl.optim.Adam(model, lr=1e-3))}
+    if HAS_TORCH:
+        import torch
+        from torch import nn
+
+        class LM(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.embedding = nn.Embedding(len(itos), 32)
+                self.cell = nn.LSTMCell(32, 128)
+                self.head = nn.Linear(128, len(itos))
+
+            def forward(self, ids):
+                e = self.embedding(ids)
+                h = c = None
+                outs = []
+                for t in range(e.shape[1]):
+                    h, c = self.cell(e[:, t], None if h is None else (h, c))
+                    outs.append(h)
+                return self.head(torch.stack(outs, dim=1))
+
+        theirs = load_into_torch(LM(), model)
+        tx, ty = torch.from_numpy(x), torch.from_numpy(y)
+        steps["torch"] = torch_step(
+            theirs, lambda m: nn.functional.cross_entropy(m(tx).reshape(-1, len(itos)),
+                                                          ty.reshape(-1)),
+            torch.optim.Adam(theirs.parameters(), lr=1e-3))
+    return steps, True
+
+
 # -- (f) VAE ---------------------------------------------------------------------------------
 
 
@@ -259,7 +322,7 @@ def main(argv=None) -> dict:
                         help="time by this process's CPU time (time.process_time), not the "
                              "wall clock: for a machine loaded past its cores")
     parser.add_argument("--only", nargs="+", choices=sorted(WORKLOADS), default=None,
-                        help="run only these models (default: all four)")
+                        help="run only these models (default: all)")
     parser.add_argument("--repeat", type=int, default=1,
                         help="measure each model this many times over (each with its load "
                              "average): for a loaded machine")
@@ -293,6 +356,7 @@ WORKLOADS = {
     "gpt": ("(c) char GPT step, batch 32", gpt_workload),
     "bn_cnn": ("(d) CNN + BatchNorm + Dropout step, batch 64", bn_cnn_workload),
     "lstm": ("(e) LSTM LM step, 32 x 16 characters", lstm_workload),
+    "lstm_cells": ("(e') LSTM LM step, LSTMCell loop, 32 x 16 characters", lstm_cells_workload),
     "vae": ("(f) VAE step, batch 64", vae_workload),
 }
 

@@ -1,11 +1,12 @@
 """The fused layer ops (linear, linear_bias, batch_norm, layer_norm, gelu_tanh, linear_gelu,
-lstm_cell, lstm_step, lstm_seq, attention, attention_qkv, token_position_embedding,
-masked_fill) on fixed inputs:
+lstm_cell, lstm_step, lstm_seq, lstm_input_step, lstm_layer, attention, attention_qkv,
+token_position_embedding, masked_fill) on fixed inputs:
 grads against central differences, forwards against their definitions."""
 
 import gradledger as gl
 import numpy as np
 import pytest
+from numeric import nudge_grads
 from opcheck import check_against_nudge
 
 rng = np.random.default_rng(22)
@@ -60,6 +61,47 @@ GRAD_CASES = [
                          ids=[c[0] for c in GRAD_CASES])
 def test_fused_op_grad_matches_central_differences(name, arrays, params, constants):
     check_against_nudge(name, arrays, params, constants)
+
+
+TESTED_OPS = ["lstm_input_step", "lstm_layer"]  # several outputs: the cases below
+
+MULTI_CASES = [
+    ("lstm_input_step", "lstm_input_step",
+     [rng.normal(size=(2, 3)), rng.normal(size=(2, 2)), rng.normal(size=(8, 3)),
+      rng.normal(size=8), rng.normal(size=(8, 2)), rng.normal(size=8), rng.normal(size=(2, 2))],
+     {}),
+    ("lstm_layer three steps", "lstm_layer",
+     [rng.normal(size=(3, 2, 3)), rng.normal(size=(2, 2)), rng.normal(size=(8, 3)),
+      rng.normal(size=8), rng.normal(size=(8, 2)), rng.normal(size=8), rng.normal(size=(2, 2))],
+     {}),
+    ("lstm_layer batch_first", "lstm_layer",
+     [rng.normal(size=(2, 3, 3)), rng.normal(size=(2, 2)), rng.normal(size=(8, 3)),
+      rng.normal(size=8), rng.normal(size=(8, 2)), rng.normal(size=8), rng.normal(size=(2, 2))],
+     {"batch_first": True}),
+    ("lstm_layer unbatched", "lstm_layer",
+     [rng.normal(size=(2, 3)), rng.normal(size=(1,)), rng.normal(size=(4, 3)),
+      rng.normal(size=4), rng.normal(size=(4, 1)), rng.normal(size=4), rng.normal(size=(1,))],
+     {}),
+]
+
+
+@pytest.mark.parametrize("name,arrays,params", [c[1:] for c in MULTI_CASES],
+                         ids=[c[0] for c in MULTI_CASES])
+def test_multi_output_fused_op_grads_match_central_differences(name, arrays, params):
+    # the loss weighs every output: sum over outputs of sum(output * its weights)
+    forward = getattr(gl.ops, name)
+    shapes = [np.shape(o.data) for o in forward(*[gl.tensor(a) for a in arrays], **params)]
+    weights = [np.random.default_rng(k).normal(size=s) for k, s in enumerate(shapes)]
+
+    def loss_of(*values):
+        outs = forward(*[gl.tensor(v) for v in values], **params)
+        return float(sum(np.sum(o.data * w) for o, w in zip(outs, weights, strict=True)))
+
+    tensors = [gl.tensor(a, requires_grad=True) for a in arrays]
+    outs = forward(*tensors, **params)
+    sum(gl.sum(o * w) for o, w in zip(outs, weights, strict=True)).backward()
+    for i, (t, want) in enumerate(zip(tensors, nudge_grads(loss_of, arrays), strict=True)):
+        np.testing.assert_allclose(t.grad, want, rtol=1e-6, atol=1e-7, err_msg=f"input {i}")
 
 
 def test_layer_norm_and_batch_norm_forwards_are_the_definitions():

@@ -819,6 +819,37 @@ def lstm_cell(gates: TensorLike, bias: TensorLike, c: TensorLike, /) -> Tensor:
     """
 
 
+def lstm_input_step(
+    x: TensorLike,
+    h: TensorLike,
+    weight_ih: TensorLike,
+    bias_ih: TensorLike,
+    weight_hh: TensorLike,
+    bias_hh: TensorLike,
+    c: TensorLike,
+    /,
+) -> tuple[Tensor, ...]:
+    """one LSTM step from its input: h', c' (..., H) each, of lstm_step(x @ weight_ih.T + bias_ih,
+    h, weight_hh, bias_hh, c)
+    """
+
+
+def lstm_layer(
+    x: TensorLike,
+    h0: TensorLike,
+    weight_ih: TensorLike,
+    bias_ih: TensorLike,
+    weight_hh: TensorLike,
+    bias_hh: TensorLike,
+    c0: TensorLike,
+    /,
+    batch_first: Any = ...,
+) -> tuple[Tensor, ...]:
+    """one LSTM layer over a sequence: every step's h' (L, ..., H) and the last h', c' (1, ..., H),
+    of x (L, ..., in) (batch_first: (N, L, in) and (N, L, H))
+    """
+
+
 def lstm_seq(
     x_proj: TensorLike,
     h0: TensorLike,

@@ -652,15 +652,112 @@ def _step_gates(x_proj, h, weight):
 def lstm_step(x_proj, h, weight_hh, bias_hh, c):
     """One LSTM step from the input's projection: lstm_cell(x_proj + h @ weight_hh.T,
     bias_hh, c), one op where linear, add and lstm_cell are three. Returns [h', c']
-    (..., 2 hidden); saves lstm_cell's values."""
+    (..., 2 hidden); saves lstm_cell's values (on float arrays of one dtype and one
+    leading shape, _step_arrays' instead)."""
+    arrays = (x_proj, h, weight_hh, bias_hh, c)
+    if all(a.__class__ is np.ndarray for a in arrays):
+        hidden = _step_shape(x_proj, h, weight_hh, bias_hh, c)
+        if hidden:
+            return _step_arrays(x_proj, h, weight_hh, bias_hh, c, hidden)
     return lstm_cell(_step_gates(x_proj, h, weight_hh), bias_hh, c)
+
+
+def _step_shape(x_proj, h, weight_hh, bias_hh, c):
+    """The hidden size where _step_arrays applies: float arrays of one dtype, x_proj
+    (..., 4H), h and c (..., H) with x_proj's leading axes, weight_hh (4H, H), bias_hh
+    (4H,); else 0 (the general path, which broadcasts and checks)."""
+    dtype = x_proj.dtype
+    if dtype.kind != "f" or not (h.dtype == weight_hh.dtype == bias_hh.dtype == c.dtype
+                                 == dtype):
+        return 0
+    shape = x_proj.shape
+    hidden = weight_hh.shape[-1] if weight_hh.ndim == 2 else 0
+    if (not hidden or len(shape) < 1 or shape[-1] != 4 * hidden
+            or weight_hh.shape[0] != 4 * hidden or bias_hh.shape != (4 * hidden,)
+            or h.shape != (*shape[:-1], hidden) or c.shape != h.shape):
+        return 0
+    return hidden
+
+
+def _step_arrays(x_proj, h, weight_hh, bias_hh, c, hidden):
+    """lstm_step on float arrays of one dtype and one leading shape: the pre-activations
+    in one (n, 4H) buffer (h @ weight_hh.T, then x_proj and the bias added in place), the
+    sigmoid as lstm_cell's 1 / (1 + exp(-z)) over the whole buffer at once (its g block,
+    taken through tanh first and kept apart, is not used), then c' and h' straight into
+    the output. Saves the buffer, tanh(g) and tanh(c')."""
+    shape = x_proj.shape
+    rows = h.reshape(-1, hidden) if h.ndim != 2 else h
+    z = np.matmul(rows, weight_hh.T)
+    z += x_proj.reshape(-1, 4 * hidden) if x_proj.ndim != 2 else x_proj
+    z += bias_hh
+    g = np.tanh(z[:, 2 * hidden:3 * hidden])
+    np.negative(z, out=z)
+    with np.errstate(over="ignore"):  # exp(-z) overflowing to inf: the sigmoid is 0
+        np.exp(z, out=z)
+    z += 1
+    np.reciprocal(z, out=z)
+    out = np.empty((z.shape[0], 2 * hidden), dtype=z.dtype)
+    c_next = out[:, hidden:]
+    np.multiply(z[:, hidden:2 * hidden], c.reshape(-1, hidden) if c.ndim != 2 else c,
+                out=c_next)
+    c_next += z[:, :hidden] * g
+    t = np.tanh(c_next)
+    np.multiply(z[:, 3 * hidden:], t, out=out[:, :hidden])
+    return out.reshape(*shape[:-1], 2 * hidden), (z, g, t)
+
+
+def _step_vjp_arrays(grad_h, grad_c, h, weight_hh, c, saved, hidden, needs_grad):
+    """lstm_step_vjp from _step_arrays' saved values, on arrays: lstm_cell's rule with the
+    sigmoids' slopes s - s^2 taken over the whole gate buffer at once (as lstm_seq's rule
+    takes them), then the products of the step's gates' grads, d weight_hh in parts of
+    the rows where that brings each within OpenBLAS's small-matrix path."""
+    z, g, t = saved
+    n = z.shape[0]
+    lead = grad_h.shape[:-1]
+    if grad_h.ndim != 2:
+        grad_h, grad_c = grad_h.reshape(n, hidden), grad_c.reshape(n, hidden)
+    c = c.reshape(n, hidden) if c.ndim != 2 else c
+    i, f, o = z[:, :hidden], z[:, hidden:2 * hidden], z[:, 3 * hidden:]
+    dc = np.multiply(t, t)
+    np.subtract(1, dc, out=dc)
+    dc *= o
+    dc *= grad_h
+    dc += grad_c  # dc' = grad_c' + grad_h' o (1 - tanh(c')^2)
+    d = np.multiply(z, z)
+    np.subtract(z, d, out=d)  # s (1 - s); the g block is replaced below
+    d_i, d_f, d_g, d_o = (d[:, k * hidden:(k + 1) * hidden] for k in range(4))
+    d_i *= g
+    d_i *= dc
+    d_f *= c
+    d_f *= dc
+    np.multiply(g, g, out=d_g)
+    np.subtract(1, d_g, out=d_g)
+    d_g *= i
+    d_g *= dc
+    d_o *= t
+    d_o *= grad_h
+    grad_h = None
+    if needs_grad[1]:
+        parts = next((k for k in (1, 2, 4, 8) if n % k == 0
+                      and _small_product(n // k, 4 * hidden, hidden)), 1)
+        grad_h = np.matmul(d.reshape(parts, n // parts, 4 * hidden), weight_hh)
+    return (d.reshape(*lead, 4 * hidden) if needs_grad[0] else None,
+            grad_h.reshape(*lead, hidden) if needs_grad[1] else None,
+            np.matmul(d.T, h.reshape(n, hidden) if h.ndim != 2 else h)
+            if needs_grad[2] else None,
+            _row_sum(d) if needs_grad[3] else None,
+            np.multiply(dc, f).reshape(*lead, hidden) if needs_grad[4] else None)
 
 
 def lstm_step_vjp(out_grad, x_proj, h, weight_hh, bias_hh, c, out, saved=None,
                   needs_grad=(True, True, True, True, True)):
     """lstm_cell's rule gives the pre-activations' grad d; then x_proj.grad = d,
     h.grad = d weight_hh, weight_hh.grad = d^T h (over every leading row)."""
-    gates = (None if saved is not None and out_grad.__class__ is np.ndarray
+    if _fast_step_saved(saved, out_grad):
+        hidden = np.shape(c)[-1]
+        return _step_vjp_arrays(out_grad[..., :hidden], out_grad[..., hidden:], h, weight_hh,
+                                c, saved, hidden, needs_grad)
+    gates = (None if saved is not None and len(saved) == 2 and out_grad.__class__ is np.ndarray
              else _step_gates(x_proj, h, weight_hh))
     d_gates, grad_bias, grad_c = lstm_cell_vjp(
         out_grad, gates, bias_hh, c, out, saved=None if gates is not None else saved,
@@ -689,6 +786,83 @@ def lstm_step_sample():
         arrays = [draw(hnp.arrays(np.float64, shape, elements=values)) for shape in (
             lead + (4 * hidden,), lead + (hidden,), (4 * hidden, hidden), (4 * hidden,),
             lead + (hidden,))]
+        return tuple(arrays), {}
+
+    return example()
+
+
+def _fast_step_saved(saved, out_grad) -> bool:
+    """Whether lstm_step_vjp takes _step_arrays' saved values as they are."""
+    return (saved is not None and len(saved) == 3 and out_grad.__class__ is np.ndarray
+            and out_grad.dtype == saved[0].dtype)
+
+
+def _input_step_check(x, h, weight_ih, bias_ih, weight_hh, bias_hh, c):
+    xs, hs, wi, bi, wh, bh, cs = (np.shape(a) for a in (x, h, weight_ih, bias_ih, weight_hh,
+                                                         bias_hh, c))
+    hidden = wh[1] if len(wh) == 2 else 0
+    if (not hidden or wh[0] != 4 * hidden or len(wi) != 2 or wi[0] != 4 * hidden or not xs
+            or xs[-1] != wi[1] or bi != (4 * hidden,) or bh != (4 * hidden,) or not hs
+            or hs[-1] != hidden or cs != np.broadcast_shapes(xs[:-1], hs[:-1]) + (hidden,)):
+        raise OpCallError(
+            f"lstm_input_step takes x (..., in), h and c (..., hidden), weight_ih (4 hidden, "
+            f"in), bias_ih (4 hidden,), weight_hh (4 hidden, hidden) and bias_hh (4 hidden,), "
+            f"c with the leading axes of x and h broadcast; got x {xs}, h {hs}, weight_ih "
+            f"{wi}, bias_ih {bi}, weight_hh {wh}, bias_hh {bh}, c {cs}"
+        )
+
+
+def lstm_input_step(x, h, weight_ih, bias_ih, weight_hh, bias_hh, c):
+    """One LSTM step from its input x: lstm_step(x @ weight_ih.T + bias_ih, h, weight_hh,
+    bias_hh, c) split into h' and c' (..., hidden) each: PyTorch's LSTMCell as one op
+    with two outputs where linear_bias, lstm_step and split are three ops. Saves
+    lstm_step's values."""
+    _input_step_check(x, h, weight_ih, bias_ih, weight_hh, bias_hh, c)
+    out, saved = lstm_step(linear_bias(x, weight_ih, bias_ih), h, weight_hh, bias_hh, c)
+    hidden = np.shape(weight_hh)[1]
+    return (out[..., :hidden], out[..., hidden:]), saved
+
+
+def lstm_input_step_vjp(out_grad, x, h, weight_ih, bias_ih, weight_hh, bias_hh, c, out,
+                        saved=None, needs_grad=(True,) * 7):
+    """lstm_step's rule gives the projection's grad d (and h's, weight_hh's, bias_hh's,
+    c's); linear_bias's rule takes d to x, weight_ih and bias_ih. The projection is
+    recomputed only where lstm_step's rule recomputes its gates."""
+    projected = needs_grad[0] or needs_grad[2] or needs_grad[3]
+    step_needs = (projected, needs_grad[1], needs_grad[4], needs_grad[5], needs_grad[6])
+    grad_h_out, grad_c_out = out_grad
+    if _fast_step_saved(saved, grad_h_out) and grad_c_out.__class__ is np.ndarray:
+        grad_proj, grad_h, grad_whh, grad_bhh, grad_c = _step_vjp_arrays(
+            grad_h_out, grad_c_out, h, weight_hh, c, saved, np.shape(c)[-1], step_needs)
+    else:
+        grad_proj, grad_h, grad_whh, grad_bhh, grad_c = lstm_step_vjp(
+            np.concatenate([grad_h_out, grad_c_out], axis=-1), linear_bias(x, weight_ih, bias_ih),
+            h, weight_hh, bias_hh, c, np.concatenate(list(out), axis=-1),
+            saved=saved if saved is not None and len(saved) == 2 else None,
+            needs_grad=step_needs)
+    grad_x = grad_wih = grad_bih = None
+    if projected:
+        grad_x, grad_wih, grad_bih = linear_bias_vjp(
+            grad_proj, x, weight_ih, bias_ih, None,
+            (needs_grad[0], needs_grad[2], needs_grad[3]))
+    return grad_x, grad_h, grad_wih, grad_bih, grad_whh, grad_bhh, grad_c
+
+
+def lstm_input_step_sample():
+    """Verifier hint: x (N, in), h and c (N, H), weight_ih (4H, in), bias_ih (4H,),
+    weight_hh (4H, H), bias_hh (4H,); N absent, 1 or 2, in and H from 1 to 3."""
+    from hypothesis import strategies as st
+    from hypothesis.extra import numpy as hnp
+
+    values = st.floats(-2.0, 2.0, allow_nan=False, allow_subnormal=False)
+
+    @st.composite
+    def example(draw):
+        lead = draw(st.sampled_from([(), (1,), (2,), (1, 2)]))
+        hidden, size = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+        arrays = [draw(hnp.arrays(np.float64, shape, elements=values)) for shape in (
+            lead + (size,), lead + (hidden,), (4 * hidden, size), (4 * hidden,),
+            (4 * hidden, hidden), (4 * hidden,), lead + (hidden,))]
         return tuple(arrays), {}
 
     return example()
@@ -830,7 +1004,7 @@ def _seq_vjp_arrays(out_grad, x_proj, h0, weight_hh, out, saved, hidden, needs_g
     zs, tanh_c = saved
     length, n = zs.shape[0], zs.shape[2]
     lead = np.shape(x_proj)[1:-1]
-    dtype = np.result_type(zs, out_grad)
+    dtype = np.result_type(zs, out_grad.grads if isinstance(out_grad, _StepGrads) else out_grad)
     slopes = np.empty((length, 4, n, hidden), dtype=dtype)
     sigmoids = zs[:, :3]
     np.multiply(sigmoids, sigmoids, out=slopes[:, :3])
@@ -844,8 +1018,13 @@ def _seq_vjp_arrays(out_grad, x_proj, h0, weight_hh, out, saved, hidden, needs_g
     carry = np.multiply(tanh_c, tanh_c, dtype=dtype)
     np.subtract(1, carry, out=carry)
     carry *= zs[:, 0]
-    grads = np.empty((length, 2, n, hidden), dtype=dtype)  # each step's h' and c' grads
-    grads[...] = np.swapaxes(np.reshape(out_grad, (length, n, 2, hidden)), 1, 2)
+    c_grads = range(length)  # the steps whose c' has a grad of its own
+    if isinstance(out_grad, _StepGrads):  # lstm_layer's rule: laid out already
+        grads = out_grad.grads
+        c_grads = range(length - 1, length)  # c_n's: the other steps' are not filled in
+    else:
+        grads = np.empty((length, 2, n, hidden), dtype=dtype)  # each step's h', c' grads
+        grads[...] = np.swapaxes(np.reshape(out_grad, (length, n, 2, hidden)), 1, 2)
     weight = np.ascontiguousarray(weight_hh, dtype=dtype)
     grad_x = np.empty((length, n, 4 * hidden), dtype=dtype)
     gate_grads = np.reshape(grad_x, (length, n, 4, hidden))
@@ -859,7 +1038,8 @@ def _seq_vjp_arrays(out_grad, x_proj, h0, weight_hh, out, saved, hidden, needs_g
         if t < length - 1:
             gh = np.add(gh, dh, out=grad_h)
         np.multiply(gh, carry[t], out=d_c)
-        d_c += grads[t, 1]
+        if t in c_grads:
+            d_c += grads[t, 1]
         if t < length - 1:
             d_c += dc
         np.multiply(slopes[t, 1], d_c, out=d[0])
@@ -904,6 +1084,117 @@ def _seq_vjp_steps(out_grad, x_proj, h0, weight_hh, bias_hh, c0, out, hidden, le
     return (np.stack(grads_x) if needs_grad[0] else None,
             carry[..., :hidden] if needs_grad[1] else None, grad_w, grad_b,
             carry[..., hidden:] if needs_grad[4] else None)
+
+
+class _StepGrads:
+    """Every step's h' grads and the last step's c' grads, (L, 2, n, H), as
+    _seq_vjp_arrays lays them out (the other steps' c' grads, 0, not filled in)."""
+
+    __slots__ = ("grads",)
+
+    def __init__(self, grads):
+        self.grads = grads
+
+
+def _layer_check(x, h0, weight_ih, bias_ih, weight_hh, bias_hh, c0, batch_first):
+    xs, hs, wi, bi, wh, bh, cs = (np.shape(a) for a in (x, h0, weight_ih, bias_ih, weight_hh,
+                                                         bias_hh, c0))
+    hidden = wh[1] if len(wh) == 2 else 0
+    lead = (xs[:1] + xs[2:-1]) if batch_first else xs[1:-1]
+    if (not hidden or wh[0] != 4 * hidden or len(wi) != 2 or wi[0] != 4 * hidden
+            or len(xs) < (3 if batch_first else 2) or xs[-1] != wi[1]
+            or bi != (4 * hidden,) or bh != (4 * hidden,) or hs != (*lead, hidden) or cs != hs):
+        order = "(N, L, in)" if batch_first else "(L, ..., in)"
+        raise OpCallError(
+            f"lstm_layer takes x {order}, h0 and c0 (..., hidden) with x's batch axes, "
+            f"weight_ih (4 hidden, in), bias_ih (4 hidden,), weight_hh (4 hidden, hidden) and "
+            f"bias_hh (4 hidden,); got x {xs}, h0 {hs}, weight_ih {wi}, bias_ih {bi}, "
+            f"weight_hh {wh}, bias_hh {bh}, c0 {cs} (batch_first={batch_first})"
+        )
+    return hidden
+
+
+def lstm_layer(x, h0, weight_ih, bias_ih, weight_hh, bias_hh, c0, batch_first=False):
+    """One LSTM layer over a sequence, PyTorch's nn.LSTM layer as one op with three
+    outputs: every step's h' (L, ..., H), and the last step's h' and c' with a leading
+    axis of 1 (1, ..., H). x is (L, ..., in), or (N, L, in) with batch_first (the output
+    (N, L, H) then). The steps are lstm_seq(x @ weight_ih.T + bias_ih, h0, weight_hh,
+    bias_hh, c0): where linear_bias, lstm_seq, split, two slices and two swapaxes were
+    seven recorded ops. Saves lstm_seq's output and values."""
+    hidden = _layer_check(x, h0, weight_ih, bias_ih, weight_hh, bias_hh, c0, batch_first)
+    seq = np.swapaxes(x, 0, 1) if batch_first else x
+    states, saved = lstm_seq(linear_bias(seq, weight_ih, bias_ih), h0, weight_hh, bias_hh, c0)
+    out = states[..., :hidden]
+    return ((np.swapaxes(out, 0, 1) if batch_first else out, states[-1:, ..., :hidden],
+             states[-1:, ..., hidden:]), (states, saved))
+
+
+def lstm_layer_vjp(out_grad, x, h0, weight_ih, bias_ih, weight_hh, bias_hh, c0, out,
+                   saved=None, needs_grad=(True,) * 7, batch_first=False):
+    """Every step's [h', c'] grad (the outputs' grads, the last step's h_n and c_n grads
+    added to it), then lstm_seq's rule, then linear_bias's rule (x, weight_ih, bias_ih).
+    On arrays the step grads are laid out once in lstm_seq's rule's layout; on Tensors
+    the projection and the steps are recomputed by ops."""
+    hidden = np.shape(weight_hh)[1]
+    grad_out, grad_hn, grad_cn = out_grad
+    if batch_first:
+        grad_out = np.swapaxes(grad_out, 0, 1)
+    projected = needs_grad[0] or needs_grad[2] or needs_grad[3]
+    seq_needs = (projected, needs_grad[1], needs_grad[4], needs_grad[5], needs_grad[6])
+    seq = np.swapaxes(x, 0, 1) if batch_first else x
+    arrays = all(g.__class__ is np.ndarray for g in (grad_out, grad_hn, grad_cn))
+    if saved is not None and saved[1] is not None and arrays:
+        states, seq_saved = saved
+        length = states.shape[0]
+        n = states.size // (length * 2 * hidden)
+        dtype = np.result_type(states, grad_out, grad_hn, grad_cn)
+        grads = np.empty((length, 2, n, hidden), dtype=dtype)  # c' grads: the last only
+        grads[:, 0] = np.reshape(grad_out, (length, n, hidden))
+        grads[-1, 0] += np.reshape(grad_hn, (n, hidden))
+        grads[-1, 1] = np.reshape(grad_cn, (n, hidden))
+        # states stands for x_proj: the rule reads its leading axes only
+        grad_proj, grad_h0, grad_whh, grad_bhh, grad_c0 = _seq_vjp_arrays(
+            _StepGrads(grads), states, h0, weight_hh, states, seq_saved, hidden, seq_needs)
+    else:
+        x_proj = linear_bias(seq, weight_ih, bias_ih)
+        states = lstm_seq(x_proj, h0, weight_hh, bias_hh, c0)[0]
+        grad_h = np.concatenate([grad_out[:-1], grad_out[-1:] + grad_hn], axis=0)
+        grad_c = np.concatenate([np.zeros_like(grad_out[:-1]), grad_cn], axis=0)
+        grad_proj, grad_h0, grad_whh, grad_bhh, grad_c0 = lstm_seq_vjp(
+            np.concatenate([grad_h, grad_c], axis=-1), x_proj, h0, weight_hh, bias_hh, c0,
+            states, saved=None, needs_grad=seq_needs)
+    grad_x = grad_wih = grad_bih = None
+    if projected:
+        grad_seq, grad_wih, grad_bih = linear_bias_vjp(
+            grad_proj, seq, weight_ih, bias_ih, None,
+            (needs_grad[0], needs_grad[2], needs_grad[3]))
+        if grad_seq is not None:
+            grad_x = np.swapaxes(grad_seq, 0, 1) if batch_first else grad_seq
+    return grad_x, grad_h0, grad_wih, grad_bih, grad_whh, grad_bhh, grad_c0
+
+
+def lstm_layer_sample():
+    """Verifier hint: x (L, N?, in) or with batch_first (N, L, in), h0 and c0 (N?, H),
+    weight_ih (4H, in), bias_ih, weight_hh (4H, H), bias_hh; L from 1 to 3."""
+    from hypothesis import strategies as st
+    from hypothesis.extra import numpy as hnp
+
+    values = st.floats(-2.0, 2.0, allow_nan=False, allow_subnormal=False)
+
+    @st.composite
+    def example(draw):
+        length = draw(st.integers(1, 3))
+        batch_first = draw(st.booleans())
+        lead = (draw(st.integers(1, 2)),) if batch_first else draw(
+            st.sampled_from([(), (1,), (2,)]))
+        hidden, size = draw(st.integers(1, 2)), draw(st.integers(1, 3))
+        x_shape = (*lead, length, size) if batch_first else (length, *lead, size)
+        arrays = [draw(hnp.arrays(np.float64, shape, elements=values)) for shape in (
+            x_shape, lead + (hidden,), (4 * hidden, size), (4 * hidden,),
+            (4 * hidden, hidden), (4 * hidden,), lead + (hidden,))]
+        return tuple(arrays), {"batch_first": batch_first}
+
+    return example()
 
 
 def lstm_seq_sample():
@@ -1310,6 +1601,22 @@ OPS = [
            "bias_hh, c), [h', c'] (..., 2H)\n\n"
            "One op where linear, add and lstm_cell are three: gl.nn.LSTM and LSTMCell call it "
            "once per time step with x_proj = x W_ih^T + b_ih (all steps projected at once)."),
+    Op("lstm_input_step", lstm_input_step, vjp=lstm_input_step_vjp,
+       signature="(*),(*),(*),(*),(*),(*),(*)->(*),(*)", sample=lstm_input_step_sample,
+       saves=True,
+       doc="one LSTM step from its input: h', c' (..., H) each, of lstm_step(x @ weight_ih.T "
+           "+ bias_ih, h, weight_hh, bias_hh, c)\n\n"
+           "PyTorch's LSTMCell as one op with two outputs where linear_bias, lstm_step and "
+           "split are three: gl.nn.LSTMCell calls it once per step with its four parameters "
+           "in PyTorch's layouts (weight_ih (4H, in), weight_hh (4H, H))."),
+    Op("lstm_layer", lstm_layer, vjp=lstm_layer_vjp,
+       signature="(*),(*),(*),(*),(*),(*),(*)->(*),(*),(*)", sample=lstm_layer_sample,
+       saves=True,
+       doc="one LSTM layer over a sequence: every step's h' (L, ..., H) and the last h', c' "
+           "(1, ..., H), of x (L, ..., in) (batch_first: (N, L, in) and (N, L, H))\n\n"
+           "PyTorch's nn.LSTM layer as one op with three outputs, where linear_bias, lstm_seq, "
+           "split, two slices and two swapaxes are seven: gl.nn.LSTM calls it once per layer "
+           "with its parameters in PyTorch's layouts (weight_ih (4H, in), weight_hh (4H, H))."),
     Op("lstm_seq", lstm_seq, vjp=lstm_seq_vjp, signature="(*),(*),(*),(*),(*)->(*)",
        sample=lstm_seq_sample, saves=True,
        doc="a whole LSTM sequence from its inputs' projections: every step's [h', c'] "

@@ -9,10 +9,11 @@ Gates (PyTorch's order, rows of weight_ih and weight_hh):
   GRU   r, z, n:     n = tanh(W_in x + b_in + r (W_hn h + b_hn)),  h' = (1 - z) n + z h
 
 A sequence's input projections are one matmul for every time step at once. An LSTM
-layer then records one op for the whole sequence, `lstm_seq` (its rule back-propagates
-through time), and a split of its every step's [h, c]; a GRU's loop over time records
-its ops step by step, each state keeping a leading axis of 1, so that the steps join
-back into the output by one concatenation.
+layer records one op for the whole sequence, `lstm_layer` (the projection, then
+`lstm_seq`, whose rule back-propagates through time; its outputs are every step's h and
+the last h and c); an LSTMCell records one op per step, `lstm_input_step`, whose outputs
+are h' and c'. A GRU's loop over time records its ops step by step, each state keeping
+a leading axis of 1, so that the steps join back into the output by one concatenation.
 """
 
 from __future__ import annotations
@@ -46,12 +47,14 @@ def _dtype(x) -> np.dtype:
     return np.asarray(x.data if isinstance(x, Tensor) else x).dtype
 
 
-def _lstm_step(x_proj, h, c, weight_hh, bias_hh):
-    """One LSTM step from the input's projection (x W_ih^T + b_ih): the op `lstm_step`
-    (h W_hh^T, the add and `lstm_cell` in one), split into h' and c'."""
-    if bias_hh is None:
-        bias_hh = np.zeros(np.shape(weight_hh)[0], dtype=weight_hh.dtype)
-    h, c = ops.split(ops.lstm_step(x_proj, h, weight_hh, bias_hh, c), 2, axis=-1)
+def _lstm_cell(x, h, c, weight_ih, weight_hh, bias_ih, bias_hh):
+    """One LSTM step from the input x: the op `lstm_input_step` (x W_ih^T + b_ih, then
+    h W_hh^T, the add and `lstm_cell`, in one), whose two outputs are h' and c'."""
+    zeros = None
+    if bias_ih is None or bias_hh is None:
+        zeros = np.zeros(np.shape(weight_hh)[0], dtype=weight_hh.dtype)
+    h, c = ops.lstm_input_step(x, h, weight_ih, zeros if bias_ih is None else bias_ih,
+                               weight_hh, zeros if bias_hh is None else bias_hh, c)
     return h, c
 
 
@@ -110,8 +113,7 @@ class LSTMCell(_Cell):
         else:
             self._zeros(x)
         h, c = hx
-        return _lstm_step(F.linear(x, self.weight_ih, self.bias_ih), h, c, self.weight_hh,
-                          self.bias_hh)
+        return _lstm_cell(x, h, c, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
 
 
 class GRUCell(_Cell):
@@ -162,15 +164,18 @@ class _Recurrent(Module):
         return (get(f"weight_ih_l{k}"), get(f"weight_hh_l{k}"), get(f"bias_ih_l{k}"),
                 get(f"bias_hh_l{k}"))
 
-    def _sequence(self, x):
-        """x as (L, N, input) (a view of a batch_first input), whether it was batched."""
-        shape = np.shape(x.data if isinstance(x, Tensor) else x)
+    def _sequence_shape(self, shape):
         if len(shape) not in (2, 3) or shape[-1] != self.input_size:
             order = "(N, L, input_size)" if self.batch_first else "(L, N, input_size)"
             raise ValueError(
                 f"{type(self).__name__}: expected an input {order} or (L, input_size) with "
                 f"input_size {self.input_size}; got shape {shape}"
             )
+
+    def _sequence(self, x):
+        """x as (L, N, input) (a view of a batch_first input), whether it was batched."""
+        shape = np.shape(x.data if isinstance(x, Tensor) else x)
+        self._sequence_shape(shape)
         if not isinstance(x, Tensor):
             x = Tensor(np.asarray(x))
         if len(shape) == 2:
@@ -219,25 +224,33 @@ class LSTM(_Recurrent):
     _gates = 4
 
     def forward(self, x, hx=None):
-        seq, batched = self._sequence(x)
-        length, batch = seq.shape[:2]
+        shape = np.shape(x.data if isinstance(x, Tensor) else x)
+        self._sequence_shape(shape)
+        batched = len(shape) == 3
+        seq = x if isinstance(x, Tensor) else Tensor(np.asarray(x))
+        batch_first = self.batch_first and batched
+        lead = (shape[0 if batch_first else 1],) if batched else ()
         h0, c0 = (None, None) if hx is None else hx
         hs, cs = [], []
         for k in range(self.num_layers):
             weight_ih, weight_hh, bias_ih, bias_hh = self._layer(k)
-            projected = F.linear(seq, weight_ih, bias_ih)  # every step at once
-            h = self._initial(h0, k, batch, seq.dtype, batched)
-            c = self._initial(c0, k, batch, seq.dtype, batched)
-            if bias_hh is None:
-                bias_hh = np.zeros(np.shape(weight_hh)[0], dtype=weight_hh.dtype)
-            states = ops.lstm_seq(projected, ops.squeeze(h, axis=0) if isinstance(h, Tensor)
-                                  else h[0], weight_hh, bias_hh,
-                                  ops.squeeze(c, axis=0) if isinstance(c, Tensor) else c[0])
-            out, cells = ops.split(states, 2, axis=-1)  # every step's h and c, (L, N, hidden)
-            hs.append(out[-1:])
-            cs.append(cells[-1:])
+            zeros = None
+            if bias_ih is None:
+                zeros = np.zeros(np.shape(weight_hh)[0], dtype=weight_hh.dtype)
+            start = None
+            if h0 is None or c0 is None:
+                start = np.zeros((*lead, self.hidden_size), dtype=seq.dtype)
+            out, h_n, c_n = ops.lstm_layer(
+                seq, start if h0 is None else h0[k], weight_ih,
+                zeros if bias_ih is None else bias_ih, weight_hh,
+                zeros if bias_hh is None else bias_hh, start if c0 is None else c0[k],
+                batch_first=batch_first)  # one op: the projection, the steps, the states
+            hs.append(h_n)
+            cs.append(c_n)
             seq = self._between_layers(out, k)
-        return self._output(out, batched), (self._state(hs, batched), self._state(cs, batched))
+        if len(hs) > 1:
+            return out, (ops.concatenate(hs, axis=0), ops.concatenate(cs, axis=0))
+        return out, (hs[0], cs[0])
 
 
 class GRU(_Recurrent):

@@ -54,7 +54,7 @@ from .random import Generator, default_generator, initial_seed, manual_seed
 from .tensor import Tensor, tensor
 from .tensor import doors as _doors
 
-__version__ = "0.6.0"  # the one place; pyproject.toml reads it (hatch)
+__version__ = "0.7.0"  # the one place; pyproject.toml reads it (hatch)
 
 __all__ = [
     "AnomalyError",

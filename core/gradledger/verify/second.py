@@ -164,7 +164,12 @@ def second_order(outputs_of: Callable, arrays: list, wrt: list, u: list, scales:
                                     h=numeric.STEP / k)
         return numeric.Estimate(again.value, again.truncation, again.roundoff + rounded * k)
 
-    directions = {"w": w, "v": v, "du": du, "moved_u": moved_u, "refine": refine}
+    def rule_noise() -> float:
+        """The rounding of the first-order rule along the nudge (`rule_spread`)."""
+        return rule_spread(first_order, points, wrt, weights, v)
+
+    directions = {"w": w, "v": v, "du": du, "moved_u": moved_u, "refine": refine,
+                  "rule_noise": rule_noise}
     if s is not None:
         with underflow_watch() as more:
             directions["symmetry"] = _symmetry(w, s, seconds_x, dict(zip(wrt, seconds_s,
@@ -277,6 +282,45 @@ def asymmetry_spread(directions: dict, asymmetry: float) -> float:
         if np.isfinite(again):
             spread = max(spread, abs(again - asymmetry))
     return spread
+
+
+RULE_SPREAD = 16.0
+"""Safety factor on the first-order rule's measured rounding (`rule_spread`), divided by
+the nudge's step: the bar the second-order row adds before it fails."""
+RULE_OFFSETS = (-0.2869, -0.2377, -0.0787, 0.0, 0.0843, 0.2311, 0.3269)
+"""Where `rule_spread` samples the rule: t = h (1 + offset). Unevenly spaced on purpose:
+a rule rounded to a grid (logaddexp's) and sampled at even steps can move by one grid
+step per sample, its rounding then the same at every sample and invisible to the fit."""
+
+
+def rule_spread(first_order: Callable, points: list, wrt: list, weights, v: dict) -> float:
+    """The rounding of `<w, g(x + t v)>`, the first-order rule's grads weighed along the
+    nudge, measured on this example: at t = h (1 + offset), RULE_OFFSETS, the largest
+    distance from the cubic fitted through the seven values (a smooth rule is a cubic
+    there to within its fourth derivative times (0.3 h)^4; its rounding is not). Nudging
+    the rule divides its rounding by the step, and that rounding can be far above
+    eps |g|: logaddexp's rule exp(x - out) at x = 4987.2 and 4971.3 reads out rounded to
+    9e-13 while its grads change by 1e-7 per unit, so its second-order nudges scattered by
+    1% around the right Hessian (moving the inputs by a few units in their last place
+    moves out with them, and shows none of it). A wrong rule is off by far more than its
+    rounding. Seven more first-order runs, so only for a check about to fail."""
+    def phi(t: float) -> float:
+        moved = list(points)
+        for i in wrt:
+            moved[i] = points[i] + t * v[i]
+        return float(np.dot(weights, first_order(*moved)))
+
+    offsets = np.array(RULE_OFFSETS)
+    try:
+        values = np.array([phi(numeric.STEP * (1.0 + d)) for d in offsets])
+    except Exception:  # the rule raised near the nudged point: nothing measured
+        return 0.0
+    if not np.all(np.isfinite(values)):
+        return 0.0
+    values = values - values[3]
+    fit = np.polynomial.polynomial.polyfit(offsets, values, 3)
+    residual = values - np.polynomial.polynomial.polyval(offsets, fit)
+    return float(np.max(np.abs(residual)))
 
 
 def _at_zero(first_order, points, wrt, weights, seconds_x, zeros, rng, cancel=0.0):

@@ -524,3 +524,23 @@ def test_the_rule_rounding_bar_leaves_a_wrong_hessian_at_ordinary_inputs_caught(
     op = host.lookup("lae_doubled")
     failure = Checker(op, Example([np.float64(0.3), np.float64(-0.4)], {}, 1)).run()
     assert failure is not None and failure.check == "second order", failure
+
+
+def test_a_call_variant_allows_the_rounding_of_a_sum_near_one_inside_the_op(fresh_host):
+    # logsumexp of (0, -14, -14, -14, -14, -14) is log(1 + 4e-6): the sum near 1 rounds by
+    # 2e-16 in x.T's order and not in the plain order, while moving each element by eps of
+    # itself moves the result by 1e-21 (0 does not move): a thorough run with --seed 24
+    # failed its non-contiguous variant on it
+    from gradledger.loader import host
+    from gradledger.verify.checks import Checker
+    from gradledger.verify.sampling import Example
+    from gradledger.verify.subchecks import dtypes
+
+    op = host.lookup("logsumexp")
+    x = np.array([[-14.0, 0.0, -14.0], [-14.0, -14.0, -14.0]])  # (the variant: a view)
+    params = {"axis": None, "keepdims": False}
+    assert Checker(op, Example([x], params, 0)).run() is None
+    with pytest.MonkeyPatch.context() as patch:  # relative moves alone: it fails
+        patch.setattr(dtypes, "PATTERNS", ("up", "alternating", "random"))
+        failure = Checker(op, Example([x], params, 0)).run()
+    assert failure is not None and failure.check == "non-contiguous"

@@ -148,17 +148,25 @@ def _spread_note(noise: dict, dtype, what: str) -> str:
             f"{largest:.3g}; the tolerance allows {NOISE_FACTOR:g} times it, per element)")
 
 
+PATTERNS = ("up", "alternating", "random", "absolute")
+"""How `rounding_noise` moves each array by one rounding (see there)."""
+
+
 def rounding_noise(c: Checker) -> tuple[dict, dict]:
     """How far the float64 outputs and grads move when the inputs, the outputs and the
-    cotangents move by one rounding of the example's dtype (three patterns: all up,
-    alternating, random). That is the scale of what the dtype's own rounding does to a
-    correct rule, reductions included."""
+    cotangents move by one rounding of the example's dtype (four patterns: all up,
+    alternating, random, and random by eps times the array's largest magnitude). That is
+    the scale of what the dtype's own rounding does to a correct rule, reductions
+    included. The last pattern moves zeros and small elements too, as the rounding of a
+    sum they enter does: logsumexp of (0, -14, -14, ...) is log(1 + 4e-6), and the sum
+    near 1 rounds by 2e-16 in one memory layout's order and not the other's, while moving
+    each element by eps of itself moves the result by 1e-21."""
     eps = float(np.finfo(c.dtype).eps)
     outs64 = [np.asarray(o.data) for o in c.outs]
     out_noise = {k: np.zeros(np.shape(o)) for k, o in enumerate(outs64)}
     grad_noise = {i: np.zeros(np.shape(c.grads[i])) for i in c.wrt}
     cotangents = c.cotangents(c.outs)
-    for pattern in ("up", "alternating", "random"):
+    for pattern in PATTERNS:
         def wiggle(a, pattern=pattern):
             if a is None or np.asarray(a).dtype.kind != "f":
                 return a
@@ -169,6 +177,8 @@ def rounding_noise(c: Checker) -> tuple[dict, dict]:
                 r = np.where(np.arange(np.size(a)).reshape(np.shape(a)) % 2 == 0, 1.0, -1.0)
             else:
                 r = c.rng.uniform(-1.0, 1.0, np.shape(a))
+            if pattern == "absolute":
+                return as_data(a + eps * float(np.max(np.abs(a), initial=0.0)) * r)
             return as_data(a * (1.0 + eps * r))
 
         moved = [wiggle(a) for a in c.arrays]

@@ -268,3 +268,29 @@ def test_layer_norm_row_path_is_the_definition_and_its_rule_the_closed_form(dtyp
     np.testing.assert_allclose(wt.grad, (g64 * xhat).sum(axis=(0, 1)), rtol=rtol * 10,
                                atol=rtol * 10)
     np.testing.assert_allclose(bt.grad, g64.sum(axis=(0, 1)), rtol=rtol * 10, atol=rtol * 10)
+
+
+def test_gelu_tanh_keeps_its_relative_precision_in_the_far_negative_tail_in_float32():
+    # 1 + tanh(a) and 1 - tanh(a)^2 cancel to nothing there: float32's grad at -5.33 came
+    # out 7x float64's (a thorough run's vs float64 failure of linear_gelu); x / (1 + exp(-2a))
+    # and its slope are the same functions without the cancellation
+    x = np.array([-9.0, -5.332, -4.0, -3.5], dtype=np.float64)
+    c, k = np.sqrt(2 / np.pi), 0.044715
+    a = c * (x + k * x ** 3)
+    s = 1 / (1 + np.exp(-2 * a))  # sigmoid(2a) = (1 + tanh(a)) / 2, exact in this tail
+    value = x * s
+    slope = s + 2 * x * s * (1 - s) * c * (1 + 3 * k * x ** 2)
+    t = gl.tensor(x.astype(np.float32), requires_grad=True)
+    y = gl.gelu_tanh(t)
+    y.sum().backward()
+    np.testing.assert_allclose(y.numpy(), value, rtol=2e-5)
+    np.testing.assert_allclose(t.grad, slope, rtol=2e-5)
+    w = gl.tensor(np.full((4, 1), -2.4375, dtype=np.float32), requires_grad=True)
+    xs = gl.tensor(np.array([2.1875], dtype=np.float32), requires_grad=True)
+    b = gl.tensor(np.zeros(4, dtype=np.float32), requires_grad=True)
+    gl.linear_gelu(xs, w, b).sum().backward()
+    z = 2.1875 * -2.4375
+    az = c * (z + k * z ** 3)
+    sz = 1 / (1 + np.exp(-2 * az))
+    expected = 4 * -2.4375 * (sz + 2 * z * sz * (1 - sz) * c * (1 + 3 * k * z ** 2))
+    np.testing.assert_allclose(xs.grad, [expected], rtol=2e-5)

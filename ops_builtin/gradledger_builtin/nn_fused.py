@@ -473,15 +473,35 @@ GELU_C = float(np.sqrt(2.0 / np.pi))  # a Python float: float32 stays float32
 GELU_A = 0.044715
 
 
+GELU_TAIL = -3.0
+"""Below this x, gelu_tanh takes 1 + t and 1 - t^2 (t = tanh(a), a = c (x + 0.044715 x^3))
+from e = exp(2a): 2e / (1 + e) and 4e / (1 + e)^2. From t itself both cancel: t is -1 to
+within its rounding there, and float32's 1 - t^2 at x = -5.3 kept no digit (its grad came
+out 7x float64's: 6e-6 against 8e-7, where the rule's other term multiplies it by 10)."""
+
+
+def _gelu_tail(x):
+    """(1 + t, 1 - t^2) for x below GELU_TAIL (a few elements), without cancellation."""
+    e = np.exp(2.0 * GELU_C * (x + GELU_A * (x * x * x)))
+    d = 1.0 + e
+    return 2.0 * e / d, 4.0 * e / (d * d)
+
+
 def gelu_tanh(x):
     """0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), PyTorch's GELU(approximate='tanh').
 
     The inner polynomial as x (c + a c x^2) (c = sqrt(2/pi), a = 0.044715), in place in
     one buffer: no cube through numpy's slow power loop, and three temporaries where
-    the formula as written makes nine. Saves t = tanh(inner) for the rule."""
-    if x.__class__ is not np.ndarray or x.dtype.kind != "f":
-        t = np.tanh(GELU_C * (x + GELU_A * (x * x * x)))
+    the formula as written makes nine. Saves t = tanh(inner) for the rule. Below
+    GELU_TAIL, 1 + t comes from exp (see there): the output keeps its relative precision
+    in the far negative tail."""
+    if x.__class__ is not np.ndarray and not isinstance(x, np.generic):
+        t = np.tanh(GELU_C * (x + GELU_A * (x * x * x)))  # a Tensor: the tape records
         return 0.5 * x * (1.0 + t), (t,)
+    scalar = x.__class__ is not np.ndarray or x.ndim == 0
+    x = np.array(x, ndmin=1, copy=None)
+    if x.dtype.kind != "f":
+        x = x.astype(np.float64)
     inner = x * x
     inner *= GELU_A * GELU_C
     inner += GELU_C
@@ -490,17 +510,29 @@ def gelu_tanh(x):
     out = t + 1.0
     out *= x
     out *= 0.5
-    return out, (t,)
+    tail = x < GELU_TAIL
+    if tail.any():
+        xt = x[tail]
+        out[tail] = 0.5 * xt * _gelu_tail(xt)[0]
+    return (out[0], (t[0],)) if scalar else (out, (t,))
 
 
 def gelu_tanh_local(x, out, saved=None):
     """0.5 (1 + t) + 0.5 x (1 - t^2) (c + 3 a c x^2), t = tanh(inner): with the forward's
-    saved t on arrays (in place, four temporaries fewer); recomputed on Tensors."""
-    if saved is None or x.__class__ is not np.ndarray or x.dtype.kind != "f":
-        t = np.tanh(GELU_C * (x + GELU_A * (x * x * x)))
+    saved t on arrays (in place, four temporaries fewer); recomputed on Tensors. Below
+    GELU_TAIL, 1 + t and 1 - t^2 come from exp (see there)."""
+    if x.__class__ is not np.ndarray and not isinstance(x, np.generic):
+        t = np.tanh(GELU_C * (x + GELU_A * (x * x * x)))  # a Tensor: the tape records
         return (0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * GELU_C
                 * (1.0 + 3.0 * GELU_A * (x * x)),)
-    (t,) = saved
+    scalar = x.__class__ is not np.ndarray or x.ndim == 0
+    x = np.array(x, ndmin=1, copy=None)
+    if x.dtype.kind != "f":
+        x = x.astype(np.float64)
+    if saved is None:
+        t = np.tanh(GELU_C * (x + GELU_A * (x * x * x)))
+    else:
+        t = np.array(saved[0], ndmin=1, copy=None)
     slope = x * x
     slope *= 1.5 * GELU_A * GELU_C
     slope += 0.5 * GELU_C
@@ -511,7 +543,13 @@ def gelu_tanh_local(x, out, saved=None):
     square = np.multiply(t, 0.5, out=square)
     slope += square
     slope += 0.5
-    return (slope,)
+    tail = x < GELU_TAIL
+    if tail.any():
+        xt = x[tail]
+        plus, minus_square = _gelu_tail(xt)
+        slope[tail] = (0.5 * plus + 0.5 * xt * minus_square * GELU_C
+                       * (1.0 + 3.0 * GELU_A * (xt * xt)))
+    return (slope[0] if scalar else slope,)
 
 
 # -- a Linear layer and its GELU -------------------------------------------------------------

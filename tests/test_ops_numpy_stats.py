@@ -373,3 +373,16 @@ def test_answers_without_a_gradient_equal_numpys_and_take_no_grad(call):
         out, want = call(t), call(M)
     assert isinstance(out, gl.Tensor) and not out.requires_grad
     np.testing.assert_array_equal(out.data, want)
+
+
+def test_float32_nancumsum_accumulates_in_float64_like_cumsum():
+    # a float32 running sum of 5,000 values near -0.001 drifted 6e-5 from float64's when it
+    # accumulated in float32 (a thorough run's vs float64 failure); accumulated in float64
+    # each partial sum is float64's rounded once
+    rng = np.random.default_rng(3)
+    x = (-0.001 - 1e-7 * rng.random(5000)).astype(np.float32)
+    x[17] = np.nan
+    got = gl.nancumsum(gl.tensor(x)).numpy()
+    assert got.dtype == np.float32
+    exact = np.nancumsum(x.astype(np.float64))
+    np.testing.assert_array_equal(got, exact.astype(np.float32))

@@ -19,6 +19,8 @@ import pickle
 
 import numpy as np
 
+from ..tensor import Tensor
+
 __all__ = ["example_key"]
 
 
@@ -55,10 +57,9 @@ def _feed(digest, value) -> None:
         for item in value:
             _feed(digest, item)
         return
-    data = getattr(value, "data", None)  # a Tensor among the inputs or params
-    if isinstance(data, np.ndarray) and type(value).__name__ == "Tensor":
-        digest.update(b"T%d" % bool(getattr(value, "requires_grad", False)))
-        _feed(digest, data)
+    if isinstance(value, Tensor):  # a Tensor among the inputs or params
+        digest.update(b"T%d" % bool(value.requires_grad))
+        _feed(digest, np.asarray(value.data))
         return
     try:
         digest.update(pickle.dumps(value, protocol=5))
